@@ -1,0 +1,28 @@
+# Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
+.PHONY: all deps build test demo bench format format-check clean
+
+BUILD_DIR := build
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake --preset default
+	cmake --build --preset default
+
+test: build
+	ctest --preset default
+
+demo: build
+	./scripts/demo.sh
+
+format:
+	./scripts/format.sh
+
+format-check:
+	./scripts/format.sh --check
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,107 @@
+// plughost run | list | --version | --help: options → launch_options → launcher.
+#include "cli.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "plughost/error.hpp"
+#include "plughost/launcher.hpp"
+
+namespace plughost::cli {
+
+namespace {
+
+// Options shared by `run` and `list`: who am I and where are the plugins.
+void add_selection_options(CLI::App& cmd, launch_options& o) {
+  cmd.add_option("--config", o.config_file,
+                 "configuration file (.yaml, .yml, .toml, .json); default: $LMCACHE_CONFIG_FILE, "
+                 "then the JSON in $LMCACHE_RUNTIME_PLUGIN_CONFIG");
+  cmd.add_option("--role", o.role,
+                 "this process's role (SCHEDULER, WORKER, ...); default: "
+                 "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering");
+  cmd.add_option("--worker-id", o.worker_id,
+                 "this worker's id; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0");
+  cmd.add_option("--worker-count", o.worker_count,
+                 "number of workers; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1");
+  cmd.add_option("--location", o.locations,
+                 "plugin file or folder (repeatable); replaces runtime_plugin_locations");
+}
+
+void print_plan(const plan& p) {
+  fmt::print("identity: role {}, worker {} of {}\n", p.identity.role.value_or("(none)"),
+             p.identity.worker_id, p.identity.worker_count);
+  std::size_t width = 4;
+  for (const auto& e : p.plugins) width = std::max(width, e.name.size());
+  for (const auto& e : p.plugins) {
+    fmt::print("{:<8}{:<{}}  ", to_string(e.decision), e.name, width);
+    if (e.decision == decision::run) {
+      fmt::print("{}: {}\n", e.runner, fmt::join(e.argv, " "));
+    } else {
+      fmt::print("{}\n", e.reason);
+    }
+  }
+  if (p.plugins.empty()) fmt::print("no files found\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "plughost: starts LMCache runtime plugins for this process's role and worker, "
+      "captures their output and stops them when it exits.",
+      "plughost"};
+  app.set_version_flag("--version", fmt::format("plughost {}", version()));
+  app.require_subcommand(1);
+
+  launch_options run_opts;
+  auto* run = app.add_subcommand("run", "start the selected plugins and supervise them");
+  add_selection_options(*run, run_opts);
+  run->add_option("--sink", run_opts.sinks,
+                  "where records go (repeatable): stdout, jsonl:PATH; default: stdout");
+  run->add_option("--stop-timeout", run_opts.stop_timeout,
+                  "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
+                  "default 5");
+
+  launch_options list_opts;
+  bool list_json = false;
+  auto* list = app.add_subcommand("list", "show what run would do with every file found, and why");
+  add_selection_options(*list, list_opts);
+  list->add_flag("--json", list_json, "print one JSON object instead of a table");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    if (*list) {
+      const launcher l(list_opts);
+      if (list_json) {
+        fmt::print("{}\n", to_json(l.plan()));
+      } else {
+        print_plan(l.plan());
+      }
+      return 0;
+    }
+    // A closed stdout must become a write error the sink reports, not a silent death.
+    ::signal(SIGPIPE, SIG_IGN);
+    run_opts.handle_signals = true;
+    launcher l(run_opts);
+    return l.run();
+  } catch (const error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "plughost: error: {}\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace plughost::cli

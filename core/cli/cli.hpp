@@ -1,0 +1,9 @@
+// The command line of plughost (SPEC.md §7), parsed with CLI11.
+#pragma once
+
+namespace plughost::cli {
+
+/// Runs the command line; returns the process exit code (0, 1, or 2 for usage errors).
+int main(int argc, char** argv);
+
+}  // namespace plughost::cli

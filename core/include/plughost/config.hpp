@@ -1,0 +1,36 @@
+// Who this process is and what the launcher was asked to do: the inputs of the pipeline.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace plughost {
+
+/// Role, worker id and worker count (SPEC.md §1).
+struct identity {
+  std::optional<std::string> role;  ///< nullopt: no role, no role filtering
+  std::uint64_t worker_id = 0;
+  std::uint64_t worker_count = 1;
+};
+
+/// What a launcher is asked to do, as a command line gives it. Values are kept as typed by the
+/// user so that errors can quote them; the launcher validates them.
+struct launch_options {
+  std::optional<std::filesystem::path> config_file;  ///< --config
+  std::optional<std::string> role;                   ///< --role
+  std::optional<std::string> worker_id;              ///< --worker-id
+  std::optional<std::string> worker_count;           ///< --worker-count
+  std::vector<std::filesystem::path> locations;      ///< --location, replaces the config's
+  std::vector<std::string> sinks;                    ///< --sink, replaces the config's
+  std::optional<std::string> stop_timeout;           ///< --stop-timeout ("5", "500ms")
+  /// Handle SIGTERM and SIGINT by stopping the plugins (the launcher binary sets this; an
+  /// embedding program usually calls launcher::stop() itself).
+  bool handle_signals = false;
+  /// The environment to read identity and configuration from; nullopt: this process's.
+  std::optional<std::vector<std::string>> environment;
+};
+
+}  // namespace plughost

@@ -1,0 +1,74 @@
+// The embeddable launcher: configuration → discovery → selection → resolution → supervision.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plughost/config.hpp"
+
+namespace plughost {
+
+/// What the launcher decided for one file it found.
+enum class decision {
+  run,      ///< selected and resolved: it will be started
+  skip,     ///< a plugin, but not for this role or worker
+  ignored,  ///< not a plugin (no runner claims it, or a file already listed)
+  error,    ///< selected but cannot be started (no interpreter, unreadable)
+};
+
+/// "run", "skip", "ignored" or "error".
+std::string_view to_string(decision d) noexcept;
+
+struct plugin_plan {
+  std::string name;            ///< relative to the location it was found in
+  std::filesystem::path path;  ///< absolute
+  plughost::decision decision = decision::ignored;
+  std::string reason;             ///< why, in words
+  std::string runner;             ///< the runner module's name; empty when ignored
+  std::vector<std::string> argv;  ///< what will run; empty unless decision is run
+};
+
+/// The outcome of the pipeline stopped before the supervisor: what `plughost list` prints.
+struct plan {
+  plughost::identity identity;
+  std::vector<plugin_plan> plugins;
+  std::vector<std::string> warnings;  ///< also logged
+};
+
+/// Renders a plan as the `plughost list --json` object.
+std::string to_json(const plan& p);
+
+/// Thread-safety: construct, plan() and run() from one thread; stop() from any thread at any
+/// time (it is not async-signal-safe: from a signal handler, use launch_options::handle_signals).
+class launcher {
+ public:
+  /// Loads configuration and identity, discovers and selects plugins.
+  /// Throws usage_error or config_error; nothing has been started then.
+  explicit launcher(const launch_options& options);
+  ~launcher();
+  launcher(const launcher&) = delete;
+  launcher& operator=(const launcher&) = delete;
+
+  const plughost::plan& plan() const noexcept;
+
+  /// Opens the sinks, starts every selected plugin and supervises them until none is left
+  /// running or stop() is called. Returns the exit code of SPEC.md §7: 0 when every plugin
+  /// ended with 0 or was stopped by the launcher, 1 when one failed or could not start.
+  /// Throws config_error when a sink cannot be opened (before anything starts). Call once.
+  int run();
+
+  /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.
+  /// Idempotent; before run() it makes run() return at once without starting anything.
+  void stop() noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// The version of plughost, "0.1.0".
+std::string_view version() noexcept;
+
+}  // namespace plughost

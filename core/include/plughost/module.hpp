@@ -1,0 +1,98 @@
+// What a runner or sink module declares: one descriptor with its kind, name, settings table and
+// factory. The core validates a module's settings against its table before calling create.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "plughost/runner.hpp"
+#include "plughost/sink.hpp"
+
+namespace plughost {
+
+/// Bumped when the descriptor or the runner/sink interfaces change incompatibly.
+inline constexpr std::uint32_t module_abi_version = 1;
+
+enum class module_kind { runner, sink };
+
+/// The type of one setting; the core parses and checks values before a module sees them.
+enum class setting_type {
+  string,
+  boolean,
+  integer,
+  number,
+  duration,     ///< seconds (0.5) or a string with a unit (500ms, 2s, 1m, 1h)
+  size,         ///< bytes (65536) or a string with a unit (64KiB, 10MiB)
+  path,         ///< made absolute against the folder of the file that set it
+  string_list,  ///< a list of strings (a single string is not accepted)
+  choice,       ///< one of the '|'-separated words in setting_spec::choices
+};
+
+/// One row of a module's settings table.
+struct setting_spec {
+  std::string_view key;
+  setting_type type = setting_type::string;
+  std::string_view default_value;  ///< parsed like a configured value; empty: no default
+  std::string_view description;
+  bool required = false;
+  /// The setting the short form "name:VALUE" (e.g. --sink jsonl:PATH) fills in.
+  bool shorthand = false;
+  std::string_view choices;  ///< for setting_type::choice: "auto|always|never"
+};
+
+/// The validated settings of one module instance: every key of the table that has a value
+/// (configured or default). Getters throw std::logic_error when the key is missing or holds
+/// another type, which is a bug in the module's table, not a user error.
+class settings {
+ public:
+  using value = std::variant<bool, std::int64_t, double, std::string, std::vector<std::string>,
+                             std::chrono::nanoseconds>;
+
+  bool has(std::string_view key) const;
+  bool get_bool(std::string_view key) const;
+  std::int64_t get_integer(std::string_view key) const;  ///< integer and size (bytes)
+  double get_number(std::string_view key) const;
+  const std::string& get_string(std::string_view key) const;  ///< string, path, choice
+  const std::vector<std::string>& get_string_list(std::string_view key) const;
+  std::chrono::nanoseconds get_duration(std::string_view key) const;
+
+  void set(std::string key, value v);
+  const std::map<std::string, value, std::less<>>& values() const noexcept { return values_; }
+
+ private:
+  const value& at(std::string_view key) const;
+  std::map<std::string, value, std::less<>> values_;
+};
+
+using runner_factory = std::unique_ptr<runner> (*)(const settings&);
+using sink_factory = std::unique_ptr<sink> (*)(const settings&);
+
+/// One per module. All pointers refer to static data of the module.
+struct module_descriptor {
+  std::uint32_t abi_version = module_abi_version;  ///< checked before anything else
+  module_kind kind = module_kind::runner;
+  std::string_view name;  ///< what the configuration calls it: "python", "jsonl"
+  std::string_view description;
+  std::span<const setting_spec> settings;
+  runner_factory create_runner = nullptr;  ///< set when kind == runner
+  sink_factory create_sink = nullptr;      ///< set when kind == sink
+};
+
+}  // namespace plughost
+
+/// Declares a module's descriptor in its module.cpp:
+///   PLUGHOST_MODULE(descriptor_object)
+/// The build gives each built-in module a unique PLUGHOST_MODULE_ID.
+#define PLUGHOST_MODULE_CONCAT_(a, b) a##b
+#define PLUGHOST_MODULE_NAME_(id) PLUGHOST_MODULE_CONCAT_(plughost_module_, id)
+#define PLUGHOST_MODULE(descriptor)                                                             \
+  extern "C" const ::plughost::module_descriptor* PLUGHOST_MODULE_NAME_(PLUGHOST_MODULE_ID)() { \
+    return &(descriptor);                                                                       \
+  }

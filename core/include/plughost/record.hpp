@@ -1,0 +1,47 @@
+// What sinks receive: one record per line a plugin writes and per lifecycle event (SPEC.md §6).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace plughost {
+
+/// Which stream a record comes from.
+enum class stream { out, err, event };
+
+/// "stdout", "stderr" or "event", as in the jsonl records.
+std::string_view to_string(stream s) noexcept;
+
+/// One detail of an event, e.g. exit_code=0 or argv=[...]. Fields keep the order the core gives.
+struct event_field {
+  using value_type = std::variant<std::int64_t, std::string_view, std::span<const std::string>>;
+  std::string_view key;
+  value_type value;
+};
+
+/// A record is a view: every string it points to lives only for the duration of the
+/// sink::write() call it is passed to. A sink that keeps anything must copy it.
+struct record {
+  std::chrono::system_clock::time_point time;
+  std::string_view plugin;  ///< the plugin's name (SPEC.md §5)
+  int pid = 0;              ///< 0 when no process exists (skipped, could not start)
+  plughost::stream stream = plughost::stream::out;
+  std::string_view line;   ///< stdout/stderr: the text, without its newline; may be any bytes
+  bool partial = false;    ///< stdout/stderr: a piece of a line longer than 64 KiB, more follows
+  std::string_view event;  ///< event: its name (started, exited, skipped, error, ...)
+  std::span<const event_field> fields;  ///< event: its details
+};
+
+/// "2026-11-25T12:00:00.123456Z": UTC, microseconds, independent of locale and time zone.
+std::string format_timestamp(std::chrono::system_clock::time_point t);
+
+/// A one-line human description of an event record, e.g. "exited with code 0",
+/// "started (pid 4242): /usr/bin/bash /srv/plugins/all_plugin.sh". Used by the human sinks so
+/// that they all say the same thing.
+std::string describe_event(const record& r);
+
+}  // namespace plughost

@@ -1,0 +1,71 @@
+// A configuration document: one neutral tree (nlohmann::json) whatever the file format, plus
+// where each value came from, so that errors can name the file, line and column.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace plughost::detail {
+
+using json = nlohmann::json;
+
+struct source_position {
+  int line = 0;    // 1-based; 0: unknown
+  int column = 0;  // 1-based
+};
+
+enum class config_format { yaml, toml, json_text };
+
+class config_document {
+ public:
+  std::string source;              ///< the file as given, or the variable it came from
+  std::filesystem::path base_dir;  ///< folder that relative paths in it are relative to
+  json root = json::object();
+
+  /// Position of the value at `where`, or of its nearest ancestor that has one.
+  source_position value_position(const json::json_pointer& where) const;
+  /// Position of the key that names `where`; falls back to value_position().
+  source_position key_position(const json::json_pointer& where) const;
+
+  /// Throws config_error "source:line:col: message" at the value (or key) at `where`.
+  [[noreturn]] void fail_at_value(const json::json_pointer& where,
+                                  const std::string& message) const;
+  [[noreturn]] void fail_at_key(const json::json_pointer& where, const std::string& message) const;
+
+  void record_value(const json::json_pointer& where, source_position p);
+  void record_key(const json::json_pointer& where, source_position p);
+  /// Adopts the positions recorded in `other` (same text, parsed by another parser).
+  void take_positions(config_document&& other);
+
+ private:
+  [[noreturn]] void fail(source_position p, const std::string& message) const;
+  std::unordered_map<std::string, source_position> values_;
+  std::unordered_map<std::string, source_position> keys_;
+};
+
+/// The format a file's extension names (.yaml/.yml, .toml, .json); throws config_error otherwise.
+config_format format_of(const std::filesystem::path& file);
+
+/// Reads and parses a configuration file; its base_dir is the file's folder.
+/// Throws config_error for a missing or unreadable file, bad syntax, or a top level that is
+/// not a mapping.
+config_document load_config_file(const std::filesystem::path& file);
+
+/// Parses configuration text. `source` names it in errors.
+config_document parse_config_text(std::string_view text, config_format format, std::string source,
+                                  std::filesystem::path base_dir);
+
+// One parser per format, each in its own file (their headers are heavy).
+void parse_yaml_into(config_document& doc, std::string_view text);
+void parse_toml_into(config_document& doc, std::string_view text);
+void parse_json_into(config_document& doc, std::string_view text);
+/// Records positions for JSON text (which nlohmann::json does not keep) by reading it as YAML.
+void index_json_positions(config_document& doc, std::string_view text);
+
+/// A short description of a JSON value's type for messages: "a string", "a list", ...
+std::string describe_type(const json& v);
+
+}  // namespace plughost::detail

@@ -1,0 +1,32 @@
+// Discovery: which files the locations hold, in a stable order, each reached once.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace plughost::detail {
+
+struct found_file {
+  std::string name;            ///< relative to its location (a file location: the file name)
+  std::filesystem::path path;  ///< absolute, lexically normal; symlinks kept as named
+  bool plugin = false;         ///< some runner claims it
+  std::string ignored_reason;  ///< when not a plugin, or already reached another way
+};
+
+struct discovery_result {
+  std::vector<found_file> files;
+  std::vector<std::string> warnings;  ///< missing locations, unreadable folders, loops
+};
+
+/// Walks each location (a file or a folder; folders recursively, entries in byte order of
+/// their names, names starting with '.' skipped). `claims` says whether a runner claims a
+/// file. Symlinks are followed; a folder reached twice is walked once (so loops end), and a file
+/// reached twice (same device and inode) is listed as ignored the second time.
+/// Locations should be absolute (the caller resolves them). Never throws for file-system
+/// problems: they become warnings.
+discovery_result discover(const std::vector<std::filesystem::path>& locations,
+                          const std::function<bool(const std::filesystem::path&)>& claims);
+
+}  // namespace plughost::detail

@@ -1,0 +1,116 @@
+// Building the plan: for each file found, which runner claims it, whether the naming rules
+// select it, and which argv runs it. Calls into runner modules are guarded here.
+#include "plan_builder.hpp"
+
+#include <fmt/format.h>
+
+#include "discovery.hpp"
+#include "interpreter.hpp"
+#include "naming.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// The PATH execvp uses when the variable is unset.
+constexpr std::string_view fallback_path = "/usr/local/bin:/usr/bin:/bin";
+
+const loaded_runner* claiming_runner(const std::vector<loaded_runner>& runners,
+                                     const std::filesystem::path& file,
+                                     std::vector<std::string>& warnings) {
+  for (const auto& r : runners) {
+    try {
+      if (r.impl->claims(file)) return &r;
+    } catch (const std::exception& e) {
+      warnings.push_back(
+          fmt::format("runner {} failed in claims({}): {}", r.name, file.string(), e.what()));
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<loaded_runner> load_runners(const module_registry& modules,
+                                        std::vector<std::string>& warnings) {
+  std::vector<loaded_runner> out;
+  for (const auto* m : modules.of_kind(module_kind::runner)) {
+    try {
+      // Runner settings arrive with the modules issue; every runner starts from its defaults.
+      auto impl = m->descriptor->create_runner(settings{});
+      if (impl) out.push_back({std::string(m->descriptor->name), std::move(impl)});
+    } catch (const std::exception& e) {
+      warnings.push_back(fmt::format("runner {} ({}) could not be created: {}", m->descriptor->name,
+                                     m->source, e.what()));
+    }
+  }
+  return out;
+}
+
+const loaded_runner* find_runner(const std::vector<loaded_runner>& runners, std::string_view name) {
+  for (const auto& r : runners) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
+                const environment_block& env) {
+  plan out;
+  out.identity = settings.who;
+  out.warnings = settings.warnings;
+  const auto path_var = env.get("PATH").value_or(fallback_path);
+
+  auto found = discover(settings.locations, [&](const std::filesystem::path& file) {
+    return claiming_runner(runners, file, out.warnings) != nullptr;
+  });
+  out.warnings.insert(out.warnings.end(), found.warnings.begin(), found.warnings.end());
+
+  for (auto& f : found.files) {
+    plugin_plan p;
+    p.name = std::move(f.name);
+    p.path = std::move(f.path);
+    if (!f.plugin) {
+      p.decision = decision::ignored;
+      p.reason = std::move(f.ignored_reason);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    const auto* r = claiming_runner(runners, p.path, out.warnings);
+    if (!r) {  // claimed during discovery, but not now: a runner that changes its mind
+      p.decision = decision::error;
+      p.reason = "no runner claims it any more";
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    p.runner = r->name;
+    auto sel = select_plugin(p.path.filename().string(), settings.who);
+    p.reason = std::move(sel.reason);
+    if (!sel.run) {
+      p.decision = decision::skip;
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var);
+    out.warnings.insert(out.warnings.end(), res.warnings.begin(), res.warnings.end());
+    if (!res.chosen) {
+      p.decision = decision::error;
+      p.reason = std::move(res.error);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    try {
+      p.argv = r->impl->command(*res.chosen, p.path);
+      if (p.argv.empty()) throw std::runtime_error("it returned an empty argv");
+      p.decision = decision::run;
+    } catch (const std::exception& e) {
+      p.decision = decision::error;
+      p.reason = fmt::format("runner {} failed in command(): {}", r->name, e.what());
+      p.argv.clear();
+    }
+    out.plugins.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace plughost::detail

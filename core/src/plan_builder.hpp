@@ -1,0 +1,35 @@
+// Discovery → selection → resolution: the pipeline up to (not including) the supervisor.
+// `plughost list` prints its result and `plughost run` starts it, so the two cannot disagree.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "environment.hpp"
+#include "launch_settings.hpp"
+#include "module_registry.hpp"
+#include "plughost/launcher.hpp"
+#include "plughost/runner.hpp"
+
+namespace plughost::detail {
+
+/// A runner module instantiated for this launcher.
+struct loaded_runner {
+  std::string name;
+  std::unique_ptr<runner> impl;
+};
+
+/// Creates one instance of every runner module, in registry order. A module whose factory
+/// throws is left out with a warning.
+std::vector<loaded_runner> load_runners(const module_registry& modules,
+                                        std::vector<std::string>& warnings);
+
+/// Builds the plan. Never throws for a single plugin's problems: they become its decision.
+plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
+                const environment_block& env);
+
+/// The runner named `name`, or nullptr.
+const loaded_runner* find_runner(const std::vector<loaded_runner>& runners, std::string_view name);
+
+}  // namespace plughost::detail

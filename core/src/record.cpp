@@ -1,0 +1,85 @@
+// Record helpers shared by every sink: stream names, timestamps, human event descriptions.
+#include "plughost/record.hpp"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <type_traits>
+
+namespace plughost {
+
+std::string_view to_string(stream s) noexcept {
+  switch (s) {
+    case stream::out:
+      return "stdout";
+    case stream::err:
+      return "stderr";
+    case stream::event:
+      return "event";
+  }
+  return "event";
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto us = time_point_cast<microseconds>(t);
+  auto secs = time_point_cast<seconds>(us);
+  auto frac = (us - secs).count();
+  if (frac < 0) {  // before 1970: keep the fraction positive
+    secs -= seconds(1);
+    frac += 1'000'000;
+  }
+  const time_t tt = system_clock::to_time_t(secs);
+  struct tm utc {};
+  gmtime_r(&tt, &utc);  // UTC: independent of TZ and locale
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, frac);
+}
+
+namespace {
+
+const event_field* find_field(const record& r, std::string_view key) {
+  for (const auto& f : r.fields) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+std::string field_text(const event_field::value_type& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::int64_t>) {
+          return std::to_string(x);
+        } else if constexpr (std::is_same_v<T, std::string_view>) {
+          return std::string(x);
+        } else {
+          return fmt::format("{}", fmt::join(x, " "));
+        }
+      },
+      v);
+}
+
+std::string text_of(const record& r, std::string_view key) {
+  const auto* f = find_field(r, key);
+  return f ? field_text(f->value) : std::string();
+}
+
+}  // namespace
+
+std::string describe_event(const record& r) {
+  if (r.event == "started") {
+    return fmt::format("started (pid {}): {}", r.pid, text_of(r, "argv"));
+  }
+  if (r.event == "exited") {
+    if (find_field(r, "signal")) return fmt::format("killed by {}", text_of(r, "signal"));
+    return fmt::format("exited with code {}", text_of(r, "exit_code"));
+  }
+  if (r.event == "skipped") return fmt::format("skipped: {}", text_of(r, "reason"));
+  if (r.event == "error") return fmt::format("error: {}", text_of(r, "message"));
+  std::string out(r.event);
+  for (const auto& f : r.fields) out += fmt::format(" {}={}", f.key, field_text(f.value));
+  return out;
+}
+
+}  // namespace plughost

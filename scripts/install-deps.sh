@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages plughost builds and tests with; apt-gets only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake make pkg-config
+  libboost1.81-dev libboost-filesystem1.81-dev
+  libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  python3 bash procps clang-format
+)
+# Extra groups callers may ask for: "bench" adds what `make bench` needs.
+for group in "$@"; do
+  case "$group" in
+    bench) packages+=(libbenchmark-dev gnuplot-nox) ;;
+    *) echo "install-deps.sh: unknown group '$group' (expected: bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

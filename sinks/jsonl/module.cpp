@@ -1,0 +1,31 @@
+// The jsonl sink module: descriptor, settings table and factory.
+#include "plughost/module.hpp"
+
+#include "jsonl_sink.hpp"
+
+namespace {
+
+std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
+  return std::make_unique<plughost::sinks::jsonl_sink>(s.get_string("path"));
+}
+
+const plughost::setting_spec settings_table[] = {
+    {.key = "path",
+     .type = plughost::setting_type::path,
+     .description = "file the records are appended to, one JSON object per line",
+     .required = true,
+     .shorthand = true},
+};
+
+const plughost::module_descriptor descriptor{
+    .abi_version = plughost::module_abi_version,
+    .kind = plughost::module_kind::sink,
+    .name = "jsonl",
+    .description = "records as JSON Lines (SPEC.md §6), appended to a file",
+    .settings = settings_table,
+    .create_sink = &create,
+};
+
+}  // namespace
+
+PLUGHOST_MODULE(descriptor)

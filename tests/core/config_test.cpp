@@ -1,0 +1,205 @@
+// Configuration files: the same document from YAML, TOML and JSON, and errors that name the
+// file, line and column and what was expected.
+#include <gtest/gtest.h>
+
+#include "config_document.hpp"
+#include "launch_settings.hpp"
+#include "plughost/error.hpp"
+#include "test_support.hpp"
+
+namespace plughost::detail {
+namespace {
+
+using test::temp_dir;
+namespace fs = std::filesystem;
+
+std::string error_of(const std::function<void()>& f) {
+  return test::error_text<config_error>(f);
+}
+
+TEST(config_files, yaml_toml_and_json_give_the_same_document) {
+  temp_dir dir;
+  const auto yaml = dir.write("c.yaml",
+                              "chunk_size: 256\n"
+                              "local_cpu: true\n"
+                              "runtime_plugin_locations:\n"
+                              "  - plugins\n"
+                              "extra_config:\n"
+                              "  ratio: 0.5\n"
+                              "  name: demo\n"
+                              "  list: [1, two]\n");
+  const auto toml = dir.write("c.toml",
+                              "chunk_size = 256\n"
+                              "local_cpu = true\n"
+                              "runtime_plugin_locations = [\"plugins\"]\n"
+                              "[extra_config]\n"
+                              "ratio = 0.5\n"
+                              "name = \"demo\"\n"
+                              "list = [1, \"two\"]\n");
+  const auto json_file =
+      dir.write("c.json",
+                R"({"chunk_size": 256, "local_cpu": true, "runtime_plugin_locations": ["plugins"],
+          "extra_config": {"ratio": 0.5, "name": "demo", "list": [1, "two"]}})");
+  const auto expected = json::parse(
+      R"({"chunk_size": 256, "local_cpu": true, "runtime_plugin_locations": ["plugins"],
+          "extra_config": {"ratio": 0.5, "name": "demo", "list": [1, "two"]}})");
+  EXPECT_EQ(load_config_file(yaml).root, expected);
+  EXPECT_EQ(load_config_file(toml).root, expected);
+  EXPECT_EQ(load_config_file(json_file).root, expected);
+  EXPECT_EQ(load_config_file(yaml).base_dir, dir.path());
+}
+
+TEST(config_files, yaml_scalars_are_typed_as_lmcache_reads_them) {
+  temp_dir dir;
+  const auto f = dir.write("c.yml",
+                           "a: yes\nb: Off\nc: ~\nd:\ne: 0x1F\nf: 010\ng: 1_000\nh: 1.5\n"
+                           "i: 1e3\nj: '42'\nk: \"true\"\nl: .inf\nm: 1:30\nn: 12abc\no: !!str 7\n"
+                           "base: &base {x: 1, y: 2}\nderived:\n  <<: *base\n  y: 3\n");
+  const auto root = load_config_file(f).root;
+  EXPECT_EQ(root["a"], true);
+  EXPECT_EQ(root["b"], false);
+  EXPECT_TRUE(root["c"].is_null());
+  EXPECT_TRUE(root["d"].is_null());
+  EXPECT_EQ(root["e"], 31);
+  EXPECT_EQ(root["f"], 8);
+  EXPECT_EQ(root["g"], 1000);
+  EXPECT_EQ(root["h"], 1.5);
+  EXPECT_EQ(root["i"], "1e3");  // YAML 1.1 floats need a dot
+  EXPECT_EQ(root["j"], "42");
+  EXPECT_EQ(root["k"], "true");
+  EXPECT_TRUE(root["l"].is_number_float());
+  EXPECT_EQ(root["m"], 90);
+  EXPECT_EQ(root["n"], "12abc");
+  EXPECT_EQ(root["o"], "7");
+  EXPECT_EQ(root["derived"], json::parse(R"({"x": 1, "y": 3})"));
+}
+
+TEST(config_files, empty_file_is_an_empty_document) {
+  temp_dir dir;
+  EXPECT_EQ(load_config_file(dir.write("e.yaml", "")).root, json::object());
+}
+
+TEST(config_errors, missing_file) {
+  temp_dir dir;
+  const auto f = dir.path() / "nope.yaml";
+  EXPECT_EQ(error_of([&] { load_config_file(f); }),
+            f.string() + ": cannot read configuration file: No such file or directory");
+}
+
+TEST(config_errors, unknown_extension) {
+  EXPECT_EQ(error_of([&] { load_config_file("lmcache.conf"); }),
+            "lmcache.conf: unknown configuration format '.conf': expected a .yaml, .yml, .toml "
+            "or .json file");
+}
+
+TEST(config_errors, bad_yaml_names_line_and_column) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("a: 1\nb: [1, 2\nc: 3\n", config_format::yaml, "lmcache.yaml", ".");
+            }),
+            "lmcache.yaml:3:2: invalid YAML: end of sequence flow not found");
+}
+
+TEST(config_errors, bad_toml_names_line_and_column) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("a = 1\nb = = 2\n", config_format::toml, "lmcache.toml", ".");
+            }),
+            "lmcache.toml:2:5: invalid TOML: Error while parsing value: could not determine value "
+            "type");
+}
+
+TEST(config_errors, bad_json_names_line_and_column) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("{\"a\": 1,\n \"b\": tru}\n", config_format::json_text,
+                                "lmcache.json", ".");
+            }),
+            "lmcache.json:2:10: invalid JSON: syntax error while parsing value - invalid literal; "
+            "last read: '\"b\": tru}'");
+}
+
+TEST(config_errors, top_level_must_be_a_mapping) {
+  EXPECT_EQ(
+      error_of([] { parse_config_text("- a\n- b\n", config_format::yaml, "lmcache.yaml", "."); }),
+      "lmcache.yaml:1:1: expected a mapping of settings at the top level, got a list");
+}
+
+// The errors of the settings in the document, through the launcher's resolution.
+class config_values : public ::testing::Test {
+ protected:
+  std::string error_for(const std::string& file, const std::string& content) {
+    const auto f = dir.write(file, content);
+    launch_options o;
+    o.config_file = f;
+    return error_of(
+        [&] { resolve_settings(o, environment_block(), module_registry::with_builtins()); });
+  }
+  std::string name(const std::string& file) const { return (dir.path() / file).string(); }
+  temp_dir dir;
+};
+
+TEST_F(config_values, locations_must_be_a_list) {
+  EXPECT_EQ(error_for("lmcache.yaml",
+                      "chunk_size: 256\nlocal_cpu: true\nruntime_plugin_locations:\n  foo: bar\n"),
+            name("lmcache.yaml") +
+                ":4:3: runtime_plugin_locations must be a list of paths, got a "
+                "mapping");
+  EXPECT_EQ(error_for("l2.yaml", "runtime_plugin_locations: /srv/plugins\n"),
+            name("l2.yaml") +
+                ":1:27: runtime_plugin_locations must be a list of paths, got the "
+                "string \"/srv/plugins\"");
+}
+
+TEST_F(config_values, each_location_must_be_a_path) {
+  EXPECT_EQ(error_for("l.yaml", "runtime_plugin_locations:\n  - /a\n  - 3\n"),
+            name("l.yaml") + ":3:5: runtime_plugin_locations[1] must be a path, got the number 3");
+  EXPECT_EQ(error_for("l.toml", "runtime_plugin_locations = [\"/a\", true]\n"),
+            name("l.toml") +
+                ":1:35: runtime_plugin_locations[1] must be a path, got the boolean "
+                "true");
+  EXPECT_EQ(error_for("l.json", "{\n  \"runtime_plugin_locations\": [\"/a\", {}]\n}\n"),
+            name("l.json") + ":2:38: runtime_plugin_locations[1] must be a path, got a mapping");
+}
+
+TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
+  EXPECT_EQ(error_for("p.yaml", "plughost:\n  stop_timout: 3s\n"),
+            name("p.yaml") +
+                ":2:3: unknown key 'stop_timout' in plughost (did you mean 'stop_timeout'?)");
+  EXPECT_EQ(error_for("q.yaml", "plughost:\n  colour: red\n"),
+            name("q.yaml") +
+                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, sinks)");
+}
+
+TEST_F(config_values, durations_are_checked) {
+  EXPECT_EQ(error_for("d.yaml", "plughost:\n  stop_timeout: 5 parsecs\n"),
+            name("d.yaml") +
+                ":2:17: stop_timeout in plughost: expected a duration such as 5, 0.5, "
+                "500ms, 2s or 1m, got the string \"5 parsecs\"");
+}
+
+TEST_F(config_values, sinks_are_checked_against_their_tables) {
+  EXPECT_EQ(error_for("s.yaml", "plughost:\n  sinks:\n    - {type: xml}\n"),
+            name("s.yaml") + ":3:14: unknown sink 'xml' (expected one of: jsonl, stdout)");
+  EXPECT_EQ(error_for("t.yaml", "plughost:\n  sinks:\n    - type: jsonl\n      pth: x.jsonl\n"),
+            name("t.yaml") + ":4:7: unknown key 'pth' in sink 'jsonl' (did you mean 'path'?)");
+  EXPECT_EQ(error_for("u.yaml", "plughost:\n  sinks:\n    - type: jsonl\n"),
+            name("u.yaml") + ":3:7: missing required setting 'path' in sink 'jsonl'");
+  EXPECT_EQ(error_for("v.yaml", "plughost:\n  sinks:\n    - stdout:rainbow\n"),
+            name("v.yaml") +
+                ":3:7: color in sink 'stdout': expected one of auto, always, never, got "
+                "the string \"rainbow\"");
+  EXPECT_EQ(error_for("w.yaml", "plughost:\n  sinks: stdout\n"),
+            name("w.yaml") +
+                ":2:10: plughost.sinks must be a list of sinks, got the string "
+                "\"stdout\"");
+}
+
+TEST_F(config_values, environment_json_errors_name_the_variable) {
+  launch_options o;
+  environment_block env(
+      std::vector<std::string>{"LMCACHE_RUNTIME_PLUGIN_CONFIG={\"runtime_plugin_locations\": 5}"});
+  EXPECT_EQ(error_of([&] { resolve_settings(o, env, module_registry::with_builtins()); }),
+            "LMCACHE_RUNTIME_PLUGIN_CONFIG:1:30: runtime_plugin_locations must be a list of "
+            "paths, got the number 5");
+}
+
+}  // namespace
+}  // namespace plughost::detail

@@ -1,0 +1,157 @@
+// Shebang parsing as Linux does it, and interpreter fallback with real files and a real PATH.
+#include "interpreter.hpp"
+
+#include <gtest/gtest.h>
+
+#include "python/python_runner.hpp"
+#include "test_support.hpp"
+
+namespace plughost::detail {
+namespace {
+
+using test::temp_dir;
+namespace fs = std::filesystem;
+
+struct shebang_case {
+  std::string head;
+  std::optional<shebang> expected;
+};
+
+void PrintTo(const shebang_case& c, std::ostream* os) {
+  *os << ::testing::PrintToString(c.head);
+}
+
+class shebang_parsing : public ::testing::TestWithParam<shebang_case> {};
+
+TEST_P(shebang_parsing, reads_like_the_kernel) {
+  EXPECT_EQ(parse_shebang(GetParam().head), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, shebang_parsing,
+    ::testing::Values(shebang_case{"#!/bin/bash\necho hi\n", shebang{"/bin/bash", {}}},
+                      shebang_case{"#! /bin/bash\n", shebang{"/bin/bash", {}}},
+                      shebang_case{"#!/usr/bin/env python3\n", shebang{"/usr/bin/env", "python3"}},
+                      // The rest of the line is one argument, as Linux passes it: env -S splits it.
+                      shebang_case{"#!/usr/bin/env -S python3 -u\n",
+                                   shebang{"/usr/bin/env", "-S python3 -u"}},
+                      shebang_case{"#!/opt/venv/bin/python\n", shebang{"/opt/venv/bin/python", {}}},
+                      shebang_case{"#!/bin/sh  -e  \n", shebang{"/bin/sh", "-e"}},
+                      shebang_case{"#!\t/bin/sh\t-x\t\n", shebang{"/bin/sh", "-x"}},
+                      shebang_case{"#!/bin/bash", shebang{"/bin/bash", {}}},
+                      shebang_case{std::string("#!/bin/sh\0junk\n", 15), shebang{"/bin/sh", {}}},
+                      // Linux keeps a carriage return: such an interpreter does not exist.
+                      shebang_case{"#!/bin/bash\r\n", shebang{"/bin/bash\r", {}}},
+                      shebang_case{"#!\n", std::nullopt}, shebang_case{"#!   \n", std::nullopt},
+                      shebang_case{"print('no shebang')\n", std::nullopt},
+                      shebang_case{" #!/bin/bash\n", std::nullopt}, shebang_case{"", std::nullopt},
+                      shebang_case{"#", std::nullopt}));
+
+TEST(shebang_parsing, argument_is_cut_at_256_bytes) {
+  const std::string head = "#!/bin/sh " + std::string(300, 'a');
+  const auto sb = parse_shebang(head);
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(sb->interpreter, "/bin/sh");
+  EXPECT_EQ(sb->argument, std::string(shebang_limit - 10, 'a'));
+}
+
+TEST(shebang_parsing, interpreter_longer_than_256_bytes_is_refused) {
+  bool truncated = false;
+  EXPECT_FALSE(parse_shebang("#!/" + std::string(300, 'x'), &truncated));
+  EXPECT_TRUE(truncated);
+}
+
+// A folder with fake interpreters to put on PATH.
+class interpreter_fallback : public ::testing::Test {
+ protected:
+  fs::path fake(const std::string& name) {
+    return dir.write("bin/" + name, "#!/bin/sh\nexit 0\n", fs::perms(0755));
+  }
+  fs::path plugin(const std::string& content) { return dir.write("plugins/p.py", content); }
+  std::string path_var() const { return (dir.path() / "bin").string() + ":/nonexistent"; }
+
+  temp_dir dir;
+  runners::python_runner python;
+};
+
+TEST_F(interpreter_fallback, usable_shebang_wins) {
+  fake("python3");
+  const auto interp = fake("custom-python");
+  const auto p = plugin("#!" + interp.string() + " -u\nprint(1)\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(python.command(*r.chosen, p),
+            (std::vector<std::string>{interp.string(), "-u", p.string()}));
+  EXPECT_TRUE(r.warnings.empty());
+}
+
+TEST_F(interpreter_fallback, missing_shebang_interpreter_falls_back_with_a_warning) {
+  const auto python3 = fake("python3");
+  const auto p = plugin("#!/opt/venv/bin/python\nprint(1)\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(python.command(*r.chosen, p), (std::vector<std::string>{python3.string(), p.string()}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], p.string() +
+                               ": shebang interpreter /opt/venv/bin/python does not exist; using "
+                               "python3 (" +
+                               python3.string() + ") instead");
+}
+
+TEST_F(interpreter_fallback, shebang_interpreter_that_is_not_executable_falls_back) {
+  const auto python3 = fake("python3");
+  const auto not_exec = dir.write("bin/not-exec", "#!/bin/sh\n", fs::perms(0644));
+  const auto p = plugin("#!" + not_exec.string() + "\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen);
+  EXPECT_EQ(r.chosen->program, python3.string());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("shebang interpreter " + not_exec.string() + " is not executable"),
+            std::string::npos);
+}
+
+TEST_F(interpreter_fallback, without_shebang_python3_comes_before_python) {
+  const auto python3 = fake("python3");
+  fake("python");
+  const auto p = plugin("print(1)\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen);
+  EXPECT_EQ(r.chosen->program, python3.string());
+  EXPECT_FALSE(r.chosen->argument);
+  EXPECT_TRUE(r.warnings.empty());
+}
+
+TEST_F(interpreter_fallback, python_is_used_when_python3_is_missing) {
+  const auto python2 = fake("python");
+  const auto r = resolve_interpreter(python, "python", plugin("print(1)\n"), path_var());
+  ASSERT_TRUE(r.chosen);
+  EXPECT_EQ(r.chosen->program, python2.string());
+}
+
+TEST_F(interpreter_fallback, a_non_executable_file_on_path_is_skipped) {
+  dir.write("bin/python3", "not executable", fs::perms(0644));
+  const auto python2 = fake("python");
+  const auto r = resolve_interpreter(python, "python", plugin("print(1)\n"), path_var());
+  ASSERT_TRUE(r.chosen);
+  EXPECT_EQ(r.chosen->program, python2.string());
+}
+
+TEST_F(interpreter_fallback, nothing_found_is_an_error_naming_what_was_tried) {
+  const auto r = resolve_interpreter(python, "python", plugin("#!/opt/none/python\n"), path_var());
+  EXPECT_FALSE(r.chosen);
+  EXPECT_EQ(r.error,
+            "no interpreter found: shebang interpreter /opt/none/python does not exist; tried "
+            "python3, python on PATH");
+}
+
+TEST_F(interpreter_fallback, unreadable_plugin_is_an_error) {
+  fake("python3");
+  fs::create_directories(dir.path() / "plugins" / "folder.py");
+  const auto r =
+      resolve_interpreter(python, "python", dir.path() / "plugins" / "folder.py", path_var());
+  EXPECT_FALSE(r.chosen);
+  EXPECT_EQ(r.error, "cannot read the plugin: Is a directory");
+}
+
+}  // namespace
+}  // namespace plughost::detail

@@ -1,0 +1,117 @@
+// Resolution of the configuration source, locations, stop timeout and sinks.
+#include "launch_settings.hpp"
+
+#include <gtest/gtest.h>
+
+#include "plughost/error.hpp"
+#include "test_support.hpp"
+
+namespace plughost::detail {
+namespace {
+
+using test::temp_dir;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+launch_settings resolve(const launch_options& o, const std::vector<std::string>& env = {}) {
+  return resolve_settings(o, environment_block(env), module_registry::with_builtins());
+}
+
+using test::error_text;
+
+TEST(launch_settings, config_flag_then_config_file_variable_then_json_variable) {
+  temp_dir dir;
+  const auto a = dir.write("a.yaml", "runtime_plugin_locations: [one]\n");
+  const auto b = dir.write("b.toml", "runtime_plugin_locations = [\"two\"]\n");
+  launch_options o;
+  o.config_file = a;
+  const std::vector<std::string> env{
+      "LMCACHE_CONFIG_FILE=" + b.string(),
+      R"(LMCACHE_RUNTIME_PLUGIN_CONFIG={"runtime_plugin_locations": ["/three"]})"};
+  EXPECT_EQ(resolve(o, env).locations, std::vector<fs::path>{dir.path() / "one"});
+  EXPECT_EQ(resolve({}, env).locations, std::vector<fs::path>{dir.path() / "two"});
+  EXPECT_EQ(resolve({}, {env[1]}).locations, std::vector<fs::path>{"/three"});
+}
+
+TEST(launch_settings, location_flags_replace_the_configured_ones_relative_to_the_cwd) {
+  temp_dir dir;
+  launch_options o;
+  o.config_file = dir.write("c.yaml", "runtime_plugin_locations: [/srv/a]\n");
+  o.locations = {"rel/../here", "/abs"};
+  const auto s = resolve(o);
+  EXPECT_EQ(s.locations, (std::vector<fs::path>{fs::current_path() / "here", "/abs"}));
+  const auto doc = json::parse(s.plugin_config_json);
+  EXPECT_EQ(doc["runtime_plugin_locations"],
+            json::array({(fs::current_path() / "here").string(), "/abs"}));
+}
+
+TEST(launch_settings, without_any_location_it_is_a_usage_error) {
+  EXPECT_EQ(error_text<usage_error>([] { resolve({}); }),
+            "no plugin locations: give --location PATH or --config FILE (or set "
+            "LMCACHE_CONFIG_FILE)");
+}
+
+TEST(launch_settings, plugins_get_the_whole_document) {
+  temp_dir dir;
+  launch_options o;
+  o.config_file = dir.write("c.yaml",
+                            "chunk_size: 256\nruntime_plugin_locations: [p]\n"
+                            "extra_config: {k: v}\nplughost: {stop_timeout: 2s}\n");
+  const auto doc = json::parse(resolve(o).plugin_config_json);
+  EXPECT_EQ(doc,
+            json::parse(R"({"chunk_size": 256, "runtime_plugin_locations": [")" +
+                        (dir.path() / "p").string() +
+                        R"("], "extra_config": {"k": "v"}, "plughost": {"stop_timeout": "2s"}})"));
+}
+
+TEST(launch_settings, stop_timeout_from_flag_then_config_then_default) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  EXPECT_EQ(resolve(o).stop_timeout, 5s);
+  o.config_file = dir.write("c.yaml", "plughost:\n  stop_timeout: 250ms\n");
+  o.locations = {"/x"};
+  EXPECT_EQ(resolve(o).stop_timeout, 250ms);
+  o.stop_timeout = "1.5";
+  EXPECT_EQ(resolve(o).stop_timeout, 1500ms);
+  o.stop_timeout = "soon";
+  EXPECT_EQ(error_text<usage_error>([&] { resolve(o); }),
+            "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");
+}
+
+TEST(launch_settings, sinks_from_flags_config_or_default) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  auto s = resolve(o);
+  ASSERT_EQ(s.sinks.size(), 1u);
+  EXPECT_EQ(s.sinks[0].module->name, "stdout");
+  EXPECT_EQ(s.sinks[0].values.get_string("color"), "auto");
+
+  o.config_file = dir.write("c.yaml",
+                            "plughost:\n  sinks:\n    - {type: jsonl, path: out.jsonl}\n"
+                            "    - stdout:never\n");
+  s = resolve(o);
+  ASSERT_EQ(s.sinks.size(), 2u);
+  EXPECT_EQ(s.sinks[0].label, "jsonl (" + (dir.path() / "out.jsonl").string() + ")");
+  EXPECT_EQ(s.sinks[1].values.get_string("color"), "never");
+
+  o.sinks = {"jsonl:rel.jsonl"};
+  s = resolve(o);
+  ASSERT_EQ(s.sinks.size(), 1u);
+  EXPECT_EQ(s.sinks[0].values.get_string("path"), (fs::current_path() / "rel.jsonl").string());
+}
+
+TEST(launch_settings, bad_sink_flags_are_explained) {
+  launch_options o;
+  o.locations = {"/x"};
+  o.sinks = {"xml"};
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            "--sink: unknown sink 'xml' (expected one of: jsonl, stdout)");
+  o.sinks = {"jsonl"};
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            "--sink: missing required setting 'path' in sink 'jsonl'");
+}
+
+}  // namespace
+}  // namespace plughost::detail

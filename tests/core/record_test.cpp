@@ -1,0 +1,60 @@
+// Timestamps and human event descriptions shared by the sinks.
+#include "plughost/record.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <time.h>
+
+namespace plughost {
+namespace {
+
+using namespace std::chrono;
+
+TEST(record, timestamps_are_utc_with_microseconds_whatever_the_time_zone) {
+  const auto t = system_clock::time_point(seconds(1795953600) + microseconds(123456));
+  ::setenv("TZ", "Asia/Kolkata", 1);
+  ::tzset();
+  EXPECT_EQ(format_timestamp(t), "2026-11-29T12:00:00.123456Z");
+  ::unsetenv("TZ");
+  ::tzset();
+  EXPECT_EQ(format_timestamp(system_clock::time_point(seconds(0))), "1970-01-01T00:00:00.000000Z");
+}
+
+TEST(record, events_are_described_in_words) {
+  record r;
+  r.stream = stream::event;
+  r.pid = 42;
+  const std::vector<std::string> argv{"/bin/bash", "/p/x.sh"};
+  const event_field started[] = {{"argv", std::span<const std::string>(argv)}};
+  r.event = "started";
+  r.fields = started;
+  EXPECT_EQ(describe_event(r), "started (pid 42): /bin/bash /p/x.sh");
+
+  const event_field code[] = {{"exit_code", std::int64_t{3}}};
+  r.event = "exited";
+  r.fields = code;
+  EXPECT_EQ(describe_event(r), "exited with code 3");
+
+  const event_field signal[] = {{"signal", std::string_view("SIGKILL")}};
+  r.fields = signal;
+  EXPECT_EQ(describe_event(r), "killed by SIGKILL");
+
+  const event_field reason[] = {{"reason", std::string_view("requires role WORKER")}};
+  r.event = "skipped";
+  r.fields = reason;
+  EXPECT_EQ(describe_event(r), "skipped: requires role WORKER");
+
+  const event_field other[] = {{"attempt", std::int64_t{2}}, {"delay", std::string_view("1s")}};
+  r.event = "restarting";
+  r.fields = other;
+  EXPECT_EQ(describe_event(r), "restarting attempt=2 delay=1s");
+}
+
+TEST(record, stream_names) {
+  EXPECT_EQ(to_string(stream::out), "stdout");
+  EXPECT_EQ(to_string(stream::err), "stderr");
+  EXPECT_EQ(to_string(stream::event), "event");
+}
+
+}  // namespace
+}  // namespace plughost

@@ -1,0 +1,53 @@
+// Durations, sizes and typo suggestions.
+#include "setting_values.hpp"
+
+#include <gtest/gtest.h>
+
+namespace plughost::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(durations, numbers_are_seconds_and_strings_may_carry_a_unit) {
+  EXPECT_EQ(parse_duration(json(5)), 5s);
+  EXPECT_EQ(parse_duration(json(0.5)), 500ms);
+  EXPECT_EQ(parse_duration(json("500ms")), 500ms);
+  EXPECT_EQ(parse_duration(json("2s")), 2s);
+  EXPECT_EQ(parse_duration(json("1m")), 60s);
+  EXPECT_EQ(parse_duration(json("1h")), 3600s);
+  EXPECT_EQ(parse_duration(json("1.5")), 1500ms);
+  EXPECT_EQ(parse_duration(json(" 3 s ")), 3s);
+  EXPECT_EQ(parse_duration(json(0)), 0s);
+}
+
+TEST(durations, anything_else_is_refused) {
+  for (const auto& bad : {json(-1), json("-1s"), json("5 parsecs"), json("s"), json(""), json(true),
+                          json::array(), json("1e3"), json("1.2.3s")}) {
+    EXPECT_FALSE(parse_duration(bad)) << bad.dump();
+  }
+}
+
+TEST(sizes, bytes_or_a_unit) {
+  EXPECT_EQ(parse_size(json(65536)), 65536);
+  EXPECT_EQ(parse_size(json("64KiB")), 65536);
+  EXPECT_EQ(parse_size(json("10MiB")), 10 * 1024 * 1024);
+  EXPECT_EQ(parse_size(json("1GiB")), 1024LL * 1024 * 1024);
+  EXPECT_EQ(parse_size(json("2KB")), 2000);
+  EXPECT_EQ(parse_size(json("1.5KiB")), 1536);
+  EXPECT_EQ(parse_size(json("12 B")), 12);
+  for (const auto& bad : {json(-1), json(1.5), json("10 parsecs"), json("0.3B"), json("KiB")}) {
+    EXPECT_FALSE(parse_size(bad)) << bad.dump();
+  }
+}
+
+TEST(suggestions, a_close_key_is_suggested_a_far_one_is_not) {
+  const std::vector<std::string> keys{"stop_timeout", "sinks"};
+  EXPECT_EQ(nearest_key("stop_timout", keys), "stop_timeout");
+  EXPECT_EQ(nearest_key("sink", keys), "sinks");
+  EXPECT_EQ(nearest_key("colour", keys), std::nullopt);
+  EXPECT_EQ(unknown_key_message("sink", "plughost", keys),
+            "unknown key 'sink' in plughost (did you mean 'sinks'?)");
+}
+
+}  // namespace
+}  // namespace plughost::detail

@@ -1,0 +1,167 @@
+// The command line: version, help, usage errors (exit 2), list and list --json, and data found
+// relative to the binary.
+#include <fstream>
+
+#include "integration.hpp"
+
+namespace plughost::test {
+namespace {
+
+using cli = plughost_run;
+
+TEST_F(cli, version_and_help) {
+  auto r = run({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "plughost 0.1.0\n");
+  r = run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("run"), std::string::npos);
+  EXPECT_NE(r.out.find("list"), std::string::npos);
+  r = run({"run", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--stop-timeout"), std::string::npos);
+}
+
+TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
+  plugin("a.sh", "touch \"$0.ran\"\n");
+  EXPECT_EQ(run({}).exit_code, 2);
+  EXPECT_EQ(run({"dance"}).exit_code, 2);
+  EXPECT_EQ(run({"run", "--no-such-flag"}).exit_code, 2);
+
+  auto r = run({"run", "--worker-id", "-1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: --worker-id: expected a non-negative integer, got '-1'\n");
+
+  env.push_back("LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT=many");
+  r = run({"run"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT: expected a non-negative "
+            "integer, got 'many'\n");
+  env.pop_back();
+
+  r = run({"run", "--sink", "xml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: --sink: unknown sink 'xml' (expected one of: jsonl, stdout)\n");
+
+  r = run({"run", "--sink", "jsonl:" + (dir.path() / "no" / "such" / "dir.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("plughost: error: sink jsonl ("), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r.err;
+
+  EXPECT_FALSE(fs::exists(plugins / "a.sh.ran")) << "a plugin started despite a usage error";
+}
+
+TEST_F(cli, configuration_errors_name_file_line_and_column) {
+  const auto config = dir.write("lmcache.yaml",
+                                "chunk_size: 256\nlocal_cpu: true\nruntime_plugin_locations:\n"
+                                "  foo: bar\n");
+  const auto r = run({"run", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: " + config.string() +
+                       ":4:3: runtime_plugin_locations must be a list of paths, got a mapping\n");
+
+  const auto missing = run({"list", "--config", (dir.path() / "missing.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err, "plughost: error: " + (dir.path() / "missing.yaml").string() +
+                             ": cannot read configuration file: No such file or directory\n");
+}
+
+TEST_F(cli, list_json_explains_every_decision) {
+  plugin("scheduler_foo_plugin.py", "#!/usr/bin/env python3\nprint(1)\n");
+  plugin("worker_0_test.sh", "echo\n");
+  plugin("worker_1_test.sh", "echo\n");
+  plugin("notes.txt", "");
+  plugin(".hidden.sh", "");
+  plugin("sub/all_metrics.sh", "#!/bin/sh -e\necho\n");
+  fs::create_symlink(plugins / "worker_0_test.sh", plugins / "worker_0_alias.sh");
+  const auto r =
+      run({"list", "--json", "--role", "WORKER", "--worker-id", "0", "--worker-count", "2",
+           "--location", plugins.string(), "--location", (dir.path() / "missing").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["identity"], json::parse(R"({"role": "WORKER", "worker_id": 0, "worker_count": 2})"));
+
+  const auto p = [&](const std::string& name) { return (plugins / name).string(); };
+  const auto& list = j["plugins"];
+  ASSERT_EQ(list.size(), 6u) << list.dump(2);
+  EXPECT_EQ(list[0]["name"], "notes.txt");
+  EXPECT_EQ(list[0]["decision"], "ignored");
+  EXPECT_EQ(list[0]["reason"], "no runner claims '.txt' files");
+  EXPECT_TRUE(list[0]["runner"].is_null());
+
+  EXPECT_EQ(list[1]["name"], "scheduler_foo_plugin.py");
+  EXPECT_EQ(list[1]["decision"], "skip");
+  EXPECT_EQ(list[1]["reason"], "requires role SCHEDULER");
+  EXPECT_EQ(list[1]["runner"], "python");
+  EXPECT_EQ(list[1]["argv"], json::array());
+
+  EXPECT_EQ(list[2]["name"], "sub/all_metrics.sh");
+  EXPECT_EQ(list[2]["path"], p("sub/all_metrics.sh"));
+  EXPECT_EQ(list[2]["decision"], "run");
+  EXPECT_EQ(list[2]["reason"], "runs on every role (ALL)");
+  EXPECT_EQ(list[2]["runner"], "bash");
+  EXPECT_EQ(list[2]["argv"], json::array({"/bin/sh", "-e", p("sub/all_metrics.sh")}));
+
+  EXPECT_EQ(list[3]["name"], "worker_0_alias.sh");
+  EXPECT_EQ(list[3]["decision"], "run");
+  EXPECT_EQ(list[3]["reason"], "runs on role WORKER, worker 0");
+  EXPECT_EQ(list[3]["argv"].size(), 2u);
+  EXPECT_EQ(list[3]["argv"][1], p("worker_0_alias.sh"));
+
+  EXPECT_EQ(list[4]["name"], "worker_0_test.sh");
+  EXPECT_EQ(list[4]["decision"], "ignored");
+  EXPECT_EQ(list[4]["reason"], "same file as " + p("worker_0_alias.sh"));
+
+  EXPECT_EQ(list[5]["name"], "worker_1_test.sh");
+  EXPECT_EQ(list[5]["decision"], "skip");
+  EXPECT_EQ(list[5]["reason"], "only for worker 1");
+
+  EXPECT_EQ(j["warnings"], json::array({"plugin location " + (dir.path() / "missing").string() +
+                                        " does not exist"}));
+  EXPECT_NE(r.err.find("plughost: warning: plugin location"), std::string::npos) << r.err;
+}
+
+TEST_F(cli, list_prints_a_table) {
+  plugin("all_x.sh", "#!/bin/bash\necho\n");
+  plugin("scheduler_y.py", "print()\n");
+  const auto r = run({"list", "--role", "WORKER"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "identity: role WORKER, worker 0 of 1\n"
+            "run     all_x.sh        bash: /bin/bash " +
+                (plugins / "all_x.sh").string() +
+                "\n"
+                "skip    scheduler_y.py  requires role SCHEDULER\n");
+}
+
+TEST_F(cli, data_is_found_next_to_the_binary) {
+  // A copy of the binary with its own share/plughost/defaults.yaml: the defaults there (a jsonl
+  // sink) must be the ones used, as in an install tree.
+  const auto prefix = dir.path() / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::copy_file(plughost_binary(), prefix / "bin" / "plughost");
+  const auto defaults_records = dir.path() / "from-defaults.jsonl";
+  dir.write(
+      "prefix/share/plughost/defaults.yaml",
+      "plughost:\n  stop_timeout: 1s\n  sinks:\n    - jsonl:" + defaults_records.string() + "\n");
+  plugin("hello.sh", "echo hello\n");
+  child_process p({{(prefix / "bin" / "plughost").string(), "run", "--location", plugins.string()},
+                   env,
+                   {},
+                   dir.path() / "copy.err",
+                   {},
+                   {}});
+  const auto status = p.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << read_file(dir.path() / "copy.err");
+  const auto recs = read_jsonl(defaults_records);
+  ASSERT_FALSE(recs.empty());
+  bool hello = false;
+  for (const auto& rec : recs) hello = hello || rec.value("line", "") == "hello";
+  EXPECT_TRUE(hello);
+}
+
+}  // namespace
+}  // namespace plughost::test

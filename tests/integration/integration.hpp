@@ -1,0 +1,86 @@
+// A fixture for tests that run the real plughost binary on real plugin scripts.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace plughost::test {
+
+class plughost_run : public ::testing::Test {
+ protected:
+  /// Writes an executable plugin into the plugins folder.
+  fs::path plugin(const std::string& name, const std::string& content) {
+    return dir.write(fs::path("plugins") / name, content, fs::perms(0755));
+  }
+
+  /// `plughost <args> --location <plugins> --sink jsonl:<records>`, to completion.
+  run_result run(std::vector<std::string> args) {
+    return run_plughost(with_defaults(std::move(args)), env, dir);
+  }
+
+  /// The same, started in the background.
+  std::unique_ptr<child_process> start(std::vector<std::string> args,
+                                       std::function<void()> in_child = {}) {
+    std::vector<std::string> argv{plughost_binary().string()};
+    for (auto& a : with_defaults(std::move(args))) argv.push_back(std::move(a));
+    return std::make_unique<child_process>(child_process::options{
+        argv, env, dir.path() / "bg.out", dir.path() / "bg.err", {}, std::move(in_child)});
+  }
+
+  std::vector<json> records() const { return read_jsonl(records_file); }
+
+  std::vector<json> records_of(const std::string& plugin_name) const {
+    std::vector<json> out;
+    for (auto& r : records()) {
+      if (r["plugin"] == plugin_name) out.push_back(r);
+    }
+    return out;
+  }
+
+  /// The "line" of every stdout or stderr record of a plugin, in order.
+  std::vector<std::string> lines_of(const std::string& plugin_name,
+                                    const std::string& stream) const {
+    std::vector<std::string> out;
+    for (auto& r : records_of(plugin_name)) {
+      if (r["stream"] == stream) out.push_back(r["line"].get<std::string>());
+    }
+    return out;
+  }
+
+  /// Waits until a plugin has written `line` (on stdout), e.g. a "ready" line.
+  bool wait_for_line(const std::string& plugin_name, const std::string& line) {
+    return eventually([&] {
+      for (const auto& l : lines_of(plugin_name, "stdout")) {
+        if (l == line) return true;
+      }
+      return false;
+    });
+  }
+
+  temp_dir dir;
+  std::vector<std::string> env = clean_environment({dir.marker()});
+  fs::path plugins = dir.path() / "plugins";
+  fs::path records_file = dir.path() / "records.jsonl";
+
+ private:
+  std::vector<std::string> with_defaults(std::vector<std::string> args) const {
+    if (args.empty() || (args[0] != "run" && args[0] != "list")) return args;
+    bool has_location = false, has_sink = false, has_config = false;
+    for (const auto& a : args) {
+      has_location = has_location || a == "--location";
+      has_sink = has_sink || a == "--sink";
+      has_config = has_config || a == "--config";
+    }
+    if (!has_location && !has_config) args.insert(args.end(), {"--location", plugins.string()});
+    if (args[0] == "run" && !has_sink)
+      args.insert(args.end(), {"--sink", "jsonl:" + records_file.string()});
+    return args;
+  }
+};
+
+}  // namespace plughost::test

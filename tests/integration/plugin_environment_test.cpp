@@ -1,0 +1,142 @@
+// What a plugin gets (SPEC.md §5): exactly the environment promised, stdin from /dev/null, two
+// separate pipes, no other descriptors, default signals, its own process group.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "integration.hpp"
+
+namespace plughost::test {
+namespace {
+
+using plugin_environment = plughost_run;
+
+std::map<std::string, std::string> as_map(const std::vector<std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : env) {
+    const auto eq = e.find('=');
+    out[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
+  }
+  return out;
+}
+
+// Dumps the environment the plugin sees to <plugin>.env.json. The system's python3 itself, not
+// a wrapper from PATH (pyenv's shims, for one, change PATH before starting python).
+constexpr const char* dump_environment =
+    "#!/usr/bin/python3\n"
+    "import json, os, sys\n"
+    "json.dump(dict(os.environ), open(sys.argv[0] + '.env.json', 'w'))\n";
+
+TEST_F(plugin_environment, is_the_hosts_plus_exactly_the_lmcache_variables) {
+  const auto config = dir.write("lmcache.yaml",
+                                "chunk_size: 256\n"
+                                "runtime_plugin_locations: [plugins]\n"
+                                "extra_config:\n  custom_setting: value\n");
+  plugin("worker_dump.py", dump_environment);
+  plugin("team/all_dump.py", dump_environment);
+  const auto r = run({"run", "--config", config.string(), "--role", "WORKER", "--worker-id", "3",
+                      "--worker-count", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  const auto expected_config =
+      json::parse(R"({"chunk_size": 256, "runtime_plugin_locations": [")" + plugins.string() +
+                  R"("], "extra_config": {"custom_setting": "value"}})");
+  for (const auto* name : {"worker_dump.py", "team/all_dump.py"}) {
+    auto expected = as_map(env);
+    for (const auto* prefix : {"LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"}) {
+      expected[std::string(prefix) + "ROLE"] = "WORKER";
+      expected[std::string(prefix) + "WORKER_ID"] = "3";
+      expected[std::string(prefix) + "WORKER_COUNT"] = "8";
+    }
+    expected["LMCACHE_RUNTIME_PLUGIN_NAME"] = name;
+    expected["PYTHONUNBUFFERED"] = "1";
+
+    auto seen = json::parse(read_file(plugins / (std::string(name) + ".env.json")))
+                    .get<std::map<std::string, std::string>>();
+    // The configuration is compact JSON: compare it as a document, then as the rest.
+    for (const auto* key : {"LMCACHE_RUNTIME_PLUGIN_CONFIG", "LMCACHE_PLUGIN_CONFIG"}) {
+      ASSERT_TRUE(seen.count(key)) << key;
+      EXPECT_EQ(json::parse(seen[key]), expected_config) << key;
+      EXPECT_EQ(seen[key].find(": "), std::string::npos) << "compact JSON";
+      seen.erase(key);
+    }
+    EXPECT_EQ(seen, expected) << name;
+  }
+}
+
+TEST_F(plugin_environment, without_a_role_the_role_variables_are_empty) {
+  plugin("dump.py", dump_environment);
+  ASSERT_EQ(run({"run"}).exit_code, 0);
+  const auto seen = json::parse(read_file(plugins / "dump.py.env.json"));
+  EXPECT_EQ(seen["LMCACHE_RUNTIME_PLUGIN_ROLE"], "");
+  EXPECT_EQ(seen["LMCACHE_PLUGIN_ROLE"], "");
+  EXPECT_EQ(seen["LMCACHE_RUNTIME_PLUGIN_WORKER_ID"], "0");
+  EXPECT_EQ(seen["LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT"], "1");
+}
+
+TEST_F(plugin_environment, process_state_is_clean_even_when_the_host_was_not) {
+  // The host starts with an inherited descriptor, ignored and blocked signals and a low
+  // descriptor limit; none of that may reach a plugin.
+  const auto leak = dir.write("leak.txt", "secret");
+  plugin("state.py",
+         "import json, os, resource, stat, sys\n"
+         "st = {}\n"
+         "st['stdin_is_devnull'] = os.path.samestat(os.fstat(0), os.stat('/dev/null'))\n"
+         "st['stdout_pipe'] = stat.S_ISFIFO(os.fstat(1).st_mode)\n"
+         "st['stderr_pipe'] = stat.S_ISFIFO(os.fstat(2).st_mode)\n"
+         "st['separate_pipes'] = os.fstat(1).st_ino != os.fstat(2).st_ino\n"
+         "extra = []\n"
+         "for fd in range(3, 4096):\n"
+         "    try:\n"
+         "        os.fstat(fd); extra.append(fd)\n"
+         "    except OSError:\n"
+         "        pass\n"
+         "st['extra_fds'] = extra\n"
+         "st['own_group'] = os.getpgid(0) == os.getpid()\n"
+         "st['nofile_soft'] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+         "st['cwd'] = os.getcwd()\n"
+         "json.dump(st, open(sys.argv[0] + '.state.json', 'w'))\n");
+  // cat prints its own /proc status as it was at exec: the dispositions and mask the plugin got
+  // (python and bash change their own at start-up, cat does not).
+  plugin("signals.sh", "#!/bin/cat /proc/self/status\n");
+  auto host = start({"run"}, [leak] {
+    const int fd = ::open(leak.c_str(), O_RDONLY);  // no O_CLOEXEC: inherited by plughost
+    ::dup2(fd, 9);
+    ::signal(SIGUSR1, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    sigset_t block;
+    ::sigemptyset(&block);
+    ::sigaddset(&block, SIGUSR2);
+    ::sigprocmask(SIG_BLOCK, &block, nullptr);
+    struct rlimit lim {};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = 512;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  });
+  const auto status = host->wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << read_file(dir.path() / "bg.err");
+
+  const auto st = json::parse(read_file(plugins / "state.py.state.json"));
+  EXPECT_EQ(st["stdin_is_devnull"], true);
+  EXPECT_EQ(st["stdout_pipe"], true);
+  EXPECT_EQ(st["stderr_pipe"], true);
+  EXPECT_EQ(st["separate_pipes"], true);
+  EXPECT_EQ(st["extra_fds"], json::array()) << "descriptors leaked into the plugin";
+  EXPECT_EQ(st["own_group"], true);
+  EXPECT_EQ(st["nofile_soft"], 512) << "the host's raised limit is its own";
+  EXPECT_EQ(st["cwd"], fs::current_path().string());
+  std::vector<std::string> signal_state;
+  for (const auto& line : lines_of("signals.sh", "stdout")) {
+    if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0)
+      signal_state.push_back(line);
+  }
+  EXPECT_EQ(signal_state,
+            (std::vector<std::string>{"SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"}));
+}
+
+}  // namespace
+}  // namespace plughost::test
