@@ -1,7 +1,8 @@
 # Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
-.PHONY: all deps build test demo bench format format-check clean
+.PHONY: all deps build test demo install format format-check clean
 
 BUILD_DIR := build
+PREFIX ?= /usr/local
 
 all: build
 
@@ -17,6 +18,9 @@ test: build
 
 demo: build
 	./scripts/demo.sh
+
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 format:
 	./scripts/format.sh

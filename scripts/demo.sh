@@ -1,25 +1,20 @@
 #!/usr/bin/env bash
-# Runs the launcher on plugins-examples/ for a few seconds as the SCHEDULER of a one-worker
-# deployment, then stops it as Ctrl-C would. Press Ctrl-C yourself to stop earlier.
+# Runs the launcher on plugins-examples/ as the SCHEDULER of a one-worker deployment for a few
+# seconds (DEMO_SECONDS, default 6), then stops it as Ctrl-C would. Ctrl-C stops it earlier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${DEMO_SECONDS:-6}"
 
-echo "== plughost list: what would run, and why"
+echo "== plughost list: what would run here, and why"
 ./build/plughost list --config plugins-examples/lmcache.yaml --role SCHEDULER
 echo
-echo "== plughost run for ${seconds} s (then SIGINT)"
-./build/plughost run --config plugins-examples/lmcache.yaml --role SCHEDULER &
-pid=$!
-trap 'kill -INT "$pid" 2>/dev/null || true' INT TERM
-# Wake every 100 ms so that an early Ctrl-C ends the wait at once.
-for _ in $(seq 1 $((seconds * 10))); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-kill -INT "$pid" 2>/dev/null || true
+echo "== plughost run for ${seconds} s, then SIGINT (Ctrl-C stops it earlier)"
 status=0
-wait "$pid" || status=$?
+# --foreground: the terminal's Ctrl-C reaches plughost directly, and only plughost is signalled
+# when the time is up; plughost itself stops every plugin's process group.
+timeout --foreground -s INT "${seconds}" ./build/plughost run \
+  --config plugins-examples/lmcache.yaml --role SCHEDULER || status=$?
 echo
+if [ "$status" -eq 124 ]; then status=0; fi  # timeout's own code: the demo ended on schedule
 echo "== plughost exited with code ${status}"
 exit "$status"

@@ -57,8 +57,10 @@ void output_pump::on_readable(const boost::system::error_code& ec) {
 void output_pump::drain_now() {
   if (!open_) return;
   int available = 0;
-  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0) available = 0;
-  if (available > 0) read_some(static_cast<std::size_t>(available));
+  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0 || available < 0) available = 0;
+  // One byte more than is there: that last read sees end of file when no other process holds
+  // the pipe, so that a last line without a newline also comes before the exit event.
+  read_some(static_cast<std::size_t>(available) + 1);
 }
 
 bool output_pump::read_some(std::size_t budget) {

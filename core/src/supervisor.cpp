@@ -120,6 +120,7 @@ struct plugin_process {
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
   bool exited = false;
+  bool stopped_by_us = false;  // we signalled its group while its main process ran
   bool group_gone = false;
 
   bool pumps_open() const { return (out && out->is_open()) || (err && err->is_open()); }
@@ -255,14 +256,15 @@ class supervisor::impl {
   }
 
   void on_exit(plugin_process& p, const boost::system::error_code& ec) {
-    p.exited = true;
-    ++exited_count_;
-    // Everything the plugin wrote before it exited is in its pipes now: deliver it first.
+    // Everything the plugin wrote before it exited is in its pipes now: deliver it first. (Not
+    // yet marked exited, so that a pipe closing here does not look like the end of the run.)
     p.out->drain_now();
     p.err->drain_now();
+    p.exited = true;
+    ++exited_count_;
     const int status = p.process->native_exit_code();
+    bool failed = true;
     if (ec) {
-      failed_ = true;
       const auto message = fmt::format("waiting for the process failed: {}", ec.message());
       const event_field fields[] = {{"message", std::string_view(message)}};
       out_.event(p.item.name, p.pid, "error", fields);
@@ -270,13 +272,14 @@ class supervisor::impl {
       const auto name = signal_name(WTERMSIG(status));
       const event_field fields[] = {{"signal", std::string_view(name)}};
       out_.event(p.item.name, p.pid, "exited", fields);
-      if (phase_ == phase::running) failed_ = true;
     } else {
       const int code = WEXITSTATUS(status);
       const event_field fields[] = {{"exit_code", std::int64_t{code}}};
       out_.event(p.item.name, p.pid, "exited", fields);
-      if (phase_ == phase::running && code != 0) failed_ = true;
+      failed = code != 0;
     }
+    // Whatever a plugin does after plughost asked it to stop is not its failure.
+    if (failed && !p.stopped_by_us) failed_ = true;
     out_.flush();
     check_progress();
   }
@@ -313,6 +316,7 @@ class supervisor::impl {
     live_groups_.reset();
     for (auto& p : plugins_) {
       if (p->pid <= 0 || done(*p)) continue;
+      if (!p->exited) p->stopped_by_us = true;
       if (::kill(-p->pid, signal) != 0 && errno != ESRCH) {
         log().warn("cannot send {} to plugin {} (process group {}): {}", signal_name(signal),
                    p->item.name, p->pid, std::strerror(errno));

@@ -45,6 +45,22 @@ TEST_F(output, python_and_bash_lines_arrive_per_plugin_and_stream_in_order) {
   EXPECT_EQ(records_of("all_sh.sh").front()["argv"].back(), (plugins / "all_sh.sh").string());
 }
 
+TEST_F(output, a_last_line_without_newline_comes_before_the_exit_event) {
+  // Many plugins at once, so that exits and ends of file race on the event loop.
+  for (int i = 0; i < 20; ++i) {
+    plugin("p" + std::to_string(i) + ".sh",
+           "echo first\nprintf 'unterminated %s' " + std::to_string(i) + "\n");
+  }
+  ASSERT_EQ(run({"run"}).exit_code, 0);
+  for (int i = 0; i < 20; ++i) {
+    const auto name = "p" + std::to_string(i) + ".sh";
+    const auto recs = records_of(name);
+    ASSERT_EQ(recs.size(), 4u) << name;
+    EXPECT_EQ(recs[2]["line"], "unterminated " + std::to_string(i)) << name;
+    EXPECT_EQ(recs[3]["event"], "exited") << name;
+  }
+}
+
 TEST_F(output, two_hundred_thousand_lines_arrive_complete) {
   constexpr int count = 200'000;
   plugin("lines.py",
