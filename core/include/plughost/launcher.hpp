@@ -57,6 +57,8 @@ class launcher {
   /// running or stop() is called. Returns the exit code of SPEC.md §7: 0 when every plugin
   /// ended with 0 or was stopped by the launcher, 1 when one failed or could not start.
   /// Throws config_error when a sink cannot be opened (before anything starts). Call once.
+  /// Plugins are forked from, and die with (PR_SET_PDEATHSIG), the calling thread. Side effect
+  /// on the process: the soft RLIMIT_NOFILE is raised to the hard limit (plugins get the old one).
   int run();
 
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.
