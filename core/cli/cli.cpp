@@ -38,11 +38,9 @@ void print_plan(const plan& p) {
   std::size_t width = 4;
   for (const auto& e : p.plugins) width = std::max(width, e.name.size());
   for (const auto& e : p.plugins) {
-    fmt::print("{:<8}{:<{}}  ", to_string(e.decision), e.name, width);
+    fmt::print("{:<8}{:<{}}  {}\n", to_string(e.decision), e.name, width, e.reason);
     if (e.decision == decision::run) {
-      fmt::print("{}: {}\n", e.runner, fmt::join(e.argv, " "));
-    } else {
-      fmt::print("{}\n", e.reason);
+      fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, e.runner, fmt::join(e.argv, " "));
     }
   }
   if (p.plugins.empty()) fmt::print("no files found\n");
@@ -101,6 +99,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     fmt::print(stderr, "plughost: error: {}\n", e.what());
     return 2;
+  } catch (const std::exception& e) {  // a bug, not a user error: say so
+    std::fflush(stdout);
+    fmt::print(stderr, "plughost: internal error: {}\n", e.what());
+    return 1;
   }
 }
 

@@ -128,10 +128,12 @@ TEST_F(cli, list_prints_a_table) {
   plugin("scheduler_y.py", "print()\n");
   const auto r = run({"list", "--role", "WORKER"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto all_x = (plugins / "all_x.sh").string();
   EXPECT_EQ(r.out,
             "identity: role WORKER, worker 0 of 1\n"
-            "run     all_x.sh        bash: /bin/bash " +
-                (plugins / "all_x.sh").string() +
+            "run     all_x.sh        runs on every role (ALL)\n"
+            "                        bash: /bin/bash " +
+                all_x +
                 "\n"
                 "skip    scheduler_y.py  requires role SCHEDULER\n");
 }
