@@ -66,10 +66,16 @@ struct child_setup {
     // forked from the event-loop thread, which lives as long as they are supervised.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != host_pid) ::_exit(127);  // the host died before prctl took effect
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s) {
-      if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+    // Default dispositions for every signal. The raw system call, because glibc's sigaction()
+    // refuses its two internal signals (32, 33), and GNU make, for one, starts its children with
+    // those ignored. An all-zero kernel sigaction is SIG_DFL, no flags, empty mask, whatever the
+    // architecture's field order.
+    const unsigned long default_action[4] = {};
+    constexpr unsigned long kernel_sigset_size = 64 / 8;
+    for (int s = 1; s <= 64; ++s) {
+      if (s != SIGKILL && s != SIGSTOP) {
+        ::syscall(SYS_rt_sigaction, s, default_action, nullptr, kernel_sigset_size);
+      }
     }
     sigset_t none;
     ::sigemptyset(&none);
