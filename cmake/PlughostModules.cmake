@@ -1,17 +1,29 @@
-# Helpers that declare plughost's runner and sink modules, so each module's CMakeLists.txt is
-# a single call and the core learns the built-ins from the build, never from its own code.
+# plughost_module(): declares a runner or sink module, so that each module's CMakeLists.txt is one
+# call. Built-in modules are compiled into the plughost_builtin_modules archive, which every host
+# program links whole (the linker would otherwise drop them: nothing in the core names them).
+# Other modules become .so files in the build tree's module folder, loaded at run time.
 
-set_property(GLOBAL PROPERTY PLUGHOST_BUILTIN_MODULES "")
+set(PLUGHOST_BUILD_MODULE_DIR ${CMAKE_BINARY_DIR}/lib/plughost/modules)
+set_property(GLOBAL PROPERTY PLUGHOST_BUILTIN_MODULE_TARGETS "")
+set_property(GLOBAL PROPERTY PLUGHOST_SHARED_MODULE_TARGETS "")
 
-# plughost_builtin_module(<name> <kind> SOURCES <files...>)
-# Compiles a module that ships inside libplughost. <kind> is runner or sink.
-function(plughost_builtin_module name kind)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "" "" "SOURCES")
+# plughost_module(<name> <runner|sink> [BUILTIN] SOURCES <files...> [LIBRARIES <targets...>])
+function(plughost_module name kind)
+  cmake_parse_arguments(PARSE_ARGV 2 arg "BUILTIN" "" "SOURCES;LIBRARIES")
   set(target plughost_${kind}_${name})
-  add_library(${target} OBJECT ${arg_SOURCES})
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/core/include
-                                               ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(${target} PRIVATE PLUGHOST_MODULE_ID=${name}_${kind})
-  target_link_libraries(${target} PRIVATE plughost_warnings fmt::fmt nlohmann_json::nlohmann_json)
-  set_property(GLOBAL APPEND PROPERTY PLUGHOST_BUILTIN_MODULES "${name}_${kind}:${target}")
+  if(arg_BUILTIN)
+    add_library(${target} OBJECT ${arg_SOURCES})
+    set_property(GLOBAL APPEND PROPERTY PLUGHOST_BUILTIN_MODULE_TARGETS ${target})
+  else()
+    add_library(${target} MODULE ${arg_SOURCES})
+    set_target_properties(${target} PROPERTIES
+      PREFIX "" OUTPUT_NAME plughost-${kind}-${name}
+      LIBRARY_OUTPUT_DIRECTORY ${PLUGHOST_BUILD_MODULE_DIR})
+    set_property(GLOBAL APPEND PROPERTY PLUGHOST_SHARED_MODULE_TARGETS ${target})
+  endif()
+  target_link_libraries(${target} PRIVATE plughost_module_api plughost_warnings ${arg_LIBRARIES})
+  target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  # Modules export nothing but their sectioned descriptor alias.
+  set_target_properties(${target} PROPERTIES
+    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON POSITION_INDEPENDENT_CODE ON)
 endfunction()

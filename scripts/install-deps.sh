@@ -9,7 +9,10 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   python3 bash procps clang-format
+  perl rsyslog  # the perl runner's tests; the syslog sink's tests run a real rsyslogd
 )
+# The node runner's tests need Node.js: Debian's, unless the machine has a node already.
+if ! command -v node > /dev/null 2>&1; then packages+=(nodejs); fi
 # Extra groups callers may ask for: "bench" adds what `make bench` needs.
 for group in "$@"; do
   case "$group" in

@@ -16,6 +16,13 @@ namespace plughost::cli {
 
 namespace {
 
+// Where modules come from (run, list, modules).
+void add_module_options(CLI::App& cmd, launch_options& o) {
+  cmd.add_option("--module-path", o.module_paths,
+                 "folder of runner and sink modules (.so), searched first (repeatable); then "
+                 "$PLUGHOST_MODULE_PATH, plughost.module_locations, the binary's own");
+}
+
 // Options shared by `run` and `list`: who am I and where are the plugins.
 void add_selection_options(CLI::App& cmd, launch_options& o) {
   cmd.add_option("--config", o.config_file,
@@ -30,6 +37,7 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
                  "number of workers; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1");
   cmd.add_option("--location", o.locations,
                  "plugin file or folder (repeatable); replaces runtime_plugin_locations");
+  add_module_options(cmd, o);
 }
 
 void print_plan(const plan& p) {
@@ -44,6 +52,24 @@ void print_plan(const plan& p) {
     }
   }
   if (p.plugins.empty()) fmt::print("no files found\n");
+}
+
+void print_modules(const module_report& r) {
+  fmt::print("module search path:{}\n", r.search_path.empty() ? " (none)" : "");
+  for (const auto& p : r.search_path) fmt::print("  {}\n", p.string());
+  std::size_t width = 4;
+  for (const auto& m : r.modules) width = std::max(width, m.name.size());
+  for (const auto& m : r.modules) {
+    if (m.status == "failed" && m.name.empty()) {
+      fmt::print("{:<9}{}: {}\n", m.status, m.source, m.reason);
+      continue;
+    }
+    fmt::print("{:<9}{:<7}{:<{}}  abi {}  {}", m.status, m.kind, m.name, width, m.abi_version,
+               m.source);
+    if (!m.extensions.empty()) fmt::print("  claims {}", fmt::join(m.extensions, " "));
+    if (!m.reason.empty()) fmt::print("  ({})", m.reason);
+    fmt::print("\n");
+  }
 }
 
 }  // namespace
@@ -71,6 +97,16 @@ int main(int argc, char** argv) {
   add_selection_options(*list, list_opts);
   list->add_flag("--json", list_json, "print one JSON object instead of a table");
 
+  launch_options modules_opts;
+  bool modules_json = false;
+  auto* modules = app.add_subcommand("modules",
+                                     "list the runner and sink modules found, and why "
+                                     "any did not load");
+  add_module_options(*modules, modules_opts);
+  modules->add_option("--config", modules_opts.config_file,
+                      "configuration file whose plughost.module_locations to search");
+  modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -81,6 +117,15 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*modules) {
+      const auto report = list_modules(modules_opts);
+      if (modules_json) {
+        fmt::print("{}\n", to_json(report));
+      } else {
+        print_modules(report);
+      }
+      return 0;
+    }
     if (*list) {
       const launcher l(list_opts);
       if (list_json) {

@@ -6,16 +6,26 @@
 
 namespace plughost::detail {
 
-std::optional<std::filesystem::path> data_dir() {
+namespace {
+// <bindir>/<relative>, else <bindir>/../<relative>, whichever is a folder.
+std::optional<std::filesystem::path> next_to_program(const std::filesystem::path& relative) {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return std::nullopt;
   const auto bin = exe.parent_path();
-  for (const auto& candidate :
-       {bin / "share" / "plughost", bin.parent_path() / "share" / "plughost"}) {
+  for (const auto& candidate : {bin / relative, bin.parent_path() / relative}) {
     if (std::filesystem::is_directory(candidate, ec)) return candidate.lexically_normal();
   }
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::filesystem::path> data_dir() {
+  return next_to_program("share/plughost");
+}
+
+std::optional<std::filesystem::path> module_dir() {
+  return next_to_program("lib/plughost/modules");
 }
 
 std::string default_config_text(std::string& source) {

@@ -1,5 +1,6 @@
-// Where plughost's data lives, found relative to the running binary so that the build tree and
-// an install tree both work: <bindir>/share/plughost (build) or <bindir>/../share/plughost.
+// Where plughost's data and modules live, found relative to the running binary so that the build
+// tree and an install tree both work: <bindir>/share/plughost and <bindir>/lib/plughost/modules
+// in the build tree, <bindir>/../share/plughost and <bindir>/../lib/plughost/modules installed.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,10 @@ namespace plughost::detail {
 
 /// The data folder next to the running program, if there is one.
 std::optional<std::filesystem::path> data_dir();
+
+/// The module folder next to the running program: <bindir>/lib/plughost/modules (build tree)
+/// or <bindir>/../lib/plughost/modules (install tree), if there is one.
+std::optional<std::filesystem::path> module_dir();
 
 /// The default configuration: <data_dir>/defaults.yaml when present, else the copy compiled
 /// into the library. `source` is set to the file's path or "(built-in defaults)".

@@ -101,7 +101,8 @@ file_head read_head(const std::filesystem::path& file) {
 }  // namespace
 
 resolution resolve_interpreter(const runner& r, std::string_view runner_name,
-                               const std::filesystem::path& plugin, std::string_view path_var) {
+                               const std::filesystem::path& plugin, std::string_view path_var,
+                               const runner_overrides& overrides) {
   resolution out;
   const auto head = read_head(plugin);
   if (!head.error.empty()) {
@@ -113,7 +114,8 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
   bool truncated = false;
   if (const auto sb = parse_shebang(head.bytes, &truncated)) {
     if (is_executable_file(sb->interpreter)) {
-      out.chosen = interpreter_choice{sb->interpreter, sb->argument};
+      out.chosen = interpreter_choice{sb->interpreter, {}};
+      if (sb->argument) out.chosen->arguments.push_back(*sb->argument);
       return out;
     }
     set_aside = fmt::format(
@@ -122,18 +124,24 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
   } else if (truncated) {
     set_aside = fmt::format("shebang interpreter name is longer than {} bytes", shebang_limit);
   }
+  const auto set_aside_prefix = set_aside.empty() ? std::string() : set_aside + "; ";
 
-  std::vector<std::string> defaults;
-  try {
-    defaults = r.default_interpreters();
-  } catch (const std::exception& e) {
-    out.error =
-        fmt::format("runner {} failed in default_interpreters(): {}", runner_name, e.what());
-    return out;
+  std::vector<std::string> candidates;
+  if (overrides.interpreter) {
+    // Configured: this one or nothing, so that a wrong path is noticed, not worked around.
+    candidates = {*overrides.interpreter};
+  } else {
+    try {
+      candidates = r.default_interpreters();
+    } catch (const std::exception& e) {
+      out.error =
+          fmt::format("runner {} failed in default_interpreters(): {}", runner_name, e.what());
+      return out;
+    }
   }
-  for (const auto& name : defaults) {
+  for (const auto& name : candidates) {
     if (const auto found = find_program(name, path_var)) {
-      out.chosen = interpreter_choice{found->string(), std::nullopt};
+      out.chosen = interpreter_choice{found->string(), overrides.args};
       if (!set_aside.empty()) {
         out.warnings.push_back(fmt::format("{}: {}; using {} ({}) instead", plugin.string(),
                                            set_aside, name, found->string()));
@@ -141,9 +149,15 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
       return out;
     }
   }
-  out.error =
-      fmt::format("no interpreter found: {}tried {} on PATH",
-                  set_aside.empty() ? std::string() : set_aside + "; ", fmt::join(defaults, ", "));
+  if (overrides.interpreter) {
+    out.error = fmt::format(
+        "{}the configured interpreter {} (plughost.runners.{}.interpreter) is not an executable "
+        "file or a program on PATH",
+        set_aside_prefix, *overrides.interpreter, runner_name);
+  } else {
+    out.error = fmt::format("no interpreter found: {}tried {} on PATH", set_aside_prefix,
+                            fmt::join(candidates, ", "));
+  }
   return out;
 }
 

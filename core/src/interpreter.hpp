@@ -39,10 +39,18 @@ struct resolution {
   std::string error;
 };
 
+/// What the configuration says about one runner (plughost.runners.<name>).
+struct runner_overrides {
+  std::optional<std::string> interpreter;  ///< replaces the defaults: a path or a name on PATH
+  std::vector<std::string> args;           ///< after the configured or default interpreter
+};
+
 /// Chooses the interpreter for `plugin`: its shebang when the shebang's interpreter exists and is
-/// executable, else the first of the runner's default interpreters found (on `path_var`).
-/// Throws nothing; runner exceptions are turned into an error for this plugin.
+/// executable; else the configured interpreter; else the first of the runner's default
+/// interpreters found (on `path_var`). Throws nothing; runner exceptions become an error for
+/// this plugin.
 resolution resolve_interpreter(const runner& r, std::string_view runner_name,
-                               const std::filesystem::path& plugin, std::string_view path_var);
+                               const std::filesystem::path& plugin, std::string_view path_var,
+                               const runner_overrides& overrides = {});
 
 }  // namespace plughost::detail

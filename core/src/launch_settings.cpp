@@ -1,7 +1,11 @@
-// Resolution of identity, configuration source, locations, stop timeout and sinks.
+// Resolution of identity, configuration source, module path, locations, stop timeout, runners,
+// sinks and per-plugin routing.
 #include "launch_settings.hpp"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
 
 #include "identity.hpp"
 #include "installation.hpp"
@@ -14,13 +18,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The keys plughost reads under `plughost:`; `sinks` is a list handled on its own.
+// The keys plughost reads under `plughost:`. The table holds the plain ones; the others are
+// structured and checked below.
 const setting_spec core_table[] = {
     {.key = "stop_timeout",
      .type = setting_type::duration,
      .description = "how long plugins get to exit after SIGTERM before SIGKILL"},
 };
-const std::vector<std::string> core_extra_keys = {"sinks"};
+const std::vector<std::string> core_structured_keys = {"sinks", "runners", "plugins",
+                                                       "module_locations"};
+
+// Settings the core handles for every runner (plughost.runners.<name>).
+const setting_spec runner_core_table[] = {
+    {.key = "interpreter",
+     .type = setting_type::string,
+     .description = "interpreter used instead of the runner's defaults when a plugin has no "
+                    "usable shebang: a path, or a name looked up on PATH"},
+    {.key = "args",
+     .type = setting_type::string_list,
+     .description = "arguments placed after that interpreter, before the plugin's path"},
+};
+
+// Settings the core handles for every plugin (plughost.plugins.<name>).
+const std::vector<std::string> plugin_keys = {"sinks"};
 
 std::string sink_label(const module_descriptor& m, const settings& values) {
   for (const auto& spec : m.settings) {
@@ -31,14 +51,16 @@ std::string sink_label(const module_descriptor& m, const settings& values) {
   return std::string(m.name);
 }
 
-const module_descriptor& sink_module(const std::string& type, const module_registry& modules,
-                                     const config_document& doc, const json::json_pointer& where) {
-  const auto* found = modules.find(module_kind::sink, type);
+const known_module& module_named(module_kind kind, const std::string& name,
+                                 const module_registry& modules, const config_document& doc,
+                                 const json::json_pointer& where) {
+  const auto* found = modules.find(kind, name);
   if (!found) {
-    doc.fail_at_value(where, fmt::format("unknown sink '{}' (expected one of: {})", type,
-                                         fmt::join(modules.names(module_kind::sink), ", ")));
+    const auto* what = kind == module_kind::sink ? "sink" : "runner";
+    doc.fail_at_value(where, fmt::format("unknown {} '{}' (expected one of: {})", what, name,
+                                         fmt::join(modules.names(kind), ", ")));
   }
-  return *found->descriptor;
+  return *found;
 }
 
 sink_request sink_from_mapping(const json& item, const module_registry& modules,
@@ -47,14 +69,19 @@ sink_request sink_from_mapping(const json& item, const module_registry& modules,
   if (type == item.end() || !type->is_string()) {
     doc.fail_at_value(where, "each sink needs a 'type' naming a sink module, e.g. {type: stdout}");
   }
-  const auto& m = sink_module(type->get<std::string>(), modules, doc, where / "type");
-  if (const auto name = item.find("name"); name != item.end() && !name->is_string()) {
-    doc.fail_at_value(where / "name", "a sink's name must be a string");
+  const auto& m =
+      module_named(module_kind::sink, type->get<std::string>(), modules, doc, where / "type");
+  std::string name(m.descriptor->name);
+  if (const auto n = item.find("name"); n != item.end()) {
+    if (!n->is_string() || n->get_ref<const std::string&>().empty()) {
+      doc.fail_at_value(where / "name", "a sink's name must be a non-empty string");
+    }
+    name = n->get<std::string>();
   }
-  auto values = validate_settings(m.settings, item, doc, where, fmt::format("sink '{}'", m.name),
-                                  {"type", "name"});
-  auto label = sink_label(m, values);
-  return {&m, std::move(values), std::move(label)};
+  auto values = validate_settings(m.descriptor->settings, item, doc, where,
+                                  fmt::format("sink '{}'", m.descriptor->name), {"type", "name"});
+  auto label = sink_label(*m.descriptor, values);
+  return {&m, std::move(values), std::move(name), std::move(label)};
 }
 
 std::vector<sink_request> sinks_from_list(const json& list, const module_registry& modules,
@@ -76,17 +103,166 @@ std::vector<sink_request> sinks_from_list(const json& list, const module_registr
                                                "mapping such as {{type: jsonl, path: x}}, got {}",
                                                describe_type(item)));
     }
+    for (std::size_t j = 0; j + 1 < out.size(); ++j) {
+      if (out[j].name == out.back().name) {
+        doc.fail_at_value(where / i, fmt::format("two sinks are named '{}': give them distinct "
+                                                 "names with name:",
+                                                 out.back().name));
+      }
+    }
   }
   return out;
 }
 
-// The `plughost:` mapping of a document, validated; null when the document has none.
+// The `plughost:` mapping of a document, its plain keys validated; null when it has none.
 const json* plughost_section(const config_document& doc) {
   const auto it = doc.root.find("plughost");
   if (it == doc.root.end() || it->is_null()) return nullptr;
   validate_settings(core_table, *it, doc, json::json_pointer("/plughost"), "plughost",
-                    core_extra_keys);
+                    core_structured_keys);
   return &*it;
+}
+
+// A key of plughost's section: the user's where set, else the default's.
+struct picked {
+  const json* value = nullptr;
+  const config_document* doc = nullptr;
+  json::json_pointer where = json::json_pointer();
+};
+picked pick(const configuration& config, const std::string& key) {
+  for (const config_document* doc : {config.user ? &*config.user : nullptr, &config.defaults}) {
+    if (!doc) continue;
+    if (const json* section = plughost_section(*doc)) {
+      if (const auto it = section->find(key); it != section->end() && !it->is_null()) {
+        return {&*it, doc, json::json_pointer("/plughost") / key};
+      }
+    }
+  }
+  return {};
+}
+
+std::vector<fs::path> paths_from(const picked& p, const std::string& what) {
+  std::vector<fs::path> out;
+  if (!p.value) return out;
+  const auto& v = *p.value;
+  if (!v.is_array()) {
+    p.doc->fail_at_value(p.where,
+                         fmt::format("{} must be a list of paths, got {}", what, describe_type(v)));
+  }
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string() || v[i].get_ref<const std::string&>().empty()) {
+      p.doc->fail_at_value(
+          p.where / i, fmt::format("{}[{}] must be a path, got {}", what, i, describe_type(v[i])));
+    }
+    fs::path path(v[i].get<std::string>());
+    out.push_back((path.is_relative() ? p.doc->base_dir / path : path).lexically_normal());
+  }
+  return out;
+}
+
+std::vector<fs::path> locations_from(const config_document& doc) {
+  const auto it = doc.root.find("runtime_plugin_locations");
+  if (it == doc.root.end() || it->is_null()) return {};
+  return paths_from({&*it, &doc, json::json_pointer("/runtime_plugin_locations")},
+                    "runtime_plugin_locations");
+}
+
+std::vector<runner_request> runners_from(const configuration& config,
+                                         const module_registry& modules) {
+  const auto section = pick(config, "runners");
+  if (section.value && !section.value->is_object()) {
+    section.doc->fail_at_value(section.where,
+                               fmt::format("plughost.runners must be a mapping of runner names "
+                                           "to settings, got {}",
+                                           describe_type(*section.value)));
+  }
+  if (section.value) {
+    for (const auto& [name, value] : section.value->items()) {
+      if (!modules.find(module_kind::runner, name)) {
+        section.doc->fail_at_key(
+            section.where / name,
+            unknown_key_message(name, "plughost.runners", modules.names(module_kind::runner)));
+      }
+    }
+  }
+  std::vector<runner_request> out;
+  for (const auto* m : modules.of_kind(module_kind::runner)) {
+    const std::string name(m->descriptor->name);
+    static const json empty = json::object();
+    const json* mine = &empty;
+    const config_document* doc = &config.defaults;
+    auto where = json::json_pointer("/plughost/runners") / name;
+    if (section.value && section.value->contains(name)) {
+      mine = &(*section.value)[name];
+      doc = section.doc;
+    }
+    // One table: the core's keys for every runner, then the module's own.
+    std::vector<setting_spec> table(std::begin(runner_core_table), std::end(runner_core_table));
+    table.insert(table.end(), m->descriptor->settings.begin(), m->descriptor->settings.end());
+    runner_request r{
+        m, validate_settings(table, *mine, *doc, where, fmt::format("runner '{}'", name)), {}};
+    if (r.values.has("interpreter")) {
+      auto interp = r.values.get_string("interpreter");
+      // A relative path (not a bare name) is relative to the file that set it.
+      if (interp.find('/') != std::string::npos && fs::path(interp).is_relative()) {
+        interp = (doc->base_dir / interp).lexically_normal().string();
+      }
+      r.overrides.interpreter = interp;
+    }
+    if (r.values.has("args")) r.overrides.args = r.values.get_string_list("args");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> plugin_routes(
+    const configuration& config, const std::vector<sink_request>& sinks, bool sinks_from_flags,
+    std::vector<std::string>& warnings) {
+  std::map<std::string, std::vector<std::string>> out;
+  const auto section = pick(config, "plugins");
+  if (!section.value) return out;
+  if (!section.value->is_object()) {
+    section.doc->fail_at_value(section.where,
+                               fmt::format("plughost.plugins must be a mapping of plugin names "
+                                           "to settings, got {}",
+                                           describe_type(*section.value)));
+  }
+  std::vector<std::string> sink_names;
+  for (const auto& s : sinks) sink_names.push_back(s.name);
+  for (const auto& [plugin, entry] : section.value->items()) {
+    const auto where = section.where / plugin;
+    validate_settings({}, entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin),
+                      plugin_keys);
+    const auto list = entry.find("sinks");
+    if (list == entry.end() || list->is_null()) continue;
+    if (!list->is_array() || list->empty()) {
+      section.doc->fail_at_value(where / "sinks",
+                                 fmt::format("sinks of plugin {} must be a non-empty list of sink "
+                                             "names, got {}",
+                                             plugin, describe_type(*list)));
+    }
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const auto& n = (*list)[i];
+      if (n.is_string() && std::find(sink_names.begin(), sink_names.end(), n.get<std::string>()) !=
+                               sink_names.end()) {
+        names.push_back(n.get<std::string>());
+        continue;
+      }
+      const auto message = fmt::format(
+          "plugin {} is routed to the sink '{}', which is not "
+          "configured (sinks: {})",
+          plugin, n.is_string() ? n.get<std::string>() : n.dump(), fmt::join(sink_names, ", "));
+      if (!sinks_from_flags) section.doc->fail_at_value(where / "sinks" / i, message);
+      warnings.push_back(message +
+                         "; --sink replaced the configured sinks, so its records go "
+                         "to every sink");
+      names.clear();
+      break;
+    }
+    if (!names.empty()) out[plugin] = std::move(names);
+  }
+  return out;
 }
 
 std::optional<config_document> load_user_config(const launch_options& options,
@@ -102,39 +278,63 @@ std::optional<config_document> load_user_config(const launch_options& options,
   return std::nullopt;
 }
 
-std::vector<fs::path> locations_from(const config_document& doc) {
-  const auto it = doc.root.find("runtime_plugin_locations");
-  if (it == doc.root.end() || it->is_null()) return {};
-  const auto where = json::json_pointer("/runtime_plugin_locations");
-  if (!it->is_array()) {
-    doc.fail_at_value(where, fmt::format("runtime_plugin_locations must be a list of paths, got {}",
-                                         describe_type(*it)));
-  }
+}  // namespace
+
+configuration load_configuration(const launch_options& options, const environment_block& env) {
+  std::string defaults_source;
+  const auto defaults_text = default_config_text(defaults_source);
+  configuration config{
+      load_user_config(options, env),
+      parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path())};
+  if (config.user) plughost_section(*config.user);  // its errors first, whatever is asked
+  plughost_section(config.defaults);
+  return config;
+}
+
+std::vector<fs::path> module_search_path(const launch_options& options,
+                                         const environment_block& env, const configuration& config,
+                                         std::vector<std::string>& warnings) {
   std::vector<fs::path> out;
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const auto& item = (*it)[i];
-    if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
-      doc.fail_at_value(where / i,
-                        fmt::format("runtime_plugin_locations[{}] must be a path, got {}", i,
-                                    describe_type(item)));
+  const auto cwd = fs::current_path();
+  auto add = [&](fs::path p, const std::string& origin) {
+    if (p.is_relative()) p = cwd / p;
+    p = p.lexically_normal();
+    std::error_code ec;
+    if (!fs::is_directory(p, ec)) {
+      warnings.push_back(
+          fmt::format("module folder {} (from {}) does not exist", p.string(), origin));
     }
-    fs::path p(item.get<std::string>());
-    out.push_back(p.is_relative() ? doc.base_dir / p : p);
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  };
+  for (const auto& p : options.module_paths) add(p, "--module-path");
+  if (const auto var = env.get("PLUGHOST_MODULE_PATH")) {
+    std::string_view rest = *var;
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const auto entry = rest.substr(0, colon);
+      if (!entry.empty()) add(fs::path(entry), "PLUGHOST_MODULE_PATH");
+      if (colon == std::string_view::npos) break;
+      rest.remove_prefix(colon + 1);
+    }
+  }
+  for (const auto& p : paths_from(pick(config, "module_locations"), "plughost.module_locations")) {
+    add(p, "plughost.module_locations");
+  }
+  if (const auto dir = module_dir()) {
+    if (std::find(out.begin(), out.end(), *dir) == out.end()) out.push_back(*dir);
   }
   return out;
 }
-
-}  // namespace
 
 sink_request parse_sink_shorthand(const std::string& spec, const module_registry& modules,
                                   const config_document& doc, const json::json_pointer& where) {
   const auto colon = spec.find(':');
   const std::string type = spec.substr(0, colon);
-  const auto& m = sink_module(type, modules, doc, where);
+  const auto& m = module_named(module_kind::sink, type, modules, doc, where);
   json item = json::object();
   if (colon != std::string::npos) {
     const setting_spec* target = nullptr;
-    for (const auto& s : m.settings) {
+    for (const auto& s : m.descriptor->settings) {
       if (s.shorthand) target = &s;
     }
     if (!target) {
@@ -143,31 +343,33 @@ sink_request parse_sink_shorthand(const std::string& spec, const module_registry
     }
     item[std::string(target->key)] = spec.substr(colon + 1);
   }
-  auto values = validate_settings(m.settings, item, doc, where, fmt::format("sink '{}'", m.name));
-  auto label = sink_label(m, values);
-  return {&m, std::move(values), std::move(label)};
+  auto values = validate_settings(m.descriptor->settings, item, doc, where,
+                                  fmt::format("sink '{}'", m.descriptor->name));
+  auto label = sink_label(*m.descriptor, values);
+  return {&m, std::move(values), type, std::move(label)};
 }
 
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
                                  const module_registry& modules) {
+  return resolve_settings(options, env, load_configuration(options, env), modules);
+}
+
+launch_settings resolve_settings(const launch_options& options, const environment_block& env,
+                                 const configuration& config, const module_registry& modules) {
   launch_settings out;
   out.who = resolve_identity(options, env);
   if (out.who.worker_count > 0 && out.who.worker_id >= out.who.worker_count) {
     out.warnings.push_back(fmt::format("worker id {} is not below the worker count {}",
                                        out.who.worker_id, out.who.worker_count));
   }
-
-  std::string defaults_source;
-  const auto defaults_text = default_config_text(defaults_source);
-  const auto defaults =
-      parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path());
-  auto user = load_user_config(options, env);
+  const auto& user = config.user;
 
   // Locations: --location replaces the configuration's (relative to the working directory).
   const auto cwd = fs::current_path();
   if (!options.locations.empty()) {
-    for (const auto& loc : options.locations)
-      out.locations.push_back(loc.is_relative() ? cwd / loc : loc);
+    for (const auto& loc : options.locations) {
+      out.locations.push_back((loc.is_relative() ? cwd / loc : loc).lexically_normal());
+    }
   } else if (user) {
     out.locations = locations_from(*user);
     if (out.locations.empty()) {
@@ -178,19 +380,6 @@ launch_settings resolve_settings(const launch_options& options, const environmen
     throw usage_error(
         "no plugin locations: give --location PATH or --config FILE (or set LMCACHE_CONFIG_FILE)");
   }
-  for (auto& loc : out.locations) loc = loc.lexically_normal();
-
-  // plughost's own settings: the user's key where set, else the default's.
-  const json* user_section = user ? plughost_section(*user) : nullptr;
-  const json* default_section = plughost_section(defaults);
-  auto pick = [&](const char* key) -> std::pair<const json*, const config_document*> {
-    if (user_section && user_section->contains(key) && !(*user_section)[key].is_null()) {
-      return {&(*user_section)[key], &*user};
-    }
-    if (default_section && default_section->contains(key))
-      return {&(*default_section)[key], &defaults};
-    return {nullptr, nullptr};
-  };
 
   if (options.stop_timeout) {
     const auto d = parse_duration(json(*options.stop_timeout));
@@ -199,27 +388,36 @@ launch_settings resolve_settings(const launch_options& options, const environmen
           fmt::format("--stop-timeout: {}, got '{}'", duration_expected, *options.stop_timeout));
     }
     out.stop_timeout = *d;
-  } else if (const auto [value, doc] = pick("stop_timeout"); value) {
-    out.stop_timeout = *parse_duration(*value);  // validated with the section
+  } else if (const auto p = pick(config, "stop_timeout"); p.value) {
+    out.stop_timeout = *parse_duration(*p.value);  // validated with the section
   } else {
     out.stop_timeout = std::chrono::seconds(5);
   }
 
-  if (!options.sinks.empty()) {
+  out.runners = runners_from(config, modules);
+
+  const bool sinks_from_flags = !options.sinks.empty();
+  if (sinks_from_flags) {
     config_document flags;
     flags.source = "--sink";
     flags.base_dir = cwd;
     for (const auto& spec : options.sinks) {
       out.sinks.push_back(parse_sink_shorthand(spec, modules, flags, json::json_pointer()));
+      for (std::size_t j = 0; j + 1 < out.sinks.size(); ++j) {
+        if (out.sinks[j].name == out.sinks.back().name) {
+          out.sinks.back().name += "#" + std::to_string(out.sinks.size());  // --sink a --sink a
+        }
+      }
     }
-  } else if (const auto [value, doc] = pick("sinks"); value) {
-    out.sinks = sinks_from_list(*value, modules, *doc, json::json_pointer("/plughost/sinks"));
+  } else if (const auto p = pick(config, "sinks"); p.value) {
+    out.sinks = sinks_from_list(*p.value, modules, *p.doc, p.where);
   }
   if (out.sinks.empty()) {
     config_document none;
     none.source = "(default sink)";
     out.sinks.push_back(parse_sink_shorthand("stdout", modules, none, json::json_pointer()));
   }
+  out.plugin_sinks = plugin_routes(config, out.sinks, sinks_from_flags, out.warnings);
 
   // What plugins see: the user's whole document, locations as in effect.
   json document = user ? user->root : json::object();

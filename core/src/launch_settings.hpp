@@ -4,22 +4,52 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config_document.hpp"
 #include "environment.hpp"
+#include "interpreter.hpp"
 #include "module_registry.hpp"
 #include "plughost/config.hpp"
 #include "plughost/module.hpp"
 
 namespace plughost::detail {
 
-/// A sink to open: its module, its validated settings and how messages name it.
+/// The configuration documents: the user's, if any, and plughost's defaults.
+struct configuration {
+  std::optional<config_document> user;
+  config_document defaults;
+};
+
+/// Reads the user's configuration (--config, LMCACHE_CONFIG_FILE, LMCACHE_RUNTIME_PLUGIN_CONFIG)
+/// and the defaults. Throws config_error.
+configuration load_configuration(const launch_options& options, const environment_block& env);
+
+/// Module folders in search order: --module-path, PLUGHOST_MODULE_PATH (colon-separated),
+/// plughost.module_locations, then the modules folder next to the binary. Folders that were
+/// asked for but do not exist are reported in `warnings`. Throws config_error for a bad
+/// module_locations value.
+std::vector<std::filesystem::path> module_search_path(const launch_options& options,
+                                                      const environment_block& env,
+                                                      const configuration& config,
+                                                      std::vector<std::string>& warnings);
+
+/// A sink to open: its module, its validated settings and how it is referred to.
 struct sink_request {
-  const module_descriptor* module = nullptr;
+  const known_module* module = nullptr;
   settings values;
-  std::string label;  ///< "jsonl (/var/log/plugins.jsonl)"
+  std::string name;   ///< its `name:`, else its type; unique
+  std::string label;  ///< for messages: "jsonl (/var/log/plugins.jsonl)"
+};
+
+/// A runner in use, with its settings (plughost.runners.<name>).
+struct runner_request {
+  const known_module* module = nullptr;
+  settings values;
+  runner_overrides overrides;
 };
 
 struct launch_settings {
@@ -27,6 +57,10 @@ struct launch_settings {
   std::vector<std::filesystem::path> locations;  ///< absolute, in order
   std::chrono::nanoseconds stop_timeout{};
   std::vector<sink_request> sinks;
+  std::vector<runner_request> runners;  ///< every runner module in use, in search order
+  /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).
+  /// Plugins not listed go to every sink.
+  std::map<std::string, std::vector<std::string>> plugin_sinks;
   /// The whole configuration document as compact JSON, runtime_plugin_locations as in effect:
   /// what plugins receive in LMCACHE_RUNTIME_PLUGIN_CONFIG.
   std::string plugin_config_json;
@@ -34,7 +68,11 @@ struct launch_settings {
 };
 
 /// Resolves the settings. Throws usage_error (bad flag or identity value, no locations at all)
-/// or config_error (unreadable or invalid configuration, unknown sink or setting).
+/// or config_error (invalid configuration, unknown sink, runner or setting).
+launch_settings resolve_settings(const launch_options& options, const environment_block& env,
+                                 const configuration& config, const module_registry& modules);
+
+/// Shorthand for tests: load_configuration + resolve_settings.
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
                                  const module_registry& modules);
 

@@ -1,4 +1,4 @@
-// The embeddable launcher: glues settings, plan, sinks and supervisor together.
+// The embeddable launcher: glues settings, modules, plan, sinks and supervisor together.
 #include "plughost/launcher.hpp"
 
 #include <fmt/format.h>
@@ -54,19 +54,102 @@ std::string to_json(const plan& p) {
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+// What every launcher and `plughost modules` start from: environment, configuration, modules.
+struct foundation {
+  explicit foundation(const launch_options& o)
+      : env(o.environment ? detail::environment_block(*o.environment)
+                          : detail::environment_block::current()),
+        config(detail::load_configuration(o, env)),
+        module_folders(detail::module_search_path(o, env, config, warnings)),
+        modules(detail::module_registry::load(module_folders)) {
+    warnings.insert(warnings.end(), modules.warnings().begin(), modules.warnings().end());
+  }
+
+  std::vector<std::string> warnings;  // first: filled while the members below are built
+  detail::environment_block env;
+  detail::configuration config;
+  std::vector<std::filesystem::path> module_folders;
+  detail::module_registry modules;
+};
+
+}  // namespace
+
+module_report list_modules(const launch_options& options) {
+  const foundation base(options);
+  module_report report;
+  report.search_path = base.module_folders;
+  report.warnings = base.warnings;
+  for (const auto& m : base.modules.all()) {
+    const auto& d = *m.descriptor;
+    module_info info;
+    info.status = m.shadowed_by.empty() ? "loaded" : "shadowed";
+    info.kind = d.kind == module_kind::runner ? "runner" : "sink";
+    info.name = d.name;
+    info.abi_version = d.abi_version;
+    info.source = m.source;
+    info.description = d.description;
+    if (!m.shadowed_by.empty()) info.reason = "shadowed by " + m.shadowed_by;
+    if (d.kind == module_kind::runner) {
+      try {
+        // Listing needs an instance: created with its defaults, like a configuration without
+        // plughost.runners would.
+        const auto r = detail::create_runner(m, settings{});
+        info.extensions = r->extensions();
+      } catch (const std::exception& e) {
+        info.status = "failed";
+        info.reason = e.what();
+      }
+    }
+    report.modules.push_back(std::move(info));
+  }
+  for (const auto& f : base.modules.failures()) {
+    module_info info;
+    info.status = "failed";
+    info.source = f.source;
+    info.reason = f.reason;
+    report.modules.push_back(std::move(info));
+  }
+  return report;
+}
+
+std::string to_json(const module_report& r) {
+  using json = nlohmann::ordered_json;
+  json out;
+  json path = json::array();
+  for (const auto& p : r.search_path) path.push_back(p.string());
+  out["search_path"] = std::move(path);
+  json modules = json::array();
+  for (const auto& m : r.modules) {
+    json item;
+    item["status"] = m.status;
+    item["kind"] = m.kind.empty() ? json(nullptr) : json(m.kind);
+    item["name"] = m.name.empty() ? json(nullptr) : json(m.name);
+    item["abi_version"] =
+        m.status == "failed" && m.name.empty() ? json(nullptr) : json(m.abi_version);
+    item["source"] = m.source;
+    item["description"] = m.description;
+    if (m.kind == "runner") item["extensions"] = m.extensions;
+    item["reason"] = m.reason.empty() ? json(nullptr) : json(m.reason);
+    modules.push_back(std::move(item));
+  }
+  out["modules"] = std::move(modules);
+  out["warnings"] = r.warnings;
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 struct launcher::impl {
   explicit impl(const launch_options& o)
       : options(o),
-        env(o.environment ? detail::environment_block(*o.environment)
-                          : detail::environment_block::current()),
-        modules(detail::module_registry::with_builtins()),
-        settings(detail::resolve_settings(options, env, modules)),
+        base(options),
+        settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
         supervisor(dispatch, {settings.stop_timeout, options.handle_signals}) {
-    std::vector<std::string> runner_warnings;
-    runners = detail::load_runners(modules, runner_warnings);
-    the_plan = detail::build_plan(settings, runners, env);
-    the_plan.warnings.insert(the_plan.warnings.end(), runner_warnings.begin(),
-                             runner_warnings.end());
+    auto warnings = base.warnings;
+    runners = detail::load_runners(settings, warnings);
+    the_plan = detail::build_plan(settings, runners, base.env);
+    warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
+    the_plan.warnings = std::move(warnings);
     for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
   }
 
@@ -74,11 +157,10 @@ struct launcher::impl {
     std::vector<detail::named_sink> out;
     for (const auto& request : settings.sinks) {
       try {
-        auto s = request.module->create_sink(request.values);
-        if (!s) throw std::runtime_error("the module returned no sink");
-        out.push_back({request.label, std::move(s)});
-      } catch (const std::exception& e) {
-        throw config_error(fmt::format("sink {}", request.label), e.what());
+        out.push_back(
+            {request.name, request.label, detail::create_sink(*request.module, request.values)});
+      } catch (const detail::module_error& e) {
+        throw config_error(e.module(), e.message());
       }
     }
     return out;
@@ -86,7 +168,7 @@ struct launcher::impl {
 
   // The environment every plugin gets (SPEC.md §5), without its name.
   detail::environment_block plugin_environment() const {
-    detail::environment_block block = env;
+    detail::environment_block block = base.env;
     const auto role = settings.who.role.value_or("");
     const auto id = std::to_string(settings.who.worker_id);
     const auto count = std::to_string(settings.who.worker_count);
@@ -100,8 +182,14 @@ struct launcher::impl {
     return block;
   }
 
+  void report_error(const std::string& plugin, const std::string& message) {
+    detail::log().error("plugin {}: {}", plugin, message);
+    const event_field fields[] = {{"message", std::string_view(message)}};
+    dispatch.event(plugin, 0, "error", fields);
+  }
+
   int run() {
-    dispatch = detail::record_dispatch(open_sinks());
+    dispatch = detail::record_dispatch(open_sinks(), settings.plugin_sinks);
     bool ok = true;
     const auto base_env = plugin_environment();
     std::vector<detail::launch_item> items;
@@ -111,9 +199,7 @@ struct launcher::impl {
         dispatch.event(p.name, 0, "skipped", fields);
       } else if (p.decision == decision::error) {
         ok = false;
-        detail::log().error("plugin {}: {}", p.name, p.reason);
-        const event_field fields[] = {{"message", std::string_view(p.reason)}};
-        dispatch.event(p.name, 0, "error", fields);
+        report_error(p.name, p.reason);
       } else if (p.decision == decision::run) {
         auto block = base_env;
         block.set("LMCACHE_RUNTIME_PLUGIN_NAME", p.name);
@@ -123,11 +209,8 @@ struct launcher::impl {
           }
         } catch (const std::exception& e) {
           ok = false;
-          const auto message =
-              fmt::format("runner {} failed in environment(): {}", p.runner, e.what());
-          detail::log().error("plugin {}: {}", p.name, message);
-          const event_field fields[] = {{"message", std::string_view(message)}};
-          dispatch.event(p.name, 0, "error", fields);
+          report_error(p.name,
+                       fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
           continue;
         }
         items.push_back({p.name, p.argv, block.entries()});
@@ -141,8 +224,7 @@ struct launcher::impl {
   }
 
   launch_options options;
-  detail::environment_block env;
-  detail::module_registry modules;
+  foundation base;
   detail::launch_settings settings;
   detail::record_dispatch dispatch{{}};
   detail::supervisor supervisor;

@@ -31,6 +31,7 @@ output_pump::output_pump(const boost::asio::any_io_executor& executor, int fd, s
       pid_(pid),
       stream_(which),
       out_(out),
+      route_(out.route_for(plugin_)),
       on_closed_(std::move(on_closed)) {
   boost::system::error_code ec;
   pipe_.non_blocking(true, ec);
@@ -98,7 +99,7 @@ void output_pump::emit(std::string_view line, bool partial,
   r.stream = stream_;
   r.line = line;
   r.partial = partial;
-  out_.write(r);
+  out_.write(r, route_);
 }
 
 void output_pump::close() {

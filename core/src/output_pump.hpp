@@ -48,6 +48,7 @@ class output_pump {
   int pid_;
   stream stream_;
   record_dispatch& out_;
+  const record_dispatch::route& route_;  // this plugin's sinks, looked up once
   std::function<void()> on_closed_;
   line_splitter splitter_;
   bool open_ = true;

@@ -31,17 +31,15 @@ const loaded_runner* claiming_runner(const std::vector<loaded_runner>& runners,
 
 }  // namespace
 
-std::vector<loaded_runner> load_runners(const module_registry& modules,
+std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings) {
   std::vector<loaded_runner> out;
-  for (const auto* m : modules.of_kind(module_kind::runner)) {
+  for (const auto& r : settings.runners) {
     try {
-      // Runner settings arrive with the modules issue; every runner starts from its defaults.
-      auto impl = m->descriptor->create_runner(settings{});
-      if (impl) out.push_back({std::string(m->descriptor->name), std::move(impl)});
-    } catch (const std::exception& e) {
-      warnings.push_back(fmt::format("runner {} ({}) could not be created: {}", m->descriptor->name,
-                                     m->source, e.what()));
+      out.push_back({std::string(r.module->descriptor->name), create_runner(*r.module, r.values),
+                     r.overrides});
+    } catch (const module_error& e) {
+      warnings.push_back(fmt::format("runner not available: {}", e.what()));
     }
   }
   return out;
@@ -91,7 +89,7 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       out.plugins.push_back(std::move(p));
       continue;
     }
-    auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var);
+    auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var, r->overrides);
     out.warnings.insert(out.warnings.end(), res.warnings.begin(), res.warnings.end());
     if (!res.chosen) {
       p.decision = decision::error;

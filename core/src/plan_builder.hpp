@@ -14,15 +14,16 @@
 
 namespace plughost::detail {
 
-/// A runner module instantiated for this launcher.
+/// A runner module instantiated for this launcher (it keeps its module loaded).
 struct loaded_runner {
   std::string name;
-  std::unique_ptr<runner> impl;
+  std::shared_ptr<runner> impl;
+  runner_overrides overrides;
 };
 
-/// Creates one instance of every runner module, in registry order. A module whose factory
-/// throws is left out with a warning.
-std::vector<loaded_runner> load_runners(const module_registry& modules,
+/// Creates one instance of every runner in use, in search order. A module whose factory fails
+/// is left out with a warning naming it.
+std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings);
 
 /// Builds the plan. Never throws for a single plugin's problems: they become its decision.

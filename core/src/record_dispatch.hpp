@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,16 +14,28 @@
 namespace plughost::detail {
 
 struct named_sink {
-  std::string name;  ///< how messages refer to it: "jsonl (/var/log/p.jsonl)"
-  std::unique_ptr<sink> impl;
+  std::string name;   ///< how routes refer to it: its name: or its type
+  std::string label;  ///< how messages refer to it: "jsonl (/var/log/p.jsonl)"
+  std::shared_ptr<sink> impl;
 };
 
 class record_dispatch {
  public:
-  explicit record_dispatch(std::vector<named_sink> sinks);
+  /// The sinks one plugin's records go to (indices into the sinks).
+  using route = std::vector<std::size_t>;
 
-  /// Hands `r` to every sink. Never throws.
-  void write(const record& r) noexcept;
+  /// `routes`: plugin name → names of the sinks its records go to; other plugins go to all.
+  /// Names that match no sink are ignored (the caller validated them).
+  explicit record_dispatch(std::vector<named_sink> sinks,
+                           const std::map<std::string, std::vector<std::string>>& routes = {});
+
+  /// The route of a plugin's records. The reference stays valid while this object lives.
+  const route& route_for(std::string_view plugin) const;
+
+  /// Hands `r` to the sinks of its plugin. Never throws.
+  void write(const record& r) noexcept { write(r, route_for(r.plugin)); }
+  /// Hands `r` to the sinks of `to` (from route_for(), looked up once per plugin). Never throws.
+  void write(const record& r, const route& to) noexcept;
   /// Flushes every sink. Never throws.
   void flush() noexcept;
 
@@ -39,6 +52,8 @@ class record_dispatch {
   };
   void report(slot& s, std::string_view call, const char* what) noexcept;
   std::vector<slot> slots_;
+  route all_;
+  std::map<std::string, route, std::less<>> routes_;
 };
 
 }  // namespace plughost::detail

@@ -15,7 +15,7 @@ bool runner::claims(const std::filesystem::path& file) const {
 std::vector<std::string> runner::command(const interpreter_choice& chosen,
                                          const std::filesystem::path& plugin) const {
   std::vector<std::string> argv{chosen.program};
-  if (chosen.argument) argv.push_back(*chosen.argument);
+  argv.insert(argv.end(), chosen.arguments.begin(), chosen.arguments.end());
   argv.push_back(plugin.string());
   return argv;
 }

@@ -20,4 +20,4 @@ const plughost::module_descriptor descriptor{
 
 }  // namespace
 
-PLUGHOST_MODULE(descriptor)
+PLUGHOST_MODULE(bash_runner, descriptor)

@@ -20,4 +20,4 @@ const plughost::module_descriptor descriptor{
 
 }  // namespace
 
-PLUGHOST_MODULE(descriptor)
+PLUGHOST_MODULE(python_runner, descriptor)

@@ -28,4 +28,4 @@ const plughost::module_descriptor descriptor{
 
 }  // namespace
 
-PLUGHOST_MODULE(descriptor)
+PLUGHOST_MODULE(jsonl_sink, descriptor)

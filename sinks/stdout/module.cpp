@@ -33,4 +33,4 @@ const plughost::module_descriptor descriptor{
 
 }  // namespace
 
-PLUGHOST_MODULE(descriptor)
+PLUGHOST_MODULE(stdout_sink, descriptor)

@@ -165,7 +165,9 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
                 ":2:3: unknown key 'stop_timout' in plughost (did you mean 'stop_timeout'?)");
   EXPECT_EQ(error_for("q.yaml", "plughost:\n  colour: red\n"),
             name("q.yaml") +
-                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, sinks)");
+                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, sinks, "
+                "runners, plugins, "
+                "module_locations)");
 }
 
 TEST_F(config_values, durations_are_checked) {

@@ -117,7 +117,7 @@ TEST_F(interpreter_fallback, without_shebang_python3_comes_before_python) {
   const auto r = resolve_interpreter(python, "python", p, path_var());
   ASSERT_TRUE(r.chosen);
   EXPECT_EQ(r.chosen->program, python3.string());
-  EXPECT_FALSE(r.chosen->argument);
+  EXPECT_TRUE(r.chosen->arguments.empty());
   EXPECT_TRUE(r.warnings.empty());
 }
 

@@ -85,7 +85,7 @@ TEST(launch_settings, sinks_from_flags_config_or_default) {
   o.locations = {"/x"};
   auto s = resolve(o);
   ASSERT_EQ(s.sinks.size(), 1u);
-  EXPECT_EQ(s.sinks[0].module->name, "stdout");
+  EXPECT_EQ(s.sinks[0].module->descriptor->name, "stdout");
   EXPECT_EQ(s.sinks[0].values.get_string("color"), "auto");
 
   o.config_file = dir.write("c.yaml",

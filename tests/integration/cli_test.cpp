@@ -43,7 +43,8 @@ TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
   r = run({"run", "--sink", "xml"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            "plughost: error: --sink: unknown sink 'xml' (expected one of: jsonl, stdout)\n");
+            "plughost: error: --sink: unknown sink 'xml' (expected one of: file, jsonl, stdout, "
+            "syslog)\n");
 
   r = run({"run", "--sink", "jsonl:" + (dir.path() / "no" / "such" / "dir.jsonl").string()});
   EXPECT_EQ(r.exit_code, 2);

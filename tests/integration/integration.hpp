@@ -18,7 +18,8 @@ class plughost_run : public ::testing::Test {
     return dir.write(fs::path("plugins") / name, content, fs::perms(0755));
   }
 
-  /// `plughost <args> --location <plugins> --sink jsonl:<records>`, to completion.
+  /// `plughost <args> --location <plugins> --sink jsonl:<records>`, to completion; without
+  /// --location when --config is given, without --sink when --config or --sink is given.
   run_result run(std::vector<std::string> args) {
     return run_plughost(with_defaults(std::move(args)), env, dir);
   }
@@ -77,8 +78,10 @@ class plughost_run : public ::testing::Test {
       has_config = has_config || a == "--config";
     }
     if (!has_location && !has_config) args.insert(args.end(), {"--location", plugins.string()});
-    if (args[0] == "run" && !has_sink)
+    // A configuration brings its own sinks: --sink would replace them.
+    if (args[0] == "run" && !has_sink && !has_config) {
       args.insert(args.end(), {"--sink", "jsonl:" + records_file.string()});
+    }
     return args;
   }
 };

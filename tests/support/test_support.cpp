@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -59,10 +60,19 @@ fs::path temp_dir::write(const fs::path& relative, const std::string& content,
 }
 
 fs::path plughost_binary() {
-  const char* p = std::getenv("PLUGHOST_BINARY");
-  if (!p || !*p)
-    throw std::runtime_error("PLUGHOST_BINARY is not set (run the tests through ctest)");
-  return p;
+  return folder_from_environment("PLUGHOST_BINARY");
+}
+
+fs::path folder_from_environment(const char* variable) {
+  if (const char* p = std::getenv(variable); p && *p) return p;
+  static const std::map<std::string, std::string> built = {
+      {"PLUGHOST_BINARY", PLUGHOST_BINARY},
+      {"PLUGHOST_SOURCE_DIR", PLUGHOST_SOURCE_DIR},
+      {"PLUGHOST_BUILD_DIR", PLUGHOST_BUILD_DIR},
+      {"PLUGHOST_TEST_MODULES", PLUGHOST_TEST_MODULES}};
+  const auto it = built.find(variable);
+  if (it == built.end()) throw std::runtime_error(std::string("unknown test path ") + variable);
+  return it->second;
 }
 
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra) {

@@ -39,8 +39,13 @@ class temp_dir {
   std::string marker_;
 };
 
-/// The plughost binary under test ($PLUGHOST_BINARY, set by ctest).
+/// The plughost binary under test ($PLUGHOST_BINARY, else the one this build made).
 fs::path plughost_binary();
+
+/// A path of this build: PLUGHOST_BINARY, PLUGHOST_SOURCE_DIR, PLUGHOST_BUILD_DIR or
+/// PLUGHOST_TEST_MODULES, from the environment variable of that name if set, else as the build
+/// configured it.
+fs::path folder_from_environment(const char* variable);
 
 /// This process's environment without LMCACHE_* and PLUGHOST_* variables, plus `extra`.
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra = {});

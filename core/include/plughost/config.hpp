@@ -26,6 +26,9 @@ struct launch_options {
   std::vector<std::filesystem::path> locations;      ///< --location, replaces the config's
   std::vector<std::string> sinks;                    ///< --sink, replaces the config's
   std::optional<std::string> stop_timeout;           ///< --stop-timeout ("5", "500ms")
+  /// --module-path: folders searched for runner and sink modules (.so) before
+  /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
+  std::vector<std::filesystem::path> module_paths;
   /// Handle SIGTERM and SIGINT by stopping the plugins (the launcher binary sets this; an
   /// embedding program usually calls launcher::stop() itself).
   bool handle_signals = false;

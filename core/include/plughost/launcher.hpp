@@ -1,6 +1,7 @@
 // The embeddable launcher: configuration → discovery → selection → resolution → supervision.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -69,6 +70,31 @@ class launcher {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// One module found on the module search path (what `plughost modules` prints).
+struct module_info {
+  std::string status;  ///< "loaded", "shadowed" (another module has its kind and name) or "failed"
+  std::string kind;    ///< "runner" or "sink"; empty when it failed to load
+  std::string name;    ///< empty when it failed to load
+  std::uint32_t abi_version = 0;
+  std::string source;  ///< "built-in" or the .so's path
+  std::string description;
+  std::vector<std::string> extensions;  ///< runners: the extensions they claim
+  std::string reason;                   ///< shadowed: by which file; failed: why
+};
+
+struct module_report {
+  std::vector<std::filesystem::path> search_path;  ///< module folders, in search order
+  std::vector<module_info> modules;                ///< in search order, built-ins last
+  std::vector<std::string> warnings;
+};
+
+/// Loads every module the options, environment and configuration point to, and reports them.
+/// Throws usage_error or config_error like the launcher.
+module_report list_modules(const launch_options& options);
+
+/// Renders a module report as the `plughost modules --json` object.
+std::string to_json(const module_report& r);
 
 /// The version of plughost, "0.1.0".
 std::string_view version() noexcept;

@@ -2,6 +2,7 @@
 // factory. The core validates a module's settings against its table before calling create.
 #pragma once
 
+#include <boost/dll/alias.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -17,7 +18,9 @@
 
 namespace plughost {
 
-/// Bumped when the descriptor or the runner/sink interfaces change incompatibly.
+/// The module ABI's major version: bumped when the descriptor, the settings class, the record
+/// type or the runner/sink interfaces change incompatibly. A module built against another major
+/// version is refused (it is compiled against other class layouts).
 inline constexpr std::uint32_t module_abi_version = 1;
 
 enum class module_kind { runner, sink };
@@ -74,7 +77,9 @@ class settings {
 using runner_factory = std::unique_ptr<runner> (*)(const settings&);
 using sink_factory = std::unique_ptr<sink> (*)(const settings&);
 
-/// One per module. All pointers refer to static data of the module.
+/// One per module. All pointers refer to static data of the module, valid while it is loaded.
+/// The entry point returns a pointer to it; the loader reads abi_version, the first member,
+/// before any other, and refuses the module when it differs from module_abi_version.
 struct module_descriptor {
   std::uint32_t abi_version = module_abi_version;  ///< checked before anything else
   module_kind kind = module_kind::runner;
@@ -85,14 +90,20 @@ struct module_descriptor {
   sink_factory create_sink = nullptr;      ///< set when kind == sink
 };
 
+/// The signature of a module's entry point (what PLUGHOST_MODULE exports).
+using module_entry = const module_descriptor*();
+
 }  // namespace plughost
 
-/// Declares a module's descriptor in its module.cpp:
-///   PLUGHOST_MODULE(descriptor_object)
-/// The build gives each built-in module a unique PLUGHOST_MODULE_ID.
-#define PLUGHOST_MODULE_CONCAT_(a, b) a##b
-#define PLUGHOST_MODULE_NAME_(id) PLUGHOST_MODULE_CONCAT_(plughost_module_, id)
-#define PLUGHOST_MODULE(descriptor)                                                             \
-  extern "C" const ::plughost::module_descriptor* PLUGHOST_MODULE_NAME_(PLUGHOST_MODULE_ID)() { \
-    return &(descriptor);                                                                       \
-  }
+/// Exports a module's descriptor from its module.cpp, at namespace scope:
+///   PLUGHOST_MODULE(node_runner, descriptor)
+/// The descriptor is reached through the alias plughost_module_<id>, placed in the ELF section
+/// "plughost" (Boost.DLL), where the loader lists the modules of a .so or of the program itself.
+/// `id` must be unique among the modules linked into one file.
+#define PLUGHOST_MODULE(id, descriptor)                               \
+  namespace {                                                         \
+  const ::plughost::module_descriptor* plughost_module_entry_##id() { \
+    return &(descriptor);                                             \
+  }                                                                   \
+  }                                                                   \
+  BOOST_DLL_ALIAS_SECTIONED(plughost_module_entry_##id, plughost_module_##id, plughost)

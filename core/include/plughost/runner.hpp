@@ -10,10 +10,12 @@
 
 namespace plughost {
 
-/// The interpreter the core chose for a plugin: the shebang's, or one of the runner's defaults.
+/// The interpreter the core chose for a plugin: the shebang's, or the configured or default
+/// interpreter of the runner.
 struct interpreter_choice {
-  std::string program;                  ///< absolute path, or as written in the shebang
-  std::optional<std::string> argument;  ///< the shebang's single optional argument
+  std::string program;  ///< absolute path, or as written in the shebang
+  /// The shebang's one optional argument, or the runner's configured `args`.
+  std::vector<std::string> arguments;
 };
 
 /// Threading: the core calls a runner from one thread at a time. All methods are const and
@@ -34,8 +36,8 @@ class runner {
   /// slash is looked up on PATH.
   virtual std::vector<std::string> default_interpreters() const = 0;
 
-  /// The argv that runs `plugin` with `chosen`. The default is
-  /// [program, argument if any, plugin], as Linux runs a script with a shebang.
+  /// The argv that runs `plugin` with `chosen`. The default is [program, arguments..., plugin],
+  /// as Linux runs a script with a shebang.
   virtual std::vector<std::string> command(const interpreter_choice& chosen,
                                            const std::filesystem::path& plugin) const;
 

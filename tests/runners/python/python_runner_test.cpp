@@ -23,9 +23,9 @@ TEST(python_runner, tries_python3_then_python) {
 
 TEST(python_runner, runs_the_file_after_the_interpreter_and_its_argument) {
   const python_runner r;
-  EXPECT_EQ(r.command({"/usr/bin/env", "python3"}, "/p/a.py"),
+  EXPECT_EQ(r.command({"/usr/bin/env", {"python3"}}, "/p/a.py"),
             (std::vector<std::string>{"/usr/bin/env", "python3", "/p/a.py"}));
-  EXPECT_EQ(r.command({"/usr/bin/python3", std::nullopt}, "/p/a.py"),
+  EXPECT_EQ(r.command({"/usr/bin/python3", {}}, "/p/a.py"),
             (std::vector<std::string>{"/usr/bin/python3", "/p/a.py"}));
 }
 

@@ -1,0 +1,41 @@
+// Loading runner and sink modules with Boost.DLL: from a .so file, or from the program itself
+// (the built-ins). Nothing here throws: every problem becomes a failure naming the file.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plughost/module.hpp"
+
+namespace plughost::detail {
+
+struct loaded_module {
+  const module_descriptor* descriptor = nullptr;
+  std::string source;  ///< "built-in" or the .so's path
+  /// Keeps the code and data behind `descriptor` loaded (a Boost.DLL shared_library). Every
+  /// object created from the module holds a copy, so the library outlives all of them.
+  std::shared_ptr<void> library;
+};
+
+struct module_failure {
+  std::string source;
+  std::string reason;
+};
+
+struct load_result {
+  std::vector<loaded_module> modules;
+  std::vector<module_failure> failures;
+};
+
+/// The modules exported by one .so file (every alias in its "plughost" section).
+load_result load_module_file(const std::filesystem::path& file);
+
+/// The modules built into the file that holds this code (the program, with -rdynamic).
+load_result load_builtin_modules();
+
+/// Every *.so in `folder`, in byte order of their names. A missing folder yields nothing.
+std::vector<std::filesystem::path> module_files_in(const std::filesystem::path& folder);
+
+}  // namespace plughost::detail

@@ -1,0 +1,40 @@
+// Human-readable records in files: "<time> <plugin>[<pid>] <stream>: <text>", one file for all
+// plugins or one per plugin ("{plugin}" in the path), each with lossless size-based rotation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "plughost/sink.hpp"
+#include "rotating_file.hpp"
+
+namespace plughost::sinks {
+
+class file_sink : public sink {
+ public:
+  /// `path` may contain "{plugin}", replaced by each plugin's name (folders are created).
+  /// The single-file form opens its file now and throws when it cannot.
+  file_sink(std::string path, std::int64_t max_size, std::int64_t max_files);
+
+  void write(const record& r) override;
+  void flush() override;
+
+  /// One line of the file for a record, with its newline.
+  static std::string format_line(const record& r, std::string_view timestamp);
+
+ private:
+  rotating_file& file_for(std::string_view plugin);
+
+  std::string path_;
+  bool per_plugin_;
+  std::int64_t max_size_;
+  std::int64_t max_files_;
+  std::map<std::string, std::unique_ptr<rotating_file>, std::less<>> files_;
+  std::chrono::system_clock::time_point last_time_{};
+  std::string last_timestamp_;
+};
+
+}  // namespace plughost::sinks

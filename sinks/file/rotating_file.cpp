@@ -1,0 +1,105 @@
+// Resumable, lossless size-based rotation on top of spdlog's file_helper.
+#include "rotating_file.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+namespace plughost::sinks {
+
+namespace {
+constexpr std::size_t write_buffer = 64 * 1024;
+}
+
+rotating_file::open_file::open_file(const std::string& path)
+    : helper([this] {
+        spdlog::file_event_handlers handlers;
+        handlers.after_open = [this](const spdlog::filename_t&, std::FILE* f) {
+          handle = f;
+          ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);  // spdlog opens without O_CLOEXEC
+          std::setvbuf(f, nullptr, _IOFBF, write_buffer);
+        };
+        handlers.before_close = [this](const spdlog::filename_t&, std::FILE*) { handle = nullptr; };
+        return handlers;
+      }()) {
+  std::error_code ec;
+  const auto folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+  helper.open(path, false);  // append: never truncate a file that may hold lines
+}
+
+rotating_file::rotating_file(std::string path, std::int64_t max_size, std::int64_t max_files)
+    : path_(std::move(path)),
+      max_size_(max_size),
+      max_files_(max_files < 1 ? 1 : max_files),
+      file_(std::make_unique<open_file>(path_)),
+      size_(static_cast<std::int64_t>(file_->helper.size())) {}
+
+std::string rotating_file::rotated_name(const std::string& path, std::int64_t index) {
+  return spdlog::sinks::rotating_file_sink_st::calc_filename(path, static_cast<std::size_t>(index));
+}
+
+void rotating_file::write(std::string_view text) {
+  std::string rotation_error;
+  const auto length = static_cast<std::int64_t>(text.size());
+  if (max_size_ > 0 && size_ > 0 && size_ + length > max_size_ &&
+      std::chrono::steady_clock::now() >= next_attempt_) {
+    try {
+      rotate();
+    } catch (const std::exception& e) {
+      rotation_error = e.what();
+      next_attempt_ = std::chrono::steady_clock::now() + retry_interval;
+    }
+  }
+  spdlog::memory_buf_t buf;
+  buf.append(text.data(), text.data() + text.size());
+  file_->helper.write(buf);
+  size_ += length;
+  if (!rotation_error.empty()) {
+    throw std::runtime_error(
+        fmt::format("rotating {} failed: {}; the line was written to the "
+                    "current file, rotation will be retried",
+                    path_, rotation_error));
+  }
+}
+
+void rotating_file::flush() {
+  file_->helper.flush();
+}
+
+void rotating_file::rotate() {
+  namespace fs = std::filesystem;
+  // 1. Everything written so far is on disk before the file changes its name.
+  file_->helper.flush();
+  if (file_->handle && ::fsync(::fileno(file_->handle)) != 0) {
+    throw std::system_error(errno, std::generic_category(), "fsync " + path_);
+  }
+  // 2. Shift the rotated files, oldest first. A step that already happened is skipped, so a
+  //    sequence interrupted by a failure resumes where it stopped on the next attempt. The open
+  //    handle follows its file through renames: lines keep going to the same file meanwhile.
+  for (auto i = max_files_ - 1; i >= 1; --i) {
+    const auto from = rotated_name(path_, i);
+    std::error_code ec;
+    if (!fs::exists(from, ec)) continue;
+    fs::rename(from, rotated_name(path_, i + 1), ec);  // replaces the oldest: max_files kept
+    if (ec) throw std::system_error(ec, "rename " + from);
+  }
+  std::error_code ec;
+  if (fs::exists(path_, ec)) {  // not yet renamed by an interrupted attempt
+    fs::rename(path_, rotated_name(path_, 1), ec);
+    if (ec) throw std::system_error(ec, "rename " + path_);
+  }
+  // 3. A new, empty file under the name; the old one is closed only once the new one is open.
+  auto fresh = std::make_unique<open_file>(path_);
+  file_ = std::move(fresh);
+  size_ = 0;
+}
+
+}  // namespace plughost::sinks

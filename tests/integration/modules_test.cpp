@@ -1,0 +1,174 @@
+// Module loading through the real binary: good, wrong-ABI, entry-less, unresolved, garbage and
+// foreign-architecture .so files; search order and shadowing; lifetime; failing factories.
+#include <fstream>
+
+#include "integration.hpp"
+
+namespace plughost::test {
+namespace {
+
+class modules : public plughost_run {
+ protected:
+  fs::path test_modules = folder_from_environment("PLUGHOST_TEST_MODULES");
+
+  json report(std::vector<std::string> args) {
+    args.insert(args.begin(), {"modules", "--json"});
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  }
+
+  // The entries of a report whose source is `source` (or, for failures, contains it).
+  static std::vector<json> entries_from(const json& rep, const std::string& source) {
+    std::vector<json> out;
+    for (const auto& m : rep["modules"]) {
+      if (m["source"].get<std::string>().find(source) != std::string::npos) out.push_back(m);
+    }
+    return out;
+  }
+};
+
+TEST_F(modules, lists_built_ins_and_the_shipped_modules) {
+  const auto rep = report({});
+  std::map<std::string, json> by_name;
+  for (const auto& m : rep["modules"]) {
+    if (m["status"] == "loaded") by_name[m["name"].get<std::string>()] = m;
+  }
+  for (const auto* builtin : {"python", "bash", "stdout", "jsonl"}) {
+    ASSERT_TRUE(by_name.count(builtin)) << builtin;
+    EXPECT_EQ(by_name[builtin]["source"], "built-in");
+    EXPECT_EQ(by_name[builtin]["abi_version"], 1);
+  }
+  for (const auto* shipped : {"node", "perl", "file", "syslog"}) {
+    ASSERT_TRUE(by_name.count(shipped)) << shipped;
+    EXPECT_NE(by_name[shipped]["source"].get<std::string>().find(".so"), std::string::npos);
+  }
+  EXPECT_EQ(by_name["node"]["kind"], "runner");
+  EXPECT_EQ(by_name["node"]["extensions"], json::array({".js", ".mjs", ".cjs"}));
+  EXPECT_EQ(by_name["perl"]["extensions"], json::array({".pl"}));
+  EXPECT_EQ(by_name["python"]["extensions"], json::array({".py"}));
+  EXPECT_EQ(by_name["file"]["kind"], "sink");
+  EXPECT_FALSE(by_name["file"].contains("extensions"));
+}
+
+TEST_F(modules, broken_modules_are_error_lines_and_never_stop_the_others) {
+  const auto broken = dir.path() / "broken";
+  fs::create_directories(broken);
+  for (const auto& f : fs::directory_iterator(test_modules / "broken")) {
+    fs::copy_file(f.path(), broken / f.path().filename());
+  }
+  dir.write("broken/garbage.so", "this is not a shared object\n");
+  // A real module for another machine: the same file with its ELF machine set to AArch64.
+  {
+    fs::copy_file(test_modules / "first" / "echo_first.so", broken / "foreign.so");
+    std::fstream f(broken / "foreign.so", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(18);
+    const char aarch64[2] = {static_cast<char>(0xb7), 0};
+    f.write(aarch64, 2);
+  }
+
+  const auto rep = report({"--module-path", broken.string()});
+  const auto reason_for = [&](const std::string& file) {
+    const auto e = entries_from(rep, (broken / file).string());
+    return e.size() == 1 && e[0]["status"] == "failed" ? e[0]["reason"].get<std::string>()
+                                                       : std::string("(not a single failure)");
+  };
+  EXPECT_EQ(reason_for("wrong_abi.so"),
+            "built for module ABI version 999, this plughost has version 1: rebuild it against "
+            "this plughost");
+  EXPECT_EQ(reason_for("no_entry.so"),
+            "no plughost module in it: the section 'plughost' with a plughost_module_<id> entry "
+            "(PLUGHOST_MODULE) is missing");
+  EXPECT_NE(reason_for("unresolved.so").find("cannot be loaded: "), std::string::npos);
+  EXPECT_NE(reason_for("unresolved.so").find("plughost_test_symbol_that_does_not_exist"),
+            std::string::npos);
+  EXPECT_EQ(reason_for("garbage.so"), "not a shared object (no ELF header)");
+  EXPECT_NE(reason_for("foreign.so").find("cannot be loaded: "), std::string::npos)
+      << reason_for("foreign.so");
+
+  // And a run next to them works, with one warning line per broken file.
+  plugin("hello.sh", "echo hello\n");
+  const auto r = run({"run", "--module-path", broken.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of("hello.sh", "stdout"), std::vector<std::string>{"hello"});
+  for (const auto* file :
+       {"wrong_abi.so", "no_entry.so", "unresolved.so", "garbage.so", "foreign.so"}) {
+    EXPECT_NE(
+        r.err.find("plughost: warning: module " + (broken / file).string() + " was not loaded: "),
+        std::string::npos)
+        << file << "\n"
+        << r.err;
+  }
+}
+
+TEST_F(modules, the_first_folder_in_search_order_wins_and_the_other_is_named) {
+  const auto first = (test_modules / "first").string();
+  const auto second = (test_modules / "second").string();
+  auto rep = report({"--module-path", first, "--module-path", second});
+  auto a = entries_from(rep, first);
+  auto b = entries_from(rep, second);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0]["status"], "loaded");
+  EXPECT_EQ(a[0]["description"], "first");
+  EXPECT_EQ(b[0]["status"], "shadowed");
+  EXPECT_EQ(b[0]["reason"], "shadowed by " + first + "/echo_first.so");
+  EXPECT_NE(rep["warnings"].dump().find("sink echo from " + second +
+                                        "/echo_second.so is shadowed by "
+                                        "the one from " +
+                                        first + "/echo_first.so"),
+            std::string::npos)
+      << rep["warnings"].dump();
+
+  // --module-path comes before PLUGHOST_MODULE_PATH, which comes before module_locations.
+  env.push_back("PLUGHOST_MODULE_PATH=" + first);
+  rep = report({"--module-path", second});
+  EXPECT_EQ(entries_from(rep, second)[0]["status"], "loaded");
+  EXPECT_EQ(entries_from(rep, first)[0]["status"], "shadowed");
+  env.pop_back();
+  const auto config = dir.write("c.yaml", "plughost:\n  module_locations: [" + first + "]\n");
+  env.push_back("PLUGHOST_MODULE_PATH=" + second);
+  rep = report({"--config", config.string()});
+  EXPECT_EQ(entries_from(rep, second)[0]["status"], "loaded");
+  EXPECT_EQ(entries_from(rep, first)[0]["status"], "shadowed");
+  EXPECT_EQ(rep["search_path"][0], second);
+  EXPECT_EQ(rep["search_path"][1], first);
+}
+
+TEST_F(modules, a_module_stays_loaded_while_its_objects_live) {
+  // The echo sink writes "destroyed" from its destructor: that code must still be loaded when
+  // the core destroys the sink at the very end of the run.
+  plugin("hello.sh", "echo hello\n");
+  const auto out = dir.path() / "echo.txt";
+  const auto r = run({"run", "--module-path", (test_modules / "first").string(), "--sink",
+                      "echo:" + out.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto text = read_file(out);
+  EXPECT_NE(text.find("hello.sh stdout hello\n"), std::string::npos) << text;
+  EXPECT_TRUE(text.size() >= 10 && text.substr(text.size() - 10) == "destroyed\n") << text;
+}
+
+TEST_F(modules, a_failing_factory_names_the_module_and_starts_nothing) {
+  plugin("a.sh", "touch \"$0.ran\"\n");
+  const auto r = run({"run", "--module-path", (test_modules / "throwing").string(), "--sink",
+                      "throwing:" + (dir.path() / "x").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: sink throwing (" +
+                       (test_modules / "throwing" / "throwing.so").string() +
+                       "): cannot start: misconfigured on purpose\n");
+  EXPECT_FALSE(fs::exists(plugins / "a.sh.ran"));
+}
+
+TEST_F(modules, the_human_listing_names_failures_with_their_reason) {
+  dir.write("mods/garbage.so", "nope");
+  const auto r = run({"modules", "--module-path", (dir.path() / "mods").string()});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("failed   " + (dir.path() / "mods" / "garbage.so").string() +
+                       ": not a shared object (no ELF header)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("loaded   runner python"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace plughost::test

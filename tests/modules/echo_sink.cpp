@@ -1,0 +1,60 @@
+// A sink module for tests, built in several variants by tests/CMakeLists.txt: it appends
+// "<plugin> <stream> <text>" lines to `path`, and "destroyed" when it is destroyed (which proves
+// its code was still loaded then). ECHO_NAME, ECHO_DESCRIPTION, ECHO_ABI and ECHO_THROW vary it.
+#include <fstream>
+#include <stdexcept>
+
+#include "plughost/module.hpp"
+
+#ifndef ECHO_NAME
+#define ECHO_NAME "echo"
+#endif
+#ifndef ECHO_DESCRIPTION
+#define ECHO_DESCRIPTION "test sink"
+#endif
+#ifndef ECHO_ABI
+#define ECHO_ABI plughost::module_abi_version
+#endif
+
+namespace {
+
+class echo_sink : public plughost::sink {
+ public:
+  explicit echo_sink(const std::string& path) : out_(path, std::ios::app) {}
+  ~echo_sink() override { out_ << "destroyed\n"; }
+  void write(const plughost::record& r) override {
+    out_ << r.plugin << ' ' << plughost::to_string(r.stream) << ' '
+         << (r.stream == plughost::stream::event ? std::string(r.event) : std::string(r.line))
+         << '\n';
+  }
+  void flush() override { out_.flush(); }
+
+ private:
+  std::ofstream out_;
+};
+
+std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
+#ifdef ECHO_THROW
+  (void)s;
+  throw std::runtime_error("cannot start: misconfigured on purpose");
+#else
+  return std::make_unique<echo_sink>(s.get_string("path"));
+#endif
+}
+
+const plughost::setting_spec settings_table[] = {
+    {.key = "path", .type = plughost::setting_type::path, .required = true, .shorthand = true},
+};
+
+const plughost::module_descriptor descriptor{
+    .abi_version = ECHO_ABI,
+    .kind = plughost::module_kind::sink,
+    .name = ECHO_NAME,
+    .description = ECHO_DESCRIPTION,
+    .settings = settings_table,
+    .create_sink = &create,
+};
+
+}  // namespace
+
+PLUGHOST_MODULE(echo_sink, descriptor)
