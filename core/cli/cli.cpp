@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "start the selected plugins and supervise them");
   add_selection_options(*run, run_opts);
   run->add_option("--sink", run_opts.sinks,
-                  "where records go (repeatable): stdout, jsonl:PATH; default: stdout");
+                  "where records go (repeatable): stdout, jsonl:PATH, file:PATH, syslog[:IDENT] "
+                  "or any sink module's NAME[:VALUE]; replaces plughost.sinks; default: stdout");
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5");
