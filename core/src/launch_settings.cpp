@@ -18,15 +18,65 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The keys plughost reads under `plughost:`. The table holds the plain ones; the others are
-// structured and checked below.
-const setting_spec core_table[] = {
+// How plugins are supervised: under `plughost:` for all of them, under plughost.plugins.<name>
+// for one. stop_timeout's default comes from defaults.yaml (core/data/).
+const setting_spec policy_table[] = {
     {.key = "stop_timeout",
      .type = setting_type::duration,
-     .description = "how long plugins get to exit after SIGTERM before SIGKILL"},
+     .description = "how long a plugin gets to exit after its stop signal before SIGKILL"},
+    {.key = "stop_signal",
+     .type = setting_type::choice,
+     .default_value = "SIGTERM",
+     .description = "the signal that asks a plugin's process group to stop",
+     .choices = "SIGTERM|SIGINT|SIGHUP|SIGQUIT|SIGUSR1|SIGUSR2"},
+    {.key = "restart",
+     .type = setting_type::choice,
+     .default_value = "never",
+     .description = "restart a plugin when it exits: never (as LMCache), on-failure, always",
+     .choices = "never|on-failure|always"},
+    {.key = "restart_delay",
+     .type = setting_type::duration,
+     .default_value = "1s",
+     .description = "delay before the first restart; doubled for each further one"},
+    {.key = "restart_delay_max",
+     .type = setting_type::duration,
+     .default_value = "60s",
+     .description = "the longest delay between restarts"},
+    {.key = "restart_reset_after",
+     .type = setting_type::duration,
+     .default_value = "60s",
+     .description = "a run this long resets the delay and the restart count"},
+    {.key = "max_restarts",
+     .type = setting_type::integer,
+     .default_value = "5",
+     .description = "restarts in a row (each run shorter than restart_reset_after) before "
+                    "giving up"},
+    {.key = "timeout",
+     .type = setting_type::duration,
+     .description = "wall-clock limit of one run (0: none); the plugin is stopped when reached"},
+    {.key = "enabled",
+     .type = setting_type::boolean,
+     .default_value = "true",
+     .description = "false: the plugin is skipped, without renaming its file"},
 };
 const std::vector<std::string> core_structured_keys = {"sinks", "runners", "plugins",
                                                        "module_locations"};
+
+// Puts the settings that are present onto a policy.
+void apply_policy(const settings& s, plugin_policy& p) {
+  if (s.has("stop_timeout")) p.stop_timeout = s.get_duration("stop_timeout");
+  if (s.has("stop_signal")) p.stop_signal = *parse_signal(s.get_string("stop_signal"));
+  if (s.has("restart")) p.restart = *parse_restart_mode(s.get_string("restart"));
+  if (s.has("restart_delay")) p.restart_delay = s.get_duration("restart_delay");
+  if (s.has("restart_delay_max")) p.restart_delay_max = s.get_duration("restart_delay_max");
+  if (s.has("restart_reset_after")) p.restart_reset_after = s.get_duration("restart_reset_after");
+  if (s.has("max_restarts")) p.max_restarts = static_cast<int>(s.get_integer("max_restarts"));
+  if (s.has("timeout")) {
+    const auto t = s.get_duration("timeout");
+    p.timeout = t.count() > 0 ? std::optional(t) : std::nullopt;
+  }
+  if (s.has("enabled")) p.enabled = s.get_bool("enabled");
+}
 
 // Settings the core handles for every runner (plughost.runners.<name>).
 const setting_spec runner_core_table[] = {
@@ -38,9 +88,6 @@ const setting_spec runner_core_table[] = {
      .type = setting_type::string_list,
      .description = "arguments placed after that interpreter, before the plugin's path"},
 };
-
-// Settings the core handles for every plugin (plughost.plugins.<name>).
-const std::vector<std::string> plugin_keys = {"sinks"};
 
 std::string sink_label(const module_descriptor& m, const settings& values) {
   for (const auto& spec : m.settings) {
@@ -118,7 +165,7 @@ std::vector<sink_request> sinks_from_list(const json& list, const module_registr
 const json* plughost_section(const config_document& doc) {
   const auto it = doc.root.find("plughost");
   if (it == doc.root.end() || it->is_null()) return nullptr;
-  validate_settings(core_table, *it, doc, json::json_pointer("/plughost"), "plughost",
+  validate_settings(policy_table, *it, doc, json::json_pointer("/plughost"), "plughost",
                     core_structured_keys);
   return &*it;
 }
@@ -215,12 +262,11 @@ std::vector<runner_request> runners_from(const configuration& config,
   return out;
 }
 
-std::map<std::string, std::vector<std::string>> plugin_routes(
-    const configuration& config, const std::vector<sink_request>& sinks, bool sinks_from_flags,
-    std::vector<std::string>& warnings) {
-  std::map<std::string, std::vector<std::string>> out;
+// plughost.plugins: per plugin, its sinks and its policy (layered on `base`).
+void plugin_entries(const configuration& config, const std::vector<sink_request>& sinks,
+                    bool sinks_from_flags, const plugin_policy& base, launch_settings& out) {
   const auto section = pick(config, "plugins");
-  if (!section.value) return out;
+  if (!section.value) return;
   if (!section.value->is_object()) {
     section.doc->fail_at_value(section.where,
                                fmt::format("plughost.plugins must be a mapping of plugin names "
@@ -231,8 +277,13 @@ std::map<std::string, std::vector<std::string>> plugin_routes(
   for (const auto& s : sinks) sink_names.push_back(s.name);
   for (const auto& [plugin, entry] : section.value->items()) {
     const auto where = section.where / plugin;
-    validate_settings({}, entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin),
-                      plugin_keys);
+    const auto values = validate_settings(policy_table, entry, *section.doc, where,
+                                          fmt::format("plughost.plugins.{}", plugin), {"sinks"},
+                                          /*fill_defaults=*/false);
+    auto policy = base;
+    apply_policy(values, policy);
+    out.plugin_policies[plugin] = policy;
+
     const auto list = entry.find("sinks");
     if (list == entry.end() || list->is_null()) continue;
     if (!list->is_array() || list->empty()) {
@@ -254,15 +305,14 @@ std::map<std::string, std::vector<std::string>> plugin_routes(
           "configured (sinks: {})",
           plugin, n.is_string() ? n.get<std::string>() : n.dump(), fmt::join(sink_names, ", "));
       if (!sinks_from_flags) section.doc->fail_at_value(where / "sinks" / i, message);
-      warnings.push_back(message +
-                         "; --sink replaced the configured sinks, so its records go "
-                         "to every sink");
+      out.warnings.push_back(message +
+                             "; --sink replaced the configured sinks, so its records go "
+                             "to every sink");
       names.clear();
       break;
     }
-    if (!names.empty()) out[plugin] = std::move(names);
+    if (!names.empty()) out.plugin_sinks[plugin] = std::move(names);
   }
-  return out;
 }
 
 std::optional<config_document> load_user_config(const launch_options& options,
@@ -381,17 +431,25 @@ launch_settings resolve_settings(const launch_options& options, const environmen
         "no plugin locations: give --location PATH or --config FILE (or set LMCACHE_CONFIG_FILE)");
   }
 
+  // The policy: the table's defaults, then defaults.yaml, then the user's plughost section.
+  apply_policy(validate_settings(policy_table, json::object(), config.defaults,
+                                 json::json_pointer(), "plughost"),
+               out.default_policy);
+  for (const config_document* doc : {&config.defaults, user ? &*user : nullptr}) {
+    if (!doc) continue;
+    if (const json* section = plughost_section(*doc)) {
+      apply_policy(validate_settings(policy_table, *section, *doc, json::json_pointer("/plughost"),
+                                     "plughost", core_structured_keys, /*fill_defaults=*/false),
+                   out.default_policy);
+    }
+  }
   if (options.stop_timeout) {
     const auto d = parse_duration(json(*options.stop_timeout));
     if (!d) {
       throw usage_error(
           fmt::format("--stop-timeout: {}, got '{}'", duration_expected, *options.stop_timeout));
     }
-    out.stop_timeout = *d;
-  } else if (const auto p = pick(config, "stop_timeout"); p.value) {
-    out.stop_timeout = *parse_duration(*p.value);  // validated with the section
-  } else {
-    out.stop_timeout = std::chrono::seconds(5);
+    out.default_policy.stop_timeout = *d;
   }
 
   out.runners = runners_from(config, modules);
@@ -417,7 +475,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
     none.source = "(default sink)";
     out.sinks.push_back(parse_sink_shorthand("stdout", modules, none, json::json_pointer()));
   }
-  out.plugin_sinks = plugin_routes(config, out.sinks, sinks_from_flags, out.warnings);
+  plugin_entries(config, out.sinks, sinks_from_flags, out.default_policy, out);
 
   // What plugins see: the user's whole document, locations as in effect.
   json document = user ? user->root : json::object();

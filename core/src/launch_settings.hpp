@@ -15,6 +15,7 @@
 #include "module_registry.hpp"
 #include "plughost/config.hpp"
 #include "plughost/module.hpp"
+#include "plugin_policy.hpp"
 
 namespace plughost::detail {
 
@@ -55,7 +56,14 @@ struct runner_request {
 struct launch_settings {
   identity who;
   std::vector<std::filesystem::path> locations;  ///< absolute, in order
-  std::chrono::nanoseconds stop_timeout{};
+  /// The plughost-level policy (restart, timeouts, stop signal, enabled), and per plugin name
+  /// the policies of plughost.plugins.<name> (layered on the plughost-level one).
+  plugin_policy default_policy;
+  std::map<std::string, plugin_policy> plugin_policies;
+  const plugin_policy& policy_for(const std::string& plugin) const {
+    const auto it = plugin_policies.find(plugin);
+    return it == plugin_policies.end() ? default_policy : it->second;
+  }
   std::vector<sink_request> sinks;
   std::vector<runner_request> runners;  ///< every runner module in use, in search order
   /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).

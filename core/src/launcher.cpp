@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include "environment.hpp"
 #include "launch_settings.hpp"
 #include "log.hpp"
@@ -139,12 +141,29 @@ std::string to_json(const module_report& r) {
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+// FNV-1a of a file's bytes: enough to notice that a plugin changed between reloads.
+std::string content_hash(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t h = 1469598103934665603ull;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h = (h ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ull;
+    }
+  }
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
 struct launcher::impl {
   explicit impl(const launch_options& o)
       : options(o),
         base(options),
         settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
-        supervisor(dispatch, {settings.stop_timeout, options.handle_signals}) {
+        supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); }}) {
     auto warnings = base.warnings;
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env);
@@ -188,13 +207,14 @@ struct launcher::impl {
     dispatch.event(plugin, 0, "error", fields);
   }
 
-  int run() {
-    dispatch = detail::record_dispatch(open_sinks(), settings.plugin_sinks);
-    bool ok = true;
+  // The plugins of the current plan that should run, as the supervisor takes them. Reports the
+  // plan's errors (and its skips, when `report_skips`); `ok` turns false on an error.
+  std::vector<detail::launch_item> launch_items(bool report_skips, bool& ok) {
     const auto base_env = plugin_environment();
     std::vector<detail::launch_item> items;
     for (const auto& p : the_plan.plugins) {
       if (p.decision == decision::skip) {
+        if (!report_skips) continue;
         const event_field fields[] = {{"reason", std::string_view(p.reason)}};
         dispatch.event(p.name, 0, "skipped", fields);
       } else if (p.decision == decision::error) {
@@ -213,9 +233,50 @@ struct launcher::impl {
                        fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
           continue;
         }
-        items.push_back({p.name, p.argv, block.entries()});
+        const auto fingerprint =
+            fmt::format("{}\n{}", content_hash(p.path), fmt::join(p.argv, "\n"));
+        items.push_back(
+            {p.name, p.argv, block.entries(), settings.policy_for(p.name), fingerprint});
       }
     }
+    return items;
+  }
+
+  // On the loop thread, for a reload: the configuration and the locations read again. Modules
+  // and sinks stay as they were loaded (changing them needs a restart of plughost).
+  std::optional<std::vector<detail::launch_item>> reload_items() {
+    try {
+      auto config = detail::load_configuration(options, base.env);
+      auto fresh = detail::resolve_settings(options, base.env, config, base.modules);
+      std::vector<std::string> warnings;
+      auto fresh_runners = detail::load_runners(fresh, warnings);
+      auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env);
+      for (const auto& w : warnings) detail::log().warn("{}", w);
+      for (const auto& w : fresh_plan.warnings) detail::log().warn("{}", w);
+      std::vector<std::string> old_sinks, new_sinks;
+      for (const auto& s : settings.sinks) old_sinks.push_back(s.label);
+      for (const auto& s : fresh.sinks) new_sinks.push_back(s.label);
+      if (old_sinks != new_sinks || settings.plugin_sinks != fresh.plugin_sinks) {
+        detail::log().warn(
+            "sink changes take effect when plughost starts again; the sinks stay "
+            "as they are");
+      }
+      fresh.sinks = std::move(settings.sinks);
+      settings = std::move(fresh);
+      runners = std::move(fresh_runners);
+      the_plan = std::move(fresh_plan);
+      bool ok = true;
+      return launch_items(/*report_skips=*/false, ok);
+    } catch (const std::exception& e) {
+      detail::log().error("reload failed, everything keeps running as it was: {}", e.what());
+      return std::nullopt;
+    }
+  }
+
+  int run() {
+    dispatch = detail::record_dispatch(open_sinks(), settings.plugin_sinks);
+    bool ok = true;
+    auto items = launch_items(/*report_skips=*/true, ok);
     dispatch.flush();
     if (items.empty()) detail::log().info("no plugins to start");
     ok = supervisor.run(std::move(items)) && ok;

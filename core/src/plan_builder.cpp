@@ -82,6 +82,12 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       continue;
     }
     p.runner = r->name;
+    if (!settings.policy_for(p.name).enabled) {
+      p.decision = decision::skip;
+      p.reason = fmt::format("disabled by plughost.plugins.{}.enabled", p.name);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
     auto sel = select_plugin(p.path.filename().string(), settings.who);
     p.reason = std::move(sel.reason);
     if (!sel.run) {

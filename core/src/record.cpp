@@ -51,6 +51,8 @@ std::string field_text(const event_field::value_type& v) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::int64_t>) {
           return std::to_string(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          return fmt::format("{:g}", x);
         } else if constexpr (std::is_same_v<T, std::string_view>) {
           return std::string(x);
         } else {
@@ -77,6 +79,19 @@ std::string describe_event(const record& r) {
   }
   if (r.event == "skipped") return fmt::format("skipped: {}", text_of(r, "reason"));
   if (r.event == "error") return fmt::format("error: {}", text_of(r, "message"));
+  if (r.event == "restarting") {
+    return fmt::format("restarting in {}s (attempt {})", text_of(r, "delay"),
+                       text_of(r, "attempt"));
+  }
+  if (r.event == "gave_up") return fmt::format("gave up: {}", text_of(r, "reason"));
+  if (r.event == "timed_out") return fmt::format("timed out after {}s", text_of(r, "timeout"));
+  if (r.event == "stopping") {
+    return fmt::format("stopping ({}): {}", text_of(r, "reason"), text_of(r, "signal"));
+  }
+  if (r.event == "killed") {
+    return fmt::format("killed with SIGKILL: still running {}s after {}", text_of(r, "after"),
+                       text_of(r, "signal"));
+  }
   std::string out(r.event);
   for (const auto& f : r.fields) out += fmt::format(" {}={}", f.key, field_text(f.value));
   return out;

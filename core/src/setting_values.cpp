@@ -199,7 +199,8 @@ std::variant<settings::value, std::string> typed_value(const setting_spec& spec,
 
 settings validate_settings(std::span<const setting_spec> table, const json& object,
                            const config_document& doc, const json::json_pointer& where,
-                           std::string_view what, const std::vector<std::string>& extra_keys) {
+                           std::string_view what, const std::vector<std::string>& extra_keys,
+                           bool fill_defaults) {
   if (!object.is_object()) {
     doc.fail_at_value(where, fmt::format("{} must be a mapping of settings, got {}", what,
                                          describe_type(object)));
@@ -224,6 +225,8 @@ settings validate_settings(std::span<const setting_spec> table, const json& obje
                                                    describe_type(*it)));
       }
       out.set(key, std::get<settings::value>(std::move(parsed)));
+    } else if (!fill_defaults) {
+      continue;
     } else if (!spec.default_value.empty()) {
       // Defaults are written as configuration text would be: 5, true, "5s", "auto".
       auto default_json = json::parse(spec.default_value, nullptr, false);

@@ -32,11 +32,13 @@ std::string unknown_key_message(std::string_view key, std::string_view where,
                                 const std::vector<std::string>& valid);
 
 /// Checks `object` (the mapping at `where` in `doc`) against `table` and returns the typed
-/// values, defaults filled in. Keys in `extra_keys` are allowed and left to the caller.
+/// values, defaults filled in (unless `fill_defaults` is false: then only what is written, for
+/// layering). Keys in `extra_keys` are allowed and left to the caller.
 /// `what` names the mapping in messages ("plughost", "sink 'jsonl'").
 /// Throws config_error at the offending key or value.
 settings validate_settings(std::span<const setting_spec> table, const json& object,
                            const config_document& doc, const json::json_pointer& where,
-                           std::string_view what, const std::vector<std::string>& extra_keys = {});
+                           std::string_view what, const std::vector<std::string>& extra_keys = {},
+                           bool fill_defaults = true);
 
 }  // namespace plughost::detail

@@ -1,14 +1,12 @@
-// Starting plugins (Boost.Process v2) and supervising them on one Asio event loop.
+// Supervision on one Asio event loop: per-plugin state machines, restarts with backoff, run-time
+// limits, the stop sequence, reaping as a child subreaper, the guardian, and reload.
 #include "supervisor.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,25 +15,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
-// Boost 1.81's header-only mode forgets the out-of-line process_environment::on_setup: it is
-// defined here, in this one translation unit.
-#include <boost/process/v2/impl/environment.ipp>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <map>
 #include <optional>
-#include <unordered_set>
+#include <set>
 
+#include "guardian.hpp"
 #include "log.hpp"
 #include "output_pump.hpp"
+#include "spawn.hpp"
 
 namespace plughost::detail {
 
 namespace asio = boost::asio;
-namespace bp2 = boost::process::v2;
+using clock = std::chrono::steady_clock;
 
 std::string signal_name(int signal) {
   if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
@@ -44,92 +38,55 @@ std::string signal_name(int signal) {
 
 namespace {
 
-// How often the stop sequence checks whether plugins' process groups are gone. Only while
-// stopping: a group whose members closed their output can only be seen by asking the kernel.
-constexpr auto group_check_interval = std::chrono::milliseconds(20);
 // After SIGKILL, how long to wait for output pipes to close before closing them ourselves
 // (a process outside the plugin's group, e.g. one that called setsid(), can hold them open).
 constexpr auto kill_grace = std::chrono::seconds(1);
+// A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and
+// then its whole group); later, it means "kill now".
 constexpr auto signal_debounce = std::chrono::seconds(1);
 
-// Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
-// redirection. Gives the plugin the process state SPEC.md §5 promises.
-struct child_setup {
-  pid_t host_pid;
-  struct rlimit nofile;  // the limit the host started with: raised limits are the host's own
-
-  bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
-                                const char* const*) const {
-    // Its own process group, so that stopping it reaches everything it started.
-    if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
-    // Dies with the host. The kernel sends this when the *thread* that forked exits: plugins are
-    // forked from the event-loop thread, which lives as long as they are supervised.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != host_pid) ::_exit(127);  // the host died before prctl took effect
-    // Default dispositions for every signal. The raw system call, because glibc's sigaction()
-    // refuses its two internal signals (32, 33), and GNU make, for one, starts its children with
-    // those ignored. An all-zero kernel sigaction is SIG_DFL, no flags, empty mask, whatever the
-    // architecture's field order.
-    const unsigned long default_action[4] = {};
-    constexpr unsigned long kernel_sigset_size = 64 / 8;
-    for (int s = 1; s <= 64; ++s) {
-      if (s != SIGKILL && s != SIGSTOP) {
-        ::syscall(SYS_rt_sigaction, s, default_action, nullptr, kernel_sigset_size);
-      }
-    }
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::setrlimit(RLIMIT_NOFILE, &nofile);
-    // Boost.Process 1.81's close_all() leaves every fd below its exec-error pipe open. Marking
-    // them close-on-exec (not closing) keeps that pipe working, so exec errors still reach us.
-    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-    return {};
-  }
-};
-
-// Process groups that have at least one member that is not a zombie. kill(-pgid, 0) alone is
-// not enough: a plugin's orphaned child that died stays a zombie until init reaps it, which in
-// containers can take seconds (or forever), and zombies still count as group members.
-std::unordered_set<pid_t> scan_live_groups() {
-  std::unordered_set<pid_t> live;
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return live;
-  char path[320];  // "/proc/" + a file name (at most 255 bytes) + "/stat"
-  char buf[512];
-  while (const dirent* e = ::readdir(proc)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    const auto n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0) continue;
-    buf[n] = '\0';
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-    const char* close_paren = std::strrchr(buf, ')');
-    char state = 0;
-    int ppid = 0, pgrp = 0;
-    if (close_paren && std::sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
-        state != 'Z' && state != 'X') {
-      live.insert(pgrp);
-    }
-  }
-  ::closedir(proc);
-  return live;
+double seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
 }
 
-struct plugin_process {
-  launch_item item;
+bool group_alive(pid_t pgid) {
+  // kill(-0) would signal our own group: only pids of started plugins get here, but be sure.
+  return pgid > 0 && (::kill(-pgid, 0) == 0 || errno == EPERM);
+}
+
+struct slot;
+
+// One run of a plugin: its main process, its process group, its pipes.
+struct instance {
+  slot* owner = nullptr;
+  std::string name;
   pid_t pid = 0;  // also its process group id
-  std::optional<bp2::process> process;
+  plugin_policy policy;
+  clock::time_point started;
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
+  std::unique_ptr<asio::steady_timer> timeout_timer;
+  std::unique_ptr<asio::steady_timer> stop_timer;  // stop timeout, then the kill grace
   bool exited = false;
-  bool stopped_by_us = false;  // we signalled its group while its main process ran
   bool group_gone = false;
+  bool stop_sent = false;
+  bool kill_sent = false;
+  bool stopped_by_us = false;  // signalled while its main process ran
+  bool timed_out = false;
 
   bool pumps_open() const { return (out && out->is_open()) || (err && err->is_open()); }
+};
+
+// A plugin by name, across its runs.
+struct slot {
+  launch_item item;
+  std::optional<launch_item> replacement;  // reload: run this once the current run has ended
+  instance* current = nullptr;
+  int attempts = 0;  // restarts in a row, for backoff and max_restarts
+  std::unique_ptr<asio::steady_timer> restart_timer;
+  bool restart_pending = false;
+  bool retired = false;  // removed by a reload: never started again
+  bool failed = false;   // ended for good in failure
 };
 
 }  // namespace
@@ -137,278 +94,470 @@ struct plugin_process {
 class supervisor::impl {
  public:
   impl(record_dispatch& out, supervisor_options options)
-      : out_(out), options_(options), stop_timer_(ioc_), check_timer_(ioc_) {}
+      : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
 
   ~impl() {
-    if (devnull_ >= 0) ::close(devnull_);
+    if (context_.devnull >= 0) ::close(context_.devnull);
   }
 
   bool run(std::vector<launch_item> items) {
     if (stop_requested_) return true;
     prepare();
-    if (options_.handle_signals) {
-      signals_.emplace(ioc_, SIGTERM, SIGINT);
-      wait_for_signal();
-    }
     for (auto& item : items) {
       if (stop_requested_) break;
-      spawn(std::move(item));
+      add_and_start(std::move(item));
     }
     out_.flush();
-    if (stop_requested_) {
-      enter_stopping();
-    } else {
-      check_progress();
-    }
+    if (stop_requested_) begin_shutdown("shutdown");
+    check_progress();
     ioc_.run();
     out_.flush();
-    return !failed_;
+    return !any_slot_failed();
   }
 
   void stop() noexcept {
     stop_requested_ = true;
     try {
-      asio::post(ioc_, [this] { enter_stopping(); });
+      asio::post(ioc_, [this] { begin_shutdown("shutdown"); });
+    } catch (...) {
+    }
+  }
+
+  void reload() noexcept {
+    try {
+      asio::post(ioc_, [this] { apply_reload(); });
     } catch (...) {
     }
   }
 
  private:
-  enum class phase { running, stopping, killing, finished };
+  enum class phase { running, shutting_down, finished };
 
   void prepare() {
     // 1,000 plugins need 2,000 pipes: raise the soft limit to the hard one for the host only.
-    ::getrlimit(RLIMIT_NOFILE, &child_nofile_);
-    struct rlimit raised = child_nofile_;
+    ::getrlimit(RLIMIT_NOFILE, &context_.nofile);
+    struct rlimit raised = context_.nofile;
     raised.rlim_cur = raised.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &raised);
-    devnull_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    context_.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    context_.host_pid = ::getpid();
+
+    // A plugin's orphans become our children: reaped here (no zombies), stopped with it.
+    ::prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_);
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+      log().warn("cannot become a child subreaper: {}", std::strerror(errno));
+    }
+    child_signals_.add(SIGCHLD);
+    wait_for_children();
+    if (options_.handle_signals) {
+      stop_signals_.emplace(ioc_, SIGTERM, SIGINT);
+      wait_for_stop_signal();
+      reload_signals_.emplace(ioc_, SIGHUP);
+      wait_for_reload_signal();
+    }
+    if (!guardian_.start(max_stop_timeout_)) {
+      log().warn("cannot start the guardian process: plugins would outlive a killed host");
+    }
   }
 
-  void wait_for_signal() {
-    signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
+  // ---- signals -------------------------------------------------------------------------------
+
+  void wait_for_children() {
+    child_signals_.async_wait([this](const boost::system::error_code& ec, int) {
       if (ec) return;
-      const auto now = std::chrono::steady_clock::now();
+      reap();
+      if (phase_ != phase::finished) wait_for_children();
+    });
+  }
+
+  void wait_for_stop_signal() {
+    stop_signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      const auto now = clock::now();
       if (phase_ == phase::running) {
         log().info("received {}: stopping plugins", signal_name(signal));
-        first_signal_ = now;
+        first_stop_signal_ = now;
         stop_requested_ = true;
-        enter_stopping();
-      } else if (phase_ == phase::stopping && now - first_signal_ > signal_debounce) {
-        // A second Ctrl-C means "now". Tools such as timeout(1) signal the child and then its
-        // whole group, so a repeat within the debounce interval is the same request.
+        begin_shutdown("shutdown");
+      } else if (phase_ == phase::shutting_down && now - first_stop_signal_ > signal_debounce) {
         log().warn("received {} again: killing plugins now", signal_name(signal));
-        enter_killing();
+        for (auto& i : instances_) kill_now(*i);
+        check_progress();
       }
-      if (phase_ != phase::finished) wait_for_signal();
+      if (phase_ != phase::finished) wait_for_stop_signal();
     });
   }
 
-  void spawn(launch_item item) {
-    auto p = std::make_unique<plugin_process>();
-    p->item = std::move(item);
-    const auto& argv = p->item.argv;
+  void wait_for_reload_signal() {
+    reload_signals_->async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      log().info("received SIGHUP: reloading the configuration");
+      apply_reload();
+      if (phase_ != phase::finished) wait_for_reload_signal();
+    });
+  }
 
-    int out_pipe[2] = {-1, -1};
-    int err_pipe[2] = {-1, -1};
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-      const int err = errno;
-      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
-        if (fd >= 0) ::close(fd);
-      }
-      fail_to_start(p->item.name, fmt::format("cannot create pipes: {}", std::strerror(err)));
+  // ---- starting ------------------------------------------------------------------------------
+
+  slot& add_slot(launch_item item) {
+    auto s = std::make_unique<slot>();
+    s->item = std::move(item);
+    s->restart_timer = std::make_unique<asio::steady_timer>(ioc_);
+    auto& ref = *s;
+    active_[ref.item.name] = &ref;
+    slots_.push_back(std::move(s));
+    update_guardian_timeout(ref.item.policy.stop_timeout);
+    return ref;
+  }
+
+  void add_and_start(launch_item item) { start(add_slot(std::move(item))); }
+
+  void start(slot& s) {
+    s.restart_pending = false;
+    const auto& item = s.item;
+    auto result = spawn_plugin(item.argv, item.environment, context_);
+    if (auto* error = std::get_if<std::string>(&result)) {
+      log().error("plugin {}: {}", item.name, *error);
+      const event_field fields[] = {{"message", std::string_view(*error)}};
+      out_.event(item.name, 0, "error", fields);
+      after_run(s, /*failed=*/true, std::chrono::nanoseconds(0));
       return;
     }
+    const auto& p = std::get<spawned>(result);
+    auto inst = std::make_unique<instance>();
+    inst->owner = &s;
+    inst->name = item.name;
+    inst->pid = p.pid;
+    inst->policy = item.policy;
+    inst->started = clock::now();
+    inst->stop_timer = std::make_unique<asio::steady_timer>(ioc_);
+    guardian_.watch(p.pid);
 
-    bp2::error_code ec;
-    bp2::posix::default_launcher launcher;
-    const std::vector<std::string> args(argv.begin() + 1, argv.end());
-    auto process = launcher(ioc_.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
-                            bp2::process_stdio{devnull_, out_pipe[1], err_pipe[1]},
-                            bp2::process_environment(p->item.environment),
-                            child_setup{::getpid(), child_nofile_});
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (ec) {
-      ::close(out_pipe[0]);
-      ::close(err_pipe[0]);
-      fail_to_start(p->item.name, fmt::format("cannot start {}: {}", argv[0], ec.message()));
-      return;
-    }
+    const event_field started[] = {{"argv", std::span<const std::string>(item.argv)}};
+    out_.event(item.name, p.pid, "started", started);
 
-    p->pid = process.id();
-    p->process.emplace(std::move(process));
-    const event_field started[] = {{"argv", std::span<const std::string>(argv)}};
-    out_.event(p->item.name, p->pid, "started", started);
-
-    auto* raw = p.get();
     const auto on_closed = [this] { check_progress(); };
-    p->out = std::make_unique<output_pump>(ioc_.get_executor(), out_pipe[0], raw->item.name,
-                                           raw->pid, stream::out, out_, on_closed);
-    p->err = std::make_unique<output_pump>(ioc_.get_executor(), err_pipe[0], raw->item.name,
-                                           raw->pid, stream::err, out_, on_closed);
-    p->out->start();
-    p->err->start();
-    p->process->async_wait(
-        [this, raw](const boost::system::error_code& wait_ec, int) { on_exit(*raw, wait_ec); });
-    plugins_.push_back(std::move(p));
-  }
-
-  void fail_to_start(const std::string& name, const std::string& message) {
-    failed_ = true;
-    log().error("plugin {}: {}", name, message);
-    const event_field fields[] = {{"message", std::string_view(message)}};
-    out_.event(name, 0, "error", fields);
-  }
-
-  void on_exit(plugin_process& p, const boost::system::error_code& ec) {
-    // Everything the plugin wrote before it exited is in its pipes now: deliver it first. (Not
-    // yet marked exited, so that a pipe closing here does not look like the end of the run.)
-    p.out->drain_now();
-    p.err->drain_now();
-    p.exited = true;
-    ++exited_count_;
-    const int status = p.process->native_exit_code();
-    bool failed = true;
-    if (ec) {
-      const auto message = fmt::format("waiting for the process failed: {}", ec.message());
-      const event_field fields[] = {{"message", std::string_view(message)}};
-      out_.event(p.item.name, p.pid, "error", fields);
-    } else if (WIFSIGNALED(status)) {
-      const auto name = signal_name(WTERMSIG(status));
-      const event_field fields[] = {{"signal", std::string_view(name)}};
-      out_.event(p.item.name, p.pid, "exited", fields);
-    } else {
-      const int code = WEXITSTATUS(status);
-      const event_field fields[] = {{"exit_code", std::int64_t{code}}};
-      out_.event(p.item.name, p.pid, "exited", fields);
-      failed = code != 0;
+    inst->out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
+                                              stream::out, out_, on_closed);
+    inst->err = std::make_unique<output_pump>(ioc_.get_executor(), p.err_fd, item.name, p.pid,
+                                              stream::err, out_, on_closed);
+    inst->out->start();
+    inst->err->start();
+    if (item.policy.timeout) {
+      auto* raw = inst.get();
+      inst->timeout_timer = std::make_unique<asio::steady_timer>(ioc_, *item.policy.timeout);
+      inst->timeout_timer->async_wait([this, raw](const boost::system::error_code& ec) {
+        if (!ec && !raw->exited) on_timeout(*raw);
+        check_progress();
+      });
     }
-    // Whatever a plugin does after plughost asked it to stop is not its failure.
-    if (failed && !p.stopped_by_us) failed_ = true;
-    out_.flush();
+    s.current = inst.get();
+    instances_.push_back(std::move(inst));
+  }
+
+  // ---- reaping -------------------------------------------------------------------------------
+
+  // On SIGCHLD: reap every child in our plugins' process groups (their main processes, and the
+  // orphans that became ours as subreaper). Only those: an embedding program's own children are
+  // not ours to reap.
+  void reap() {
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      auto& inst = *instances_[i];
+      while (!inst.group_gone) {
+        siginfo_t info{};
+        if (::waitid(P_PGID, static_cast<id_t>(inst.pid), &info, WEXITED | WNOHANG) != 0) break;
+        if (info.si_pid == 0) break;
+        if (info.si_pid == inst.pid) on_main_exit(inst, info);
+      }
+      if (!inst.exited) {  // a main process that moved to another process group
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(inst.pid), &info, WEXITED | WNOHANG) == 0 &&
+            info.si_pid == inst.pid) {
+          on_main_exit(inst, info);
+        }
+      }
+    }
     check_progress();
   }
+
+  void on_main_exit(instance& inst, const siginfo_t& info) {
+    // Everything the plugin wrote before it exited is in its pipes now: deliver it first.
+    inst.out->drain_now();
+    inst.err->drain_now();
+    inst.exited = true;
+    if (inst.timeout_timer) inst.timeout_timer->cancel();
+    bool failed = true;
+    if (info.si_code == CLD_EXITED) {
+      const event_field fields[] = {{"exit_code", std::int64_t{info.si_status}}};
+      out_.event(inst.name, inst.pid, "exited", fields);
+      failed = info.si_status != 0;
+    } else {
+      const auto name = signal_name(info.si_status);
+      const event_field fields[] = {{"signal", std::string_view(name)}};
+      out_.event(inst.name, inst.pid, "exited", fields);
+    }
+    // What a plugin does after plughost asked it to stop is not its failure; a run-time limit
+    // it went past is.
+    if (inst.stopped_by_us && !inst.timed_out) failed = false;
+    out_.flush();
+    auto& s = *inst.owner;
+    if (s.current == &inst) {
+      s.current = nullptr;
+      after_run(s, failed, clock::now() - inst.started);
+    }
+    // Background processes of a plugin that will run again must not pile up.
+    if ((s.current || s.restart_pending) && group_alive(inst.pid)) stop_instance(inst, "restart");
+  }
+
+  // What happens to a plugin once one of its runs has ended (or could not start).
+  void after_run(slot& s, bool failed, std::chrono::nanoseconds ran_for) {
+    if (phase_ != phase::running || s.retired) return;  // stopped by plughost: not a failure
+    if (s.replacement) {  // reloaded with a changed file: the new one starts now
+      s.item = std::move(*s.replacement);
+      s.replacement.reset();
+      s.attempts = 0;
+      s.failed = false;
+      start(s);
+      return;
+    }
+    const auto& policy = s.item.policy;
+    const bool restart = policy.restart == restart_mode::always ||
+                         (policy.restart == restart_mode::on_failure && failed);
+    if (!restart) {
+      s.failed = s.failed || failed;
+      return;
+    }
+    if (ran_for >= policy.restart_reset_after) s.attempts = 0;
+    ++s.attempts;
+    if (s.attempts > policy.max_restarts) {
+      s.failed = true;
+      const auto reason = fmt::format("{} restarts in a row, each run shorter than {}s",
+                                      policy.max_restarts, seconds(policy.restart_reset_after));
+      log().error("plugin {} gave up: {}", s.item.name, reason);
+      const event_field fields[] = {{"restarts", std::int64_t{policy.max_restarts}},
+                                    {"reason", std::string_view(reason)}};
+      out_.event(s.item.name, 0, "gave_up", fields);
+      return;
+    }
+    const auto delay = policy.backoff(s.attempts);
+    const event_field fields[] = {{"attempt", std::int64_t{s.attempts}}, {"delay", seconds(delay)}};
+    out_.event(s.item.name, 0, "restarting", fields);
+    s.restart_pending = true;
+    s.restart_timer->expires_after(delay);
+    s.restart_timer->async_wait([this, &s](const boost::system::error_code& ec) {
+      if (!ec && s.restart_pending && phase_ == phase::running && !s.retired) start(s);
+      check_progress();
+    });
+  }
+
+  // ---- stopping ------------------------------------------------------------------------------
 
   // Ended and left nothing behind: main process reaped, pipes closed, process group empty.
-  bool done(plugin_process& p) {
-    if (!p.exited || p.pumps_open()) return false;
-    if (!p.group_gone) p.group_gone = !group_alive(p.pid);
-    return p.group_gone;
+  static bool done(const instance& inst) {
+    return inst.group_gone || (inst.exited && !inst.pumps_open() && !group_alive(inst.pid));
   }
 
-  bool group_alive(pid_t pgid) {
-    // kill(-0) would signal our own group: only pids of started plugins get here, but be sure.
-    if (pgid <= 0 || (::kill(-pgid, 0) != 0 && errno == ESRCH)) return false;
-    if (!live_groups_) live_groups_ = scan_live_groups();  // one scan per round, not per plugin
-    return live_groups_->count(pgid) > 0;
+  // The stop sequence for one run: its stop signal to the whole group, then SIGKILL after its
+  // stop timeout, then, a second later, its pipes are closed if something outside still holds
+  // them.
+  void stop_instance(instance& inst, std::string_view reason) {
+    if (done(inst) || inst.stop_sent) return;
+    inst.stop_sent = true;
+    const int sig = inst.policy.stop_signal;
+    if (!inst.exited) {
+      inst.stopped_by_us = true;
+      const auto name = signal_name(sig);
+      const event_field fields[] = {{"signal", std::string_view(name)}, {"reason", reason}};
+      out_.event(inst.name, inst.pid, "stopping", fields);
+    }
+    send_to_group(inst, sig);
+    auto* raw = &inst;
+    inst.stop_timer->expires_after(inst.policy.stop_timeout);
+    inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
+      if (!ec) kill_now(*raw);
+      check_progress();
+    });
   }
 
-  // Called after every exit and every closed pipe, and periodically while stopping.
-  void check_progress() {
-    if (phase_ == phase::finished || exited_count_ < plugins_.size()) return;
-    live_groups_.reset();
-    bool all_done = true;
-    for (auto& p : plugins_) all_done = done(*p) && all_done;
-    if (all_done) {
-      finish();
-    } else if (phase_ == phase::running) {
-      // Every plugin's main process ended, but something it started lives on in its group.
-      enter_stopping();
+  void kill_now(instance& inst) {
+    if (done(inst) || inst.kill_sent) return;
+    inst.kill_sent = true;
+    if (!inst.exited) {
+      inst.stopped_by_us = true;
+      log().warn("plugin {} did not stop in time: sending SIGKILL", inst.name);
+      const auto name = signal_name(inst.policy.stop_signal);
+      const event_field fields[] = {{"after", seconds(inst.policy.stop_timeout)},
+                                    {"signal", std::string_view(name)}};
+      out_.event(inst.name, inst.pid, "killed", fields);
+    }
+    send_to_group(inst, SIGKILL);
+    auto* raw = &inst;
+    inst.stop_timer->expires_after(kill_grace);
+    inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
+      if (ec || !raw->pumps_open()) return;
+      log().warn(
+          "output of plugin {} is still held open by a process outside its process group: "
+          "closing it",
+          raw->name);
+      raw->out->close();
+      raw->err->close();
+      check_progress();
+    });
+  }
+
+  void send_to_group(const instance& inst, int sig) {
+    if (inst.pid <= 0) return;
+    if (::kill(-inst.pid, sig) != 0 && errno != ESRCH) {
+      log().warn("cannot send {} to plugin {} (process group {}): {}", signal_name(sig), inst.name,
+                 inst.pid, std::strerror(errno));
     }
   }
 
-  void signal_groups(int signal) {
-    live_groups_.reset();
-    for (auto& p : plugins_) {
-      if (p->pid <= 0 || done(*p)) continue;
-      if (!p->exited) p->stopped_by_us = true;
-      if (::kill(-p->pid, signal) != 0 && errno != ESRCH) {
-        log().warn("cannot send {} to plugin {} (process group {}): {}", signal_name(signal),
-                   p->item.name, p->pid, std::strerror(errno));
-      }
-    }
+  void on_timeout(instance& inst) {
+    inst.timed_out = true;
+    const auto limit = seconds(*inst.policy.timeout);
+    log().warn("plugin {} ran longer than its timeout of {}s: stopping it", inst.name, limit);
+    const event_field fields[] = {{"timeout", limit}};
+    out_.event(inst.name, inst.pid, "timed_out", fields);
+    stop_instance(inst, "timeout");
   }
 
-  void enter_stopping() {
+  void begin_shutdown(std::string_view reason) {
     if (phase_ != phase::running) return;
-    phase_ = phase::stopping;
-    signal_groups(SIGTERM);  // every group at once: the stop takes one timeout, not one per plugin
-    stop_timer_.expires_after(options_.stop_timeout);
-    stop_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) enter_killing();
-    });
-    schedule_check();
-  }
-
-  void enter_killing() {
-    if (phase_ != phase::running && phase_ != phase::stopping) return;
-    phase_ = phase::killing;
-    live_groups_.reset();
-    for (auto& p : plugins_) {
-      if (!done(*p)) log().warn("plugin {} did not stop in time: sending SIGKILL", p->item.name);
+    phase_ = phase::shutting_down;
+    for (auto& s : slots_) {
+      s->restart_pending = false;
+      s->restart_timer->cancel();
     }
-    signal_groups(SIGKILL);
-    stop_timer_.expires_after(kill_grace);
-    stop_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) close_held_pipes();
-    });
-    schedule_check();
-  }
-
-  void close_held_pipes() {
-    for (auto& p : plugins_) {
-      if (p->pumps_open()) {
-        log().warn(
-            "output of plugin {} is still held open by a process outside its process "
-            "group: closing it",
-            p->item.name);
-        p->out->close();
-        p->err->close();
-      }
-    }
+    // Every group at once: the stop takes one stop timeout, not one per plugin.
+    for (auto& i : instances_) stop_instance(*i, reason);
     check_progress();
   }
 
-  void schedule_check() {
-    check_timer_.expires_after(group_check_interval);
-    check_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || phase_ == phase::finished) return;
-      check_progress();
-      if (phase_ != phase::finished) schedule_check();
-    });
+  bool any_slot_failed() const {
+    for (const auto& s : slots_) {
+      if (s->failed) return true;
+    }
+    return false;
+  }
+
+  // After every exit, every closed pipe, every reaped child, every timer: has everything ended?
+  // Also where the records of a handler become visible: every handler ends here.
+  void check_progress() {
+    out_.flush();
+    if (phase_ == phase::finished) return;
+    bool all_done = true;
+    for (auto& i : instances_) {
+      if (i->group_gone) continue;
+      if (done(*i)) {
+        i->group_gone = true;
+        i->stop_timer->cancel();
+        guardian_.forget(i->pid);
+      } else {
+        all_done = false;
+      }
+    }
+    if (!all_done) return;
+    for (const auto& s : slots_) {
+      if (s->current || s->restart_pending) return;
+    }
+    finish();
   }
 
   void finish() {
     phase_ = phase::finished;
-    stop_timer_.cancel();
-    check_timer_.cancel();
-    if (signals_) {
-      boost::system::error_code ec;
-      signals_->cancel(ec);
-    }
+    boost::system::error_code ec;
+    child_signals_.cancel(ec);
+    if (stop_signals_) stop_signals_->cancel(ec);
+    if (reload_signals_) reload_signals_->cancel(ec);
+    for (auto& s : slots_) s->restart_timer->cancel();
+    guardian_.dismiss();
+    ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
     out_.flush();
+  }
+
+  void update_guardian_timeout(std::chrono::nanoseconds t) {
+    if (t > max_stop_timeout_) {
+      max_stop_timeout_ = t;
+      guardian_.set_stop_timeout(t);
+    }
+  }
+
+  // ---- reload --------------------------------------------------------------------------------
+
+  void apply_reload() {
+    if (phase_ != phase::running || !options_.reload) return;
+    auto items = options_.reload();
+    if (!items) return;  // the launcher said why; everything keeps running as it was
+    std::set<std::string> wanted;
+    std::size_t started = 0, restarted = 0, stopped = 0;
+    for (auto& item : *items) {
+      wanted.insert(item.name);
+      const auto it = active_.find(item.name);
+      if (it == active_.end()) {
+        ++started;
+        add_and_start(std::move(item));
+        continue;
+      }
+      slot& s = *it->second;
+      update_guardian_timeout(item.policy.stop_timeout);
+      if (s.item.fingerprint == item.fingerprint) {
+        s.item.policy = item.policy;  // for its next run; this one goes on untouched
+        s.item.environment = std::move(item.environment);
+        continue;
+      }
+      ++restarted;
+      if (s.current) {
+        s.replacement = std::move(item);
+        stop_instance(*s.current, "reload");
+      } else {  // ended, or waiting to restart: the new file starts now
+        s.restart_timer->cancel();
+        s.item = std::move(item);
+        s.attempts = 0;
+        s.failed = false;
+        start(s);
+      }
+    }
+    for (auto it = active_.begin(); it != active_.end();) {
+      if (wanted.count(it->first)) {
+        ++it;
+        continue;
+      }
+      slot& s = *it->second;
+      s.retired = true;
+      s.restart_pending = false;
+      s.restart_timer->cancel();
+      if (s.current) {
+        ++stopped;
+        stop_instance(*s.current, "removed");
+      }
+      it = active_.erase(it);
+    }
+    log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
+    out_.flush();
+    check_progress();
   }
 
   asio::io_context ioc_;  // first member: destroyed last, after everything that uses it
   record_dispatch& out_;
   supervisor_options options_;
-  asio::steady_timer stop_timer_;
-  asio::steady_timer check_timer_;
-  std::optional<asio::signal_set> signals_;
-  std::vector<std::unique_ptr<plugin_process>> plugins_;
-  std::size_t exited_count_ = 0;
-  std::optional<std::unordered_set<pid_t>> live_groups_;  // cache for one check round
+  spawn_context context_;
+  guardian guardian_;
+  asio::signal_set child_signals_;
+  std::optional<asio::signal_set> stop_signals_;
+  std::optional<asio::signal_set> reload_signals_;
+  std::vector<std::unique_ptr<slot>> slots_;          // every plugin ever started, retired too
+  std::map<std::string, slot*> active_;               // by name, the ones not retired
+  std::vector<std::unique_ptr<instance>> instances_;  // every run, until the end
   std::atomic<bool> stop_requested_{false};
   phase phase_ = phase::running;
-  std::chrono::steady_clock::time_point first_signal_{};
-  bool failed_ = false;
-  int devnull_ = -1;
-  struct rlimit child_nofile_ {};
+  clock::time_point first_stop_signal_{};
+  std::chrono::nanoseconds max_stop_timeout_{0};
+  int was_subreaper_ = 0;
 };
 
 supervisor::supervisor(record_dispatch& out, supervisor_options options)
-    : impl_(std::make_unique<impl>(out, options)) {}
+    : impl_(std::make_unique<impl>(out, std::move(options))) {}
 
 supervisor::~supervisor() = default;
 
@@ -418,6 +567,10 @@ bool supervisor::run(std::vector<launch_item> items) {
 
 void supervisor::stop() noexcept {
   impl_->stop();
+}
+
+void supervisor::reload() noexcept {
+  impl_->reload();
 }
 
 }  // namespace plughost::detail

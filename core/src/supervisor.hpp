@@ -1,27 +1,36 @@
-// The supervisor: starts plugins as child processes and runs one small state machine per plugin
-// (running → exited) plus the shared stop sequence (SIGTERM → stop timeout → SIGKILL → drain),
-// all on one event-loop thread.
+// The supervisor: one small state machine per plugin (starting → running → stopping → exited,
+// with restart timers), the shared stop sequence (SIGTERM → stop timeout → SIGKILL → drain),
+// reaping as a child subreaper, and reload — all on one event-loop thread.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "plugin_policy.hpp"
 #include "record_dispatch.hpp"
 
 namespace plughost::detail {
 
-/// One plugin to start: its name (for records), argv and complete environment.
+/// One plugin to run: its name (for records), argv, complete environment and policy.
 struct launch_item {
   std::string name;
   std::vector<std::string> argv;         ///< argv[0] is the program to execute
   std::vector<std::string> environment;  ///< NAME=VALUE entries
+  plugin_policy policy;
+  /// Changes when a reload must restart the plugin (its file's content, its argv).
+  std::string fingerprint;
 };
 
 struct supervisor_options {
-  std::chrono::nanoseconds stop_timeout = std::chrono::seconds(5);
-  bool handle_signals = false;  ///< SIGTERM/SIGINT stop the plugins; a second one kills them
+  /// SIGTERM/SIGINT stop the plugins (a second one, a second later, kills them); SIGHUP reloads.
+  bool handle_signals = false;
+  /// Called on the loop thread by reload(): the new set of plugins, or nullopt when the
+  /// configuration could not be loaded (everything then keeps running as it is).
+  std::function<std::optional<std::vector<launch_item>>()> reload;
 };
 
 class supervisor {
@@ -31,14 +40,18 @@ class supervisor {
   supervisor(const supervisor&) = delete;
   supervisor& operator=(const supervisor&) = delete;
 
-  /// Starts every item and supervises until no plugin is left running and every plugin's
-  /// process group is gone (or stop() was called and the stop sequence ended). Returns true
-  /// when every plugin ended with code 0 or was stopped by the supervisor; false when one
-  /// failed or could not start. Runs the event loop on the calling thread; call once.
+  /// Starts every item and supervises until no plugin is left (every main process reaped, every
+  /// process group empty, no restart pending), or until stop() and the stop sequence ended.
+  /// Returns true when no plugin failed for good (exited non-zero or by a signal on its own
+  /// without a restart to follow, gave up restarting, timed out, or could not start).
+  /// Runs the event loop on the calling thread; call once.
   bool run(std::vector<launch_item> items);
 
   /// Starts the stop sequence. Thread-safe; before run(), run() returns without starting.
   void stop() noexcept;
+
+  /// Re-reads the configuration (options.reload) and applies it. Thread-safe.
+  void reload() noexcept;
 
  private:
   class impl;

@@ -165,9 +165,9 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
                 ":2:3: unknown key 'stop_timout' in plughost (did you mean 'stop_timeout'?)");
   EXPECT_EQ(error_for("q.yaml", "plughost:\n  colour: red\n"),
             name("q.yaml") +
-                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, sinks, "
-                "runners, plugins, "
-                "module_locations)");
+                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
+                "stop_signal, restart, restart_delay, restart_delay_max, restart_reset_after, "
+                "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations)");
 }
 
 TEST_F(config_values, durations_are_checked) {

@@ -68,12 +68,12 @@ TEST(launch_settings, stop_timeout_from_flag_then_config_then_default) {
   temp_dir dir;
   launch_options o;
   o.locations = {"/x"};
-  EXPECT_EQ(resolve(o).stop_timeout, 5s);
+  EXPECT_EQ(resolve(o).default_policy.stop_timeout, 5s);
   o.config_file = dir.write("c.yaml", "plughost:\n  stop_timeout: 250ms\n");
   o.locations = {"/x"};
-  EXPECT_EQ(resolve(o).stop_timeout, 250ms);
+  EXPECT_EQ(resolve(o).default_policy.stop_timeout, 250ms);
   o.stop_timeout = "1.5";
-  EXPECT_EQ(resolve(o).stop_timeout, 1500ms);
+  EXPECT_EQ(resolve(o).default_policy.stop_timeout, 1500ms);
   o.stop_timeout = "soon";
   EXPECT_EQ(error_text<usage_error>([&] { resolve(o); }),
             "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");

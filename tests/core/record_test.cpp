@@ -44,10 +44,15 @@ TEST(record, events_are_described_in_words) {
   r.fields = reason;
   EXPECT_EQ(describe_event(r), "skipped: requires role WORKER");
 
-  const event_field other[] = {{"attempt", std::int64_t{2}}, {"delay", std::string_view("1s")}};
+  const event_field restarting[] = {{"attempt", std::int64_t{2}}, {"delay", 1.5}};
   r.event = "restarting";
+  r.fields = restarting;
+  EXPECT_EQ(describe_event(r), "restarting in 1.5s (attempt 2)");
+
+  const event_field other[] = {{"count", std::int64_t{2}}, {"why", std::string_view("x")}};
+  r.event = "something_new";
   r.fields = other;
-  EXPECT_EQ(describe_event(r), "restarting attempt=2 delay=1s");
+  EXPECT_EQ(describe_event(r), "something_new count=2 why=x");
 }
 
 TEST(record, stream_names) {

@@ -140,14 +140,41 @@ TEST_F(lifecycle, a_grandchild_in_the_plugins_process_group_is_gone_after_stop) 
   EXPECT_TRUE(processes_with_marker(dir.marker()).empty());
 }
 
-TEST_F(lifecycle, run_ends_when_no_plugin_is_left_and_stops_what_they_left_behind) {
-  // The plugin exits at once but leaves a background child holding its output pipe.
-  plugin("leaves.sh", "sleep 300 &\necho $! > \"$0.pid\"\necho bye\nexit 0\n");
+TEST_F(lifecycle, a_plugin_that_daemonizes_in_its_group_runs_until_shutdown_then_is_stopped) {
+  // The main process exits at once, leaving a background process in its group (and holding
+  // nothing of plughost's: its output goes to /dev/null). The run goes on while it lives.
+  plugin("daemon.sh",
+         "(sleep 300 > /dev/null 2>&1 &\n echo $! > \"$0.pid\")\n"
+         "echo detached\n"
+         "exit 0\n");
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("daemon.sh", "detached"));
+  ASSERT_TRUE(eventually([&] { return fs::exists(plugins / "daemon.sh.pid"); }));
+  ASSERT_TRUE(eventually([&] {
+    const auto recs = records_of("daemon.sh");
+    return !recs.empty() && recs.back()["event"] == "exited";
+  }));
+  const pid_t daemon = std::stoi(read_file(plugins / "daemon.sh.pid"));
+  EXPECT_TRUE(process_alive(daemon));
+  EXPECT_FALSE(host->wait_for(std::chrono::milliseconds(300))) << "plughost ended too early";
+  host->signal(SIGTERM);
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(exit_code_of(*status), 0);
+  EXPECT_FALSE(process_alive(daemon));
+  EXPECT_TRUE(processes_with_marker(dir.marker()).empty());
+}
+
+TEST_F(lifecycle, run_ends_when_the_last_process_of_every_group_has_ended) {
+  // The background process outlives the plugin by a little and then ends by itself: plughost,
+  // its subreaper, reaps it and returns.
+  plugin("lingers.sh", "(sleep 0.5; echo late) &\necho early\nexit 0\n");
   const auto r = run({"run"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  const pid_t left = std::stoi(read_file(plugins / "leaves.sh.pid"));
-  EXPECT_FALSE(process_alive(left));
-  EXPECT_EQ((*event_of(records_of("leaves.sh"), "exited"))["exit_code"], 0);
+  EXPECT_EQ(lines_of("lingers.sh", "stdout"), (std::vector<std::string>{"early", "late"}));
+  const auto recs = records_of("lingers.sh");
+  ASSERT_GE(recs.size(), 4u);
+  EXPECT_EQ(recs[2]["event"], "exited") << "the exit comes before the late line";
   EXPECT_TRUE(processes_with_marker(dir.marker()).empty());
 }
 

@@ -29,8 +29,8 @@ struct launch_options {
   /// --module-path: folders searched for runner and sink modules (.so) before
   /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
   std::vector<std::filesystem::path> module_paths;
-  /// Handle SIGTERM and SIGINT by stopping the plugins (the launcher binary sets this; an
-  /// embedding program usually calls launcher::stop() itself).
+  /// Handle SIGTERM and SIGINT by stopping the plugins and SIGHUP by reloading (the launcher
+  /// binary sets this; an embedding program usually calls launcher::stop() and reload()).
   bool handle_signals = false;
   /// The environment to read identity and configuration from; nullopt: this process's.
   std::optional<std::vector<std::string>> environment;

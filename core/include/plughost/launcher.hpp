@@ -41,8 +41,8 @@ struct plan {
 /// Renders a plan as the `plughost list --json` object.
 std::string to_json(const plan& p);
 
-/// Thread-safety: construct, plan() and run() from one thread; stop() from any thread at any
-/// time (it is not async-signal-safe: from a signal handler, use launch_options::handle_signals).
+/// Thread-safety: construct, plan() and run() from one thread; stop() and reload() from any
+/// thread at any time (not async-signal-safe: for signals, use launch_options::handle_signals).
 class launcher {
  public:
   /// Loads configuration and identity, discovers and selects plugins.
@@ -65,6 +65,12 @@ class launcher {
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.
   /// Idempotent; before run() it makes run() return at once without starting anything.
   void stop() noexcept;
+
+  /// Asks run() to read the configuration and rescan the locations (as SIGHUP does): plugins
+  /// that are new start, those gone or no longer selected stop, those whose file changed
+  /// restart, the others are left alone. A configuration that fails to load changes nothing.
+  /// Sinks and modules stay as they were loaded. Thread-safe; no effect outside run().
+  void reload() noexcept;
 
  private:
   struct impl;

@@ -18,7 +18,8 @@ std::string_view to_string(stream s) noexcept;
 
 /// One detail of an event, e.g. exit_code=0 or argv=[...]. Fields keep the order the core gives.
 struct event_field {
-  using value_type = std::variant<std::int64_t, std::string_view, std::span<const std::string>>;
+  using value_type =
+      std::variant<std::int64_t, double, std::string_view, std::span<const std::string>>;
   std::string_view key;
   value_type value;
 };

@@ -1,0 +1,40 @@
+// The guardian: a small process forked when supervision starts, so that plugins do not outlive
+// a host that is killed with SIGKILL or crashes. It holds one end of a socket pair; the host
+// tells it each plugin's process group as it starts and ends. When the host's end closes
+// without a goodbye (the host died), the guardian sends SIGTERM to every group it knows, waits
+// up to the stop timeout, sends SIGKILL to what is left, and exits. See docs/running.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+
+namespace plughost::detail {
+
+class guardian {
+ public:
+  guardian() = default;
+  ~guardian();  ///< says goodbye (a clean end) and reaps the guardian
+  guardian(const guardian&) = delete;
+  guardian& operator=(const guardian&) = delete;
+
+  /// Forks the guardian. Returns false (and plughost goes on without one) when it cannot.
+  /// Call before any plugin starts, from the supervising thread.
+  bool start(std::chrono::nanoseconds stop_timeout);
+
+  void watch(pid_t pgid);   ///< a plugin's process group now exists
+  void forget(pid_t pgid);  ///< that group is empty: never signal it again
+  void set_stop_timeout(std::chrono::nanoseconds t);
+
+  /// Ends the guardian without it touching anything (the host stopped its plugins itself).
+  void dismiss();
+
+  pid_t pid() const noexcept { return pid_; }
+
+ private:
+  void send(const char* text, std::size_t length);
+  int fd_ = -1;
+  pid_t pid_ = -1;
+};
+
+}  // namespace plughost::detail

@@ -1,0 +1,109 @@
+// Spawning with Boost.Process v2's default launcher, plus the child set-up SPEC.md §5 needs.
+#include "spawn.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+// Boost 1.81's header-only mode forgets the out-of-line process_environment::on_setup: it is
+// defined here, in this one translation unit.
+#include <boost/process/v2/impl/environment.ipp>
+#include <cerrno>
+#include <cstring>
+
+namespace plughost::detail {
+
+namespace {
+
+namespace bp2 = boost::process::v2;
+
+// Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
+// redirection. Gives the plugin the process state SPEC.md §5 promises.
+struct child_setup {
+  const spawn_context& context;
+
+  bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
+                                const char* const*) const {
+    // Its own process group, so that stopping it reaches everything it started.
+    if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
+    // Dies with the host. The kernel sends this when the *thread* that forked exits: plugins are
+    // forked from the event-loop thread, which lives as long as they are supervised.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != context.host_pid) ::_exit(127);  // the host died before prctl took effect
+    reset_signal_dispositions();
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::setrlimit(RLIMIT_NOFILE, &context.nofile);
+    // Boost.Process 1.81's close_all() leaves every fd below its exec-error pipe open. Marking
+    // them close-on-exec (not closing) keeps that pipe working, so exec errors still reach us.
+    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+    return {};
+  }
+};
+
+// The launcher calls notify_fork() on the io_context of the executor it is given, in the parent
+// and in every child; for an io_context with many descriptors registered that costs a new
+// epoll set per child. Spawning through this one, never run and with nothing registered, keeps
+// each spawn independent of how many plugins already run.
+boost::asio::io_context& spawn_context_io() {
+  static boost::asio::io_context io;
+  return io;
+}
+
+void close_all(std::initializer_list<int> fds) {
+  for (const int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+}  // namespace
+
+void reset_signal_dispositions() noexcept {
+  // The raw system call, because glibc's sigaction() refuses its two internal signals (32, 33),
+  // and GNU make, for one, starts its children with those ignored. An all-zero kernel
+  // sigaction is SIG_DFL, no flags, empty mask, whatever the architecture's field order.
+  const unsigned long default_action[4] = {};
+  constexpr unsigned long kernel_sigset_size = 64 / 8;
+  for (int s = 1; s <= 64; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) {
+      ::syscall(SYS_rt_sigaction, s, default_action, nullptr, kernel_sigset_size);
+    }
+  }
+}
+
+std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& environment,
+                                                const spawn_context& context) {
+  int out_pipe[2] = {-1, -1};
+  int err_pipe[2] = {-1, -1};
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
+    return fmt::format("cannot create pipes: {}", std::strerror(err));
+  }
+  bp2::error_code ec;
+  bp2::posix::default_launcher launcher;
+  const std::vector<std::string> args(argv.begin() + 1, argv.end());
+  auto process = launcher(spawn_context_io().get_executor(), ec, bp2::filesystem::path(argv[0]),
+                          args, bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
+                          bp2::process_environment(environment), child_setup{context});
+  close_all({out_pipe[1], err_pipe[1]});
+  if (ec) {
+    close_all({out_pipe[0], err_pipe[0]});
+    return fmt::format("cannot start {}: {}", argv[0], ec.message());
+  }
+  spawned out{process.id(), out_pipe[0], err_pipe[0]};
+  process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
+  return out;
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,38 @@
+// Starting one plugin process (Boost.Process v2): its environment, stdin from /dev/null, two
+// output pipes, no other descriptors, default signals, its own process group.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace plughost::detail {
+
+/// What every spawn needs from the host; prepared once.
+struct spawn_context {
+  int devnull = -1;         ///< /dev/null, read-only, close-on-exec: the plugins' stdin
+  struct rlimit nofile {};  ///< the descriptor limit plugins get (the host's original one)
+  pid_t host_pid = 0;
+};
+
+struct spawned {
+  pid_t pid = 0;    ///< also the process group id
+  int out_fd = -1;  ///< read ends of its stdout and stderr pipes (close-on-exec, owned by caller)
+  int err_fd = -1;
+};
+
+/// Sets every signal's disposition to the default, glibc's internal 32 and 33 included.
+/// Async-signal-safe: for forked children.
+void reset_signal_dispositions() noexcept;
+
+/// Starts argv[0] with argv and `environment` (NAME=VALUE). Returns the process or an error
+/// text. Never throws. The process is not waited for here: the caller reaps it.
+/// Call it from the thread that should be its "parent" for PR_SET_PDEATHSIG.
+std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& environment,
+                                                const spawn_context& context);
+
+}  // namespace plughost::detail
