@@ -309,4 +309,8 @@ void launcher::stop() noexcept {
   impl_->supervisor.stop();
 }
 
+void launcher::reload() noexcept {
+  impl_->supervisor.reload();
+}
+
 }  // namespace plughost

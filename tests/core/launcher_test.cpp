@@ -60,6 +60,32 @@ TEST(launcher_api, stop_from_another_thread_ends_run) {
   EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
 }
 
+TEST(launcher_api, reload_from_another_thread_starts_a_new_plugin) {
+  temp_dir dir;
+  dir.write("plugins/first.sh", "echo ready\nexec sleep 300\n", fs::perms(0755));
+  launcher l(options_for(dir));
+  int code = -1;
+  std::thread runner([&] { code = l.run(); });
+  const auto seen = [&](const std::string& plugin, const std::string& line) {
+    return test::eventually([&] {
+      for (const auto& r : test::read_jsonl(dir.path() / "records.jsonl")) {
+        if (r["plugin"] == plugin && r.value("line", "") == line) return true;
+      }
+      return false;
+    });
+  };
+  const bool first = seen("first.sh", "ready");
+  dir.write("plugins/second.sh", "echo second\nexec sleep 300\n", fs::perms(0755));
+  l.reload();
+  const bool second = seen("second.sh", "second");
+  l.stop();
+  runner.join();
+  EXPECT_TRUE(first);
+  EXPECT_TRUE(second);
+  EXPECT_EQ(code, 0);
+  EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
+}
+
 TEST(launcher_api, stop_before_run_starts_nothing) {
   temp_dir dir;
   dir.write("plugins/touch.sh", "touch \"$0.ran\"\n", fs::perms(0755));
