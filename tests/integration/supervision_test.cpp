@@ -219,6 +219,29 @@ TEST_F(supervision, on_failure_restarts_with_growing_delays_until_the_plugin_run
             (std::vector<std::string>{"failing 0", "failing 1", "running"}));
 }
 
+TEST_F(supervision, a_run_longer_than_restart_reset_after_resets_the_backoff) {
+  // Run 1 fails at once, run 2 fails after 0.5 s (longer than restart_reset_after), run 3 fails
+  // at once, run 4 runs: the restart after run 2 starts again from the first delay.
+  plugin("uneven.sh",
+         "n=$(cat \"$0.count\" 2>/dev/null || echo 0)\n"
+         "echo $((n + 1)) > \"$0.count\"\n"
+         "if [ \"$n\" -eq 1 ]; then sleep 0.5; fi\n"
+         "if [ \"$n\" -lt 3 ]; then exit 1; fi\n"
+         "echo running\n"
+         "exec sleep 300\n");
+  const auto config = restart_config(
+      dir, "  restart: on-failure\n  restart_delay: 100ms\n  restart_reset_after: 300ms\n");
+  auto host = start({"run", "--config", config.string()});
+  ASSERT_TRUE(wait_for_line("uneven.sh", "running"));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+  std::vector<std::pair<long, double>> restarts;
+  for (const auto& e : events_of(records_of("uneven.sh"))) {
+    if (e["event"] == "restarting") restarts.emplace_back(e["attempt"], e["delay"]);
+  }
+  EXPECT_EQ(restarts, (std::vector<std::pair<long, double>>{{1, 0.1}, {1, 0.1}, {2, 0.2}}));
+}
+
 TEST_F(supervision, never_does_not_restart) {
   plugin("fails.sh", "exit 1\n");
   const auto r = run({"run", "--config", restart_config(dir, "  restart: never\n").string()});
