@@ -1,5 +1,5 @@
 # Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
-.PHONY: all deps build test demo install format format-check clean
+.PHONY: all deps build test demo bench install format format-check clean
 
 BUILD_DIR := build
 PREFIX ?= /usr/local
@@ -18,6 +18,12 @@ test: build
 
 demo: build
 	./scripts/demo.sh
+
+bench: build
+	./scripts/install-deps.sh bench
+	cmake --preset default
+	cmake --build --preset default
+	python3 bench/run_bench.py --build $(BUILD_DIR)
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)

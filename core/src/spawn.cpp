@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/posix/vfork_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 // Boost 1.81's header-only mode forgets the out-of-line process_environment::on_setup: it is
@@ -43,21 +44,21 @@ struct child_setup {
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setrlimit(RLIMIT_NOFILE, &context.nofile);
-    // Boost.Process 1.81's close_all() leaves every fd below its exec-error pipe open. Marking
-    // them close-on-exec (not closing) keeps that pipe working, so exec errors still reach us.
+    // No descriptor but 0, 1, 2 survives exec. (Boost.Process 1.81's fork launcher leaves every
+    // fd below its exec-error pipe open; marking, not closing, keeps that pipe working. Its
+    // vfork launcher closes them itself; this does not depend on which one is used.)
     ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     return {};
   }
-};
 
-// The launcher calls notify_fork() on the io_context of the executor it is given, in the parent
-// and in every child; for an io_context with many descriptors registered that costs a new
-// epoll set per child. Spawning through this one, never run and with nothing registered, keeps
-// each spawn independent of how many plugins already run.
-boost::asio::io_context& spawn_context_io() {
-  static boost::asio::io_context io;
-  return io;
-}
+  // The exec failed (the error code is already in the parent's memory). Leave now: after a
+  // vfork, the launcher's own exit() would run the host's atexit handlers and flush its stdio
+  // buffers, in memory the host shares with this child.
+  void on_exec_error(bp2::posix::default_launcher&, const bp2::filesystem::path&,
+                     const char* const*, const bp2::error_code&) const {
+    ::_exit(127);
+  }
+};
 
 void close_all(std::initializer_list<int> fds) {
   for (const int fd : fds) {
@@ -80,9 +81,28 @@ void reset_signal_dispositions() noexcept {
   }
 }
 
+bool reserve_descriptors(spawn_context& context) {
+  for (int& fd : context.reserve) {
+    if (fd < 0) fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return false;
+  }
+  return true;
+}
+
+void release_descriptors(spawn_context& context) {
+  for (int& fd : context.reserve) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                const spawn_context& context) {
+                                                spawn_context& context) {
+  if (!reserve_descriptors(context)) {
+    return fmt::format("cannot start {}: {} (the open-file limit is reached)", argv[0],
+                       std::strerror(EMFILE));
+  }
   int out_pipe[2] = {-1, -1};
   int err_pipe[2] = {-1, -1};
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -91,19 +111,39 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
     return fmt::format("cannot create pipes: {}", std::strerror(err));
   }
   bp2::error_code ec;
-  bp2::posix::default_launcher launcher;
-  const std::vector<std::string> args(argv.begin() + 1, argv.end());
-  auto process = launcher(spawn_context_io().get_executor(), ec, bp2::filesystem::path(argv[0]),
-                          args, bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
-                          bp2::process_environment(environment), child_setup{context});
+  pid_t pid = -1;
+  release_descriptors(context);  // room for what Boost.Process needs once the child runs
+  try {
+    // The launcher calls notify_fork() on the io_context of its executor, in the child too;
+    // after a vfork that runs in memory the host shares with the child, and an io_context with
+    // a reactor would re-create its epoll set there, under the host's feet. A fresh io_context
+    // has no reactor yet when the child starts (Boost.Process adds one only afterwards, for the
+    // process handle), so notify_fork() does nothing. It costs a few system calls.
+    boost::asio::io_context io;
+    // vfork: no copy of the host's page tables and no copy-on-write faults afterwards, which is
+    // most of a fork's cost in a host supervising many plugins (posix_spawn does the same). The
+    // child only makes system calls until exec (child_setup), as vfork requires.
+    bp2::posix::vfork_launcher launcher;
+    const std::vector<std::string> args(argv.begin() + 1, argv.end());
+    auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
+                            bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
+                            bp2::process_environment(environment), child_setup{context});
+    if (!ec) {
+      pid = process.id();
+      process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
+    }
+  } catch (const std::exception& e) {
+    close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
+    reserve_descriptors(context);
+    return fmt::format("cannot start {}: {}", argv[0], e.what());
+  }
   close_all({out_pipe[1], err_pipe[1]});
+  reserve_descriptors(context);
   if (ec) {
     close_all({out_pipe[0], err_pipe[0]});
     return fmt::format("cannot start {}: {}", argv[0], ec.message());
   }
-  spawned out{process.id(), out_pipe[0], err_pipe[0]};
-  process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
-  return out;
+  return spawned{pid, out_pipe[0], err_pipe[0]};
 }
 
 }  // namespace plughost::detail

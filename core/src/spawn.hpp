@@ -16,7 +16,15 @@ struct spawn_context {
   int devnull = -1;         ///< /dev/null, read-only, close-on-exec: the plugins' stdin
   struct rlimit nofile {};  ///< the descriptor limit plugins get (the host's original one)
   pid_t host_pid = 0;
+  /// Descriptors held in reserve and released during each launch: once the child runs,
+  /// Boost.Process needs four more (a pidfd and an io_context's epoll set) and would lose the
+  /// new process if it could not get them. Filled by reserve_descriptors().
+  int reserve[4] = {-1, -1, -1, -1};
 };
+
+/// Fills context.reserve (duplicates of /dev/null). Returns false when the limit is reached.
+bool reserve_descriptors(spawn_context& context);
+void release_descriptors(spawn_context& context);
 
 struct spawned {
   pid_t pid = 0;    ///< also the process group id
@@ -29,10 +37,12 @@ struct spawned {
 void reset_signal_dispositions() noexcept;
 
 /// Starts argv[0] with argv and `environment` (NAME=VALUE). Returns the process or an error
-/// text. Never throws. The process is not waited for here: the caller reaps it.
-/// Call it from the thread that should be its "parent" for PR_SET_PDEATHSIG.
+/// text. Never throws. Refuses to start when the descriptor reserve cannot be filled (the
+/// open-file limit is reached), so that no process starts that could not be supervised.
+/// The process is not waited for here: the caller reaps it. Call it from the thread that
+/// should be its "parent" for PR_SET_PDEATHSIG.
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                const spawn_context& context);
+                                                spawn_context& context);
 
 }  // namespace plughost::detail

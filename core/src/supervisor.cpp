@@ -97,12 +97,14 @@ class supervisor::impl {
       : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
 
   ~impl() {
+    release_descriptors(context_);
     if (context_.devnull >= 0) ::close(context_.devnull);
   }
 
   bool run(std::vector<launch_item> items) {
     if (stop_requested_) return true;
     prepare();
+    check_descriptor_limit(items.size());
     for (auto& item : items) {
       if (stop_requested_) break;
       add_and_start(std::move(item));
@@ -141,6 +143,7 @@ class supervisor::impl {
     ::setrlimit(RLIMIT_NOFILE, &raised);
     context_.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     context_.host_pid = ::getpid();
+    reserve_descriptors(context_);
 
     // A plugin's orphans become our children: reaped here (no zombies), stopped with it.
     ::prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_);
@@ -157,6 +160,20 @@ class supervisor::impl {
     }
     if (!guardian_.start(max_stop_timeout_)) {
       log().warn("cannot start the guardian process: plugins would outlive a killed host");
+    }
+  }
+
+  // Each plugin needs two pipes; say so before spawning fails with EMFILE half-way.
+  void check_descriptor_limit(std::size_t plugins) const {
+    struct rlimit now {};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    const auto needed = 2 * plugins + 64;
+    if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < needed) {
+      log().error(
+          "the open-file limit is {} (hard limit {}), but {} plugins need about {} "
+          "descriptors (two pipes each): some cannot start; raise the hard limit "
+          "(ulimit -Hn, systemd's LimitNOFILE=)",
+          now.rlim_cur, now.rlim_max, plugins, needed);
     }
   }
 

@@ -32,24 +32,50 @@ rotating_file& file_sink::file_for(std::string_view plugin) {
 }
 
 std::string file_sink::format_line(const record& r, std::string_view timestamp) {
-  std::string out;
   const auto pid = r.pid > 0 ? fmt::format("[{}]", r.pid) : std::string();
   if (r.stream == stream::event) {
-    out = fmt::format("{} {}{} event: {}\n", timestamp, r.plugin, pid, describe_event(r));
-  } else {
-    out = fmt::format("{} {}{} {}{}: ", timestamp, r.plugin, pid, to_string(r.stream),
-                      r.partial ? "(partial)" : "");
-    out.append(r.line).push_back('\n');
+    return fmt::format("{} {}{} event: {}\n", timestamp, r.plugin, pid, describe_event(r));
   }
+  std::string out = fmt::format("{} {}{} {}{}: ", timestamp, r.plugin, pid, to_string(r.stream),
+                                r.partial ? "(partial)" : "");
+  out.append(r.line).push_back('\n');
   return out;
 }
 
-void file_sink::write(const record& r) {
-  if (last_timestamp_.empty() || r.time != last_time_) {
-    last_time_ = r.time;
-    last_timestamp_ = format_timestamp(r.time);
+const std::string& file_sink::prefix_for(const record& r) {
+  // The plugin's name is compared by address first: a pump hands over the same string for
+  // every line.
+  if (!prefix_.empty() && r.time == prefix_time_ && r.pid == prefix_pid_ &&
+      r.stream == prefix_stream_ && r.partial == prefix_partial_ &&
+      ((r.plugin.data() == prefix_plugin_data_ && r.plugin.size() == prefix_plugin_.size()) ||
+       r.plugin == prefix_plugin_)) {
+    prefix_plugin_data_ = r.plugin.data();
+    return prefix_;
   }
-  file_for(r.plugin).write(format_line(r, last_timestamp_));
+  prefix_plugin_data_ = r.plugin.data();
+  prefix_time_ = r.time;
+  prefix_pid_ = r.pid;
+  prefix_stream_ = r.stream;
+  prefix_partial_ = r.partial;
+  prefix_plugin_.assign(r.plugin);
+  prefix_file_ = &file_for(r.plugin);
+  record without_text = r;
+  without_text.line = {};
+  prefix_ = format_line(without_text, format_timestamp(r.time));
+  prefix_.pop_back();  // its newline
+  return prefix_;
+}
+
+void file_sink::write(const record& r) {
+  if (r.stream == stream::event) {
+    file_for(r.plugin).write(format_line(r, format_timestamp(r.time)));
+    return;
+  }
+  const auto& prefix = prefix_for(r);
+  line_.assign(prefix);
+  line_.append(r.line);
+  line_.push_back('\n');
+  prefix_file_->write(line_);
 }
 
 void file_sink::flush() {

@@ -27,14 +27,23 @@ class file_sink : public sink {
 
  private:
   rotating_file& file_for(std::string_view plugin);
+  // "<time> <plugin>[<pid>] <stream>: ": the same for every line of one plugin's read batch.
+  const std::string& prefix_for(const record& r);
 
   std::string path_;
   bool per_plugin_;
   std::int64_t max_size_;
   std::int64_t max_files_;
   std::map<std::string, std::unique_ptr<rotating_file>, std::less<>> files_;
-  std::chrono::system_clock::time_point last_time_{};
-  std::string last_timestamp_;
+  std::chrono::system_clock::time_point prefix_time_{};
+  std::string prefix_plugin_;
+  const char* prefix_plugin_data_ = nullptr;
+  int prefix_pid_ = -1;
+  stream prefix_stream_ = stream::event;
+  bool prefix_partial_ = false;
+  std::string prefix_;
+  std::string line_;  // reused for each line
+  rotating_file* prefix_file_ = nullptr;
 };
 
 }  // namespace plughost::sinks

@@ -58,10 +58,9 @@ void rotating_file::write(std::string_view text) {
       next_attempt_ = std::chrono::steady_clock::now() + retry_interval;
     }
   }
-  spdlog::memory_buf_t buf;
-  buf.append(text.data(), text.data() + text.size());
-  file_->helper.write(buf);
+  pending_.append(text.data(), text.data() + text.size());
   size_ += length;
+  if (pending_.size() >= write_buffer) write_pending();
   if (!rotation_error.empty()) {
     throw std::runtime_error(
         fmt::format("rotating {} failed: {}; the line was written to the "
@@ -70,13 +69,21 @@ void rotating_file::write(std::string_view text) {
   }
 }
 
+void rotating_file::write_pending() {
+  if (pending_.size() == 0) return;
+  file_->helper.write(pending_);
+  pending_.clear();
+}
+
 void rotating_file::flush() {
+  write_pending();
   file_->helper.flush();
 }
 
 void rotating_file::rotate() {
   namespace fs = std::filesystem;
   // 1. Everything written so far is on disk before the file changes its name.
+  write_pending();
   file_->helper.flush();
   if (file_->handle && ::fsync(::fileno(file_->handle)) != 0) {
     throw std::system_error(errno, std::generic_category(), "fsync " + path_);

@@ -23,9 +23,11 @@ class rotating_file {
   rotating_file(std::string path, std::int64_t max_size, std::int64_t max_files);
 
   /// Appends `text` (one or more whole lines), rotating first when it would go past max_size.
-  /// Throws std::runtime_error when rotation failed; `text` has been written to the current
-  /// file then, and rotation is retried after retry_interval.
+  /// Lines are gathered in a buffer and written in blocks. Throws std::runtime_error when
+  /// rotation failed; `text` is in the current file then, and rotation is retried after
+  /// retry_interval.
   void write(std::string_view text);
+  /// Writes the gathered lines to the file and flushes it.
   void flush();
 
   const std::string& path() const noexcept { return path_; }
@@ -47,8 +49,11 @@ class rotating_file {
   std::string path_;
   std::int64_t max_size_;
   std::int64_t max_files_;
+  void write_pending();
+
   std::unique_ptr<open_file> file_;
-  std::int64_t size_ = 0;
+  std::int64_t size_ = 0;  // of the file, pending bytes included
+  spdlog::memory_buf_t pending_;
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 

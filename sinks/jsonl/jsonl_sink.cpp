@@ -1,9 +1,14 @@
-// The jsonl sink: nlohmann::json formats each record; writes are batched per flush.
+// The jsonl sink. Output lines take a fast path: a cached prefix, then the text copied as it is
+// when it is printable ASCII without quotes or backslashes (most log lines); anything else is
+// escaped by nlohmann::json, which also replaces invalid UTF-8. Events go through
+// nlohmann::ordered_json. Writes are batched per flush.
 #include "jsonl_sink.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 #include <system_error>
@@ -14,11 +19,20 @@ namespace plughost::sinks {
 namespace {
 constexpr std::size_t flush_threshold = 256 * 1024;
 using ordered = nlohmann::ordered_json;
+
+// Bytes that JSON (as nlohmann::json writes it, ensure_ascii off) copies as they are, and that
+// need no UTF-8 check: printable ASCII and DEL, except '"' and '\'.
+constexpr std::array<bool, 256> plain_bytes = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c <= 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
 }  // namespace
 
 jsonl_sink::jsonl_sink(const std::string& path) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + path);
+  buffer_.reserve(flush_threshold + 64 * 1024);
 }
 
 jsonl_sink::~jsonl_sink() {
@@ -27,6 +41,18 @@ jsonl_sink::~jsonl_sink() {
   } catch (...) {  // nowhere left to report it
   }
   ::close(fd_);
+}
+
+void jsonl_sink::append_json_string(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (const char c : s) plain = plain && plain_bytes[static_cast<unsigned char>(c)];
+  if (plain) {
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
+  out += ordered(s).dump(-1, ' ', false, ordered::error_handler_t::replace);
 }
 
 std::string jsonl_sink::to_json_line(const record& r, std::string_view timestamp) {
@@ -56,12 +82,41 @@ std::string jsonl_sink::to_json_line(const record& r, std::string_view timestamp
   return j.dump(-1, ' ', false, ordered::error_handler_t::replace);
 }
 
-void jsonl_sink::write(const record& r) {
-  if (last_timestamp_.empty() || r.time != last_time_) {  // records of one batch share a time
-    last_time_ = r.time;
-    last_timestamp_ = format_timestamp(r.time);
+const std::string& jsonl_sink::prefix_for(const record& r) {
+  // The plugin's name is compared by address first: a pump hands over the same string for
+  // every line.
+  if (!prefix_.empty() && r.time == prefix_time_ && r.pid == prefix_pid_ &&
+      r.stream == prefix_stream_ &&
+      ((r.plugin.data() == prefix_plugin_data_ && r.plugin.size() == prefix_plugin_.size()) ||
+       r.plugin == prefix_plugin_)) {
+    prefix_plugin_data_ = r.plugin.data();
+    return prefix_;
   }
-  buffer_ += to_json_line(r, last_timestamp_);
+  prefix_plugin_data_ = r.plugin.data();
+  prefix_time_ = r.time;
+  prefix_pid_ = r.pid;
+  prefix_stream_ = r.stream;
+  prefix_plugin_.assign(r.plugin);
+  prefix_ = "{\"ts\":\"";
+  prefix_ += format_timestamp(r.time);
+  prefix_ += "\",\"plugin\":";
+  append_json_string(prefix_, r.plugin);
+  prefix_ += r.pid > 0 ? fmt::format(",\"pid\":{}", r.pid) : std::string(",\"pid\":null");
+  prefix_ += ",\"stream\":\"";
+  prefix_ += to_string(r.stream);
+  prefix_ += "\",\"line\":";
+  return prefix_;
+}
+
+void jsonl_sink::write(const record& r) {
+  if (r.stream == stream::event) {
+    buffer_ += to_json_line(r, format_timestamp(r.time));
+  } else {
+    buffer_ += prefix_for(r);
+    append_json_string(buffer_, r.line);
+    if (r.partial) buffer_ += ",\"partial\":true";
+    buffer_ += '}';
+  }
   buffer_ += '\n';
   if (buffer_.size() >= flush_threshold) flush();
 }

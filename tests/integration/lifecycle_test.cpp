@@ -69,6 +69,21 @@ TEST_F(lifecycle, a_plugin_without_interpreter_is_an_error_and_the_others_still_
       << r.err;
 }
 
+TEST_F(lifecycle, an_exec_failure_is_an_error_record_and_the_others_still_run) {
+  // The shebang names an executable file that the kernel cannot run (no shebang, not ELF):
+  // the plan accepts it, exec fails with ENOEXEC in the child.
+  const auto fake = dir.write("bin/fake-interpreter", "just text\n", fs::perms(0755));
+  plugin("cannot_exec.sh", "#!" + fake.string() + "\necho never\n");
+  plugin("fine.sh", "echo fine\n");
+  const auto r = run({"run"});
+  EXPECT_EQ(r.exit_code, 1);
+  const auto error = event_of(records_of("cannot_exec.sh"), "error");
+  ASSERT_TRUE(error) << r.err;
+  EXPECT_EQ((*error)["message"], "cannot start " + fake.string() + ": Exec format error");
+  EXPECT_EQ(lines_of("fine.sh", "stdout"), std::vector<std::string>{"fine"});
+  EXPECT_EQ(r.out, "") << "nothing of the host's was flushed twice by a failed child";
+}
+
 TEST_F(lifecycle, skipped_plugins_are_recorded_with_their_reason) {
   plugin("scheduler_only.sh", "echo never\n");
   plugin("worker_1_job.sh", "echo never\n");

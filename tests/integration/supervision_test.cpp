@@ -1,6 +1,7 @@
 // Supervision with real processes: nothing left behind when the host is SIGKILLed or stopped,
 // restarts with backoff, run-time limits, per-plugin stop signals, reload on SIGHUP.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -129,6 +130,34 @@ TEST_F(supervision, stopping_100_plugins_takes_one_round_trip_not_100_stop_timeo
   std::size_t exited = 0;
   for (const auto& r : records()) exited += r.value("event", "") == "exited";
   EXPECT_EQ(exited, 100u);
+}
+
+TEST_F(supervision, a_descriptor_limit_too_low_for_all_plugins_is_said_clearly) {
+  for (int i = 0; i < 40; ++i) plugin("p" + std::to_string(i) + ".sh", "exec sleep 300\n");
+  auto host = start({"run"}, [] {
+    struct rlimit lim {
+      64, 64
+    };  // soft and hard: plughost cannot raise it
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  });
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("cannot create pipes: Too many open files") !=
+           std::string::npos;
+  }));
+  host->signal(SIGTERM);
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(exit_code_of(*status), 1) << "plugins that could not start are failures";
+  const auto err = read_file(dir.path() / "bg.err");
+  EXPECT_NE(err.find("plughost: error: the open-file limit is 64 (hard limit 64), but 40 plugins "
+                     "need about 144 descriptors (two pipes each): some cannot start; raise the "
+                     "hard limit (ulimit -Hn, systemd's LimitNOFILE=)"),
+            std::string::npos)
+      << err;
+  std::size_t started = 0;
+  for (const auto& r : records()) started += r.value("event", "") == "started";
+  EXPECT_GT(started, 0u) << "the plugins that fit still run";
+  EXPECT_LT(started, 40u);
 }
 
 TEST_F(supervision, orphans_become_children_of_the_host_and_are_reaped) {
