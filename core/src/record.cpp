@@ -20,6 +20,23 @@ std::string_view to_string(stream s) noexcept {
   return "event";
 }
 
+bool batch_tracker::same_batch(const record& r) {
+  // The plugin's name is compared by address first: cheaper than comparing its bytes per line.
+  const bool same = any_ && r.time == time_ && r.pid == pid_ && r.stream == stream_ &&
+                    r.partial == partial_ &&
+                    ((r.plugin.data() == plugin_data_ && r.plugin.size() == plugin_.size()) ||
+                     r.plugin == plugin_);
+  plugin_data_ = r.plugin.data();
+  if (same) return true;
+  any_ = true;
+  time_ = r.time;
+  pid_ = r.pid;
+  stream_ = r.stream;
+  partial_ = r.partial;
+  plugin_.assign(r.plugin);
+  return false;
+}
+
 std::string format_timestamp(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   const auto us = time_point_cast<microseconds>(t);

@@ -43,21 +43,7 @@ std::string file_sink::format_line(const record& r, std::string_view timestamp) 
 }
 
 const std::string& file_sink::prefix_for(const record& r) {
-  // The plugin's name is compared by address first: a pump hands over the same string for
-  // every line.
-  if (!prefix_.empty() && r.time == prefix_time_ && r.pid == prefix_pid_ &&
-      r.stream == prefix_stream_ && r.partial == prefix_partial_ &&
-      ((r.plugin.data() == prefix_plugin_data_ && r.plugin.size() == prefix_plugin_.size()) ||
-       r.plugin == prefix_plugin_)) {
-    prefix_plugin_data_ = r.plugin.data();
-    return prefix_;
-  }
-  prefix_plugin_data_ = r.plugin.data();
-  prefix_time_ = r.time;
-  prefix_pid_ = r.pid;
-  prefix_stream_ = r.stream;
-  prefix_partial_ = r.partial;
-  prefix_plugin_.assign(r.plugin);
+  if (batch_.same_batch(r) && !prefix_.empty()) return prefix_;
   prefix_file_ = &file_for(r.plugin);
   record without_text = r;
   without_text.line = {};

@@ -35,12 +35,7 @@ class file_sink : public sink {
   std::int64_t max_size_;
   std::int64_t max_files_;
   std::map<std::string, std::unique_ptr<rotating_file>, std::less<>> files_;
-  std::chrono::system_clock::time_point prefix_time_{};
-  std::string prefix_plugin_;
-  const char* prefix_plugin_data_ = nullptr;
-  int prefix_pid_ = -1;
-  stream prefix_stream_ = stream::event;
-  bool prefix_partial_ = false;
+  batch_tracker batch_;
   std::string prefix_;
   std::string line_;  // reused for each line
   rotating_file* prefix_file_ = nullptr;

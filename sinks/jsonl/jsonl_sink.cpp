@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <nlohmann/json.hpp>
@@ -44,8 +45,8 @@ jsonl_sink::~jsonl_sink() {
 }
 
 void jsonl_sink::append_json_string(std::string& out, std::string_view s) {
-  bool plain = true;
-  for (const char c : s) plain = plain && plain_bytes[static_cast<unsigned char>(c)];
+  const bool plain = std::all_of(s.begin(), s.end(),
+                                 [](char c) { return plain_bytes[static_cast<unsigned char>(c)]; });
   if (plain) {
     out.push_back('"');
     out.append(s);
@@ -83,20 +84,7 @@ std::string jsonl_sink::to_json_line(const record& r, std::string_view timestamp
 }
 
 const std::string& jsonl_sink::prefix_for(const record& r) {
-  // The plugin's name is compared by address first: a pump hands over the same string for
-  // every line.
-  if (!prefix_.empty() && r.time == prefix_time_ && r.pid == prefix_pid_ &&
-      r.stream == prefix_stream_ &&
-      ((r.plugin.data() == prefix_plugin_data_ && r.plugin.size() == prefix_plugin_.size()) ||
-       r.plugin == prefix_plugin_)) {
-    prefix_plugin_data_ = r.plugin.data();
-    return prefix_;
-  }
-  prefix_plugin_data_ = r.plugin.data();
-  prefix_time_ = r.time;
-  prefix_pid_ = r.pid;
-  prefix_stream_ = r.stream;
-  prefix_plugin_.assign(r.plugin);
+  if (batch_.same_batch(r) && !prefix_.empty()) return prefix_;
   prefix_ = "{\"ts\":\"";
   prefix_ += format_timestamp(r.time);
   prefix_ += "\",\"plugin\":";

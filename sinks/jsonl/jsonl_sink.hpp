@@ -33,11 +33,7 @@ class jsonl_sink : public sink {
 
   int fd_ = -1;
   std::string buffer_;
-  std::chrono::system_clock::time_point prefix_time_{};
-  std::string prefix_plugin_;
-  const char* prefix_plugin_data_ = nullptr;
-  int prefix_pid_ = -1;
-  stream prefix_stream_ = stream::event;
+  batch_tracker batch_;
   std::string prefix_;
 };
 

@@ -37,6 +37,25 @@ struct record {
   std::span<const event_field> fields;  ///< event: its details
 };
 
+/// For sinks that build the text every line of a read batch shares (time, plugin, pid, stream)
+/// once per batch instead of once per line: tells whether a record belongs to the same batch as
+/// the previous one given to it. Not thread-safe (sinks are called from one thread).
+class batch_tracker {
+ public:
+  /// True when `r` has the time, plugin, pid, stream and partial flag of the record of the
+  /// previous call; then remembers `r`'s.
+  bool same_batch(const record& r);
+
+ private:
+  bool any_ = false;
+  std::chrono::system_clock::time_point time_{};
+  std::string plugin_;
+  const char* plugin_data_ = nullptr;  // a pump hands over the same string for every line
+  int pid_ = 0;
+  plughost::stream stream_ = plughost::stream::event;
+  bool partial_ = false;
+};
+
 /// "2026-11-25T12:00:00.123456Z": UTC, microseconds, independent of locale and time zone.
 std::string format_timestamp(std::chrono::system_clock::time_point t);
 
