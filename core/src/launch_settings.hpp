@@ -76,7 +76,8 @@ struct launch_settings {
 };
 
 /// Resolves the settings. Throws usage_error (bad flag or identity value, no locations at all)
-/// or config_error (invalid configuration, unknown sink, runner or setting).
+/// or config_error (invalid configuration, unknown sink, runner or setting). The result points
+/// into `modules` (sink and runner modules), which must outlive it.
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
                                  const configuration& config, const module_registry& modules);
 

@@ -49,8 +49,10 @@ void output_pump::arm() {
 }
 
 void output_pump::on_readable(const boost::system::error_code& ec) {
+  // Aborted: the pump closed its pipe, or is gone. Touch nothing of it.
+  if (ec == boost::asio::error::operation_aborted) return;
   waiting_ = false;
-  if (!open_ || ec == boost::asio::error::operation_aborted) return;
+  if (!open_) return;
   if (read_some(fair_share)) arm();
   out_.flush();
 }

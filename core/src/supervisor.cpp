@@ -451,6 +451,16 @@ class supervisor::impl {
     check_progress();
   }
 
+  // A run that left nothing behind is freed, so that a plugin restarting for weeks does not
+  // accumulate them. Later, from the queue: the handlers its timers and pipes cancelled are
+  // queued before this one, and they must still find it.
+  void forget_later(instance* done_instance) {
+    asio::post(ioc_, [this, done_instance] {
+      if (done_instance->owner->current == done_instance) return;
+      std::erase_if(instances_, [&](const auto& i) { return i.get() == done_instance; });
+    });
+  }
+
   bool any_slot_failed() const {
     for (const auto& s : slots_) {
       if (s->failed) return true;
@@ -470,6 +480,7 @@ class supervisor::impl {
         i->group_gone = true;
         i->stop_timer->cancel();
         guardian_.forget(i->pid);
+        forget_later(i.get());
       } else {
         all_done = false;
       }

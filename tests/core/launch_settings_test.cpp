@@ -13,8 +13,14 @@ using test::temp_dir;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+// The settings point into the registry: it must outlive them.
+const module_registry& builtins() {
+  static const auto registry = module_registry::with_builtins();
+  return registry;
+}
+
 launch_settings resolve(const launch_options& o, const std::vector<std::string>& env = {}) {
-  return resolve_settings(o, environment_block(env), module_registry::with_builtins());
+  return resolve_settings(o, environment_block(env), builtins());
 }
 
 using test::error_text;
