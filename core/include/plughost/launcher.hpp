@@ -54,12 +54,16 @@ class launcher {
 
   const plughost::plan& plan() const noexcept;
 
-  /// Opens the sinks, starts every selected plugin and supervises them until none is left
-  /// running or stop() is called. Returns the exit code of SPEC.md §7: 0 when every plugin
-  /// ended with 0 or was stopped by the launcher, 1 when one failed or could not start.
-  /// Throws config_error when a sink cannot be opened (before anything starts). Call once.
-  /// Plugins are forked from, and die with (PR_SET_PDEATHSIG), the calling thread. Side effect
-  /// on the process: the soft RLIMIT_NOFILE is raised to the hard limit (plugins get the old one).
+  /// Opens the sinks, starts every selected plugin and supervises them until no plugin's
+  /// process group has a live process and no restart is pending, or stop() was called and the
+  /// stop sequence ended. Returns the exit code of SPEC.md §7: 0 when no plugin failed for good
+  /// (plugins stopped by the launcher never count), 1 otherwise. Throws config_error when a sink
+  /// cannot be opened (before anything starts). Call once.
+  /// Plugins are spawned from, and die with (PR_SET_PDEATHSIG), the calling thread.
+  /// Effects on the process while run() runs: it is a child subreaper and handles SIGCHLD
+  /// (reaping only children in plugin process groups); it has one more child, the guardian
+  /// (docs/running.md); its soft RLIMIT_NOFILE is raised to the hard limit (plugins get the old
+  /// one). The subreaper setting is restored when run() returns.
   int run();
 
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.
