@@ -161,13 +161,19 @@ std::vector<sink_request> sinks_from_list(const json& list, const module_registr
   return out;
 }
 
-// The `plughost:` mapping of a document, its plain keys validated; null when it has none.
+// The `plughost:` mapping of a document; null when it has none.
+// (load_configuration() has checked it.)
 const json* plughost_section(const config_document& doc) {
   const auto it = doc.root.find("plughost");
-  if (it == doc.root.end() || it->is_null()) return nullptr;
-  validate_settings(policy_table, *it, doc, json::json_pointer("/plughost"), "plughost",
-                    core_structured_keys);
-  return &*it;
+  return it == doc.root.end() || it->is_null() ? nullptr : &*it;
+}
+
+// Checks the plain keys of the `plughost:` mapping, once per loaded document.
+void check_plughost_section(const config_document& doc) {
+  if (const json* section = plughost_section(doc)) {
+    validate_settings(policy_table, *section, doc, json::json_pointer("/plughost"), "plughost",
+                      core_structured_keys);
+  }
 }
 
 // A key of plughost's section: the user's where set, else the default's.
@@ -336,8 +342,8 @@ configuration load_configuration(const launch_options& options, const environmen
   configuration config{
       load_user_config(options, env),
       parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path())};
-  if (config.user) plughost_section(*config.user);  // its errors first, whatever is asked
-  plughost_section(config.defaults);
+  if (config.user) check_plughost_section(*config.user);  // its errors first, whatever is asked
+  check_plughost_section(config.defaults);
   return config;
 }
 

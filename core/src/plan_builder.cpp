@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "discovery.hpp"
 #include "interpreter.hpp"
 #include "naming.hpp"
@@ -59,8 +61,12 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
   out.warnings = settings.warnings;
   const auto path_var = env.get("PATH").value_or(fallback_path);
 
+  // Each file is offered to the runners once: the one that claims it is kept for the plan.
+  std::map<std::filesystem::path, const loaded_runner*> claimed;
   auto found = discover(settings.locations, [&](const std::filesystem::path& file) {
-    return claiming_runner(runners, file, out.warnings) != nullptr;
+    const auto* r = claiming_runner(runners, file, out.warnings);
+    if (r) claimed[file] = r;
+    return r != nullptr;
   });
   out.warnings.insert(out.warnings.end(), found.warnings.begin(), found.warnings.end());
 
@@ -74,13 +80,7 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       out.plugins.push_back(std::move(p));
       continue;
     }
-    const auto* r = claiming_runner(runners, p.path, out.warnings);
-    if (!r) {  // claimed during discovery, but not now: a runner that changes its mind
-      p.decision = decision::error;
-      p.reason = "no runner claims it any more";
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
+    const auto* r = claimed.at(p.path);
     p.runner = r->name;
     if (!settings.policy_for(p.name).enabled) {
       p.decision = decision::skip;
