@@ -6,8 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
@@ -25,24 +27,67 @@ void add_module_options(CLI::App& cmd, launch_options& o) {
 
 // Options shared by `run` and `list`: who am I and where are the plugins.
 void add_selection_options(CLI::App& cmd, launch_options& o) {
-  cmd.add_option("--config", o.config_file,
-                 "configuration file (.yaml, .yml, .toml, .json); default: $LMCACHE_CONFIG_FILE, "
-                 "then the JSON in $LMCACHE_RUNTIME_PLUGIN_CONFIG");
+  auto* config = cmd.add_option("--config", o.config_file,
+                                "configuration file (.yaml, .yml, .toml, .json); default: "
+                                "$LMCACHE_CONFIG_FILE, then the JSON in "
+                                "$LMCACHE_RUNTIME_PLUGIN_CONFIG");
+  cmd.add_option("--config-json", o.config_json,
+                 "the configuration as JSON text ('-': read it from standard input); plugins "
+                 "receive this text unchanged")
+      ->excludes(config);
   cmd.add_option("--role", o.role,
                  "this process's role (SCHEDULER, WORKER, ...); default: "
                  "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering");
   cmd.add_option("--worker-id", o.worker_id,
-                 "this worker's id; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0");
+                 "this worker's id, any integer (LMCache's scheduler is -1); default: "
+                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0");
   cmd.add_option("--worker-count", o.worker_count,
-                 "number of workers; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1");
+                 "number of workers (at least 1); default: "
+                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1");
   cmd.add_option("--location", o.locations,
-                 "plugin file or folder (repeatable); replaces runtime_plugin_locations");
+                 "plugin file or folder (repeatable); replaces runtime_plugin_locations and "
+                 "$LMCACHE_RUNTIME_PLUGIN_LOCATIONS");
+  cmd.add_option("--runner", o.runners,
+                 "only this runner claims files (repeatable), e.g. --runner python --runner "
+                 "bash for LMCache's two languages; replaces plughost.enabled_runners");
   add_module_options(cmd, o);
+}
+
+// --config-json -: the text comes from standard input (it then stays off the command line,
+// which every user of the machine can read in /proc).
+void read_config_json(launch_options& o) {
+  if (o.config_json != "-") return;
+  std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  if (std::cin.bad()) throw usage_error("--config-json -: cannot read standard input");
+  o.config_json = std::move(text);
+}
+
+// --exit-with-parent[=PID]: 0 for the parent, else a pid.
+int exit_with_pid(const std::string& value) {
+  if (value == "parent") return 0;
+  int pid = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), pid);
+  if (ec != std::errc() || end != value.data() + value.size() || pid <= 0) {
+    throw usage_error(fmt::format(
+        "--exit-with-parent: expected nothing or =PID (a process id), got '{}'", value));
+  }
+  return pid;
 }
 
 void print_plan(const plan& p) {
   fmt::print("identity: role {}, worker {} of {}\n", p.identity.role.value_or("(none)"),
              p.identity.worker_id, p.identity.worker_count);
+  std::vector<std::string> locations;
+  for (const auto& l : p.locations) locations.push_back(l.string());
+  fmt::print("locations: {} (from {})\n",
+             locations.empty() ? "(none)" : fmt::format("{}", fmt::join(locations, ", ")),
+             p.locations_from);
+  std::vector<std::string> runners;
+  for (const auto& r : p.runners) {
+    runners.push_back(fmt::format("{} ({}){}", r.name, fmt::join(r.extensions, " "),
+                                  r.enabled ? "" : " not enabled"));
+  }
+  fmt::print("runners: {}\n", fmt::join(runners, ", "));
   std::size_t width = 4;
   for (const auto& e : p.plugins) width = std::max(width, e.name.size());
   for (const auto& e : p.plugins) {
@@ -91,6 +136,10 @@ int main(int argc, char** argv) {
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5");
+  std::optional<std::string> exit_with;
+  run->add_flag("--exit-with-parent{parent}", exit_with,
+                "when the parent process (or, with =PID, that process) exits, even killed, stop "
+                "every plugin at once: their stop signal, then SIGKILL after at most 1 s");
 
   launch_options list_opts;
   bool list_json = false;
@@ -128,6 +177,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*list) {
+      read_config_json(list_opts);
       const launcher l(list_opts);
       if (list_json) {
         fmt::print("{}\n", to_json(l.plan()));
@@ -139,6 +189,8 @@ int main(int argc, char** argv) {
     // A closed stdout must become a write error the sink reports, not a silent death.
     ::signal(SIGPIPE, SIG_IGN);
     run_opts.handle_signals = true;
+    read_config_json(run_opts);
+    if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
     launcher l(run_opts);
     return l.run();
   } catch (const error& e) {

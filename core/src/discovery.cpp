@@ -28,6 +28,7 @@ class walker {
       : claims_(claims), out_(out) {}
 
   void location(const fs::path& loc) {
+    location_ = loc;
     struct stat st {};
     if (::stat(loc.c_str(), &st) != 0) {
       const int err = errno;
@@ -69,7 +70,7 @@ class walker {
       struct stat child {};
       if (::stat(path.c_str(), &child) != 0) {
         const int err = errno;
-        out_.files.push_back({relative, path, false,
+        out_.files.push_back({relative, path, location_, false,
                               err == ENOENT
                                   ? std::string("broken symbolic link")
                                   : fmt::format("cannot be read: {}", std::strerror(err))});
@@ -84,7 +85,7 @@ class walker {
   }
 
   void file(const fs::path& path, const std::string& name, const struct stat& st) {
-    found_file f{name, path, false, {}};
+    found_file f{name, path, location_, false, {}};
     if (!S_ISREG(st.st_mode)) {
       f.ignored_reason = "not a regular file";
     } else if (!claims_(path)) {
@@ -104,6 +105,7 @@ class walker {
 
   const std::function<bool(const fs::path&)>& claims_;
   discovery_result& out_;
+  fs::path location_;  // the one being walked
   std::set<file_id> walked_;
   std::map<file_id, fs::path> seen_;
 };

@@ -9,10 +9,11 @@
 namespace plughost::detail {
 
 struct found_file {
-  std::string name;            ///< relative to its location (a file location: the file name)
-  std::filesystem::path path;  ///< absolute, lexically normal; symlinks kept as named
-  bool plugin = false;         ///< some runner claims it
-  std::string ignored_reason;  ///< when not a plugin, or already reached another way
+  std::string name;                ///< relative to its location (a file location: the file name)
+  std::filesystem::path path;      ///< absolute, lexically normal; symlinks kept as named
+  std::filesystem::path location;  ///< the location it was found in
+  bool plugin = false;             ///< some runner claims it
+  std::string ignored_reason;      ///< when not a plugin, or already reached another way
 };
 
 struct discovery_result {

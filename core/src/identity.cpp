@@ -1,4 +1,4 @@
-// Identity resolution (SPEC.md §1): flag, then LMCACHE_RUNTIME_PLUGIN_*, then LMCACHE_PLUGIN_*.
+// Identity resolution: flag, then LMCACHE_RUNTIME_PLUGIN_*, then LMCACHE_PLUGIN_*.
 #include "identity.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +15,18 @@ std::optional<std::uint64_t> parse_count(std::string_view text) noexcept {
     if (c < '0' || c > '9') return std::nullopt;
   }
   std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::int64_t> parse_integer(std::string_view text) noexcept {
+  const bool negative = !text.empty() && text[0] == '-';
+  const auto digits = negative ? text.substr(1) : text;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
@@ -38,11 +50,16 @@ std::optional<source_value> pick(const std::optional<std::string>& flag, std::st
   return std::nullopt;
 }
 
+std::int64_t id_or(const std::optional<source_value>& v, std::int64_t fallback) {
+  if (!v) return fallback;
+  if (const auto n = parse_integer(v->text)) return *n;
+  throw usage_error(fmt::format("{}: expected an integer, got '{}'", v->origin, v->text));
+}
+
 std::uint64_t count_or(const std::optional<source_value>& v, std::uint64_t fallback) {
   if (!v) return fallback;
-  if (const auto n = parse_count(v->text)) return *n;
-  throw usage_error(
-      fmt::format("{}: expected a non-negative integer, got '{}'", v->origin, v->text));
+  if (const auto n = parse_count(v->text); n && *n > 0) return *n;
+  throw usage_error(fmt::format("{}: expected a positive integer, got '{}'", v->origin, v->text));
 }
 
 }  // namespace
@@ -52,7 +69,7 @@ identity resolve_identity(const launch_options& options, const environment_block
   if (const auto role = pick(options.role, "--role", env, "ROLE"); role && !role->text.empty()) {
     who.role = role->text;
   }
-  who.worker_id = count_or(pick(options.worker_id, "--worker-id", env, "WORKER_ID"), 0);
+  who.worker_id = id_or(pick(options.worker_id, "--worker-id", env, "WORKER_ID"), 0);
   who.worker_count = count_or(pick(options.worker_count, "--worker-count", env, "WORKER_COUNT"), 1);
   return who;
 }

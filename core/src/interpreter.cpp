@@ -113,14 +113,32 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
   std::string set_aside;  // the shebang interpreter we could not use, for the warning
   bool truncated = false;
   if (const auto sb = parse_shebang(head.bytes, &truncated)) {
-    if (is_executable_file(sb->interpreter)) {
-      out.chosen = interpreter_choice{sb->interpreter, {}};
+    const auto use = [&](const std::string& program) {
+      out.chosen = interpreter_choice{program, {}};
       if (sb->argument) out.chosen->arguments.push_back(*sb->argument);
+    };
+    const bool bare = sb->interpreter.find('/') == std::string::npos;
+    if (!bare && is_executable_file(sb->interpreter)) {
+      use(sb->interpreter);
       return out;
     }
-    set_aside = fmt::format(
-        "shebang interpreter {} {}", sb->interpreter,
-        ::access(sb->interpreter.c_str(), F_OK) == 0 ? "is not executable" : "does not exist");
+    // A bare name (#!python3): LMCache looks it up on PATH, so plugins written for it rely on
+    // that; the kernel would look in the working directory only.
+    if (bare) {
+      if (const auto found = find_program(sb->interpreter, path_var)) {
+        use(found->string());
+        out.warnings.push_back(fmt::format(
+            "{}: shebang interpreter '{}' is a bare name, which Linux would not look up on PATH; "
+            "using {} found on PATH (write #!/usr/bin/env {} to run it anywhere)",
+            plugin.string(), sb->interpreter, found->string(), sb->interpreter));
+        return out;
+      }
+    }
+    set_aside = bare
+                    ? fmt::format("shebang interpreter '{}' is not on PATH", sb->interpreter)
+                    : fmt::format("shebang interpreter {} {}", sb->interpreter,
+                                  ::access(sb->interpreter.c_str(), F_OK) == 0 ? "is not executable"
+                                                                               : "does not exist");
   } else if (truncated) {
     set_aside = fmt::format("shebang interpreter name is longer than {} bytes", shebang_limit);
   }

@@ -46,7 +46,8 @@ struct runner_overrides {
 };
 
 /// Chooses the interpreter for `plugin`: its shebang when the shebang's interpreter exists and is
-/// executable; else the configured interpreter; else the first of the runner's default
+/// executable (a bare name such as "python3" is looked up on `path_var`, as LMCache does, with a
+/// warning); else the configured interpreter; else the first of the runner's default
 /// interpreters found (on `path_var`). Throws nothing; runner exceptions become an error for
 /// this plugin.
 resolution resolve_interpreter(const runner& r, std::string_view runner_name,

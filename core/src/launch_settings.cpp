@@ -9,6 +9,7 @@
 
 #include "identity.hpp"
 #include "installation.hpp"
+#include "lmcache_environment.hpp"
 #include "plughost/error.hpp"
 #include "setting_values.hpp"
 
@@ -60,7 +61,7 @@ const setting_spec policy_table[] = {
      .description = "false: the plugin is skipped, without renaming its file"},
 };
 const std::vector<std::string> core_structured_keys = {"sinks", "runners", "plugins",
-                                                       "module_locations"};
+                                                       "module_locations", "enabled_runners"};
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {
@@ -213,11 +214,127 @@ std::vector<fs::path> paths_from(const picked& p, const std::string& what) {
   return out;
 }
 
-std::vector<fs::path> locations_from(const config_document& doc) {
-  const auto it = doc.root.find("runtime_plugin_locations");
-  if (it == doc.root.end() || it->is_null()) return {};
-  return paths_from({&*it, &doc, json::json_pointer("/runtime_plugin_locations")},
-                    "runtime_plugin_locations");
+// runtime_plugin_locations of a document, or its deprecated alias plugin_locations (LMCache
+// still maps it): with both, the one written last wins, as in LMCache, which applies a file's
+// keys in order. `key` says which one was used; empty when neither is set.
+std::vector<fs::path> locations_from(const config_document& doc, std::string& key,
+                                     std::vector<std::string>& warnings) {
+  const auto has = [&](const char* k) {
+    const auto it = doc.root.find(k);
+    return it != doc.root.end() && !it->is_null();
+  };
+  const bool current = has("runtime_plugin_locations");
+  const bool alias = has("plugin_locations");
+  key = current ? "runtime_plugin_locations" : "";
+  if (alias) {
+    const auto alias_at = doc.key_position(json::json_pointer("/plugin_locations"));
+    const auto at = [](source_position p) { return std::pair(p.line, p.column); };
+    const auto where =
+        alias_at.line > 0 ? fmt::format(":{}:{}", alias_at.line, alias_at.column) : std::string();
+    if (!current) {
+      warnings.push_back(
+          fmt::format("{}{}: plugin_locations is deprecated, use runtime_plugin_locations instead",
+                      doc.source, where));
+      key = "plugin_locations";
+    } else if (at(alias_at) >
+               at(doc.key_position(json::json_pointer("/runtime_plugin_locations")))) {
+      warnings.push_back(fmt::format(
+          "{}{}: runtime_plugin_locations and its deprecated alias plugin_locations are both set: "
+          "the one written last (plugin_locations) wins, as in LMCache",
+          doc.source, where));
+      key = "plugin_locations";
+    } else {
+      warnings.push_back(fmt::format(
+          "{}{}: runtime_plugin_locations and its deprecated alias plugin_locations are both set: "
+          "the one written last (runtime_plugin_locations) wins, as in LMCache",
+          doc.source, where));
+    }
+  }
+  if (key.empty()) return {};
+  const auto* value = &doc.root[key];
+  return paths_from({value, &doc, json::json_pointer("/" + key)}, key);
+}
+
+// The locations in effect, in LMCache's order of precedence (see resolve_settings).
+std::vector<fs::path> resolve_locations(const launch_options& options, const environment_block& env,
+                                        const configuration& config, launch_settings& out) {
+  const auto cwd = fs::current_path();
+  const auto absolute = [&](const fs::path& p) {
+    return (p.is_relative() ? cwd / p : p).lexically_normal();
+  };
+  std::vector<fs::path> locations;
+  if (!options.locations.empty()) {
+    for (const auto& loc : options.locations) locations.push_back(absolute(loc));
+    out.locations_from = "--location";
+    return locations;
+  }
+  if (const auto from_env = lmcache_env_locations(env, out.warnings)) {
+    // LMCache takes the value as one path, so a list written here names a folder that does not
+    // exist: say why.
+    if (from_env->text.find_first_of(",[") != std::string::npos) {
+      out.warnings.push_back(fmt::format(
+          "{} is read as one path, as LMCache reads it: '{}' (list several locations in the "
+          "configuration file instead)",
+          from_env->variable, from_env->text));
+    }
+    if (!from_env->text.empty()) locations.push_back(absolute(fs::path(from_env->text)));
+    out.locations_from = from_env->variable;
+    if (locations.empty()) {
+      out.warnings.push_back(fmt::format("{} is empty: no plugins to run", from_env->variable));
+    }
+    return locations;
+  }
+  if (config.user) {
+    std::string key;
+    locations = locations_from(*config.user, key, out.warnings);
+    out.locations_from =
+        fmt::format("{} ({})", config.user->source, key.empty() ? "runtime_plugin_locations" : key);
+    if (locations.empty()) {
+      out.warnings.push_back(fmt::format("{} lists no runtime_plugin_locations: no plugins to run",
+                                         config.user->source));
+    }
+    return locations;
+  }
+  throw usage_error(
+      "no plugin locations: give --location PATH or --config FILE (or set LMCACHE_CONFIG_FILE "
+      "or LMCACHE_RUNTIME_PLUGIN_LOCATIONS)");
+}
+
+// --runner, else plughost.enabled_runners: the runners in use, by name; empty: all of them.
+std::vector<std::string> enabled_runner_names(const launch_options& options,
+                                              const configuration& config,
+                                              const module_registry& modules) {
+  const auto known = modules.names(module_kind::runner);
+  const auto check = [&](const std::string& name, auto&& fail) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      fail(fmt::format("unknown runner '{}' (expected one of: {})", name, fmt::join(known, ", ")));
+    }
+  };
+  if (!options.runners.empty()) {
+    for (const auto& name : options.runners) {
+      check(name, [](const std::string& m) { throw usage_error("--runner: " + m); });
+    }
+    return options.runners;
+  }
+  const auto p = pick(config, "enabled_runners");
+  if (!p.value) return {};
+  if (!p.value->is_array() || p.value->empty()) {
+    p.doc->fail_at_value(p.where, fmt::format("plughost.enabled_runners must be a non-empty list "
+                                              "of runner names, got {}",
+                                              describe_type(*p.value)));
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < p.value->size(); ++i) {
+    const auto& v = (*p.value)[i];
+    if (!v.is_string()) {
+      p.doc->fail_at_value(p.where / i,
+                           fmt::format("a runner name is a string, got {}", describe_type(v)));
+    }
+    check(v.get<std::string>(),
+          [&](const std::string& m) { p.doc->fail_at_value(p.where / i, m); });
+    names.push_back(v.get<std::string>());
+  }
+  return names;
 }
 
 std::vector<runner_request> runners_from(const configuration& config,
@@ -321,17 +438,27 @@ void plugin_entries(const configuration& config, const std::vector<sink_request>
   }
 }
 
-std::optional<config_document> load_user_config(const launch_options& options,
-                                                const environment_block& env) {
-  if (options.config_file) return load_config_file(*options.config_file);
-  if (const auto file = env.get("LMCACHE_CONFIG_FILE"); file && !file->empty()) {
-    return load_config_file(fs::path(*file));
+// The user's configuration, first found: --config, --config-json, LMCACHE_CONFIG_FILE,
+// LMCACHE_RUNTIME_PLUGIN_CONFIG. JSON text is also kept as it is, for the plugins.
+void load_user_config(const launch_options& options, const environment_block& env,
+                      configuration& config) {
+  const auto from_text = [&](std::string_view text, std::string source) {
+    config.user =
+        parse_config_text(text, config_format::json_text, std::move(source), fs::current_path());
+    config.verbatim_json = std::string(text);
+  };
+  if (options.config_file && options.config_json) {
+    throw usage_error("--config and --config-json cannot be used together");
   }
-  if (const auto text = env.get("LMCACHE_RUNTIME_PLUGIN_CONFIG"); text && !text->empty()) {
-    return parse_config_text(*text, config_format::json_text, "LMCACHE_RUNTIME_PLUGIN_CONFIG",
-                             fs::current_path());
+  if (options.config_file) {
+    config.user = load_config_file(*options.config_file);
+  } else if (options.config_json) {
+    from_text(*options.config_json, "--config-json");
+  } else if (const auto file = env.get("LMCACHE_CONFIG_FILE"); file && !file->empty()) {
+    config.user = load_config_file(fs::path(*file));
+  } else if (const auto text = env.get("LMCACHE_RUNTIME_PLUGIN_CONFIG"); text && !text->empty()) {
+    from_text(*text, "LMCACHE_RUNTIME_PLUGIN_CONFIG");
   }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -340,8 +467,10 @@ configuration load_configuration(const launch_options& options, const environmen
   std::string defaults_source;
   const auto defaults_text = default_config_text(defaults_source);
   configuration config{
-      load_user_config(options, env),
-      parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path())};
+      {},
+      parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path()),
+      {}};
+  load_user_config(options, env, config);
   if (config.user) check_plughost_section(*config.user);  // its errors first, whatever is asked
   check_plughost_section(config.defaults);
   return config;
@@ -414,28 +543,14 @@ launch_settings resolve_settings(const launch_options& options, const environmen
                                  const configuration& config, const module_registry& modules) {
   launch_settings out;
   out.who = resolve_identity(options, env);
-  if (out.who.worker_count > 0 && out.who.worker_id >= out.who.worker_count) {
+  if (out.who.worker_id >= 0 &&
+      static_cast<std::uint64_t>(out.who.worker_id) >= out.who.worker_count) {
     out.warnings.push_back(fmt::format("worker id {} is not below the worker count {}",
                                        out.who.worker_id, out.who.worker_count));
   }
   const auto& user = config.user;
-
-  // Locations: --location replaces the configuration's (relative to the working directory).
   const auto cwd = fs::current_path();
-  if (!options.locations.empty()) {
-    for (const auto& loc : options.locations) {
-      out.locations.push_back((loc.is_relative() ? cwd / loc : loc).lexically_normal());
-    }
-  } else if (user) {
-    out.locations = locations_from(*user);
-    if (out.locations.empty()) {
-      out.warnings.push_back(
-          fmt::format("{} lists no runtime_plugin_locations: no plugins to run", user->source));
-    }
-  } else {
-    throw usage_error(
-        "no plugin locations: give --location PATH or --config FILE (or set LMCACHE_CONFIG_FILE)");
-  }
+  out.locations = resolve_locations(options, env, config, out);
 
   // The policy: the table's defaults, then defaults.yaml, then the user's plughost section.
   apply_policy(validate_settings(policy_table, json::object(), config.defaults,
@@ -459,6 +574,13 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   }
 
   out.runners = runners_from(config, modules);
+  out.enabled_runners = enabled_runner_names(options, config, modules);
+  if (!out.enabled_runners.empty()) {
+    for (auto& r : out.runners) {
+      r.enabled = std::find(out.enabled_runners.begin(), out.enabled_runners.end(),
+                            r.module->descriptor->name) != out.enabled_runners.end();
+    }
+  }
 
   const bool sinks_from_flags = !options.sinks.empty();
   if (sinks_from_flags) {
@@ -483,11 +605,19 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   }
   plugin_entries(config, out.sinks, sinks_from_flags, out.default_policy, out);
 
-  // What plugins see: the user's whole document, locations as in effect.
+  // What plugins see: the JSON text they were handed, unchanged; else the user's whole
+  // document, with the locations (and extra_config) in effect.
+  const auto extra_config = lmcache_env_extra_config(env, out.warnings);
+  if (config.verbatim_json) {
+    out.plugin_config_json = *config.verbatim_json;
+    return out;
+  }
   json document = user ? user->root : json::object();
   json locations = json::array();
   for (const auto& loc : out.locations) locations.push_back(loc.string());
+  document.erase("plugin_locations");  // LMCache maps the deprecated key onto this one:
   document["runtime_plugin_locations"] = std::move(locations);
+  if (extra_config) document["extra_config"] = *extra_config;
   out.plugin_config_json = document.dump(-1, ' ', false, json::error_handler_t::replace);
   return out;
 }

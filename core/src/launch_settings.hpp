@@ -23,10 +23,13 @@ namespace plughost::detail {
 struct configuration {
   std::optional<config_document> user;
   config_document defaults;
+  /// When the user's configuration came as JSON text (--config-json or
+  /// LMCACHE_RUNTIME_PLUGIN_CONFIG): that text, which plugins then receive unchanged.
+  std::optional<std::string> verbatim_json;
 };
 
-/// Reads the user's configuration (--config, LMCACHE_CONFIG_FILE, LMCACHE_RUNTIME_PLUGIN_CONFIG)
-/// and the defaults. Throws config_error.
+/// Reads the user's configuration (--config, --config-json, LMCACHE_CONFIG_FILE,
+/// LMCACHE_RUNTIME_PLUGIN_CONFIG) and the defaults. Throws config_error.
 configuration load_configuration(const launch_options& options, const environment_block& env);
 
 /// Module folders in search order: --module-path, PLUGHOST_MODULE_PATH (colon-separated),
@@ -46,16 +49,20 @@ struct sink_request {
   std::string label;  ///< for messages: "jsonl (/var/log/plugins.jsonl)"
 };
 
-/// A runner in use, with its settings (plughost.runners.<name>).
+/// A runner module, with its settings (plughost.runners.<name>).
 struct runner_request {
   const known_module* module = nullptr;
   settings values;
   runner_overrides overrides;
+  /// In use: claims files. A runner left out by --runner or plughost.enabled_runners only
+  /// explains why the files it would claim are ignored.
+  bool enabled = true;
 };
 
 struct launch_settings {
   identity who;
   std::vector<std::filesystem::path> locations;  ///< absolute, in order
+  std::string locations_from;  ///< where they came from: "--location", a variable, a file's key
   /// The plughost-level policy (restart, timeouts, stop signal, enabled), and per plugin name
   /// the policies of plughost.plugins.<name> (layered on the plughost-level one).
   plugin_policy default_policy;
@@ -65,17 +72,22 @@ struct launch_settings {
     return it == plugin_policies.end() ? default_policy : it->second;
   }
   std::vector<sink_request> sinks;
-  std::vector<runner_request> runners;  ///< every runner module in use, in search order
+  std::vector<runner_request> runners;       ///< every runner module, in search order
+  std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them
   /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).
   /// Plugins not listed go to every sink.
   std::map<std::string, std::vector<std::string>> plugin_sinks;
-  /// The whole configuration document as compact JSON, runtime_plugin_locations as in effect:
-  /// what plugins receive in LMCACHE_RUNTIME_PLUGIN_CONFIG.
+  /// What plugins receive in LMCACHE_RUNTIME_PLUGIN_CONFIG: the JSON text the configuration came
+  /// as, unchanged; else the whole configuration document as compact JSON, with
+  /// runtime_plugin_locations (and extra_config) as in effect.
   std::string plugin_config_json;
   std::vector<std::string> warnings;
 };
 
-/// Resolves the settings. Throws usage_error (bad flag or identity value, no locations at all)
+/// Resolves the settings. Locations: --location, else LMCache's environment spelling
+/// (LMCACHE_RUNTIME_PLUGIN_LOCATIONS), else the document's runtime_plugin_locations (or its
+/// deprecated alias plugin_locations), as LMCache lets its environment override its file.
+/// Throws usage_error (bad flag or identity value, no locations at all)
 /// or config_error (invalid configuration, unknown sink, runner or setting). The result points
 /// into `modules` (sink and runner modules), which must outlive it.
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,

@@ -2,6 +2,7 @@
 #include "plughost/launcher.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -15,6 +16,11 @@
 #include "supervisor.hpp"
 
 namespace plughost {
+
+namespace {
+// Set in every plugin's environment to the pid of the plughost that started it.
+constexpr std::string_view host_pid_variable = "PLUGHOST_HOST_PID";
+}  // namespace
 
 std::string_view version() noexcept {
   return PLUGHOST_VERSION;
@@ -40,11 +46,21 @@ std::string to_json(const plan& p) {
   out["identity"] = {{"role", p.identity.role ? json(*p.identity.role) : json(nullptr)},
                      {"worker_id", p.identity.worker_id},
                      {"worker_count", p.identity.worker_count}};
+  json locations = json::array();
+  for (const auto& l : p.locations) locations.push_back(l.string());
+  out["locations"] = std::move(locations);
+  out["locations_from"] = p.locations_from;
+  json runners = json::array();
+  for (const auto& r : p.runners) {
+    runners.push_back({{"name", r.name}, {"extensions", r.extensions}, {"enabled", r.enabled}});
+  }
+  out["runners"] = std::move(runners);
   json plugins = json::array();
   for (const auto& e : p.plugins) {
     json item;
     item["name"] = e.name;
     item["path"] = e.path.string();
+    item["location"] = e.location.string();
     item["decision"] = to_string(e.decision);
     item["reason"] = e.reason;
     item["runner"] = e.runner.empty() ? json(nullptr) : json(e.runner);
@@ -163,7 +179,8 @@ struct launcher::impl {
       : options(o),
         base(options),
         settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
-        supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); }}) {
+        supervisor(dispatch,
+                   {options.handle_signals, [this] { return reload_items(); }, options.exit_with}) {
     auto warnings = base.warnings;
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env);
@@ -198,7 +215,23 @@ struct launcher::impl {
       block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
     }
     block.set("PYTHONUNBUFFERED", "1");
+    // The mark of a plughost's plugin: a plughost started from here refuses to run (run()).
+    block.set(host_pid_variable, std::to_string(::getpid()));
     return block;
+  }
+
+  // A plughost never starts itself, directly or through a plugin of its own (for example a
+  // launcher script of plughost found again in the folders it reads): it would start itself
+  // again, without end.
+  void refuse_nesting() const {
+    const auto host = base.env.get(host_pid_variable);
+    if (!host) return;
+    const auto plugin = base.env.get("LMCACHE_RUNTIME_PLUGIN_NAME");
+    throw usage_error(fmt::format(
+        "refusing to run: this process was started by plughost (pid {}){}, and a plughost never "
+        "starts plughost ({} is set; see docs/lmcache.md)",
+        *host, plugin ? fmt::format(" as its plugin {}", *plugin) : std::string(),
+        host_pid_variable));
   }
 
   void report_error(const std::string& plugin, const std::string& message) {
@@ -274,6 +307,7 @@ struct launcher::impl {
   }
 
   int run() {
+    refuse_nesting();
     dispatch = detail::record_dispatch(open_sinks(), settings.plugin_sinks);
     bool ok = true;
     auto items = launch_items(/*report_skips=*/true, ok);

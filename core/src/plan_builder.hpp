@@ -19,10 +19,11 @@ struct loaded_runner {
   std::string name;
   std::shared_ptr<runner> impl;
   runner_overrides overrides;
+  bool enabled = true;  ///< false: only says why the files it claims are ignored
 };
 
-/// Creates one instance of every runner in use, in search order. A module whose factory fails
-/// is left out with a warning naming it.
+/// Creates one instance of every runner, in search order. A module whose factory fails is left
+/// out, with a warning naming it when the runner is enabled.
 std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings);
 

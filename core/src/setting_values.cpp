@@ -156,6 +156,7 @@ std::variant<settings::value, std::string> typed_value(const setting_spec& spec,
         return std::string("expected a path");
       }
       std::filesystem::path p(v.get<std::string>());
+      if (p == "-") return settings::value(p.string());  // standard input or output, by custom
       if (p.is_relative()) p = base_dir / p;
       return settings::value(p.lexically_normal().string());
     }

@@ -3,15 +3,18 @@
 #include "supervisor.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -161,6 +164,44 @@ class supervisor::impl {
     if (!guardian_.start(max_stop_timeout_)) {
       log().warn("cannot start the guardian process: plugins would outlive a killed host");
     }
+    if (options_.exit_with) watch_exit_with(*options_.exit_with);
+  }
+
+  // --exit-with-parent: a pidfd of that process on the loop (readable once it has exited; unlike
+  // PR_SET_PDEATHSIG it follows the process, not the thread that forked us).
+  void watch_exit_with(int requested) {
+    const pid_t pid = requested == 0 ? ::getppid() : requested;
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) {
+      if (errno == ESRCH) return on_exit_with_gone(pid);
+      log().warn("cannot watch process {} (--exit-with-parent): {}", pid, std::strerror(errno));
+      if (requested == 0 && ::prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && ::getppid() != pid) {
+        on_exit_with_gone(pid);
+      }
+      return;
+    }
+    // The parent may have died between getppid() and pidfd_open() (and the pid been reused), or
+    // have exited already without being reaped (the pidfd is readable then).
+    struct pollfd ready {
+      fd, POLLIN, 0
+    };
+    if ((requested == 0 && ::getppid() != pid) || ::poll(&ready, 1, 0) > 0) {
+      ::close(fd);
+      return on_exit_with_gone(pid);
+    }
+    exit_with_.emplace(ioc_, fd);
+    exit_with_->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [this, pid](const boost::system::error_code& ec) {
+                             if (!ec) on_exit_with_gone(pid);
+                           });
+  }
+
+  void on_exit_with_gone(pid_t pid) {
+    if (phase_ != phase::running) return;
+    log().warn("process {} (--exit-with-parent) has exited: stopping every plugin", pid);
+    stop_grace_cap_ = parent_exit_grace;
+    stop_requested_ = true;
+    begin_shutdown("parent exited");
   }
 
   // Each plugin needs two pipes; say so before spawning fails with EMFILE half-way.
@@ -389,11 +430,15 @@ class supervisor::impl {
     }
     send_to_group(inst, sig);
     auto* raw = &inst;
-    inst.stop_timer->expires_after(inst.policy.stop_timeout);
+    inst.stop_timer->expires_after(stop_grace(inst));
     inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
       if (!ec) kill_now(*raw);
       check_progress();
     });
+  }
+
+  std::chrono::nanoseconds stop_grace(const instance& inst) const {
+    return std::min<std::chrono::nanoseconds>(inst.policy.stop_timeout, stop_grace_cap_);
   }
 
   void kill_now(instance& inst) {
@@ -403,7 +448,7 @@ class supervisor::impl {
       inst.stopped_by_us = true;
       log().warn("plugin {} did not stop in time: sending SIGKILL", inst.name);
       const auto name = signal_name(inst.policy.stop_signal);
-      const event_field fields[] = {{"after", seconds(inst.policy.stop_timeout)},
+      const event_field fields[] = {{"after", seconds(stop_grace(inst))},
                                     {"signal", std::string_view(name)}};
       out_.event(inst.name, inst.pid, "killed", fields);
     }
@@ -498,6 +543,7 @@ class supervisor::impl {
     child_signals_.cancel(ec);
     if (stop_signals_) stop_signals_->cancel(ec);
     if (reload_signals_) reload_signals_->cancel(ec);
+    if (exit_with_) exit_with_->cancel(ec);
     for (auto& s : slots_) s->restart_timer->cancel();
     guardian_.dismiss();
     ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
@@ -574,6 +620,8 @@ class supervisor::impl {
   asio::signal_set child_signals_;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
+  std::optional<asio::posix::stream_descriptor> exit_with_;
+  std::chrono::nanoseconds stop_grace_cap_ = std::chrono::nanoseconds::max();
   std::vector<std::unique_ptr<slot>> slots_;          // every plugin ever started, retired too
   std::map<std::string, slot*> active_;               // by name, the ones not retired
   std::vector<std::unique_ptr<instance>> instances_;  // every run, until the end

@@ -31,7 +31,15 @@ struct supervisor_options {
   /// Called on the loop thread by reload(): the new set of plugins, or nullopt when the
   /// configuration could not be loaded (everything then keeps running as it is).
   std::function<std::optional<std::vector<launch_item>>()> reload;
+  /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
+  /// stop then gives plugins at most parent_exit_grace after their stop signal.
+  std::optional<int> exit_with;
 };
+
+/// How long plugins get after their stop signal when the process plughost exits with is gone:
+/// nobody waits for a graceful stop any more, and whatever restarts that process (a container
+/// runtime, systemd) may start new plugins beside the old ones.
+inline constexpr std::chrono::seconds parent_exit_grace{1};
 
 class supervisor {
  public:

@@ -31,7 +31,9 @@ constexpr std::array<bool, 256> plain_bytes = [] {
 }  // namespace
 
 jsonl_sink::jsonl_sink(const std::string& path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // "-": standard output, for a program that reads the records from plughost's stdout.
+  fd_ = path == "-" ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                    : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + path);
   buffer_.reserve(flush_threshold + 64 * 1024);
 }

@@ -12,7 +12,8 @@ std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
 const plughost::setting_spec settings_table[] = {
     {.key = "path",
      .type = plughost::setting_type::path,
-     .description = "file the records are appended to, one JSON object per line",
+     .description = "file the records are appended to, one JSON object per line; - for "
+                    "standard output",
      .required = true,
      .shorthand = true},
 };

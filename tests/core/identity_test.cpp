@@ -61,6 +61,17 @@ TEST(identity, leading_zeros_are_the_same_number) {
   EXPECT_EQ(resolve(o, {}).worker_id, 7u);
 }
 
+TEST(identity, worker_id_may_be_negative_as_for_lmcaches_scheduler) {
+  launch_options o;
+  o.worker_id = "-1";
+  EXPECT_EQ(resolve(o, {}).worker_id, -1);
+  EXPECT_EQ(resolve({}, {"LMCACHE_RUNTIME_PLUGIN_WORKER_ID=-1"}).worker_id, -1);
+  EXPECT_EQ(resolve({}, {"LMCACHE_PLUGIN_WORKER_ID=-12"}).worker_id, -12);
+  o.worker_id = "-0";
+  EXPECT_EQ(resolve(o, {}).worker_id, 0);
+}
+
+// Not an integer: rejected as a worker id and as a worker count.
 class identity_rejects : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(identity_rejects, worker_id_flag) {
@@ -70,9 +81,8 @@ TEST_P(identity_rejects, worker_id_flag) {
     resolve(o, {});
     FAIL() << "accepted '" << GetParam() << "'";
   } catch (const usage_error& e) {
-    EXPECT_EQ(
-        std::string(e.what()),
-        std::string("--worker-id: expected a non-negative integer, got '") + GetParam() + "'");
+    EXPECT_EQ(std::string(e.what()),
+              std::string("--worker-id: expected an integer, got '") + GetParam() + "'");
   }
 }
 
@@ -83,14 +93,32 @@ TEST_P(identity_rejects, worker_count_variable) {
   } catch (const usage_error& e) {
     EXPECT_EQ(
         std::string(e.what()),
-        std::string("LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT: expected a non-negative integer, got '") +
+        std::string("LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT: expected a positive integer, got '") +
             GetParam() + "'");
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(values, identity_rejects,
-                         ::testing::Values("-1", "+1", " 1", "1 ", "1.0", "", "abc", "0x10",
-                                           "99999999999999999999999"));
+                         ::testing::Values("+1", " 1", "1 ", "1.0", "", "-", "--1", "1-", "abc",
+                                           "0x10", "99999999999999999999999",
+                                           "-99999999999999999999999"));
+
+// A worker count is at least 1.
+class worker_count_rejects : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(worker_count_rejects, the_flag) {
+  launch_options o;
+  o.worker_count = GetParam();
+  try {
+    resolve(o, {});
+    FAIL() << "accepted '" << GetParam() << "'";
+  } catch (const usage_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              std::string("--worker-count: expected a positive integer, got '") + GetParam() + "'");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(values, worker_count_rejects, ::testing::Values("0", "000", "-1", "-0"));
 
 }  // namespace
 }  // namespace plughost::detail

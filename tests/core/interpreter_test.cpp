@@ -144,6 +144,35 @@ TEST_F(interpreter_fallback, nothing_found_is_an_error_naming_what_was_tried) {
             "python3, python on PATH");
 }
 
+// LMCache looks a bare shebang name up on PATH (shutil.which); plugins written for it rely on it.
+TEST_F(interpreter_fallback, a_bare_shebang_name_is_looked_up_on_path_with_a_warning) {
+  fake("python");
+  const auto python3 = fake("python3");
+  const auto p = plugin("#!python3 -u\nprint(1)\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(python.command(*r.chosen, p),
+            (std::vector<std::string>{python3.string(), "-u", p.string()}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], p.string() +
+                               ": shebang interpreter 'python3' is a bare name, which Linux would "
+                               "not look up on PATH; using " +
+                               python3.string() +
+                               " found on PATH (write #!/usr/bin/env python3 to run it anywhere)");
+}
+
+TEST_F(interpreter_fallback, a_bare_shebang_name_not_on_path_falls_back) {
+  const auto python3 = fake("python3");
+  const auto p = plugin("#!python9\nprint(1)\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(r.chosen->program, python3.string());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], p.string() +
+                               ": shebang interpreter 'python9' is not on PATH; using python3 (" +
+                               python3.string() + ") instead");
+}
+
 TEST_F(interpreter_fallback, unreadable_plugin_is_an_error) {
   fake("python3");
   fs::create_directories(dir.path() / "plugins" / "folder.py");

@@ -54,7 +54,7 @@ TEST(launch_settings, location_flags_replace_the_configured_ones_relative_to_the
 TEST(launch_settings, without_any_location_it_is_a_usage_error) {
   EXPECT_EQ(error_text<usage_error>([] { resolve({}); }),
             "no plugin locations: give --location PATH or --config FILE (or set "
-            "LMCACHE_CONFIG_FILE)");
+            "LMCACHE_CONFIG_FILE or LMCACHE_RUNTIME_PLUGIN_LOCATIONS)");
 }
 
 TEST(launch_settings, plugins_get_the_whole_document) {

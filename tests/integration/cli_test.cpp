@@ -28,17 +28,31 @@ TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
   EXPECT_EQ(run({"dance"}).exit_code, 2);
   EXPECT_EQ(run({"run", "--no-such-flag"}).exit_code, 2);
 
-  auto r = run({"run", "--worker-id", "-1"});
+  auto r = run({"run", "--worker-id", "1.5"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "plughost: error: --worker-id: expected a non-negative integer, got '-1'\n");
+  EXPECT_EQ(r.err, "plughost: error: --worker-id: expected an integer, got '1.5'\n");
 
   env.push_back("LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT=many");
   r = run({"run"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            "plughost: error: LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT: expected a non-negative "
+            "plughost: error: LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT: expected a positive "
             "integer, got 'many'\n");
   env.pop_back();
+
+  r = run({"run", "--worker-count", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: --worker-count: expected a positive integer, got '0'\n");
+
+  r = run({"run", "--config", "x.yaml", "--config-json", "{}"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--config excludes --config-json"), std::string::npos) << r.err;
+
+  r = run({"run", "--runner", "cobol"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: --runner: unknown runner 'cobol' (expected one of: bash, node, "
+            "perl, python)\n");
 
   r = run({"run", "--sink", "xml"});
   EXPECT_EQ(r.exit_code, 2);
@@ -83,6 +97,10 @@ TEST_F(cli, list_json_explains_every_decision) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = json::parse(r.out);
   EXPECT_EQ(j["identity"], json::parse(R"({"role": "WORKER", "worker_id": 0, "worker_count": 2})"));
+  EXPECT_EQ(j["locations"], json::array({plugins.string(), (dir.path() / "missing").string()}));
+  EXPECT_EQ(j["locations_from"], "--location");
+  ASSERT_EQ(j["runners"].size(), 4u) << j["runners"].dump();
+  for (const auto& runner : j["runners"]) EXPECT_EQ(runner["enabled"], true) << runner.dump();
 
   const auto p = [&](const std::string& name) { return (plugins / name).string(); };
   const auto& list = j["plugins"];
@@ -101,13 +119,14 @@ TEST_F(cli, list_json_explains_every_decision) {
   EXPECT_EQ(list[2]["name"], "sub/all_metrics.sh");
   EXPECT_EQ(list[2]["path"], p("sub/all_metrics.sh"));
   EXPECT_EQ(list[2]["decision"], "run");
-  EXPECT_EQ(list[2]["reason"], "runs on every role (ALL)");
+  EXPECT_EQ(list[2]["reason"], "runs on every role (ALL); runner bash claims '.sh' files");
+  EXPECT_EQ(list[2]["location"], plugins.string());
   EXPECT_EQ(list[2]["runner"], "bash");
   EXPECT_EQ(list[2]["argv"], json::array({"/bin/sh", "-e", p("sub/all_metrics.sh")}));
 
   EXPECT_EQ(list[3]["name"], "worker_0_alias.sh");
   EXPECT_EQ(list[3]["decision"], "run");
-  EXPECT_EQ(list[3]["reason"], "runs on role WORKER, worker 0");
+  EXPECT_EQ(list[3]["reason"], "runs on role WORKER, worker 0; runner bash claims '.sh' files");
   EXPECT_EQ(list[3]["argv"].size(), 2u);
   EXPECT_EQ(list[3]["argv"][1], p("worker_0_alias.sh"));
 
@@ -132,8 +151,13 @@ TEST_F(cli, list_prints_a_table) {
   const auto all_x = (plugins / "all_x.sh").string();
   EXPECT_EQ(r.out,
             "identity: role WORKER, worker 0 of 1\n"
-            "run     all_x.sh        runs on every role (ALL)\n"
-            "                        bash: /bin/bash " +
+            "locations: " +
+                plugins.string() +
+                " (from --location)\n"
+                "runners: node (.js .mjs .cjs), perl (.pl), bash (.sh), python (.py)\n"
+                "run     all_x.sh        runs on every role (ALL); runner bash claims '.sh' "
+                "files\n"
+                "                        bash: /bin/bash " +
                 all_x +
                 "\n"
                 "skip    scheduler_y.py  requires role SCHEDULER\n");

@@ -12,20 +12,25 @@ namespace plughost {
 /// Role, worker id and worker count (SPEC.md §1).
 struct identity {
   std::optional<std::string> role;  ///< nullopt: no role, no role filtering
-  std::uint64_t worker_id = 0;
-  std::uint64_t worker_count = 1;
+  std::int64_t worker_id = 0;       ///< any integer: LMCache's scheduler runs as worker -1
+  std::uint64_t worker_count = 1;   ///< at least 1
 };
 
 /// What a launcher is asked to do, as a command line gives it. Values are kept as typed by the
 /// user so that errors can quote them; the launcher validates them.
 struct launch_options {
   std::optional<std::filesystem::path> config_file;  ///< --config
-  std::optional<std::string> role;                   ///< --role
-  std::optional<std::string> worker_id;              ///< --worker-id
-  std::optional<std::string> worker_count;           ///< --worker-count
-  std::vector<std::filesystem::path> locations;      ///< --location, replaces the config's
-  std::vector<std::string> sinks;                    ///< --sink, replaces the config's
-  std::optional<std::string> stop_timeout;           ///< --stop-timeout ("5", "500ms")
+  /// --config-json: the configuration as JSON text, instead of a file. Plugins receive this text
+  /// unchanged, byte for byte (LMCache's multiprocess mode hands its own aggregate this way).
+  std::optional<std::string> config_json;
+  std::optional<std::string> role;               ///< --role
+  std::optional<std::string> worker_id;          ///< --worker-id
+  std::optional<std::string> worker_count;       ///< --worker-count
+  std::vector<std::filesystem::path> locations;  ///< --location, replaces the config's
+  std::vector<std::string> sinks;                ///< --sink, replaces the config's
+  /// --runner: the only runners that claim files (replaces plughost.enabled_runners).
+  std::vector<std::string> runners;
+  std::optional<std::string> stop_timeout;  ///< --stop-timeout ("5", "500ms")
   /// --module-path: folders searched for runner and sink modules (.so) before
   /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
   std::vector<std::filesystem::path> module_paths;
@@ -34,6 +39,9 @@ struct launch_options {
   bool handle_signals = false;
   /// The environment to read identity and configuration from; nullopt: this process's.
   std::optional<std::vector<std::string>> environment;
+  /// --exit-with-parent: stop every plugin and return when this process exits (0: the parent
+  /// of this process). Stopping then gives plugins at most 1 s after their stop signal.
+  std::optional<int> exit_with;
 };
 
 }  // namespace plughost

@@ -23,17 +23,28 @@ enum class decision {
 std::string_view to_string(decision d) noexcept;
 
 struct plugin_plan {
-  std::string name;            ///< relative to the location it was found in
-  std::filesystem::path path;  ///< absolute
+  std::string name;                ///< relative to the location it was found in
+  std::filesystem::path path;      ///< absolute
+  std::filesystem::path location;  ///< the location it was found in (absolute)
   plughost::decision decision = decision::ignored;
   std::string reason;             ///< why, in words
   std::string runner;             ///< the runner module's name; empty when ignored
   std::vector<std::string> argv;  ///< what will run; empty unless decision is run
 };
 
+/// A runner module and whether it is in use (--runner, plughost.enabled_runners).
+struct runner_info {
+  std::string name;
+  std::vector<std::string> extensions;  ///< what it claims, e.g. ".py"
+  bool enabled = true;
+};
+
 /// The outcome of the pipeline stopped before the supervisor: what `plughost list` prints.
 struct plan {
   plughost::identity identity;
+  std::vector<std::filesystem::path> locations;  ///< absolute, in order
+  std::string locations_from;        ///< "--location", an environment variable, or "<file> (<key>)"
+  std::vector<runner_info> runners;  ///< every runner module, in search order
   std::vector<plugin_plan> plugins;
   std::vector<std::string> warnings;  ///< also logged
 };

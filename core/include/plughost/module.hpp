@@ -33,7 +33,7 @@ enum class setting_type {
   number,
   duration,     ///< seconds (0.5) or a string with a unit (500ms, 2s, 1m, 1h)
   size,         ///< bytes (65536) or a string with a unit (64KiB, 10MiB)
-  path,         ///< made absolute against the folder of the file that set it
+  path,         ///< made absolute against the folder of the file that set it; "-" kept as is
   string_list,  ///< a list of strings (a single string is not accepted)
   choice,       ///< one of the '|'-separated words in setting_spec::choices
 };
