@@ -1,4 +1,4 @@
-// The command line of plughost (SPEC.md §7), parsed with CLI11.
+// The command line of plughost, parsed with CLI11.
 #pragma once
 
 namespace plughost::cli {

@@ -1,4 +1,4 @@
-// Interpreter selection (SPEC.md §4): the shebang as Linux reads it, else the runner's defaults.
+// Interpreter selection: the shebang as Linux reads it, else the runner's defaults.
 #pragma once
 
 #include <filesystem>

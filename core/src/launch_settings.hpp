@@ -1,5 +1,5 @@
 // Everything the launcher needs to know before it looks for plugins, resolved once from the
-// command line, the environment, the configuration and the defaults (SPEC.md §1, §2, §7).
+// command line, the environment, the configuration and the defaults (docs/configuration.md).
 #pragma once
 
 #include <chrono>

@@ -202,7 +202,7 @@ struct launcher::impl {
     return out;
   }
 
-  // The environment every plugin gets (SPEC.md §5), without its name.
+  // The environment every plugin gets (docs/running.md), without its name.
   detail::environment_block plugin_environment() const {
     detail::environment_block block = base.env;
     const auto role = settings.who.role.value_or("");

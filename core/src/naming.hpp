@@ -1,4 +1,4 @@
-// The naming rules (SPEC.md §3): which plugins run for this role and worker, and why.
+// The naming rules (docs/discovery-naming-interpreters.md): which plugins run for this role and worker, and why.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// Spawning with Boost.Process v2's default launcher, plus the child set-up SPEC.md §5 needs.
+// Spawning with Boost.Process v2's default launcher, plus the child set-up plugins need.
 #include "spawn.hpp"
 
 #include <fcntl.h>
@@ -27,7 +27,7 @@ namespace {
 namespace bp2 = boost::process::v2;
 
 // Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
-// redirection. Gives the plugin the process state SPEC.md §5 promises.
+// redirection. Gives the plugin the process state docs/running.md promises.
 struct child_setup {
   const spawn_context& context;
 

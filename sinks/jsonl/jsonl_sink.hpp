@@ -1,4 +1,4 @@
-// Records as JSON Lines: exactly the objects of SPEC.md §6, one per line, appended to a file.
+// Records as JSON Lines: exactly the record objects of docs/running.md, one per line, appended to a file.
 #pragma once
 
 #include <chrono>

@@ -22,7 +22,7 @@ const plughost::module_descriptor descriptor{
     .abi_version = plughost::module_abi_version,
     .kind = plughost::module_kind::sink,
     .name = "jsonl",
-    .description = "records as JSON Lines (SPEC.md §6), appended to a file",
+    .description = "records as JSON Lines, appended to a file",
     .settings = settings_table,
     .create_sink = &create,
 };

@@ -1,4 +1,4 @@
-// The naming rules (SPEC.md §3) as a table: LMCache's own test cases, then the edge cases.
+// The naming rules as a table: LMCache's own test cases, then the edge cases.
 #include "naming.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// What a plugin gets (SPEC.md §5): exactly the environment promised, stdin from /dev/null, two
+// What a plugin gets (docs/running.md): exactly the environment promised, stdin from /dev/null, two
 // separate pipes, no other descriptors, default signals, its own process group.
 #include <fcntl.h>
 #include <signal.h>

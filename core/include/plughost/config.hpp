@@ -9,7 +9,7 @@
 
 namespace plughost {
 
-/// Role, worker id and worker count (SPEC.md §1).
+/// Role, worker id and worker count.
 struct identity {
   std::optional<std::string> role;  ///< nullopt: no role, no role filtering
   std::int64_t worker_id = 0;       ///< any integer: LMCache's scheduler runs as worker -1

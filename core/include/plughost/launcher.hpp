@@ -67,7 +67,7 @@ class launcher {
 
   /// Opens the sinks, starts every selected plugin and supervises them until no plugin's
   /// process group has a live process and no restart is pending, or stop() was called and the
-  /// stop sequence ended. Returns the exit code of SPEC.md §7: 0 when no plugin failed for good
+  /// stop sequence ended. Returns the exit code of `plughost run`: 0 when no plugin failed for good
   /// (plugins stopped by the launcher never count), 1 otherwise. Throws config_error when a sink
   /// cannot be opened (before anything starts). Call once.
   /// Plugins are spawned from, and die with (PR_SET_PDEATHSIG), the calling thread.

@@ -1,4 +1,4 @@
-// What sinks receive: one record per line a plugin writes and per lifecycle event (SPEC.md §6).
+// What sinks receive: one record per line a plugin writes and per lifecycle event.
 #pragma once
 
 #include <chrono>
@@ -28,7 +28,7 @@ struct event_field {
 /// sink::write() call it is passed to. A sink that keeps anything must copy it.
 struct record {
   std::chrono::system_clock::time_point time;
-  std::string_view plugin;  ///< the plugin's name (SPEC.md §5)
+  std::string_view plugin;  ///< the plugin's name: its path relative to its location
   int pid = 0;              ///< 0 when no process exists (skipped, could not start)
   plughost::stream stream = plughost::stream::out;
   std::string_view line;   ///< stdout/stderr: the text, without its newline; may be any bytes

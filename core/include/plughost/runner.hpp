@@ -1,5 +1,5 @@
 // The runner interface: decides which files a plugin language claims and how to run them.
-// A runner never starts a process; the core does (SPEC.md §4, §5).
+// A runner never starts a process; the core does.
 #pragma once
 
 #include <filesystem>

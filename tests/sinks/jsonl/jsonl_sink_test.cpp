@@ -1,4 +1,4 @@
-// The jsonl sink writes exactly SPEC.md §6's objects to a real file.
+// The jsonl sink writes exactly the record objects to a real file.
 #include "jsonl/jsonl_sink.hpp"
 
 #include <gtest/gtest.h>
