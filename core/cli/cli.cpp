@@ -35,6 +35,9 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
                  "the configuration as JSON text ('-': read it from standard input); plugins "
                  "receive this text unchanged")
       ->excludes(config);
+  cmd.add_option("--settings", o.settings_file,
+                 "a file whose plughost: section (restarts, sinks, runners...) comes before the "
+                 "configuration's; default: $PLUGHOST_SETTINGS");
   cmd.add_option("--role", o.role,
                  "this process's role (SCHEDULER, WORKER, ...); default: "
                  "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering");
@@ -155,6 +158,9 @@ int main(int argc, char** argv) {
   add_module_options(*modules, modules_opts);
   modules->add_option("--config", modules_opts.config_file,
                       "configuration file whose plughost.module_locations to search");
+  modules->add_option("--settings", modules_opts.settings_file,
+                      "settings file whose plughost.module_locations come first; default: "
+                      "$PLUGHOST_SETTINGS");
   modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
 
   try {

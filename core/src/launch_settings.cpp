@@ -177,15 +177,23 @@ void check_plughost_section(const config_document& doc) {
   }
 }
 
-// A key of plughost's section: the user's where set, else the default's.
+// plughost's sections, first to last: the settings file's, the user's, the defaults'.
+std::vector<const config_document*> plughost_documents(const configuration& config) {
+  std::vector<const config_document*> out;
+  if (config.settings) out.push_back(&*config.settings);
+  if (config.user) out.push_back(&*config.user);
+  out.push_back(&config.defaults);
+  return out;
+}
+
+// A key of plughost's section: the first document's that sets it.
 struct picked {
   const json* value = nullptr;
   const config_document* doc = nullptr;
   json::json_pointer where = json::json_pointer();
 };
 picked pick(const configuration& config, const std::string& key) {
-  for (const config_document* doc : {config.user ? &*config.user : nullptr, &config.defaults}) {
-    if (!doc) continue;
+  for (const config_document* doc : plughost_documents(config)) {
     if (const json* section = plughost_section(*doc)) {
       if (const auto it = section->find(key); it != section->end() && !it->is_null()) {
         return {&*it, doc, json::json_pointer("/plughost") / key};
@@ -471,8 +479,13 @@ configuration load_configuration(const launch_options& options, const environmen
       parse_config_text(defaults_text, config_format::yaml, defaults_source, fs::current_path()),
       {}};
   load_user_config(options, env, config);
-  if (config.user) check_plughost_section(*config.user);  // its errors first, whatever is asked
-  check_plughost_section(config.defaults);
+  if (options.settings_file) {
+    config.settings = load_config_file(*options.settings_file);
+  } else if (const auto file = env.get("PLUGHOST_SETTINGS"); file && !file->empty()) {
+    config.settings = load_config_file(fs::path(*file));
+  }
+  // Their errors first, whatever is asked.
+  for (const auto* doc : plughost_documents(config)) check_plughost_section(*doc);
   return config;
 }
 
@@ -552,12 +565,14 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   const auto cwd = fs::current_path();
   out.locations = resolve_locations(options, env, config, out);
 
-  // The policy: the table's defaults, then defaults.yaml, then the user's plughost section.
+  // The policy: the table's defaults, then defaults.yaml, the user's plughost section, the
+  // settings file's.
   apply_policy(validate_settings(policy_table, json::object(), config.defaults,
                                  json::json_pointer(), "plughost"),
                out.default_policy);
-  for (const config_document* doc : {&config.defaults, user ? &*user : nullptr}) {
-    if (!doc) continue;
+  auto layers = plughost_documents(config);  // applied from the last to the first
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    const config_document* doc = *it;
     if (const json* section = plughost_section(*doc)) {
       apply_policy(validate_settings(policy_table, *section, *doc, json::json_pointer("/plughost"),
                                      "plughost", core_structured_keys, /*fill_defaults=*/false),

@@ -23,6 +23,8 @@ namespace plughost::detail {
 struct configuration {
   std::optional<config_document> user;
   config_document defaults;
+  /// --settings or $PLUGHOST_SETTINGS: only its `plughost:` section counts; it comes first.
+  std::optional<config_document> settings;
   /// When the user's configuration came as JSON text (--config-json or
   /// LMCACHE_RUNTIME_PLUGIN_CONFIG): that text, which plugins then receive unchanged.
   std::optional<std::string> verbatim_json;

@@ -1,4 +1,5 @@
-// The naming rules (docs/discovery-naming-interpreters.md): which plugins run for this role and worker, and why.
+// The naming rules (docs/discovery-naming-interpreters.md): which plugins run for this role and
+// worker, and why.
 #pragma once
 
 #include <string>

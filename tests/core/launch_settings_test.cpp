@@ -51,6 +51,33 @@ TEST(launch_settings, location_flags_replace_the_configured_ones_relative_to_the
             json::array({(fs::current_path() / "here").string(), "/abs"}));
 }
 
+// For callers whose configuration cannot carry a plughost: section (LMCache drops unknown keys).
+TEST(launch_settings, a_settings_file_comes_before_the_configurations_section) {
+  temp_dir dir;
+  launch_options o;
+  o.config_json = R"({"runtime_plugin_locations": ["/p"], "plughost": {"stop_timeout": "7s",
+                      "restart": "always"}})";
+  const auto settings = dir.write("plughost.yaml",
+                                  "chunk_size: 1  # other keys are ignored\n"
+                                  "plughost:\n  restart: on-failure\n  sinks: [jsonl:out.jsonl]\n");
+  const auto check = [&](const launch_settings& s) {
+    EXPECT_EQ(s.default_policy.restart, restart_mode::on_failure);  // the settings file's
+    EXPECT_EQ(s.default_policy.stop_timeout, 7s);                   // the configuration's
+    ASSERT_EQ(s.sinks.size(), 1u);
+    EXPECT_EQ(s.sinks[0].values.get_string("path"), (dir.path() / "out.jsonl").string());
+    EXPECT_EQ(s.locations, std::vector<fs::path>{"/p"});
+  };
+  o.settings_file = settings;
+  check(resolve(o));
+  o.settings_file.reset();
+  check(resolve(o, {"PLUGHOST_SETTINGS=" + settings.string()}));
+
+  const auto bad = dir.write("bad.yaml", "plughost:\n  restrat: always\n");
+  o.settings_file = bad;
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            bad.string() + ":2:3: unknown key 'restrat' in plughost (did you mean 'restart'?)");
+}
+
 TEST(launch_settings, without_any_location_it_is_a_usage_error) {
   EXPECT_EQ(error_text<usage_error>([] { resolve({}); }),
             "no plugin locations: give --location PATH or --config FILE (or set "

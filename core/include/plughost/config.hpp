@@ -23,6 +23,10 @@ struct launch_options {
   /// --config-json: the configuration as JSON text, instead of a file. Plugins receive this text
   /// unchanged, byte for byte (LMCache's multiprocess mode hands its own aggregate this way).
   std::optional<std::string> config_json;
+  /// --settings (else $PLUGHOST_SETTINGS): a file whose `plughost:` section comes before the
+  /// configuration's, for callers whose configuration cannot hold one (LMCache drops unknown keys
+  /// before its launcher sees them).
+  std::optional<std::filesystem::path> settings_file;
   std::optional<std::string> role;               ///< --role
   std::optional<std::string> worker_id;          ///< --worker-id
   std::optional<std::string> worker_count;       ///< --worker-count
