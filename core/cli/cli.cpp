@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
   run->add_option("--sink", run_opts.sinks,
                   "where records go (repeatable): stdout, jsonl:PATH, file:PATH, syslog[:IDENT] "
                   "or any sink module's NAME[:VALUE]; replaces plughost.sinks; default: stdout");
+  run->add_option("--add-sink", run_opts.added_sinks,
+                  "a sink added to the configured ones, given every plugin's records "
+                  "(repeatable); with it, no default stdout sink");
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5");

@@ -597,28 +597,39 @@ launch_settings resolve_settings(const launch_options& options, const environmen
     }
   }
 
-  const bool sinks_from_flags = !options.sinks.empty();
-  if (sinks_from_flags) {
+  // Sinks from flags get unique names (--sink a --sink a).
+  const auto add_flag_sinks = [&](const std::vector<std::string>& specs, const char* flag) {
     config_document flags;
-    flags.source = "--sink";
+    flags.source = flag;
     flags.base_dir = cwd;
-    for (const auto& spec : options.sinks) {
+    for (const auto& spec : specs) {
       out.sinks.push_back(parse_sink_shorthand(spec, modules, flags, json::json_pointer()));
       for (std::size_t j = 0; j + 1 < out.sinks.size(); ++j) {
         if (out.sinks[j].name == out.sinks.back().name) {
-          out.sinks.back().name += "#" + std::to_string(out.sinks.size());  // --sink a --sink a
+          out.sinks.back().name += "#" + std::to_string(out.sinks.size());
         }
       }
     }
-  } else if (const auto p = pick(config, "sinks"); p.value) {
+  };
+  const bool sinks_from_flags = !options.sinks.empty();
+  if (sinks_from_flags) {
+    add_flag_sinks(options.sinks, "--sink");
+  } else if (const auto p = pick(config, "sinks");
+             p.value && (p.doc != &config.defaults || options.added_sinks.empty())) {
     out.sinks = sinks_from_list(*p.value, modules, *p.doc, p.where);
   }
-  if (out.sinks.empty()) {
+  if (out.sinks.empty() && options.added_sinks.empty()) {
     config_document none;
     none.source = "(default sink)";
     out.sinks.push_back(parse_sink_shorthand("stdout", modules, none, json::json_pointer()));
   }
   plugin_entries(config, out.sinks, sinks_from_flags, out.default_policy, out);
+  // --add-sink: on top of the others (not of the default stdout), for every plugin.
+  const auto before = out.sinks.size();
+  add_flag_sinks(options.added_sinks, "--add-sink");
+  for (auto& [plugin, names] : out.plugin_sinks) {
+    for (auto i = before; i < out.sinks.size(); ++i) names.push_back(out.sinks[i].name);
+  }
 
   // What plugins see: the JSON text they were handed, unchanged; else the user's whole
   // document, with the locations (and extra_config) in effect.

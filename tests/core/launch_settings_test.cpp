@@ -78,6 +78,25 @@ TEST(launch_settings, a_settings_file_comes_before_the_configurations_section) {
             bad.string() + ":2:3: unknown key 'restrat' in plughost (did you mean 'restart'?)");
 }
 
+TEST(launch_settings, added_sinks_join_the_configured_ones_and_every_route) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/p"};
+  o.added_sinks = {"jsonl:-"};
+  auto s = resolve(o);  // no sinks configured: no default stdout next to the added one
+  ASSERT_EQ(s.sinks.size(), 1u);
+  EXPECT_EQ(s.sinks[0].values.get_string("path"), "-");
+
+  o.config_file = dir.write("c.yaml",
+                            "plughost:\n  sinks: [stdout, {type: jsonl, name: audit, path: a}]\n"
+                            "  plugins:\n    x.sh: {sinks: [audit]}\n");
+  o.locations.clear();
+  s = resolve(o, {"LMCACHE_RUNTIME_PLUGIN_LOCATIONS=/p"});
+  ASSERT_EQ(s.sinks.size(), 3u);
+  EXPECT_EQ(s.sinks[2].name, "jsonl");
+  EXPECT_EQ(s.plugin_sinks.at("x.sh"), (std::vector<std::string>{"audit", "jsonl"}));
+}
+
 TEST(launch_settings, without_any_location_it_is_a_usage_error) {
   EXPECT_EQ(error_text<usage_error>([] { resolve({}); }),
             "no plugin locations: give --location PATH or --config FILE (or set "

@@ -32,6 +32,9 @@ struct launch_options {
   std::optional<std::string> worker_count;       ///< --worker-count
   std::vector<std::filesystem::path> locations;  ///< --location, replaces the config's
   std::vector<std::string> sinks;                ///< --sink, replaces the config's
+  /// --add-sink: added to the configured sinks (not to the default stdout one) and given every
+  /// plugin's records, whatever plughost.plugins.<name>.sinks say: a program's own tap.
+  std::vector<std::string> added_sinks;
   /// --runner: the only runners that claim files (replaces plughost.enabled_runners).
   std::vector<std::string> runners;
   std::optional<std::string> stop_timeout;  ///< --stop-timeout ("5", "500ms")
