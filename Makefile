@@ -1,5 +1,5 @@
 # Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
-.PHONY: all deps build test demo bench install format format-check clean
+.PHONY: all deps build test demo bench install wheel format format-check clean
 
 BUILD_DIR := build
 PREFIX ?= /usr/local
@@ -27,6 +27,10 @@ bench: build
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The Python wheel (plughost + its modules and libraries + the plughost_lmcache drop-in) in dist/.
+wheel: build
+	./scripts/build-wheel.sh $(BUILD_DIR) dist
 
 format:
 	./scripts/format.sh

@@ -1,4 +1,5 @@
-// Records as JSON Lines: exactly the record objects of docs/running.md, one per line, appended to a file.
+// Records as JSON Lines: exactly the record objects of docs/running.md, one per line, appended to a
+// file.
 #pragma once
 
 #include <chrono>

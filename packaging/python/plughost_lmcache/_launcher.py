@@ -1,0 +1,524 @@
+"""The drop-in RuntimePluginLauncher: LMCache's API and log lines, plughost doing the work."""
+
+import atexit
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+
+LOGGER_NAME = "lmcache.v1.plugin.runtime_plugin_launcher"
+STDERR_LOGGER_NAME = LOGGER_NAME + ".stderr"
+
+# launch_plugins() returns when every plugin has started (or was skipped or failed); a plugin that
+# never shows up (a file removed between `list` and `run`) must not hang LMCache's start-up.
+_START_WAIT = 10.0
+# `list` only reads folders and first lines; the bound only catches a hung file system.
+_LIST_TIMEOUT = 60.0
+# plughost gives plugins their stop timeout (5 s by default) before SIGKILL, then exits.
+_STOP_WAIT = 10.0
+_JOIN_WAIT = 1.0
+
+# plughost's identity comes from these when no flag is given; the launcher's own attributes must
+# win (role None means no role, whatever the parent process inherited).
+_IDENTITY_VARIABLES = tuple(
+    prefix + suffix
+    for prefix in ("LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_")
+    for suffix in ("ROLE", "WORKER_ID", "WORKER_COUNT", "CONFIG")
+)
+
+_HOST_LINE = re.compile(r"plughost: (warning|error|info): (.*)", re.DOTALL)
+_REQUIRES_ROLE = re.compile(r"requires role (.+)", re.DOTALL)
+_ONLY_FOR_WORKER = re.compile(r"only for worker (-?[0-9]+)")
+# Events that mean a plugin is in trouble; the others are routine.
+_EVENT_LEVELS = {
+    "gave_up": logging.WARNING,
+    "killed": logging.WARNING,
+    "timed_out": logging.WARNING,
+}
+_RECORD_KEYS = ("ts", "plugin", "pid", "stream", "event")
+
+_logger_lock = threading.Lock()
+_loggers = {}
+
+
+def get_logger(name):
+    """The logger LMCache's own module would use under `name`, created on first use.
+
+    Created lazily so that importing this package (at interpreter start-up, through the .pth)
+    never imports lmcache. A logger that already has handlers (LMCache's module ran
+    init_logger, or the application configured it) is left as it is: init_logger would clear
+    them.
+    """
+    with _logger_lock:
+        logger = _loggers.get(name)
+        if logger is not None:
+            return logger
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            try:
+                from lmcache.logging import init_logger
+            except Exception:  # no LMCache here (or a broken one): plain library logging
+                init_logger = None
+            if init_logger is not None:
+                logger = init_logger(name)
+        _loggers[name] = logger
+        return logger
+
+
+def _is_console_script(path):
+    # pip's `plughost` console script execs binary_path(); taking it for the binary would make
+    # the script exec itself forever.
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"plughost_lmcache" in head
+
+
+def binary_path():
+    """The plughost executable: $PLUGHOST_BINARY, the wheel's bundled one, or plughost on PATH."""
+    configured = os.environ.get("PLUGHOST_BINARY")
+    if configured:
+        return configured
+    bundled = Path(__file__).resolve().parent / "_root" / "bin" / "plughost"
+    if bundled.is_file():
+        return str(bundled)
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        found = shutil.which("plughost", path=folder or os.curdir)
+        if found and not _is_console_script(found):
+            return found
+    raise FileNotFoundError(
+        "plughost executable not found: set PLUGHOST_BINARY, install the plughost wheel "
+        "(which bundles it), or put plughost on PATH")
+
+
+def _runner_arguments():
+    value = os.environ.get("PLUGHOST_RUNNERS", "").strip()
+    if value.lower() == "all":
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()] or ["python", "bash"]
+    return ["--runner=" + n for n in names]
+
+
+def _plughost_environment():
+    env = os.environ.copy()
+    for name in _IDENTITY_VARIABLES:
+        env.pop(name, None)
+    return env
+
+
+def _field_text(value):
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _signal_number(name):
+    try:
+        return int(getattr(signal, name))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class PluginProcess:
+    """One run of one plugin, as plughost reported it: the part of subprocess.Popen LMCache uses."""
+
+    def __init__(self, name, path, pid, args):
+        self.name = name
+        self.path = path
+        self.pid = pid
+        self.args = args
+        self.returncode = None
+
+    def poll(self):
+        return self.returncode
+
+    def terminate(self):
+        if self.returncode is not None or not isinstance(self.pid, int) or self.pid <= 0:
+            return
+        # The plugin leads its own process group: its background children get the signal too.
+        try:
+            os.kill(-self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def __repr__(self):
+        return "PluginProcess(name=%r, path=%r, pid=%r, returncode=%r)" % (
+            self.name, self.path, self.pid, self.returncode)
+
+
+class _Plan:
+    """What `plughost list` said, with each plugin's path as LMCache would print it."""
+
+    def __init__(self, listing, caller_locations):
+        self.caller_locations = caller_locations
+        absolute = listing.get("locations") or []
+        self._caller_of = {}
+        for index, location in enumerate(absolute):
+            if index < len(caller_locations) and isinstance(location, str):
+                self._caller_of.setdefault(location, caller_locations[index])
+        self.entries = [e for e in listing.get("plugins") or [] if isinstance(e, dict)]
+        self._by_name = {}
+        for entry in self.entries:
+            entry["_display"] = self._display_of(entry)
+            self._by_name.setdefault(entry.get("name"), []).append(entry)
+
+    def _display_of(self, entry):
+        name, path, location = entry.get("name"), entry.get("path"), entry.get("location")
+        caller = self._caller_of.get(location)
+        if caller is None:
+            return path or self.fallback_display(name)
+        if location == path:
+            return str(Path(caller))
+        return str(Path(caller) / name)
+
+    def fallback_display(self, name):
+        # A plugin `run` found that `list` did not (a file added in between).
+        name = str(name)
+        if len(self.caller_locations) == 1 and Path(self.caller_locations[0]).is_dir():
+            return str(Path(self.caller_locations[0]) / name)
+        return name
+
+    def display(self, name, argv=None, decisions=None):
+        """The path to show for a record of plugin `name` (names repeat across locations)."""
+        candidates = self._by_name.get(name)
+        if not candidates:
+            return self.fallback_display(name)
+        if len(candidates) > 1 and argv:
+            for entry in candidates:
+                if entry.get("path") in argv:
+                    return entry["_display"]
+        if len(candidates) > 1 and decisions:
+            # Records without a process (skipped, error) come in plan order: each one takes
+            # the next entry it can be.
+            for entry in candidates:
+                if entry.get("decision") in decisions and not entry.get("_reported"):
+                    entry["_reported"] = True
+                    return entry["_display"]
+        return candidates[0]["_display"]
+
+
+class _Run:
+    """One `plughost run` process and the threads that read it."""
+
+    def __init__(self, proc, plan, pending, records):
+        self.proc = proc
+        self.records = records  # the read end of the pipe plughost writes its records to
+        self.plan = plan
+        self.pending = pending
+        self.cond = threading.Condition()
+        self.output_ended = False
+        self.stopping = False
+        self.threads = []
+        self.display_of_pid = {}
+        self.process_of_pid = {}
+
+    def note_first_record(self, name):
+        with self.cond:
+            if self.pending.get(name, 0) > 0:
+                self.pending[name] -= 1
+                self.cond.notify_all()
+
+    def wait_started(self, timeout):
+        with self.cond:
+            self.cond.wait_for(
+                lambda: self.output_ended or sum(self.pending.values()) == 0, timeout)
+
+    def stop(self):
+        self.stopping = True
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=_STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=_STOP_WAIT)
+        current = threading.current_thread()
+        for thread in self.threads:
+            if thread is not current:
+                thread.join(_JOIN_WAIT)
+
+
+class RuntimePluginLauncher:
+    """LMCache's RuntimePluginLauncher: same constructor and attributes; plughost runs plugins."""
+
+    def __init__(self, config, role, worker_count, worker_id):
+        self.config = config
+        self.role = role
+        self.worker_count = worker_count
+        self.worker_id = worker_id
+        self.plugin_processes = []
+        self._runs = []
+        self._logger = get_logger(LOGGER_NAME)
+        self._stderr_logger = logging.getLogger(STDERR_LOGGER_NAME)
+        atexit.register(self.stop_plugins)
+
+    # -- launching -------------------------------------------------------------------------
+
+    def launch_plugins(self):
+        """Launch all configured plugins."""
+        if not self.config.runtime_plugin_locations:
+            return
+        locations = []
+        for loc in self.config.runtime_plugin_locations:
+            if not Path(loc).exists():
+                self._logger.warning(f"Runtime plugin location {loc} does not exist")
+                continue
+            locations.append(loc)
+        if not locations:
+            return
+        try:
+            self._launch(locations)
+        except Exception as e:  # LMCache's launcher never lets a plugin problem stop LMCache
+            self._logger.error(f"Failed to launch runtime plugins: {e}")
+
+    def _common_arguments(self, locations):
+        # `--flag=value` throughout: a value starting with '-' (worker id -1, an odd path) is
+        # never taken for an option.
+        args = ["--location=" + str(Path(loc)) for loc in locations]
+        if self.role is not None:
+            args.append(f"--role={self.role}")
+        args.append(f"--worker-id={self.worker_id}")
+        args.append(f"--worker-count={self.worker_count}")
+        args += _runner_arguments()
+        # The configuration goes through stdin: /proc/<pid>/cmdline is world-readable and
+        # LMCache configurations can hold credentials.
+        args.append("--config-json=-")
+        return args
+
+    def _launch(self, locations):
+        config_json = self.config.to_json()
+        if not isinstance(config_json, str):
+            raise TypeError(f"config.to_json() returned {type(config_json).__name__}, not str")
+        # Encoded as os.environ would encode it, so plugins get the bytes LMCache's would.
+        config_bytes = os.fsencode(config_json)
+        binary = binary_path()
+        common = self._common_arguments(locations)
+        env = _plughost_environment()
+
+        listed = subprocess.run(
+            [binary, "list", "--json"] + common, input=config_bytes, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, close_fds=True, timeout=_LIST_TIMEOUT)
+        host_lines = listed.stderr.decode("utf-8", "replace").splitlines()
+        if listed.returncode != 0:
+            logged_error = False
+            for line in host_lines:
+                logged_error |= self._log_host_line(line) == logging.ERROR
+            if not logged_error:
+                self._logger.error(
+                    f"Failed to launch runtime plugins: plughost list exited with code "
+                    f"{listed.returncode}")
+            return
+        listing = json.loads(listed.stdout.decode("utf-8", "replace"))
+        if not isinstance(listing, dict):
+            raise ValueError("plughost list --json did not print an object")
+        plan = _Plan(listing, locations)
+
+        if not any(e.get("decision") in ("run", "error") for e in plan.entries):
+            # Nothing to supervise: no process is kept, as with LMCache. `run` would have
+            # repeated list's warnings; here they are only said once.
+            for line in host_lines:
+                self._log_host_line(line)
+            for entry in plan.entries:
+                if entry.get("decision") == "skip":
+                    record = {"plugin": entry.get("name"), "pid": None, "stream": "event",
+                              "event": "skipped", "reason": entry.get("reason", "")}
+                    self._log_skip(entry["_display"], record)
+            return
+
+        pending = Counter(e.get("name") for e in plan.entries
+                          if e.get("decision") in ("run", "error", "skip"))
+        # Spawned from the calling thread, in this process's session and group: plughost's
+        # --exit-with-parent watches this pid, and nothing here outlives it. --add-sink keeps
+        # the sinks the operator configured (PLUGHOST_SETTINGS) besides the records read here,
+        # which come on a pipe of their own: plughost's stdout stays this process's, for a
+        # configured stdout sink.
+        records_read, records_write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [binary, "run"] + common
+                + [f"--add-sink=jsonl:/dev/fd/{records_write}",
+                   f"--exit-with-parent={os.getpid()}"],
+                stdin=subprocess.PIPE, stdout=None, stderr=subprocess.PIPE, env=env,
+                close_fds=True, pass_fds=(records_write,), start_new_session=False)
+        except BaseException:
+            os.close(records_read)
+            raise
+        finally:
+            os.close(records_write)
+        run = _Run(proc, plan, pending, os.fdopen(records_read, "rb"))
+        self._runs.append(run)
+        for target, label in ((self._read_records, "records"), (self._read_host_lines, "stderr")):
+            thread = threading.Thread(target=target, args=(run,), daemon=True,
+                                      name=f"plughost-{label}-{proc.pid}")
+            run.threads.append(thread)
+            thread.start()
+        try:
+            proc.stdin.write(config_bytes)
+            proc.stdin.close()
+        except OSError:  # plughost exited before reading: its stderr says why
+            pass
+        run.wait_started(_START_WAIT)
+
+    # -- reading plughost ------------------------------------------------------------------
+
+    def _read_records(self, run):
+        try:
+            for raw in run.records:
+                text = raw.decode("utf-8", "replace").strip()
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    self._logger.warning("plughost: not a JSON record: %s", text)
+                    continue
+                try:
+                    self._handle_record(run, record)
+                except Exception as e:  # one odd record must not end the reading
+                    self._logger.warning("plughost: could not handle record %s: %s", text, e)
+        except Exception:
+            pass
+        finally:
+            try:
+                run.records.close()
+            except Exception:
+                pass
+            with run.cond:
+                run.output_ended = True
+                run.cond.notify_all()
+            try:
+                code = run.proc.wait()
+                if not run.stopping and (code < 0 or code > 2):
+                    self._logger.warning("plughost: exited with code %s", code)
+            except Exception:
+                pass
+
+    def _read_host_lines(self, run):
+        try:
+            for raw in run.proc.stderr:
+                self._log_host_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        except Exception:
+            pass
+
+    def _log_host_line(self, line):
+        if not line.strip():
+            return None
+        match = _HOST_LINE.fullmatch(line)
+        if match is None:
+            level = logging.WARNING
+            message = line
+        else:
+            level = {"warning": logging.WARNING, "error": logging.ERROR,
+                     "info": logging.INFO}[match.group(1)]
+            message = "plughost: " + match.group(2)
+        self._logger.log(level, message)
+        return level
+
+    def _handle_record(self, run, record):
+        name = record.get("plugin")
+        pid = record.get("pid")
+        stream = record.get("stream")
+        event = record.get("event")
+        argv = record.get("argv") if isinstance(record.get("argv"), list) else None
+        display = run.display_of_pid.get(pid) if pid is not None else None
+        if display is None:
+            decisions = {"skipped": ("skip",), "error": ("error", "run")}.get(event)
+            display = run.plan.display(name, argv, decisions if pid is None else None)
+        extra = {"plughost_plugin": name, "plughost_stream": stream, "plughost_pid": pid,
+                 "plughost_record": record}
+
+        if stream in ("stdout", "stderr"):
+            line = record.get("line", "")
+            if not isinstance(line, str):
+                line = _field_text(line)
+            logger = self._logger if stream == "stdout" else self._stderr_logger
+            logger.info("[%s] %s", display, line.strip(), extra=extra)
+            return
+
+        if event == "started":
+            argv = argv or []
+            process = PluginProcess(name, display, pid, list(argv))
+            if pid is not None:
+                run.display_of_pid[pid] = display
+                run.process_of_pid[pid] = process
+            self.plugin_processes.append(process)
+            interpreter = argv[0] if argv else None
+            self._logger.info(f"Launched runtime plugin: {display} with {interpreter}",
+                              extra=extra)
+        elif event == "exited":
+            code = record.get("exit_code")
+            if not isinstance(code, int):
+                number = _signal_number(record.get("signal"))
+                code = -number if number is not None else record.get("signal")
+            process = run.process_of_pid.get(pid)
+            if process is not None:
+                process.returncode = code if isinstance(code, int) else -1
+            self._logger.info(f"Runtime plugin {display} exited with code {code}", extra=extra)
+        elif event == "skipped":
+            self._log_skip(display, record)
+        elif event == "error":
+            message = record.get("message", "")
+            self._logger.error(f"Failed to launch plugin {display}: {message}", extra=extra)
+        else:
+            fields = " ".join(f"{key}={_field_text(value)}" for key, value in record.items()
+                              if key not in _RECORD_KEYS)
+            level = _EVENT_LEVELS.get(event, logging.INFO)
+            self._logger.log(level, f"Runtime plugin {display} {event}: {fields}", extra=extra)
+
+        if event in ("started", "error", "skipped"):
+            run.note_first_record(name)
+
+    def _log_skip(self, display, record):
+        reason = str(record.get("reason", ""))
+        extra = {"plughost_plugin": record.get("plugin"), "plughost_stream": "event",
+                 "plughost_pid": record.get("pid"), "plughost_record": record}
+        role = _REQUIRES_ROLE.fullmatch(reason)
+        worker = _ONLY_FOR_WORKER.fullmatch(reason)
+        if role is not None:
+            self._logger.info("Skipping %s: requires role %s", display, role.group(1),
+                              extra=extra)
+        elif worker is not None:
+            self._logger.info(
+                f"worker {self.worker_id} is skipping plugin {display}, "
+                f"which is only for worker ID {int(worker.group(1))}", extra=extra)
+        else:
+            self._logger.info("Skipping %s: %s", display, reason, extra=extra)
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def stop_plugins(self):
+        """Stop every plugin and wait for plughost to end.
+
+        May run from atexit during interpreter shutdown: no logging here, and nothing raised.
+        """
+        try:
+            runs = list(self._runs)
+        except Exception:
+            return
+        for run in runs:
+            try:
+                run.stop()
+            except Exception:
+                pass
+        # Objects callers put in the list themselves (LMCache's own tests do) are stopped as
+        # LMCache stops them.
+        try:
+            for proc in list(self.plugin_processes):
+                if not isinstance(proc, PluginProcess) and proc.poll() is None:
+                    proc.terminate()
+        except Exception:
+            pass

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the plughost wheel (the executable, its modules and the libraries they need, plus the
+# plughost_lmcache drop-in) from a built build tree: build-wheel.sh BUILD_DIR OUT_DIR.
+# Works in a temporary staging folder; the source tree is only read. The wheel's path is the
+# last line printed.
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 BUILD_DIR OUT_DIR" >&2
+  exit 2
+fi
+fail() {
+  echo "build-wheel.sh: $*" >&2
+  exit 1
+}
+
+source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[ -d "$1" ] || fail "build folder $1 does not exist (build first: make build)"
+build_dir=$(cd "$1" && pwd)
+mkdir -p "$2"
+out_dir=$(cd "$2" && pwd)
+# Debian's python: python3-build, -setuptools and -wheel live in its dist-packages (no network).
+python=/usr/bin/python3
+
+[ "$(uname -m)" = x86_64 ] || fail "only x86_64 wheels are supported (this is $(uname -m))"
+for tool in cmake patchelf ldd objdump "$python"; do
+  command -v "$tool" > /dev/null 2>&1 ||
+    fail "$tool is missing (scripts/install-deps.sh installs it)"
+done
+"$python" -c 'import build, setuptools, wheel' 2> /dev/null ||
+  fail "$python cannot import build, setuptools and wheel (scripts/install-deps.sh installs them)"
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/plughost-wheel.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cp -a "$source_dir/packaging/python/." "$stage/"
+find "$stage" -name __pycache__ -prune -exec rm -rf {} +
+rm -rf "$stage/build" "$stage"/*.egg-info "$stage/plughost_lmcache/_root"
+
+# The install tree, as `make install` lays it out: the executable finds its modules and defaults
+# relative to itself (<bin>/../lib/plughost/modules, <bin>/../share/plughost).
+root="$stage/plughost_lmcache/_root"
+cmake --install "$build_dir" --prefix "$root" --strip > /dev/null
+[ -x "$root/bin/plughost" ] || fail "cmake --install did not produce bin/plughost"
+rm -rf "$root/include" "$root/lib/cmake"
+find "$root/lib" -maxdepth 1 -name '*.a' -delete
+
+# Every library the executable and its modules need, except glibc's own (the manylinux rule:
+# those come from the system, everything else travels with the wheel).
+glibc='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|'
+glibc+='librt\.so\.1|libresolv\.so\.2|ld-linux-x86-64\.so\.2)$'
+modules=()
+for module in "$root"/lib/plughost/modules/*.so; do
+  [ -e "$module" ] && modules+=("$module")
+done
+bundled=()
+for elf in "$root/bin/plughost" "${modules[@]}"; do
+  while read -r name arrow path _; do
+    [ "$arrow" = "=>" ] || continue
+    [[ $name =~ $glibc ]] && continue
+    [ "$path" != "not" ] || fail "$elf needs $name, which ldd cannot find"
+    if [ ! -e "$root/lib/$name" ]; then
+      cp -L "$path" "$root/lib/$name"
+      chmod 0755 "$root/lib/$name"
+      bundled+=("$root/lib/$name")
+    fi
+  done < <(ldd "$elf")
+done
+
+patchelf --set-rpath '$ORIGIN/../lib' "$root/bin/plughost"
+for module in "${modules[@]}"; do
+  patchelf --set-rpath '$ORIGIN/../..' "$module"
+done
+for lib in "${bundled[@]}"; do
+  patchelf --set-rpath '$ORIGIN' "$lib"
+done
+
+# The platform tag follows the newest glibc symbol version anything in the tree needs.
+glibc_minor=0
+while IFS= read -r -d '' file; do
+  [ "$(head -c 4 "$file" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] || continue
+  needed=$(objdump -T "$file" | grep -o 'GLIBC_2\.[0-9]\+' | sed 's/GLIBC_2\.//' |
+    sort -n | tail -n 1 || true)
+  if [ -n "$needed" ] && [ "$needed" -gt "$glibc_minor" ]; then glibc_minor=$needed; fi
+done < <(find "$root" -type f -print0)
+[ "$glibc_minor" -gt 0 ] || fail "found no GLIBC_2.x symbol version in $root"
+plat="manylinux_2_${glibc_minor}_x86_64"
+
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$stage/pyproject.toml")
+wheel="$out_dir/plughost-$version-py3-none-$plat.whl"
+rm -f "$wheel"
+# build's own chatter goes to stderr: the wheel's path stays the last line on stdout.
+(cd "$stage" && PLUGHOST_WHEEL_PLAT="$plat" "$python" -m build --wheel --no-isolation \
+  --outdir "$out_dir" "$stage") >&2
+[ -f "$wheel" ] || fail "python -m build did not produce $wheel"
+echo "$wheel"
