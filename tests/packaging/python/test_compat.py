@@ -66,6 +66,41 @@ class CompatTest(lib.PluginTestCase):
             else:
                 os.environ["PLUGHOST_RUNNERS"] = saved
 
+    def test_lmcaches_own_spellings_in_the_environment_do_not_override_the_config_object(self):
+        # LMCache has resolved LMCACHE_CONFIG_FILE, LMCACHE_RUNTIME_PLUGIN_LOCATIONS, its
+        # deprecated LMCACHE_PLUGIN_LOCATIONS and plugin_locations into config.runtime_plugin_
+        # locations already; the plughost the drop-in starts inherits the same environment and
+        # must follow the object, and give plugins the object's to_json().
+        wanted, other = self.folder("wanted"), self.folder("other")
+        seen = self.tmp / "seen_config"
+        lib.write_file(wanted / "all_w.sh",
+                       f'printf %s "$LMCACHE_RUNTIME_PLUGIN_CONFIG" > "{seen}.tmp" && '
+                       f'mv "{seen}.tmp" "{seen}"\n')
+        lib.write_file(other / "all_o.sh", "echo other-ran\n")
+        config_file = lib.write_file(
+            self.tmp / "lmcache.yaml", f"plugin_locations: [{other}]\nchunk_size: 256\n")
+        spellings = {"LMCACHE_CONFIG_FILE": str(config_file),
+                     "LMCACHE_RUNTIME_PLUGIN_LOCATIONS": str(other),
+                     "LMCACHE_PLUGIN_LOCATIONS": str(other),
+                     "LMCACHE_RUNTIME_PLUGIN_CONFIG": '{"runtime_plugin_locations": ["/x"]}'}
+        saved = {k: os.environ.get(k) for k in spellings}
+        os.environ.update(spellings)
+        try:
+            text = '{"runtime_plugin_locations": ["%s"],  "chunk_size": 256}' % wanted
+            launcher = self.launcher(RuntimePluginLauncher(
+                lib.MockConfig([str(wanted)], text=text), "WORKER", 1, 0))
+            with lib.captured_logs() as capture:
+                launcher.launch_plugins()
+                self.assertEqual(self.wait_for_file(seen).decode(), text)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.assertEqual([p.name for p in launcher.plugin_processes], ["all_w.sh"])
+        self.assertFalse([m for m in capture.messages() if "other-ran" in m or "all_o" in m])
+
     def test_bare_shebang_name_uses_python3_on_path(self):
         folder = self.folder()
         plugin = lib.write_file(folder / "all_bare.py", "#!python3\nprint('bare ran')\n")
