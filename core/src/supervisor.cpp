@@ -108,10 +108,16 @@ class supervisor::impl {
     if (stop_requested_) return true;
     prepare();
     check_descriptor_limit(items.size());
+    // Between two starts, whatever is ready runs: a stop signal, a parent that exited, output.
+    // Starting thousands of plugins must stay stoppable. Nothing may finish the run meanwhile.
+    starting_ = true;
     for (auto& item : items) {
-      if (stop_requested_) break;
+      if (stop_requested_ || phase_ != phase::running) break;
       add_and_start(std::move(item));
+      ioc_.poll();
     }
+    starting_ = false;
+    if (ioc_.stopped()) ioc_.restart();
     out_.flush();
     if (stop_requested_) begin_shutdown("shutdown");
     check_progress();
@@ -530,7 +536,7 @@ class supervisor::impl {
         all_done = false;
       }
     }
-    if (!all_done) return;
+    if (!all_done || starting_) return;
     for (const auto& s : slots_) {
       if (s->current || s->restart_pending) return;
     }
@@ -627,6 +633,7 @@ class supervisor::impl {
   std::vector<std::unique_ptr<instance>> instances_;  // every run, until the end
   std::atomic<bool> stop_requested_{false};
   phase phase_ = phase::running;
+  bool starting_ = false;  // run() is starting the first plugins: the run cannot end yet
   clock::time_point first_stop_signal_{};
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;

@@ -1,5 +1,6 @@
 // Starting and stopping real plugin processes: exit codes, SIGTERM/SIGINT to the host, the
 // stop timeout, and nothing left behind in a plugin's process group.
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -116,6 +117,24 @@ TEST_F(lifecycle, sigterm_stops_a_plugin_that_ignores_it_within_the_stop_timeout
   EXPECT_LT(took, 2s);
   EXPECT_EQ((*event_of(records_of("stubborn.sh"), "exited"))["signal"], "SIGKILL");
   EXPECT_EQ((*event_of(records_of("polite.py"), "exited"))["exit_code"], 0);
+  EXPECT_TRUE(processes_with_marker(dir.marker()).empty());
+}
+
+// Starting many plugins takes a while (a second for a thousand here): a stop asked for meanwhile
+// is not left waiting until the last one has started.
+TEST_F(lifecycle, a_stop_during_start_up_stops_starting) {
+  constexpr int count = 1500;
+  plugin("0_first.sh", "touch \"$0.ran\"\nexec sleep 1000\n");
+  for (int i = 0; i < count - 1; ++i) plugin(fmt::format("p{:04}.sh", i), "exec sleep 1000\n");
+  auto host = start({"run"});
+  ASSERT_TRUE(eventually([&] { return fs::exists(plugins / "0_first.sh.ran"); }));
+  host->signal(SIGTERM);
+  const auto status = host->wait_for(60s);
+  ASSERT_TRUE(status) << "plughost did not exit";
+  EXPECT_EQ(exit_code_of(*status), 0);
+  int started = 0;
+  for (const auto& r : records()) started += r["event"] == "started";
+  EXPECT_LT(started, count) << "every plugin was started before the stop was seen";
   EXPECT_TRUE(processes_with_marker(dir.marker()).empty());
 }
 

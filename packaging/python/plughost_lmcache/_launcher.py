@@ -268,10 +268,18 @@ class RuntimePluginLauncher:
 
     def launch_plugins(self):
         """Launch all configured plugins."""
-        if not self.config.runtime_plugin_locations:
+        configured = self.config.runtime_plugin_locations
+        if not configured:
             return
+        if isinstance(configured, (str, bytes, os.PathLike)):
+            # LMCache would iterate over the characters: "/opt/p" would run every plugin under
+            # "/" (its first character). One path is what was meant.
+            self._logger.warning(
+                f"runtime_plugin_locations is one path, not a list: taking {configured!r} as "
+                f"the only location")
+            configured = [os.fsdecode(configured)]
         locations = []
-        for loc in self.config.runtime_plugin_locations:
+        for loc in configured:
             if not Path(loc).exists():
                 self._logger.warning(f"Runtime plugin location {loc} does not exist")
                 continue

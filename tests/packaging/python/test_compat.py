@@ -101,6 +101,20 @@ class CompatTest(lib.PluginTestCase):
         self.assertEqual([p.name for p in launcher.plugin_processes], ["all_w.sh"])
         self.assertFalse([m for m in capture.messages() if "other-ran" in m or "all_o" in m])
 
+    def test_a_single_path_instead_of_a_list_is_one_location(self):
+        # LMCache would iterate over the string's characters, and "/" would be a location.
+        folder = self.folder()
+        plugin = lib.write_file(folder / "all_x.sh", "echo one\n")
+        config = lib.MockConfig([])
+        config.runtime_plugin_locations = str(folder)
+        launcher = self.launcher(RuntimePluginLauncher(config, "WORKER", 1, 0))
+        with lib.captured_logs() as capture:
+            launcher.launch_plugins()
+            self.assertTrue(capture.wait_for_message(f"[{plugin}] one"))
+        self.assertEqual([p.name for p in launcher.plugin_processes], ["all_x.sh"])
+        self.assertIn(f"runtime_plugin_locations is one path, not a list: taking {str(folder)!r} "
+                      f"as the only location", capture.messages(logging.WARNING))
+
     def test_bare_shebang_name_uses_python3_on_path(self):
         folder = self.folder()
         plugin = lib.write_file(folder / "all_bare.py", "#!python3\nprint('bare ran')\n")
