@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -58,10 +59,19 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
 
 // --config-json -: the text comes from standard input (it then stays off the command line,
 // which every user of the machine can read in /proc).
-void read_config_json(launch_options& o) {
+// More than plugins can receive is refused without reading it all (a stream may not end).
+void read_config_json(launch_options& o, std::size_t limit) {
   if (o.config_json != "-") return;
-  std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  std::string text(limit + 1, '\0');
+  std::cin.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (std::cin.bad()) throw usage_error("--config-json -: cannot read standard input");
+  text.resize(static_cast<std::size_t>(std::cin.gcount()));
+  if (text.size() > limit) {
+    throw usage_error(fmt::format(
+        "--config-json -: more than {} bytes on standard input, more than plugins can receive "
+        "(Linux limits one environment variable to 128 KiB)",
+        limit));
+  }
   o.config_json = std::move(text);
 }
 
@@ -73,6 +83,9 @@ int exit_with_pid(const std::string& value) {
   if (ec != std::errc() || end != value.data() + value.size() || pid <= 0) {
     throw usage_error(fmt::format(
         "--exit-with-parent: expected nothing or =PID (a process id), got '{}'", value));
+  }
+  if (pid == ::getpid()) {
+    throw usage_error(fmt::format("--exit-with-parent: {} is this plughost itself", pid));
   }
   return pid;
 }
@@ -166,8 +179,23 @@ int main(int argc, char** argv) {
                       "$PLUGHOST_SETTINGS");
   modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
 
+  // "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
+  std::vector<std::string> split_args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i > 0 && a.starts_with("--") && a.size() > 3 && a.ends_with('=') &&
+        a.find('=') == a.size() - 1) {
+      split_args.emplace_back(a.substr(0, a.size() - 1));
+      split_args.emplace_back();
+    } else {
+      split_args.emplace_back(a);
+    }
+  }
+  std::vector<char*> args;
+  for (auto& a : split_args) args.push_back(a.data());
+
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
@@ -186,7 +214,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*list) {
-      read_config_json(list_opts);
+      read_config_json(list_opts, max_plugin_config_bytes);
       const launcher l(list_opts);
       if (list_json) {
         fmt::print("{}\n", to_json(l.plan()));
@@ -198,7 +226,7 @@ int main(int argc, char** argv) {
     // A closed stdout must become a write error the sink reports, not a silent death.
     ::signal(SIGPIPE, SIG_IGN);
     run_opts.handle_signals = true;
-    read_config_json(run_opts);
+    read_config_json(run_opts, max_plugin_config_bytes);
     if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
     launcher l(run_opts);
     return l.run();

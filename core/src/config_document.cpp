@@ -76,7 +76,6 @@ config_format format_of(const std::filesystem::path& file) {
 }
 
 config_document load_config_file(const std::filesystem::path& file) {
-  const auto format = format_of(file);
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     const int err = errno;
@@ -90,7 +89,7 @@ config_document load_config_file(const std::filesystem::path& file) {
   }
   std::error_code ec;
   auto base = std::filesystem::absolute(file, ec).parent_path();
-  return parse_config_text(text.str(), format, file.string(), base);
+  return parse_config_text(text.str(), format_of(file), file.string(), base);
 }
 
 config_document parse_config_text(std::string_view text, config_format format, std::string source,

@@ -112,7 +112,19 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
 
   std::string set_aside;  // the shebang interpreter we could not use, for the warning
   bool truncated = false;
-  if (const auto sb = parse_shebang(head.bytes, &truncated)) {
+  if (auto sb = parse_shebang(head.bytes, &truncated)) {
+    // CRLF line endings: the kernel would keep the '\r' (and fail); LMCache strips the line,
+    // and plugins written for it rely on that.
+    const bool in_argument = sb->argument.has_value();
+    auto& last = in_argument ? *sb->argument : sb->interpreter;
+    if (last.ends_with('\r')) {
+      last.pop_back();
+      out.warnings.push_back(fmt::format(
+          "{}: the shebang line ends with a carriage return (CRLF line endings), which Linux "
+          "would keep in the {}; ignoring it, as LMCache does",
+          plugin.string(), in_argument ? "argument" : "interpreter's name"));
+      if (in_argument && sb->argument->empty()) sb->argument.reset();
+    }
     const auto use = [&](const std::string& program) {
       out.chosen = interpreter_choice{program, {}};
       if (sb->argument) out.chosen->arguments.push_back(*sb->argument);

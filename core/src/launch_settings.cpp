@@ -162,6 +162,14 @@ std::vector<sink_request> sinks_from_list(const json& list, const module_registr
   return out;
 }
 
+// `p` against `base` when relative, lexically normal, without a trailing '/' ("plugins/" and
+// "plugins" are one location, printed as LMCache's Path() prints it).
+fs::path normal_path(const fs::path& base, const fs::path& p) {
+  auto out = (p.is_relative() ? base / p : p).lexically_normal();
+  if (!out.has_filename() && out.has_relative_path()) out = out.parent_path();
+  return out;
+}
+
 // The `plughost:` mapping of a document; null when it has none.
 // (load_configuration() has checked it.)
 const json* plughost_section(const config_document& doc) {
@@ -217,7 +225,7 @@ std::vector<fs::path> paths_from(const picked& p, const std::string& what) {
           p.where / i, fmt::format("{}[{}] must be a path, got {}", what, i, describe_type(v[i])));
     }
     fs::path path(v[i].get<std::string>());
-    out.push_back((path.is_relative() ? p.doc->base_dir / path : path).lexically_normal());
+    out.push_back(normal_path(p.doc->base_dir, path));
   }
   return out;
 }
@@ -267,9 +275,7 @@ std::vector<fs::path> locations_from(const config_document& doc, std::string& ke
 std::vector<fs::path> resolve_locations(const launch_options& options, const environment_block& env,
                                         const configuration& config, launch_settings& out) {
   const auto cwd = fs::current_path();
-  const auto absolute = [&](const fs::path& p) {
-    return (p.is_relative() ? cwd / p : p).lexically_normal();
-  };
+  const auto absolute = [&](const fs::path& p) { return normal_path(cwd, p); };
   std::vector<fs::path> locations;
   if (!options.locations.empty()) {
     for (const auto& loc : options.locations) locations.push_back(absolute(loc));
@@ -329,7 +335,8 @@ std::vector<std::string> enabled_runner_names(const launch_options& options,
   if (!p.value->is_array() || p.value->empty()) {
     p.doc->fail_at_value(p.where, fmt::format("plughost.enabled_runners must be a non-empty list "
                                               "of runner names, got {}",
-                                              describe_type(*p.value)));
+                                              p.value->is_array() ? std::string("an empty list")
+                                                                  : describe_type(*p.value)));
   }
   std::vector<std::string> names;
   for (std::size_t i = 0; i < p.value->size(); ++i) {
@@ -482,7 +489,11 @@ configuration load_configuration(const launch_options& options, const environmen
   if (options.settings_file) {
     config.settings = load_config_file(*options.settings_file);
   } else if (const auto file = env.get("PLUGHOST_SETTINGS"); file && !file->empty()) {
-    config.settings = load_config_file(fs::path(*file));
+    try {
+      config.settings = load_config_file(fs::path(*file));
+    } catch (const config_error& e) {  // say where the file name came from
+      throw config_error("PLUGHOST_SETTINGS", e.what());
+    }
   }
   // Their errors first, whatever is asked.
   for (const auto* doc : plughost_documents(config)) check_plughost_section(*doc);
@@ -634,8 +645,18 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   // What plugins see: the JSON text they were handed, unchanged; else the user's whole
   // document, with the locations (and extra_config) in effect.
   const auto extra_config = lmcache_env_extra_config(env, out.warnings);
+  const auto check_size = [&] {
+    if (out.plugin_config_json.size() <= max_plugin_config_bytes) return;
+    throw config_error(
+        user ? user->source : std::string("(configuration)"),
+        fmt::format("the configuration is {} bytes of JSON, more than the {} plugins can receive: "
+                    "Linux limits one environment variable (LMCACHE_RUNTIME_PLUGIN_CONFIG) to "
+                    "128 KiB",
+                    out.plugin_config_json.size(), max_plugin_config_bytes));
+  };
   if (config.verbatim_json) {
     out.plugin_config_json = *config.verbatim_json;
+    check_size();
     return out;
   }
   json document = user ? user->root : json::object();
@@ -645,6 +666,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   document["runtime_plugin_locations"] = std::move(locations);
   if (extra_config) document["extra_config"] = *extra_config;
   out.plugin_config_json = document.dump(-1, ' ', false, json::error_handler_t::replace);
+  check_size();
   return out;
 }
 

@@ -179,7 +179,10 @@ class supervisor::impl {
     const pid_t pid = requested == 0 ? ::getppid() : requested;
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) {
-      if (errno == ESRCH) return on_exit_with_gone(pid);
+      if (errno == ESRCH) {
+        log().warn("process {} (--exit-with-parent) does not exist: starting nothing", pid);
+        return on_exit_with_gone(pid);
+      }
       log().warn("cannot watch process {} (--exit-with-parent): {}", pid, std::strerror(errno));
       if (requested == 0 && ::prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && ::getppid() != pid) {
         on_exit_with_gone(pid);
@@ -203,11 +206,18 @@ class supervisor::impl {
   }
 
   void on_exit_with_gone(pid_t pid) {
-    if (phase_ != phase::running) return;
+    if (phase_ == phase::finished) return;
     log().warn("process {} (--exit-with-parent) has exited: stopping every plugin", pid);
     stop_grace_cap_ = parent_exit_grace;
     stop_requested_ = true;
-    begin_shutdown("parent exited");
+    if (phase_ == phase::running) return begin_shutdown("parent exited");
+    // Already stopping (the parent asked, then died): nobody waits for a graceful end now.
+    const auto deadline = clock::now() + parent_exit_grace;
+    for (auto& i : instances_) {
+      if (i->stop_sent && !i->kill_sent && !done(*i) && i->stop_timer->expiry() > deadline) {
+        arm_stop_timer(*i, parent_exit_grace);
+      }
+    }
   }
 
   // Each plugin needs two pipes; say so before spawning fails with EMFILE half-way.
@@ -435,8 +445,13 @@ class supervisor::impl {
       out_.event(inst.name, inst.pid, "stopping", fields);
     }
     send_to_group(inst, sig);
+    arm_stop_timer(inst, stop_grace(inst));
+  }
+
+  // SIGKILL to the run's group once `grace` has passed.
+  void arm_stop_timer(instance& inst, std::chrono::nanoseconds grace) {
     auto* raw = &inst;
-    inst.stop_timer->expires_after(stop_grace(inst));
+    inst.stop_timer->expires_after(grace);
     inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
       if (!ec) kill_now(*raw);
       check_progress();

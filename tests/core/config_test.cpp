@@ -87,9 +87,15 @@ TEST(config_errors, missing_file) {
 }
 
 TEST(config_errors, unknown_extension) {
-  EXPECT_EQ(error_of([&] { load_config_file("lmcache.conf"); }),
-            "lmcache.conf: unknown configuration format '.conf': expected a .yaml, .yml, .toml "
-            "or .json file");
+  test::temp_dir dir;
+  const auto file = dir.write("lmcache.conf", "a: 1\n");
+  EXPECT_EQ(error_of([&] { load_config_file(file); }),
+            file.string() +
+                ": unknown configuration format '.conf': expected a .yaml, .yml, .toml or .json "
+                "file");
+  // A file that is not there says so first, whatever its name.
+  EXPECT_EQ(error_of([&] { load_config_file("missing.conf"); }),
+            "missing.conf: cannot read configuration file: No such file or directory");
 }
 
 TEST(config_errors, bad_yaml_names_line_and_column) {

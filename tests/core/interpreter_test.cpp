@@ -144,6 +144,28 @@ TEST_F(interpreter_fallback, nothing_found_is_an_error_naming_what_was_tried) {
             "python3, python on PATH");
 }
 
+// LMCache strips the shebang line: a file saved with CRLF line endings runs there.
+TEST_F(interpreter_fallback, a_carriage_return_ending_the_shebang_is_dropped_with_a_warning) {
+  const auto interp = fake("custom-python");
+  const auto p = plugin("#!" + interp.string() + "\r\nprint(1)\r\n");
+  auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(python.command(*r.chosen, p), (std::vector<std::string>{interp.string(), p.string()}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], p.string() +
+                               ": the shebang line ends with a carriage return (CRLF line "
+                               "endings), which Linux would keep in the interpreter's name; "
+                               "ignoring it, as LMCache does");
+
+  const auto with_argument = plugin("#!/usr/bin/env python3\r\nprint(1)\r\n");
+  r = resolve_interpreter(python, "python", with_argument, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(python.command(*r.chosen, with_argument),
+            (std::vector<std::string>{"/usr/bin/env", "python3", with_argument.string()}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("keep in the argument"), std::string::npos) << r.warnings[0];
+}
+
 // LMCache looks a bare shebang name up on PATH (shutil.which); plugins written for it rely on it.
 TEST_F(interpreter_fallback, a_bare_shebang_name_is_looked_up_on_path_with_a_warning) {
   fake("python");

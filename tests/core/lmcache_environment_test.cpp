@@ -3,6 +3,7 @@
 // text handed on unchanged, and the runners in use.
 #include "lmcache_environment.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "launch_settings.hpp"
@@ -165,6 +166,31 @@ TEST(lmcache_json_text, is_handed_to_plugins_unchanged) {
   // The same from LMCACHE_RUNTIME_PLUGIN_CONFIG.
   o.config_json.reset();
   EXPECT_EQ(resolve(o, {"LMCACHE_RUNTIME_PLUGIN_CONFIG=" + text}).plugin_config_json, text);
+}
+
+// LMCache's to_json() is Python's json.dumps: float('inf') defaults become Infinity, and
+// surrogate-escaped bytes are not UTF-8. plughost reads its keys all the same.
+TEST(lmcache_json_text, pythons_json_extensions_are_read_and_handed_on_unchanged) {
+  const std::string text =
+      "{\"pd_allocation_timeout_sec\": Infinity, \"ratio\": NaN, \"low\": -Infinity,\n"
+      " \"name\": \"NaN and Infinity\\\" stay\", \"raw\": \"\xff\xfe\",\n"
+      " \"runtime_plugin_locations\": [\"/from/json\"]}";
+  launch_options o;
+  o.config_json = text;
+  const auto s = resolve(o);
+  EXPECT_EQ(s.plugin_config_json, text);
+  EXPECT_EQ(s.locations, std::vector<fs::path>{"/from/json"});
+}
+
+TEST(lmcache_json_text, more_than_plugins_can_receive_is_refused) {
+  launch_options o;
+  o.locations = {"/p"};
+  o.config_json = "{\"big\": \"" + std::string(max_plugin_config_bytes, 'x') + "\"}";
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            fmt::format("--config-json: the configuration is {} bytes of JSON, more than the {} "
+                        "plugins can receive: Linux limits one environment variable "
+                        "(LMCACHE_RUNTIME_PLUGIN_CONFIG) to 128 KiB",
+                        o.config_json->size(), max_plugin_config_bytes));
 }
 
 TEST(lmcache_json_text, bad_json_text_is_a_configuration_error) {

@@ -48,6 +48,12 @@ TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--config excludes --config-json"), std::string::npos) << r.err;
 
+  // "--role=" is an empty role (no role), not a flag that takes the next argument.
+  r = run({"list", "--json", "--role=", "--worker-id=3", "--worker-count=4"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["identity"],
+            json::parse(R"({"role": null, "worker_id": 3, "worker_count": 4})"));
+
   r = run({"run", "--runner", "cobol"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,

@@ -230,6 +230,37 @@ TEST_F(lmcache_compat, exit_with_parent_stops_everything_when_the_parent_is_kill
                       << json(records).dump();
 }
 
+// The parent asked for a stop (its plughost has a long stop timeout), then died: the plugins do
+// not outlive it by that timeout.
+TEST_F(lmcache_compat, a_parent_that_dies_during_the_stop_shortens_it) {
+  plugin("all_stubborn.sh", "trap '' TERM\necho ready\nwhile :; do sleep 0.1; done\n");
+  auto e = env;
+  e.push_back("PLUGHOST_PID_FILE=" + (dir.path() / "plughost.pid").string());
+  const auto parent = std::make_unique<child_process>(child_process::options{
+      {"/bin/sh", "-c", "\"$0\" \"$@\" & echo $! > \"$PLUGHOST_PID_FILE\"; wait",
+       plughost_binary().string(), "run", "--exit-with-parent", "--stop-timeout", "60",
+       "--location", plugins.string(), "--sink", "jsonl:" + records_file.string()},
+      e,
+      dir.path() / "parent.out",
+      dir.path() / "parent.err",
+      {},
+      {}});
+  ASSERT_TRUE(wait_for_line("all_stubborn.sh", "ready")) << read_file(dir.path() / "parent.err");
+  const auto host = static_cast<pid_t>(std::stol(read_file(dir.path() / "plughost.pid")));
+  const auto plugin_pid = records_of("all_stubborn.sh").front()["pid"].get<pid_t>();
+  ::kill(host, SIGTERM);
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& r : records_of("all_stubborn.sh")) {
+      if (r["event"] == "stopping") return true;
+    }
+    return false;
+  }));
+  parent->signal(SIGKILL);
+  // Generous bounds: they only catch a plughost that waits out its 60 s stop timeout.
+  EXPECT_TRUE(eventually([&] { return !process_alive(plugin_pid); }, std::chrono::seconds(20)));
+  EXPECT_TRUE(eventually([&] { return !process_alive(host); }, std::chrono::seconds(20)));
+}
+
 TEST_F(lmcache_compat, exit_with_a_given_process) {
   plugin("all_wait.sh", "echo ready\nexec sleep 1000\n");
   child_process watched({{"/bin/sleep", "1000"}, env, {}, {}, {}, {}});

@@ -16,6 +16,11 @@ struct identity {
   std::uint64_t worker_count = 1;   ///< at least 1
 };
 
+/// The longest configuration plugins can receive as JSON: Linux limits one environment entry
+/// ("LMCACHE_RUNTIME_PLUGIN_CONFIG=...", with its NUL) to 128 KiB (MAX_ARG_STRLEN).
+inline constexpr std::size_t max_plugin_config_bytes =
+    128 * 1024 - sizeof("LMCACHE_RUNTIME_PLUGIN_CONFIG=");
+
 /// What a launcher is asked to do, as a command line gives it. Values are kept as typed by the
 /// user so that errors can quote them; the launcher validates them.
 struct launch_options {

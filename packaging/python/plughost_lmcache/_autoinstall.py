@@ -5,7 +5,7 @@
 try:
     import os as _os
 
-    if _os.environ.get("PLUGHOST_LMCACHE", "").strip().lower() in ("1", "true", "yes"):
+    if _os.environ.get("PLUGHOST_LMCACHE", "").strip().lower() in ("1", "true", "yes", "on"):
         from plughost_lmcache._install import install as _install
 
         _install()

@@ -20,8 +20,11 @@ STDERR_LOGGER_NAME = LOGGER_NAME + ".stderr"
 _START_WAIT = 10.0
 # `list` only reads folders and first lines; the bound only catches a hung file system.
 _LIST_TIMEOUT = 60.0
-# plughost gives plugins their stop timeout (5 s by default) before SIGKILL, then exits.
-_STOP_WAIT = 10.0
+# plughost gives plugins their stop timeout (5 s by default) before SIGKILL, then exits. A
+# second SIGTERM (plughost takes one more than a second after the first as "kill now") cuts a
+# longer stop timeout short, so that a stop ends within LMCache's 10 s for closing components.
+_STOP_WAIT = 7.0
+_KILL_NOW_WAIT = 2.0
 _JOIN_WAIT = 1.0
 
 # plughost's identity comes from these when no flag is given; the launcher's own attributes must
@@ -86,6 +89,10 @@ def binary_path():
     """The plughost executable: $PLUGHOST_BINARY, the wheel's bundled one, or plughost on PATH."""
     configured = os.environ.get("PLUGHOST_BINARY")
     if configured:
+        if _is_console_script(configured):
+            raise FileNotFoundError(
+                f"PLUGHOST_BINARY={configured} is the plughost console script, which runs "
+                f"PLUGHOST_BINARY: point it at the executable itself")
         return configured
     bundled = Path(__file__).resolve().parent / "_root" / "bin" / "plughost"
     if bundled.is_file():
@@ -227,9 +234,13 @@ class _Run:
                 self.cond.notify_all()
 
     def wait_started(self, timeout):
+        """Waits for every plugin's first record; returns the names still missing."""
         with self.cond:
             self.cond.wait_for(
                 lambda: self.output_ended or sum(self.pending.values()) == 0, timeout)
+            if self.output_ended:
+                return []
+            return [name for name, count in self.pending.items() if count > 0]
 
     def stop(self):
         self.stopping = True
@@ -242,8 +253,12 @@ class _Run:
             try:
                 proc.wait(timeout=_STOP_WAIT)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=_STOP_WAIT)
+                try:
+                    proc.send_signal(signal.SIGTERM)  # kill the plugins now
+                    proc.wait(timeout=_KILL_NOW_WAIT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()  # its guardian still stops the plugins' groups
+                    proc.wait(timeout=_KILL_NOW_WAIT)
         current = threading.current_thread()
         for thread in self.threads:
             if thread is not current:
@@ -260,6 +275,7 @@ class RuntimePluginLauncher:
         self.worker_id = worker_id
         self.plugin_processes = []
         self._runs = []
+        self._stop_requested = False
         self._logger = get_logger(LOGGER_NAME)
         self._stderr_logger = logging.getLogger(STDERR_LOGGER_NAME)
         atexit.register(self.stop_plugins)
@@ -268,6 +284,7 @@ class RuntimePluginLauncher:
 
     def launch_plugins(self):
         """Launch all configured plugins."""
+        self._stop_requested = False
         configured = self.config.runtime_plugin_locations
         if not configured:
             return
@@ -345,6 +362,8 @@ class RuntimePluginLauncher:
                     self._log_skip(entry["_display"], record)
             return
 
+        if self._stop_requested:  # stop_plugins() ran from another thread meanwhile
+            return
         pending = Counter(e.get("name") for e in plan.entries
                           if e.get("decision") in ("run", "error", "skip"))
         # Spawned from the calling thread, in this process's session and group: plughost's
@@ -367,6 +386,8 @@ class RuntimePluginLauncher:
             os.close(records_write)
         run = _Run(proc, plan, pending, os.fdopen(records_read, "rb"))
         self._runs.append(run)
+        if self._stop_requested:  # stop_plugins() may have looked at _runs just before
+            run.stop_later = True
         for target, label in ((self._read_records, "records"), (self._read_host_lines, "stderr")):
             thread = threading.Thread(target=target, args=(run,), daemon=True,
                                       name=f"plughost-{label}-{proc.pid}")
@@ -377,7 +398,13 @@ class RuntimePluginLauncher:
             proc.stdin.close()
         except OSError:  # plughost exited before reading: its stderr says why
             pass
-        run.wait_started(_START_WAIT)
+        missing = run.wait_started(_START_WAIT)
+        if missing:
+            self._logger.warning(
+                "plughost has not reported these plugins after %g s: %s", _START_WAIT,
+                ", ".join(sorted(str(name) for name in missing)))
+        if getattr(run, "stop_later", False):
+            run.stop()
 
     # -- reading plughost ------------------------------------------------------------------
 
@@ -412,6 +439,15 @@ class RuntimePluginLauncher:
                 code = run.proc.wait()
                 if not run.stopping and (code < 0 or code > 2):
                     self._logger.warning("plughost: exited with code %s", code)
+                # plughost ended without an exit record for these (it was killed): its
+                # guardian stops their process groups. They are not running any more, and
+                # terminate() must not signal a group id that may be reused.
+                for pid, process in list(run.process_of_pid.items()):
+                    if process.returncode is None:
+                        process.returncode = -signal.SIGKILL
+                        self._logger.warning(
+                            f"Runtime plugin {process.path}: plughost ended without reporting "
+                            f"its exit; its guardian stops it")
             except Exception:
                 pass
 
@@ -514,6 +550,7 @@ class RuntimePluginLauncher:
         May run from atexit during interpreter shutdown: no logging here, and nothing raised.
         """
         try:
+            self._stop_requested = True
             runs = list(self._runs)
         except Exception:
             return

@@ -4,18 +4,38 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import textwrap
+import threading
 import unittest
+from unittest import mock
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plughost_testlib as lib  # noqa: E402
 from plughost_lmcache import RuntimePluginLauncher  # noqa: E402
+from plughost_lmcache import _launcher as launcher_module  # noqa: E402
 
 
 class CompatTest(lib.PluginTestCase):
+    def stand_in(self, plugin, list_delay=0, run_body="time.sleep(1000)"):
+        """A stand-in for plughost: `list` plans `plugin` to run, `run` runs `run_body`."""
+        return lib.write_file(self.tmp / "stand-in-plughost", textwrap.dedent(f"""\
+            #!{sys.executable}
+            import json, sys, time
+            sys.stdin.read()
+            location = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--location=")][0]
+            if sys.argv[1] == "list":
+                time.sleep({list_delay})
+                print(json.dumps({{"locations": [location], "plugins": [{{
+                    "name": {plugin!r}, "path": location + "/" + {plugin!r},
+                    "location": location, "decision": "run", "reason": "", "runner": "python",
+                    "argv": []}}]}}))
+                sys.exit(0)
+            """) + run_body + "\n", mode=0o755)
+
     def make(self, locations, role="WORKER", worker_count=1, worker_id=0):
         return self.launcher(RuntimePluginLauncher(
             lib.MockConfig([str(p) for p in locations]), role, worker_count, worker_id))
@@ -51,20 +71,13 @@ class CompatTest(lib.PluginTestCase):
 
         if shutil.which("node") is None:
             return  # the node runner cannot run anything here; the default case is checked
-        saved = os.environ.get("PLUGHOST_RUNNERS")
-        os.environ["PLUGHOST_RUNNERS"] = "python,bash,node"
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_RUNNERS": "python,bash,node"}):
             launcher = self.make([folder])
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
                 self.assertTrue(capture.wait_for_message(f"[{folder / 'all_helper.js'}] js ran"))
             self.assertEqual(sorted(p.name for p in launcher.plugin_processes),
                              ["all_helper.js", "all_p.py"])
-        finally:
-            if saved is None:
-                os.environ.pop("PLUGHOST_RUNNERS", None)
-            else:
-                os.environ["PLUGHOST_RUNNERS"] = saved
 
     def test_lmcaches_own_spellings_in_the_environment_do_not_override_the_config_object(self):
         # LMCache has resolved LMCACHE_CONFIG_FILE, LMCACHE_RUNTIME_PLUGIN_LOCATIONS, its
@@ -228,20 +241,13 @@ class CompatTest(lib.PluginTestCase):
         records = self.tmp / "records.jsonl"
         settings = lib.write_file(self.tmp / "plughost.yaml",
                                   f"plughost:\n  sinks: ['jsonl:{records}']\n")
-        saved = os.environ.get("PLUGHOST_SETTINGS")
-        os.environ["PLUGHOST_SETTINGS"] = str(settings)
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_SETTINGS": str(settings)}):
             launcher = self.make([folder])
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
                 self.assertTrue(capture.wait_for_message(
                     f"Runtime plugin {plugin} exited with code 0"))
                 launcher.stop_plugins()
-        finally:
-            if saved is None:
-                os.environ.pop("PLUGHOST_SETTINGS", None)
-            else:
-                os.environ["PLUGHOST_SETTINGS"] = saved
         self.assertIn(f"[{plugin}] to both", capture.messages())
         written = [json.loads(line) for line in records.read_text().splitlines()]
         self.assertIn("to both", [r.get("line") for r in written])
@@ -307,6 +313,92 @@ class CompatTest(lib.PluginTestCase):
                 capture.wait_for_message(f"Runtime plugin {plugin} exited with code -15"))
         self.assertEqual(process.poll(), -15)
         process.terminate()  # once it has exited: nothing, no error
+
+    def test_a_plughost_killed_leaves_no_running_plugin_behind_in_the_state(self):
+        folder = self.folder()
+        pid_file = self.track_pid_file(self.tmp / "pid")
+        plugin = lib.sleeper_plugin(folder / "all_sleep.py", pid_file)
+        launcher = self.make([folder])
+        with lib.captured_logs() as capture:
+            launcher.launch_plugins()
+            pid = int(self.wait_for_file(pid_file))
+            os.kill(launcher._runs[0].proc.pid, signal.SIGKILL)
+            self.assertTrue(capture.wait_for_message(
+                f"Runtime plugin {plugin}: plughost ended without reporting its exit; its "
+                f"guardian stops it"))
+        self.assertEqual(launcher.plugin_processes[0].poll(), -signal.SIGKILL)
+        self.assertTrue(lib.wait_gone([pid]), "the guardian did not stop the plugin")
+
+    def test_a_long_stop_timeout_is_cut_short_by_stop_plugins(self):
+        # LMCache gives its components 10 s to close: stop_plugins() asks plughost to kill at
+        # once (a second SIGTERM) rather than leaving plugins to outlive the Python process.
+        folder = self.folder()
+        pid_file = self.track_pid_file(self.tmp / "pid")
+        lib.write_file(folder / "all_stubborn.sh",
+                       f"trap '' TERM\necho $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}\n"
+                       "while :; do sleep 0.1; done\n")
+        settings = lib.write_file(self.tmp / "plughost.yaml", "plughost:\n  stop_timeout: 60s\n")
+        with mock.patch.dict(os.environ, {"PLUGHOST_SETTINGS": str(settings)}):
+            launcher = self.make([folder])
+            launcher.launch_plugins()
+        pid = int(self.wait_for_file(pid_file))
+        launcher.stop_plugins()
+        # Generous: it only catches a plugin left for the 60 s stop timeout.
+        self.assertTrue(lib.wait_gone([pid], timeout=5), "the plugin outlived stop_plugins()")
+
+    def test_pointing_plughost_binary_at_the_console_script_is_an_error_not_a_loop(self):
+        folder = self.folder()
+        lib.write_file(folder / "all_x.sh", "echo x\n")
+        script = lib.write_file(
+            self.tmp / "plughost", "#!/usr/bin/python3\nfrom plughost_lmcache._cli import main\n"
+            "main()\n", mode=0o755)
+        saved = os.environ["PLUGHOST_BINARY"]
+        os.environ["PLUGHOST_BINARY"] = str(script)
+        try:
+            launcher = self.make([folder])
+            with lib.captured_logs() as capture:
+                launcher.launch_plugins()
+        finally:
+            os.environ["PLUGHOST_BINARY"] = saved
+        self.assertEqual(launcher.plugin_processes, [])
+        self.assertIn(f"Failed to launch runtime plugins: PLUGHOST_BINARY={script} is the "
+                      f"plughost console script, which runs PLUGHOST_BINARY: point it at the "
+                      f"executable itself", capture.messages(logging.ERROR))
+
+    def test_a_stop_while_launching_starts_nothing(self):
+        # A stand-in whose `list` takes a while: stop_plugins() from another thread meanwhile.
+        folder = self.folder()
+        ran = self.tmp / "run-was-started"
+        stand_in = self.stand_in("all_x.py", list_delay=1,
+                                 run_body=f"open({str(ran)!r}, 'w').close()\ntime.sleep(1000)")
+        saved = os.environ["PLUGHOST_BINARY"]
+        os.environ["PLUGHOST_BINARY"] = str(stand_in)
+        try:
+            launcher = self.make([folder])
+            stopper = threading.Timer(0.3, launcher.stop_plugins)
+            stopper.start()
+            launcher.launch_plugins()
+            stopper.join()
+        finally:
+            os.environ["PLUGHOST_BINARY"] = saved
+        self.assertFalse(ran.exists(), "plughost run was started after stop_plugins()")
+        self.assertEqual(launcher.plugin_processes, [])
+
+    def test_plugins_never_reported_are_named_after_the_wait(self):
+        folder = self.folder()
+        stand_in = self.stand_in("all_gone.py")
+        saved_binary, saved_wait = os.environ["PLUGHOST_BINARY"], launcher_module._START_WAIT
+        os.environ["PLUGHOST_BINARY"] = str(stand_in)
+        launcher_module._START_WAIT = 0.5
+        try:
+            launcher = self.make([folder])
+            with lib.captured_logs() as capture:
+                launcher.launch_plugins()
+        finally:
+            os.environ["PLUGHOST_BINARY"] = saved_binary
+            launcher_module._START_WAIT = saved_wait
+        self.assertIn("plughost has not reported these plugins after 0.5 s: all_gone.py",
+                      capture.messages(logging.WARNING))
 
     def test_odd_records_are_logged_not_fatal(self):
         # A stand-in for plughost that prints what a reader must survive; the drop-in's reader
