@@ -77,7 +77,7 @@ void read_config_json(launch_options& o, std::size_t limit) {
 
 // --exit-with-parent[=PID]: 0 for the parent, else a pid.
 int exit_with_pid(const std::string& value) {
-  if (value == "parent") return 0;
+  if (value.empty()) return 0;  // the parent
   int pid = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), pid);
   if (ec != std::errc() || end != value.data() + value.size() || pid <= 0) {
@@ -156,9 +156,11 @@ int main(int argc, char** argv) {
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5");
   std::optional<std::string> exit_with;
-  run->add_flag("--exit-with-parent{parent}", exit_with,
-                "when the parent process (or, with =PID, that process) exits, even killed, stop "
-                "every plugin at once: their stop signal, then SIGKILL after at most 1 s");
+  run->add_option("--exit-with-parent", exit_with,
+                  "when the parent process (or, with =PID, that process) exits, even killed, "
+                  "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")
+      ->expected(0, 1)
+      ->option_text("[=PID]");
 
   launch_options list_opts;
   bool list_json = false;

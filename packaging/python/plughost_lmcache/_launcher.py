@@ -469,6 +469,9 @@ class RuntimePluginLauncher:
             level = {"warning": logging.WARNING, "error": logging.ERROR,
                      "info": logging.INFO}[match.group(1)]
             message = "plughost: " + match.group(2)
+        if "--runner" in message and os.environ.get("PLUGHOST_RUNNERS", "").strip():
+            # The drop-in made those flags: name what the operator wrote.
+            message += f" (from PLUGHOST_RUNNERS={os.environ['PLUGHOST_RUNNERS']})"
         self._logger.log(level, message)
         return level
 

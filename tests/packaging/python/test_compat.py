@@ -128,6 +128,18 @@ class CompatTest(lib.PluginTestCase):
         self.assertIn(f"runtime_plugin_locations is one path, not a list: taking {str(folder)!r} "
                       f"as the only location", capture.messages(logging.WARNING))
 
+    def test_a_wrong_runner_name_in_plughost_runners_is_named(self):
+        folder = self.folder()
+        lib.write_file(folder / "all_x.sh", "echo x\n")
+        with mock.patch.dict(os.environ, {"PLUGHOST_RUNNERS": "python,bsh"}):
+            launcher = self.make([folder])
+            with lib.captured_logs() as capture:
+                launcher.launch_plugins()
+        self.assertEqual(launcher.plugin_processes, [])
+        errors = capture.messages(logging.ERROR)
+        self.assertTrue([m for m in errors if "unknown runner 'bsh'" in m
+                         and m.endswith("(from PLUGHOST_RUNNERS=python,bsh)")], errors)
+
     def test_bare_shebang_name_uses_python3_on_path(self):
         folder = self.folder()
         plugin = lib.write_file(folder / "all_bare.py", "#!python3\nprint('bare ran')\n")
