@@ -252,18 +252,14 @@ std::vector<fs::path> locations_from(const config_document& doc, std::string& ke
           fmt::format("{}{}: plugin_locations is deprecated, use runtime_plugin_locations instead",
                       doc.source, where));
       key = "plugin_locations";
-    } else if (at(alias_at) >
-               at(doc.key_position(json::json_pointer("/runtime_plugin_locations")))) {
-      warnings.push_back(fmt::format(
-          "{}{}: runtime_plugin_locations and its deprecated alias plugin_locations are both set: "
-          "the one written last (plugin_locations) wins, as in LMCache",
-          doc.source, where));
-      key = "plugin_locations";
     } else {
+      if (at(alias_at) > at(doc.key_position(json::json_pointer("/runtime_plugin_locations")))) {
+        key = "plugin_locations";
+      }
       warnings.push_back(fmt::format(
           "{}{}: runtime_plugin_locations and its deprecated alias plugin_locations are both set: "
-          "the one written last (runtime_plugin_locations) wins, as in LMCache",
-          doc.source, where));
+          "the one written last ({}) wins, as in LMCache",
+          doc.source, where, key));
     }
   }
   if (key.empty()) return {};
