@@ -38,10 +38,28 @@ std::string_view python_constant_at(std::string_view text, std::size_t i) {
   return {};
 }
 
+// The value of the \uXXXX escape at text[i], or -1.
+long unicode_escape_at(std::string_view text, std::size_t i) {
+  if (text.substr(i, 2) != "\\u" || i + 6 > text.size()) return -1;
+  long v = 0;
+  for (std::size_t k = i + 2; k < i + 6; ++k) {
+    const char c = text[k];
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 // JSON as Python's json module writes it, made readable for nlohmann::json: NaN, Infinity and
 // -Infinity (json.dumps writes them for float('nan') and float('inf'), LMCache's configuration
-// has such defaults) become null, and bytes that are not UTF-8 (os.fsencode of surrogate escapes)
-// become U+FFFD. Only plughost's reading changes: JSON text is handed to plugins as it came.
+// has such defaults) become null; bytes that are not UTF-8 (os.fsencode of surrogate escapes)
+// become '?', and lone surrogate escapes (\udcff: the same, with ensure_ascii) become \ufffd.
+// The text keeps its length, except NaN (one more), so that error positions stay right. Only
+// plughost's reading changes: JSON text is handed to plugins as it came.
 std::string python_json_as_json(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -49,7 +67,7 @@ std::string python_json_as_json(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     const char c = text[i];
     if (const auto n = utf8_length(text, i); n == 0) {
-      out += "\xEF\xBF\xBD";
+      out.push_back('?');
       ++i;
       continue;
     } else if (n > 1) {
@@ -58,6 +76,17 @@ std::string python_json_as_json(std::string_view text) {
       continue;
     }
     if (in_string) {
+      if (const auto u = unicode_escape_at(text, i); u >= 0xD800 && u <= 0xDFFF) {
+        const auto low = unicode_escape_at(text, i + 6);
+        if (u <= 0xDBFF && low >= 0xDC00 && low <= 0xDFFF) {  // a pair: one code point
+          out.append(text.substr(i, 12));
+          i += 12;
+        } else {
+          out += "\\ufffd";
+          i += 6;
+        }
+        continue;
+      }
       if (c == '\\' && i + 1 < text.size()) {
         out.append(text.substr(i, 2));
         i += 2;
@@ -68,6 +97,7 @@ std::string python_json_as_json(std::string_view text) {
       in_string = true;
     } else if (const auto word = python_constant_at(text, i); !word.empty()) {
       out += "null";
+      if (word.size() > 4) out.append(word.size() - 4, ' ');
       i += word.size();
       continue;
     }

@@ -34,10 +34,41 @@ long long now_ms() {
   return static_cast<long long>(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
 }
 
+// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when there is no such
+// process. Raw calls and stack buffers only.
+char process_state(pid_t pid) {
+  char path[32] = "/proc/";
+  char digits[16];
+  std::size_t n = 0;
+  for (auto v = static_cast<unsigned long>(pid); v > 0 && n < sizeof digits; v /= 10) {
+    digits[n++] = static_cast<char>('0' + v % 10);
+  }
+  std::size_t at = 6;
+  while (n > 0) path[at++] = digits[--n];
+  std::memcpy(path + at, "/stat", 6);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char stat[512];
+  const auto got = ::read(fd, stat, sizeof stat - 1);
+  ::close(fd);
+  if (got <= 0) return 0;
+  stat[got] = '\0';
+  const char* p = std::strrchr(stat, ')');  // "pid (comm) state ..."
+  return p && p[1] == ' ' ? p[2] : 0;
+}
+
 struct guard_state {
   pid_t* groups;  // preallocated before fork
   std::size_t count = 0;
   long long stop_timeout_ms = 5000;
+  pid_t exit_with = 0;  // --exit-with-parent's process: once it is gone, the stop is short
+  long long exit_with_grace_ms = 1000;
+
+  bool exit_with_gone() const {
+    if (exit_with <= 0) return false;
+    const char state = process_state(exit_with);
+    return state == 0 || state == 'Z' || state == 'X';
+  }
 
   void add(pid_t g) {
     if (g > 0 && count < max_groups) groups[count++] = g;
@@ -110,7 +141,8 @@ struct guard_state {
   }
 };
 
-// Lines: "+<pgid>", "-<pgid>", "t<milliseconds>", "bye".
+// Lines: "+<pgid>", "-<pgid>", "t<milliseconds>", "w<pid>" (the --exit-with-parent process),
+// "g<milliseconds>" (the stop's length once that process is gone), "bye".
 bool apply_line(guard_state& s, const char* line, std::size_t length) {
   if (length == 3 && line[0] == 'b' && line[1] == 'y' && line[2] == 'e') return true;
   if (length < 2) return false;
@@ -128,6 +160,12 @@ bool apply_line(guard_state& s, const char* line, std::size_t length) {
       break;
     case 't':
       s.stop_timeout_ms = value;
+      break;
+    case 'w':
+      s.exit_with = static_cast<pid_t>(value);
+      break;
+    case 'g':
+      s.exit_with_grace_ms = value;
       break;
     default:
       break;
@@ -187,8 +225,16 @@ bool apply_line(guard_state& s, const char* line, std::size_t length) {
     (void)ignored;
   }
   s.signal_all(SIGTERM);
-  const long long deadline = now_ms() + s.stop_timeout_ms;
-  while (s.any_alive() && now_ms() < deadline) ::poll(nullptr, 0, poll_interval_ms);
+  long long deadline = now_ms() + s.stop_timeout_ms;
+  bool shortened = false;
+  while (s.any_alive() && now_ms() < deadline) {
+    // The host's --exit-with-parent process is gone too: nobody waits for a graceful stop.
+    if (!shortened && s.exit_with_gone()) {
+      shortened = true;
+      if (now_ms() + s.exit_with_grace_ms < deadline) deadline = now_ms() + s.exit_with_grace_ms;
+    }
+    ::poll(nullptr, 0, poll_interval_ms);
+  }
   s.signal_all(SIGKILL);
   ::_exit(0);
 }
@@ -254,6 +300,14 @@ void guardian::set_stop_timeout(std::chrono::nanoseconds t) {
   char line[32];
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
   const int n = std::snprintf(line, sizeof line, "t%lld\n", static_cast<long long>(ms));
+  send(line, static_cast<std::size_t>(n));
+}
+
+void guardian::exit_with(pid_t pid, std::chrono::nanoseconds grace) {
+  char line[64];
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace).count();
+  const int n = std::snprintf(line, sizeof line, "w%d\ng%lld\n", static_cast<int>(pid),
+                              static_cast<long long>(ms));
   send(line, static_cast<std::size_t>(n));
 }
 

@@ -25,6 +25,9 @@ class guardian {
   void watch(pid_t pgid);   ///< a plugin's process group now exists
   void forget(pid_t pgid);  ///< that group is empty: never signal it again
   void set_stop_timeout(std::chrono::nanoseconds t);
+  /// --exit-with-parent's process: should the host die, and that process be gone (or go) while
+  /// the guardian stops the plugins, their stop lasts at most `grace`, not the stop timeout.
+  void exit_with(pid_t pid, std::chrono::nanoseconds grace);
 
   /// Ends the guardian without it touching anything (the host stopped its plugins itself).
   void dismiss();

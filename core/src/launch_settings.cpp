@@ -274,7 +274,11 @@ std::vector<fs::path> resolve_locations(const launch_options& options, const env
   const auto absolute = [&](const fs::path& p) { return normal_path(cwd, p); };
   std::vector<fs::path> locations;
   if (!options.locations.empty()) {
-    for (const auto& loc : options.locations) locations.push_back(absolute(loc));
+    for (const auto& loc : options.locations) {
+      // Not the working directory: an unset variable in --location="$DIR" must not run it all.
+      if (loc.empty()) throw usage_error("--location: expected a file or folder, got ''");
+      locations.push_back(absolute(loc));
+    }
     out.locations_from = "--location";
     return locations;
   }

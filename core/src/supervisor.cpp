@@ -202,6 +202,7 @@ class supervisor::impl {
       ::close(fd);
       return on_exit_with_gone(pid);
     }
+    guardian_.exit_with(pid, parent_exit_grace);
     exit_with_.emplace(ioc_, fd);
     exit_with_->async_wait(asio::posix::stream_descriptor::wait_read,
                            [this, pid](const boost::system::error_code& ec) {

@@ -182,6 +182,26 @@ TEST(lmcache_json_text, pythons_json_extensions_are_read_and_handed_on_unchanged
   EXPECT_EQ(s.locations, std::vector<fs::path>{"/from/json"});
 }
 
+TEST(lmcache_json_text, lone_surrogate_escapes_are_read_too) {
+  // json.dumps (ensure_ascii) of a string holding a surrogate escape: "\udcff".
+  const std::string text =
+      R"({"local_disk": "/data/\udcff", "smile": "\ud83d\ude00", "high": "\ud800x",)"
+      R"( "runtime_plugin_locations": ["/p"]})";
+  launch_options o;
+  o.config_json = text;
+  const auto s = resolve(o);
+  EXPECT_EQ(s.plugin_config_json, text);
+  EXPECT_EQ(s.locations, std::vector<fs::path>{"/p"});
+}
+
+TEST(lmcache_json_text, error_positions_are_those_of_the_text_as_given) {
+  launch_options o;
+  o.config_json = "{\"a\": [Infinity, -Infinity, \"\xff\xfe\"], \"runtime_plugin_locations\": 5}";
+  EXPECT_EQ(
+      error_text<config_error>([&] { resolve(o); }),
+      "--config-json:1:64: runtime_plugin_locations must be a list of paths, got the number 5");
+}
+
 TEST(lmcache_json_text, more_than_plugins_can_receive_is_refused) {
   launch_options o;
   o.locations = {"/p"};

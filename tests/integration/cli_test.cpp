@@ -54,6 +54,10 @@ TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
   EXPECT_EQ(json::parse(r.out)["identity"],
             json::parse(R"({"role": null, "worker_id": 3, "worker_count": 4})"));
 
+  r = run({"run", "--location="});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: --location: expected a file or folder, got ''\n");
+
   r = run({"run", "--runner", "cobol"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,

@@ -261,6 +261,22 @@ TEST_F(lmcache_compat, a_parent_that_dies_during_the_stop_shortens_it) {
   EXPECT_TRUE(eventually([&] { return !process_alive(host); }, std::chrono::seconds(20)));
 }
 
+// plughost killed, then its --exit-with-parent process gone: the guardian, which stops the
+// plugins in plughost's place, does not wait out the 60 s stop timeout either.
+TEST_F(lmcache_compat, the_guardian_also_shortens_the_stop_once_the_parent_is_gone) {
+  plugin("all_stubborn.sh", "trap '' TERM\necho ready\nwhile :; do sleep 0.1; done\n");
+  child_process watched({{"/bin/sleep", "1000"}, env, {}, {}, {}, {}});
+  auto host =
+      start({"run", "--stop-timeout", "60", "--exit-with-parent=" + std::to_string(watched.pid())});
+  ASSERT_TRUE(wait_for_line("all_stubborn.sh", "ready"));
+  const auto plugin_pid = records_of("all_stubborn.sh").front()["pid"].get<pid_t>();
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(20)).has_value());
+  watched.signal(SIGKILL);
+  // Generous bound: it only catches a guardian that waits out the 60 s stop timeout.
+  EXPECT_TRUE(eventually([&] { return !process_alive(plugin_pid); }, std::chrono::seconds(20)));
+}
+
 TEST_F(lmcache_compat, exit_with_a_given_process) {
   plugin("all_wait.sh", "echo ready\nexec sleep 1000\n");
   child_process watched({{"/bin/sleep", "1000"}, env, {}, {}, {}, {}});

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +27,9 @@ _LIST_TIMEOUT = 60.0
 _STOP_WAIT = 7.0
 _KILL_NOW_WAIT = 2.0
 _JOIN_WAIT = 1.0
+# After plughost is killed, its guardian stops the plugins within their stop timeout: how long
+# the reader watches for them to go, to mark them ended.
+_GUARDIAN_WAIT = 120.0
 
 # plughost's identity comes from these when no flag is given; the launcher's own attributes must
 # win (role None means no role, whatever the parent process inherited).
@@ -89,6 +93,8 @@ def binary_path():
     """The plughost executable: $PLUGHOST_BINARY, the wheel's bundled one, or plughost on PATH."""
     configured = os.environ.get("PLUGHOST_BINARY")
     if configured:
+        if os.sep not in configured:  # a name: looked up on PATH, as exec would not
+            configured = shutil.which(configured) or configured
         if _is_console_script(configured):
             raise FileNotFoundError(
                 f"PLUGHOST_BINARY={configured} is the plughost console script, which runs "
@@ -132,6 +138,23 @@ def _signal_number(name):
         return int(getattr(signal, name))
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+def _mark_ended_when_gone(processes, timeout=_GUARDIAN_WAIT):
+    """Sets returncode (-SIGKILL: the real status went with plughost) once each pid is gone."""
+    deadline = time.monotonic() + timeout
+    while processes and time.monotonic() < deadline:
+        for process in list(processes):
+            try:
+                os.kill(process.pid, 0)
+                with open(f"/proc/{process.pid}/stat", "rb") as f:
+                    gone = f.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+            except (OSError, IndexError):
+                gone = True
+            if gone:
+                process.returncode = -signal.SIGKILL
+                processes.remove(process)
+        time.sleep(0.05)
 
 
 class PluginProcess:
@@ -442,12 +465,12 @@ class RuntimePluginLauncher:
                 # plughost ended without an exit record for these (it was killed): its
                 # guardian stops their process groups. They are not running any more, and
                 # terminate() must not signal a group id that may be reused.
-                for pid, process in list(run.process_of_pid.items()):
-                    if process.returncode is None:
-                        process.returncode = -signal.SIGKILL
-                        self._logger.warning(
-                            f"Runtime plugin {process.path}: plughost ended without reporting "
-                            f"its exit; its guardian stops it")
+                left = [p for p in run.process_of_pid.values() if p.returncode is None]
+                for process in left:
+                    self._logger.warning(
+                        f"Runtime plugin {process.path}: plughost ended without reporting its "
+                        f"exit; its guardian stops it")
+                _mark_ended_when_gone(left)
             except Exception:
                 pass
 

@@ -5,9 +5,11 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
+import time
 import unittest
 from unittest import mock
 from pathlib import Path
@@ -338,8 +340,12 @@ class CompatTest(lib.PluginTestCase):
             self.assertTrue(capture.wait_for_message(
                 f"Runtime plugin {plugin}: plughost ended without reporting its exit; its "
                 f"guardian stops it"))
-        self.assertEqual(launcher.plugin_processes[0].poll(), -signal.SIGKILL)
         self.assertTrue(lib.wait_gone([pid]), "the guardian did not stop the plugin")
+        # Marked ended once it is gone, not before (its real status went with plughost).
+        deadline = time.monotonic() + lib.HANG
+        while launcher.plugin_processes[0].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(launcher.plugin_processes[0].poll(), -signal.SIGKILL)
 
     def test_a_long_stop_timeout_is_cut_short_by_stop_plugins(self):
         # LMCache gives its components 10 s to close: stop_plugins() asks plughost to kill at
@@ -357,6 +363,20 @@ class CompatTest(lib.PluginTestCase):
         launcher.stop_plugins()
         # Generous: it only catches a plugin left for the 60 s stop timeout.
         self.assertTrue(lib.wait_gone([pid], timeout=5), "the plugin outlived stop_plugins()")
+
+    def test_a_wrapper_leading_back_to_the_console_script_is_an_error_not_a_loop(self):
+        bin_dir = self.folder("bin")
+        script = lib.write_file(
+            bin_dir / "plughost", f"#!{sys.executable}\nfrom plughost_lmcache._cli import main\n"
+            "raise SystemExit(main())\n", mode=0o755)
+        wrapper = lib.write_file(bin_dir / "wrapper.sh", f'#!/bin/sh\nexec "{script}" "$@"\n',
+                                 mode=0o755)
+        env = lib.python_env(PLUGHOST_BINARY=str(wrapper))
+        result = subprocess.run([str(wrapper), "--version"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=lib.HANG)
+        self.assertEqual(result.returncode, 127)
+        self.assertIn(b"PLUGHOST_BINARY leads back to the plughost console script",
+                      result.stderr)
 
     def test_pointing_plughost_binary_at_the_console_script_is_an_error_not_a_loop(self):
         folder = self.folder()
