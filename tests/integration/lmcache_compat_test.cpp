@@ -222,8 +222,8 @@ TEST_F(lmcache_compat, exit_with_parent_stops_everything_when_the_parent_is_kill
   const auto records = records_of("all_stubborn.sh");
   bool stopping = false, killed = false;
   for (const auto& r : records) {
-    if (r["event"] == "stopping") stopping = r["reason"] == "parent exited";
-    if (r["event"] == "killed") killed = r["after"] == 1.0;
+    if (r.value("event", "") == "stopping") stopping = r["reason"] == "parent exited";
+    if (r.value("event", "") == "killed") killed = r["after"] == 1.0;
   }
   EXPECT_TRUE(stopping) << json(records).dump();
   EXPECT_TRUE(killed) << "SIGKILL after 1 s, not after the 60 s stop timeout: "
@@ -251,7 +251,7 @@ TEST_F(lmcache_compat, a_parent_that_dies_during_the_stop_shortens_it) {
   ::kill(host, SIGTERM);
   ASSERT_TRUE(eventually([&] {
     for (const auto& r : records_of("all_stubborn.sh")) {
-      if (r["event"] == "stopping") return true;
+      if (r.value("event", "") == "stopping") return true;
     }
     return false;
   }));
