@@ -98,21 +98,13 @@ class CompatTest(lib.PluginTestCase):
                      "LMCACHE_RUNTIME_PLUGIN_LOCATIONS": str(other),
                      "LMCACHE_PLUGIN_LOCATIONS": str(other),
                      "LMCACHE_RUNTIME_PLUGIN_CONFIG": '{"runtime_plugin_locations": ["/x"]}'}
-        saved = {k: os.environ.get(k) for k in spellings}
-        os.environ.update(spellings)
-        try:
+        with mock.patch.dict(os.environ, spellings):
             text = '{"runtime_plugin_locations": ["%s"],  "chunk_size": 256}' % wanted
             launcher = self.launcher(RuntimePluginLauncher(
                 lib.MockConfig([str(wanted)], text=text), "WORKER", 1, 0))
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
                 self.assertEqual(self.wait_for_file(seen).decode(), text)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self.assertEqual([p.name for p in launcher.plugin_processes], ["all_w.sh"])
         self.assertFalse([m for m in capture.messages() if "other-ran" in m or "all_o" in m])
 
@@ -384,14 +376,10 @@ class CompatTest(lib.PluginTestCase):
         script = lib.write_file(
             self.tmp / "plughost", "#!/usr/bin/python3\nfrom plughost_lmcache._cli import main\n"
             "main()\n", mode=0o755)
-        saved = os.environ["PLUGHOST_BINARY"]
-        os.environ["PLUGHOST_BINARY"] = str(script)
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_BINARY": str(script)}):
             launcher = self.make([folder])
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
-        finally:
-            os.environ["PLUGHOST_BINARY"] = saved
         self.assertEqual(launcher.plugin_processes, [])
         self.assertIn(f"Failed to launch runtime plugins: PLUGHOST_BINARY={script} is the "
                       f"plughost console script, which runs PLUGHOST_BINARY: point it at the "
@@ -403,32 +391,23 @@ class CompatTest(lib.PluginTestCase):
         ran = self.tmp / "run-was-started"
         stand_in = self.stand_in("all_x.py", list_delay=1,
                                  run_body=f"open({str(ran)!r}, 'w').close()\ntime.sleep(1000)")
-        saved = os.environ["PLUGHOST_BINARY"]
-        os.environ["PLUGHOST_BINARY"] = str(stand_in)
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_BINARY": str(stand_in)}):
             launcher = self.make([folder])
             stopper = threading.Timer(0.3, launcher.stop_plugins)
             stopper.start()
             launcher.launch_plugins()
             stopper.join()
-        finally:
-            os.environ["PLUGHOST_BINARY"] = saved
         self.assertFalse(ran.exists(), "plughost run was started after stop_plugins()")
         self.assertEqual(launcher.plugin_processes, [])
 
     def test_plugins_never_reported_are_named_after_the_wait(self):
         folder = self.folder()
         stand_in = self.stand_in("all_gone.py")
-        saved_binary, saved_wait = os.environ["PLUGHOST_BINARY"], launcher_module._START_WAIT
-        os.environ["PLUGHOST_BINARY"] = str(stand_in)
-        launcher_module._START_WAIT = 0.5
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_BINARY": str(stand_in)}), \
+                mock.patch.object(launcher_module, "_START_WAIT", 0.5):
             launcher = self.make([folder])
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
-        finally:
-            os.environ["PLUGHOST_BINARY"] = saved_binary
-            launcher_module._START_WAIT = saved_wait
         self.assertIn("plughost has not reported these plugins after 0.5 s: all_gone.py",
                       capture.messages(logging.WARNING))
 
@@ -463,9 +442,7 @@ class CompatTest(lib.PluginTestCase):
             time.sleep(1000)
             """), mode=0o755)
         display = str(folder / "all_x.py")
-        saved = os.environ["PLUGHOST_BINARY"]
-        os.environ["PLUGHOST_BINARY"] = str(stand_in)
-        try:
+        with mock.patch.dict(os.environ, {"PLUGHOST_BINARY": str(stand_in)}):
             launcher = self.make([folder])
             with lib.captured_logs() as capture:
                 launcher.launch_plugins()
@@ -473,8 +450,6 @@ class CompatTest(lib.PluginTestCase):
                     f"Runtime plugin {display} exited with code -9"))
                 self.assertTrue(capture.wait_for_message("some other line"))
                 launcher.stop_plugins()
-        finally:
-            os.environ["PLUGHOST_BINARY"] = saved
         by_message = {r.getMessage(): r.levelno for r in capture.records}
         self.assertEqual(by_message["plughost: not a JSON record: not json at all"],
                          logging.WARNING)
