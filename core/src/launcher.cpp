@@ -214,7 +214,6 @@ struct launcher::impl {
       block.set(fmt::format("{}WORKER_COUNT", prefix), count);
       block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
     }
-    block.set("PYTHONUNBUFFERED", "1");
     // The mark of a plughost's plugin: a plughost started from here refuses to run (run()).
     block.set(host_pid_variable, std::to_string(::getpid()));
     return block;

@@ -159,6 +159,21 @@ TEST_F(modules, a_failing_factory_names_the_module_and_starts_nothing) {
   EXPECT_FALSE(fs::exists(plugins / "a.sh.ran"));
 }
 
+TEST_F(modules, a_sink_that_fails_every_write_is_reported_once_and_the_other_sinks_get_everything) {
+  // Reports are rate-limited (one per sink every 10 s): 1,000 failures in a short run are one
+  // line on stderr, not 1,000.
+  plugin("lines.sh", "i=0; while [ $i -lt 1000 ]; do echo \"line $i\"; i=$((i + 1)); done\n");
+  const auto r =
+      run({"run", "--module-path", (test_modules / "failing").string(), "--sink",
+           "failing:" + (dir.path() / "x").string(), "--sink", "jsonl:" + records_file.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: sink failing (" + (dir.path() / "x").string() +
+                       ") failed in write: no space left, on purpose\n");
+  EXPECT_EQ(lines_of("lines.sh", "stdout").size(), 1000u);
+  EXPECT_NE(read_file(dir.path() / "x").find("lines.sh event exited"), std::string::npos)
+      << "the failing sink still got what it could write";
+}
+
 TEST_F(modules, the_human_listing_names_failures_with_their_reason) {
   dir.write("mods/garbage.so", "nope");
   const auto r = run({"modules", "--module-path", (dir.path() / "mods").string()});

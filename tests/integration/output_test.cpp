@@ -1,4 +1,6 @@
 // Plugin output through real pipes into a real jsonl file: streams, order, completeness.
+#include <signal.h>
+
 #include <algorithm>
 
 #include "integration.hpp"
@@ -6,6 +8,7 @@
 namespace plughost::test {
 namespace {
 
+using namespace std::chrono_literals;
 using output = plughost_run;
 
 TEST_F(output, python_and_bash_lines_arrive_per_plugin_and_stream_in_order) {
@@ -45,20 +48,83 @@ TEST_F(output, python_and_bash_lines_arrive_per_plugin_and_stream_in_order) {
   EXPECT_EQ(records_of("all_sh.sh").front()["argv"].back(), (plugins / "all_sh.sh").string());
 }
 
-TEST_F(output, a_last_line_without_newline_comes_before_the_exit_event) {
-  // Many plugins at once, so that exits and ends of file race on the event loop.
-  for (int i = 0; i < 20; ++i) {
-    plugin("p" + std::to_string(i) + ".sh",
-           "echo first\nprintf 'unterminated %s' " + std::to_string(i) + "\n");
+// A python plugin that makes its stdout pipe hold 1 MiB, says "ready", waits for the file
+// <itself>.go, then writes `body` to stdout in one go and runs `then`.
+std::string holds_output_until_go(const std::string& body, const std::string& then) {
+  return "import fcntl, os, sys, time\n"
+         "fcntl.fcntl(1, fcntl.F_SETPIPE_SZ, 1 << 20)\n"
+         "print('ready')\n"
+         "while not os.path.exists(sys.argv[0] + '.go'): time.sleep(0.01)\n"
+         "data = " +
+         body +
+         "\n"
+         "while data: data = data[os.write(1, data):]\n" +
+         then + "\n";
+}
+
+// The pid in a plugin's "started" event.
+pid_t started_pid(const std::vector<json>& recs) {
+  for (const auto& r : recs) {
+    if (r.value("event", "") == "started") return r["pid"].get<pid_t>();
   }
-  ASSERT_EQ(run({"run"}).exit_code, 0);
-  for (int i = 0; i < 20; ++i) {
-    const auto name = "p" + std::to_string(i) + ".sh";
-    const auto recs = records_of(name);
-    ASSERT_EQ(recs.size(), 4u) << name;
-    EXPECT_EQ(recs[2]["line"], "unterminated " + std::to_string(i)) << name;
-    EXPECT_EQ(recs[3]["event"], "exited") << name;
+  return -1;
+}
+
+TEST_F(output, a_plugins_last_lines_come_before_its_exit_event_even_when_the_exit_is_seen_first) {
+  // The host is stopped (SIGSTOP) while the plugin fills its pipe with 600 KiB, ends with a line
+  // without newline, and exits: when the host goes on, the exit and the output are both waiting,
+  // and one wake-up reads at most 256 KiB of a pipe. Everything must still come before "exited".
+  plugin("last.py", holds_output_until_go("(b'x' * 1023 + b'\\n') * 600 + b'unterminated'", ""));
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("last.py", "ready"));
+  const auto pid = started_pid(records_of("last.py"));
+  ASSERT_GT(pid, 0);
+  host->signal(SIGSTOP);
+  dir.write("plugins/last.py.go", "");
+  const bool exited = eventually([&] { return !process_alive(pid); });
+  host->signal(SIGCONT);
+  ASSERT_TRUE(exited) << "the plugin did not exit";
+  const auto status = host->wait_for(60s);
+  ASSERT_TRUE(status);
+  const auto recs = records_of("last.py");
+  ASSERT_FALSE(recs.empty());
+  EXPECT_EQ(recs.back().value("event", ""), "exited");
+  const auto lines = lines_of("last.py", "stdout");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.size(), 602u);
+  EXPECT_TRUE(lines.back() == "unterminated") << "the last line is not the one without newline";
+}
+
+TEST_F(output, one_plugin_that_floods_its_pipe_does_not_hold_back_the_others) {
+  // With the host stopped, flood.py fills its pipe with 768 KiB, then quiet.py writes one line.
+  // When the host goes on, one wake-up reads at most 256 KiB of a pipe before the others get
+  // their turn: quiet.py's line must come before the end of the flood.
+  plugin("flood.py", holds_output_until_go("(b'f' * 1023 + b'\\n') * 768",
+                                           "open(sys.argv[0] + '.done', 'w')\ntime.sleep(300)"));
+  plugin("quiet.py",
+         holds_output_until_go("b'hello\\n'", "open(sys.argv[0] + '.done', 'w')\ntime.sleep(300)"));
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("flood.py", "ready") && wait_for_line("quiet.py", "ready"));
+  host->signal(SIGSTOP);
+  dir.write("plugins/flood.py.go", "");
+  const bool flooded = eventually([&] { return fs::exists(plugins / "flood.py.done"); });
+  dir.write("plugins/quiet.py.go", "");
+  const bool said = eventually([&] { return fs::exists(plugins / "quiet.py.done"); });
+  host->signal(SIGCONT);
+  ASSERT_TRUE(flooded && said);
+  ASSERT_TRUE(eventually([&] { return lines_of("flood.py", "stdout").size() == 769; }));
+  ASSERT_TRUE(wait_for_line("quiet.py", "hello"));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+
+  std::ptrdiff_t hello = -1, last_flood = -1;
+  const auto recs = records();
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    if (recs[i].value("stream", "") != "stdout") continue;
+    if (recs[i]["plugin"] == "quiet.py" && recs[i]["line"] == "hello") hello = i;
+    if (recs[i]["plugin"] == "flood.py") last_flood = i;
   }
+  EXPECT_LT(hello, last_flood) << "quiet.py waited until flood.py's pipe was empty";
 }
 
 TEST_F(output, two_hundred_thousand_lines_arrive_complete) {

@@ -93,6 +93,19 @@ TEST_F(trees, host_killed_with_sigkill_leaves_no_process_of_any_tree_after_2_sec
   EXPECT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).empty(); }, 2s));
 }
 
+TEST_F(trees, host_killed_with_sigkill_the_guardian_kills_a_plugin_that_ignores_sigterm) {
+  // The guardian sends SIGTERM, then SIGKILL once the stop timeout has passed.
+  plugin("stubborn.sh", "trap '' TERM\necho ready\nwhile :; do sleep 0.2; done\n");
+  auto host = start({"run", "--stop-timeout", "1"});
+  ASSERT_TRUE(ready({"bash_tree.sh", "python_tree.py", "stubborn.sh"}));
+  const auto groups = plugin_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(10s));
+  EXPECT_TRUE(eventually([&] { return live_members(groups).empty(); }, 10s))
+      << live_members(groups).size() << " processes left in the plugins' groups";
+}
+
 TEST_F(trees, sigterm_to_the_host_stops_every_tree_and_kills_the_one_that_ignores_it) {
   plugin("stubborn.sh", "trap '' TERM\necho ready\nwhile :; do sleep 0.2; done\n");
   auto host = start({"run", "--stop-timeout", "1"});
@@ -226,6 +239,34 @@ TEST_F(supervision, one_thread_and_no_wake_ups_while_plugins_are_quiet) {
 }
 
 // ---- restart policies -----------------------------------------------------------------------
+
+TEST_F(supervision, a_restarting_plugins_leftover_processes_are_stopped_before_it_runs_again) {
+  // The first run leaves a background process behind and fails; the second one runs on. What
+  // the first run left must not pile up beside the second.
+  plugin("leaves.sh",
+         "sleep 300 &\n"
+         "echo $! >> \"$0.left\"\n"
+         "if [ \"$(wc -l < \"$0.left\")\" -eq 1 ]; then exit 1; fi\n"
+         "echo running\n"
+         "exec sleep 300\n");
+  const auto config = restart_config(dir, "  restart: on-failure\n  restart_delay: 100ms\n");
+  auto host = start({"run", "--config", config.string()});
+  ASSERT_TRUE(wait_for_line("leaves.sh", "running"));
+  const auto left = std::stoi(read_file(plugins / "leaves.sh.left"));  // the first run's
+  EXPECT_TRUE(eventually([&] { return !process_alive(left); }, 10s))
+      << "the first run's background process still runs";
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(supervision, python_plugins_output_arrives_while_they_run) {
+  // stdout is a pipe: without PYTHONUNBUFFERED, Python would hold the line until it exits.
+  plugin("talks.py", "print('hello')\nimport time\ntime.sleep(300)\n");
+  auto host = start({"run"});
+  EXPECT_TRUE(wait_for_line("talks.py", "hello"));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
 
 TEST_F(supervision, on_failure_restarts_with_growing_delays_until_the_plugin_runs) {
   // Fails twice (a counter in a file), then runs until stopped.

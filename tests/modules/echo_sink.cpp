@@ -1,6 +1,7 @@
 // A sink module for tests, built in several variants by tests/CMakeLists.txt: it appends
 // "<plugin> <stream> <text>" lines to `path`, and "destroyed" when it is destroyed (which proves
-// its code was still loaded then). ECHO_NAME, ECHO_DESCRIPTION, ECHO_ABI and ECHO_THROW vary it.
+// its code was still loaded then). ECHO_NAME, ECHO_DESCRIPTION, ECHO_ABI, ECHO_THROW (its factory
+// fails) and ECHO_FAIL_LINES (every write of a line fails) vary it.
 #include <fstream>
 #include <stdexcept>
 
@@ -23,11 +24,16 @@ class echo_sink : public plughost::sink {
   explicit echo_sink(const std::string& path) : out_(path, std::ios::app) {}
   ~echo_sink() override { out_ << "destroyed\n"; }
   void write(const plughost::record& r) override {
+#ifdef ECHO_FAIL_LINES
+    if (r.stream != plughost::stream::event) throw std::runtime_error("no space left, on purpose");
+#endif
     out_ << r.plugin << ' ' << plughost::to_string(r.stream) << ' '
          << (r.stream == plughost::stream::event ? std::string(r.event) : std::string(r.line))
          << '\n';
   }
-  void flush() override { out_.flush(); }
+  void flush() override {
+    out_.flush();
+  }
 
  private:
   std::ofstream out_;

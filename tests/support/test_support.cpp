@@ -79,7 +79,10 @@ std::vector<std::string> clean_environment(const std::vector<std::string>& extra
   std::vector<std::string> out;
   for (char** e = ::environ; e && *e; ++e) {
     const std::string_view entry(*e);
-    if (entry.rfind("LMCACHE_", 0) == 0 || entry.rfind("PLUGHOST_", 0) == 0) continue;
+    if (entry.rfind("LMCACHE_", 0) == 0 || entry.rfind("PLUGHOST_", 0) == 0 ||
+        entry.rfind("PYTHONUNBUFFERED=", 0) == 0) {
+      continue;
+    }
     out.emplace_back(entry);
   }
   out.insert(out.end(), extra.begin(), extra.end());

@@ -47,7 +47,9 @@ fs::path plughost_binary();
 /// configured it.
 fs::path folder_from_environment(const char* variable);
 
-/// This process's environment without LMCACHE_* and PLUGHOST_* variables, plus `extra`.
+/// This process's environment without LMCACHE_* and PLUGHOST_* variables and without
+/// PYTHONUNBUFFERED (which plughost sets for python plugins: tests must see that it does), plus
+/// `extra`.
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra = {});
 
 /// A started child process, killed and reaped at destruction if still running.
