@@ -8,7 +8,7 @@
 
 #include "file/file_sink.hpp"
 #include "jsonl/jsonl_sink.hpp"
-#include "line_splitter.hpp"
+#include "output/line_splitter.hpp"
 #include "stdout/stdout_sink.hpp"
 
 namespace {

@@ -2,8 +2,8 @@
 // file, line and column and what was expected.
 #include <gtest/gtest.h>
 
-#include "config_document.hpp"
-#include "launch_settings.hpp"
+#include "config/config_document.hpp"
+#include "config/launch_settings.hpp"
 #include "plughost/error.hpp"
 #include "test_support.hpp"
 

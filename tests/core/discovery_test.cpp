@@ -1,5 +1,5 @@
 // Discovery over real folders: order, recursion, hidden names, symlinks, loops, duplicates.
-#include "discovery.hpp"
+#include "plan/discovery.hpp"
 
 #include <gtest/gtest.h>
 

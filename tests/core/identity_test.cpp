@@ -1,5 +1,5 @@
 // Identity: flags, then LMCACHE_RUNTIME_PLUGIN_*, then legacy LMCACHE_PLUGIN_*, then defaults.
-#include "identity.hpp"
+#include "config/identity.hpp"
 
 #include <gtest/gtest.h>
 

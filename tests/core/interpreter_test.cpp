@@ -1,5 +1,5 @@
 // Shebang parsing as Linux does it, and interpreter fallback with real files and a real PATH.
-#include "interpreter.hpp"
+#include "plan/interpreter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Resolution of the configuration source, locations, stop timeout and sinks.
-#include "launch_settings.hpp"
+#include "config/launch_settings.hpp"
 
 #include <gtest/gtest.h>
 

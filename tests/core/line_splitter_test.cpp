@@ -1,5 +1,5 @@
 // Splitting pipe bytes into lines: chunk boundaries, the last line, the 64 KiB cap, UTF-8.
-#include "line_splitter.hpp"
+#include "output/line_splitter.hpp"
 
 #include <gtest/gtest.h>
 

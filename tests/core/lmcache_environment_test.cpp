@@ -1,12 +1,12 @@
 // LMCache's own spellings of its configuration: LMCACHE_<KEY> variables read as LMCache reads
 // them, the deprecated key plugin_locations, LMCache's precedence (environment over file), JSON
 // text handed on unchanged, and the runners in use.
-#include "lmcache_environment.hpp"
+#include "config/lmcache_environment.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "launch_settings.hpp"
+#include "config/launch_settings.hpp"
 #include "plughost/error.hpp"
 #include "test_support.hpp"
 

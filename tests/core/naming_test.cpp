@@ -1,5 +1,5 @@
 // The naming rules as a table: LMCache's own test cases, then the edge cases.
-#include "naming.hpp"
+#include "plan/naming.hpp"
 
 #include <gtest/gtest.h>
 

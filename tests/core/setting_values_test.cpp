@@ -1,5 +1,5 @@
 // Durations, sizes and typo suggestions.
-#include "setting_values.hpp"
+#include "config/setting_values.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,131 @@
+// JSON → neutral tree, with nlohmann::json's own syntax errors turned into file:line:col.
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "config/config_document.hpp"
+#include "plughost/error.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// The length of the UTF-8 sequence at s[i], or 0 when it is not valid UTF-8.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const auto c = byte(i);
+  if (c < 0x80) return 1;
+  std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  // Overlong three- and four-byte forms, surrogates and code points beyond U+10FFFF.
+  if (n == 3 && ((c == 0xE0 && byte(i + 1) < 0xA0) || (c == 0xED && byte(i + 1) >= 0xA0))) {
+    return 0;
+  }
+  if (n == 4 && ((c == 0xF0 && byte(i + 1) < 0x90) || (c == 0xF4 && byte(i + 1) >= 0x90))) {
+    return 0;
+  }
+  return n;
+}
+
+// NaN, Infinity or -Infinity at text[i], or nothing.
+std::string_view python_constant_at(std::string_view text, std::size_t i) {
+  for (const std::string_view word : {"-Infinity", "Infinity", "NaN"}) {
+    if (text.substr(i, word.size()) == word) return word;
+  }
+  return {};
+}
+
+// The value of the \uXXXX escape at text[i], or -1.
+long unicode_escape_at(std::string_view text, std::size_t i) {
+  if (text.substr(i, 2) != "\\u" || i + 6 > text.size()) return -1;
+  long v = 0;
+  for (std::size_t k = i + 2; k < i + 6; ++k) {
+    const char c = text[k];
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// JSON as Python's json module writes it, made readable for nlohmann::json: NaN, Infinity and
+// -Infinity (json.dumps writes them for float('nan') and float('inf'), LMCache's configuration
+// has such defaults) become null; bytes that are not UTF-8 (os.fsencode of surrogate escapes)
+// become '?', and lone surrogate escapes (\udcff: the same, with ensure_ascii) become \ufffd.
+// The text keeps its length, except NaN (one more), so that error positions stay right. Only
+// plughost's reading changes: JSON text is handed to plugins as it came.
+std::string python_json_as_json(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (const auto n = utf8_length(text, i); n == 0) {
+      out.push_back('?');
+      ++i;
+      continue;
+    } else if (n > 1) {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (in_string) {
+      if (const auto u = unicode_escape_at(text, i); u >= 0xD800 && u <= 0xDFFF) {
+        const auto low = unicode_escape_at(text, i + 6);
+        if (u <= 0xDBFF && low >= 0xDC00 && low <= 0xDFFF) {  // a pair: one code point
+          out.append(text.substr(i, 12));
+          i += 12;
+        } else {
+          out += "\\ufffd";
+          i += 6;
+        }
+        continue;
+      }
+      if (c == '\\' && i + 1 < text.size()) {
+        out.append(text.substr(i, 2));
+        i += 2;
+        continue;
+      }
+      in_string = c != '"';
+    } else if (c == '"') {
+      in_string = true;
+    } else if (const auto word = python_constant_at(text, i); !word.empty()) {
+      out += "null";
+      if (word.size() > 4) out.append(word.size() - 4, ' ');
+      i += word.size();
+      continue;
+    }
+    out.push_back(c);
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+void parse_json_into(config_document& doc, std::string_view raw) {
+  const auto readable = python_json_as_json(raw);
+  const std::string_view text = readable;
+  try {
+    doc.root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.what(): "[json.exception.parse_error.101] parse error at line 2, column 5: <detail>"
+    static const std::regex where_re(R"(at line (\d+), column (\d+): (.*)$)");
+    std::cmatch m;
+    const char* what = e.what();
+    if (std::regex_search(what, m, where_re)) {
+      throw config_error(doc.source, std::stoi(m[1].str()), std::stoi(m[2].str()),
+                         "invalid JSON: " + m[3].str());
+    }
+    throw config_error(doc.source, fmt::format("invalid JSON: {}", what));
+  }
+  index_json_positions(doc, text);
+}
+
+}  // namespace plughost::detail

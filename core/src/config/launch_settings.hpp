@@ -1,0 +1,108 @@
+// Everything the launcher needs to know before it looks for plugins, resolved once from the
+// command line, the environment, the configuration and the defaults (docs/configuration.md).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/environment.hpp"
+#include "config/config_document.hpp"
+#include "modules/module_registry.hpp"
+#include "plan/interpreter.hpp"
+#include "plughost/config.hpp"
+#include "plughost/module.hpp"
+#include "supervision/plugin_policy.hpp"
+
+namespace plughost::detail {
+
+/// The configuration documents: the user's, if any, and plughost's defaults.
+struct configuration {
+  std::optional<config_document> user;
+  config_document defaults;
+  /// --settings or $PLUGHOST_SETTINGS: only its `plughost:` section counts; it comes first.
+  std::optional<config_document> settings;
+  /// When the user's configuration came as JSON text (--config-json or
+  /// LMCACHE_RUNTIME_PLUGIN_CONFIG): that text, which plugins then receive unchanged.
+  std::optional<std::string> verbatim_json;
+};
+
+/// Reads the user's configuration (--config, --config-json, LMCACHE_CONFIG_FILE,
+/// LMCACHE_RUNTIME_PLUGIN_CONFIG) and the defaults. Throws config_error.
+configuration load_configuration(const launch_options& options, const environment_block& env);
+
+/// Module folders in search order: --module-path, PLUGHOST_MODULE_PATH (colon-separated),
+/// plughost.module_locations, then the modules folder next to the binary. Folders that were
+/// asked for but do not exist are reported in `warnings`. Throws config_error for a bad
+/// module_locations value.
+std::vector<std::filesystem::path> module_search_path(const launch_options& options,
+                                                      const environment_block& env,
+                                                      const configuration& config,
+                                                      std::vector<std::string>& warnings);
+
+/// A sink to open: its module, its validated settings and how it is referred to.
+struct sink_request {
+  const known_module* module = nullptr;
+  settings values;
+  std::string name;   ///< its `name:`, else its type; unique
+  std::string label;  ///< for messages: "jsonl (/var/log/plugins.jsonl)"
+};
+
+/// A runner module, with its settings (plughost.runners.<name>).
+struct runner_request {
+  const known_module* module = nullptr;
+  settings values;
+  runner_overrides overrides;
+  /// In use: claims files. A runner left out by --runner or plughost.enabled_runners only
+  /// explains why the files it would claim are ignored.
+  bool enabled = true;
+};
+
+struct launch_settings {
+  identity who;
+  std::vector<std::filesystem::path> locations;  ///< absolute, in order
+  std::string locations_from;  ///< where they came from: "--location", a variable, a file's key
+  /// The plughost-level policy (restart, timeouts, stop signal, enabled), and per plugin name
+  /// the policies of plughost.plugins.<name> (layered on the plughost-level one).
+  plugin_policy default_policy;
+  std::map<std::string, plugin_policy> plugin_policies;
+  const plugin_policy& policy_for(const std::string& plugin) const {
+    const auto it = plugin_policies.find(plugin);
+    return it == plugin_policies.end() ? default_policy : it->second;
+  }
+  std::vector<sink_request> sinks;
+  std::vector<runner_request> runners;       ///< every runner module, in search order
+  std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them
+  /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).
+  /// Plugins not listed go to every sink.
+  std::map<std::string, std::vector<std::string>> plugin_sinks;
+  /// What plugins receive in LMCACHE_RUNTIME_PLUGIN_CONFIG: the JSON text the configuration came
+  /// as, unchanged; else the whole configuration document as compact JSON, with
+  /// runtime_plugin_locations (and extra_config) as in effect.
+  std::string plugin_config_json;
+  std::vector<std::string> warnings;
+};
+
+/// Resolves the settings. Locations: --location, else LMCache's environment spelling
+/// (LMCACHE_RUNTIME_PLUGIN_LOCATIONS), else the document's runtime_plugin_locations (or its
+/// deprecated alias plugin_locations), as LMCache lets its environment override its file.
+/// Throws usage_error (bad flag or identity value, no locations at all)
+/// or config_error (invalid configuration, unknown sink, runner or setting). The result points
+/// into `modules` (sink and runner modules), which must outlive it.
+launch_settings resolve_settings(const launch_options& options, const environment_block& env,
+                                 const configuration& config, const module_registry& modules);
+
+/// Shorthand for tests: load_configuration + resolve_settings.
+launch_settings resolve_settings(const launch_options& options, const environment_block& env,
+                                 const module_registry& modules);
+
+/// Parses one sink given in short form, "type" or "type:VALUE" (VALUE fills the sink's
+/// shorthand setting). `doc` and `where` locate it for errors; relative paths are taken
+/// against doc.base_dir.
+sink_request parse_sink_shorthand(const std::string& spec, const module_registry& modules,
+                                  const config_document& doc, const json::json_pointer& where);
+
+}  // namespace plughost::detail

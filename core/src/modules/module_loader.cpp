@@ -1,0 +1,141 @@
+// Boost.DLL module loading: list the aliases in the "plughost" section, load with RTLD_NOW so
+// that unresolved symbols fail here, check the ABI version first, keep the library alive.
+#include "modules/module_loader.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/dll/library_info.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <fstream>
+
+namespace plughost::detail {
+
+namespace {
+
+namespace dll = boost::dll;
+constexpr const char* section = "plughost";
+
+bool is_elf(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' &&
+         magic[3] == 'F';
+}
+
+std::string describe_descriptor_problem(const module_descriptor& d) {
+  if (d.name.empty()) return "the module has no name";
+  if (d.kind != module_kind::runner && d.kind != module_kind::sink) return "unknown module kind";
+  if (d.kind == module_kind::runner && !d.create_runner) return "the runner has no factory";
+  if (d.kind == module_kind::sink && !d.create_sink) return "the sink has no factory";
+  return {};
+}
+
+load_result load_from(const dll::fs::path& file, const std::string& source,
+                      dll::load_mode::type mode) {
+  load_result out;
+  std::vector<std::string> aliases;
+  try {
+    dll::library_info info(file);
+    aliases = info.symbols(section);
+  } catch (const std::exception& e) {
+    // library_info's own text is unhelpful ("basic_ios::clear: iostream error").
+    out.failures.push_back({source, fmt::format("not a shared object this machine can load "
+                                                "(cannot read its ELF sections: {})",
+                                                e.what())});
+    return out;
+  }
+  std::erase_if(aliases, [](const std::string& a) { return a.rfind("plughost_module_", 0) != 0; });
+  std::sort(aliases.begin(), aliases.end());  // a stable order, whatever the symbol table's
+  if (aliases.empty()) {
+    out.failures.push_back({source,
+                            "no plughost module in it: the section 'plughost' with a "
+                            "plughost_module_<id> entry (PLUGHOST_MODULE) is missing"});
+    return out;
+  }
+
+  auto library = std::make_shared<dll::shared_library>();
+  boost::dll::fs::error_code ec;
+  library->load(file, mode, ec);
+  if (ec) {
+    const char* why = ::dlerror();
+    out.failures.push_back({source, fmt::format("cannot be loaded: {}", why ? why : ec.message())});
+    return out;
+  }
+  for (const auto& alias : aliases) {
+    if (!library->has(alias)) {
+      out.failures.push_back({source, fmt::format("{} is not exported (built without "
+                                                  "-rdynamic, or hidden?)",
+                                                  alias)});
+      continue;
+    }
+    const module_descriptor* d = nullptr;
+    try {
+      d = library->get_alias<module_entry>(alias)();
+    } catch (const std::exception& e) {
+      out.failures.push_back({source, fmt::format("{} failed: {}", alias, e.what())});
+      continue;
+    }
+    if (d == nullptr) {
+      out.failures.push_back({source, fmt::format("{} returned no descriptor", alias)});
+      continue;
+    }
+    // The ABI version first: with another major version nothing else in it can be trusted.
+    if (d->abi_version != module_abi_version) {
+      out.failures.push_back({source, fmt::format("built for module ABI version {}, this "
+                                                  "plughost has version {}: rebuild it against "
+                                                  "this plughost",
+                                                  d->abi_version, module_abi_version)});
+      continue;
+    }
+    if (const auto problem = describe_descriptor_problem(*d); !problem.empty()) {
+      out.failures.push_back({source, fmt::format("{}: {}", alias, problem)});
+      continue;
+    }
+    out.modules.push_back({d, source, library});
+  }
+  return out;
+}
+
+}  // namespace
+
+load_result load_module_file(const std::filesystem::path& file) {
+  if (!is_elf(file)) {
+    load_result out;
+    out.failures.push_back({file.string(), "not a shared object (no ELF header)"});
+    return out;
+  }
+  // RTLD_NOW: an unresolved symbol is an error now, not a crash at the first call.
+  return load_from(dll::fs::path(file.string()), file.string(),
+                   dll::load_mode::rtld_now | dll::load_mode::rtld_local);
+}
+
+load_result load_builtin_modules() {
+  boost::dll::fs::error_code ec;
+  const auto self = dll::this_line_location(ec);
+  if (ec) {
+    load_result out;
+    out.failures.push_back({"built-in", "cannot find the program's own file: " + ec.message()});
+    return out;
+  }
+  auto out = load_from(self, "built-in", dll::load_mode::default_mode);
+  for (auto& f : out.failures) f.reason += fmt::format(" (in {})", self.string());
+  return out;
+}
+
+std::vector<std::filesystem::path> module_files_in(const std::filesystem::path& folder) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const auto& p = it->path();
+    if (p.extension() == ".so" && p.filename().string()[0] != '.') out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,98 @@
+// Registration, shadowing, lookup and guarded creation of runner and sink modules.
+#include "modules/module_registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace plughost::detail {
+
+namespace {
+std::string_view kind_name(module_kind k) {
+  return k == module_kind::runner ? "runner" : "sink";
+}
+
+// Wraps an object from a module so that deleting it is the last thing the module's code does
+// before the library may be unloaded.
+template <typename T>
+std::shared_ptr<T> keep_loaded(std::unique_ptr<T> object, std::shared_ptr<void> library) {
+  return std::shared_ptr<T>(object.release(), [library = std::move(library)](T* p) { delete p; });
+}
+
+template <typename T, typename Factory>
+std::shared_ptr<T> create(const known_module& m, Factory factory, const settings& s) {
+  std::unique_ptr<T> object;
+  try {
+    object = factory(s);
+  } catch (const std::exception& e) {  // caught while the module is loaded; the text is copied
+    throw module_error(describe(m), e.what());
+  } catch (...) {
+    throw module_error(describe(m), "failed with an unknown exception");
+  }
+  if (!object) throw module_error(describe(m), "the module created nothing");
+  return keep_loaded(std::move(object), m.library);
+}
+}  // namespace
+
+std::string describe(const known_module& m) {
+  return fmt::format("{} {} ({})", kind_name(m.descriptor->kind), m.descriptor->name, m.source);
+}
+
+module_registry module_registry::load(const std::vector<std::filesystem::path>& folders) {
+  module_registry r;
+  auto take = [&](load_result loaded) {
+    for (auto& m : loaded.modules) r.add(std::move(m));
+    for (auto& f : loaded.failures) {
+      r.warnings_.push_back(fmt::format("module {} was not loaded: {}", f.source, f.reason));
+      r.failures_.push_back(std::move(f));
+    }
+  };
+  for (const auto& folder : folders) {
+    for (const auto& file : module_files_in(folder)) take(load_module_file(file));
+  }
+  take(load_builtin_modules());
+  return r;
+}
+
+void module_registry::add(loaded_module m) {
+  known_module k{m.descriptor, std::move(m.source), std::move(m.library), {}};
+  if (const auto* in_use = find(k.descriptor->kind, k.descriptor->name)) {
+    k.shadowed_by = in_use->source;
+    warnings_.push_back(fmt::format("{} {} from {} is shadowed by the one from {}",
+                                    kind_name(k.descriptor->kind), k.descriptor->name, k.source,
+                                    in_use->source));
+  }
+  modules_.push_back(std::move(k));
+}
+
+const known_module* module_registry::find(module_kind kind, std::string_view name) const {
+  const auto it = std::find_if(modules_.begin(), modules_.end(), [&](const known_module& m) {
+    return m.shadowed_by.empty() && m.descriptor->kind == kind && m.descriptor->name == name;
+  });
+  return it == modules_.end() ? nullptr : &*it;
+}
+
+std::vector<const known_module*> module_registry::of_kind(module_kind kind) const {
+  std::vector<const known_module*> out;
+  for (const auto& m : modules_) {
+    if (m.shadowed_by.empty() && m.descriptor->kind == kind) out.push_back(&m);
+  }
+  return out;
+}
+
+std::vector<std::string> module_registry::names(module_kind kind) const {
+  std::vector<std::string> out;
+  for (const auto* m : of_kind(kind)) out.emplace_back(m->descriptor->name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::shared_ptr<runner> create_runner(const known_module& m, const settings& s) {
+  return create<runner>(m, m.descriptor->create_runner, s);
+}
+
+std::shared_ptr<sink> create_sink(const known_module& m, const settings& s) {
+  return create<sink>(m, m.descriptor->create_sink, s);
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,79 @@
+// The modules plughost knows, by kind and name, in search-path order. The core finds runners and
+// sinks only here, and creates them only through here, so that every object created from a
+// module keeps that module's library loaded, and every exception a module throws is caught while
+// its library is still loaded.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "modules/module_loader.hpp"
+#include "plughost/module.hpp"
+
+namespace plughost::detail {
+
+struct known_module {
+  const module_descriptor* descriptor = nullptr;
+  std::string source;             ///< "built-in" or the .so's path
+  std::shared_ptr<void> library;  ///< keeps the module loaded
+  std::string shadowed_by;        ///< empty when this module is the one in use
+};
+
+/// A module call failed (threw, or returned nothing). what() is "<module>: <message>".
+class module_error : public std::runtime_error {
+ public:
+  module_error(std::string module, std::string message)
+      : std::runtime_error(module + ": " + message),
+        module_(std::move(module)),
+        message_(std::move(message)) {}
+  /// "sink file (/usr/lib/plughost/modules/plughost-sink-file.so)"
+  const std::string& module() const noexcept { return module_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string module_;
+  std::string message_;
+};
+
+class module_registry {
+ public:
+  /// Loads every module of each folder, in order, then the built-ins. A module whose kind and
+  /// name are already known is shadowed: kept for listing, named in a warning, never used.
+  static module_registry load(const std::vector<std::filesystem::path>& folders);
+  /// The built-ins only.
+  static module_registry with_builtins() { return load({}); }
+
+  /// Adds one module (used by load()).
+  void add(loaded_module m);
+
+  /// The module in use for this kind and name, or nullptr.
+  const known_module* find(module_kind kind, std::string_view name) const;
+  /// The modules in use of one kind, in search order.
+  std::vector<const known_module*> of_kind(module_kind kind) const;
+  /// Names of the modules in use of one kind, sorted.
+  std::vector<std::string> names(module_kind kind) const;
+
+  /// Everything found, shadowed modules included, in search order.
+  const std::vector<known_module>& all() const noexcept { return modules_; }
+  const std::vector<module_failure>& failures() const noexcept { return failures_; }
+  const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
+ private:
+  std::vector<known_module> modules_;
+  std::vector<module_failure> failures_;
+  std::vector<std::string> warnings_;
+};
+
+/// Creates a runner or sink from its module. The returned object keeps the module loaded.
+/// Throws module_error naming the module when the factory throws or returns nothing.
+std::shared_ptr<runner> create_runner(const known_module& m, const settings& s);
+std::shared_ptr<sink> create_sink(const known_module& m, const settings& s);
+
+/// "runner node (/usr/lib/plughost/modules/plughost-runner-node.so)"
+std::string describe(const known_module& m);
+
+}  // namespace plughost::detail

@@ -1,0 +1,123 @@
+// Pipe reading for plugin output. Reads are done by the pump itself (wait for readiness, then
+// read(2) until the pipe is empty), so no byte is ever held inside Asio: at a plugin's exit the
+// pump knows exactly what has been delivered, and the exit event comes after the last line.
+#include "output/output_pump.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace plughost::detail {
+
+namespace {
+constexpr std::size_t read_chunk = 64 * 1024;
+// Per wake-up, so that one chatty plugin cannot starve the others on the loop.
+constexpr std::size_t fair_share = 4 * read_chunk;
+// Every pump runs on the one loop thread, so they can share one read buffer.
+std::array<char, read_chunk> read_buffer;
+}  // namespace
+
+output_pump::output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin,
+                         int pid, stream which, record_dispatch& out,
+                         std::function<void()> on_closed)
+    : pipe_(executor, fd),
+      plugin_(std::move(plugin)),
+      pid_(pid),
+      stream_(which),
+      out_(out),
+      route_(out.route_for(plugin_)),
+      on_closed_(std::move(on_closed)) {
+  boost::system::error_code ec;
+  pipe_.non_blocking(true, ec);
+}
+
+void output_pump::start() {
+  arm();
+}
+
+void output_pump::arm() {
+  if (!open_ || waiting_) return;
+  waiting_ = true;
+  pipe_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                   [this](const boost::system::error_code& ec) { on_readable(ec); });
+}
+
+void output_pump::on_readable(const boost::system::error_code& ec) {
+  // Aborted: the pump closed its pipe, or is gone. Touch nothing of it.
+  if (ec == boost::asio::error::operation_aborted) return;
+  waiting_ = false;
+  if (!open_) return;
+  if (read_some(fair_share)) arm();
+  out_.flush();
+}
+
+void output_pump::drain_now() {
+  if (!open_) return;
+  int available = 0;
+  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0 || available < 0) available = 0;
+  // One byte more than is there: that last read sees end of file when no other process holds
+  // the pipe, so that a last line without a newline also comes before the exit event.
+  read_some(static_cast<std::size_t>(available) + 1);
+}
+
+bool output_pump::read_some(std::size_t budget) {
+  const auto now = std::chrono::system_clock::now();  // one timestamp per batch
+  std::size_t total = 0;
+  while (total < budget) {
+    const auto want = std::min(read_buffer.size(), budget - total);
+    const auto n = ::read(pipe_.native_handle(), read_buffer.data(), want);
+    if (n > 0) {
+      total += static_cast<std::size_t>(n);
+      splitter_.feed(std::string_view(read_buffer.data(), static_cast<std::size_t>(n)),
+                     [&](std::string_view line, bool partial) { emit(line, partial, now); });
+      continue;
+    }
+    if (n == 0) {
+      close_with_eof();
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    log().error("reading the {} of plugin {} failed: {}", to_string(stream_), plugin_,
+                std::strerror(errno));
+    close_with_eof();
+    return false;
+  }
+  return true;
+}
+
+void output_pump::emit(std::string_view line, bool partial,
+                       std::chrono::system_clock::time_point now) {
+  record r;
+  r.time = now;
+  r.plugin = plugin_;
+  r.pid = pid_;
+  r.stream = stream_;
+  r.line = line;
+  r.partial = partial;
+  out_.write(r, route_);
+}
+
+void output_pump::close() {
+  if (!open_) return;
+  drain_now();
+  if (open_) close_with_eof();
+}
+
+void output_pump::close_with_eof() {
+  const auto now = std::chrono::system_clock::now();
+  splitter_.finish([&](std::string_view line, bool partial) { emit(line, partial, now); });
+  open_ = false;
+  boost::system::error_code ec;
+  pipe_.close(ec);  // cancels a pending wait; its handler sees operation_aborted
+  out_.flush();
+  if (on_closed_) on_closed_();
+}
+
+}  // namespace plughost::detail

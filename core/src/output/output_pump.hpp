@@ -1,0 +1,58 @@
+// The output pump for one pipe: readiness on the event loop → non-blocking reads → lines →
+// records → sinks. One pump per stream of each plugin; all of them on the one loop thread.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
+#include <string>
+
+#include "output/line_splitter.hpp"
+#include "output/record_dispatch.hpp"
+#include "plughost/record.hpp"
+
+namespace plughost::detail {
+
+class output_pump {
+ public:
+  /// Takes ownership of `fd` (the read end of a plugin's stdout or stderr pipe). `on_closed`
+  /// runs once, after end of file (or a read error, or close()).
+  output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin, int pid,
+              stream which, record_dispatch& out, std::function<void()> on_closed);
+  output_pump(const output_pump&) = delete;
+  output_pump& operator=(const output_pump&) = delete;
+
+  /// Starts waiting for output.
+  void start();
+
+  /// Reads, now, everything the pipe holds at this moment (what a plugin wrote before it
+  /// exited is in the pipe by then), so that it is delivered before the exit event.
+  void drain_now();
+
+  /// Stops reading: what is buffered without a newline becomes a last line. For a pipe that a
+  /// process outside the plugin's process group holds open after shutdown.
+  void close();
+
+  bool is_open() const noexcept { return open_; }
+
+ private:
+  void arm();
+  void on_readable(const boost::system::error_code& ec);
+  // Reads up to `budget` bytes; closes the pump at end of file. Returns false when closed.
+  bool read_some(std::size_t budget);
+  void emit(std::string_view line, bool partial, std::chrono::system_clock::time_point now);
+  void close_with_eof();
+
+  boost::asio::posix::stream_descriptor pipe_;
+  std::string plugin_;
+  int pid_;
+  stream stream_;
+  record_dispatch& out_;
+  const record_dispatch::route& route_;  // this plugin's sinks, looked up once
+  std::function<void()> on_closed_;
+  line_splitter splitter_;
+  bool open_ = true;
+  bool waiting_ = false;
+};
+
+}  // namespace plughost::detail

@@ -1,0 +1,163 @@
+// Building the plan: for each file found, which runner claims it, whether the naming rules
+// select it, and which argv runs it. Calls into runner modules are guarded here.
+#include "plan/plan_builder.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "plan/discovery.hpp"
+#include "plan/interpreter.hpp"
+#include "plan/naming.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// The PATH execvp uses when the variable is unset.
+constexpr std::string_view fallback_path = "/usr/local/bin:/usr/bin:/bin";
+
+// The first runner (in search order) among the enabled ones, or else among the others, that
+// claims the file.
+const loaded_runner* claiming_runner(const std::vector<loaded_runner>& runners,
+                                     const std::filesystem::path& file,
+                                     std::vector<std::string>& warnings) {
+  for (const bool enabled : {true, false}) {
+    for (const auto& r : runners) {
+      if (r.enabled != enabled) continue;
+      try {
+        if (r.impl->claims(file)) return &r;
+      } catch (const std::exception& e) {
+        warnings.push_back(
+            fmt::format("runner {} failed in claims({}): {}", r.name, file.string(), e.what()));
+      }
+    }
+  }
+  return nullptr;
+}
+
+// "'.py' files", or "files without an extension": what a runner was seen to claim.
+std::string claimed_kind(const std::filesystem::path& file) {
+  const auto ext = file.extension().string();
+  return ext.empty() ? std::string("files without an extension") : fmt::format("'{}' files", ext);
+}
+
+std::vector<std::string> enabled_names(const std::vector<loaded_runner>& runners) {
+  std::vector<std::string> out;
+  for (const auto& r : runners) {
+    if (r.enabled) out.push_back(r.name);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<loaded_runner> load_runners(const launch_settings& settings,
+                                        std::vector<std::string>& warnings) {
+  std::vector<loaded_runner> out;
+  for (const auto& r : settings.runners) {
+    try {
+      out.push_back({std::string(r.module->descriptor->name), create_runner(*r.module, r.values),
+                     r.overrides, r.enabled});
+    } catch (const module_error& e) {
+      if (r.enabled) warnings.push_back(fmt::format("runner not available: {}", e.what()));
+    }
+  }
+  return out;
+}
+
+const loaded_runner* find_runner(const std::vector<loaded_runner>& runners, std::string_view name) {
+  for (const auto& r : runners) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
+                const environment_block& env) {
+  plan out;
+  out.identity = settings.who;
+  out.warnings = settings.warnings;
+  out.locations = settings.locations;
+  out.locations_from = settings.locations_from;
+  for (const auto& r : runners) {
+    std::vector<std::string> extensions;
+    try {
+      extensions = r.impl->extensions();
+    } catch (const std::exception& e) {
+      out.warnings.push_back(fmt::format("runner {} failed in extensions(): {}", r.name, e.what()));
+    }
+    out.runners.push_back({r.name, std::move(extensions), r.enabled});
+  }
+  const auto path_var = env.get("PATH").value_or(fallback_path);
+
+  // Each file is offered to the runners once: the one that claims it is kept for the plan.
+  // A file only a runner that is not enabled claims is ignored, and the reason names that runner.
+  std::map<std::filesystem::path, const loaded_runner*> claimed;
+  std::map<std::filesystem::path, const loaded_runner*> claimed_by_disabled;
+  auto found = discover(settings.locations, [&](const std::filesystem::path& file) {
+    const auto* r = claiming_runner(runners, file, out.warnings);
+    if (r && !r->enabled) {
+      claimed_by_disabled[file] = r;
+      return false;
+    }
+    if (r) claimed[file] = r;
+    return r != nullptr;
+  });
+  out.warnings.insert(out.warnings.end(), found.warnings.begin(), found.warnings.end());
+
+  for (auto& f : found.files) {
+    plugin_plan p;
+    p.name = std::move(f.name);
+    p.path = std::move(f.path);
+    p.location = std::move(f.location);
+    if (!f.plugin) {
+      p.decision = decision::ignored;
+      p.reason = std::move(f.ignored_reason);
+      if (const auto it = claimed_by_disabled.find(p.path); it != claimed_by_disabled.end()) {
+        p.reason = fmt::format("runner {} claims {} but is not enabled (enabled runners: {})",
+                               it->second->name, claimed_kind(p.path),
+                               fmt::join(enabled_names(runners), ", "));
+      }
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    const auto* r = claimed.at(p.path);
+    p.runner = r->name;
+    if (!settings.policy_for(p.name).enabled) {
+      p.decision = decision::skip;
+      p.reason = fmt::format("disabled by plughost.plugins.{}.enabled", p.name);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    auto sel = select_plugin(p.path.filename().string(), settings.who);
+    p.reason = std::move(sel.reason);
+    if (!sel.run) {
+      p.decision = decision::skip;
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var, r->overrides);
+    out.warnings.insert(out.warnings.end(), res.warnings.begin(), res.warnings.end());
+    if (!res.chosen) {
+      p.decision = decision::error;
+      p.reason = std::move(res.error);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
+    try {
+      p.argv = r->impl->command(*res.chosen, p.path);
+      if (p.argv.empty()) throw std::runtime_error("it returned an empty argv");
+      p.decision = decision::run;
+      p.reason += fmt::format("; runner {} claims {}", r->name, claimed_kind(p.path));
+    } catch (const std::exception& e) {
+      p.decision = decision::error;
+      p.reason = fmt::format("runner {} failed in command(): {}", r->name, e.what());
+      p.argv.clear();
+    }
+    out.plugins.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace plughost::detail

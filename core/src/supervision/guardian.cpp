@@ -1,0 +1,328 @@
+// The guardian process. Its loop runs in a forked child of a host that may have other threads,
+// so it allocates nothing and calls only async-signal-safe functions: read, poll, kill, _exit.
+#include "supervision/guardian.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "supervision/spawn.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// Room for this many live process groups (the host forgets groups as they end).
+constexpr std::size_t max_groups = 1 << 16;
+constexpr int poll_interval_ms = 20;
+
+long long now_ms() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<long long>(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
+}
+
+// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when there is no such
+// process. Raw calls and stack buffers only.
+char process_state(pid_t pid) {
+  char path[32] = "/proc/";
+  char digits[16];
+  std::size_t n = 0;
+  for (auto v = static_cast<unsigned long>(pid); v > 0 && n < sizeof digits; v /= 10) {
+    digits[n++] = static_cast<char>('0' + v % 10);
+  }
+  std::size_t at = 6;
+  while (n > 0) path[at++] = digits[--n];
+  std::memcpy(path + at, "/stat", 6);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char stat[512];
+  const auto got = ::read(fd, stat, sizeof stat - 1);
+  ::close(fd);
+  if (got <= 0) return 0;
+  stat[got] = '\0';
+  const char* p = std::strrchr(stat, ')');  // "pid (comm) state ..."
+  return p && p[1] == ' ' ? p[2] : 0;
+}
+
+struct guard_state {
+  pid_t* groups;  // preallocated before fork
+  std::size_t count = 0;
+  long long stop_timeout_ms = 5000;
+  pid_t exit_with = 0;  // --exit-with-parent's process: once it is gone, the stop is short
+  long long exit_with_grace_ms = 1000;
+
+  bool exit_with_gone() const {
+    if (exit_with <= 0) return false;
+    const char state = process_state(exit_with);
+    return state == 0 || state == 'Z' || state == 'X';
+  }
+
+  void add(pid_t g) {
+    if (g > 0 && count < max_groups) groups[count++] = g;
+  }
+  void remove(pid_t g) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (groups[i] == g) {
+        groups[i] = groups[--count];
+        return;
+      }
+    }
+  }
+  bool tracked(pid_t g) const {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (groups[i] == g) return true;
+    }
+    return false;
+  }
+
+  // Whether a tracked group has a member that is not a zombie. kill(-pgid, 0) counts zombies,
+  // and the plugins' zombies wait for init to reap them (seconds, in some containers) now that
+  // the host is gone. Reads /proc with raw system calls and stack buffers: no allocation.
+  bool any_alive() const {
+    const int dir = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return false;
+    bool alive = false;
+    alignas(8) char entries[8192];
+    char path[64];
+    char stat[512];
+    while (!alive) {
+      const long n = ::syscall(SYS_getdents64, dir, entries, sizeof entries);
+      if (n <= 0) break;
+      for (long off = 0; off < n && !alive;) {
+        // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name
+        unsigned short reclen = 0;
+        std::memcpy(&reclen, entries + off + 16, sizeof reclen);
+        const char* name = entries + off + 19;
+        off += reclen;
+        if (name[0] < '1' || name[0] > '9') continue;
+        // "/proc/<name>/stat" without snprintf (not async-signal-safe).
+        const std::size_t name_length = ::strnlen(name, 32);
+        if (name_length > 20) continue;
+        std::memcpy(path, "/proc/", 6);
+        std::memcpy(path + 6, name, name_length);
+        std::memcpy(path + 6 + name_length, "/stat", 6);
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        const auto got = ::read(fd, stat, sizeof stat - 1);
+        ::close(fd);
+        if (got <= 0) continue;
+        stat[got] = '\0';
+        const char* p = std::strrchr(stat, ')');  // "pid (comm) state ppid pgrp ..."
+        if (!p || p[1] != ' ') continue;
+        const char state = p[2];
+        if (state == 'Z' || state == 'X') continue;
+        p += 3;
+        while (*p == ' ') ++p;
+        while (*p && *p != ' ') ++p;  // ppid
+        long pgrp = 0;
+        while (*p == ' ') ++p;
+        while (*p >= '0' && *p <= '9') pgrp = pgrp * 10 + (*p++ - '0');
+        alive = tracked(static_cast<pid_t>(pgrp));
+      }
+    }
+    ::close(dir);
+    return alive;
+  }
+  void signal_all(int sig) const {
+    for (std::size_t i = 0; i < count; ++i) ::kill(-groups[i], sig);
+  }
+};
+
+// Lines: "+<pgid>", "-<pgid>", "t<milliseconds>", "w<pid>" (the --exit-with-parent process),
+// "g<milliseconds>" (the stop's length once that process is gone), "bye".
+bool apply_line(guard_state& s, const char* line, std::size_t length) {
+  if (length == 3 && line[0] == 'b' && line[1] == 'y' && line[2] == 'e') return true;
+  if (length < 2) return false;
+  long long value = 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if (line[i] < '0' || line[i] > '9') return false;
+    value = value * 10 + (line[i] - '0');
+  }
+  switch (line[0]) {
+    case '+':
+      s.add(static_cast<pid_t>(value));
+      break;
+    case '-':
+      s.remove(static_cast<pid_t>(value));
+      break;
+    case 't':
+      s.stop_timeout_ms = value;
+      break;
+    case 'w':
+      s.exit_with = static_cast<pid_t>(value);
+      break;
+    case 'g':
+      s.exit_with_grace_ms = value;
+      break;
+    default:
+      break;
+  }
+  return false;
+}
+
+[[noreturn]] void guardian_main(int fd, guard_state& s) {
+  // Its own process group, deaf to the signals aimed at the host's group (a terminal's Ctrl-C):
+  // only the closing of the host's end of the socket ends it.
+  ::setpgid(0, 0);
+  // The host's signal handlers (Asio's) write to descriptors closed below: back to defaults,
+  // then ignore what targets the host's group.
+  reset_signal_dispositions();
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT})
+    ::sigaction(sig, &ignore, nullptr);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::prctl(PR_SET_NAME, "plughost-guard");
+  // Keep only the socket (and stderr for one message): no pipes of plugins, no files of sinks.
+  if (fd != 3) {
+    ::dup2(fd, 3);
+    fd = 3;
+  }
+  ::syscall(SYS_close_range, 4u, ~0u, 0);
+  const int devnull = ::open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    if (devnull > 3) ::close(devnull);
+  }
+
+  char buffer[4096];
+  char line[64];
+  std::size_t line_length = 0;
+  while (true) {
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // end of file: the host is gone (or a read error: treat it the same)
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] != '\n') {
+        if (line_length < sizeof line) line[line_length++] = buffer[i];
+        continue;
+      }
+      if (apply_line(s, line, line_length)) ::_exit(0);  // goodbye: a clean end
+      line_length = 0;
+    }
+  }
+
+  // The host died without saying goodbye: stop every group it had, as it would have.
+  if (s.count > 0) {
+    static const char message[] = "plughost guardian: the host is gone; stopping its plugins\n";
+    ssize_t ignored = ::write(2, message, sizeof message - 1);
+    (void)ignored;
+  }
+  s.signal_all(SIGTERM);
+  long long deadline = now_ms() + s.stop_timeout_ms;
+  bool shortened = false;
+  while (s.any_alive() && now_ms() < deadline) {
+    // The host's --exit-with-parent process is gone too: nobody waits for a graceful stop.
+    if (!shortened && s.exit_with_gone()) {
+      shortened = true;
+      if (now_ms() + s.exit_with_grace_ms < deadline) deadline = now_ms() + s.exit_with_grace_ms;
+    }
+    ::poll(nullptr, 0, poll_interval_ms);
+  }
+  s.signal_all(SIGKILL);
+  ::_exit(0);
+}
+
+}  // namespace
+
+guardian::~guardian() {
+  dismiss();
+}
+
+bool guardian::start(std::chrono::nanoseconds stop_timeout) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  // Allocated before the fork: the child must not call malloc (another thread may hold its lock).
+  static std::unique_ptr<pid_t[]> groups(new pid_t[max_groups]);
+  guard_state state{groups.get()};
+  state.stop_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(stop_timeout).count();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    guardian_main(fds[1], state);
+  }
+  ::close(fds[1]);
+  fd_ = fds[0];
+  pid_ = pid;
+  return true;
+}
+
+void guardian::send(const char* text, std::size_t length) {
+  if (fd_ < 0) return;
+  while (length > 0) {
+    const auto n = ::send(fd_, text, length, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {  // the guardian is gone: go on without it
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    text += n;
+    length -= static_cast<std::size_t>(n);
+  }
+}
+
+void guardian::watch(pid_t pgid) {
+  char line[32];
+  const int n = std::snprintf(line, sizeof line, "+%d\n", static_cast<int>(pgid));
+  send(line, static_cast<std::size_t>(n));
+}
+
+void guardian::forget(pid_t pgid) {
+  char line[32];
+  const int n = std::snprintf(line, sizeof line, "-%d\n", static_cast<int>(pgid));
+  send(line, static_cast<std::size_t>(n));
+}
+
+void guardian::set_stop_timeout(std::chrono::nanoseconds t) {
+  char line[32];
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
+  const int n = std::snprintf(line, sizeof line, "t%lld\n", static_cast<long long>(ms));
+  send(line, static_cast<std::size_t>(n));
+}
+
+void guardian::exit_with(pid_t pid, std::chrono::nanoseconds grace) {
+  char line[64];
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace).count();
+  const int n = std::snprintf(line, sizeof line, "w%d\ng%lld\n", static_cast<int>(pid),
+                              static_cast<long long>(ms));
+  send(line, static_cast<std::size_t>(n));
+}
+
+void guardian::dismiss() {
+  if (fd_ >= 0) {
+    send("bye\n", 4);
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  if (pid_ > 0) {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,37 @@
+// Names of restart modes and signals in configurations.
+#include "supervision/plugin_policy.hpp"
+
+#include <string.h>
+
+#include <string>
+
+namespace plughost::detail {
+
+std::optional<restart_mode> parse_restart_mode(std::string_view text) {
+  if (text == "never") return restart_mode::never;
+  if (text == "on-failure") return restart_mode::on_failure;
+  if (text == "always") return restart_mode::always;
+  return std::nullopt;
+}
+
+std::string_view to_string(restart_mode m) {
+  switch (m) {
+    case restart_mode::never:
+      return "never";
+    case restart_mode::on_failure:
+      return "on-failure";
+    case restart_mode::always:
+      return "always";
+  }
+  return "never";
+}
+
+std::optional<int> parse_signal(std::string_view name) {
+  if (name.rfind("SIG", 0) == 0) name.remove_prefix(3);
+  for (int s = 1; s < NSIG; ++s) {
+    if (const char* abbrev = ::sigabbrev_np(s); abbrev && name == abbrev) return s;
+  }
+  return std::nullopt;
+}
+
+}  // namespace plughost::detail

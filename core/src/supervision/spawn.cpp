@@ -1,0 +1,149 @@
+// Spawning with Boost.Process v2's default launcher, plus the child set-up plugins need.
+#include "supervision/spawn.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/posix/vfork_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+// Boost 1.81's header-only mode forgets the out-of-line process_environment::on_setup: it is
+// defined here, in this one translation unit.
+#include <boost/process/v2/impl/environment.ipp>
+#include <cerrno>
+#include <cstring>
+
+namespace plughost::detail {
+
+namespace {
+
+namespace bp2 = boost::process::v2;
+
+// Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
+// redirection. Gives the plugin the process state docs/running.md promises.
+struct child_setup {
+  const spawn_context& context;
+
+  bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
+                                const char* const*) const {
+    // Its own process group, so that stopping it reaches everything it started.
+    if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
+    // Dies with the host. The kernel sends this when the *thread* that forked exits: plugins are
+    // forked from the event-loop thread, which lives as long as they are supervised.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != context.host_pid) ::_exit(127);  // the host died before prctl took effect
+    reset_signal_dispositions();
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::setrlimit(RLIMIT_NOFILE, &context.nofile);
+    // No descriptor but 0, 1, 2 survives exec. (Boost.Process 1.81's fork launcher leaves every
+    // fd below its exec-error pipe open; marking, not closing, keeps that pipe working. Its
+    // vfork launcher closes them itself; this does not depend on which one is used.)
+    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+    return {};
+  }
+
+  // The exec failed (the error code is already in the parent's memory). Leave now: after a
+  // vfork, the launcher's own exit() would run the host's atexit handlers and flush its stdio
+  // buffers, in memory the host shares with this child.
+  void on_exec_error(bp2::posix::default_launcher&, const bp2::filesystem::path&,
+                     const char* const*, const bp2::error_code&) const {
+    ::_exit(127);
+  }
+};
+
+void close_all(std::initializer_list<int> fds) {
+  for (const int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+}  // namespace
+
+void reset_signal_dispositions() noexcept {
+  // The raw system call, because glibc's sigaction() refuses its two internal signals (32, 33),
+  // and GNU make, for one, starts its children with those ignored. An all-zero kernel
+  // sigaction is SIG_DFL, no flags, empty mask, whatever the architecture's field order.
+  const unsigned long default_action[4] = {};
+  constexpr unsigned long kernel_sigset_size = 64 / 8;
+  for (int s = 1; s <= 64; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) {
+      ::syscall(SYS_rt_sigaction, s, default_action, nullptr, kernel_sigset_size);
+    }
+  }
+}
+
+bool reserve_descriptors(spawn_context& context) {
+  for (int& fd : context.reserve) {
+    if (fd < 0) fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return false;
+  }
+  return true;
+}
+
+void release_descriptors(spawn_context& context) {
+  for (int& fd : context.reserve) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& environment,
+                                                spawn_context& context) {
+  if (!reserve_descriptors(context)) {
+    return fmt::format("cannot start {}: {} (the open-file limit is reached)", argv[0],
+                       std::strerror(EMFILE));
+  }
+  int out_pipe[2] = {-1, -1};
+  int err_pipe[2] = {-1, -1};
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
+    return fmt::format("cannot create pipes: {}", std::strerror(err));
+  }
+  bp2::error_code ec;
+  pid_t pid = -1;
+  release_descriptors(context);  // room for what Boost.Process needs once the child runs
+  try {
+    // The launcher calls notify_fork() on the io_context of its executor, in the child too;
+    // after a vfork that runs in memory the host shares with the child, and an io_context with
+    // a reactor would re-create its epoll set there, under the host's feet. A fresh io_context
+    // has no reactor yet when the child starts (Boost.Process adds one only afterwards, for the
+    // process handle), so notify_fork() does nothing. It costs a few system calls.
+    boost::asio::io_context io;
+    // vfork: no copy of the host's page tables and no copy-on-write faults afterwards, which is
+    // most of a fork's cost in a host supervising many plugins (posix_spawn does the same). The
+    // child only makes system calls until exec (child_setup), as vfork requires.
+    bp2::posix::vfork_launcher launcher;
+    const std::vector<std::string> args(argv.begin() + 1, argv.end());
+    auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
+                            bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
+                            bp2::process_environment(environment), child_setup{context});
+    if (!ec) {
+      pid = process.id();
+      process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
+    }
+  } catch (const std::exception& e) {
+    close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
+    reserve_descriptors(context);
+    return fmt::format("cannot start {}: {}", argv[0], e.what());
+  }
+  close_all({out_pipe[1], err_pipe[1]});
+  reserve_descriptors(context);
+  if (ec) {
+    close_all({out_pipe[0], err_pipe[0]});
+    return fmt::format("cannot start {}: {}", argv[0], ec.message());
+  }
+  return spawned{pid, out_pipe[0], err_pipe[0]};
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,72 @@
+// The supervisor: one small state machine per plugin (starting → running → stopping → exited,
+// with restart timers), the shared stop sequence (SIGTERM → stop timeout → SIGKILL → drain),
+// reaping as a child subreaper, and reload — all on one event-loop thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "output/record_dispatch.hpp"
+#include "supervision/plugin_policy.hpp"
+
+namespace plughost::detail {
+
+/// One plugin to run: its name (for records), argv, complete environment and policy.
+struct launch_item {
+  std::string name;
+  std::vector<std::string> argv;         ///< argv[0] is the program to execute
+  std::vector<std::string> environment;  ///< NAME=VALUE entries
+  plugin_policy policy;
+  /// Changes when a reload must restart the plugin (its file's content, its argv).
+  std::string fingerprint;
+};
+
+struct supervisor_options {
+  /// SIGTERM/SIGINT stop the plugins (a second one, a second later, kills them); SIGHUP reloads.
+  bool handle_signals = false;
+  /// Called on the loop thread by reload(): the new set of plugins, or nullopt when the
+  /// configuration could not be loaded (everything then keeps running as it is).
+  std::function<std::optional<std::vector<launch_item>>()> reload;
+  /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
+  /// stop then gives plugins at most parent_exit_grace after their stop signal.
+  std::optional<int> exit_with;
+};
+
+/// How long plugins get after their stop signal when the process plughost exits with is gone:
+/// nobody waits for a graceful stop any more, and whatever restarts that process (a container
+/// runtime, systemd) may start new plugins beside the old ones.
+inline constexpr std::chrono::seconds parent_exit_grace{1};
+
+class supervisor {
+ public:
+  supervisor(record_dispatch& out, supervisor_options options);
+  ~supervisor();
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  /// Starts every item and supervises until no plugin is left (every main process reaped, every
+  /// process group empty, no restart pending), or until stop() and the stop sequence ended.
+  /// Returns true when no plugin failed for good (exited non-zero or by a signal on its own
+  /// without a restart to follow, gave up restarting, timed out, or could not start).
+  /// Runs the event loop on the calling thread; call once.
+  bool run(std::vector<launch_item> items);
+
+  /// Starts the stop sequence. Thread-safe; before run(), run() returns without starting.
+  void stop() noexcept;
+
+  /// Re-reads the configuration (options.reload) and applies it. Thread-safe.
+  void reload() noexcept;
+
+ private:
+  class impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// "SIGTERM" for 15; "SIG<n>" for a signal without a name.
+std::string signal_name(int signal);
+
+}  // namespace plughost::detail
