@@ -45,12 +45,13 @@ void output_pump::arm() {
   if (!open_ || waiting_) return;
   waiting_ = true;
   pipe_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                   [this](const boost::system::error_code& ec) { on_readable(ec); });
+                   [this](const boost::system::error_code& ec) {
+                     // Aborted: the pump closed its pipe, or is gone. Touch nothing of it.
+                     if (ec != boost::asio::error::operation_aborted) on_readable();
+                   });
 }
 
-void output_pump::on_readable(const boost::system::error_code& ec) {
-  // Aborted: the pump closed its pipe, or is gone. Touch nothing of it.
-  if (ec == boost::asio::error::operation_aborted) return;
+void output_pump::on_readable() {
   waiting_ = false;
   if (!open_) return;
   if (read_some(fair_share)) arm();

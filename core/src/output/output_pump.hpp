@@ -37,7 +37,7 @@ class output_pump {
 
  private:
   void arm();
-  void on_readable(const boost::system::error_code& ec);
+  void on_readable();
   // Reads up to `budget` bytes; closes the pump at end of file. Returns false when closed.
   bool read_some(std::size_t budget);
   void emit(std::string_view line, bool partial, std::chrono::system_clock::time_point now);

@@ -1,5 +1,6 @@
-// Supervision on one Asio event loop: per-plugin state machines, restarts with backoff, run-time
-// limits, the stop sequence, reaping as a child subreaper, the guardian, and reload.
+// The supervision state machine on one Asio event loop: the port it acts through (processes,
+// process groups, pipes, timers, records), and what it hears from the world (SIGCHLD and
+// reaping, stop and reload signals, the process plughost exits with).
 #include "supervision/supervisor.hpp"
 
 #include <fcntl.h>
@@ -22,79 +23,34 @@
 #include <cstring>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "common/log.hpp"
 #include "output/output_pump.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/spawn.hpp"
+#include "supervision/supervision_machine.hpp"
 
 namespace plughost::detail {
 
 namespace asio = boost::asio;
-using clock = std::chrono::steady_clock;
-
-std::string signal_name(int signal) {
-  if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
-  return "SIG" + std::to_string(signal);
-}
 
 namespace {
 
-// After SIGKILL, how long to wait for output pipes to close before closing them ourselves
-// (a process outside the plugin's group, e.g. one that called setsid(), can hold them open).
-constexpr auto kill_grace = std::chrono::seconds(1);
-// A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and
-// then its whole group); later, it means "kill now".
+// A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and then
+// its whole group); later, it means "kill now".
 constexpr auto signal_debounce = std::chrono::seconds(1);
 
-double seconds(std::chrono::nanoseconds d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-bool group_alive(pid_t pgid) {
-  // kill(-0) would signal our own group: only pids of started plugins get here, but be sure.
-  return pgid > 0 && (::kill(-pgid, 0) == 0 || errno == EPERM);
-}
-
-struct slot;
-
-// One run of a plugin: its main process, its process group, its pipes.
-struct instance {
-  slot* owner = nullptr;
-  std::string name;
+// What the loop holds for one run: its process group and its two pipes.
+struct run_io {
   pid_t pid = 0;  // also its process group id
-  plugin_policy policy;
-  clock::time_point started;
+  bool main_reaped = false;
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
-  std::unique_ptr<asio::steady_timer> timeout_timer;
-  std::unique_ptr<asio::steady_timer> stop_timer;  // stop timeout, then the kill grace
-  bool exited = false;
-  bool group_gone = false;
-  bool stop_sent = false;
-  bool kill_sent = false;
-  bool stopped_by_us = false;  // signalled while its main process ran
-  bool timed_out = false;
-
-  bool pumps_open() const { return (out && out->is_open()) || (err && err->is_open()); }
-};
-
-// A plugin by name, across its runs.
-struct slot {
-  launch_item item;
-  std::optional<launch_item> replacement;  // reload: run this once the current run has ended
-  instance* current = nullptr;
-  int attempts = 0;  // restarts in a row, for backoff and max_restarts
-  std::unique_ptr<asio::steady_timer> restart_timer;
-  bool restart_pending = false;
-  bool retired = false;  // removed by a reload: never started again
-  bool failed = false;   // ended for good in failure
 };
 
 }  // namespace
 
-class supervisor::impl {
+class supervisor::impl : private supervision_port {
  public:
   impl(record_dispatch& out, supervisor_options options)
       : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
@@ -111,29 +67,28 @@ class supervisor::impl {
     // Every few starts, whatever is ready runs: a stop signal, a parent that exited, output.
     // Starting thousands of plugins must stay stoppable (not after every start: reading the
     // first plugins' output in small pieces while the others start costs throughput).
-    // Nothing may finish the run meanwhile.
     constexpr std::size_t starts_between_polls = 16;
-    starting_ = true;
     std::size_t started = 0;
     for (auto& item : items) {
-      if (stop_requested_ || phase_ != phase::running) break;
-      add_and_start(std::move(item));
+      if (stop_requested_ || machine_.phase() != run_phase::starting) break;
+      update_guardian_timeout(item.policy.stop_timeout);
+      machine_.add(std::move(item));
       if (++started % starts_between_polls == 0) ioc_.poll();
     }
-    starting_ = false;
     if (ioc_.stopped()) ioc_.restart();
     out_.flush();
-    if (stop_requested_) begin_shutdown("shutdown");
-    check_progress();
+    if (stop_requested_) machine_.stop("shutdown");
+    machine_.started_all();
+    out_.flush();
     ioc_.run();
     out_.flush();
-    return !any_slot_failed();
+    return !machine_.any_failed();
   }
 
   void stop() noexcept {
     stop_requested_ = true;
     try {
-      asio::post(ioc_, [this] { begin_shutdown("shutdown"); });
+      asio::post(ioc_, [this] { after(&supervision_machine::stop, "shutdown"); });
     } catch (...) {
     }
   }
@@ -146,7 +101,12 @@ class supervisor::impl {
   }
 
  private:
-  enum class phase { running, shutting_down, finished };
+  // Every handler ends here: records written by a handler become visible when it ends.
+  template <typename... Args>
+  void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
+    (machine_.*handle)(std::forward<decltype(args)>(args)...);
+    out_.flush();
+  }
 
   void prepare() {
     // 1,000 plugins need 2,000 pipes: raise the soft limit to the hard one for the host only.
@@ -155,6 +115,9 @@ class supervisor::impl {
     raised.rlim_cur = raised.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &raised);
     context_.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (context_.devnull < 0) {
+      log().error("cannot open /dev/null for the plugins' stdin: {}", std::strerror(errno));
+    }
     context_.host_pid = ::getpid();
     reserve_descriptors(context_);
 
@@ -211,18 +174,10 @@ class supervisor::impl {
   }
 
   void on_exit_with_gone(pid_t pid) {
-    if (phase_ == phase::finished) return;
+    if (machine_.phase() == run_phase::finished) return;
     log().warn("process {} (--exit-with-parent) has exited: stopping every plugin", pid);
-    stop_grace_cap_ = parent_exit_grace;
     stop_requested_ = true;
-    if (phase_ == phase::running) return begin_shutdown("parent exited");
-    // Already stopping (the parent asked, then died): nobody waits for a graceful end now.
-    const auto deadline = clock::now() + parent_exit_grace;
-    for (auto& i : instances_) {
-      if (i->stop_sent && !i->kill_sent && !done(*i) && i->stop_timer->expiry() > deadline) {
-        arm_stop_timer(*i, parent_exit_grace);
-      }
-    }
+    after(&supervision_machine::cap_stop_grace, parent_exit_grace, "parent exited");
   }
 
   // Each plugin needs two pipes; say so before spawning fails with EMFILE half-way.
@@ -239,31 +194,58 @@ class supervisor::impl {
     }
   }
 
-  // ---- signals -------------------------------------------------------------------------------
+  // ---- what the loop hears -------------------------------------------------------------------
 
   void wait_for_children() {
     child_signals_.async_wait([this](const boost::system::error_code& ec, int) {
       if (ec) return;
       reap();
-      if (phase_ != phase::finished) wait_for_children();
+      if (machine_.phase() != run_phase::finished) wait_for_children();
     });
+  }
+
+  // On SIGCHLD: reap every child in our plugins' process groups (their main processes, and the
+  // orphans that became ours as subreaper). Only those: an embedding program's own children are
+  // not ours to reap.
+  void reap() {
+    for (auto& [id, io] : runs_) {  // a std::map: a run started meanwhile keeps this valid
+      while (true) {
+        siginfo_t info{};
+        if (::waitid(P_PGID, static_cast<id_t>(io.pid), &info, WEXITED | WNOHANG) != 0) break;
+        if (info.si_pid == 0) break;
+        if (info.si_pid == io.pid) main_exited(id, io, info);
+      }
+      if (!io.main_reaped) {  // a main process that moved to another process group
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(io.pid), &info, WEXITED | WNOHANG) == 0 &&
+            info.si_pid == io.pid) {
+          main_exited(id, io, info);
+        }
+      }
+    }
+    after(&supervision_machine::on_group_change);
+  }
+
+  void main_exited(run_id id, run_io& io, const siginfo_t& info) {
+    io.main_reaped = true;
+    machine_.on_main_exit(id, {info.si_code != CLD_EXITED, info.si_status});
   }
 
   void wait_for_stop_signal() {
     stop_signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       const auto now = clock::now();
-      if (phase_ == phase::running) {
+      const auto phase = machine_.phase();
+      if (phase == run_phase::starting || phase == run_phase::running) {
         log().info("received {}: stopping plugins", signal_name(signal));
         first_stop_signal_ = now;
         stop_requested_ = true;
-        begin_shutdown("shutdown");
-      } else if (phase_ == phase::shutting_down && now - first_stop_signal_ > signal_debounce) {
+        after(&supervision_machine::stop, "shutdown");
+      } else if (phase == run_phase::stopping && now - first_stop_signal_ > signal_debounce) {
         log().warn("received {} again: killing plugins now", signal_name(signal));
-        for (auto& i : instances_) kill_now(*i);
-        check_progress();
+        after(&supervision_machine::kill_all);
       }
-      if (phase_ != phase::finished) wait_for_stop_signal();
+      if (machine_.phase() != run_phase::finished) wait_for_stop_signal();
     });
   }
 
@@ -272,308 +254,16 @@ class supervisor::impl {
       if (ec) return;
       log().info("received SIGHUP: reloading the configuration");
       apply_reload();
-      if (phase_ != phase::finished) wait_for_reload_signal();
+      if (machine_.phase() != run_phase::finished) wait_for_reload_signal();
     });
   }
 
-  // ---- starting ------------------------------------------------------------------------------
-
-  slot& add_slot(launch_item item) {
-    auto s = std::make_unique<slot>();
-    s->item = std::move(item);
-    s->restart_timer = std::make_unique<asio::steady_timer>(ioc_);
-    auto& ref = *s;
-    active_[ref.item.name] = &ref;
-    slots_.push_back(std::move(s));
-    update_guardian_timeout(ref.item.policy.stop_timeout);
-    return ref;
-  }
-
-  void add_and_start(launch_item item) { start(add_slot(std::move(item))); }
-
-  void start(slot& s) {
-    s.restart_pending = false;
-    const auto& item = s.item;
-    auto result = spawn_plugin(item.argv, item.environment, context_);
-    if (auto* error = std::get_if<std::string>(&result)) {
-      log().error("plugin {}: {}", item.name, *error);
-      const event_field fields[] = {{"message", std::string_view(*error)}};
-      out_.event(item.name, 0, "error", fields);
-      after_run(s, /*failed=*/true, std::chrono::nanoseconds(0));
-      return;
-    }
-    const auto& p = std::get<spawned>(result);
-    auto inst = std::make_unique<instance>();
-    inst->owner = &s;
-    inst->name = item.name;
-    inst->pid = p.pid;
-    inst->policy = item.policy;
-    inst->started = clock::now();
-    inst->stop_timer = std::make_unique<asio::steady_timer>(ioc_);
-    guardian_.watch(p.pid);
-
-    const event_field started[] = {{"argv", std::span<const std::string>(item.argv)}};
-    out_.event(item.name, p.pid, "started", started);
-
-    const auto on_closed = [this] { check_progress(); };
-    inst->out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
-                                              stream::out, out_, on_closed);
-    inst->err = std::make_unique<output_pump>(ioc_.get_executor(), p.err_fd, item.name, p.pid,
-                                              stream::err, out_, on_closed);
-    inst->out->start();
-    inst->err->start();
-    if (item.policy.timeout) {
-      auto* raw = inst.get();
-      inst->timeout_timer = std::make_unique<asio::steady_timer>(ioc_, *item.policy.timeout);
-      inst->timeout_timer->async_wait([this, raw](const boost::system::error_code& ec) {
-        if (!ec && !raw->exited) on_timeout(*raw);
-        check_progress();
-      });
-    }
-    s.current = inst.get();
-    instances_.push_back(std::move(inst));
-  }
-
-  // ---- reaping -------------------------------------------------------------------------------
-
-  // On SIGCHLD: reap every child in our plugins' process groups (their main processes, and the
-  // orphans that became ours as subreaper). Only those: an embedding program's own children are
-  // not ours to reap.
-  void reap() {
-    for (std::size_t i = 0; i < instances_.size(); ++i) {
-      auto& inst = *instances_[i];
-      while (!inst.group_gone) {
-        siginfo_t info{};
-        if (::waitid(P_PGID, static_cast<id_t>(inst.pid), &info, WEXITED | WNOHANG) != 0) break;
-        if (info.si_pid == 0) break;
-        if (info.si_pid == inst.pid) on_main_exit(inst, info);
-      }
-      if (!inst.exited) {  // a main process that moved to another process group
-        siginfo_t info{};
-        if (::waitid(P_PID, static_cast<id_t>(inst.pid), &info, WEXITED | WNOHANG) == 0 &&
-            info.si_pid == inst.pid) {
-          on_main_exit(inst, info);
-        }
-      }
-    }
-    check_progress();
-  }
-
-  void on_main_exit(instance& inst, const siginfo_t& info) {
-    // Everything the plugin wrote before it exited is in its pipes now: deliver it first.
-    inst.out->drain_now();
-    inst.err->drain_now();
-    inst.exited = true;
-    if (inst.timeout_timer) inst.timeout_timer->cancel();
-    bool failed = true;
-    if (info.si_code == CLD_EXITED) {
-      const event_field fields[] = {{"exit_code", std::int64_t{info.si_status}}};
-      out_.event(inst.name, inst.pid, "exited", fields);
-      failed = info.si_status != 0;
-    } else {
-      const auto name = signal_name(info.si_status);
-      const event_field fields[] = {{"signal", std::string_view(name)}};
-      out_.event(inst.name, inst.pid, "exited", fields);
-    }
-    // What a plugin does after plughost asked it to stop is not its failure; a run-time limit
-    // it went past is.
-    if (inst.stopped_by_us && !inst.timed_out) failed = false;
-    out_.flush();
-    auto& s = *inst.owner;
-    if (s.current == &inst) {
-      s.current = nullptr;
-      after_run(s, failed, clock::now() - inst.started);
-    }
-    // Background processes of a plugin that will run again must not pile up.
-    if ((s.current || s.restart_pending) && group_alive(inst.pid)) stop_instance(inst, "restart");
-  }
-
-  // What happens to a plugin once one of its runs has ended (or could not start).
-  void after_run(slot& s, bool failed, std::chrono::nanoseconds ran_for) {
-    if (phase_ != phase::running || s.retired) return;  // stopped by plughost: not a failure
-    if (s.replacement) {  // reloaded with a changed file: the new one starts now
-      s.item = std::move(*s.replacement);
-      s.replacement.reset();
-      s.attempts = 0;
-      s.failed = false;
-      start(s);
-      return;
-    }
-    const auto& policy = s.item.policy;
-    const bool restart = policy.restart == restart_mode::always ||
-                         (policy.restart == restart_mode::on_failure && failed);
-    if (!restart) {
-      s.failed = s.failed || failed;
-      return;
-    }
-    if (ran_for >= policy.restart_reset_after) s.attempts = 0;
-    ++s.attempts;
-    if (s.attempts > policy.max_restarts) {
-      s.failed = true;
-      const auto reason = fmt::format("{} restarts in a row, each run shorter than {}s",
-                                      policy.max_restarts, seconds(policy.restart_reset_after));
-      log().error("plugin {} gave up: {}", s.item.name, reason);
-      const event_field fields[] = {{"restarts", std::int64_t{policy.max_restarts}},
-                                    {"reason", std::string_view(reason)}};
-      out_.event(s.item.name, 0, "gave_up", fields);
-      return;
-    }
-    const auto delay = policy.backoff(s.attempts);
-    const event_field fields[] = {{"attempt", std::int64_t{s.attempts}}, {"delay", seconds(delay)}};
-    out_.event(s.item.name, 0, "restarting", fields);
-    s.restart_pending = true;
-    s.restart_timer->expires_after(delay);
-    s.restart_timer->async_wait([this, &s](const boost::system::error_code& ec) {
-      if (!ec && s.restart_pending && phase_ == phase::running && !s.retired) start(s);
-      check_progress();
-    });
-  }
-
-  // ---- stopping ------------------------------------------------------------------------------
-
-  // Ended and left nothing behind: main process reaped, pipes closed, process group empty.
-  static bool done(const instance& inst) {
-    return inst.group_gone || (inst.exited && !inst.pumps_open() && !group_alive(inst.pid));
-  }
-
-  // The stop sequence for one run: its stop signal to the whole group, then SIGKILL after its
-  // stop timeout, then, a second later, its pipes are closed if something outside still holds
-  // them.
-  void stop_instance(instance& inst, std::string_view reason) {
-    if (done(inst) || inst.stop_sent) return;
-    inst.stop_sent = true;
-    const int sig = inst.policy.stop_signal;
-    if (!inst.exited) {
-      inst.stopped_by_us = true;
-      const auto name = signal_name(sig);
-      const event_field fields[] = {{"signal", std::string_view(name)}, {"reason", reason}};
-      out_.event(inst.name, inst.pid, "stopping", fields);
-    }
-    send_to_group(inst, sig);
-    arm_stop_timer(inst, stop_grace(inst));
-  }
-
-  // SIGKILL to the run's group once `grace` has passed.
-  void arm_stop_timer(instance& inst, std::chrono::nanoseconds grace) {
-    auto* raw = &inst;
-    inst.stop_timer->expires_after(grace);
-    inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
-      if (!ec) kill_now(*raw);
-      check_progress();
-    });
-  }
-
-  std::chrono::nanoseconds stop_grace(const instance& inst) const {
-    return std::min<std::chrono::nanoseconds>(inst.policy.stop_timeout, stop_grace_cap_);
-  }
-
-  void kill_now(instance& inst) {
-    if (done(inst) || inst.kill_sent) return;
-    inst.kill_sent = true;
-    if (!inst.exited) {
-      inst.stopped_by_us = true;
-      log().warn("plugin {} did not stop in time: sending SIGKILL", inst.name);
-      const auto name = signal_name(inst.policy.stop_signal);
-      const event_field fields[] = {{"after", seconds(stop_grace(inst))},
-                                    {"signal", std::string_view(name)}};
-      out_.event(inst.name, inst.pid, "killed", fields);
-    }
-    send_to_group(inst, SIGKILL);
-    auto* raw = &inst;
-    inst.stop_timer->expires_after(kill_grace);
-    inst.stop_timer->async_wait([this, raw](const boost::system::error_code& ec) {
-      if (ec || !raw->pumps_open()) return;
-      log().warn(
-          "output of plugin {} is still held open by a process outside its process group: "
-          "closing it",
-          raw->name);
-      raw->out->close();
-      raw->err->close();
-      check_progress();
-    });
-  }
-
-  void send_to_group(const instance& inst, int sig) {
-    if (inst.pid <= 0) return;
-    if (::kill(-inst.pid, sig) != 0 && errno != ESRCH) {
-      log().warn("cannot send {} to plugin {} (process group {}): {}", signal_name(sig), inst.name,
-                 inst.pid, std::strerror(errno));
-    }
-  }
-
-  void on_timeout(instance& inst) {
-    inst.timed_out = true;
-    const auto limit = seconds(*inst.policy.timeout);
-    log().warn("plugin {} ran longer than its timeout of {}s: stopping it", inst.name, limit);
-    const event_field fields[] = {{"timeout", limit}};
-    out_.event(inst.name, inst.pid, "timed_out", fields);
-    stop_instance(inst, "timeout");
-  }
-
-  void begin_shutdown(std::string_view reason) {
-    if (phase_ != phase::running) return;
-    phase_ = phase::shutting_down;
-    for (auto& s : slots_) {
-      s->restart_pending = false;
-      s->restart_timer->cancel();
-    }
-    // Every group at once: the stop takes one stop timeout, not one per plugin.
-    for (auto& i : instances_) stop_instance(*i, reason);
-    check_progress();
-  }
-
-  // A run that left nothing behind is freed, so that a plugin restarting for weeks does not
-  // accumulate them. Later, from the queue: the handlers its timers and pipes cancelled are
-  // queued before this one, and they must still find it.
-  void forget_later(instance* done_instance) {
-    asio::post(ioc_, [this, done_instance] {
-      if (done_instance->owner->current == done_instance) return;
-      std::erase_if(instances_, [&](const auto& i) { return i.get() == done_instance; });
-    });
-  }
-
-  bool any_slot_failed() const {
-    for (const auto& s : slots_) {
-      if (s->failed) return true;
-    }
-    return false;
-  }
-
-  // After every exit, every closed pipe, every reaped child, every timer: has everything ended?
-  // Also where the records of a handler become visible: every handler ends here.
-  void check_progress() {
-    out_.flush();
-    if (phase_ == phase::finished) return;
-    bool all_done = true;
-    for (auto& i : instances_) {
-      if (i->group_gone) continue;
-      if (done(*i)) {
-        i->group_gone = true;
-        i->stop_timer->cancel();
-        guardian_.forget(i->pid);
-        forget_later(i.get());
-      } else {
-        all_done = false;
-      }
-    }
-    if (!all_done || starting_) return;
-    for (const auto& s : slots_) {
-      if (s->current || s->restart_pending) return;
-    }
-    finish();
-  }
-
-  void finish() {
-    phase_ = phase::finished;
-    boost::system::error_code ec;
-    child_signals_.cancel(ec);
-    if (stop_signals_) stop_signals_->cancel(ec);
-    if (reload_signals_) reload_signals_->cancel(ec);
-    if (exit_with_) exit_with_->cancel(ec);
-    for (auto& s : slots_) s->restart_timer->cancel();
-    guardian_.dismiss();
-    ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
-    out_.flush();
+  void apply_reload() {
+    if (machine_.phase() != run_phase::running || !options_.reload) return;
+    auto items = options_.reload();
+    if (!items) return;  // the launcher said why; everything keeps running as it was
+    for (const auto& item : *items) update_guardian_timeout(item.policy.stop_timeout);
+    after(&supervision_machine::reload, std::move(*items));
   }
 
   void update_guardian_timeout(std::chrono::nanoseconds t) {
@@ -583,60 +273,101 @@ class supervisor::impl {
     }
   }
 
-  // ---- reload --------------------------------------------------------------------------------
+  // ---- the port: what the machine does -------------------------------------------------------
 
-  void apply_reload() {
-    if (phase_ != phase::running || !options_.reload) return;
-    auto items = options_.reload();
-    if (!items) return;  // the launcher said why; everything keeps running as it was
-    std::set<std::string> wanted;
-    std::size_t started = 0, restarted = 0, stopped = 0;
-    for (auto& item : *items) {
-      wanted.insert(item.name);
-      const auto it = active_.find(item.name);
-      if (it == active_.end()) {
-        ++started;
-        add_and_start(std::move(item));
-        continue;
-      }
-      slot& s = *it->second;
-      update_guardian_timeout(item.policy.stop_timeout);
-      if (s.item.fingerprint == item.fingerprint) {
-        s.item.policy = item.policy;  // for its next run; this one goes on untouched
-        s.item.environment = std::move(item.environment);
-        continue;
-      }
-      ++restarted;
-      if (s.current) {
-        s.replacement = std::move(item);
-        stop_instance(*s.current, "reload");
-      } else {  // ended, or waiting to restart: the new file starts now
-        s.restart_timer->cancel();
-        s.item = std::move(item);
-        s.attempts = 0;
-        s.failed = false;
-        start(s);
-      }
-    }
-    for (auto it = active_.begin(); it != active_.end();) {
-      if (wanted.count(it->first)) {
-        ++it;
-        continue;
-      }
-      slot& s = *it->second;
-      s.retired = true;
-      s.restart_pending = false;
-      s.restart_timer->cancel();
-      if (s.current) {
-        ++stopped;
-        stop_instance(*s.current, "removed");
-      }
-      it = active_.erase(it);
-    }
-    log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
-    out_.flush();
-    check_progress();
+  clock::time_point now() override { return clock::now(); }
+
+  std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
+    auto result = spawn_plugin(item.argv, item.environment, context_);
+    if (auto* error = std::get_if<std::string>(&result)) return std::move(*error);
+    const auto& p = std::get<spawned>(result);
+    guardian_.watch(p.pid);
+    auto& io = runs_[id];
+    io.pid = p.pid;
+    const auto on_closed = [this, id] { after(&supervision_machine::on_output_closed, id); };
+    io.out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
+                                           stream::out, out_, on_closed);
+    io.err = std::make_unique<output_pump>(ioc_.get_executor(), p.err_fd, item.name, p.pid,
+                                           stream::err, out_, on_closed);
+    io.out->start();  // only waits: the first lines come after the machine's "started"
+    io.err->start();
+    return p.pid;
   }
+
+  void signal_group(pid_t group, int sig) override {
+    if (group <= 0) return;  // kill(-0) would signal our own group
+    if (::kill(-group, sig) != 0 && errno != ESRCH) {
+      log().warn("cannot send {} to process group {}: {}", signal_name(sig), group,
+                 std::strerror(errno));
+    }
+  }
+
+  bool group_alive(pid_t group) override {
+    return group > 0 && (::kill(-group, 0) == 0 || errno == EPERM);
+  }
+
+  bool output_open(run_id id) override {
+    const auto* io = find(id);
+    return io && (io->out->is_open() || io->err->is_open());
+  }
+
+  void drain_output(run_id id) override {
+    if (auto* io = find(id)) {
+      io->out->drain_now();
+      io->err->drain_now();
+    }
+  }
+
+  void close_output(run_id id) override {
+    if (auto* io = find(id)) {
+      io->out->close();
+      io->err->close();
+    }
+  }
+
+  // Later, from the queue: a pump may be inside its own handler when its run is released (its
+  // pipe's end of file is what ended the run).
+  void release(run_id id, pid_t group) override {
+    guardian_.forget(group);
+    asio::post(ioc_, [this, id] { runs_.erase(id); });
+  }
+
+  void arm(timer_key key, clock::duration after_) override {
+    auto& timer = timers_[key];
+    if (!timer) timer = std::make_unique<asio::steady_timer>(ioc_);
+    timer->expires_after(after_);
+    timer->async_wait([this, key](const boost::system::error_code& ec) {
+      if (!ec) after(&supervision_machine::on_timer, key);
+    });
+  }
+
+  void cancel(timer_key key) override {
+    // Destroying the timer cancels its wait: the handler sees operation_aborted.
+    timers_.erase(key);
+  }
+
+  void event(std::string_view plugin, int pid, std::string_view name,
+             std::span<const event_field> fields) override {
+    out_.event(plugin, pid, name, fields);
+  }
+
+  void finished() override {
+    boost::system::error_code ec;
+    child_signals_.cancel(ec);
+    if (stop_signals_) stop_signals_->cancel(ec);
+    if (reload_signals_) reload_signals_->cancel(ec);
+    if (exit_with_) exit_with_->cancel(ec);
+    timers_.clear();
+    guardian_.dismiss();
+    ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
+  }
+
+  run_io* find(run_id id) {
+    const auto it = runs_.find(id);
+    return it == runs_.end() ? nullptr : &it->second;
+  }
+
+  using clock = supervision_port::clock;
 
   asio::io_context ioc_;  // first member: destroyed last, after everything that uses it
   record_dispatch& out_;
@@ -647,13 +378,10 @@ class supervisor::impl {
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
   std::optional<asio::posix::stream_descriptor> exit_with_;
-  std::chrono::nanoseconds stop_grace_cap_ = std::chrono::nanoseconds::max();
-  std::vector<std::unique_ptr<slot>> slots_;          // every plugin ever started, retired too
-  std::map<std::string, slot*> active_;               // by name, the ones not retired
-  std::vector<std::unique_ptr<instance>> instances_;  // every run, until the end
+  std::map<run_id, run_io> runs_;
+  std::map<timer_key, std::unique_ptr<asio::steady_timer>> timers_;
+  supervision_machine machine_{*this};
   std::atomic<bool> stop_requested_{false};
-  phase phase_ = phase::running;
-  bool starting_ = false;  // run() is starting the first plugins: the run cannot end yet
   clock::time_point first_stop_signal_{};
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;

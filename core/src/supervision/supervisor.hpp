@@ -1,6 +1,5 @@
-// The supervisor: one small state machine per plugin (starting → running → stopping → exited,
-// with restart timers), the shared stop sequence (SIGTERM → stop timeout → SIGKILL → drain),
-// reaping as a child subreaper, and reload — all on one event-loop thread.
+// The supervisor: the supervision state machine (supervision_machine.hpp) on one Asio event loop,
+// with real processes, pipes, timers and signals; reaping as a child subreaper; the guardian.
 #pragma once
 
 #include <chrono>
@@ -11,19 +10,9 @@
 #include <vector>
 
 #include "output/record_dispatch.hpp"
-#include "supervision/plugin_policy.hpp"
+#include "supervision/supervision_port.hpp"
 
 namespace plughost::detail {
-
-/// One plugin to run: its name (for records), argv, complete environment and policy.
-struct launch_item {
-  std::string name;
-  std::vector<std::string> argv;         ///< argv[0] is the program to execute
-  std::vector<std::string> environment;  ///< NAME=VALUE entries
-  plugin_policy policy;
-  /// Changes when a reload must restart the plugin (its file's content, its argv).
-  std::string fingerprint;
-};
 
 struct supervisor_options {
   /// SIGTERM/SIGINT stop the plugins (a second one, a second later, kills them); SIGHUP reloads.
@@ -65,8 +54,5 @@ class supervisor {
   class impl;
   std::unique_ptr<impl> impl_;
 };
-
-/// "SIGTERM" for 15; "SIG<n>" for a signal without a name.
-std::string signal_name(int signal);
 
 }  // namespace plughost::detail

@@ -1,0 +1,465 @@
+// Every transition of supervision: a plugin's (start, end of a run, restart, reload, retire) and
+// a run's (time limit, stop, kill, drain), and when the whole run is over.
+#include "supervision/supervision_machine.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/log.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+double seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// Every event counts its depth: nested events (a drain that reaches the end of a pipe calls
+// on_output_closed) leave the settling to the outermost one.
+class in_event {
+ public:
+  explicit in_event(int& depth) : depth_(depth) { ++depth_; }
+  ~in_event() { --depth_; }
+  bool outermost() const { return depth_ == 1; }
+
+ private:
+  int& depth_;
+};
+
+}  // namespace
+
+std::string signal_name(int signal) {
+  if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
+  return "SIG" + std::to_string(signal);
+}
+
+std::string_view to_string(run_phase p) noexcept {
+  switch (p) {
+    case run_phase::starting:
+      return "starting";
+    case run_phase::running:
+      return "running";
+    case run_phase::stopping:
+      return "stopping";
+    case run_phase::finished:
+      return "finished";
+  }
+  return "?";
+}
+
+std::string_view to_string(plugin_state s) noexcept {
+  switch (s) {
+    case plugin_state::starting:
+      return "starting";
+    case plugin_state::running:
+      return "running";
+    case plugin_state::backoff:
+      return "backoff";
+    case plugin_state::replacing:
+      return "replacing";
+    case plugin_state::exited:
+      return "exited";
+    case plugin_state::failed:
+      return "failed";
+    case plugin_state::stopped:
+      return "stopped";
+    case plugin_state::retired:
+      return "retired";
+  }
+  return "?";
+}
+
+std::string_view to_string(run_state s) noexcept {
+  switch (s) {
+    case run_state::running:
+      return "running";
+    case run_state::draining:
+      return "draining";
+    case run_state::stopping:
+      return "stopping";
+    case run_state::killing:
+      return "killing";
+  }
+  return "?";
+}
+
+// ---- events ---------------------------------------------------------------------------------
+
+void supervision_machine::add(launch_item item) {
+  in_event e(depth_);
+  if (phase_ == run_phase::stopping || phase_ == run_phase::finished) return;
+  const auto id = next_id_++;
+  auto& p = plugins_[id];
+  p.id = id;
+  p.item = std::move(item);
+  by_name_[p.item.name] = id;
+  start_run(p);
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::started_all() {
+  in_event e(depth_);
+  if (phase_ == run_phase::starting) phase_ = run_phase::running;
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::stop(std::string_view reason) {
+  in_event e(depth_);
+  if (phase_ == run_phase::starting || phase_ == run_phase::running) begin_stopping(reason);
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::kill_all() {
+  in_event e(depth_);
+  if (phase_ == run_phase::stopping) {
+    for (auto& [id, r] : runs_) kill_run(r);
+  }
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::cap_stop_grace(clock::duration cap, std::string_view reason) {
+  in_event e(depth_);
+  stop_grace_cap_ = std::min(stop_grace_cap_, cap);
+  if (phase_ == run_phase::starting || phase_ == run_phase::running) {
+    begin_stopping(reason);
+  } else if (phase_ == run_phase::stopping) {
+    // Already stopping: nobody waits for a graceful end any more.
+    const auto deadline = port_.now() + cap;
+    for (auto& [id, r] : runs_) {
+      if (r.state == run_state::stopping && r.stop_deadline > deadline) arm_stop(r, cap);
+    }
+  }
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::reload(std::vector<launch_item> items) {
+  in_event e(depth_);
+  if (phase_ != run_phase::running) return;
+  std::set<std::string> wanted;
+  std::size_t started = 0, restarted = 0, stopped = 0;
+  for (auto& item : items) {
+    wanted.insert(item.name);
+    const auto it = by_name_.find(item.name);
+    if (it == by_name_.end()) {
+      ++started;
+      add(std::move(item));
+    } else if (auto& p = plugins_.at(it->second); p.item.fingerprint == item.fingerprint) {
+      p.item.policy = item.policy;  // for its next run; this one goes on untouched
+      p.item.environment = std::move(item.environment);
+    } else {
+      ++restarted;
+      change(p, std::move(item));
+    }
+  }
+  for (auto it = by_name_.begin(); it != by_name_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto& p = plugins_.at(it->second);
+    stopped += p.current.has_value();
+    retire(p);
+    it = by_name_.erase(it);
+  }
+  log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::on_main_exit(run_id id, exit_status status) {
+  in_event e(depth_);
+  auto* r = find_run(id);
+  if (!r || r->main_exited) return;
+  // Everything the plugin wrote before it exited is in its pipes now: deliver it first.
+  port_.drain_output(id);
+  r->main_exited = true;
+  if (r->state == run_state::running) r->state = run_state::draining;
+  port_.cancel({timer_key::kind::limit, id});
+  bool failed = true;
+  if (!status.by_signal) {
+    const event_field fields[] = {{"exit_code", std::int64_t{status.value}}};
+    port_.event(r->name, r->pid, "exited", fields);
+    failed = status.value != 0;
+  } else {
+    const auto name = signal_name(status.value);
+    const event_field fields[] = {{"signal", std::string_view(name)}};
+    port_.event(r->name, r->pid, "exited", fields);
+  }
+  // What a plugin does after plughost asked it to stop is not its failure; a run-time limit it
+  // went past is.
+  if (r->stopped_by_us && !r->timed_out) failed = false;
+  auto* p = find_plugin(r->owner);
+  if (p && p->current == id) {
+    p->current.reset();
+    run_ended(*p, failed, port_.now() - r->started);
+  }
+  // Background processes of a plugin that runs again must not pile up beside its next run.
+  if (p && (p->current || p->state == plugin_state::backoff) && port_.group_alive(r->pid)) {
+    stop_run(*r, "restart");
+  }
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::on_output_closed(run_id) {
+  in_event e(depth_);
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::on_group_change() {
+  in_event e(depth_);
+  if (e.outermost()) settle();
+}
+
+void supervision_machine::on_timer(timer_key key) {
+  in_event e(depth_);
+  if (key.what == timer_key::kind::restart) {
+    if (auto* p = find_plugin(key.owner)) on_restart_due(*p);
+  } else if (auto* r = find_run(key.owner)) {
+    if (key.what == timer_key::kind::limit) {
+      on_time_limit(*r);
+    } else {
+      on_stop_timer(*r);
+    }
+  }
+  if (e.outermost()) settle();
+}
+
+// ---- a plugin -------------------------------------------------------------------------------
+
+void supervision_machine::start_run(plugin& p) {
+  p.state = plugin_state::starting;
+  const auto id = next_id_++;
+  auto result = port_.spawn(id, p.item);
+  if (auto* error = std::get_if<std::string>(&result)) {
+    log().error("plugin {}: {}", p.item.name, *error);
+    const event_field fields[] = {{"message", std::string_view(*error)}};
+    port_.event(p.item.name, 0, "error", fields);
+    run_ended(p, /*failed=*/true, clock::duration::zero());
+    return;
+  }
+  auto& r = runs_[id];
+  r.id = id;
+  r.owner = p.id;
+  r.name = p.item.name;
+  r.pid = std::get<pid_t>(result);
+  r.policy = p.item.policy;
+  r.started = port_.now();
+  p.state = plugin_state::running;
+  p.current = id;
+  const event_field started[] = {{"argv", std::span<const std::string>(p.item.argv)}};
+  port_.event(r.name, r.pid, "started", started);
+  if (r.policy.timeout) port_.arm({timer_key::kind::limit, id}, *r.policy.timeout);
+}
+
+// A run of `p` ended (or could not start).
+void supervision_machine::run_ended(plugin& p, bool failed, clock::duration ran_for) {
+  switch (p.state) {
+    case plugin_state::retired:
+      return;
+    case plugin_state::replacing:
+      if (phase_ != run_phase::running) break;
+      // The new file starts now.
+      p.item = std::move(*p.replacement);
+      p.replacement.reset();
+      p.attempts = 0;
+      start_run(p);
+      return;
+    case plugin_state::starting:
+    case plugin_state::running:
+      if (phase_ != run_phase::running && phase_ != run_phase::starting) break;
+      schedule_restart(p, failed, ran_for);
+      return;
+    default:
+      return;
+  }
+  p.replacement.reset();
+  p.state = plugin_state::stopped;  // stopped by plughost: not a failure
+}
+
+void supervision_machine::schedule_restart(plugin& p, bool failed, clock::duration ran_for) {
+  const auto& policy = p.item.policy;
+  const bool restart = policy.restart == restart_mode::always ||
+                       (policy.restart == restart_mode::on_failure && failed);
+  if (!restart) {
+    p.state = failed ? plugin_state::failed : plugin_state::exited;
+    return;
+  }
+  if (ran_for >= policy.restart_reset_after) p.attempts = 0;
+  ++p.attempts;
+  if (p.attempts > policy.max_restarts) {
+    p.state = plugin_state::failed;
+    const auto reason = fmt::format("{} restarts in a row, each run shorter than {}s",
+                                    policy.max_restarts, seconds(policy.restart_reset_after));
+    log().error("plugin {} gave up: {}", p.item.name, reason);
+    const event_field fields[] = {{"restarts", std::int64_t{policy.max_restarts}},
+                                  {"reason", std::string_view(reason)}};
+    port_.event(p.item.name, 0, "gave_up", fields);
+    return;
+  }
+  const auto delay = policy.backoff(p.attempts);
+  const event_field fields[] = {{"attempt", std::int64_t{p.attempts}}, {"delay", seconds(delay)}};
+  port_.event(p.item.name, 0, "restarting", fields);
+  p.state = plugin_state::backoff;
+  port_.arm({timer_key::kind::restart, p.id}, delay);
+}
+
+void supervision_machine::on_restart_due(plugin& p) {
+  if (p.state == plugin_state::backoff && phase_ == run_phase::running) start_run(p);
+}
+
+// A reload changed the plugin's file or argv.
+void supervision_machine::change(plugin& p, launch_item item) {
+  if (p.current) {
+    p.replacement = std::move(item);
+    p.state = plugin_state::replacing;
+    stop_run(runs_.at(*p.current), "reload");
+    return;
+  }
+  // Ended, or waiting to restart: the new file starts now.
+  port_.cancel({timer_key::kind::restart, p.id});
+  p.item = std::move(item);
+  p.attempts = 0;
+  start_run(p);
+}
+
+void supervision_machine::retire(plugin& p) {
+  p.state = plugin_state::retired;
+  p.replacement.reset();
+  port_.cancel({timer_key::kind::restart, p.id});
+  if (p.current) stop_run(runs_.at(*p.current), "removed");
+}
+
+// ---- a run ----------------------------------------------------------------------------------
+
+void supervision_machine::on_time_limit(run& r) {
+  if (r.main_exited) return;
+  r.timed_out = true;
+  const auto limit = seconds(*r.policy.timeout);
+  log().warn("plugin {} ran longer than its timeout of {}s: stopping it", r.name, limit);
+  const event_field fields[] = {{"timeout", limit}};
+  port_.event(r.name, r.pid, "timed_out", fields);
+  stop_run(r, "timeout");
+}
+
+// The stop sequence of a run: its stop signal to the whole group; SIGKILL once its stop timeout
+// has passed; a second later, its pipes are closed if something outside the group still holds
+// them.
+void supervision_machine::stop_run(run& r, std::string_view reason) {
+  if (r.state == run_state::stopping || r.state == run_state::killing || done(r)) return;
+  const int sig = r.policy.stop_signal;
+  if (!r.main_exited) {
+    r.stopped_by_us = true;
+    const auto name = signal_name(sig);
+    const event_field fields[] = {{"signal", std::string_view(name)}, {"reason", reason}};
+    port_.event(r.name, r.pid, "stopping", fields);
+  }
+  port_.signal_group(r.pid, sig);
+  r.state = run_state::stopping;
+  arm_stop(r, stop_grace(r));
+}
+
+void supervision_machine::arm_stop(run& r, clock::duration grace) {
+  r.stop_deadline = port_.now() + grace;
+  port_.arm({timer_key::kind::stop, r.id}, grace);
+}
+
+supervision_machine::clock::duration supervision_machine::stop_grace(const run& r) const {
+  return std::min<clock::duration>(r.policy.stop_timeout, stop_grace_cap_);
+}
+
+void supervision_machine::kill_run(run& r) {
+  if (r.state == run_state::killing || done(r)) return;
+  if (!r.main_exited) {
+    r.stopped_by_us = true;
+    log().warn("plugin {} did not stop in time: sending SIGKILL", r.name);
+    const auto name = signal_name(r.policy.stop_signal);
+    const event_field fields[] = {{"after", seconds(stop_grace(r))},
+                                  {"signal", std::string_view(name)}};
+    port_.event(r.name, r.pid, "killed", fields);
+  }
+  port_.signal_group(r.pid, SIGKILL);
+  r.state = run_state::killing;
+  port_.arm({timer_key::kind::stop, r.id}, kill_grace);
+}
+
+void supervision_machine::on_stop_timer(run& r) {
+  if (r.state == run_state::stopping) return kill_run(r);
+  if (r.state != run_state::killing || !port_.output_open(r.id)) return;
+  log().warn(
+      "output of plugin {} is still held open by a process outside its process group: closing "
+      "it",
+      r.name);
+  port_.close_output(r.id);
+}
+
+void supervision_machine::begin_stopping(std::string_view reason) {
+  phase_ = run_phase::stopping;
+  for (auto& [id, p] : plugins_) {
+    if (p.state == plugin_state::backoff) {
+      port_.cancel({timer_key::kind::restart, id});
+      p.state = plugin_state::stopped;
+    }
+  }
+  // Every group at once: the stop takes one stop timeout, not one per plugin.
+  for (auto& [id, r] : runs_) stop_run(r, reason);
+}
+
+// ---- the whole run --------------------------------------------------------------------------
+
+// Ended and left nothing behind: main process reaped, pipes closed, process group empty.
+bool supervision_machine::done(const run& r) {
+  return r.main_exited && !port_.output_open(r.id) && !port_.group_alive(r.pid);
+}
+
+void supervision_machine::settle() {
+  if (phase_ == run_phase::finished) return;
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    if (!done(it->second)) {
+      ++it;
+      continue;
+    }
+    port_.cancel({timer_key::kind::stop, it->first});
+    port_.release(it->first, it->second.pid);
+    it = runs_.erase(it);
+  }
+  if (phase_ == run_phase::starting || !runs_.empty()) return;
+  for (const auto& [id, p] : plugins_) {
+    if (p.state == plugin_state::backoff) return;
+  }
+  phase_ = run_phase::finished;
+  port_.finished();
+}
+
+bool supervision_machine::any_failed() const {
+  return std::any_of(plugins_.begin(), plugins_.end(),
+                     [](const auto& e) { return e.second.state == plugin_state::failed; });
+}
+
+std::vector<supervision_machine::plugin_view> supervision_machine::plugins() const {
+  std::vector<plugin_view> out;
+  for (const auto& [id, p] : plugins_) {
+    plugin_view v{p.item.name, p.state, p.current, std::nullopt, 0, p.attempts};
+    if (p.current) {
+      const auto& r = runs_.at(*p.current);
+      v.current_state = r.state;
+      v.pid = r.pid;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+supervision_machine::plugin* supervision_machine::find_plugin(plugin_id id) {
+  const auto it = plugins_.find(id);
+  return it == plugins_.end() ? nullptr : &it->second;
+}
+
+supervision_machine::run* supervision_machine::find_run(run_id id) {
+  const auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : &it->second;
+}
+
+}  // namespace plughost::detail

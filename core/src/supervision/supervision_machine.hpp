@@ -1,0 +1,163 @@
+// The supervision state machine: the state of the whole run, of every plugin and of every run of
+// a plugin, and every transition between them, in one place (docs/architecture.md has the
+// tables). It does nothing by itself: what it decides goes through a supervision_port, so that
+// it runs the same on the event loop and in unit tests with a fake clock and fake processes.
+//
+// Threading: one thread, the one that calls its events. Events may not be called from inside
+// the port's calls, except on_output_closed (a drain can reach the end of a pipe).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "supervision/supervision_port.hpp"
+
+namespace plughost::detail {
+
+/// The whole run. starting: the first plugins are being started (nothing can finish the run
+/// yet); running; stopping: every run is being stopped and nothing starts any more; finished:
+/// everything has ended and left nothing behind.
+enum class run_phase { starting, running, stopping, finished };
+
+/// A plugin across its runs.
+enum class plugin_state {
+  starting,   ///< being spawned (a spawn is synchronous: only seen from inside it)
+  running,    ///< its current run's main process runs (or is being stopped)
+  backoff,    ///< its run ended; the restart timer is set
+  replacing,  ///< a reload changed its file: the current run is stopped, then the new starts
+  exited,     ///< its run ended well and it does not restart
+  failed,     ///< ended for good in failure: exited non-zero or by a signal on its own without
+              ///< a restart to follow, gave up restarting, timed out, or could not start
+  stopped,    ///< its run was stopped by the shutdown
+  retired,    ///< removed by a reload: its run is stopped, and it never starts again
+};
+
+/// One run of a plugin, from the stop sequence's point of view.
+enum class run_state {
+  running,   ///< main process runs, not signalled
+  draining,  ///< main process exited; its pipes or its process group are not empty yet
+  stopping,  ///< stop signal sent to the group; SIGKILL when the stop timeout passes
+  killing,   ///< SIGKILL sent; its pipes are closed if still held after the kill grace
+};
+
+std::string_view to_string(run_phase p) noexcept;
+std::string_view to_string(plugin_state s) noexcept;
+std::string_view to_string(run_state s) noexcept;
+
+/// After SIGKILL, how long pipes may stay open before plughost closes them itself (a process
+/// outside the plugin's group, e.g. one that called setsid(), can hold them).
+inline constexpr std::chrono::seconds kill_grace{1};
+
+class supervision_machine {
+ public:
+  using clock = supervision_port::clock;
+
+  explicit supervision_machine(supervision_port& port) : port_(port) {}
+  supervision_machine(const supervision_machine&) = delete;
+  supervision_machine& operator=(const supervision_machine&) = delete;
+
+  // ---- events -------------------------------------------------------------------------------
+
+  /// A new plugin (during start-up, or from a reload): starts its first run.
+  void add(launch_item item);
+  /// Start-up is over: from now on, the run finishes when nothing is left.
+  void started_all();
+  /// Stops every plugin (their stop signals, then SIGKILL after their stop timeouts); nothing
+  /// starts again. Once is enough: a second call changes nothing.
+  void stop(std::string_view reason);
+  /// While stopping: SIGKILL to every run now.
+  void kill_all();
+  /// No plugin gets more than `cap` after its stop signal from now on; stops everything.
+  void cap_stop_grace(clock::duration cap, std::string_view reason);
+  /// The configuration read again: starts the new plugins, restarts the changed ones (by
+  /// fingerprint), stops the removed ones, and gives the unchanged ones their new policy for
+  /// their next run.
+  void reload(std::vector<launch_item> items);
+
+  void on_main_exit(run_id id, exit_status status);
+  void on_output_closed(run_id id);
+  /// A process of some group was reaped: has a run left nothing behind?
+  void on_group_change();
+  void on_timer(timer_key key);
+
+  // ---- what it is in ------------------------------------------------------------------------
+
+  run_phase phase() const noexcept { return phase_; }
+  /// Whether some plugin has failed for good (plugin_state::failed).
+  bool any_failed() const;
+
+  struct plugin_view {
+    std::string name;
+    plugin_state state;
+    std::optional<run_id> current;
+    std::optional<run_state> current_state;
+    pid_t pid = 0;  ///< of the current run
+    int restarts_in_a_row = 0;
+  };
+  /// Every plugin, retired ones too, in the order they were added.
+  std::vector<plugin_view> plugins() const;
+  /// Runs that have not yet left nothing behind (a plugin's current one, and earlier ones
+  /// still being stopped).
+  std::size_t live_runs() const noexcept { return runs_.size(); }
+
+ private:
+  struct plugin {
+    plugin_id id = 0;
+    launch_item item;
+    std::optional<launch_item> replacement;  // replacing: what starts once the run has ended
+    plugin_state state = plugin_state::starting;
+    std::optional<run_id> current;
+    int attempts = 0;  // restarts in a row, for the backoff and max_restarts
+  };
+  struct run {
+    run_id id = 0;
+    plugin_id owner = 0;
+    std::string name;
+    pid_t pid = 0;  // also its process group
+    plugin_policy policy;
+    clock::time_point started;
+    run_state state = run_state::running;
+    bool main_exited = false;
+    bool stopped_by_us = false;  // signalled while its main process ran
+    bool timed_out = false;
+    clock::time_point stop_deadline;  // stopping: when SIGKILL follows
+  };
+
+  // Transitions of a plugin.
+  void start_run(plugin& p);
+  void run_ended(plugin& p, bool failed, clock::duration ran_for);
+  void schedule_restart(plugin& p, bool failed, clock::duration ran_for);
+  void on_restart_due(plugin& p);
+  void change(plugin& p, launch_item item);
+  void retire(plugin& p);
+  // Transitions of a run.
+  void on_time_limit(run& r);
+  void stop_run(run& r, std::string_view reason);
+  void kill_run(run& r);
+  void on_stop_timer(run& r);
+  void arm_stop(run& r, clock::duration grace);
+  clock::duration stop_grace(const run& r) const;
+  void begin_stopping(std::string_view reason);
+
+  // Frees runs that left nothing behind; finishes the run when nothing is left.
+  void settle();
+  bool done(const run& r);
+
+  plugin* find_plugin(plugin_id id);
+  run* find_run(run_id id);
+
+  supervision_port& port_;
+  run_phase phase_ = run_phase::starting;
+  std::map<plugin_id, plugin> plugins_;       // every plugin ever added, retired ones too
+  std::map<std::string, plugin_id> by_name_;  // the ones not retired
+  std::map<run_id, run> runs_;                // until they leave nothing behind
+  std::uint64_t next_id_ = 1;
+  clock::duration stop_grace_cap_ = clock::duration::max();
+  int depth_ = 0;  // events in progress: only the outermost one settles
+};
+
+}  // namespace plughost::detail

@@ -1,0 +1,98 @@
+// What the supervision state machine may do to the world, and nothing else: start a run, signal
+// a process group, look at it, read or close its output, set timers, write events. The event
+// loop implements it with real processes (supervisor.cpp); unit tests with a fake clock and
+// fake processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "plughost/record.hpp"
+#include "supervision/plugin_policy.hpp"
+
+namespace plughost::detail {
+
+/// One plugin to run: its name (for records), argv, complete environment and policy.
+struct launch_item {
+  std::string name;
+  std::vector<std::string> argv;         ///< argv[0] is the program to execute
+  std::vector<std::string> environment;  ///< NAME=VALUE entries
+  plugin_policy policy;
+  /// Changes when a reload must restart the plugin (its file's content, its argv).
+  std::string fingerprint;
+};
+
+/// A plugin by name, across its runs; a run is one process tree of it. Never reused.
+using plugin_id = std::uint64_t;
+using run_id = std::uint64_t;
+
+/// A plugin's restart timer, or one of a run's two timers (its run-time limit; its stop
+/// sequence: the stop timeout, then the kill grace).
+struct timer_key {
+  enum class kind { restart, limit, stop };
+  kind what;
+  std::uint64_t owner;  ///< a plugin_id for restart, else a run_id
+  auto operator<=>(const timer_key&) const = default;
+};
+
+/// How a run's main process ended: its exit code, or the signal that ended it.
+struct exit_status {
+  bool by_signal = false;
+  int value = 0;
+};
+
+/// "SIGTERM" for 15; "SIG<n>" for a signal without a name.
+std::string signal_name(int signal);
+
+class supervision_port {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  virtual ~supervision_port() = default;
+
+  virtual clock::time_point now() = 0;
+
+  /// Starts run `id` of `item`: its main process leads a new process group and its output is
+  /// read into records. Returns the main process's pid, or why it could not start.
+  virtual std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) = 0;
+
+  /// Sends `signal` to a process group.
+  virtual void signal_group(pid_t group, int signal) = 0;
+
+  /// Whether any process of the group is left.
+  virtual bool group_alive(pid_t group) = 0;
+
+  /// Whether the run's stdout or stderr pipe is still open.
+  virtual bool output_open(run_id id) = 0;
+
+  /// Reads, now, everything the run's pipes hold: what a main process wrote before it exited is
+  /// in them, and is delivered before its exit event.
+  virtual void drain_output(run_id id) = 0;
+
+  /// Stops reading the run's pipes: a process outside its group holds them open after a kill.
+  virtual void close_output(run_id id) = 0;
+
+  /// The run has ended and left nothing behind: whatever the port holds for it can go.
+  virtual void release(run_id id, pid_t group) = 0;
+
+  /// Calls on_timer(key) once `after` has passed; re-arming replaces the earlier deadline.
+  virtual void arm(timer_key key, clock::duration after) = 0;
+  virtual void cancel(timer_key key) = 0;
+
+  /// A record of the `event` stream.
+  virtual void event(std::string_view plugin, int pid, std::string_view name,
+                     std::span<const event_field> fields) = 0;
+
+  /// Every plugin has ended and left nothing behind, and nothing will start again.
+  virtual void finished() = 0;
+};
+
+}  // namespace plughost::detail
