@@ -25,6 +25,16 @@ launch_settings resolve(const launch_options& o, const std::vector<std::string>&
 
 using test::error_text;
 
+TEST(launch_settings, the_policy_defaults_are_those_of_defaults_yaml_and_of_the_policy_type) {
+  // defaults.yaml is where the defaults are set; plugin_policy's initializers mirror it.
+  launch_options o;
+  o.locations = {"/p"};
+  EXPECT_TRUE(resolve(o).default_policy == plugin_policy{})
+      << "core/data/defaults.yaml and plugin_policy (plugin_policy.hpp) disagree";
+  o.stop_timeout = "7";
+  EXPECT_EQ(resolve(o).default_policy.stop_timeout, 7s);
+}
+
 TEST(launch_settings, config_flag_then_config_file_variable_then_json_variable) {
   temp_dir dir;
   const auto a = dir.write("a.yaml", "runtime_plugin_locations: [one]\n");

@@ -1,4 +1,5 @@
 // Per-plugin sink routing: plughost.plugins.<name>.sinks picks the sinks of one plugin.
+#include <algorithm>
 #include <set>
 
 #include "integration.hpp"
@@ -52,17 +53,53 @@ TEST_F(sink_routing, routing_to_a_sink_that_is_not_configured_is_an_error) {
                        "configured (sinks: stdout)\n");
 }
 
-TEST_F(sink_routing, two_sinks_with_one_name_are_an_error) {
+TEST_F(sink_routing, two_sinks_given_one_name_are_an_error) {
   const auto config = dir.write("lmcache.yaml",
                                 "runtime_plugin_locations: [plugins]\n"
                                 "plughost:\n"
                                 "  sinks:\n"
-                                "    - jsonl:a.jsonl\n"
-                                "    - jsonl:b.jsonl\n");
+                                "    - {type: jsonl, name: audit, path: a.jsonl}\n"
+                                "    - {type: jsonl, name: audit, path: b.jsonl}\n");
   const auto r = run({"list", "--config", config.string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "plughost: error: " + config.string() +
-                       ":5:7: two sinks are named 'jsonl': give them distinct names with name:\n");
+                       ":5:27: two sinks are named 'audit': give them distinct names\n");
+}
+
+TEST_F(sink_routing, unnamed_sinks_of_one_type_are_numbered_wherever_they_are_given) {
+  // In the configuration as on the command line: "jsonl", then "jsonl#2", and routes use them.
+  plugin("a.sh", "echo from a\n");
+  plugin("b.sh", "echo from b\n");
+  const auto first = dir.path() / "first.jsonl", second = dir.path() / "second.jsonl";
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\n"
+                                "plughost:\n"
+                                "  sinks:\n"
+                                "    - jsonl:" +
+                                    first.string() +
+                                    "\n"
+                                    "    - jsonl:" +
+                                    second.string() +
+                                    "\n"
+                                    "  plugins:\n"
+                                    "    b.sh: {sinks: [jsonl#2]}\n");
+  ASSERT_EQ(run({"run", "--config", config.string()}).exit_code, 0);
+  const auto lines_in = [](const fs::path& f) {
+    std::vector<std::string> out;
+    for (const auto& r : read_jsonl(f)) {
+      if (r.value("stream", "") == "stdout") out.push_back(r["line"].get<std::string>());
+    }
+    return out;
+  };
+  EXPECT_EQ(lines_in(first), (std::vector<std::string>{"from a"}));
+  auto both = lines_in(second);
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<std::string>{"from a", "from b"}));
+
+  const auto r = run({"run", "--sink", "jsonl:" + first.string(), "--sink",
+                      "jsonl:" + second.string(), "--location", plugins.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_in(first).size(), 3u) << "a second run added both plugins' lines";
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ inline constexpr std::uint32_t module_abi_version = 1;
 
 enum class module_kind { runner, sink };
 
+/// "runner" or "sink".
+std::string_view to_string(module_kind kind) noexcept;
+
 /// The type of one setting; the core parses and checks values before a module sees them.
 enum class setting_type {
   string,

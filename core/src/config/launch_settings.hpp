@@ -47,8 +47,9 @@ std::vector<std::filesystem::path> module_search_path(const launch_options& opti
 struct sink_request {
   const known_module* module = nullptr;
   settings values;
-  std::string name;   ///< its `name:`, else its type; unique
-  std::string label;  ///< for messages: "jsonl (/var/log/plugins.jsonl)"
+  std::string name;    ///< its `name:`, else its type, numbered when taken ("jsonl#2"); unique
+  std::string label;   ///< for messages: "jsonl (/var/log/plugins.jsonl)"
+  bool named = false;  ///< the name was given (`name:`)
 };
 
 /// A runner module, with its settings (plughost.runners.<name>).

@@ -103,7 +103,7 @@ module_report list_modules(const launch_options& options) {
     const auto& d = *m.descriptor;
     module_info info;
     info.status = m.shadowed_by.empty() ? "loaded" : "shadowed";
-    info.kind = d.kind == module_kind::runner ? "runner" : "sink";
+    info.kind = to_string(d.kind);
     info.name = d.name;
     info.abi_version = d.abi_version;
     info.source = m.source;

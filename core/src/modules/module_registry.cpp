@@ -8,9 +8,6 @@
 namespace plughost::detail {
 
 namespace {
-std::string_view kind_name(module_kind k) {
-  return k == module_kind::runner ? "runner" : "sink";
-}
 
 // Wraps an object from a module so that deleting it is the last thing the module's code does
 // before the library may be unloaded.
@@ -35,7 +32,7 @@ std::shared_ptr<T> create(const known_module& m, Factory factory, const settings
 }  // namespace
 
 std::string describe(const known_module& m) {
-  return fmt::format("{} {} ({})", kind_name(m.descriptor->kind), m.descriptor->name, m.source);
+  return fmt::format("{} {} ({})", to_string(m.descriptor->kind), m.descriptor->name, m.source);
 }
 
 module_registry module_registry::load(const std::vector<std::filesystem::path>& folders) {
@@ -59,7 +56,7 @@ void module_registry::add(loaded_module m) {
   if (const auto* in_use = find(k.descriptor->kind, k.descriptor->name)) {
     k.shadowed_by = in_use->source;
     warnings_.push_back(fmt::format("{} {} from {} is shadowed by the one from {}",
-                                    kind_name(k.descriptor->kind), k.descriptor->name, k.source,
+                                    to_string(k.descriptor->kind), k.descriptor->name, k.source,
                                     in_use->source));
   }
   modules_.push_back(std::move(k));

@@ -1,4 +1,4 @@
-// Typed access to a module's validated settings.
+// Typed access to a module's validated settings, and the names of module kinds.
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -6,6 +6,10 @@
 #include "plughost/module.hpp"
 
 namespace plughost {
+
+std::string_view to_string(module_kind kind) noexcept {
+  return kind == module_kind::runner ? "runner" : "sink";
+}
 
 bool settings::has(std::string_view key) const {
   return values_.find(key) != values_.end();

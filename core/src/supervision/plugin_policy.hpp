@@ -12,6 +12,8 @@ namespace plughost::detail {
 
 enum class restart_mode { never, on_failure, always };
 
+/// The member initializers mirror core/data/defaults.yaml, where the defaults are set (a test
+/// checks that they agree): plughost itself always starts from that file.
 struct plugin_policy {
   restart_mode restart = restart_mode::never;  ///< LMCache never restarts
   std::chrono::nanoseconds restart_delay = std::chrono::seconds(1);
@@ -24,6 +26,8 @@ struct plugin_policy {
   std::chrono::nanoseconds stop_timeout = std::chrono::seconds(5);
   int stop_signal = SIGTERM;
   bool enabled = true;
+
+  bool operator==(const plugin_policy&) const = default;
 
   /// The delay before restart number `attempt` (1-based): restart_delay doubled per attempt,
   /// at most restart_delay_max.

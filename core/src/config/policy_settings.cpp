@@ -1,0 +1,154 @@
+// How plugins are supervised: the policy under `plughost:` for all of them (its values from
+// defaults.yaml, the one source of every default), and plughost.plugins.<name> for one plugin
+// (its policy and the sinks its records go to).
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "config/setting_values.hpp"
+#include "config/settings_parts.hpp"
+#include "plughost/error.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// The keys of a policy: under `plughost:` for every plugin, under plughost.plugins.<name> for
+// one. Their defaults are in defaults.yaml (core/data/), and only there.
+const setting_spec policy_table[] = {
+    {.key = "stop_timeout",
+     .type = setting_type::duration,
+     .description = "how long a plugin gets to exit after its stop signal before SIGKILL"},
+    {.key = "stop_signal",
+     .type = setting_type::choice,
+     .description = "the signal that asks a plugin's process group to stop",
+     .choices = "SIGTERM|SIGINT|SIGHUP|SIGQUIT|SIGUSR1|SIGUSR2"},
+    {.key = "restart",
+     .type = setting_type::choice,
+     .description = "restart a plugin when it exits: never (as LMCache), on-failure, always",
+     .choices = "never|on-failure|always"},
+    {.key = "restart_delay",
+     .type = setting_type::duration,
+     .description = "delay before the first restart; doubled for each further one"},
+    {.key = "restart_delay_max",
+     .type = setting_type::duration,
+     .description = "the longest delay between restarts"},
+    {.key = "restart_reset_after",
+     .type = setting_type::duration,
+     .description = "a run this long resets the delay and the restart count"},
+    {.key = "max_restarts",
+     .type = setting_type::integer,
+     .description = "restarts in a row (each run shorter than restart_reset_after) before "
+                    "giving up"},
+    {.key = "timeout",
+     .type = setting_type::duration,
+     .description = "wall-clock limit of one run (0: none); the plugin is stopped when reached"},
+    {.key = "enabled",
+     .type = setting_type::boolean,
+     .description = "false: the plugin is skipped, without renaming its file"},
+};
+const std::vector<std::string> core_structured_keys = {"sinks", "runners", "plugins",
+                                                       "module_locations", "enabled_runners"};
+
+// Puts the settings that are present onto a policy.
+void apply_policy(const settings& s, plugin_policy& p) {
+  if (s.has("stop_timeout")) p.stop_timeout = s.get_duration("stop_timeout");
+  if (s.has("stop_signal")) p.stop_signal = *parse_signal(s.get_string("stop_signal"));
+  if (s.has("restart")) p.restart = *parse_restart_mode(s.get_string("restart"));
+  if (s.has("restart_delay")) p.restart_delay = s.get_duration("restart_delay");
+  if (s.has("restart_delay_max")) p.restart_delay_max = s.get_duration("restart_delay_max");
+  if (s.has("restart_reset_after")) p.restart_reset_after = s.get_duration("restart_reset_after");
+  if (s.has("max_restarts")) p.max_restarts = static_cast<int>(s.get_integer("max_restarts"));
+  if (s.has("timeout")) {
+    const auto t = s.get_duration("timeout");
+    p.timeout = t.count() > 0 ? std::optional(t) : std::nullopt;
+  }
+  if (s.has("enabled")) p.enabled = s.get_bool("enabled");
+}
+
+}  // namespace
+
+void check_plughost_section(const config_document& doc) {
+  if (const json* section = plughost_section(doc)) {
+    validate_settings(policy_table, *section, doc, json::json_pointer("/plughost"), "plughost",
+                      core_structured_keys);
+  }
+}
+
+plugin_policy resolve_default_policy(const launch_options& options, const configuration& config) {
+  plugin_policy policy;
+  auto layers = plughost_documents(config);  // applied from the last (the defaults) to the first
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    const config_document* doc = *it;
+    if (const json* section = plughost_section(*doc)) {
+      apply_policy(validate_settings(policy_table, *section, *doc, json::json_pointer("/plughost"),
+                                     "plughost", core_structured_keys, /*fill_defaults=*/false),
+                   policy);
+    }
+  }
+  if (options.stop_timeout) {
+    const auto d = parse_duration(json(*options.stop_timeout));
+    if (!d) {
+      throw usage_error(
+          fmt::format("--stop-timeout: {}, got '{}'", duration_expected, *options.stop_timeout));
+    }
+    policy.stop_timeout = *d;
+  }
+  return policy;
+}
+
+void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
+                            launch_settings& out) {
+  const auto& sinks = out.sinks;
+  const auto& base = out.default_policy;
+  const auto section = pick(config, "plugins");
+  if (!section.value) return;
+  if (!section.value->is_object()) {
+    section.doc->fail_at_value(section.where,
+                               fmt::format("plughost.plugins must be a mapping of plugin names "
+                                           "to settings, got {}",
+                                           describe_type(*section.value)));
+  }
+  std::vector<std::string> sink_names;
+  for (const auto& s : sinks) sink_names.push_back(s.name);
+  for (const auto& [plugin, entry] : section.value->items()) {
+    const auto where = section.where / plugin;
+    const auto values = validate_settings(policy_table, entry, *section.doc, where,
+                                          fmt::format("plughost.plugins.{}", plugin), {"sinks"},
+                                          /*fill_defaults=*/false);
+    auto policy = base;
+    apply_policy(values, policy);
+    out.plugin_policies[plugin] = policy;
+
+    const auto list = entry.find("sinks");
+    if (list == entry.end() || list->is_null()) continue;
+    if (!list->is_array() || list->empty()) {
+      section.doc->fail_at_value(where / "sinks",
+                                 fmt::format("sinks of plugin {} must be a non-empty list of sink "
+                                             "names, got {}",
+                                             plugin, describe_type(*list)));
+    }
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const auto& n = (*list)[i];
+      if (n.is_string() && std::find(sink_names.begin(), sink_names.end(), n.get<std::string>()) !=
+                               sink_names.end()) {
+        names.push_back(n.get<std::string>());
+        continue;
+      }
+      const auto message = fmt::format(
+          "plugin {} is routed to the sink '{}', which is not "
+          "configured (sinks: {})",
+          plugin, n.is_string() ? n.get<std::string>() : n.dump(), fmt::join(sink_names, ", "));
+      if (!sinks_from_flags) section.doc->fail_at_value(where / "sinks" / i, message);
+      out.warnings.push_back(message +
+                             "; --sink replaced the configured sinks, so its records go "
+                             "to every sink");
+      names.clear();
+      break;
+    }
+    if (!names.empty()) out.plugin_sinks[plugin] = std::move(names);
+  }
+}
+
+}  // namespace plughost::detail

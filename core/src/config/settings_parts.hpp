@@ -1,0 +1,84 @@
+// The parts resolve_settings() (launch_settings.cpp) is made of, one file each: the `plughost:`
+// sections of the documents (plughost_section.cpp), the locations, the supervision policy, the
+// runners and the sinks. Private to config/.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/launch_settings.hpp"
+
+namespace plughost::detail {
+
+// ---- plughost_section.cpp: the `plughost:` sections of the documents ----------------------
+
+/// `p` against `base` when relative, lexically normal, without a trailing '/' ("plugins/" and
+/// "plugins" are one location, printed as LMCache's Path() prints it).
+std::filesystem::path normal_path(const std::filesystem::path& base,
+                                  const std::filesystem::path& p);
+
+/// The `plughost:` mapping of a document; null when it has none (load_configuration() has
+/// checked it).
+const json* plughost_section(const config_document& doc);
+
+/// plughost's sections, first to last: the settings file's, the user's, the defaults'.
+std::vector<const config_document*> plughost_documents(const configuration& config);
+
+/// A key of plughost's sections: the first document's that sets it.
+struct picked {
+  const json* value = nullptr;
+  const config_document* doc = nullptr;
+  json::json_pointer where = json::json_pointer();
+};
+picked pick(const configuration& config, const std::string& key);
+
+/// A list of paths (`what` names it in errors), relative ones against their document's folder.
+std::vector<std::filesystem::path> paths_from(const picked& p, const std::string& what);
+
+// ---- locations.cpp --------------------------------------------------------------------------
+
+/// The locations in effect, in LMCache's order of precedence (see resolve_settings); sets
+/// out.locations_from and adds warnings.
+std::vector<std::filesystem::path> resolve_locations(const launch_options& options,
+                                                     const environment_block& env,
+                                                     const configuration& config,
+                                                     launch_settings& out);
+
+// ---- policy_settings.cpp: how plugins are supervised ----------------------------------------
+
+/// Checks the plain keys of a document's `plughost:` mapping.
+void check_plughost_section(const config_document& doc);
+
+/// The policy of every plugin: defaults.yaml, then the user's section, then the settings
+/// file's, then --stop-timeout.
+plugin_policy resolve_default_policy(const launch_options& options, const configuration& config);
+
+/// plughost.plugins: per plugin, its policy (layered on out.default_policy) and its sinks
+/// (names of out.sinks). With `sinks_from_flags`, a route to a sink that --sink replaced is a
+/// warning, not an error.
+void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
+                            launch_settings& out);
+
+// ---- runner_settings.cpp --------------------------------------------------------------------
+
+/// Every runner module with its settings (plughost.runners.<name>), in search order.
+std::vector<runner_request> resolve_runners(const configuration& config,
+                                            const module_registry& modules);
+
+/// --runner, else plughost.enabled_runners: the runners in use, by name; empty: all of them.
+std::vector<std::string> enabled_runner_names(const launch_options& options,
+                                              const configuration& config,
+                                              const module_registry& modules);
+
+// ---- sink_settings.cpp ----------------------------------------------------------------------
+
+/// The sinks of --sink, else of plughost.sinks (the defaults' only without --add-sink).
+std::vector<sink_request> resolve_sinks(const launch_options& options, const configuration& config,
+                                        const module_registry& modules);
+
+/// Sinks given on the command line (`flag` names them in errors), appended to `sinks`.
+void add_flag_sinks(const std::vector<std::string>& specs, const char* flag,
+                    const module_registry& modules, std::vector<sink_request>& sinks);
+
+}  // namespace plughost::detail

@@ -1,0 +1,151 @@
+// The sinks: from --sink, from plughost.sinks (or the defaults'), and --add-sink; how each is
+// written (a mapping, or the shorthand "type:VALUE") and how each is named.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "config/setting_values.hpp"
+#include "config/settings_parts.hpp"
+#include "plughost/error.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// Names the last sink of `sinks`: its `name:`, which must be unique, else its type, numbered
+// when an earlier sink has that name already ("jsonl", "jsonl#2").
+void name_uniquely(std::vector<sink_request>& sinks, const config_document& doc,
+                   const json::json_pointer& where) {
+  auto& added = sinks.back();
+  const auto taken = [&](const std::string& name) {
+    return std::any_of(sinks.begin(), sinks.end() - 1,
+                       [&](const sink_request& s) { return s.name == name; });
+  };
+  if (added.named) {
+    if (taken(added.name)) {
+      doc.fail_at_value(where / "name", fmt::format("two sinks are named '{}': give them "
+                                                    "distinct names",
+                                                    added.name));
+    }
+    return;
+  }
+  const std::string type(added.module->descriptor->name);
+  added.name = type;
+  for (int n = 2; taken(added.name); ++n) added.name = fmt::format("{}#{}", type, n);
+}
+
+std::string sink_label(const module_descriptor& m, const settings& values) {
+  for (const auto& spec : m.settings) {
+    if (spec.shorthand && values.has(spec.key) && spec.type == setting_type::path) {
+      return fmt::format("{} ({})", m.name, values.get_string(spec.key));
+    }
+  }
+  return std::string(m.name);
+}
+
+const known_module& module_named(module_kind kind, const std::string& name,
+                                 const module_registry& modules, const config_document& doc,
+                                 const json::json_pointer& where) {
+  const auto* found = modules.find(kind, name);
+  if (!found) {
+    doc.fail_at_value(where, fmt::format("unknown {} '{}' (expected one of: {})", to_string(kind),
+                                         name, fmt::join(modules.names(kind), ", ")));
+  }
+  return *found;
+}
+
+sink_request sink_from_mapping(const json& item, const module_registry& modules,
+                               const config_document& doc, const json::json_pointer& where) {
+  const auto type = item.find("type");
+  if (type == item.end() || !type->is_string()) {
+    doc.fail_at_value(where, "each sink needs a 'type' naming a sink module, e.g. {type: stdout}");
+  }
+  const auto& m =
+      module_named(module_kind::sink, type->get<std::string>(), modules, doc, where / "type");
+  std::string name;
+  if (const auto n = item.find("name"); n != item.end()) {
+    if (!n->is_string() || n->get_ref<const std::string&>().empty()) {
+      doc.fail_at_value(where / "name", "a sink's name must be a non-empty string");
+    }
+    name = n->get<std::string>();
+  }
+  auto values = validate_settings(m.descriptor->settings, item, doc, where,
+                                  fmt::format("sink '{}'", m.descriptor->name), {"type", "name"});
+  auto label = sink_label(*m.descriptor, values);
+  const bool named = !name.empty();
+  return {&m, std::move(values), std::move(name), std::move(label), named};
+}
+
+std::vector<sink_request> sinks_from_list(const json& list, const module_registry& modules,
+                                          const config_document& doc,
+                                          const json::json_pointer& where) {
+  if (!list.is_array()) {
+    doc.fail_at_value(
+        where, fmt::format("plughost.sinks must be a list of sinks, got {}", describe_type(list)));
+  }
+  std::vector<sink_request> out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& item = list[i];
+    if (item.is_string()) {
+      out.push_back(parse_sink_shorthand(item.get<std::string>(), modules, doc, where / i));
+    } else if (item.is_object()) {
+      out.push_back(sink_from_mapping(item, modules, doc, where / i));
+    } else {
+      doc.fail_at_value(where / i, fmt::format("a sink must be a name such as stdout or a "
+                                               "mapping such as {{type: jsonl, path: x}}, got {}",
+                                               describe_type(item)));
+    }
+    name_uniquely(out, doc, where / i);
+  }
+  return out;
+}
+
+}  // namespace
+
+sink_request parse_sink_shorthand(const std::string& spec, const module_registry& modules,
+                                  const config_document& doc, const json::json_pointer& where) {
+  const auto colon = spec.find(':');
+  const std::string type = spec.substr(0, colon);
+  const auto& m = module_named(module_kind::sink, type, modules, doc, where);
+  json item = json::object();
+  if (colon != std::string::npos) {
+    const setting_spec* target = nullptr;
+    for (const auto& s : m.descriptor->settings) {
+      if (s.shorthand) target = &s;
+    }
+    if (!target) {
+      doc.fail_at_value(where, fmt::format("sink '{}' takes no value after ':' (got '{}')", type,
+                                           spec.substr(colon + 1)));
+    }
+    item[std::string(target->key)] = spec.substr(colon + 1);
+  }
+  auto values = validate_settings(m.descriptor->settings, item, doc, where,
+                                  fmt::format("sink '{}'", m.descriptor->name));
+  auto label = sink_label(*m.descriptor, values);
+  return {&m, std::move(values), type, std::move(label)};
+}
+
+void add_flag_sinks(const std::vector<std::string>& specs, const char* flag,
+                    const module_registry& modules, std::vector<sink_request>& sinks) {
+  config_document flags;
+  flags.source = flag;
+  flags.base_dir = std::filesystem::current_path();
+  for (const auto& spec : specs) {
+    sinks.push_back(parse_sink_shorthand(spec, modules, flags, json::json_pointer()));
+    name_uniquely(sinks, flags, json::json_pointer());
+  }
+}
+
+std::vector<sink_request> resolve_sinks(const launch_options& options, const configuration& config,
+                                        const module_registry& modules) {
+  std::vector<sink_request> sinks;
+  if (!options.sinks.empty()) {
+    add_flag_sinks(options.sinks, "--sink", modules, sinks);
+  } else if (const auto p = pick(config, "sinks");
+             p.value && (p.doc != &config.defaults || options.added_sinks.empty())) {
+    sinks = sinks_from_list(*p.value, modules, *p.doc, p.where);
+  }
+  return sinks;
+}
+
+}  // namespace plughost::detail
