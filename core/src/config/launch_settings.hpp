@@ -11,8 +11,8 @@
 
 #include "common/environment.hpp"
 #include "config/config_document.hpp"
+#include "config/runner_overrides.hpp"
 #include "modules/module_registry.hpp"
-#include "plan/interpreter.hpp"
 #include "plughost/config.hpp"
 #include "plughost/module.hpp"
 #include "supervision/plugin_policy.hpp"
@@ -45,7 +45,7 @@ std::vector<std::filesystem::path> module_search_path(const launch_options& opti
 
 /// A sink to open: its module, its validated settings and how it is referred to.
 struct sink_request {
-  const known_module* module = nullptr;
+  const loaded_module* module = nullptr;
   settings values;
   std::string name;    ///< its `name:`, else its type, numbered when taken ("jsonl#2"); unique
   std::string label;   ///< for messages: "jsonl (/var/log/plugins.jsonl)"
@@ -54,7 +54,7 @@ struct sink_request {
 
 /// A runner module, with its settings (plughost.runners.<name>).
 struct runner_request {
-  const known_module* module = nullptr;
+  const loaded_module* module = nullptr;
   settings values;
   runner_overrides overrides;
   /// In use: claims files. A runner left out by --runner or plughost.enabled_runners only

@@ -43,9 +43,9 @@ std::string sink_label(const module_descriptor& m, const settings& values) {
   return std::string(m.name);
 }
 
-const known_module& module_named(module_kind kind, const std::string& name,
-                                 const module_registry& modules, const config_document& doc,
-                                 const json::json_pointer& where) {
+const loaded_module& module_named(module_kind kind, const std::string& name,
+                                  const module_registry& modules, const config_document& doc,
+                                  const json::json_pointer& where) {
   const auto* found = modules.find(kind, name);
   if (!found) {
     doc.fail_at_value(where, fmt::format("unknown {} '{}' (expected one of: {})", to_string(kind),

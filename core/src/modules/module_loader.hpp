@@ -17,6 +17,9 @@ struct loaded_module {
   /// Keeps the code and data behind `descriptor` loaded (a Boost.DLL shared_library). Every
   /// object created from the module holds a copy, so the library outlives all of them.
   std::shared_ptr<void> library;
+  /// Set by the registry: the source of the module of the same kind and name found earlier in
+  /// the search path, which is used instead; empty when this one is in use.
+  std::string shadowed_by;
 };
 
 struct module_failure {

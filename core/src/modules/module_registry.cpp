@@ -17,7 +17,7 @@ std::shared_ptr<T> keep_loaded(std::unique_ptr<T> object, std::shared_ptr<void> 
 }
 
 template <typename T, typename Factory>
-std::shared_ptr<T> create(const known_module& m, Factory factory, const settings& s) {
+std::shared_ptr<T> create(const loaded_module& m, Factory factory, const settings& s) {
   std::unique_ptr<T> object;
   try {
     object = factory(s);
@@ -31,7 +31,7 @@ std::shared_ptr<T> create(const known_module& m, Factory factory, const settings
 }
 }  // namespace
 
-std::string describe(const known_module& m) {
+std::string describe(const loaded_module& m) {
   return fmt::format("{} {} ({})", to_string(m.descriptor->kind), m.descriptor->name, m.source);
 }
 
@@ -52,25 +52,24 @@ module_registry module_registry::load(const std::vector<std::filesystem::path>& 
 }
 
 void module_registry::add(loaded_module m) {
-  known_module k{m.descriptor, std::move(m.source), std::move(m.library), {}};
-  if (const auto* in_use = find(k.descriptor->kind, k.descriptor->name)) {
-    k.shadowed_by = in_use->source;
+  if (const auto* in_use = find(m.descriptor->kind, m.descriptor->name)) {
+    m.shadowed_by = in_use->source;
     warnings_.push_back(fmt::format("{} {} from {} is shadowed by the one from {}",
-                                    to_string(k.descriptor->kind), k.descriptor->name, k.source,
+                                    to_string(m.descriptor->kind), m.descriptor->name, m.source,
                                     in_use->source));
   }
-  modules_.push_back(std::move(k));
+  modules_.push_back(std::move(m));
 }
 
-const known_module* module_registry::find(module_kind kind, std::string_view name) const {
-  const auto it = std::find_if(modules_.begin(), modules_.end(), [&](const known_module& m) {
+const loaded_module* module_registry::find(module_kind kind, std::string_view name) const {
+  const auto it = std::find_if(modules_.begin(), modules_.end(), [&](const loaded_module& m) {
     return m.shadowed_by.empty() && m.descriptor->kind == kind && m.descriptor->name == name;
   });
   return it == modules_.end() ? nullptr : &*it;
 }
 
-std::vector<const known_module*> module_registry::of_kind(module_kind kind) const {
-  std::vector<const known_module*> out;
+std::vector<const loaded_module*> module_registry::of_kind(module_kind kind) const {
+  std::vector<const loaded_module*> out;
   for (const auto& m : modules_) {
     if (m.shadowed_by.empty() && m.descriptor->kind == kind) out.push_back(&m);
   }
@@ -84,11 +83,11 @@ std::vector<std::string> module_registry::names(module_kind kind) const {
   return out;
 }
 
-std::shared_ptr<runner> create_runner(const known_module& m, const settings& s) {
+std::shared_ptr<runner> create_runner(const loaded_module& m, const settings& s) {
   return create<runner>(m, m.descriptor->create_runner, s);
 }
 
-std::shared_ptr<sink> create_sink(const known_module& m, const settings& s) {
+std::shared_ptr<sink> create_sink(const loaded_module& m, const settings& s) {
   return create<sink>(m, m.descriptor->create_sink, s);
 }
 

@@ -16,13 +16,6 @@
 
 namespace plughost::detail {
 
-struct known_module {
-  const module_descriptor* descriptor = nullptr;
-  std::string source;             ///< "built-in" or the .so's path
-  std::shared_ptr<void> library;  ///< keeps the module loaded
-  std::string shadowed_by;        ///< empty when this module is the one in use
-};
-
 /// A module call failed (threw, or returned nothing). what() is "<module>: <message>".
 class module_error : public std::runtime_error {
  public:
@@ -51,29 +44,29 @@ class module_registry {
   void add(loaded_module m);
 
   /// The module in use for this kind and name, or nullptr.
-  const known_module* find(module_kind kind, std::string_view name) const;
+  const loaded_module* find(module_kind kind, std::string_view name) const;
   /// The modules in use of one kind, in search order.
-  std::vector<const known_module*> of_kind(module_kind kind) const;
+  std::vector<const loaded_module*> of_kind(module_kind kind) const;
   /// Names of the modules in use of one kind, sorted.
   std::vector<std::string> names(module_kind kind) const;
 
   /// Everything found, shadowed modules included, in search order.
-  const std::vector<known_module>& all() const noexcept { return modules_; }
+  const std::vector<loaded_module>& all() const noexcept { return modules_; }
   const std::vector<module_failure>& failures() const noexcept { return failures_; }
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
  private:
-  std::vector<known_module> modules_;
+  std::vector<loaded_module> modules_;
   std::vector<module_failure> failures_;
   std::vector<std::string> warnings_;
 };
 
 /// Creates a runner or sink from its module. The returned object keeps the module loaded.
 /// Throws module_error naming the module when the factory throws or returns nothing.
-std::shared_ptr<runner> create_runner(const known_module& m, const settings& s);
-std::shared_ptr<sink> create_sink(const known_module& m, const settings& s);
+std::shared_ptr<runner> create_runner(const loaded_module& m, const settings& s);
+std::shared_ptr<sink> create_sink(const loaded_module& m, const settings& s);
 
 /// "runner node (/usr/lib/plughost/modules/plughost-runner-node.so)"
-std::string describe(const known_module& m);
+std::string describe(const loaded_module& m);
 
 }  // namespace plughost::detail

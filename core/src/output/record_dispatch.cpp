@@ -13,12 +13,12 @@ constexpr auto report_interval = std::chrono::seconds(10);
 
 record_dispatch::record_dispatch(std::vector<named_sink> sinks,
                                  const std::map<std::string, std::vector<std::string>>& routes) {
-  for (auto& s : sinks) slots_.push_back(slot{std::move(s)});
-  for (std::size_t i = 0; i < slots_.size(); ++i) all_.push_back(i);
+  for (auto& s : sinks) sinks_.push_back(sink_entry{std::move(s)});
+  for (std::size_t i = 0; i < sinks_.size(); ++i) all_.push_back(i);
   for (const auto& [plugin, names] : routes) {
     route r;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (std::find(names.begin(), names.end(), slots_[i].sink.name) != names.end()) r.push_back(i);
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+      if (std::find(names.begin(), names.end(), sinks_[i].sink.name) != names.end()) r.push_back(i);
     }
     routes_.emplace(plugin, std::move(r));
   }
@@ -29,7 +29,7 @@ const record_dispatch::route& record_dispatch::route_for(std::string_view plugin
   return it == routes_.end() ? all_ : it->second;
 }
 
-void record_dispatch::report(slot& s, std::string_view call, const char* what) noexcept {
+void record_dispatch::report(sink_entry& s, std::string_view call, const char* what) noexcept {
   try {
     const auto now = std::chrono::steady_clock::now();
     if (s.failed_before && now - s.last_report < report_interval) {
@@ -51,7 +51,7 @@ void record_dispatch::report(slot& s, std::string_view call, const char* what) n
 
 void record_dispatch::write(const record& r, const route& to) noexcept {
   for (const auto i : to) {
-    auto& s = slots_[i];
+    auto& s = sinks_[i];
     try {
       s.sink.impl->write(r);
     } catch (const std::exception& e) {
@@ -63,7 +63,7 @@ void record_dispatch::write(const record& r, const route& to) noexcept {
 }
 
 void record_dispatch::flush() noexcept {
-  for (auto& s : slots_) {
+  for (auto& s : sinks_) {
     try {
       s.sink.impl->flush();
     } catch (const std::exception& e) {

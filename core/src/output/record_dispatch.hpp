@@ -44,14 +44,14 @@ class record_dispatch {
              std::span<const event_field> fields) noexcept;
 
  private:
-  struct slot {
+  struct sink_entry {
     named_sink sink;
     std::chrono::steady_clock::time_point last_report{};
     std::size_t suppressed = 0;
     bool failed_before = false;
   };
-  void report(slot& s, std::string_view call, const char* what) noexcept;
-  std::vector<slot> slots_;
+  void report(sink_entry& s, std::string_view call, const char* what) noexcept;
+  std::vector<sink_entry> sinks_;
   route all_;
   std::map<std::string, route, std::less<>> routes_;
 };

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/runner_overrides.hpp"
 #include "plughost/runner.hpp"
 
 namespace plughost::detail {
@@ -37,12 +38,6 @@ struct resolution {
   std::optional<interpreter_choice> chosen;  ///< nullopt: nothing usable (see error)
   std::vector<std::string> warnings;         ///< e.g. a shebang that was set aside
   std::string error;
-};
-
-/// What the configuration says about one runner (plughost.runners.<name>).
-struct runner_overrides {
-  std::optional<std::string> interpreter;  ///< replaces the defaults: a path or a name on PATH
-  std::vector<std::string> args;           ///< after the configured or default interpreter
 };
 
 /// Chooses the interpreter for `plugin`: its shebang when the shebang's interpreter exists and is

@@ -89,6 +89,16 @@ bool reserve_descriptors(spawn_context& context) {
   return true;
 }
 
+namespace {
+// Why reserve_descriptors() failed, in words.
+std::string reserve_failure(const spawn_context& context) {
+  if (context.devnull < 0) {
+    return "/dev/null could not be opened when plughost started (it is the plugins' stdin)";
+  }
+  return fmt::format("{} (the open-file limit is reached)", std::strerror(EMFILE));
+}
+}  // namespace
+
 void release_descriptors(spawn_context& context) {
   for (int& fd : context.reserve) {
     if (fd >= 0) ::close(fd);
@@ -100,8 +110,7 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
                                                 const std::vector<std::string>& environment,
                                                 spawn_context& context) {
   if (!reserve_descriptors(context)) {
-    return fmt::format("cannot start {}: {} (the open-file limit is reached)", argv[0],
-                       std::strerror(EMFILE));
+    return fmt::format("cannot start {}: {}", argv[0], reserve_failure(context));
   }
   int out_pipe[2] = {-1, -1};
   int err_pipe[2] = {-1, -1};

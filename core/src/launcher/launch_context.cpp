@@ -1,0 +1,14 @@
+// Loading what every launcher starts from, in order: environment, configuration, modules.
+#include "launcher/launch_context.hpp"
+
+namespace plughost::detail {
+
+launch_context::launch_context(const launch_options& o)
+    : env(o.environment ? environment_block(*o.environment) : environment_block::current()),
+      config(load_configuration(o, env)),
+      module_folders(module_search_path(o, env, config, warnings)),
+      modules(module_registry::load(module_folders)) {
+  warnings.insert(warnings.end(), modules.warnings().begin(), modules.warnings().end());
+}
+
+}  // namespace plughost::detail

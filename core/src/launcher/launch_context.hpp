@@ -1,0 +1,27 @@
+// What every launcher and `plughost modules` start from: the environment, the configuration
+// documents and the modules of the search path, loaded once.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/environment.hpp"
+#include "config/launch_settings.hpp"
+#include "modules/module_registry.hpp"
+#include "plughost/config.hpp"
+
+namespace plughost::detail {
+
+struct launch_context {
+  /// Throws usage_error or config_error (a bad configuration or module path).
+  explicit launch_context(const launch_options& options);
+
+  std::vector<std::string> warnings;  // first: filled while the members below are built
+  environment_block env;
+  configuration config;
+  std::vector<std::filesystem::path> module_folders;
+  module_registry modules;
+};
+
+}  // namespace plughost::detail

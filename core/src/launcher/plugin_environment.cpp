@@ -1,0 +1,63 @@
+// The plugin environment, the refusal to nest, and fingerprints for reloads.
+#include "launcher/plugin_environment.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "plughost/error.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// FNV-1a of a file's bytes: enough to notice that a plugin changed between reloads.
+std::string content_hash(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t h = 1469598103934665603ull;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h = (h ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ull;
+    }
+  }
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
+environment_block plugin_environment(const environment_block& host,
+                                     const launch_settings& settings) {
+  environment_block block = host;
+  const auto role = settings.who.role.value_or("");
+  const auto id = std::to_string(settings.who.worker_id);
+  const auto count = std::to_string(settings.who.worker_count);
+  for (const auto* prefix : {"LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"}) {
+    block.set(fmt::format("{}ROLE", prefix), role);
+    block.set(fmt::format("{}WORKER_ID", prefix), id);
+    block.set(fmt::format("{}WORKER_COUNT", prefix), count);
+    block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
+  }
+  // The mark of a plughost's plugin: a plughost started from here refuses to run.
+  block.set(host_pid_variable, std::to_string(::getpid()));
+  return block;
+}
+
+void refuse_nesting(const environment_block& host) {
+  const auto pid = host.get(host_pid_variable);
+  if (!pid) return;
+  const auto plugin = host.get("LMCACHE_RUNTIME_PLUGIN_NAME");
+  throw usage_error(fmt::format(
+      "refusing to run: this process was started by plughost (pid {}){}, and a plughost never "
+      "starts plughost ({} is set; see docs/lmcache.md)",
+      *pid, plugin ? fmt::format(" as its plugin {}", *plugin) : std::string(), host_pid_variable));
+}
+
+std::string plugin_fingerprint(const std::filesystem::path& file,
+                               const std::vector<std::string>& argv) {
+  return fmt::format("{}\n{}", content_hash(file), fmt::join(argv, "\n"));
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,32 @@
+// What each plugin receives: its environment (docs/running.md) and the fingerprint that tells a
+// reload whether the plugin changed.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/environment.hpp"
+#include "config/launch_settings.hpp"
+
+namespace plughost::detail {
+
+/// Set in every plugin's environment to the pid of the plughost that started it.
+inline constexpr std::string_view host_pid_variable = "PLUGHOST_HOST_PID";
+
+/// The environment every plugin gets, before its name and its runner's variables: the host's,
+/// with LMCache's variables (both spellings) and PLUGHOST_HOST_PID set.
+environment_block plugin_environment(const environment_block& host,
+                                     const launch_settings& settings);
+
+/// A plughost never starts itself, directly or through a plugin of its own (for example a
+/// launcher script of plughost found again in the folders it reads): it would start itself
+/// again, without end. Throws usage_error when `host` is a plugin's environment.
+void refuse_nesting(const environment_block& host);
+
+/// Changes when the plugin's file (its bytes) or its argv changes.
+std::string plugin_fingerprint(const std::filesystem::path& file,
+                               const std::vector<std::string>& argv);
+
+}  // namespace plughost::detail

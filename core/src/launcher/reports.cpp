@@ -1,0 +1,124 @@
+// The reports of the public API: the version, the plan and the module listing, as values and as
+// JSON (docs/cli.md describes the JSON).
+#include <nlohmann/json.hpp>
+
+#include "launcher/launch_context.hpp"
+#include "modules/module_registry.hpp"
+#include "plughost/launcher.hpp"
+
+namespace plughost {
+
+std::string_view version() noexcept {
+  return PLUGHOST_VERSION;
+}
+
+std::string_view to_string(decision d) noexcept {
+  switch (d) {
+    case decision::run:
+      return "run";
+    case decision::skip:
+      return "skip";
+    case decision::ignored:
+      return "ignored";
+    case decision::error:
+      return "error";
+  }
+  return "error";
+}
+
+std::string to_json(const plan& p) {
+  using json = nlohmann::ordered_json;
+  json out;
+  out["identity"] = {{"role", p.identity.role ? json(*p.identity.role) : json(nullptr)},
+                     {"worker_id", p.identity.worker_id},
+                     {"worker_count", p.identity.worker_count}};
+  json locations = json::array();
+  for (const auto& l : p.locations) locations.push_back(l.string());
+  out["locations"] = std::move(locations);
+  out["locations_from"] = p.locations_from;
+  json runners = json::array();
+  for (const auto& r : p.runners) {
+    runners.push_back({{"name", r.name}, {"extensions", r.extensions}, {"enabled", r.enabled}});
+  }
+  out["runners"] = std::move(runners);
+  json plugins = json::array();
+  for (const auto& e : p.plugins) {
+    json item;
+    item["name"] = e.name;
+    item["path"] = e.path.string();
+    item["location"] = e.location.string();
+    item["decision"] = to_string(e.decision);
+    item["reason"] = e.reason;
+    item["runner"] = e.runner.empty() ? json(nullptr) : json(e.runner);
+    item["argv"] = e.argv;
+    plugins.push_back(std::move(item));
+  }
+  out["plugins"] = std::move(plugins);
+  out["warnings"] = p.warnings;
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+module_report list_modules(const launch_options& options) {
+  const detail::launch_context base(options);
+  module_report report;
+  report.search_path = base.module_folders;
+  report.warnings = base.warnings;
+  for (const auto& m : base.modules.all()) {
+    const auto& d = *m.descriptor;
+    module_info info;
+    info.status = m.shadowed_by.empty() ? "loaded" : "shadowed";
+    info.kind = to_string(d.kind);
+    info.name = d.name;
+    info.abi_version = d.abi_version;
+    info.source = m.source;
+    info.description = d.description;
+    if (!m.shadowed_by.empty()) info.reason = "shadowed by " + m.shadowed_by;
+    if (d.kind == module_kind::runner) {
+      try {
+        // Listing needs an instance: created with its defaults, like a configuration without
+        // plughost.runners would.
+        const auto r = detail::create_runner(m, settings{});
+        info.extensions = r->extensions();
+      } catch (const std::exception& e) {
+        info.status = "failed";
+        info.reason = e.what();
+      }
+    }
+    report.modules.push_back(std::move(info));
+  }
+  for (const auto& f : base.modules.failures()) {
+    module_info info;
+    info.status = "failed";
+    info.source = f.source;
+    info.reason = f.reason;
+    report.modules.push_back(std::move(info));
+  }
+  return report;
+}
+
+std::string to_json(const module_report& r) {
+  using json = nlohmann::ordered_json;
+  json out;
+  json path = json::array();
+  for (const auto& p : r.search_path) path.push_back(p.string());
+  out["search_path"] = std::move(path);
+  json modules = json::array();
+  for (const auto& m : r.modules) {
+    json item;
+    item["status"] = m.status;
+    item["kind"] = m.kind.empty() ? json(nullptr) : json(m.kind);
+    item["name"] = m.name.empty() ? json(nullptr) : json(m.name);
+    item["abi_version"] =
+        m.status == "failed" && m.name.empty() ? json(nullptr) : json(m.abi_version);
+    item["source"] = m.source;
+    item["description"] = m.description;
+    if (m.kind == "runner") item["extensions"] = m.extensions;
+    item["reason"] = m.reason.empty() ? json(nullptr) : json(m.reason);
+    modules.push_back(std::move(item));
+  }
+  out["modules"] = std::move(modules);
+  out["warnings"] = r.warnings;
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace plughost
