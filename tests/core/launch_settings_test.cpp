@@ -141,6 +141,17 @@ TEST(launch_settings, stop_timeout_from_flag_then_config_then_default) {
             "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");
 }
 
+TEST(launch_settings, an_empty_sink_list_means_no_sink_and_says_so) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  o.config_file = dir.write("c.yaml", "plughost:\n  sinks: []\n");
+  const auto s = resolve(o);
+  EXPECT_TRUE(s.sinks.empty());
+  EXPECT_EQ(s.warnings,
+            (std::vector<std::string>{"no sinks are configured: records are discarded"}));
+}
+
 TEST(launch_settings, sinks_from_flags_config_or_default) {
   temp_dir dir;
   launch_options o;
