@@ -332,12 +332,18 @@ class supervisor::impl : private supervision_port {
     asio::post(ioc_, [this, id] { runs_.erase(id); });
   }
 
+  // A timer that has expired may have its handler queued already when it is re-armed or
+  // cancelled: each arming has a number, and only the handler of the latest one counts.
   void arm(timer_key key, clock::duration after_) override {
-    auto& timer = timers_[key];
-    if (!timer) timer = std::make_unique<asio::steady_timer>(ioc_);
-    timer->expires_after(after_);
-    timer->async_wait([this, key](const boost::system::error_code& ec) {
-      if (!ec) after(&supervision_machine::on_timer, key);
+    auto& armed = timers_[key];
+    if (!armed.timer) armed.timer = std::make_unique<asio::steady_timer>(ioc_);
+    const auto generation = ++timer_generation_;
+    armed.generation = generation;
+    armed.timer->expires_after(after_);
+    armed.timer->async_wait([this, key, generation](const boost::system::error_code& ec) {
+      const auto it = timers_.find(key);
+      if (ec || it == timers_.end() || it->second.generation != generation) return;
+      after(&supervision_machine::on_timer, key);
     });
   }
 
@@ -379,7 +385,12 @@ class supervisor::impl : private supervision_port {
   std::optional<asio::signal_set> reload_signals_;
   std::optional<asio::posix::stream_descriptor> exit_with_;
   std::map<run_id, run_io> runs_;
-  std::map<timer_key, std::unique_ptr<asio::steady_timer>> timers_;
+  struct armed_timer {
+    std::unique_ptr<asio::steady_timer> timer;
+    std::uint64_t generation = 0;
+  };
+  std::map<timer_key, armed_timer> timers_;
+  std::uint64_t timer_generation_ = 0;
   supervision_machine machine_{*this};
   std::atomic<bool> stop_requested_{false};
   clock::time_point first_stop_signal_{};
