@@ -428,6 +428,23 @@ std::map<std::string, std::vector<json>> started_by_plugin(const std::vector<jso
   return out;
 }
 
+TEST_F(supervision, a_plugin_that_failed_still_fails_the_run_after_a_reload_removed_it) {
+  plugin("fails.sh", "exit 3\n");
+  plugin("long.sh", "echo ready\nexec sleep 300\n");
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("long.sh", "ready"));
+  ASSERT_TRUE(eventually([&] { return events_of(records_of("fails.sh")).size() == 2; }));
+  fs::remove(plugins / "fails.sh");
+  host->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("reloaded: 0 started") != std::string::npos;
+  }));
+  host->signal(SIGTERM);
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(exit_code_of(*status), 1);
+}
+
 TEST_F(supervision, sighup_reload_starts_stops_and_restarts_exactly_what_changed) {
   const auto loop = std::string("echo ready\nexec sleep 300\n");
   plugin("gone.sh", loop);

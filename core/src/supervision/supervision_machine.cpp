@@ -104,6 +104,11 @@ void supervision_machine::add(launch_item item) {
 void supervision_machine::started_all() {
   in_event e(depth_);
   if (phase_ == run_phase::starting) phase_ = run_phase::running;
+  if (pending_reload_) {
+    auto items = std::move(*pending_reload_);
+    pending_reload_.reset();
+    reload(std::move(items));
+  }
   if (e.outermost()) settle();
 }
 
@@ -138,18 +143,36 @@ void supervision_machine::cap_stop_grace(clock::duration cap, std::string_view r
 
 void supervision_machine::reload(std::vector<launch_item> items) {
   in_event e(depth_);
-  if (phase_ != run_phase::running) return;
+  if (phase_ == run_phase::starting) {
+    // Applied once every plugin of the start-up has been added: the latest one counts.
+    log().info("reload: applied once the start-up is over");
+    pending_reload_ = std::move(items);
+    return;
+  }
+  if (phase_ != run_phase::running) {
+    log().info("reload ignored: plughost is stopping");
+    return;
+  }
   std::set<std::string> wanted;
   std::size_t started = 0, restarted = 0, stopped = 0;
   for (auto& item : items) {
     wanted.insert(item.name);
     const auto it = by_name_.find(item.name);
     if (it == by_name_.end()) {
-      ++started;
-      add(std::move(item));
-    } else if (auto& p = plugins_.at(it->second); p.item.fingerprint == item.fingerprint) {
-      p.item.policy = item.policy;  // for its next run; this one goes on untouched
-      p.item.environment = std::move(item.environment);
+      if (revive(item)) {
+        ++restarted;
+      } else {
+        ++started;
+        add(std::move(item));
+      }
+      continue;
+    }
+    auto& p = plugins_.at(it->second);
+    // What runs next: the file waiting to replace the current run, else the plugin's own.
+    auto& next = p.state == plugin_state::replacing ? *p.replacement : p.item;
+    if (next.fingerprint == item.fingerprint) {
+      next.policy = item.policy;  // for its next run; this one goes on untouched
+      next.environment = std::move(item.environment);
     } else {
       ++restarted;
       change(p, std::move(item));
@@ -231,6 +254,7 @@ void supervision_machine::on_timer(timer_key key) {
 
 void supervision_machine::start_run(plugin& p) {
   p.state = plugin_state::starting;
+  p.failed = false;  // a new file, or a restart: what counts now is how this run ends
   const auto id = next_id_++;
   auto result = port_.spawn(id, p.item);
   if (auto* error = std::get_if<std::string>(&result)) {
@@ -285,12 +309,14 @@ void supervision_machine::schedule_restart(plugin& p, bool failed, clock::durati
                        (policy.restart == restart_mode::on_failure && failed);
   if (!restart) {
     p.state = failed ? plugin_state::failed : plugin_state::exited;
+    p.failed = failed;
     return;
   }
   if (ran_for >= policy.restart_reset_after) p.attempts = 0;
   ++p.attempts;
   if (p.attempts > policy.max_restarts) {
     p.state = plugin_state::failed;
+    p.failed = true;
     const auto reason = fmt::format("{} restarts in a row, each run shorter than {}s",
                                     policy.max_restarts, seconds(policy.restart_reset_after));
     log().error("plugin {} gave up: {}", p.item.name, reason);
@@ -318,8 +344,9 @@ void supervision_machine::change(plugin& p, launch_item item) {
     stop_run(runs_.at(*p.current), "reload");
     return;
   }
-  // Ended, or waiting to restart: the new file starts now.
+  // Ended, or waiting to restart: the new file starts now, without what the old one left.
   port_.cancel({timer_key::kind::restart, p.id});
+  stop_leftovers(p, "reload");
   p.item = std::move(item);
   p.attempts = 0;
   start_run(p);
@@ -330,12 +357,33 @@ void supervision_machine::retire(plugin& p) {
   p.replacement.reset();
   port_.cancel({timer_key::kind::restart, p.id});
   if (p.current) stop_run(runs_.at(*p.current), "removed");
+  stop_leftovers(p, "removed");
+}
+
+// A plugin removed by a reload comes back while its last run is still being stopped: it is
+// replaced once that run has ended, as a changed plugin is, never run twice at once.
+bool supervision_machine::revive(launch_item& item) {
+  for (auto& [id, p] : plugins_) {
+    if (p.state != plugin_state::retired || !p.current || p.item.name != item.name) continue;
+    by_name_[item.name] = id;
+    p.state = plugin_state::replacing;
+    p.replacement = std::move(item);
+    return true;
+  }
+  return false;
+}
+
+// What earlier runs of `p` left in their process groups (its current run aside).
+void supervision_machine::stop_leftovers(plugin& p, std::string_view reason) {
+  for (auto& [id, r] : runs_) {
+    if (r.owner == p.id && p.current != id) stop_run(r, reason);
+  }
 }
 
 // ---- a run ----------------------------------------------------------------------------------
 
 void supervision_machine::on_time_limit(run& r) {
-  if (r.main_exited) return;
+  if (r.state != run_state::running) return;  // already stopping, or its main process ended
   r.timed_out = true;
   const auto limit = seconds(*r.policy.timeout);
   log().warn("plugin {} ran longer than its timeout of {}s: stopping it", r.name, limit);
@@ -435,7 +483,7 @@ void supervision_machine::settle() {
 
 bool supervision_machine::any_failed() const {
   return std::any_of(plugins_.begin(), plugins_.end(),
-                     [](const auto& e) { return e.second.state == plugin_state::failed; });
+                     [](const auto& e) { return e.second.failed; });
 }
 
 std::vector<supervision_machine::plugin_view> supervision_machine::plugins() const {

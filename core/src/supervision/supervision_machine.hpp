@@ -75,7 +75,7 @@ class supervision_machine {
   void cap_stop_grace(clock::duration cap, std::string_view reason);
   /// The configuration read again: starts the new plugins, restarts the changed ones (by
   /// fingerprint), stops the removed ones, and gives the unchanged ones their new policy for
-  /// their next run.
+  /// their next run. During start-up it waits for started_all(); while stopping it is ignored.
   void reload(std::vector<launch_item> items);
 
   void on_main_exit(run_id id, exit_status status);
@@ -87,7 +87,7 @@ class supervision_machine {
   // ---- what it is in ------------------------------------------------------------------------
 
   run_phase phase() const noexcept { return phase_; }
-  /// Whether some plugin has failed for good (plugin_state::failed).
+  /// Whether some plugin has failed for good (plugin_state::failed), retired ones included.
   bool any_failed() const;
 
   struct plugin_view {
@@ -112,6 +112,8 @@ class supervision_machine {
     plugin_state state = plugin_state::starting;
     std::optional<run_id> current;
     int attempts = 0;  // restarts in a row, for the backoff and max_restarts
+    // It ended for good in failure: kept when a reload then retires it (the run still failed).
+    bool failed = false;
   };
   struct run {
     run_id id = 0;
@@ -134,6 +136,8 @@ class supervision_machine {
   void on_restart_due(plugin& p);
   void change(plugin& p, launch_item item);
   void retire(plugin& p);
+  bool revive(launch_item& item);
+  void stop_leftovers(plugin& p, std::string_view reason);
   // Transitions of a run.
   void on_time_limit(run& r);
   void stop_run(run& r, std::string_view reason);
@@ -158,6 +162,7 @@ class supervision_machine {
   std::uint64_t next_id_ = 1;
   clock::duration stop_grace_cap_ = clock::duration::max();
   int depth_ = 0;  // events in progress: only the outermost one settles
+  std::optional<std::vector<launch_item>> pending_reload_;  // asked for during start-up
 };
 
 }  // namespace plughost::detail

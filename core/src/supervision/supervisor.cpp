@@ -258,8 +258,9 @@ class supervisor::impl : private supervision_port {
     });
   }
 
+  // Read now; the machine decides when it applies (after the start-up, never while stopping).
   void apply_reload() {
-    if (machine_.phase() != run_phase::running || !options_.reload) return;
+    if (machine_.phase() == run_phase::finished || !options_.reload) return;
     auto items = options_.reload();
     if (!items) return;  // the launcher said why; everything keeps running as it was
     for (const auto& item : *items) update_guardian_timeout(item.policy.stop_timeout);

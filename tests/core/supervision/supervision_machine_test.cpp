@@ -448,6 +448,88 @@ TEST_F(machine_test, a_removed_plugin_waiting_to_restart_never_starts_again) {
   EXPECT_EQ(world.processes.size(), 2u);
 }
 
+TEST_F(machine_test, a_plugin_that_failed_still_counts_once_a_reload_removed_it) {
+  start({item("fail.sh"), item("long.sh")});
+  world.exit(current("fail.sh"), 3);
+  machine.reload({item("long.sh")});
+  EXPECT_EQ(state("fail.sh"), plugin_state::retired);
+  EXPECT_TRUE(machine.any_failed());
+}
+
+TEST_F(machine_test, a_failed_plugin_changed_by_a_reload_counts_by_its_new_run) {
+  start({item("a.sh"), item("long.sh")});
+  world.exit(current("a.sh"), 3);
+  machine.reload({item("a.sh", {}, "v2"), item("long.sh")});
+  EXPECT_FALSE(machine.any_failed());
+  world.exit(current("a.sh"), 0);
+  EXPECT_FALSE(machine.any_failed());
+}
+
+TEST_F(machine_test, a_reload_during_start_up_is_applied_once_it_is_over) {
+  machine.add(item("a.sh"));
+  machine.reload({item("a.sh"), item("b.sh")});
+  EXPECT_EQ(world.processes.size(), 1u) << "b.sh would start before the start-up added it";
+  machine.add(item("c.sh"));  // the rest of the start-up
+  machine.started_all();
+  EXPECT_EQ(state("b.sh"), plugin_state::running);
+  EXPECT_EQ(state("c.sh"), plugin_state::retired) << "the reload's list has no c.sh";
+  EXPECT_EQ(current("a.sh"), 2u) << "a.sh untouched";
+}
+
+TEST_F(machine_test, a_reload_while_a_plugin_is_replaced_compares_with_the_file_waiting_to_run) {
+  auto limited = restarting(restart_mode::never);
+  limited.timeout = 1s;
+  for (const auto* back_to : {"v2", "v1"}) {  // the same new file again; the old file again
+    fake_world w;
+    supervision_machine m(w);
+    w.machine = &m;
+    m.add(item("a.sh"));
+    m.started_all();
+    const auto old = m.plugins().front().current.value();
+    m.reload({item("a.sh", {}, "v2")});
+    ASSERT_EQ(m.plugins().front().state, plugin_state::replacing);
+    m.reload({item("a.sh", limited, back_to)});  // with a new policy
+    w.exit(old, 0);
+    const auto fresh = m.plugins().front().current.value();
+    w.advance(1s);
+    EXPECT_EQ(w.processes.at(fresh).signals, (std::vector<int>{SIGTERM}))
+        << "back to " << back_to << ": the new run has the new policy (its timeout)";
+  }
+}
+
+TEST_F(machine_test, what_an_ended_plugin_left_is_stopped_when_a_reload_changes_or_removes_it) {
+  start({item("a.sh"), item("b.sh"), item("long.sh")});
+  const auto a = current("a.sh"), b = current("b.sh");
+  world.exit(a, 0, /*leaves=*/true);
+  world.exit(b, 0, /*leaves=*/true);
+  machine.reload({item("a.sh", {}, "v2"), item("long.sh")});
+  EXPECT_EQ(world.processes.at(a).signals, (std::vector<int>{SIGTERM}));
+  EXPECT_EQ(world.processes.at(b).signals, (std::vector<int>{SIGTERM}));
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+}
+
+TEST_F(machine_test, a_removed_plugin_that_comes_back_waits_for_its_old_run_to_end) {
+  start({item("a.sh")});
+  const auto old = current("a.sh");
+  machine.reload({});
+  ASSERT_EQ(state("a.sh"), plugin_state::retired);
+  machine.reload({item("a.sh")});
+  EXPECT_EQ(world.processes.size(), 1u) << "never two runs of a.sh at once";
+  EXPECT_EQ(state("a.sh"), plugin_state::replacing);
+  world.exit(old, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(world.processes.size(), 2u);
+}
+
+TEST_F(machine_test, a_run_already_stopping_does_not_time_out) {
+  auto policy = restarting(restart_mode::never);
+  policy.timeout = 2s;
+  start({item("a.sh", policy)});
+  machine.stop("shutdown");
+  world.advance(2s);
+  EXPECT_EQ(events_of("a.sh").back(), "stopping signal=SIGTERM reason=shutdown");
+}
+
 TEST_F(machine_test, nothing_is_reloaded_once_stopping) {
   start({item("a.sh")});
   machine.stop("shutdown");
