@@ -183,9 +183,7 @@ void supervision_machine::reload(std::vector<launch_item> items) {
       ++it;
       continue;
     }
-    auto& p = plugins_.at(it->second);
-    stopped += p.current.has_value();
-    retire(p);
+    stopped += retire(plugins_.at(it->second));
     it = by_name_.erase(it);
   }
   log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
@@ -352,32 +350,44 @@ void supervision_machine::change(plugin& p, launch_item item) {
   start_run(p);
 }
 
-void supervision_machine::retire(plugin& p) {
+// Returns whether something of the plugin was still running.
+bool supervision_machine::retire(plugin& p) {
   p.state = plugin_state::retired;
   p.replacement.reset();
   port_.cancel({timer_key::kind::restart, p.id});
-  if (p.current) stop_run(runs_.at(*p.current), "removed");
-  stop_leftovers(p, "removed");
+  const bool running = p.current.has_value();
+  if (running) stop_run(runs_.at(*p.current), "removed");
+  return stop_leftovers(p, "removed") || running;
 }
 
-// A plugin removed by a reload comes back while its last run is still being stopped: it is
-// replaced once that run has ended, as a changed plugin is, never run twice at once.
+// A plugin removed by an earlier reload is back: it is the same plugin again, changed as a
+// changed plugin is (its run, if one is still being stopped, ends before the new one starts).
 bool supervision_machine::revive(launch_item& item) {
-  for (auto& [id, p] : plugins_) {
-    if (p.state != plugin_state::retired || !p.current || p.item.name != item.name) continue;
-    by_name_[item.name] = id;
-    p.state = plugin_state::replacing;
-    p.replacement = std::move(item);
+  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
+    auto& p = it->second;
+    if (p.state != plugin_state::retired || p.item.name != item.name) continue;
+    by_name_[item.name] = p.id;
+    if (p.current) {
+      p.state = plugin_state::replacing;
+      p.replacement = std::move(item);
+    } else {
+      change(p, std::move(item));
+    }
     return true;
   }
   return false;
 }
 
-// What earlier runs of `p` left in their process groups (its current run aside).
-void supervision_machine::stop_leftovers(plugin& p, std::string_view reason) {
+// Stops what earlier runs of `p` left in their process groups (its current run aside). Returns
+// whether there was any.
+bool supervision_machine::stop_leftovers(plugin& p, std::string_view reason) {
+  bool any = false;
   for (auto& [id, r] : runs_) {
-    if (r.owner == p.id && p.current != id) stop_run(r, reason);
+    if (r.owner != p.id || p.current == id) continue;
+    stop_run(r, reason);
+    any = true;
   }
+  return any;
 }
 
 // ---- a run ----------------------------------------------------------------------------------

@@ -135,9 +135,9 @@ class supervision_machine {
   void schedule_restart(plugin& p, bool failed, clock::duration ran_for);
   void on_restart_due(plugin& p);
   void change(plugin& p, launch_item item);
-  void retire(plugin& p);
+  bool retire(plugin& p);
   bool revive(launch_item& item);
-  void stop_leftovers(plugin& p, std::string_view reason);
+  bool stop_leftovers(plugin& p, std::string_view reason);
   // Transitions of a run.
   void on_time_limit(run& r);
   void stop_run(run& r, std::string_view reason);

@@ -508,6 +508,19 @@ TEST_F(machine_test, what_an_ended_plugin_left_is_stopped_when_a_reload_changes_
   EXPECT_EQ(state("a.sh"), plugin_state::running);
 }
 
+TEST_F(machine_test, a_removed_plugin_that_comes_back_is_the_same_plugin_again) {
+  // Its failure before the removal does not count once it runs again, as for an edited file.
+  start({item("a.sh"), item("long.sh")});
+  const auto old = current("a.sh");
+  world.exit(old, 3);
+  machine.reload({item("long.sh")});
+  machine.reload({item("a.sh", {}, "v2"), item("long.sh")});
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(machine.plugins().size(), 2u) << "no second entry for a.sh";
+  world.exit(current("a.sh"), 0);
+  EXPECT_FALSE(machine.any_failed());
+}
+
 TEST_F(machine_test, a_removed_plugin_that_comes_back_waits_for_its_old_run_to_end) {
   start({item("a.sh")});
   const auto old = current("a.sh");
