@@ -1,12 +1,14 @@
 // plughost run | list | --version | --help: options → launch_options → launcher.
 #include "cli.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -18,6 +20,22 @@
 namespace plughost::cli {
 
 namespace {
+
+// Started with stdin, stdout or stderr closed (a careless daemonizer, `plughost >&-`), the first
+// descriptors plughost opens would take their numbers: its messages and the stdout sink would
+// write into its event loop's descriptors, and a plugin's pipes could be crossed when set up as
+// the child's 1 and 2. Each closed one is opened on /dev/null before anything else.
+void open_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // The lowest free number: `fd` itself, since the ones below it are open by now.
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened >= 0 && opened != fd) {
+      ::dup2(opened, fd);
+      ::close(opened);
+    }
+  }
+}
 
 // Where modules come from (run, list, modules).
 void add_module_options(CLI::App& cmd, launch_options& o) {
@@ -136,6 +154,7 @@ void print_modules(const module_report& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  open_closed_standard_descriptors();
   CLI::App app{
       "plughost: starts LMCache runtime plugins for this process's role and worker, "
       "captures their output and stops them when it exits.",

@@ -1,5 +1,8 @@
 // The command line: version, help, usage errors (exit 2), list and list --json, and data found
 // relative to the binary.
+#include <signal.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "integration.hpp"
@@ -8,6 +11,29 @@ namespace plughost::test {
 namespace {
 
 using cli = plughost_run;
+
+TEST_F(cli, started_with_descriptors_0_to_2_closed_it_uses_dev_null_for_them) {
+  // Otherwise the first descriptors it opens (pipes, its event loop's) become its stdin, stdout
+  // and stderr: its messages and the stdout sink write into them, and a plugin's pipes can be
+  // crossed when they are set up as the child's 1 and 2.
+  plugin("both.sh", "echo out\necho err >&2\nexec sleep 300\n");
+  auto host = start({"run"}, [] {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+  });
+  ASSERT_TRUE(wait_for_line("both.sh", "out"));
+  ASSERT_TRUE(eventually([&] { return !lines_of("both.sh", "stderr").empty(); }));
+  EXPECT_EQ(lines_of("both.sh", "stdout"), (std::vector<std::string>{"out"}));
+  EXPECT_EQ(lines_of("both.sh", "stderr"), (std::vector<std::string>{"err"}));
+  for (int fd = 0; fd <= 2; ++fd) {
+    const auto link =
+        fs::read_symlink("/proc/" + std::to_string(host->pid()) + "/fd/" + std::to_string(fd));
+    EXPECT_EQ(link, "/dev/null") << "descriptor " << fd;
+  }
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+}
 
 TEST_F(cli, version_and_help) {
   auto r = run({"--version"});

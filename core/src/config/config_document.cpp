@@ -1,12 +1,13 @@
 // Loading configuration files by extension and locating values for error messages.
 #include "config/config_document.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "plughost/error.hpp"
 
@@ -75,21 +76,65 @@ config_format format_of(const std::filesystem::path& file) {
                                  ext.empty() ? "(no extension)" : ext));
 }
 
-config_document load_config_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+namespace {
+
+// What a file that is not a regular file is, for the message.
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The whole file, if it is a regular file of at most max_config_file_bytes. Non-blocking open:
+// a FIFO must not block before it is seen to be one.
+std::string read_config_file(const std::filesystem::path& file) {
+  const auto fail = [&](const std::string& why) {
+    throw config_error(file.string(), "cannot read configuration file: " + why);
+  };
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(std::strerror(errno));
+  struct stat st {};
+  std::string text;
+  const auto close_fd = [fd] { ::close(fd); };
+  if (::fstat(fd, &st) != 0) {
     const int err = errno;
-    throw config_error(file.string(), fmt::format("cannot read configuration file: {}",
-                                                  err ? std::strerror(err) : "unknown error"));
+    close_fd();
+    fail(std::strerror(err));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    throw config_error(file.string(), "cannot read configuration file: read error");
+  if (!S_ISREG(st.st_mode)) {
+    close_fd();
+    fail(fmt::format("it is {}, not a regular file", file_kind(st.st_mode)));
   }
+  char buffer[65536];
+  while (true) {
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close_fd();
+      fail(std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > max_config_file_bytes) {
+      close_fd();
+      fail(fmt::format("it is larger than {} MiB, more than a configuration may be",
+                       max_config_file_bytes / (1024 * 1024)));
+    }
+  }
+  close_fd();
+  return text;
+}
+
+}  // namespace
+
+config_document load_config_file(const std::filesystem::path& file) {
+  const auto text = read_config_file(file);
   std::error_code ec;
   auto base = std::filesystem::absolute(file, ec).parent_path();
-  return parse_config_text(text.str(), format_of(file), file.string(), base);
+  return parse_config_text(text, format_of(file), file.string(), base);
 }
 
 config_document parse_config_text(std::string_view text, config_format format, std::string source,

@@ -19,6 +19,13 @@ struct source_position {
 
 enum class config_format { yaml, toml, json_text };
 
+/// Limits on what a configuration may be, so that no input can exhaust the stack or the memory:
+/// nesting (the parsers recurse per level), values after YAML aliases are expanded (a "billion
+/// laughs" document), and the size of a file. Plugins can receive at most 128 KiB of it anyway.
+inline constexpr int max_config_depth = 64;
+inline constexpr std::size_t max_config_values = 100'000;
+inline constexpr std::uintmax_t max_config_file_bytes = 4 * 1024 * 1024;
+
 class config_document {
  public:
   std::string source;              ///< the file as given, or the variable it came from

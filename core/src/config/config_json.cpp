@@ -107,11 +107,44 @@ std::string python_json_as_json(std::string_view text) {
   return out;
 }
 
+// nlohmann::json and yaml-cpp (which finds the positions) recurse per level: a document nested
+// deeper than max_config_depth is refused before either of them sees it.
+void check_depth(const config_document& doc, std::string_view text) {
+  int depth = 0, line = 1, column = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    ++column;
+    if (c == '\n') {
+      ++line;
+      column = 0;
+    }
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_config_depth) {
+        throw config_error(doc.source, line, column,
+                           fmt::format("nested deeper than {} levels", max_config_depth));
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 void parse_json_into(config_document& doc, std::string_view raw) {
   const auto readable = python_json_as_json(raw);
   const std::string_view text = readable;
+  check_depth(doc, text);
   try {
     doc.root = json::parse(text);
   } catch (const json::parse_error& e) {

@@ -1,6 +1,7 @@
 // YAML → neutral tree. Plain scalars are typed the way LMCache's own loader (PyYAML, YAML 1.1)
 // types them, so plugins receive the same JSON from plughost as from LMCache.
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -153,7 +154,24 @@ class converter {
   explicit converter(config_document& doc) : doc_(doc) {}
 
   json convert(const YAML::Node& node, const json::json_pointer& where) {
-    doc_.record_value(where, position_of(node.Mark()));
+    const auto at = position_of(node.Mark());
+    doc_.record_value(where, at);
+    // Aliases are shared in yaml-cpp's tree but copied here: count what the copy becomes.
+    if (++values_ > max_config_values) {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("the document expands to more than {} values (aliases "
+                                     "repeated into each other?)",
+                                     max_config_values));
+    }
+    if (depth_ >= max_config_depth) {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("nested deeper than {} levels", max_config_depth));
+    }
+    ++depth_;
+    struct leave {
+      int& depth;
+      ~leave() { --depth; }
+    } on_return{depth_};
     switch (node.Type()) {
       case YAML::NodeType::Null:
       case YAML::NodeType::Undefined:
@@ -218,6 +236,8 @@ class converter {
   }
 
   config_document& doc_;
+  std::size_t values_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -226,6 +246,10 @@ void parse_yaml_into(config_document& doc, std::string_view text) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {  // its message is yaml-cpp's "bad file"
+    const auto p = position_of(e.mark);
+    throw config_error(doc.source, p.line, p.column,
+                       fmt::format("nested deeper than {} levels", max_config_depth));
   } catch (const YAML::ParserException& e) {
     const auto p = position_of(e.mark);
     if (p.line > 0) throw config_error(doc.source, p.line, p.column, "invalid YAML: " + e.msg);

@@ -1,6 +1,7 @@
 // Configuration files: the same document from YAML, TOML and JSON, and errors that name the
 // file, line and column and what was expected.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "config/config_document.hpp"
 #include "config/launch_settings.hpp"
@@ -84,6 +85,69 @@ TEST(config_errors, missing_file) {
   const auto f = dir.path() / "nope.yaml";
   EXPECT_EQ(error_of([&] { load_config_file(f); }),
             f.string() + ": cannot read configuration file: No such file or directory");
+}
+
+TEST(config_errors, only_regular_files_of_a_bounded_size_are_read) {
+  temp_dir dir;
+  const auto fifo = dir.path() / "fifo.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // would block a reader without a writer
+  EXPECT_EQ(error_of([&] { load_config_file(fifo); }),
+            fifo.string() + ": cannot read configuration file: it is a FIFO, not a regular file");
+  const auto folder = dir.path() / "folder.yaml";
+  fs::create_directory(folder);
+  EXPECT_EQ(
+      error_of([&] { load_config_file(folder); }),
+      folder.string() + ": cannot read configuration file: it is a folder, not a regular file");
+  const auto zero = dir.path() / "zero.yaml";
+  fs::create_symlink("/dev/zero", zero);  // endless: it would eat memory
+  EXPECT_EQ(error_of([&] { load_config_file(zero); }),
+            zero.string() + ": cannot read configuration file: it is a device, not a regular file");
+  const auto big = dir.write("big.yaml", "# " + std::string(max_config_file_bytes, 'x') + "\n");
+  EXPECT_EQ(error_of([&] { load_config_file(big); }),
+            big.string() +
+                ": cannot read configuration file: it is larger than 4 MiB, more than a "
+                "configuration may be");
+}
+
+TEST(config_errors, deep_nesting_is_refused_before_any_parser_recurses) {
+  temp_dir dir;
+  const auto nested = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  const auto json_file = dir.write("deep.json", "{\"a\": " + nested(100'000) + "}");
+  EXPECT_EQ(error_of([&] { load_config_file(json_file); }),
+            json_file.string() + ":1:70: nested deeper than 64 levels");
+  // The same from LMCache's variable, and brackets inside strings do not count.
+  EXPECT_EQ(error_of([&] {
+              parse_config_text(
+                  "{\"a\": \"" + std::string(100, '[') + "\", \"b\": " + nested(70) + "}",
+                  config_format::json_text, "LMCACHE_RUNTIME_PLUGIN_CONFIG", "/");
+            }),
+            "LMCACHE_RUNTIME_PLUGIN_CONFIG:1:179: nested deeper than 64 levels");
+  EXPECT_EQ(
+      error_of([&] { load_config_file(dir.write("ok.json", "{\"a\": " + nested(63) + "}")); }),
+      "(no error)");
+  for (const int n : {100, 5'000, 100'000}) {
+    const auto yaml = dir.write("deep.yaml", "a: " + nested(n) + "\n");
+    const auto text = error_of([&] { load_config_file(yaml); });
+    EXPECT_NE(text.find(": nested deeper than 64 levels"), std::string::npos) << n << ": " << text;
+  }
+}
+
+TEST(config_errors, yaml_aliases_cannot_expand_without_bound) {
+  // "Billion laughs": nine aliases of nine aliases of ..., a few lines that expand to 9^9 values.
+  std::string text = "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    const std::string prev(1, static_cast<char>(c - 1));
+    text += std::string(1, c) + ": &" + std::string(1, c) + " [";
+    for (int i = 0; i < 9; ++i) text += (i ? ", *" : "*") + prev;
+    text += "]\n";
+  }
+  temp_dir dir;
+  const auto file = dir.write("laughs.yaml", text);
+  const auto message = error_of([&] { load_config_file(file); });
+  EXPECT_NE(message.find(": the document expands to more than 100000 values (aliases repeated "
+                         "into each other?)"),
+            std::string::npos)
+      << message;
 }
 
 TEST(config_errors, unknown_extension) {
