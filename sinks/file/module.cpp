@@ -21,7 +21,7 @@ const plughost::setting_spec settings_table[] = {
      .default_value = "10MiB",
      .description = "rotate a file before it grows past this size; 0: never rotate"},
     {.key = "max_files",
-     .type = plughost::setting_type::integer,
+     .type = plughost::setting_type::count,
      .default_value = "5",
      .description = "rotated files kept per file (name.1.log is the newest)"},
 };

@@ -35,6 +35,22 @@ TEST_F(cli, started_with_descriptors_0_to_2_closed_it_uses_dev_null_for_them) {
   ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
 }
 
+TEST_F(cli, a_plugin_entry_that_names_no_plugin_found_is_a_warning_with_the_nearest_name) {
+  plugin("all_report.py", "print('x')\n");
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\n"
+                                "plughost:\n"
+                                "  plugins:\n"
+                                "    all_reprot.py: {restart: always}\n");
+  const auto r = run({"list", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("plughost: warning: " + config.string() +
+                       ":4:5: plughost.plugins.all_reprot.py names no plugin found (did you mean "
+                       "all_report.py?)\n"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(cli, version_and_help) {
   auto r = run({"--version"});
   EXPECT_EQ(r.exit_code, 0);

@@ -39,6 +39,7 @@ enum class setting_type {
   path,         ///< made absolute against the folder of the file that set it; "-" kept as is
   string_list,  ///< a list of strings (a single string is not accepted)
   choice,       ///< one of the '|'-separated words in setting_spec::choices
+  count,        ///< a whole number, 0 or more (restarts, files to keep)
 };
 
 /// One row of a module's settings table.
@@ -71,6 +72,7 @@ class settings {
 
   void set(std::string key, value v);
   const std::map<std::string, value, std::less<>>& values() const noexcept { return values_; }
+  bool operator==(const settings&) const = default;
 
  private:
   const value& at(std::string_view key) const;

@@ -80,6 +80,9 @@ struct launch_settings {
   /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).
   /// Plugins not listed go to every sink.
   std::map<std::string, std::vector<std::string>> plugin_sinks;
+  /// Where each plughost.plugins.<name> entry is written ("file:line:col"), to say so when it
+  /// names no plugin that was found.
+  std::map<std::string, std::string> plugin_entries_at;
   /// What plugins receive in LMCACHE_RUNTIME_PLUGIN_CONFIG: the JSON text the configuration came
   /// as, unchanged; else the whole configuration document as compact JSON, with
   /// runtime_plugin_locations (and extra_config) as in effect.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
@@ -37,7 +38,7 @@ const setting_spec policy_table[] = {
      .type = setting_type::duration,
      .description = "a run this long resets the delay and the restart count"},
     {.key = "max_restarts",
-     .type = setting_type::integer,
+     .type = setting_type::count,
      .description = "restarts in a row (each run shorter than restart_reset_after) before "
                     "giving up"},
     {.key = "timeout",
@@ -58,7 +59,10 @@ void apply_policy(const settings& s, plugin_policy& p) {
   if (s.has("restart_delay")) p.restart_delay = s.get_duration("restart_delay");
   if (s.has("restart_delay_max")) p.restart_delay_max = s.get_duration("restart_delay_max");
   if (s.has("restart_reset_after")) p.restart_reset_after = s.get_duration("restart_reset_after");
-  if (s.has("max_restarts")) p.max_restarts = static_cast<int>(s.get_integer("max_restarts"));
+  if (s.has("max_restarts")) {
+    p.max_restarts = static_cast<int>(
+        std::min<std::int64_t>(s.get_integer("max_restarts"), std::numeric_limits<int>::max()));
+  }
   if (s.has("timeout")) {
     const auto t = s.get_duration("timeout");
     p.timeout = t.count() > 0 ? std::optional(t) : std::nullopt;
@@ -89,8 +93,9 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
   if (options.stop_timeout) {
     const auto d = parse_duration(json(*options.stop_timeout));
     if (!d) {
-      throw usage_error(
-          fmt::format("--stop-timeout: {}, got '{}'", duration_expected, *options.stop_timeout));
+      throw usage_error(fmt::format("--stop-timeout: {}, got '{}'",
+                                    duration_error(json(*options.stop_timeout)),
+                                    *options.stop_timeout));
     }
     policy.stop_timeout = *d;
   }
@@ -119,6 +124,10 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
     auto policy = base;
     apply_policy(values, policy);
     out.plugin_policies[plugin] = policy;
+    const auto at = section.doc->key_position(where);
+    out.plugin_entries_at[plugin] =
+        at.line > 0 ? fmt::format("{}:{}:{}", section.doc->source, at.line, at.column)
+                    : section.doc->source;
 
     const auto list = entry.find("sinks");
     if (list == entry.end() || list->is_null()) continue;

@@ -39,7 +39,10 @@ std::optional<double> non_negative_number(const json& v) {
 
 }  // namespace
 
-std::optional<std::chrono::nanoseconds> parse_duration(const json& v) {
+namespace {
+
+// A duration in seconds, whatever its size; nullopt when it is not a duration.
+std::optional<double> duration_seconds(const json& v) {
   double seconds = 0;
   if (const auto n = non_negative_number(v)) {
     seconds = *n;
@@ -61,8 +64,24 @@ std::optional<std::chrono::nanoseconds> parse_duration(const json& v) {
   } else {
     return std::nullopt;
   }
-  if (seconds > 1e9) return std::nullopt;  // beyond 30 years: a typo, not a timeout
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(seconds * 1e9)));
+  if (!std::isfinite(seconds)) return std::nullopt;
+  return seconds;
+}
+
+}  // namespace
+
+std::optional<std::chrono::nanoseconds> parse_duration(const json& v) {
+  const auto seconds = duration_seconds(v);
+  if (!seconds || *seconds > max_duration_seconds) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(*seconds * 1e9)));
+}
+
+std::string duration_error(const json& v) {
+  if (duration_seconds(v)) {
+    return fmt::format("too large: a duration is at most {:.0f} s (about 31 years)",
+                       max_duration_seconds);
+  }
+  return std::string(duration_expected);
 }
 
 std::optional<std::int64_t> parse_size(const json& v) {
@@ -166,12 +185,17 @@ std::variant<settings::value, std::string> typed_value(const setting_spec& spec,
     case setting_type::integer:
       if (v.is_number_integer()) return settings::value(v.get<std::int64_t>());
       return std::string("expected an integer");
+    case setting_type::count:
+      if (v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0)) {
+        return settings::value(v.get<std::int64_t>());
+      }
+      return std::string("expected a whole number, 0 or more");
     case setting_type::number:
-      if (v.is_number()) return settings::value(v.get<double>());
-      return std::string("expected a number");
+      if (v.is_number() && std::isfinite(v.get<double>())) return settings::value(v.get<double>());
+      return std::string("expected a finite number");
     case setting_type::duration:
       if (const auto d = parse_duration(v)) return settings::value(*d);
-      return std::string(duration_expected);
+      return duration_error(v);
     case setting_type::size:
       if (const auto s = parse_size(v)) return settings::value(*s);
       return std::string(size_expected);

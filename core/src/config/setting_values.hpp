@@ -19,6 +19,10 @@ namespace plughost::detail {
 std::optional<std::chrono::nanoseconds> parse_duration(const json& v);
 inline constexpr std::string_view duration_expected =
     "expected a duration such as 5, 0.5, 500ms, 2s or 1m";
+/// The longest duration accepted: beyond 30 years, a value is a typo, not a timeout.
+inline constexpr double max_duration_seconds = 1e9;
+/// Why `v` is not a duration: too large, or not a duration at all (duration_expected).
+std::string duration_error(const json& v);
 
 /// A size: a non-negative number of bytes or a string with unit B, KiB, MiB, GiB, KB, MB, GB.
 std::optional<std::int64_t> parse_size(const json& v);

@@ -13,7 +13,8 @@ namespace plughost::detail {
 namespace {
 
 // Names the last sink of `sinks`: its `name:`, which must be unique, else its type, numbered
-// when an earlier sink has that name already ("jsonl", "jsonl#2").
+// when an earlier sink has that name already ("jsonl", "jsonl#2"). An unnamed sink may not
+// repeat an earlier unnamed one exactly.
 void name_uniquely(std::vector<sink_request>& sinks, const config_document& doc,
                    const json::json_pointer& where) {
   auto& added = sinks.back();
@@ -28,6 +29,15 @@ void name_uniquely(std::vector<sink_request>& sinks, const config_document& doc,
                                                     added.name));
     }
     return;
+  }
+  // An unnamed sink given twice with the same settings would write every record twice.
+  const bool repeated = std::any_of(sinks.begin(), sinks.end() - 1, [&](const sink_request& s) {
+    return !s.named && s.module == added.module && s.values == added.values;
+  });
+  if (repeated) {
+    doc.fail_at_value(where, fmt::format("the same sink is given twice: {} (its records would "
+                                         "be written twice)",
+                                         added.label));
   }
   const std::string type(added.module->descriptor->name);
   added.name = type;

@@ -4,8 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
+#include "config/setting_values.hpp"
 #include "plan/discovery.hpp"
 #include "plan/interpreter.hpp"
 #include "plan/naming.hpp"
@@ -72,6 +74,24 @@ const loaded_runner* find_runner(const std::vector<loaded_runner>& runners, std:
   }
   return nullptr;
 }
+
+namespace {
+
+// A plughost.plugins entry whose name matches no file found is most likely a typo: say so, with
+// the nearest name. A warning, not an error: the file may come later, with a reload.
+void warn_of_entries_for_no_plugin(const launch_settings& settings, plan& out) {
+  std::vector<std::string> names;
+  for (const auto& p : out.plugins) names.push_back(p.name);
+  for (const auto& [entry, at] : settings.plugin_entries_at) {
+    if (std::find(names.begin(), names.end(), entry) != names.end()) continue;
+    const auto nearest = nearest_key(entry, names);
+    out.warnings.push_back(
+        fmt::format("{}: plughost.plugins.{} names no plugin found{}", at, entry,
+                    nearest ? fmt::format(" (did you mean {}?)", *nearest) : std::string()));
+  }
+}
+
+}  // namespace
 
 plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
                 const environment_block& env) {
@@ -157,6 +177,7 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
     }
     out.plugins.push_back(std::move(p));
   }
+  warn_of_entries_for_no_plugin(settings, out);
   return out;
 }
 

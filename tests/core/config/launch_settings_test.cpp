@@ -141,6 +141,36 @@ TEST(launch_settings, stop_timeout_from_flag_then_config_then_default) {
             "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");
 }
 
+TEST(launch_settings, the_same_unnamed_sink_twice_is_refused_wherever_it_is_given) {
+  // Its records would be written twice; the same type with other settings is fine.
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  o.sinks = {"jsonl:same.jsonl", "jsonl:same.jsonl"};
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            "--sink: the same sink is given twice: jsonl (" +
+                (fs::current_path() / "same.jsonl").string() +
+                ") (its records would be written twice)");
+  o.sinks = {"jsonl:one.jsonl", "jsonl:two.jsonl"};
+  EXPECT_EQ(resolve(o).sinks.size(), 2u);
+  o.sinks.clear();
+  o.config_file = dir.write("c.yaml", "plughost:\n  sinks:\n    - stdout\n    - stdout\n");
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            o.config_file->string() +
+                ":4:7: the same sink is given twice: stdout (its records would be written twice)");
+}
+
+TEST(launch_settings, counts_in_the_policy_are_zero_or_more) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  o.config_file = dir.write("c.yaml", "plughost:\n  plugins:\n    a.sh: {max_restarts: -1}\n");
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            o.config_file->string() +
+                ":3:26: max_restarts in plughost.plugins.a.sh: expected a whole number, 0 or more, "
+                "got the number -1");
+}
+
 TEST(launch_settings, an_empty_sink_list_means_no_sink_and_says_so) {
   temp_dir dir;
   launch_options o;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace plughost::detail {
 namespace {
 
@@ -24,6 +26,46 @@ TEST(durations, anything_else_is_refused) {
   for (const auto& bad : {json(-1), json("-1s"), json("5 parsecs"), json("s"), json(""), json(true),
                           json::array(), json("1e3"), json("1.2.3s")}) {
     EXPECT_FALSE(parse_duration(bad)) << bad.dump();
+  }
+}
+
+TEST(durations, too_large_ones_say_so) {
+  EXPECT_FALSE(parse_duration(json(2e9)));
+  EXPECT_EQ(duration_error(json(2e9)),
+            "too large: a duration is at most 1000000000 s (about 31 years)");
+  EXPECT_EQ(duration_error(json("40000000h")),
+            "too large: a duration is at most 1000000000 s (about 31 years)");
+  EXPECT_EQ(duration_error(json("5 parsecs")), duration_expected);
+  EXPECT_EQ(duration_error(json(std::nan(""))), duration_expected);
+}
+
+// The message validate_settings() gives for `value` under a one-key table of `type`.
+std::string check(setting_type type, const json& value) {
+  const setting_spec table[] = {{.key = "k", .type = type}};
+  config_document doc;
+  doc.source = "c.yaml";
+  try {
+    validate_settings(table, json{{"k", value}}, doc, json::json_pointer(), "t");
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(setting_types, counts_are_whole_numbers_of_zero_or_more) {
+  EXPECT_EQ(check(setting_type::count, 0), "(no error)");
+  EXPECT_EQ(check(setting_type::count, 7), "(no error)");
+  EXPECT_EQ(check(setting_type::count, -1),
+            "c.yaml: k in t: expected a whole number, 0 or more, got the number -1");
+  EXPECT_NE(check(setting_type::count, 1.5).find("expected a whole number"), std::string::npos);
+  EXPECT_EQ(check(setting_type::integer, -1), "(no error)");
+}
+
+TEST(setting_types, numbers_are_finite) {
+  EXPECT_EQ(check(setting_type::number, 0.5), "(no error)");
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    EXPECT_NE(check(setting_type::number, bad).find("expected a finite number"), std::string::npos)
+        << bad;
   }
 }
 
