@@ -3,11 +3,17 @@
 
 #include <fmt/format.h>
 
+#include <stdexcept>
+
 namespace plughost::sinks {
 
 namespace {
 constexpr std::string_view placeholder = "{plugin}";
-}
+// An unopenable per-plugin file is tried again after these (spdlog's open itself retries with
+// sleeps, 50 ms in all: once per record would stall every plugin behind it).
+constexpr std::chrono::seconds first_retry{1};
+constexpr std::chrono::seconds longest_retry{60};
+}  // namespace
 
 file_sink::file_sink(std::string path, std::int64_t max_size, std::int64_t max_files)
     : path_(std::move(path)),
@@ -21,14 +27,42 @@ rotating_file& file_sink::file_for(std::string_view plugin) {
   const std::string_view key = per_plugin_ ? plugin : std::string_view();
   if (const auto it = files_.find(key); it != files_.end()) return *it->second;
   std::string path = path_;
-  if (per_plugin_) {
-    for (auto pos = path.find(placeholder); pos != std::string::npos;
-         pos = path.find(placeholder, pos + plugin.size())) {
-      path.replace(pos, placeholder.size(), plugin);
-    }
+  if (!per_plugin_) {
+    auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
+    return *files_.emplace(std::string(key), std::move(file)).first->second;
   }
-  auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
-  return *files_.emplace(std::string(key), std::move(file)).first->second;
+  for (auto pos = path.find(placeholder); pos != std::string::npos;
+       pos = path.find(placeholder, pos + plugin.size())) {
+    path.replace(pos, placeholder.size(), plugin);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const auto pending = retries_.find(key);
+  if (pending != retries_.end() && now < pending->second.at) {
+    throw std::runtime_error(
+        fmt::format("{} (tried again in {}s)", pending->second.error,
+                    std::chrono::ceil<std::chrono::seconds>(pending->second.at - now).count()));
+  }
+  try {
+    auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
+    if (pending != retries_.end()) retries_.erase(pending);
+    return *files_.emplace(std::string(key), std::move(file)).first->second;
+  } catch (const std::exception& e) {
+    auto& r = retries_[std::string(key)];
+    const auto delay = r.next_delay.count() > 0 ? r.next_delay : first_retry;
+    r = {now + delay, std::min(delay * 2, longest_retry), e.what()};
+    throw;
+  }
+}
+
+void file_sink::close_file_of(std::string_view plugin) {
+  const auto it = files_.find(plugin);
+  if (it == files_.end()) return;
+  if (prefix_file_ == it->second.get()) {
+    prefix_file_ = nullptr;
+    prefix_.clear();
+  }
+  it->second->flush();
+  files_.erase(it);
 }
 
 std::string file_sink::format_line(const record& r, std::string_view timestamp) {
@@ -43,7 +77,7 @@ std::string file_sink::format_line(const record& r, std::string_view timestamp) 
 }
 
 const std::string& file_sink::prefix_for(const record& r) {
-  if (batch_.same_batch(r) && !prefix_.empty()) return prefix_;
+  if (batch_.same_batch(r) && !prefix_.empty() && prefix_file_) return prefix_;
   prefix_file_ = &file_for(r.plugin);
   record without_text = r;
   without_text.line = {};
@@ -55,6 +89,8 @@ const std::string& file_sink::prefix_for(const record& r) {
 void file_sink::write(const record& r) {
   if (r.stream == stream::event) {
     file_for(r.plugin).write(format_line(r, format_timestamp(r.time)));
+    // Its run is over: a renamed or removed plugin must not keep its file open for ever.
+    if (per_plugin_ && r.event == "exited") close_file_of(r.plugin);
     return;
   }
   const auto& prefix = prefix_for(r);

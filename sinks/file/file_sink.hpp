@@ -15,8 +15,11 @@ namespace plughost::sinks {
 
 class file_sink : public sink {
  public:
-  /// `path` may contain "{plugin}", replaced by each plugin's name (folders are created).
-  /// The single-file form opens its file now and throws when it cannot.
+  /// `path` may contain "{plugin}", replaced by each plugin's name (folders are created). Such
+  /// a file is closed at its plugin's `exited` event (opened again if more comes), and a file
+  /// that cannot be opened is tried again only after a delay (1 s, doubling up to a minute):
+  /// meanwhile that plugin's records fail at once. The single-file form opens its file now and
+  /// throws when it cannot.
   file_sink(std::string path, std::int64_t max_size, std::int64_t max_files);
 
   void write(const record& r) override;
@@ -27,6 +30,7 @@ class file_sink : public sink {
 
  private:
   rotating_file& file_for(std::string_view plugin);
+  void close_file_of(std::string_view plugin);
   // "<time> <plugin>[<pid>] <stream>: ": the same for every line of one plugin's read batch.
   const std::string& prefix_for(const record& r);
 
@@ -35,6 +39,13 @@ class file_sink : public sink {
   std::int64_t max_size_;
   std::int64_t max_files_;
   std::map<std::string, std::unique_ptr<rotating_file>, std::less<>> files_;
+  // Per-plugin files that could not be opened: when to try again, and the delay after that.
+  struct retry {
+    std::chrono::steady_clock::time_point at;
+    std::chrono::seconds next_delay;
+    std::string error;
+  };
+  std::map<std::string, retry, std::less<>> retries_;
   batch_tracker batch_;
   std::string prefix_;
   std::string line_;  // reused for each line

@@ -1,4 +1,6 @@
 // The file sink module in a real run: 100,000 lines through rotation, none lost.
+#include <signal.h>
+
 #include <fstream>
 
 #include "integration.hpp"
@@ -7,6 +9,14 @@ namespace plughost::test {
 namespace {
 
 using file_sink = plughost_run;
+
+std::vector<json> events_in(const std::vector<json>& recs) {
+  std::vector<json> out;
+  for (const auto& r : recs) {
+    if (r.value("stream", "") == "event") out.push_back(r);
+  }
+  return out;
+}
 
 TEST_F(file_sink, one_hundred_thousand_lines_survive_rotation) {
   plugin("count.py",
@@ -45,6 +55,49 @@ TEST_F(file_sink, one_hundred_thousand_lines_survive_rotation) {
   }
   EXPECT_TRUE(in_order);
   EXPECT_EQ(expected, 100000u);
+}
+
+// The files `pid` holds open whose path contains `part`.
+std::vector<std::string> open_files(pid_t pid, const std::string& part) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const auto target = fs::read_symlink(e.path(), ec).string();
+    if (target.find(part) != std::string::npos) out.push_back(target);
+  }
+  return out;
+}
+
+TEST_F(file_sink, a_plugins_own_file_is_closed_when_its_run_is_over) {
+  plugin("brief.sh", "echo once\n");
+  plugin("long.sh", "echo ready\nexec sleep 300\n");
+  auto host = start({"run", "--sink", "file:" + (dir.path() / "logs/{plugin}.log").string(),
+                     "--sink", "jsonl:" + records_file.string()});
+  ASSERT_TRUE(wait_for_line("long.sh", "ready"));
+  ASSERT_TRUE(eventually([&] { return events_in(records_of("brief.sh")).size() == 2; }));
+  ASSERT_TRUE(eventually([&] { return open_files(host->pid(), "brief.sh.log").empty(); }))
+      << "brief.sh's file is still open after it exited";
+  EXPECT_EQ(open_files(host->pid(), "long.sh.log").size(), 1u);
+  EXPECT_NE(read_file(dir.path() / "logs/brief.sh.log").find("brief.sh"), std::string::npos);
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+  EXPECT_NE(read_file(dir.path() / "logs/brief.sh.log").find("exited with code 0"),
+            std::string::npos);
+}
+
+TEST_F(file_sink, a_plugin_file_that_cannot_be_opened_is_not_tried_again_for_every_line) {
+  // The folder is a regular file: every open fails. spdlog retries an open for 50 ms, so trying
+  // at every line would take about a minute for these 1,000 lines (the bound only catches that).
+  dir.write("not-a-folder", "");
+  plugin("chatty.sh", "i=0; while [ $i -lt 1000 ]; do echo \"line $i\"; i=$((i + 1)); done\n");
+  const auto started = std::chrono::steady_clock::now();
+  const auto r =
+      run({"run", "--sink", "file:" + (dir.path() / "not-a-folder/{plugin}.log").string(), "--sink",
+           "jsonl:" + records_file.string()});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(lines_of("chatty.sh", "stdout").size(), 1000u) << "the other sink got everything";
+  EXPECT_NE(r.err.find("failed in write"), std::string::npos) << r.err;
 }
 
 }  // namespace
