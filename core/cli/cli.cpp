@@ -16,6 +16,7 @@
 
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
+#include "plughost/record.hpp"
 
 namespace plughost::cli {
 
@@ -112,7 +113,7 @@ void print_plan(const plan& p) {
   fmt::print("identity: role {}, worker {} of {}\n", p.identity.role.value_or("(none)"),
              p.identity.worker_id, p.identity.worker_count);
   std::vector<std::string> locations;
-  for (const auto& l : p.locations) locations.push_back(l.string());
+  for (const auto& l : p.locations) locations.push_back(visible(l.string()));
   fmt::print("locations: {} (from {})\n",
              locations.empty() ? "(none)" : fmt::format("{}", fmt::join(locations, ", ")),
              p.locations_from);
@@ -122,12 +123,16 @@ void print_plan(const plan& p) {
                                   r.enabled ? "" : " not enabled"));
   }
   fmt::print("runners: {}\n", fmt::join(runners, ", "));
+  // File names can hold any byte but '/': shown with their control characters made visible,
+  // so that a file name cannot forge lines of this table.
   std::size_t width = 4;
-  for (const auto& e : p.plugins) width = std::max(width, e.name.size());
+  for (const auto& e : p.plugins) width = std::max(width, visible(e.name).size());
   for (const auto& e : p.plugins) {
-    fmt::print("{:<8}{:<{}}  {}\n", to_string(e.decision), e.name, width, e.reason);
+    fmt::print("{:<8}{:<{}}  {}\n", to_string(e.decision), visible(e.name), width,
+               visible(e.reason));
     if (e.decision == decision::run) {
-      fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, e.runner, fmt::join(e.argv, " "));
+      fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, e.runner,
+                 visible(fmt::format("{}", fmt::join(e.argv, " "))));
     }
   }
   if (p.plugins.empty()) fmt::print("no files found\n");
@@ -135,18 +140,18 @@ void print_plan(const plan& p) {
 
 void print_modules(const module_report& r) {
   fmt::print("module search path:{}\n", r.search_path.empty() ? " (none)" : "");
-  for (const auto& p : r.search_path) fmt::print("  {}\n", p.string());
+  for (const auto& p : r.search_path) fmt::print("  {}\n", visible(p.string()));
   std::size_t width = 4;
   for (const auto& m : r.modules) width = std::max(width, m.name.size());
   for (const auto& m : r.modules) {
     if (m.status == "failed" && m.name.empty()) {
-      fmt::print("{:<9}{}: {}\n", m.status, m.source, m.reason);
+      fmt::print("{:<9}{}: {}\n", m.status, visible(m.source), visible(m.reason));
       continue;
     }
     fmt::print("{:<9}{:<7}{:<{}}  abi {}  {}", m.status, m.kind, m.name, width, m.abi_version,
-               m.source);
+               visible(m.source));
     if (!m.extensions.empty()) fmt::print("  claims {}", fmt::join(m.extensions, " "));
-    if (!m.reason.empty()) fmt::print("  ({})", m.reason);
+    if (!m.reason.empty()) fmt::print("  ({})", visible(m.reason));
     fmt::print("\n");
   }
 }

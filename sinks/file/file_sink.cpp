@@ -67,12 +67,14 @@ void file_sink::close_file_of(std::string_view plugin) {
 
 std::string file_sink::format_line(const record& r, std::string_view timestamp) {
   const auto pid = r.pid > 0 ? fmt::format("[{}]", r.pid) : std::string();
+  const auto plugin = visible(r.plugin);
   if (r.stream == stream::event) {
-    return fmt::format("{} {}{} event: {}\n", timestamp, r.plugin, pid, describe_event(r));
+    return fmt::format("{} {}{} event: {}\n", timestamp, plugin, pid, describe_event(r));
   }
-  std::string out = fmt::format("{} {}{} {}{}: ", timestamp, r.plugin, pid, to_string(r.stream),
+  std::string out = fmt::format("{} {}{} {}{}: ", timestamp, plugin, pid, to_string(r.stream),
                                 r.partial ? "(partial)" : "");
-  out.append(r.line).push_back('\n');
+  append_visible(out, r.line);
+  out.push_back('\n');
   return out;
 }
 
@@ -95,7 +97,7 @@ void file_sink::write(const record& r) {
   }
   const auto& prefix = prefix_for(r);
   line_.assign(prefix);
-  line_.append(r.line);
+  append_visible(line_, r.line);  // a CR or an escape sequence could forge other lines
   line_.push_back('\n');
   prefix_file_->write(line_);
 }

@@ -41,18 +41,28 @@ void stdout_sink::write(const record& r) {
                      : r.stream == stream::err ? yellow
                                                : dim;
   const auto end_color = color_ ? reset : std::string_view();
-  if (tag.empty()) {
-    fmt::format_to(out, "{}[{}]{} ", color, r.plugin, end_color);
-  } else {
-    fmt::format_to(out, "{}[{}:{}]{} ", color, r.plugin, tag, end_color);
-  }
+  fmt::format_to(out, "{}[", color);
+  append_text(r.plugin);
+  if (!tag.empty()) fmt::format_to(out, ":{}", tag);
+  fmt::format_to(out, "]{} ", end_color);
   if (r.stream == stream::event) {
     fmt::format_to(out, "{}{}{}\n", color, describe_event(r), end_color);
   } else {
-    buffer_.append(r.line);
+    append_text(r.line);
     buffer_.push_back('\n');
   }
   if (buffer_.size() >= flush_threshold) flush();
+}
+
+// A plugin's text, its control characters made visible: a CR or an escape sequence could forge
+// other plugins' lines or drive the terminal.
+void stdout_sink::append_text(std::string_view text) {
+  if (!has_control_characters(text)) {
+    buffer_.append(text.data(), text.data() + text.size());
+    return;
+  }
+  const auto shown = visible(text);
+  buffer_.append(shown.data(), shown.data() + shown.size());
 }
 
 void stdout_sink::flush() {

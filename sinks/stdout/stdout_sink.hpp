@@ -24,6 +24,7 @@ class stdout_sink : public sink {
   static bool want_color(std::string_view mode, int fd);
 
  private:
+  void append_text(std::string_view text);
   int fd_;
   bool color_;
   fmt::memory_buffer buffer_;

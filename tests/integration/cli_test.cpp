@@ -51,6 +51,14 @@ TEST_F(cli, a_plugin_entry_that_names_no_plugin_found_is_a_warning_with_the_near
       << r.err;
 }
 
+TEST_F(cli, list_shows_control_characters_in_file_names_visibly) {
+  plugin("all_x\nrun      all_forged.sh.sh", "true\n");
+  const auto r = run({"list"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("all_x\\x0arun      all_forged.sh.sh"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nrun      all_forged"), std::string::npos) << "a forged line:\n" << r.out;
+}
+
 TEST_F(cli, version_and_help) {
   auto r = run({"--version"});
   EXPECT_EQ(r.exit_code, 0);

@@ -59,9 +59,21 @@ class batch_tracker {
 /// "2026-11-25T12:00:00.123456Z": UTC, microseconds, independent of locale and time zone.
 std::string format_timestamp(std::chrono::system_clock::time_point t);
 
+/// Appends `text` to `out` with its control characters made visible, for human-readable output:
+/// a plugin's output or file name must not forge lines of another plugin or drive a terminal.
+/// CR becomes "\r", ESC "\e", every other byte below 0x20 but tab, and DEL, "\xNN"; the rest
+/// (UTF-8 included) is copied as it is. JSON output escapes by its own rules instead.
+void append_visible(std::string& out, std::string_view text);
+
+/// `text` with its control characters made visible (append_visible).
+std::string visible(std::string_view text);
+
+/// Whether `text` has a character append_visible() would change (for a fast path).
+bool has_control_characters(std::string_view text) noexcept;
+
 /// A one-line human description of an event record, e.g. "exited with code 0",
 /// "started (pid 4242): /usr/bin/bash /srv/plugins/all_plugin.sh". Used by the human sinks so
-/// that they all say the same thing.
+/// that they all say the same thing. Its control characters are made visible (append_visible).
 std::string describe_event(const record& r);
 
 }  // namespace plughost

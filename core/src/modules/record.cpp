@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <time.h>
 
+#include <algorithm>
+#include <iterator>
 #include <type_traits>
 
 namespace plughost {
@@ -86,7 +88,43 @@ std::string text_of(const record& r, std::string_view key) {
 
 }  // namespace
 
-std::string describe_event(const record& r) {
+namespace {
+bool is_control(unsigned char c) {
+  return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+}  // namespace
+
+void append_visible(std::string& out, std::string_view text) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!is_control(c)) continue;
+    out.append(text.substr(start, i - start));
+    if (c == '\r') {
+      out.append("\\r");
+    } else if (c == 0x1b) {
+      out.append("\\e");
+    } else {
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+    }
+    start = i + 1;
+  }
+  out.append(text.substr(start));
+}
+
+bool has_control_characters(std::string_view text) noexcept {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return is_control(static_cast<unsigned char>(c)); });
+}
+
+std::string visible(std::string_view text) {
+  std::string out;
+  append_visible(out, text);
+  return out;
+}
+
+namespace {
+std::string describe(const record& r) {
   if (r.event == "started") {
     return fmt::format("started (pid {}): {}", r.pid, text_of(r, "argv"));
   }
@@ -112,6 +150,11 @@ std::string describe_event(const record& r) {
   std::string out(r.event);
   for (const auto& f : r.fields) out += fmt::format(" {}={}", f.key, field_text(f.value));
   return out;
+}
+}  // namespace
+
+std::string describe_event(const record& r) {
+  return visible(describe(r));  // names, argv and reasons come from file names
 }
 
 }  // namespace plughost

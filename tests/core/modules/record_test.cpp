@@ -55,6 +55,23 @@ TEST(record, events_are_described_in_words) {
   EXPECT_EQ(describe_event(r), "something_new count=2 why=x");
 }
 
+TEST(record, control_characters_are_made_visible_for_humans) {
+  EXPECT_EQ(visible("plain text, tab\tand UTF-8 \xc3\xa9"), "plain text, tab\tand UTF-8 \xc3\xa9");
+  EXPECT_EQ(visible("a\rb"), "a\\rb");
+  EXPECT_EQ(visible("\x1b[2Kforged"), "\\e[2Kforged");
+  EXPECT_EQ(visible(std::string("x\ny\x01\x7f\0z", 7)), "x\\x0ay\\x01\\x7f\\x00z");
+  EXPECT_FALSE(has_control_characters("tab\tis fine"));
+  EXPECT_TRUE(has_control_characters("cr\r"));
+  // Event descriptions carry file names and reasons: shown the same way.
+  record e;
+  e.plugin = "x";
+  e.stream = stream::event;
+  e.event = "skipped";
+  const event_field reason[] = {{"reason", std::string_view("bad\rname")}};
+  e.fields = reason;
+  EXPECT_EQ(describe_event(e), "skipped: bad\\rname");
+}
+
 TEST(record, stream_names) {
   EXPECT_EQ(to_string(stream::out), "stdout");
   EXPECT_EQ(to_string(stream::err), "stderr");

@@ -117,6 +117,16 @@ TEST(file_sink, lines_name_time_plugin_pid_and_stream) {
   EXPECT_EQ(file_sink::format_line(e, "T"), "T x.py event: skipped: requires role WORKER\n");
 }
 
+TEST(file_sink, control_characters_are_made_visible) {
+  record r;
+  r.plugin = "odd\nname.sh";
+  r.pid = 42;
+  r.stream = stream::out;
+  r.line = "a\rT other.sh[1] stdout: forged";
+  EXPECT_EQ(file_sink::format_line(r, "T"),
+            "T odd\\x0aname.sh[42] stdout: a\\rT other.sh[1] stdout: forged\n");
+}
+
 TEST(file_sink, a_plugin_placeholder_gives_each_plugin_its_file) {
   temp_dir dir;
   {

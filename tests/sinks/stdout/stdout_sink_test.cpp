@@ -55,6 +55,17 @@ TEST_F(stdout_sink_test, prefixes_every_line_with_the_plugin_and_marks_stderr_an
             "[all_plugin.sh:event] exited with code 0\n");
 }
 
+TEST_F(stdout_sink_test, a_plugin_cannot_forge_lines_of_another) {
+  {
+    stdout_sink s(fds_[1], false);
+    auto r = line(stream::out, "done\r[other.sh] forged\x1b[0m");
+    r.plugin = "odd\nname.sh";
+    s.write(r);
+    s.flush();
+  }
+  EXPECT_EQ(written(), "[odd\\x0aname.sh] done\\r[other.sh] forged\\e[0m\n");
+}
+
 TEST_F(stdout_sink_test, colours_only_when_asked) {
   {
     stdout_sink s(fds_[1], true);
