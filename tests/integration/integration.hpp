@@ -11,6 +11,15 @@
 
 namespace plughost::test {
 
+/// The event records among `recs`, in order.
+inline std::vector<json> events_of(const std::vector<json>& recs) {
+  std::vector<json> out;
+  for (const auto& r : recs) {
+    if (r.value("stream", "") == "event") out.push_back(r);
+  }
+  return out;
+}
+
 class plughost_run : public ::testing::Test {
  protected:
   /// Writes an executable plugin into the plugins folder.

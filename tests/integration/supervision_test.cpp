@@ -41,14 +41,6 @@ std::vector<pid_t> live_members(const std::set<pid_t>& groups) {
   return out;
 }
 
-std::vector<json> events_of(const std::vector<json>& recs) {
-  std::vector<json> out;
-  for (const auto& r : recs) {
-    if (r["stream"] == "event") out.push_back(r);
-  }
-  return out;
-}
-
 // The two plugin trees of the issue: bash with a background sleep, python with a child.
 class trees : public supervision {
  protected:

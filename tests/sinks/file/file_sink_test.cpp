@@ -10,14 +10,6 @@ namespace {
 
 using file_sink = plughost_run;
 
-std::vector<json> events_in(const std::vector<json>& recs) {
-  std::vector<json> out;
-  for (const auto& r : recs) {
-    if (r.value("stream", "") == "event") out.push_back(r);
-  }
-  return out;
-}
-
 TEST_F(file_sink, one_hundred_thousand_lines_survive_rotation) {
   plugin("count.py",
          "import sys\n"
@@ -74,7 +66,7 @@ TEST_F(file_sink, a_plugins_own_file_is_closed_when_its_run_is_over) {
   auto host = start({"run", "--sink", "file:" + (dir.path() / "logs/{plugin}.log").string(),
                      "--sink", "jsonl:" + records_file.string()});
   ASSERT_TRUE(wait_for_line("long.sh", "ready"));
-  ASSERT_TRUE(eventually([&] { return events_in(records_of("brief.sh")).size() == 2; }));
+  ASSERT_TRUE(eventually([&] { return events_of(records_of("brief.sh")).size() == 2; }));
   ASSERT_TRUE(eventually([&] { return open_files(host->pid(), "brief.sh.log").empty(); }))
       << "brief.sh's file is still open after it exited";
   EXPECT_EQ(open_files(host->pid(), "long.sh.log").size(), 1u);
