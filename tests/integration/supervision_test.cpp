@@ -437,6 +437,26 @@ TEST_F(supervision, a_plugin_that_failed_still_fails_the_run_after_a_reload_remo
   EXPECT_EQ(exit_code_of(*status), 1);
 }
 
+TEST_F(supervision, two_plugins_of_one_name_in_two_locations_both_run_and_survive_a_reload) {
+  const auto other = dir.path() / "other";
+  dir.write("other/all_x.sh", "echo from other\nexec sleep 300\n", fs::perms(0755));
+  plugin("all_x.sh", "echo from plugins\nexec sleep 300\n");
+  auto host = start({"run", "--location", plugins.string(), "--location", other.string(), "--sink",
+                     "jsonl:" + records_file.string()});
+  ASSERT_TRUE(wait_for_line("all_x.sh", "from plugins"));
+  ASSERT_TRUE(wait_for_line("all_x.sh#2", "from other"));
+  host->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("reloaded: 0 started, 0 restarted, 0 stopped") !=
+           std::string::npos;
+  }));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+  EXPECT_EQ(events_of(records_of("all_x.sh")).front()["event"], "started");
+  EXPECT_EQ(events_of(records_of("all_x.sh")).size(), 3u) << "started, stopping, exited: once";
+  EXPECT_EQ(events_of(records_of("all_x.sh#2")).size(), 3u);
+}
+
 TEST_F(supervision, sighup_reload_starts_stops_and_restarts_exactly_what_changed) {
   const auto loop = std::string("echo ready\nexec sleep 300\n");
   plugin("gone.sh", loop);

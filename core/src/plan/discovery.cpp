@@ -110,6 +110,25 @@ class walker {
   std::map<file_id, fs::path> seen_;
 };
 
+// A plugin is known by its name (records, plughost.plugins, reloads): two different files with
+// one name (the same relative path in two locations) would be mixed up. Both still run, as in
+// LMCache; the later one is named "<name>#2" (#3 …), and a warning says which is which.
+void name_uniquely(discovery_result& out) {
+  std::map<std::string, const found_file*> first;
+  for (auto& f : out.files) {
+    if (!f.plugin) continue;  // an ignored file is never run or configured by name
+    const auto [it, added] = first.emplace(f.name, &f);
+    if (added) continue;
+    std::string name;
+    for (int n = 2; first.count(name = fmt::format("{}#{}", f.name, n)); ++n) {
+    }
+    out.warnings.push_back(fmt::format("two files are named {}: {} and {}; the second is called {}",
+                                       f.name, it->second->path.string(), f.path.string(), name));
+    f.name = name;
+    first.emplace(f.name, &f);
+  }
+}
+
 }  // namespace
 
 discovery_result discover(const std::vector<std::filesystem::path>& locations,
@@ -117,6 +136,7 @@ discovery_result discover(const std::vector<std::filesystem::path>& locations,
   discovery_result out;
   walker w(claims, out);
   for (const auto& loc : locations) w.location(loc);
+  name_uniquely(out);
   return out;
 }
 

@@ -25,8 +25,9 @@ struct discovery_result {
 /// their names, names starting with '.' skipped). `claims` says whether a runner claims a
 /// file. Symlinks are followed; a folder reached twice is walked once (so loops end), and a file
 /// reached twice (same device and inode) is listed as ignored the second time.
-/// Locations should be absolute (the caller resolves them). Never throws for file-system
-/// problems: they become warnings.
+/// Two plugin files with one name (the same relative path in two locations) both stay, the
+/// later one named "<name>#2" (#3 …), with a warning. Locations should be absolute (the caller
+/// resolves them). Never throws for file-system problems: they become warnings.
 discovery_result discover(const std::vector<std::filesystem::path>& locations,
                           const std::function<bool(const std::filesystem::path&)>& claims);
 

@@ -207,7 +207,12 @@ class _Plan:
             return path or self.fallback_display(name)
         if location == path:
             return str(Path(caller))
-        return str(Path(caller) / name)
+        # The path inside its location, not the name: a name repeated across locations gets a
+        # "#2" suffix from plughost.
+        try:
+            return str(Path(caller) / Path(path).relative_to(location))
+        except (TypeError, ValueError):
+            return str(Path(caller) / name)
 
     def fallback_display(self, name):
         # A plugin `run` found that `list` did not (a file added in between).

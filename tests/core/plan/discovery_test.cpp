@@ -37,6 +37,22 @@ TEST(discovery, walks_folders_recursively_in_byte_order_skipping_hidden_names) {
   EXPECT_EQ(r.files[0].path, dir.path() / "loc" / "Z.py");
 }
 
+TEST(discovery, two_plugins_with_one_name_from_two_locations_get_distinct_names) {
+  temp_dir dir;
+  dir.write("one/all_x.sh", "");
+  dir.write("two/all_x.sh", "");
+  dir.write("three/all_x.sh", "");
+  const auto r =
+      discover({dir.path() / "one", dir.path() / "two", dir.path() / "three"}, claims_py_sh);
+  EXPECT_EQ(summary(r), (std::vector<std::string>{"all_x.sh", "all_x.sh#2", "all_x.sh#3"}));
+  EXPECT_EQ(r.files[1].path, dir.path() / "two" / "all_x.sh");
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0],
+            "two files are named all_x.sh: " + (dir.path() / "one" / "all_x.sh").string() +
+                " and " + (dir.path() / "two" / "all_x.sh").string() +
+                "; the second is called all_x.sh#2");
+}
+
 TEST(discovery, a_file_location_is_named_by_its_file_name) {
   temp_dir dir;
   const auto f = dir.write("x/worker_0_job.sh", "");
