@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,15 @@ inline std::vector<json> events_of(const std::vector<json>& recs) {
     if (r.value("stream", "") == "event") out.push_back(r);
   }
   return out;
+}
+
+/// A field of /proc/<pid>/status, e.g. "Threads", "VmRSS" (KiB) or "voluntary_ctxt_switches".
+inline long status_field(pid_t pid, const std::string& field) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
 }
 
 class plughost_run : public ::testing::Test {

@@ -166,10 +166,20 @@ TEST_F(modules, a_sink_that_fails_every_write_is_reported_once_and_the_other_sin
   const auto r =
       run({"run", "--module-path", (test_modules / "failing").string(), "--sink",
            "failing:" + (dir.path() / "x").string(), "--sink", "jsonl:" + records_file.string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err, "plughost: error: sink failing (" + (dir.path() / "x").string() +
-                       ") failed in write: no space left, on purpose\n");
+  EXPECT_EQ(r.exit_code, 3) << "records were lost: " << r.err;
+  const auto label = "sink failing (" + (dir.path() / "x").string() + ")";
+  EXPECT_EQ(r.err, "plughost: error: " + label +
+                       " failed in write: no space left, on purpose\n"
+                       "plughost: error: " +
+                       label + ": 1000 records lost (last error: no space left, on purpose)\n");
   EXPECT_EQ(lines_of("lines.sh", "stdout").size(), 1000u);
+  std::int64_t lost = 0;  // reported as events, with no plugin: they are about plughost's sink
+  for (const auto& e : events_of(records_of(""))) {
+    if (e.value("event", "") == "lost" && e.value("sink", "") == "failing") {
+      lost += e.value("records", std::int64_t{0});
+    }
+  }
+  EXPECT_EQ(lost, 1000);
   EXPECT_NE(read_file(dir.path() / "x").find("lines.sh event exited"), std::string::npos)
       << "the failing sink still got what it could write";
 }

@@ -39,7 +39,7 @@ struct record {
 
 /// For sinks that build the text every line of a read batch shares (time, plugin, pid, stream)
 /// once per batch instead of once per line: tells whether a record belongs to the same batch as
-/// the previous one given to it. Not thread-safe (sinks are called from one thread).
+/// the previous one given to it. Not thread-safe (each sink is called from one thread).
 class batch_tracker {
  public:
   /// True when `r` has the time, plugin, pid, stream and partial flag of the record of the

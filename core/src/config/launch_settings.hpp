@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/environment.hpp"
+#include "common/queue_policy.hpp"
 #include "config/config_document.hpp"
 #include "config/runner_overrides.hpp"
 #include "modules/module_registry.hpp"
@@ -50,6 +51,7 @@ struct sink_request {
   std::string name;    ///< its `name:`, else its type, numbered when taken ("jsonl#2"); unique
   std::string label;   ///< for messages: "jsonl (/var/log/plugins.jsonl)"
   bool named = false;  ///< the name was given (`name:`)
+  queue_policy queue;  ///< `queue_size:`, `overflow:`
 };
 
 /// A runner module, with its settings (plughost.runners.<name>).

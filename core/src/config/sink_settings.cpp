@@ -12,6 +12,41 @@ namespace plughost::detail {
 
 namespace {
 
+// What every sink's mapping may say besides its module's settings: its queue.
+const setting_spec queue_table[] = {
+    {.key = "queue_size",
+     .type = setting_type::size,
+     .default_value = "8MiB",
+     .description = "records waiting for the sink, in bytes (their text plus 64 each)"},
+    {.key = "overflow",
+     .type = setting_type::choice,
+     .default_value = "block",
+     .description = "when the queue is full: block (hold the plugins back), drop_new, "
+                    "drop_oldest",
+     .choices = "block|drop_new|drop_oldest"},
+};
+
+queue_policy queue_from_mapping(const json& item, const config_document& doc,
+                                const json::json_pointer& where, std::string_view what) {
+  std::vector<std::string> others;
+  for (const auto& [key, value] : item.items()) {
+    if (key != "queue_size" && key != "overflow") others.push_back(key);
+  }
+  const auto values = validate_settings(queue_table, item, doc, where, what, others);
+  queue_policy q;
+  const auto size = values.get_integer("queue_size");
+  if (size < 64 * 1024) {
+    doc.fail_at_value(where / "queue_size",
+                      fmt::format("a sink's queue_size must be at least 64KiB, got {}", size));
+  }
+  q.size = static_cast<std::size_t>(size);
+  const auto& overflow = values.get_string("overflow");
+  q.overflow = overflow == "drop_new"      ? overflow_policy::drop_new
+               : overflow == "drop_oldest" ? overflow_policy::drop_oldest
+                                           : overflow_policy::block;
+  return q;
+}
+
 // Names the last sink of `sinks`: its `name:`, which must be unique, else its type, numbered
 // when an earlier sink has that name already ("jsonl", "jsonl#2"). An unnamed sink may not
 // repeat an earlier unnamed one exactly.
@@ -79,11 +114,13 @@ sink_request sink_from_mapping(const json& item, const module_registry& modules,
     }
     name = n->get<std::string>();
   }
-  auto values = validate_settings(m.descriptor->settings, item, doc, where,
-                                  fmt::format("sink '{}'", m.descriptor->name), {"type", "name"});
+  const auto what = fmt::format("sink '{}'", m.descriptor->name);
+  auto values = validate_settings(m.descriptor->settings, item, doc, where, what,
+                                  {"type", "name", "queue_size", "overflow"});
+  auto queue = queue_from_mapping(item, doc, where, what);
   auto label = sink_label(*m.descriptor, values);
   const bool named = !name.empty();
-  return {&m, std::move(values), std::move(name), std::move(label), named};
+  return {&m, std::move(values), std::move(name), std::move(label), named, queue};
 }
 
 std::vector<sink_request> sinks_from_list(const json& list, const module_registry& modules,

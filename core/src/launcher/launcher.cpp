@@ -35,8 +35,8 @@ struct launcher::impl {
     std::vector<detail::named_sink> out;
     for (const auto& request : settings.sinks) {
       try {
-        out.push_back(
-            {request.name, request.label, detail::create_sink(*request.module, request.values)});
+        out.push_back({request.name, request.label,
+                       detail::create_sink(*request.module, request.values), request.queue});
       } catch (const detail::module_error& e) {
         throw config_error(e.module(), e.message());
       }
@@ -116,20 +116,24 @@ struct launcher::impl {
 
   int run() {
     detail::refuse_nesting(base.env);
-    dispatch = detail::record_dispatch(open_sinks(), settings.plugin_sinks);
+    dispatch.open(open_sinks(), settings.plugin_sinks);
     bool ok = true;
     auto items = launch_items(/*report_skips=*/true, ok);
     dispatch.flush();
     if (items.empty()) detail::log().info("no plugins to start");
     ok = supervisor.run(std::move(items)) && ok;
-    dispatch.flush();
-    return ok ? 0 : 1;
+    const auto delivery = dispatch.close(sink_close_grace);
+    if (!ok) return 1;
+    return delivery.lost > 0 ? 3 : 0;
   }
 
   launch_options options;
   detail::launch_context base;
   detail::launch_settings settings;
-  detail::record_dispatch dispatch{{}};
+  // After the plugins have stopped, how long the sinks get to write what they still hold.
+  static constexpr auto sink_close_grace = std::chrono::seconds(5);
+
+  detail::record_dispatch dispatch;
   detail::supervisor supervisor;
   std::vector<detail::loaded_runner> runners;
   plughost::plan the_plan;

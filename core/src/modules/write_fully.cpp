@@ -1,4 +1,5 @@
-// The one loop that writes a buffer completely to a file descriptor, shared by the sinks.
+// What sinks share: the loop that writes a buffer completely to a file descriptor, and the
+// error that counts lost records.
 #include <poll.h>
 #include <unistd.h>
 
@@ -8,6 +9,11 @@
 #include "plughost/sink.hpp"
 
 namespace plughost {
+
+sink_error::sink_error(const std::string& what, std::uint64_t lost)
+    : std::runtime_error(what), lost_(lost) {}
+
+sink_error::~sink_error() = default;  // out of line: one type_info, in libplughost
 
 void write_fully(int fd, std::string_view data) {
   while (!data.empty()) {

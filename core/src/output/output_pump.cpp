@@ -37,11 +37,16 @@ output_pump::output_pump(const boost::asio::any_io_executor& executor, int fd, s
   pipe_.non_blocking(true, ec);
 }
 
+output_pump::~output_pump() {
+  out_.cancel_wait(*this);
+}
+
 void output_pump::start() {
   arm();
 }
 
 void output_pump::arm() {
+  holding_back_ = false;
   if (!open_ || waiting_) return;
   waiting_ = true;
   pipe_.async_wait(boost::asio::posix::descriptor_base::wait_read,
@@ -54,7 +59,15 @@ void output_pump::arm() {
 void output_pump::on_readable() {
   waiting_ = false;
   if (!open_) return;
-  if (read_some(fair_share)) arm();
+  if (read_some(fair_share)) {
+    // A `block` sink whose queue is full holds this plugin back: the pipe fills, the plugin
+    // waits in write(). Only this plugin: the loop, signals and other plugins go on.
+    if (out_.accepting(route_) || !out_.wait_for_room(*this, route_)) {
+      arm();
+    } else {
+      holding_back_ = true;
+    }
+  }
   out_.flush();
 }
 
@@ -115,6 +128,7 @@ void output_pump::close_with_eof() {
   const auto now = std::chrono::system_clock::now();
   splitter_.finish([&](std::string_view line, bool partial) { emit(line, partial, now); });
   open_ = false;
+  if (holding_back_) out_.cancel_wait(*this);
   boost::system::error_code ec;
   pipe_.close(ec);  // cancels a pending wait; its handler sees operation_aborted
   out_.flush();

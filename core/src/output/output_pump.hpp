@@ -13,12 +13,13 @@
 
 namespace plughost::detail {
 
-class output_pump {
+class output_pump final : private record_dispatch::room_waiter {
  public:
   /// Takes ownership of `fd` (the read end of a plugin's stdout or stderr pipe). `on_closed`
   /// runs once, after end of file (or a read error, or close()).
   output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin, int pid,
               stream which, record_dispatch& out, std::function<void()> on_closed);
+  ~output_pump();
   output_pump(const output_pump&) = delete;
   output_pump& operator=(const output_pump&) = delete;
 
@@ -38,6 +39,7 @@ class output_pump {
  private:
   void arm();
   void on_readable();
+  void on_room() override { arm(); }
   // Reads up to `budget` bytes; closes the pump at end of file. Returns false when closed.
   bool read_some(std::size_t budget);
   void emit(std::string_view line, bool partial, std::chrono::system_clock::time_point now);
@@ -52,7 +54,8 @@ class output_pump {
   std::function<void()> on_closed_;
   line_splitter splitter_;
   bool open_ = true;
-  bool waiting_ = false;
+  bool waiting_ = false;       // for readiness
+  bool holding_back_ = false;  // for room in the queue of a `block` sink
 };
 
 }  // namespace plughost::detail

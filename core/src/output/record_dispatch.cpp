@@ -1,27 +1,66 @@
-// Record fan-out with per-sink failure isolation and rate-limited failure reports.
+// Record fan-out: batches on the loop thread, one bounded queue and writer thread per sink,
+// overflow policies, and the reports of what was dropped or lost.
 #include "output/record_dispatch.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
 
 namespace plughost::detail {
 
 namespace {
-constexpr auto report_interval = std::chrono::seconds(10);
+constexpr auto report_interval = std::chrono::seconds(1);
+
+std::string per_plugin(const std::map<std::string, std::uint64_t, std::less<>>& counts) {
+  std::string out;
+  for (const auto& [plugin, n] : counts) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {}", visible(plugin), n);
+  }
+  return out;
 }
 
-record_dispatch::record_dispatch(std::vector<named_sink> sinks,
-                                 const std::map<std::string, std::vector<std::string>>& routes) {
-  for (auto& s : sinks) sinks_.push_back(sink_entry{std::move(s)});
-  for (std::size_t i = 0; i < sinks_.size(); ++i) all_.push_back(i);
+std::uint64_t total(const std::map<std::string, std::uint64_t, std::less<>>& counts) {
+  std::uint64_t n = 0;
+  for (const auto& [plugin, count] : counts) n += count;
+  return n;
+}
+}  // namespace
+
+record_dispatch::record_dispatch() = default;
+
+record_dispatch::~record_dispatch() {
+  detach();
+  if (!closed_) close(std::chrono::seconds(5));
+}
+
+void record_dispatch::open(std::vector<named_sink> sinks,
+                           const std::map<std::string, std::vector<std::string>>& routes) {
+  const auto count = sinks.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<sink_worker>(std::move(sinks[i]), i, [box = mailbox_] {
+      const std::lock_guard lock(box->mutex);
+      if (box->loop) boost::asio::post(*box->loop, [owner = box->owner] { owner->on_notice(); });
+    }));
+    all_.push_back(i);
+  }
+  // Queues hold whole batches: small enough that a full queue still moves in small steps.
+  for (const auto& w : workers_) batch_limit_ = std::min(batch_limit_, w->sink().queue.size / 8);
   for (const auto& [plugin, names] : routes) {
     route r;
-    for (std::size_t i = 0; i < sinks_.size(); ++i) {
-      if (std::find(names.begin(), names.end(), sinks_[i].sink.name) != names.end()) r.push_back(i);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (std::find(names.begin(), names.end(), workers_[i]->sink().name) != names.end()) {
+        r.push_back(i);
+      }
     }
     routes_.emplace(plugin, std::move(r));
   }
+  dropped_.resize(count);
+  dropped_unreported_.resize(count);
+  lost_reported_.resize(count);
 }
 
 const record_dispatch::route& record_dispatch::route_for(std::string_view plugin) const {
@@ -29,49 +68,36 @@ const record_dispatch::route& record_dispatch::route_for(std::string_view plugin
   return it == routes_.end() ? all_ : it->second;
 }
 
-void record_dispatch::report(sink_entry& s, std::string_view call, const char* what) noexcept {
-  try {
-    const auto now = std::chrono::steady_clock::now();
-    if (s.failed_before && now - s.last_report < report_interval) {
-      ++s.suppressed;
-      return;
-    }
-    if (s.suppressed > 0) {
-      log().error("sink {} failed in {}: {} ({} more failures not shown)", s.sink.label, call, what,
-                  s.suppressed);
-    } else {
-      log().error("sink {} failed in {}: {}", s.sink.label, call, what);
-    }
-    s.failed_before = true;
-    s.last_report = now;
-    s.suppressed = 0;
-  } catch (...) {
-  }
-}
-
 void record_dispatch::write(const record& r, const route& to) noexcept {
-  for (const auto i : to) {
-    auto& s = sinks_[i];
-    try {
-      s.sink.impl->write(r);
-    } catch (const std::exception& e) {
-      report(s, "write", e.what());
-    } catch (...) {
-      report(s, "write", "unknown exception");
-    }
+  if (workers_.empty() || closed_) return;
+  try {
+    if (!open_) open_ = std::make_shared<record_batch>(workers_.size());
+    open_->add(r, to);
+    if (open_->weight() >= batch_limit_) flush();
+  } catch (...) {  // out of memory: nothing sensible is left to do with the record
   }
 }
 
 void record_dispatch::flush() noexcept {
-  for (auto& s : sinks_) {
+  if (!open_) return;
+  std::shared_ptr<const record_batch> batch = std::move(open_);
+  open_.reset();
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
     try {
-      s.sink.impl->flush();
-    } catch (const std::exception& e) {
-      report(s, "flush", e.what());
+      const auto dropped = workers_[s]->push(batch);
+      if (!dropped.empty()) note_dropped(s, dropped);
     } catch (...) {
-      report(s, "flush", "unknown exception");
     }
   }
+}
+
+void record_dispatch::note_dropped(std::size_t sink,
+                                   const std::vector<std::shared_ptr<const record_batch>>& b) {
+  for (const auto& batch : b) {
+    batch->count_per_plugin(sink, dropped_unreported_[sink]);
+    batch->count_per_plugin(sink, dropped_[sink]);
+  }
+  arm_report();
 }
 
 void record_dispatch::event(std::string_view plugin, int pid, std::string_view name,
@@ -84,6 +110,144 @@ void record_dispatch::event(std::string_view plugin, int pid, std::string_view n
   r.event = name;
   r.fields = fields;
   write(r);
+}
+
+// ---- backpressure ----------------------------------------------------------------------------
+
+bool record_dispatch::accepting(const route& to) const noexcept {
+  return std::none_of(to.begin(), to.end(), [&](std::size_t s) {
+    return workers_[s]->sink().queue.overflow == overflow_policy::block && workers_[s]->full();
+  });
+}
+
+// Asks each full `block` sink of `to` for a notice; false when none is full any more.
+bool record_dispatch::request_room(const route& to) noexcept {
+  bool waiting = false;
+  for (const auto s : to) {
+    if (workers_[s]->sink().queue.overflow == overflow_policy::block && workers_[s]->want_room()) {
+      waiting = true;
+    }
+  }
+  return waiting;
+}
+
+bool record_dispatch::wait_for_room(room_waiter& w, const route& to) {
+  if (!request_room(to)) return false;
+  waiters_.emplace_back(&w, &to);
+  return true;
+}
+
+void record_dispatch::cancel_wait(room_waiter& w) noexcept {
+  std::erase_if(waiters_, [&](const auto& entry) { return entry.first == &w; });
+}
+
+void record_dispatch::attach(const boost::asio::any_io_executor& loop) {
+  report_timer_ = std::make_unique<boost::asio::steady_timer>(loop);
+  const std::lock_guard lock(mailbox_->mutex);
+  mailbox_->loop = loop;
+  mailbox_->owner = this;
+}
+
+void record_dispatch::detach() noexcept {
+  {
+    const std::lock_guard lock(mailbox_->mutex);
+    mailbox_->loop.reset();
+  }
+  report_timer_.reset();  // cancels a pending report: close() makes the last one
+  report_armed_ = false;
+}
+
+// On the loop, after a writer thread's notice: room in a queue, or records lost.
+void record_dispatch::on_notice() {
+  auto ready = std::move(waiters_);
+  waiters_.clear();
+  for (const auto& [w, to] : ready) {
+    if (request_room(*to)) {
+      waiters_.emplace_back(w, to);
+    } else {
+      w->on_room();
+    }
+  }
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (workers_[s]->lost() > lost_reported_[s]) arm_report();
+  }
+}
+
+void record_dispatch::arm_report() {
+  if (report_armed_ || !report_timer_) return;
+  report_armed_ = true;
+  report_timer_->expires_after(report_interval);
+  report_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    report_armed_ = false;
+    report();
+    flush();
+  });
+}
+
+// Events for what was dropped (per plugin) and lost (per sink) since the last report.
+void record_dispatch::report() noexcept {
+  try {
+    for (std::size_t s = 0; s < workers_.size(); ++s) {
+      const auto& name = workers_[s]->sink().name;
+      auto unreported = std::move(dropped_unreported_[s]);
+      dropped_unreported_[s].clear();
+      for (const auto& [plugin, n] : unreported) {
+        const event_field fields[] = {{"sink", std::string_view(name)},
+                                      {"records", static_cast<std::int64_t>(n)},
+                                      {"reason", std::string_view("queue full")}};
+        event(plugin, 0, "dropped", fields);
+      }
+      const auto lost = workers_[s]->take_lost();
+      if (lost > lost_reported_[s]) {
+        const auto message = workers_[s]->last_error();
+        const event_field fields[] = {
+            {"sink", std::string_view(name)},
+            {"records", static_cast<std::int64_t>(lost - lost_reported_[s])},
+            {"message", std::string_view(message)}};
+        event("", 0, "lost", fields);
+        lost_reported_[s] = lost;
+      }
+    }
+  } catch (...) {
+  }
+}
+
+record_dispatch::outcome record_dispatch::close(
+    std::chrono::steady_clock::duration grace) noexcept {
+  outcome result;
+  if (closed_) return result;
+  report();
+  flush();
+  closed_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& w : workers_) w->finish();  // all at once: each has the whole grace
+  std::vector<bool> finished;
+  for (auto& w : workers_) finished.push_back(w->close(deadline));
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    const auto& w = *workers_[s];
+    const auto dropped = total(dropped_[s]);
+    result.dropped += dropped;
+    result.lost += w.lost();
+    try {
+      if (dropped > 0) {
+        log().warn("sink {}: {} records dropped because its queue was full ({})", w.sink().label,
+                   dropped, per_plugin(dropped_[s]));
+      }
+      if (!finished[s]) {
+        log().error("sink {} was still busy {} ms after the plugins stopped: left behind",
+                    w.sink().label,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+      }
+      if (w.lost() > 0) {
+        const auto error = w.last_error();
+        log().error("sink {}: {} records lost{}", w.sink().label, w.lost(),
+                    error.empty() ? std::string() : " (last error: " + error + ")");
+      }
+    } catch (...) {
+    }
+  }
+  return result;
 }
 
 }  // namespace plughost::detail

@@ -1,59 +1,115 @@
-// Fan-out of records to every sink, isolating failures: a failing sink is reported
-// (rate-limited) and never stops the others.
+// Fan-out of records to every sink. Records are copied into batches on the loop thread and
+// handed to each sink's writer thread through a bounded queue (sink_worker), so that no sink
+// can stall the loop: a full queue either holds back the plugins routed to it (`block`) or
+// drops records, counted per plugin (`drop_new`, `drop_oldest`). A failing sink is reported
+// (rate-limited) and never stops the others; its lost records are counted.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "plughost/sink.hpp"
+#include "output/record_batch.hpp"
+#include "output/sink_worker.hpp"
 
 namespace plughost::detail {
 
-struct named_sink {
-  std::string name;   ///< how routes refer to it: its name: or its type
-  std::string label;  ///< how messages refer to it: "jsonl (/var/log/p.jsonl)"
-  std::shared_ptr<sink> impl;
-};
-
 class record_dispatch {
  public:
-  /// The sinks one plugin's records go to (indices into the sinks).
-  using route = std::vector<std::size_t>;
+  using route = detail::route;
 
-  /// `routes`: plugin name → names of the sinks its records go to; other plugins go to all.
-  /// Names that match no sink are ignored (the caller validated them).
-  explicit record_dispatch(std::vector<named_sink> sinks,
-                           const std::map<std::string, std::vector<std::string>>& routes = {});
+  /// Something that waits for room in the queues of a route (an output pump holding back).
+  class room_waiter {
+   public:
+    virtual void on_room() = 0;
+
+   protected:
+    ~room_waiter() = default;
+  };
+
+  /// What close() counted.
+  struct outcome {
+    std::uint64_t dropped = 0;  ///< by the sinks' overflow policies
+    std::uint64_t lost = 0;     ///< by failed writes, and not delivered when close() gave up
+  };
+
+  record_dispatch();
+  ~record_dispatch();
+  record_dispatch(const record_dispatch&) = delete;
+  record_dispatch& operator=(const record_dispatch&) = delete;
+
+  /// Starts a writer thread per sink. `routes`: plugin name → names of the sinks its records
+  /// go to; other plugins go to all. Names that match no sink are ignored (the caller validated
+  /// them). Once, before any record.
+  void open(std::vector<named_sink> sinks,
+            const std::map<std::string, std::vector<std::string>>& routes = {});
 
   /// The route of a plugin's records. The reference stays valid while this object lives.
   const route& route_for(std::string_view plugin) const;
 
-  /// Hands `r` to the sinks of its plugin. Never throws.
+  /// Queues `r` for the sinks of its plugin. Never throws.
   void write(const record& r) noexcept { write(r, route_for(r.plugin)); }
-  /// Hands `r` to the sinks of `to` (from route_for(), looked up once per plugin). Never throws.
+  /// Queues `r` for the sinks of `to` (from route_for(), looked up once per plugin).
   void write(const record& r, const route& to) noexcept;
-  /// Flushes every sink. Never throws.
+  /// Hands what was queued since the last call to the sinks' threads. Never throws.
   void flush() noexcept;
 
   /// Builds and writes an event record stamped now.
   void event(std::string_view plugin, int pid, std::string_view name,
              std::span<const event_field> fields) noexcept;
 
+  // ---- backpressure (loop thread) -----------------------------------------------------------
+
+  /// Whether every `block` sink of `to` has room.
+  bool accepting(const route& to) const noexcept;
+  /// Calls w.on_room() (on the loop) once every `block` sink of `to` has room again. Returns
+  /// false, and registers nothing, when they have room already.
+  bool wait_for_room(room_waiter& w, const route& to);
+  void cancel_wait(room_waiter& w) noexcept;
+
+  /// Posts room notices and loss reports to `loop` from now on; reports of dropped and lost
+  /// records come at most once a second, as events. detach() before the loop ends.
+  void attach(const boost::asio::any_io_executor& loop);
+  void detach() noexcept;
+
+  /// Flushes, reports what was dropped and lost (events, and a line on stderr per sink),
+  /// and waits up to `grace` for the sinks to write everything; what they still hold then is
+  /// counted as lost. Once; after it records go nowhere.
+  outcome close(std::chrono::steady_clock::duration grace) noexcept;
+
  private:
-  struct sink_entry {
-    named_sink sink;
-    std::chrono::steady_clock::time_point last_report{};
-    std::size_t suppressed = 0;
-    bool failed_before = false;
+  // What the writer threads may reach: the loop, while attached.
+  struct mailbox {
+    std::mutex mutex;
+    std::optional<boost::asio::any_io_executor> loop;
+    record_dispatch* owner = nullptr;
   };
-  void report(sink_entry& s, std::string_view call, const char* what) noexcept;
-  std::vector<sink_entry> sinks_;
+  void on_notice();
+  void note_dropped(std::size_t sink, const std::vector<std::shared_ptr<const record_batch>>& b);
+  void arm_report();
+  void report() noexcept;
+  bool request_room(const route& to) noexcept;
+
+  std::vector<std::unique_ptr<sink_worker>> workers_;
   route all_;
   std::map<std::string, route, std::less<>> routes_;
+  std::shared_ptr<record_batch> open_;
+  std::shared_ptr<mailbox> mailbox_ = std::make_shared<mailbox>();
+  std::vector<std::pair<room_waiter*, const route*>> waiters_;
+  // Per sink: dropped records per plugin, in all and not yet reported; lost records reported.
+  std::vector<std::map<std::string, std::uint64_t, std::less<>>> dropped_, dropped_unreported_;
+  std::vector<std::uint64_t> lost_reported_;
+  std::unique_ptr<boost::asio::steady_timer> report_timer_;
+  std::size_t batch_limit_ = record_batch::batch_bytes;  // an eighth of the smallest queue
+  bool report_armed_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace plughost::detail

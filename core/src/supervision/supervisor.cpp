@@ -56,6 +56,7 @@ class supervisor::impl : private supervision_port {
       : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
 
   ~impl() {
+    out_.detach();
     release_descriptors(context_);
     if (context_.devnull >= 0) ::close(context_.devnull);
   }
@@ -126,6 +127,7 @@ class supervisor::impl : private supervision_port {
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
       log().warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
+    out_.attach(ioc_.get_executor());
     child_signals_.add(SIGCHLD);
     wait_for_children();
     if (options_.handle_signals) {
@@ -365,6 +367,7 @@ class supervisor::impl : private supervision_port {
     if (reload_signals_) reload_signals_->cancel(ec);
     if (exit_with_) exit_with_->cancel(ec);
     timers_.clear();
+    out_.detach();
     guardian_.dismiss();
     ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
   }

@@ -205,6 +205,35 @@ TEST(launch_settings, sinks_from_flags_config_or_default) {
   EXPECT_EQ(s.sinks[0].values.get_string("path"), (fs::current_path() / "rel.jsonl").string());
 }
 
+TEST(launch_settings, every_sink_has_a_queue_of_its_own_size_and_overflow_policy) {
+  temp_dir dir;
+  launch_options o;
+  o.locations = {"/x"};
+  o.config_file = dir.write("c.yaml",
+                            "plughost:\n  sinks:\n    - stdout\n"
+                            "    - {type: jsonl, path: a.jsonl, queue_size: 1MiB, "
+                            "overflow: drop_oldest}\n");
+  auto s = resolve(o);
+  ASSERT_EQ(s.sinks.size(), 2u);
+  EXPECT_EQ(s.sinks[0].queue.size, 8u * 1024 * 1024);
+  EXPECT_EQ(s.sinks[0].queue.overflow, overflow_policy::block);
+  EXPECT_EQ(s.sinks[1].queue.size, 1024u * 1024);
+  EXPECT_EQ(s.sinks[1].queue.overflow, overflow_policy::drop_oldest);
+  EXPECT_EQ(s.sinks[1].values.values().count("queue_size"), 0u) << "not the module's setting";
+
+  o.config_file =
+      dir.write("d.yaml", "plughost:\n  sinks:\n    - {type: stdout, overflow: lose}\n");
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            o.config_file->string() +
+                ":3:32: overflow in sink 'stdout': expected one of block, drop_new, drop_oldest, "
+                "got the string \"lose\"");
+  o.config_file =
+      dir.write("e.yaml", "plughost:\n  sinks:\n    - {type: stdout, queue_size: 1KiB}\n");
+  EXPECT_EQ(
+      error_text<config_error>([&] { resolve(o); }),
+      o.config_file->string() + ":3:34: a sink's queue_size must be at least 64KiB, got 1024");
+}
+
 TEST(launch_settings, bad_sink_flags_are_explained) {
   launch_options o;
   o.locations = {"/x"};

@@ -87,9 +87,10 @@ TEST_F(file_sink, a_plugin_file_that_cannot_be_opened_is_not_tried_again_for_eve
       run({"run", "--sink", "file:" + (dir.path() / "not-a-folder/{plugin}.log").string(), "--sink",
            "jsonl:" + records_file.string()});
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
-  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 3) << "records were lost";
   EXPECT_EQ(lines_of("chatty.sh", "stdout").size(), 1000u) << "the other sink got everything";
   EXPECT_NE(r.err.find("failed in write"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(": 1002 records lost (last error: "), std::string::npos) << r.err;
 }
 
 }  // namespace

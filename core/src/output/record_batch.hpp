@@ -1,0 +1,83 @@
+// An owned batch of records, built on the loop thread and read by the sinks' writer threads:
+// a record handed to a sink is a view (plughost::record), so what a writer thread reads later
+// must be a copy. One batch holds the records of one loop handler (or up to batch_bytes of
+// them), their bytes in one buffer, and is shared, read-only once sealed, by every sink.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plughost/record.hpp"
+
+namespace plughost::detail {
+
+/// The sinks one record goes to (indices into the sinks of a record_dispatch).
+using route = std::vector<std::size_t>;
+
+class record_batch {
+ public:
+  /// A batch grows to about this weight (at most) before it is handed to the sinks.
+  static constexpr std::size_t batch_bytes = 256 * 1024;
+
+  /// `sinks`: how many sinks there are (indices in routes are below it).
+  explicit record_batch(std::size_t sinks);
+  ~record_batch();
+  record_batch(const record_batch&) = delete;
+  record_batch& operator=(const record_batch&) = delete;
+
+  /// Copies `r` (and its event fields) into the batch, for the sinks of `to`. `to` must
+  /// outlive the batch.
+  void add(const record& r, const route& to);
+
+  bool empty() const noexcept { return items_.empty(); }
+  /// What the whole batch weighs (as bytes_for() counts).
+  std::size_t weight() const noexcept { return weight_; }
+  /// What a record costs in a queue besides its text (its item, a sink's per-record work).
+  static constexpr std::size_t record_overhead = 64;
+
+  /// What the records for sink `s` weigh: their text plus record_overhead each.
+  std::size_t bytes_for(std::size_t s) const noexcept { return sink_bytes_[s]; }
+  std::size_t records_for(std::size_t s) const noexcept { return sink_records_[s]; }
+
+  /// Calls f(const record&) for each record for sink `s`, in order.
+  template <typename F>
+  void for_each_for(std::size_t s, F&& f) const {
+    for (const auto& i : items_) {
+      if (goes_to(i, s)) f(view(i));
+    }
+  }
+
+  /// Adds to `counts` the records for sink `s`, per plugin.
+  void count_per_plugin(std::size_t s,
+                        std::map<std::string, std::uint64_t, std::less<>>& counts) const;
+
+ private:
+  struct owned_event;
+  struct item {
+    std::chrono::system_clock::time_point time;
+    std::uint32_t plugin_at = 0, plugin_size = 0;
+    std::uint32_t line_at = 0, line_size = 0;
+    int pid = 0;
+    plughost::stream stream = plughost::stream::out;
+    bool partial = false;
+    const route* to = nullptr;
+    const owned_event* event = nullptr;
+  };
+  static bool goes_to(const item& i, std::size_t s) noexcept;
+  record view(const item& i) const noexcept;
+  std::uint32_t keep(std::string_view text);
+
+  std::string bytes_;
+  std::vector<item> items_;
+  std::deque<owned_event> events_;  // a deque: elements never move, views into them stay valid
+  std::vector<std::size_t> sink_bytes_, sink_records_;
+  std::size_t weight_ = 0;
+  std::uint32_t last_plugin_at_ = 0, last_plugin_size_ = 0;  // consecutive lines share it
+};
+
+}  // namespace plughost::detail

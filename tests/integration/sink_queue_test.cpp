@@ -1,0 +1,214 @@
+// Sinks behind bounded queues: a sink that stops writing never stalls the loop, signals or the
+// other sinks; `block` holds plugins back without losing or buffering without bound; the drop
+// policies count what they drop. The stuck sink is the stdout sink writing into a FIFO that the
+// test stops reading, as a consumer of plughost's output that hangs would.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "integration.hpp"
+
+namespace plughost::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The read end of a FIFO that plughost's stdout is opened on: nothing is read until drain().
+class stalled_reader {
+ public:
+  explicit stalled_reader(fs::path path) : path_(std::move(path)) {
+    if (::mkfifo(path_.c_str(), 0600) != 0) throw std::runtime_error("mkfifo");
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) throw std::runtime_error("open fifo");
+  }
+  ~stalled_reader() {
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
+    ::close(fd_);
+  }
+  const fs::path& path() const { return path_; }
+
+  /// Starts reading, in the background, until end of file.
+  void drain() {
+    reader_ = std::thread([this] {
+      char buffer[65536];
+      bool writer_seen = false;
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        const auto n = ::read(fd_, buffer, sizeof buffer);
+        if (n > 0) {
+          writer_seen = true;
+          const std::lock_guard lock(mutex_);
+          text_.append(buffer, static_cast<std::size_t>(n));
+        } else if (n == 0 && writer_seen) {
+          break;  // every writer has closed it
+        } else if (n == 0) {
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+      done_ = true;
+    });
+  }
+  bool done() const { return done_; }
+  std::string text() const {
+    const std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::thread reader_;
+  std::atomic<bool> stop_{false}, done_{false};
+  mutable std::mutex mutex_;
+  std::string text_;
+};
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+class sink_queue : public plughost_run {
+ protected:
+  // plughost with its stdout on the stalled FIFO, and `sinks` (YAML flow list) configured.
+  std::unique_ptr<child_process> start_with_sinks(const std::string& sinks,
+                                                  const std::string& extra = "") {
+    const auto config = dir.write("c.yaml",
+                                  "runtime_plugin_locations: [plugins]\nplughost:\n"
+                                  "  stop_timeout: 1s\n  sinks: " +
+                                      sinks + "\n" + extra);
+    std::vector<std::string> argv{plughost_binary().string(), "run", "--config", config.string()};
+    return std::make_unique<child_process>(
+        child_process::options{argv, env, consumer.path(), dir.path() / "bg.err", {}, {}});
+  }
+  std::string jsonl() const { return "\"jsonl:" + records_file.string() + "\""; }
+
+  bool has_event(const std::string& plugin, const std::string& event) const {
+    const auto events = events_of(records_of(plugin));
+    return std::any_of(events.begin(), events.end(),
+                       [&](const json& e) { return e.value("event", "") == event; });
+  }
+
+  std::int64_t reported(const std::string& event, const std::string& plugin,
+                        const std::string& sink) const {
+    std::int64_t n = 0;
+    for (const auto& e : events_of(records_of(plugin))) {
+      if (e.value("event", "") == event && e.value("sink", "") == sink) {
+        n += e.value("records", std::int64_t{0});
+      }
+    }
+    return n;
+  }
+
+  stalled_reader consumer{dir.path() / "consumer.fifo"};
+};
+
+TEST_F(sink_queue, a_stuck_sink_stalls_neither_signals_nor_the_other_sinks) {
+  // Without queues, the loop itself would block in the stdout sink's write: SIGTERM unheard,
+  // the jsonl sink frozen, plughost alive until SIGKILL.
+  plugin("flood.sh", "yes 'a line of plugin output that fills the pipe'\n");
+  plugin("quiet.sh", "sleep 1\necho hello\nexec sleep 300\n");
+  auto host = start_with_sinks("[stdout, " + jsonl() + "]");
+  ASSERT_TRUE(wait_for_line("quiet.sh", "hello")) << "the jsonl sink stalled with stdout";
+  host->signal(SIGTERM);
+  // stop_timeout 1 s, then 5 s for the sinks to finish: the bound only catches a hang.
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status) << "plughost did not stop while a sink was stuck";
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 3) << "records were lost: " << read_file(dir.path() / "bg.err");
+  for (const std::string p : {"flood.sh", "quiet.sh"}) {
+    EXPECT_TRUE(has_event(p, "stopping")) << p;
+    EXPECT_TRUE(has_event(p, "exited")) << p;
+  }
+  const auto err = read_file(dir.path() / "bg.err");
+  EXPECT_NE(err.find("plughost: error: sink stdout was still busy 5000 ms after the plugins "
+                     "stopped: left behind"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("plughost: error: sink stdout: "), std::string::npos) << err;
+}
+
+TEST_F(sink_queue, block_holds_plugins_back_within_the_queue_size_and_loses_nothing) {
+  // 1,000,000 lines of 100 bytes: 100 MB that the stalled sink cannot take. Held back, the
+  // plugin waits in write(); buffered without bound, plughost would grow by about 160 MB.
+  plugin("big.sh", "yes \"$(printf '%099d' 0)\" | head -n 1000000\n");
+  auto host = start_with_sinks("[{type: stdout, queue_size: 1MiB}, " + jsonl() + "]");
+  // Held back: the jsonl sink stops growing well short of the end.
+  std::size_t seen = 0;
+  ASSERT_TRUE(eventually([&] {
+    const auto before = lines_of("big.sh", "stdout").size();
+    std::this_thread::sleep_for(300ms);
+    seen = lines_of("big.sh", "stdout").size();
+    return seen > 0 && seen == before;
+  }));
+  EXPECT_LT(seen, 100'000u) << "not held back";
+  const auto rss_kib = status_field(host->pid(), "VmRSS");
+  EXPECT_LT(rss_kib, 64 * 1024) << "plughost buffers beyond its queue";
+  consumer.drain();
+  const auto status = host->wait_for(120s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(lines_of("big.sh", "stdout").size(), 1'000'000u);
+  ASSERT_TRUE(eventually([&] { return consumer.done(); }, 30s));
+  EXPECT_EQ(count_of(consumer.text(), "[big.sh] 000"), 1'000'000u);
+}
+
+TEST_F(sink_queue, drop_new_lets_the_other_sinks_flow_and_counts_what_it_drops) {
+  plugin("many.sh",
+         "i=0; while [ $i -lt 20 ]; do seq 1 5000 | sed 's/^/line /'; "
+         "i=$((i + 1)); done\n");
+  auto host =
+      start_with_sinks("[{type: stdout, queue_size: 64KiB, overflow: drop_new}, " + jsonl() + "]");
+  // The plugin is not held back: it runs to its end although stdout takes nothing.
+  ASSERT_TRUE(eventually([&] { return has_event("many.sh", "exited"); }, 60s))
+      << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(lines_of("many.sh", "stdout").size(), 100'000u);
+  consumer.drain();
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << read_file(dir.path() / "bg.err");
+  ASSERT_TRUE(eventually([&] { return consumer.done(); }, 30s));
+  const auto delivered = count_of(consumer.text(), "[many.sh] line ");
+  const auto dropped = reported("dropped", "many.sh", "stdout");
+  EXPECT_GT(dropped, 0);
+  // Lines only: the events that were dropped count too, so the sum may pass the lines.
+  EXPECT_GE(static_cast<std::int64_t>(delivered) + dropped, 100'000);
+  EXPECT_LT(delivered, 100'000u);
+  EXPECT_NE(consumer.text().find("[many.sh] line 1\n"), std::string::npos) << "the oldest stay";
+  const auto err = read_file(dir.path() / "bg.err");
+  // At exit, in all: the events' counts and what was dropped after the last event (the events
+  // about dropping are records too).
+  EXPECT_NE(err.find("plughost: warning: sink stdout: "), std::string::npos) << err;
+  EXPECT_NE(err.find(" records dropped because its queue was full (many.sh "), std::string::npos)
+      << err;
+}
+
+TEST_F(sink_queue, drop_oldest_keeps_the_newest_records) {
+  plugin("many.sh", "seq 1 100000 | sed 's/^/line /'\n");
+  auto host = start_with_sinks("[{type: stdout, queue_size: 64KiB, overflow: drop_oldest}, " +
+                               jsonl() + "]");
+  ASSERT_TRUE(eventually([&] { return has_event("many.sh", "exited"); }, 60s))
+      << read_file(dir.path() / "bg.err");
+  consumer.drain();
+  const auto status = host->wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << read_file(dir.path() / "bg.err");
+  ASSERT_TRUE(eventually([&] { return consumer.done(); }, 30s));
+  const auto text = consumer.text();
+  EXPECT_NE(text.find("[many.sh] line 100000\n"), std::string::npos)
+      << "the newest stay" << text.substr(text.size() > 300 ? text.size() - 300 : 0)
+      << read_file(dir.path() / "bg.err");
+  EXPECT_NE(text.find("exited with code 0"), std::string::npos);
+  EXPECT_GT(reported("dropped", "many.sh", "stdout"), 0);
+}
+
+}  // namespace
+}  // namespace plughost::test
