@@ -67,7 +67,7 @@ void file_sink::close_file_of(std::string_view plugin) {
 
 std::string file_sink::format_line(const record& r, std::string_view timestamp) {
   const auto pid = r.pid > 0 ? fmt::format("[{}]", r.pid) : std::string();
-  const auto plugin = visible(r.plugin);
+  const auto plugin = visible(shown_plugin(r));
   if (r.stream == stream::event) {
     return fmt::format("{} {}{} event: {}\n", timestamp, plugin, pid, describe_event(r));
   }
@@ -102,8 +102,21 @@ void file_sink::write(const record& r) {
   prefix_file_->write(line_);
 }
 
+// Every file is flushed even when one fails; the failures are added up.
 void file_sink::flush() {
-  for (auto& [name, file] : files_) file->flush();
+  std::uint64_t lost = 0;
+  std::string first_error;
+  for (auto& [name, file] : files_) {
+    try {
+      file->flush();
+    } catch (const sink_error& e) {
+      lost += e.lost();
+      if (first_error.empty()) first_error = e.what();
+    } catch (const std::exception& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  if (!first_error.empty()) throw sink_error(first_error, lost);
 }
 
 }  // namespace plughost::sinks

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/sinks/rotating_file_sink.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,7 +25,6 @@ rotating_file::open_file::open_file(const std::string& path)
         handlers.after_open = [this](const spdlog::filename_t&, std::FILE* f) {
           handle = f;
           ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);  // spdlog opens without O_CLOEXEC
-          std::setvbuf(f, nullptr, _IOFBF, write_buffer);
         };
         handlers.before_close = [this](const spdlog::filename_t&, std::FILE*) { handle = nullptr; };
         return handlers;
@@ -58,7 +58,8 @@ void rotating_file::write(std::string_view text) {
       next_attempt_ = std::chrono::steady_clock::now() + retry_interval;
     }
   }
-  pending_.append(text.data(), text.data() + text.size());
+  pending_.text().append(text);
+  pending_.end_record();
   size_ += length;
   if (pending_.size() >= write_buffer) write_pending();
   if (!rotation_error.empty()) {
@@ -70,9 +71,14 @@ void rotating_file::write(std::string_view text) {
 }
 
 void rotating_file::write_pending() {
-  if (pending_.size() == 0) return;
-  file_->helper.write(pending_);
-  pending_.clear();
+  if (pending_.empty()) return;
+  try {
+    pending_.write_to(::fileno(file_->handle));
+  } catch (...) {
+    struct stat st {};  // what was dropped is not in the file: count only what is
+    if (::fstat(::fileno(file_->handle), &st) == 0) size_ = static_cast<std::int64_t>(st.st_size);
+    throw;
+  }
 }
 
 void rotating_file::flush() {

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "plughost/sink.hpp"
+
 namespace plughost::sinks {
 
 class rotating_file {
@@ -22,10 +24,11 @@ class rotating_file {
   /// Throws spdlog::spdlog_ex or std::system_error when the file cannot be opened.
   rotating_file(std::string path, std::int64_t max_size, std::int64_t max_files);
 
-  /// Appends `text` (one or more whole lines), rotating first when it would go past max_size.
-  /// Lines are gathered in a buffer and written in blocks. Throws std::runtime_error when
-  /// rotation failed; `text` is in the current file then, and rotation is retried after
-  /// retry_interval.
+  /// Appends `text` (one record: one or more whole lines), rotating first when it would go past
+  /// max_size. Records are gathered in a buffer and written in blocks, each whole or not at all
+  /// (record_buffer). Throws std::runtime_error when rotation failed; `text` is in the current
+  /// file then, and rotation is retried after retry_interval. Throws sink_error when records
+  /// could not be written (a full disk): they are dropped, never written twice.
   void write(std::string_view text);
   /// Writes the gathered lines to the file and flushes it.
   void flush();
@@ -53,7 +56,9 @@ class rotating_file {
 
   std::unique_ptr<open_file> file_;
   std::int64_t size_ = 0;  // of the file, pending bytes included
-  spdlog::memory_buf_t pending_;
+  // Written with write(2) on the FILE's descriptor: stdio would keep, and write again, what a
+  // full disk refused. The FILE itself never buffers anything.
+  record_buffer pending_;
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 

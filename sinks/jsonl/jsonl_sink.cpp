@@ -1,7 +1,7 @@
 // The jsonl sink. Output lines take a fast path: a cached prefix, then the text copied as it is
 // when it is printable ASCII without quotes or backslashes (most log lines); anything else is
 // escaped by nlohmann::json, which also replaces invalid UTF-8. Events go through
-// nlohmann::ordered_json. Writes are batched per flush.
+// nlohmann::ordered_json. Writes are batched per flush, whole records only.
 #include "jsonl_sink.hpp"
 
 #include <fcntl.h>
@@ -99,27 +99,22 @@ const std::string& jsonl_sink::prefix_for(const record& r) {
 }
 
 void jsonl_sink::write(const record& r) {
+  auto& text = buffer_.text();
   if (r.stream == stream::event) {
-    buffer_ += to_json_line(r, format_timestamp(r.time));
+    text += to_json_line(r, format_timestamp(r.time));
   } else {
-    buffer_ += prefix_for(r);
-    append_json_string(buffer_, r.line);
-    if (r.partial) buffer_ += ",\"partial\":true";
-    buffer_ += '}';
+    text += prefix_for(r);
+    append_json_string(text, r.line);
+    if (r.partial) text += ",\"partial\":true";
+    text += '}';
   }
-  buffer_ += '\n';
+  text += '\n';
+  buffer_.end_record();
   if (buffer_.size() >= flush_threshold) flush();
 }
 
 void jsonl_sink::flush() {
-  if (buffer_.empty()) return;
-  try {
-    write_fully(fd_, buffer_);
-  } catch (...) {
-    buffer_.clear();
-    throw;
-  }
-  buffer_.clear();
+  if (!buffer_.empty()) buffer_.write_to(fd_);
 }
 
 }  // namespace plughost::sinks

@@ -33,7 +33,7 @@ class jsonl_sink : public sink {
   const std::string& prefix_for(const record& r);
 
   int fd_ = -1;
-  std::string buffer_;
+  record_buffer buffer_;  // whole records: a full disk tears no line
   batch_tracker batch_;
   std::string prefix_;
 };

@@ -42,7 +42,7 @@ void stdout_sink::write(const record& r) {
                                                : dim;
   const auto end_color = color_ ? reset : std::string_view();
   fmt::format_to(out, "{}[", color);
-  append_text(r.plugin);
+  append_text(shown_plugin(r));
   if (!tag.empty()) fmt::format_to(out, ":{}", tag);
   fmt::format_to(out, "]{} ", end_color);
   if (r.stream == stream::event) {

@@ -28,7 +28,8 @@ struct event_field {
 /// sink::write() call it is passed to. A sink that keeps anything must copy it.
 struct record {
   std::chrono::system_clock::time_point time;
-  std::string_view plugin;  ///< the plugin's name: its path relative to its location
+  std::string_view plugin;  ///< the plugin's name: its path relative to its location; empty
+                            ///< for an event about plughost itself
   int pid = 0;              ///< 0 when no process exists (skipped, could not start)
   plughost::stream stream = plughost::stream::out;
   std::string_view line;   ///< stdout/stderr: the text, without its newline; may be any bytes
@@ -36,6 +37,12 @@ struct record {
   std::string_view event;  ///< event: its name (started, exited, skipped, error, ...)
   std::span<const event_field> fields;  ///< event: its details
 };
+
+/// How human-readable sinks name a record's plugin: its name, or "(plughost)" for the events
+/// about plughost itself (`lost`), whose plugin is empty.
+inline std::string_view shown_plugin(const record& r) noexcept {
+  return r.plugin.empty() ? std::string_view("(plughost)") : r.plugin;
+}
 
 /// For sinks that build the text every line of a read batch shares (time, plugin, pid, stream)
 /// once per batch instead of once per line: tells whether a record belongs to the same batch as

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "plughost/record.hpp"
 
@@ -41,6 +42,29 @@ class __attribute__((visibility("default"))) sink_error : public std::runtime_er
 
  private:
   std::uint64_t lost_;
+};
+
+/// Records gathered as bytes, to be written to a descriptor whole or not at all: what a
+/// buffered sink needs so that a failure (a full disk) neither tears a line nor writes a record
+/// twice. Append one record's bytes to text(), then call end_record().
+class record_buffer {
+ public:
+  std::string& text() noexcept { return text_; }
+  void end_record() { ends_.push_back(text_.size()); }
+  bool empty() const noexcept { return text_.empty(); }
+  std::size_t size() const noexcept { return text_.size(); }
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
+
+  /// Writes every record to `fd` (retrying after EINTR and short writes, waiting while a
+  /// non-blocking descriptor is full) and empties the buffer, whatever happens. On a failure,
+  /// a record written in part is cut off again when `fd` is a regular file (ftruncate), so the
+  /// file ends with a whole record; the records not written are dropped, never written twice,
+  /// and a sink_error says how many.
+  void write_to(int fd);
+
+ private:
+  std::string text_;
+  std::vector<std::size_t> ends_;  // where each record ends in text_
 };
 
 /// Writes all of `data` to `fd`, retrying after EINTR and short writes and waiting while a

@@ -81,7 +81,15 @@ TEST(jsonl_sink, cannot_open_is_an_error_and_a_full_disk_an_exception) {
   EXPECT_THROW(jsonl_sink("/nonexistent-dir/x.jsonl"), std::system_error);
   jsonl_sink full("/dev/full");
   full.write(output(stream::out, "x"));
-  EXPECT_THROW(full.flush(), std::system_error);
+  full.write(output(stream::out, "y"));
+  try {
+    full.flush();
+    ADD_FAILURE() << "no exception";
+  } catch (const sink_error& e) {
+    EXPECT_EQ(e.lost(), 2u);
+    EXPECT_STREQ(e.what(), "write: No space left on device (2 records not written)");
+  }
+  EXPECT_NO_THROW(full.flush()) << "what failed is not written again";
 }
 
 }  // namespace
