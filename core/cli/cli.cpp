@@ -252,6 +252,7 @@ int main(int argc, char** argv) {
     // A closed stdout must become a write error the sink reports, not a silent death.
     ::signal(SIGPIPE, SIG_IGN);
     run_opts.handle_signals = true;
+    run_opts.reap_all_children = true;  // this program starts no other children
     read_config_json(run_opts, max_plugin_config_bytes);
     if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
     launcher l(run_opts);

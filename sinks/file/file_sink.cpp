@@ -31,9 +31,11 @@ rotating_file& file_sink::file_for(std::string_view plugin) {
     auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
     return *files_.emplace(std::string(key), std::move(file)).first->second;
   }
+  // Events about plughost itself (an empty plugin) go to "plughost".
+  const std::string_view name = plugin.empty() ? std::string_view("plughost") : plugin;
   for (auto pos = path.find(placeholder); pos != std::string::npos;
-       pos = path.find(placeholder, pos + plugin.size())) {
-    path.replace(pos, placeholder.size(), plugin);
+       pos = path.find(placeholder, pos + name.size())) {
+    path.replace(pos, placeholder.size(), name);
   }
   const auto now = std::chrono::steady_clock::now();
   const auto pending = retries_.find(key);

@@ -223,7 +223,10 @@ TEST_F(lmcache_compat, exit_with_parent_stops_everything_when_the_parent_is_kill
   bool stopping = false, killed = false;
   for (const auto& r : records) {
     if (r.value("event", "") == "stopping") stopping = r["reason"] == "parent exited";
-    if (r.value("event", "") == "killed") killed = r["after"] == 1.0;
+    // The real time since the stop signal: its 1 s, and a little more.
+    if (r.value("event", "") == "killed") {
+      killed = r["after"].get<double>() >= 1.0 && r["after"].get<double>() < 10.0;
+    }
   }
   EXPECT_TRUE(stopping) << json(records).dump();
   EXPECT_TRUE(killed) << "SIGKILL after 1 s, not after the 60 s stop timeout: "

@@ -1,5 +1,6 @@
 // Supervision with real processes: nothing left behind when the host is SIGKILLed or stopped,
 // restarts with backoff, run-time limits, per-plugin stop signals, reload on SIGHUP.
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -21,9 +22,15 @@ int exit_code_of(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Live (non-zombie) members of these process groups, from /proc.
-std::vector<pid_t> live_members(const std::set<pid_t>& groups) {
-  std::vector<pid_t> out;
+// Every process, from /proc/<pid>/stat.
+struct process_entry {
+  pid_t pid = 0;
+  char state = 0;
+  pid_t parent = 0;
+  pid_t group = 0;
+};
+std::vector<process_entry> all_processes() {
+  std::vector<process_entry> out;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const auto name = e.path().filename().string();
     if (name.empty() || name[0] < '1' || name[0] > '9') continue;
@@ -31,12 +38,19 @@ std::vector<pid_t> live_members(const std::set<pid_t>& groups) {
     const auto paren = stat.rfind(')');
     if (paren == std::string::npos) continue;
     std::istringstream rest(stat.substr(paren + 2));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (state != 'Z' && state != 'X' && groups.count(static_cast<pid_t>(pgrp))) {
-      out.push_back(std::stoi(name));
-    }
+    process_entry p;
+    p.pid = std::stoi(name);
+    rest >> p.state >> p.parent >> p.group;
+    out.push_back(p);
+  }
+  return out;
+}
+
+// Live (non-zombie) members of these process groups.
+std::vector<pid_t> live_members(const std::set<pid_t>& groups) {
+  std::vector<pid_t> out;
+  for (const auto& p : all_processes()) {
+    if (p.state != 'Z' && p.state != 'X' && groups.count(p.group)) out.push_back(p.pid);
   }
   return out;
 }
@@ -115,7 +129,11 @@ TEST_F(trees, sigterm_to_the_host_stops_every_tree_and_kills_the_one_that_ignore
   EXPECT_EQ(names, (std::vector<std::string>{"started", "stopping", "killed", "exited"}));
   EXPECT_EQ(stubborn[1]["signal"], "SIGTERM");
   EXPECT_EQ(stubborn[1]["reason"], "shutdown");
-  EXPECT_EQ(stubborn[2]["after"], 1.0);
+  EXPECT_EQ(stubborn[2]["signal"], "SIGKILL");
+  EXPECT_EQ(stubborn[2]["stop_signal"], "SIGTERM");
+  // The real time since the stop signal: its stop timeout, and a little more.
+  EXPECT_GE(stubborn[2]["after"].get<double>(), 1.0);
+  EXPECT_LT(stubborn[2]["after"].get<double>(), 10.0);
   EXPECT_EQ(stubborn[3]["signal"], "SIGKILL");
 }
 
@@ -180,6 +198,64 @@ TEST_F(supervision, orphans_become_children_of_the_host_and_are_reaped) {
       << "the orphan was not reaped";
   host->signal(SIGTERM);
   ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(supervision, orphans_that_left_the_plugins_group_are_reaped_too) {
+  // Each background process starts its own session (setsid) and is orphaned at once: plughost
+  // adopts it as subreaper, outside every plugin's group, and must still reap it.
+  plugin("escapes.sh",
+         "for i in 1 2 3 4 5; do (setsid sleep 0.2 &); done\n"
+         "echo ready\n"
+         "exec sleep 300\n");
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("escapes.sh", "ready"));
+  const auto zombies = [&] {
+    const auto all = all_processes();
+    return std::count_if(all.begin(), all.end(), [&](const process_entry& p) {
+      return p.state == 'Z' && p.parent == host->pid();
+    });
+  };
+  // Every orphan has ended by then (0.2 s), and been reaped.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(eventually([&] { return zombies() == 0; }, 10s))
+      << zombies() << " zombies left under plughost";
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(supervision, a_process_that_escaped_the_group_holding_the_output_is_not_waited_for) {
+  // Its own session, its stdout still the plugin's pipe: when the plugin's group is empty, the
+  // run is over, whatever that process does with the pipe.
+  plugin("leaves_one_behind.sh",
+         "(setsid sleep 300 &)\n"
+         "echo bye\n");
+  const auto r = run({"run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of("leaves_one_behind.sh", "stdout"), std::vector<std::string>{"bye"});
+  EXPECT_NE(r.err.find("output of plugin leaves_one_behind.sh is still held open by a process "
+                       "outside its process group: closing it"),
+            std::string::npos)
+      << r.err;
+  for (const auto pid : processes_with_marker(dir.marker())) ::kill(pid, SIGKILL);
+}
+
+TEST_F(supervision, a_host_killed_while_starting_plugins_leaves_none_behind) {
+  // Each plugin starts a background process at once. Killed in the middle of the start-up,
+  // plughost leaves the guardian to stop every plugin that started, also the last one, whose
+  // group the host had no time to announce: the plugin announces it itself, before it runs.
+  for (int i = 0; i < 60; ++i) {
+    plugin(fmt::format("p{:02}.sh", i), "sleep 300 &\nexec sleep 301\n");
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto host = start({"run"});
+    ASSERT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).size() > 3; }, 30s));
+    host->signal(SIGKILL);
+    ASSERT_TRUE(host->wait_for(10s));
+    EXPECT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).empty(); }, 20s))
+        << processes_with_marker(dir.marker()).size() << " processes left (attempt " << attempt
+        << ")";
+    for (const auto pid : processes_with_marker(dir.marker())) ::kill(pid, SIGKILL);
+  }
 }
 
 fs::path restart_config(const temp_dir& dir, const std::string& plughost_section) {

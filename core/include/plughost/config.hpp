@@ -49,6 +49,13 @@ struct launch_options {
   /// Handle SIGTERM and SIGINT by stopping the plugins and SIGHUP by reloading (the launcher
   /// binary sets this; an embedding program usually calls launcher::stop() and reload()).
   bool handle_signals = false;
+  /// Reap every child process of this program that exits, not only those in plugins' process
+  /// groups: the orphans plughost adopts as child subreaper include descendants of plugins
+  /// that left their group (setsid), which would stay zombies otherwise. Costs one system call
+  /// per child that changed state. The launcher binary sets this; an embedding program that
+  /// starts children of its own and waits for them must leave it off (plughost would take their
+  /// exit statuses), and then each SIGCHLD checks every plugin's process group instead.
+  bool reap_all_children = false;
   /// The environment to read identity and configuration from; nullopt: this process's.
   std::optional<std::vector<std::string>> environment;
   /// --exit-with-parent: stop every plugin and return when this process exits (0: the parent

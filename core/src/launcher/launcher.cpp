@@ -21,8 +21,8 @@ struct launcher::impl {
       : options(o),
         base(options),
         settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
-        supervisor(dispatch,
-                   {options.handle_signals, [this] { return reload_items(); }, options.exit_with}) {
+        supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); },
+                              options.exit_with, options.reap_all_children}) {
     auto warnings = base.warnings;
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env);

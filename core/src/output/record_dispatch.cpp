@@ -217,10 +217,14 @@ record_dispatch::outcome record_dispatch::close(
     std::chrono::steady_clock::duration grace) noexcept {
   outcome result;
   if (closed_) return result;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  report();
+  flush();
+  // What the sinks lose writing what they hold is reported too, in a last round of events.
+  for (auto& w : workers_) w->wait_idle(deadline);
   report();
   flush();
   closed_ = true;
-  const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& w : workers_) w->finish();  // all at once: each has the whole grace
   std::vector<bool> finished;
   for (auto& w : workers_) finished.push_back(w->close(deadline));

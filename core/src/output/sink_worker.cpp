@@ -85,6 +85,13 @@ std::string sink_worker::last_error() const {
   return state_->last_error;
 }
 
+bool sink_worker::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  auto& s = *state_;
+  std::unique_lock lock(s.mutex);
+  return s.done_cv.wait_until(lock, deadline,
+                              [&] { return s.done || (s.queue.empty() && !s.busy); });
+}
+
 void sink_worker::finish() noexcept {
   {
     const std::lock_guard lock(state_->mutex);
@@ -129,6 +136,7 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
     }
     auto batch = std::move(s.queue.front());
     s.queue.pop_front();
+    s.busy = true;
     lock.unlock();
     write_one(s, *batch, unflushed);
     lock.lock();
@@ -143,6 +151,8 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
       flush(s, unflushed);
       lock.lock();
     }
+    s.busy = false;
+    if (s.queue.empty()) s.done_cv.notify_all();  // wait_idle()
     s.queued_bytes -= batch->bytes_for(s.index);
     if (s.queued_bytes.load() < s.sink.queue.size / 2 && s.room_wanted.exchange(false)) {
       lock.unlock();

@@ -63,6 +63,8 @@ class sink_worker {
   /// The message of the latest failure, for reports.
   std::string last_error() const;
 
+  /// Waits until everything queued is written and flushed, or `deadline`. Returns whether it was.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
   /// No more batches: the thread writes what is queued, flushes and ends (close() waits).
   void finish() noexcept;
   /// No more batches: the thread writes what is queued, flushes and ends. Waits for that until
@@ -80,7 +82,8 @@ class sink_worker {
     std::condition_variable wake, done_cv;
     std::deque<std::shared_ptr<const record_batch>> queue;  // guarded by mutex
     bool closing = false, done = false, abandoned = false;  // guarded by mutex
-    std::string last_error;                                 // guarded by mutex
+    bool busy = false;                         // a batch is in the writer's hands; guarded by mutex
+    std::string last_error;                    // guarded by mutex
     std::atomic<std::size_t> queued_bytes{0};  // in the queue and in the writer's hands
     std::atomic<bool> room_wanted{false};
     std::atomic<std::uint64_t> lost{0};

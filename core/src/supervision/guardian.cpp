@@ -284,10 +284,24 @@ void guardian::send(const char* text, std::size_t length) {
   }
 }
 
+std::size_t guardian::watch_message(pid_t pgid, char (&out)[24]) noexcept {
+  char digits[16];
+  std::size_t count = 0;
+  auto value = static_cast<unsigned long>(pgid > 0 ? pgid : 0);
+  do {
+    digits[count++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && count < sizeof digits);
+  std::size_t n = 0;
+  out[n++] = '+';
+  while (count > 0) out[n++] = digits[--count];
+  out[n++] = '\n';
+  return n;
+}
+
 void guardian::watch(pid_t pgid) {
-  char line[32];
-  const int n = std::snprintf(line, sizeof line, "+%d\n", static_cast<int>(pgid));
-  send(line, static_cast<std::size_t>(n));
+  char line[24];
+  send(line, watch_message(pgid, line));
 }
 
 void guardian::forget(pid_t pgid) {

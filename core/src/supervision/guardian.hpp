@@ -22,7 +22,12 @@ class guardian {
   /// Call before any plugin starts, from the supervising thread.
   bool start(std::chrono::nanoseconds stop_timeout);
 
-  void watch(pid_t pgid);   ///< a plugin's process group now exists
+  void watch(pid_t pgid);  ///< a plugin's process group now exists
+  /// The message watch() sends, written into `out` without allocating (async-signal-safe):
+  /// for a child that registers its own group between fork and exec. Returns its length.
+  static std::size_t watch_message(pid_t pgid, char (&out)[24]) noexcept;
+  /// The socket such a child writes watch_message() to; -1 when there is no guardian.
+  int socket() const noexcept { return fd_; }
   void forget(pid_t pgid);  ///< that group is empty: never signal it again
   void set_stop_timeout(std::chrono::nanoseconds t);
   /// --exit-with-parent's process: should the host die, and that process be gone (or go) while

@@ -6,6 +6,7 @@
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "supervision/guardian.hpp"
+
 namespace plughost::detail {
 
 namespace {
@@ -29,12 +32,20 @@ namespace bp2 = boost::process::v2;
 // Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
 // redirection. Gives the plugin the process state docs/running.md promises.
 struct child_setup {
-  const spawn_context& context;
+  spawn_context& context;
 
   bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
                                 const char* const*) const {
     // Its own process group, so that stopping it reaches everything it started.
     if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
+    if (context.guardian_fd >= 0) {  // before any plugin code runs: see spawn_context
+      const pid_t self = ::getpid();
+      char line[24];
+      const auto n = guardian::watch_message(self, line);
+      if (::send(context.guardian_fd, line, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n)) {
+        context.registered = self;
+      }
+    }
     // Dies with the host. The kernel sends this when the *thread* that forked exits: plugins are
     // forked from the event-loop thread, which lives as long as they are supervised.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -121,6 +132,7 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
   }
   bp2::error_code ec;
   pid_t pid = -1;
+  context.registered = 0;
   release_descriptors(context);  // room for what Boost.Process needs once the child runs
   try {
     // The launcher calls notify_fork() on the io_context of its executor, in the child too;

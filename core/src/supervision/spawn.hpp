@@ -20,6 +20,13 @@ struct spawn_context {
   /// Boost.Process needs four more (a pidfd and an io_context's epoll set) and would lose the
   /// new process if it could not get them. Filled by reserve_descriptors().
   int reserve[4] = {-1, -1, -1, -1};
+  /// The guardian's socket (-1: none). Each plugin registers its process group there itself,
+  /// between fork and exec, so that the guardian knows it before any plugin code runs; a host
+  /// killed right after the exec leaves nothing behind.
+  int guardian_fd = -1;
+  /// Set by the child (the vfork shares the host's memory) once it registered its group: after
+  /// a failed exec, the caller tells the guardian to forget it.
+  pid_t registered = 0;
 };
 
 /// Fills context.reserve (duplicates of /dev/null). Returns false when the limit is reached.

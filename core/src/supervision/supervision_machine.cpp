@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "common/log.hpp"
@@ -13,6 +14,9 @@
 namespace plughost::detail {
 
 namespace {
+
+constexpr std::chrono::milliseconds recheck_first{100};
+constexpr std::chrono::seconds recheck_longest{60};
 
 double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
@@ -241,6 +245,9 @@ void supervision_machine::on_timer(timer_key key) {
   } else if (auto* r = find_run(key.owner)) {
     if (key.what == timer_key::kind::limit) {
       on_time_limit(*r);
+    } else if (key.what == timer_key::kind::recheck) {
+      r->recheck_after = std::min<clock::duration>(r->recheck_after * 2, recheck_longest);
+      port_.arm(key, r->recheck_after);  // settle() below looks at its group again
     } else {
       on_stop_timer(*r);
     }
@@ -408,13 +415,15 @@ void supervision_machine::on_time_limit(run& r) {
 void supervision_machine::stop_run(run& r, std::string_view reason) {
   if (r.state == run_state::stopping || r.state == run_state::killing || done(r)) return;
   const int sig = r.policy.stop_signal;
-  if (!r.main_exited) {
-    r.stopped_by_us = true;
+  if (!r.main_exited) r.stopped_by_us = true;
+  // Also for what is left of a plugin whose main process has exited: its group is stopped.
+  if (!r.main_exited || port_.group_alive(r.pid)) {
     const auto name = signal_name(sig);
     const event_field fields[] = {{"signal", std::string_view(name)}, {"reason", reason}};
     port_.event(r.name, r.pid, "stopping", fields);
   }
   port_.signal_group(r.pid, sig);
+  r.stop_sent = port_.now();
   r.state = run_state::stopping;
   arm_stop(r, stop_grace(r));
 }
@@ -430,13 +439,18 @@ supervision_machine::clock::duration supervision_machine::stop_grace(const run& 
 
 void supervision_machine::kill_run(run& r) {
   if (r.state == run_state::killing || done(r)) return;
-  if (!r.main_exited) {
-    r.stopped_by_us = true;
-    log().warn("plugin {} did not stop in time: sending SIGKILL", r.name);
-    const auto name = signal_name(r.policy.stop_signal);
-    const event_field fields[] = {{"after", seconds(stop_grace(r))},
-                                  {"signal", std::string_view(name)}};
-    port_.event(r.name, r.pid, "killed", fields);
+  if (!r.main_exited) r.stopped_by_us = true;
+  if (!r.main_exited || port_.group_alive(r.pid)) {
+    if (!r.main_exited) log().warn("plugin {} did not stop in time: sending SIGKILL", r.name);
+    // What was sent, and how long after the stop signal it really came (a second SIGTERM
+    // kills before the stop timeout).
+    const auto elapsed = r.stop_sent ? port_.now() - *r.stop_sent : clock::duration::zero();
+    const auto after = std::round(seconds(elapsed) * 1000) / 1000;
+    const auto stop_signal = signal_name(r.policy.stop_signal);
+    const event_field fields[] = {{"signal", std::string_view("SIGKILL")},
+                                  {"after", after},
+                                  {"stop_signal", std::string_view(stop_signal)}};
+    port_.event(r.name, r.pid, "killed", std::span(fields, r.stop_sent ? 3 : 2));
   }
   port_.signal_group(r.pid, SIGKILL);
   r.state = run_state::killing;
@@ -445,7 +459,15 @@ void supervision_machine::kill_run(run& r) {
 
 void supervision_machine::on_stop_timer(run& r) {
   if (r.state == run_state::stopping) return kill_run(r);
-  if (r.state != run_state::killing || !port_.output_open(r.id)) return;
+  if (r.state == run_state::killing) close_held_output(r);
+}
+
+// Delivers what a run's pipes hold, and closes them if that did not reach their end: a process
+// outside its process group holds them.
+void supervision_machine::close_held_output(run& r) {
+  if (!port_.output_open(r.id)) return;
+  port_.drain_output(r.id);
+  if (!port_.output_open(r.id)) return;
   log().warn(
       "output of plugin {} is still held open by a process outside its process group: closing "
       "it",
@@ -475,10 +497,25 @@ bool supervision_machine::done(const run& r) {
 void supervision_machine::settle() {
   if (phase_ == run_phase::finished) return;
   for (auto it = runs_.begin(); it != runs_.end();) {
-    if (!done(it->second)) {
+    auto& r = it->second;
+    // Its group is empty: what still holds its pipes escaped the group (setsid), and is not
+    // waited for.
+    if (r.main_exited && port_.output_open(r.id) && !port_.group_alive(r.pid)) {
+      close_held_output(r);
+    }
+    if (!done(r)) {
+      // No event says that the last process of a group left it (setsid): while its main
+      // process has exited and its pipes are open, look again now and then (0.1 s, doubling up
+      // to a minute; a plugin that runs on in the background and keeps its pipes is looked at
+      // once a minute).
+      if (r.main_exited && r.recheck_after == clock::duration::zero() && port_.output_open(r.id)) {
+        r.recheck_after = recheck_first;
+        port_.arm({timer_key::kind::recheck, r.id}, r.recheck_after);
+      }
       ++it;
       continue;
     }
+    port_.cancel({timer_key::kind::recheck, it->first});
     port_.cancel({timer_key::kind::stop, it->first});
     port_.release(it->first, it->second.pid);
     it = runs_.erase(it);

@@ -126,7 +126,9 @@ class supervision_machine {
     bool main_exited = false;
     bool stopped_by_us = false;  // signalled while its main process ran
     bool timed_out = false;
-    clock::time_point stop_deadline;  // stopping: when SIGKILL follows
+    clock::time_point stop_deadline;             // stopping: when SIGKILL follows
+    std::optional<clock::time_point> stop_sent;  // when its stop signal went to the group
+    clock::duration recheck_after{};             // main exited, group and pipes live on: next look
   };
 
   // Transitions of a plugin.
@@ -143,6 +145,7 @@ class supervision_machine {
   void stop_run(run& r, std::string_view reason);
   void kill_run(run& r);
   void on_stop_timer(run& r);
+  void close_held_output(run& r);
   void arm_stop(run& r, clock::duration grace);
   clock::duration stop_grace(const run& r) const;
   void begin_stopping(std::string_view reason);

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "common/log.hpp"
 #include "output/output_pump.hpp"
@@ -206,10 +207,34 @@ class supervisor::impl : private supervision_port {
     });
   }
 
-  // On SIGCHLD: reap every child in our plugins' process groups (their main processes, and the
-  // orphans that became ours as subreaper). Only those: an embedding program's own children are
-  // not ours to reap.
   void reap() {
+    if (options_.reap_all_children) {
+      reap_any();
+    } else {
+      reap_groups();
+    }
+    after(&supervision_machine::on_group_change);
+  }
+
+  // Every child that changed state, one system call each: the plugins' main processes (found
+  // by pid), and the orphans we adopted as subreaper, in a plugin's group or not (a descendant
+  // that called setsid() would otherwise stay a zombie for ever).
+  void reap_any() {
+    while (true) {
+      siginfo_t info{};
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
+      const auto it = main_pids_.find(info.si_pid);
+      if (it == main_pids_.end()) continue;
+      const auto id = it->second;
+      main_pids_.erase(it);
+      if (auto* io = find(id)) main_exited(id, *io, info);
+    }
+  }
+
+  // Every child in our plugins' process groups (their main processes, and the orphans that
+  // became ours as subreaper). Only those: an embedding program's own children are not ours to
+  // reap. Costs a system call per plugin.
+  void reap_groups() {
     for (auto& [id, io] : runs_) {  // a std::map: a run started meanwhile keeps this valid
       while (true) {
         siginfo_t info{};
@@ -225,11 +250,11 @@ class supervisor::impl : private supervision_port {
         }
       }
     }
-    after(&supervision_machine::on_group_change);
   }
 
   void main_exited(run_id id, run_io& io, const siginfo_t& info) {
     io.main_reaped = true;
+    main_pids_.erase(io.pid);
     machine_.on_main_exit(id, {info.si_code != CLD_EXITED, info.si_status});
   }
 
@@ -281,12 +306,17 @@ class supervisor::impl : private supervision_port {
   clock::time_point now() override { return clock::now(); }
 
   std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
+    context_.guardian_fd = guardian_.socket();
     auto result = spawn_plugin(item.argv, item.environment, context_);
-    if (auto* error = std::get_if<std::string>(&result)) return std::move(*error);
+    if (auto* error = std::get_if<std::string>(&result)) {
+      if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
+      return std::move(*error);
+    }
     const auto& p = std::get<spawned>(result);
-    guardian_.watch(p.pid);
+    if (context_.registered != p.pid) guardian_.watch(p.pid);  // it could not say so itself
     auto& io = runs_[id];
     io.pid = p.pid;
+    main_pids_[p.pid] = id;
     const auto on_closed = [this, id] { after(&supervision_machine::on_output_closed, id); };
     io.out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
                                            stream::out, out_, on_closed);
@@ -389,6 +419,7 @@ class supervisor::impl : private supervision_port {
   std::optional<asio::signal_set> reload_signals_;
   std::optional<asio::posix::stream_descriptor> exit_with_;
   std::map<run_id, run_io> runs_;
+  std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
   struct armed_timer {
     std::unique_ptr<asio::steady_timer> timer;
     std::uint64_t generation = 0;

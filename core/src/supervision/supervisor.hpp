@@ -23,6 +23,9 @@ struct supervisor_options {
   /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
   /// stop then gives plugins at most parent_exit_grace after their stop signal.
   std::optional<int> exit_with;
+  /// Reap every child that exits (see launch_options::reap_all_children), not only those in
+  /// plugins' process groups.
+  bool reap_all_children = false;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:

@@ -299,9 +299,9 @@ TEST_F(machine_test, a_timeout_stops_the_run_then_kills_it_and_counts_as_a_failu
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
   world.killed_by(run, SIGKILL);
   EXPECT_EQ(events_of("slow.sh"),
-            (std::vector<std::string>{"started argv=", "timed_out timeout=10",
-                                      "stopping signal=SIGTERM reason=timeout",
-                                      "killed after=3 signal=SIGTERM", "exited signal=SIGKILL"}));
+            (std::vector<std::string>{
+                "started argv=", "timed_out timeout=10", "stopping signal=SIGTERM reason=timeout",
+                "killed signal=SIGKILL after=3 stop_signal=SIGTERM", "exited signal=SIGKILL"}));
   EXPECT_EQ(state("slow.sh"), plugin_state::failed);
   EXPECT_TRUE(world.is_finished);
 }
@@ -339,16 +339,51 @@ TEST_F(machine_test, a_plugin_that_ignores_its_stop_signal_is_killed_and_its_hel
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM}));
   world.advance(100ms);
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
-  // Killed, but a process outside its group still holds its pipes.
+  // Killed, but a process outside its group still holds its pipes: its group is empty, so
+  // nothing is waited for: what the pipes hold is delivered, then they are closed.
   world.processes.at(run).group_alive = false;
   world.processes.at(run).output_open = true;
   machine.on_main_exit(run, {true, SIGKILL});
-  EXPECT_FALSE(world.is_finished);
-  world.advance(kill_grace);
   EXPECT_EQ(world.trace.back(), "close stubborn.sh");
-  machine.on_output_closed(run);
+  EXPECT_EQ(world.trace[world.trace.size() - 2], "drain stubborn.sh");
   EXPECT_TRUE(world.is_finished);
   EXPECT_FALSE(machine.any_failed()) << "stopped by plughost";
+}
+
+TEST_F(machine_test, a_killed_plugin_whose_group_lives_on_has_its_pipes_closed_after_the_grace) {
+  start({item("stubborn.sh")});
+  const auto run = current("stubborn.sh");
+  machine.stop("shutdown");
+  world.advance(5s);
+  // Its main process is gone, something in its group is not (in the kernel, unkillable).
+  machine.on_main_exit(run, {true, SIGKILL});
+  EXPECT_NE(world.trace.back(), "close stubborn.sh");
+  world.advance(kill_grace);
+  EXPECT_EQ(world.trace.back(), "close stubborn.sh");
+}
+
+TEST_F(machine_test, a_run_ends_when_its_group_is_empty_whoever_holds_its_pipes) {
+  // A descendant that called setsid() holds the pipes: neither run() nor a stop waits for it.
+  start({item("escapes.sh")});
+  const auto run = current("escapes.sh");
+  world.processes.at(run).group_alive = false;
+  machine.on_main_exit(run, {false, 0});
+  EXPECT_EQ(world.trace.back(), "close escapes.sh");
+  EXPECT_TRUE(world.is_finished);
+}
+
+TEST_F(machine_test, what_is_left_of_a_plugin_whose_main_process_exited_is_stopped_and_killed) {
+  start({item("left.sh")});
+  const auto run = current("left.sh");
+  machine.on_main_exit(run, {false, 0});  // its group lives on: a background process
+  machine.stop("shutdown");
+  world.advance(1s);
+  machine.kill_all();  // a second SIGTERM, a second later
+  EXPECT_EQ(events_of("left.sh"),
+            (std::vector<std::string>{"started argv=", "exited exit_code=0",
+                                      "stopping signal=SIGTERM reason=shutdown",
+                                      "killed signal=SIGKILL after=1 stop_signal=SIGTERM"}));
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
 }
 
 TEST_F(machine_test, a_stopping_plugin_is_stopped_once_and_kill_all_skips_the_wait) {
