@@ -25,7 +25,7 @@ struct launcher::impl {
                    {options.handle_signals, [this] { return reload_items(); }, options.exit_with}) {
     auto warnings = base.warnings;
     runners = detail::load_runners(settings, warnings);
-    the_plan = detail::build_plan(settings, runners, base.env);
+    the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
     warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
     the_plan.warnings = std::move(warnings);
     for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
@@ -91,7 +91,7 @@ struct launcher::impl {
       auto fresh = detail::resolve_settings(options, base.env, config, base.modules);
       std::vector<std::string> warnings;
       auto fresh_runners = detail::load_runners(fresh, warnings);
-      auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env);
+      auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env, base.permissions);
       for (const auto& w : warnings) detail::log().warn("{}", w);
       for (const auto& w : fresh_plan.warnings) detail::log().warn("{}", w);
       std::vector<std::string> old_sinks, new_sinks;
