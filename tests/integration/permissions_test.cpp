@@ -1,8 +1,8 @@
-// As root, the real binary refuses plugins that a user other than root owns or that others could
-// write (or a folder holding them within their location), says why in `list` and an `error`
-// record, and runs everything else; the opt-out runs them with a warning. Only folders inside the
-// test's own temporary folder are ever changed or checked, so where the checkout lives does not
-// matter.
+// As root, the real binary refuses plugins and modules that a user other than root owns or that
+// others could write (or a folder holding them within their location or module folder), says
+// why in `list`, `modules` and an `error` record, and runs everything else; the opt-out runs
+// them with a warning. Only folders inside the test's own temporary folder are ever changed or
+// checked, so where the checkout lives does not matter.
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,6 +149,92 @@ TEST_F(permissions, the_opt_out_runs_them_all_with_one_warning_at_start) {
                                 std::string(opt_out_warning) + "\n"),
             1u)
       << r.err;
+}
+
+class module_permissions : public permissions {
+ protected:
+  void SetUp() override {
+    permissions::SetUp();
+    if (IsSkipped()) return;
+    fs::create_directories(mods);
+    fs::permissions(mods, fs::perms(0755));
+    fs::copy_file(folder_from_environment("PLUGHOST_TEST_MODULES") / "load_mark" / "load_mark.so",
+                  module);
+    fs::permissions(module, fs::perms(0755));
+    env.push_back("PLUGHOST_TEST_LOAD_MARK=" + mark.string());
+  }
+
+  // The `plughost modules --json` entry of the module, and whether its code was loaded.
+  json entry(std::vector<std::string> args = {}) {
+    fs::remove(mark);
+    args.insert(args.begin(), {"modules", "--json", "--module-path", mods.string()});
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    err = r.err;
+    const auto report = json::parse(r.out);
+    for (const auto& m : report["modules"]) {
+      if (m["source"] == module.string()) return m;
+    }
+    return nullptr;
+  }
+
+  fs::path mods = dir.path() / "mods";
+  fs::path module = mods / "marked.so";
+  fs::path mark = dir.path() / "loaded.mark";
+  std::string err;
+};
+
+TEST_F(module_permissions, a_module_others_could_have_written_is_refused_before_it_is_loaded) {
+  // As it is: loaded (and the mark shows that loading runs its code).
+  EXPECT_EQ(entry()["status"], "loaded");
+  EXPECT_TRUE(fs::exists(mark));
+
+  fs::permissions(module, fs::perms(0666));
+  auto e = entry();
+  EXPECT_EQ(e["status"], "failed");
+  EXPECT_EQ(e["reason"], "refused: " + module.string() + " is writable by others (mode 0666)");
+  EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+
+  fs::permissions(module, fs::perms(0755));
+  ASSERT_EQ(::chown(module.c_str(), 65534, 65534), 0);
+  e = entry();
+  EXPECT_EQ(e["reason"], "refused: " + module.string() + " is owned by uid 65534, not root");
+  EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+
+  ASSERT_EQ(::chown(module.c_str(), 0, 0), 0);
+  fs::permissions(mods, fs::perms(0777));
+  e = entry();
+  EXPECT_EQ(e["reason"], "refused: " + mods.string() + " is writable by others (mode 0777)");
+  EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+
+  // The table says the same, and run cannot use it.
+  const auto table = run({"modules", "--module-path", mods.string()});
+  EXPECT_NE(table.out.find("failed   " + module.string() + ": refused: " + mods.string() +
+                           " is writable by others (mode 0777)\n"),
+            std::string::npos)
+      << table.out;
+  EXPECT_EQ(table.err, "");  // a row is not said again on standard error
+  plugin("hello.sh", "echo hello\n");
+  const auto r = run({"run", "--module-path", mods.string(), "--sink",
+                      "marked:" + (dir.path() / "out.txt").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("plughost: warning: module " + module.string() +
+                       " was not loaded: refused: " + mods.string() +
+                       " is writable by others (mode 0777)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("unknown sink 'marked'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+}
+
+TEST_F(module_permissions, the_opt_out_loads_it_with_one_warning) {
+  fs::permissions(module, fs::perms(0666));
+  EXPECT_EQ(entry({"--allow-insecure-permissions"})["status"], "loaded");
+  EXPECT_TRUE(fs::exists(mark));
+  EXPECT_EQ(count_of(err, "plughost: warning: --allow-insecure-permissions" +
+                              std::string(opt_out_warning) + "\n"),
+            1u)
+      << err;
 }
 
 }  // namespace

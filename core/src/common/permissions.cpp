@@ -83,7 +83,9 @@ class checker {
 
 }  // namespace
 
-std::string check_permissions(const fs::path& file, const fs::path& top, uid_t trusted_uid) {
+std::string check_permissions(const fs::path& file, const fs::path& given_top, uid_t trusted_uid) {
+  auto top = given_top.lexically_normal();  // "plugins/" is the folder "plugins"
+  if (!top.has_filename() && top.has_relative_path()) top = top.parent_path();
   checker c(trusted_uid);
   c.chain(file, top);
   // Through symbolic links, the file that runs may sit in folders the path above never named.

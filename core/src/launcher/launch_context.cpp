@@ -11,7 +11,7 @@ launch_context::launch_context(const launch_options& o)
       config(load_configuration(o, env)),
       module_folders(module_search_path(o, env, config, warnings)),
       permissions(resolve_permission_policy(o, config, ::geteuid(), warnings)),
-      modules(module_registry::load(module_folders)) {
+      modules(module_registry::load(module_folders, permissions)) {
   warnings.insert(warnings.end(), modules.warnings().begin(), modules.warnings().end());
 }
 

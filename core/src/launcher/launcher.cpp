@@ -16,11 +16,28 @@
 
 namespace plughost {
 
+namespace {
+
+// A configuration that cannot be resolved stops everything; what was found on the way may be
+// why (`--sink x` fails as an unknown sink when the module x was refused or failed to load), so
+// it is said first.
+detail::launch_settings resolve_or_explain(const launch_options& options,
+                                           const detail::launch_context& base) {
+  try {
+    return detail::resolve_settings(options, base.env, base.config, base.modules);
+  } catch (const error&) {
+    for (const auto& w : base.warnings) detail::log().warn("{}", w);
+    throw;
+  }
+}
+
+}  // namespace
+
 struct launcher::impl {
   explicit impl(const launch_options& o)
       : options(o),
         base(options),
-        settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
+        settings(resolve_or_explain(options, base)),
         supervisor(dispatch,
                    {options.handle_signals, [this] { return reload_items(); }, options.exit_with}) {
     auto warnings = base.warnings;

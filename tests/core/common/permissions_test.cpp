@@ -94,6 +94,8 @@ TEST_F(permission_walk, every_folder_up_to_and_including_the_top_is_checked) {
   fs::permissions(loc / "sub", fs::perms(0755));
   fs::permissions(loc, fs::perms(0775));
   EXPECT_EQ(check(file, loc), loc.string() + " is writable by its group (mode 0775)");
+  EXPECT_EQ(check(file, loc.string() + "/"),
+            loc.string() + " is writable by its group (mode 0775)");
 }
 
 TEST_F(permission_walk, no_folder_above_the_top_is_checked) {
