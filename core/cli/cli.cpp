@@ -45,6 +45,13 @@ void add_module_options(CLI::App& cmd, launch_options& o) {
                  "$PLUGHOST_MODULE_PATH, plughost.module_locations, the binary's own");
 }
 
+// The opt-out of the owner and mode checks made as root (run, list, modules).
+void add_permission_option(CLI::App& cmd, launch_options& o) {
+  cmd.add_flag("--allow-insecure-permissions", o.allow_insecure_permissions,
+               "as root, also run plugins and load modules not owned by root or writable by "
+               "their group or others (or in such a folder); warns at start");
+}
+
 // Options shared by `run` and `list`: who am I and where are the plugins.
 void add_selection_options(CLI::App& cmd, launch_options& o) {
   auto* config = cmd.add_option("--config", o.config_file,
@@ -74,6 +81,7 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
                  "only this runner claims files (repeatable), e.g. --runner python --runner "
                  "bash for LMCache's two languages; replaces plughost.enabled_runners");
   add_module_options(cmd, o);
+  add_permission_option(cmd, o);
 }
 
 // --config-json -: the text comes from standard input (it then stays off the command line,
@@ -198,8 +206,10 @@ int main(int argc, char** argv) {
                                      "list the runner and sink modules found, and why "
                                      "any did not load");
   add_module_options(*modules, modules_opts);
+  add_permission_option(*modules, modules_opts);
   modules->add_option("--config", modules_opts.config_file,
-                      "configuration file whose plughost.module_locations to search");
+                      "configuration file whose plughost.module_locations to search (and "
+                      "plughost.allow_insecure_permissions)");
   modules->add_option("--settings", modules_opts.settings_file,
                       "settings file whose plughost.module_locations come first; default: "
                       "$PLUGHOST_SETTINGS");

@@ -1,7 +1,9 @@
 // A sink module for tests, built in several variants by tests/CMakeLists.txt: it appends
 // "<plugin> <stream> <text>" lines to `path`, and "destroyed" when it is destroyed (which proves
 // its code was still loaded then). ECHO_NAME, ECHO_DESCRIPTION, ECHO_ABI, ECHO_THROW (its factory
-// fails) and ECHO_FAIL_LINES (every write of a line fails) vary it.
+// fails), ECHO_FAIL_LINES (every write of a line fails) and ECHO_MARK_LOAD (loading the library
+// appends "loaded" to the file $PLUGHOST_TEST_LOAD_MARK) vary it.
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -18,6 +20,16 @@
 #endif
 
 namespace {
+
+#ifdef ECHO_MARK_LOAD
+// Runs when the library is loaded, before plughost calls anything in it: a test can tell whether
+// plughost opened the file at all.
+__attribute__((constructor)) void mark_load() {
+  if (const char* mark = std::getenv("PLUGHOST_TEST_LOAD_MARK")) {
+    std::ofstream(mark, std::ios::app) << "loaded\n";
+  }
+}
+#endif
 
 class echo_sink : public plughost::sink {
  public:

@@ -46,6 +46,11 @@ struct launch_options {
   /// --module-path: folders searched for runner and sink modules (.so) before
   /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
   std::vector<std::filesystem::path> module_paths;
+  /// --allow-insecure-permissions (or plughost.allow_insecure_permissions): as root, run plugins
+  /// and load modules whatever their owner and mode (a warning says so at start). Otherwise
+  /// a file, or a folder holding it, that is not owned by root or that its group or others may
+  /// write is refused.
+  bool allow_insecure_permissions = false;
   /// Handle SIGTERM and SIGINT by stopping the plugins and SIGHUP by reloading (the launcher
   /// binary sets this; an embedding program usually calls launcher::stop() and reload()).
   bool handle_signals = false;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/environment.hpp"
+#include "common/permissions.hpp"
 #include "common/queue_policy.hpp"
 #include "config/config_document.hpp"
 #include "config/runner_overrides.hpp"
@@ -43,6 +44,14 @@ std::vector<std::filesystem::path> module_search_path(const launch_options& opti
                                                       const environment_block& env,
                                                       const configuration& config,
                                                       std::vector<std::string>& warnings);
+
+/// Whether plugin and module files are checked for their owner and mode: when plughost runs as
+/// root (`euid` 0), unless --allow-insecure-permissions or plughost.allow_insecure_permissions
+/// turns it off, which is then a warning in `warnings`. Throws config_error for a value that is
+/// not a boolean.
+permission_policy resolve_permission_policy(const launch_options& options,
+                                            const configuration& config, uid_t euid,
+                                            std::vector<std::string>& warnings);
 
 /// A sink to open: its module, its validated settings and how it is referred to.
 struct sink_request {

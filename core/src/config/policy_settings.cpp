@@ -48,8 +48,12 @@ const setting_spec policy_table[] = {
      .type = setting_type::boolean,
      .description = "false: the plugin is skipped, without renaming its file"},
 };
-const std::vector<std::string> core_structured_keys = {"sinks", "runners", "plugins",
-                                                       "module_locations", "enabled_runners"};
+// The other keys of `plughost:`, each read by its own part (allow_insecure_permissions by
+// permission_settings.cpp): valid there, not per plugin.
+const std::vector<std::string> core_structured_keys = {
+    "sinks",           "runners",
+    "plugins",         "module_locations",
+    "enabled_runners", "allow_insecure_permissions"};
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {

@@ -1,5 +1,8 @@
-// Loading what every launcher starts from, in order: environment, configuration, modules.
+// Loading what every launcher starts from, in order: environment, configuration, whether files
+// are checked before they run or load, modules.
 #include "launcher/launch_context.hpp"
+
+#include <unistd.h>
 
 namespace plughost::detail {
 
@@ -7,7 +10,8 @@ launch_context::launch_context(const launch_options& o)
     : env(o.environment ? environment_block(*o.environment) : environment_block::current()),
       config(load_configuration(o, env)),
       module_folders(module_search_path(o, env, config, warnings)),
-      modules(module_registry::load(module_folders)) {
+      permissions(resolve_permission_policy(o, config, ::geteuid(), warnings)),
+      modules(module_registry::load(module_folders, permissions)) {
   warnings.insert(warnings.end(), modules.warnings().begin(), modules.warnings().end());
 }
 

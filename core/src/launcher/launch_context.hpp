@@ -21,6 +21,8 @@ struct launch_context {
   environment_block env;
   configuration config;
   std::vector<std::filesystem::path> module_folders;
+  /// Decided once, before any module loads: a reload keeps it, as it keeps the modules.
+  permission_policy permissions;
   module_registry modules;
 };
 

@@ -16,16 +16,33 @@
 
 namespace plughost {
 
+namespace {
+
+// A configuration that cannot be resolved stops everything; what was found on the way may be
+// why (`--sink x` fails as an unknown sink when the module x was refused or failed to load), so
+// it is said first.
+detail::launch_settings resolve_or_explain(const launch_options& options,
+                                           const detail::launch_context& base) {
+  try {
+    return detail::resolve_settings(options, base.env, base.config, base.modules);
+  } catch (const error&) {
+    for (const auto& w : base.warnings) detail::log().warn("{}", w);
+    throw;
+  }
+}
+
+}  // namespace
+
 struct launcher::impl {
   explicit impl(const launch_options& o)
       : options(o),
         base(options),
-        settings(detail::resolve_settings(options, base.env, base.config, base.modules)),
+        settings(resolve_or_explain(options, base)),
         supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); },
                               options.exit_with, options.reap_all_children}) {
     auto warnings = base.warnings;
     runners = detail::load_runners(settings, warnings);
-    the_plan = detail::build_plan(settings, runners, base.env);
+    the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
     warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
     the_plan.warnings = std::move(warnings);
     for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
@@ -91,7 +108,7 @@ struct launcher::impl {
       auto fresh = detail::resolve_settings(options, base.env, config, base.modules);
       std::vector<std::string> warnings;
       auto fresh_runners = detail::load_runners(fresh, warnings);
-      auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env);
+      auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env, base.permissions);
       for (const auto& w : warnings) detail::log().warn("{}", w);
       for (const auto& w : fresh_plan.warnings) detail::log().warn("{}", w);
       std::vector<std::string> old_sinks, new_sinks;

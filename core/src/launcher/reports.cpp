@@ -1,7 +1,9 @@
 // The reports of the public API: the version, the plan and the module listing, as values and as
 // JSON (docs/cli.md describes the JSON).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/log.hpp"
 #include "launcher/launch_context.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/launcher.hpp"
@@ -63,6 +65,12 @@ module_report list_modules(const launch_options& options) {
   module_report report;
   report.search_path = base.module_folders;
   report.warnings = base.warnings;
+  // What the listing has no row for (a missing folder, the owner and mode checks turned off) is
+  // said on standard error too, as run and list say their warnings.
+  const auto& rows = base.modules.warnings();
+  for (const auto& w : base.warnings) {
+    if (std::find(rows.begin(), rows.end(), w) == rows.end()) detail::log().warn("{}", w);
+  }
   for (const auto& m : base.modules.all()) {
     const auto& d = *m.descriptor;
     module_info info;

@@ -35,7 +35,8 @@ std::string describe(const loaded_module& m) {
   return fmt::format("{} {} ({})", to_string(m.descriptor->kind), m.descriptor->name, m.source);
 }
 
-module_registry module_registry::load(const std::vector<std::filesystem::path>& folders) {
+module_registry module_registry::load(const std::vector<std::filesystem::path>& folders,
+                                      const permission_policy& permissions) {
   module_registry r;
   auto take = [&](load_result loaded) {
     for (auto& m : loaded.modules) r.add(std::move(m));
@@ -45,7 +46,16 @@ module_registry module_registry::load(const std::vector<std::filesystem::path>& 
     }
   };
   for (const auto& folder : folders) {
-    for (const auto& file : module_files_in(folder)) take(load_module_file(file));
+    for (const auto& file : module_files_in(folder)) {
+      if (permissions.check) {
+        if (auto problem = check_permissions(file, folder, permissions.trusted_uid);
+            !problem.empty()) {
+          take({{}, {{file.string(), "refused: " + problem}}});
+          continue;
+        }
+      }
+      take(load_module_file(file));
+    }
   }
   take(load_builtin_modules());
   return r;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/permissions.hpp"
 #include "modules/module_loader.hpp"
 #include "plughost/module.hpp"
 
@@ -36,7 +37,10 @@ class module_registry {
  public:
   /// Loads every module of each folder, in order, then the built-ins. A module whose kind and
   /// name are already known is shadowed: kept for listing, named in a warning, never used.
-  static module_registry load(const std::vector<std::filesystem::path>& folders);
+  /// With `permissions.check`, a .so that fails the owner and mode checks (up to its folder) is
+  /// a failure and is never opened: loading a library runs its code.
+  static module_registry load(const std::vector<std::filesystem::path>& folders,
+                              const permission_policy& permissions = {});
   /// The built-ins only.
   static module_registry with_builtins() { return load({}); }
 

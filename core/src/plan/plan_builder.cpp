@@ -1,5 +1,6 @@
 // Building the plan: for each file found, which runner claims it, whether the naming rules
-// select it, and which argv runs it. Calls into runner modules are guarded here.
+// select it, whether it may run (owner and mode, as root), and which argv runs it. Calls into
+// runner modules are guarded here.
 #include "plan/plan_builder.hpp"
 
 #include <fmt/format.h>
@@ -94,7 +95,7 @@ void warn_of_entries_for_no_plugin(const launch_settings& settings, plan& out) {
 }  // namespace
 
 plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
-                const environment_block& env) {
+                const environment_block& env, const permission_policy& permissions) {
   plan out;
   out.identity = settings.who;
   out.warnings = settings.warnings;
@@ -156,6 +157,17 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       p.decision = decision::skip;
       out.plugins.push_back(std::move(p));
       continue;
+    }
+    // Before its first line is read: as root, a file someone else could have written is not run.
+    // (A file location is not above the file: its own folder is checked, and no further.)
+    if (permissions.check) {
+      if (auto problem = check_permissions(p.path, p.location, permissions.trusted_uid);
+          !problem.empty()) {
+        p.decision = decision::error;
+        p.reason = "refused: " + problem;
+        out.plugins.push_back(std::move(p));
+        continue;
+      }
     }
     auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var, r->overrides);
     out.warnings.insert(out.warnings.end(), res.warnings.begin(), res.warnings.end());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/environment.hpp"
+#include "common/permissions.hpp"
 #include "config/launch_settings.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/launcher.hpp"
@@ -28,8 +29,10 @@ std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings);
 
 /// Builds the plan. Never throws for a single plugin's problems: they become its decision.
+/// With `permissions.check`, a selected plugin that fails the owner and mode checks (the file
+/// and its folders up to its location) is an error, "refused: …".
 plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
-                const environment_block& env);
+                const environment_block& env, const permission_policy& permissions);
 
 /// The runner named `name`, or nullptr.
 const loaded_runner* find_runner(const std::vector<loaded_runner>& runners, std::string_view name);

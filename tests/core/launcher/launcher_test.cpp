@@ -2,7 +2,10 @@
 #include "plughost/launcher.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <thread>
 
 #include "plughost/error.hpp"
@@ -93,6 +96,80 @@ TEST(launcher_api, stop_before_run_starts_nothing) {
   l.stop();
   EXPECT_EQ(l.run(), 0);
   EXPECT_FALSE(fs::exists(dir.path() / "plugins" / "touch.sh.ran"));
+}
+
+// As root, a plugin that others could have written is refused: in the plan, at run (an error
+// record, exit code 1) and at a reload; the others run. Only plugins selected to run are checked.
+TEST(launcher_api, as_root_a_plugin_others_may_write_is_refused_and_the_others_run) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the check applies to root only";
+  temp_dir dir;
+  dir.write("plugins/good.sh", "echo ready\nexec sleep 300\n", fs::perms(0755));
+  const auto open = dir.write("plugins/open.sh", "echo open ran\n", fs::perms(0666));
+  dir.write("plugins/worker_1_x.sh", "echo\n", fs::perms(0666));
+  auto o = options_for(dir);
+  o.role = "WORKER";
+  launcher l(o);
+  const auto refused = "refused: " + open.string() + " is writable by others (mode 0666)";
+  std::map<std::string, std::pair<decision, std::string>> plan;
+  for (const auto& p : l.plan().plugins) plan[p.name] = {p.decision, p.reason};
+  EXPECT_EQ(plan["good.sh"].first, decision::run);
+  EXPECT_EQ(plan["open.sh"], std::make_pair(decision::error, refused));
+  EXPECT_EQ(plan["worker_1_x.sh"],
+            std::make_pair(decision::skip, std::string("only for worker 1")));
+
+  int code = -1;
+  std::thread runner([&] { code = l.run(); });
+  const auto records = [&] { return test::read_jsonl(dir.path() / "records.jsonl"); };
+  const auto seen = [&](const std::string& plugin, const std::string& key,
+                        const std::string& value) {
+    return test::eventually([&] {
+      for (const auto& r : records()) {
+        if (r["plugin"] == plugin && r.value(key, "") == value) return true;
+      }
+      return false;
+    });
+  };
+  const bool ready = seen("good.sh", "line", "ready");
+  // A reload sees the same rule: a new file others may write is refused too.
+  const auto later = dir.write("plugins/later.sh", "echo later ran\n", fs::perms(0646));
+  l.reload();
+  const bool later_refused = seen("later.sh", "event", "error");
+  l.stop();
+  runner.join();
+  EXPECT_TRUE(ready);
+  EXPECT_TRUE(later_refused);
+  EXPECT_EQ(code, 1);
+  std::vector<std::string> others;
+  for (const auto& r : records()) {
+    if (r["plugin"] == "good.sh") continue;
+    others.push_back(r["plugin"].get<std::string>() + " " + r.value("event", "") + " " +
+                     r.value("message", r.value("line", "")));
+  }
+  EXPECT_EQ(others,
+            (std::vector<std::string>{
+                "open.sh error " + refused,
+                "worker_1_x.sh skipped ",
+                // A reload reports again every plugin that cannot start.
+                "later.sh error refused: " + later.string() + " is writable by others (mode 0646)",
+                "open.sh error " + refused,
+            }));
+}
+
+TEST(launcher_api, allow_insecure_permissions_runs_them_with_a_warning) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the check applies to root only";
+  temp_dir dir;
+  dir.write("plugins/open.sh", "echo open ran\n", fs::perms(0666));
+  auto o = options_for(dir);
+  o.allow_insecure_permissions = true;
+  launcher l(o);
+  ASSERT_EQ(l.plan().plugins.size(), 1u);
+  EXPECT_EQ(l.plan().plugins[0].decision, decision::run);
+  EXPECT_EQ(std::count(l.plan().warnings.begin(), l.plan().warnings.end(),
+                       "--allow-insecure-permissions: plughost runs as root and does not check "
+                       "who owns plugins and modules or may write them: whoever can write one "
+                       "runs code as root"),
+            1);
+  EXPECT_EQ(l.run(), 0);
 }
 
 TEST(launcher_api, bad_options_throw_before_anything_starts) {
