@@ -26,16 +26,20 @@ file_sink::file_sink(std::string path, std::int64_t max_size, std::int64_t max_f
 rotating_file& file_sink::file_for(std::string_view plugin) {
   const std::string_view key = per_plugin_ ? plugin : std::string_view();
   if (const auto it = files_.find(key); it != files_.end()) return *it->second;
-  std::string path = path_;
+  // The folder the configuration names, and below it what a plugin's name adds: that part is
+  // created and opened without following links (open_log_file()).
+  const auto cut = per_plugin_ ? path_.rfind('/', path_.find(placeholder)) : path_.rfind('/');
+  const std::filesystem::path folder = cut == std::string::npos ? "." : path_.substr(0, cut + 1);
+  std::string below = cut == std::string::npos ? path_ : path_.substr(cut + 1);
   if (!per_plugin_) {
-    auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
+    auto file = std::make_unique<rotating_file>(folder, below, max_size_, max_files_);
     return *files_.emplace(std::string(key), std::move(file)).first->second;
   }
   // Events about plughost itself (an empty plugin) go to "plughost".
   const std::string_view name = plugin.empty() ? std::string_view("plughost") : plugin;
-  for (auto pos = path.find(placeholder); pos != std::string::npos;
-       pos = path.find(placeholder, pos + name.size())) {
-    path.replace(pos, placeholder.size(), name);
+  for (auto pos = below.find(placeholder); pos != std::string::npos;
+       pos = below.find(placeholder, pos + name.size())) {
+    below.replace(pos, placeholder.size(), name);
   }
   const auto now = std::chrono::steady_clock::now();
   const auto pending = retries_.find(key);
@@ -45,7 +49,7 @@ rotating_file& file_sink::file_for(std::string_view plugin) {
                     std::chrono::ceil<std::chrono::seconds>(pending->second.at - now).count()));
   }
   try {
-    auto file = std::make_unique<rotating_file>(path, max_size_, max_files_);
+    auto file = std::make_unique<rotating_file>(folder, below, max_size_, max_files_);
     if (pending != retries_.end()) retries_.erase(pending);
     return *files_.emplace(std::string(key), std::move(file)).first->second;
   } catch (const std::exception& e) {

@@ -1,4 +1,4 @@
-// Resumable, lossless size-based rotation on top of spdlog's file_helper.
+// Resumable, lossless size-based rotation, named as spdlog names rotated files.
 #include "rotating_file.hpp"
 
 #include <fcntl.h>
@@ -19,28 +19,25 @@ namespace {
 constexpr std::size_t write_buffer = 64 * 1024;
 }
 
-rotating_file::open_file::open_file(const std::string& path)
-    : helper([this] {
-        spdlog::file_event_handlers handlers;
-        handlers.after_open = [this](const spdlog::filename_t&, std::FILE* f) {
-          handle = f;
-          ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);  // spdlog opens without O_CLOEXEC
-        };
-        handlers.before_close = [this](const spdlog::filename_t&, std::FILE*) { handle = nullptr; };
-        return handlers;
-      }()) {
-  std::error_code ec;
-  const auto folder = std::filesystem::path(path).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  helper.open(path, false);  // append: never truncate a file that may hold lines
-}
-
-rotating_file::rotating_file(std::string path, std::int64_t max_size, std::int64_t max_files)
-    : path_(std::move(path)),
+rotating_file::rotating_file(std::filesystem::path folder, std::filesystem::path below,
+                             std::int64_t max_size, std::int64_t max_files)
+    : folder_(std::move(folder)),
+      below_(std::move(below)),
+      path_((folder_ / below_).string()),
       max_size_(max_size),
       max_files_(max_files < 1 ? 1 : max_files),
-      file_(std::make_unique<open_file>(path_)),
-      size_(static_cast<std::int64_t>(file_->helper.size())) {}
+      fd_(open_log_file(folder_, below_, /*create_folder=*/true)) {
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0) size_ = static_cast<std::int64_t>(st.st_size);
+}
+
+rotating_file::~rotating_file() {
+  try {
+    write_pending();
+  } catch (...) {  // nowhere left to report it
+  }
+  ::close(fd_);
+}
 
 std::string rotating_file::rotated_name(const std::string& path, std::int64_t index) {
   return spdlog::sinks::rotating_file_sink_st::calc_filename(path, static_cast<std::size_t>(index));
@@ -73,25 +70,23 @@ void rotating_file::write(std::string_view text) {
 void rotating_file::write_pending() {
   if (pending_.empty()) return;
   try {
-    pending_.write_to(::fileno(file_->handle));
+    pending_.write_to(fd_);
   } catch (...) {
     struct stat st {};  // what was dropped is not in the file: count only what is
-    if (::fstat(::fileno(file_->handle), &st) == 0) size_ = static_cast<std::int64_t>(st.st_size);
+    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::int64_t>(st.st_size);
     throw;
   }
 }
 
 void rotating_file::flush() {
   write_pending();
-  file_->helper.flush();
 }
 
 void rotating_file::rotate() {
   namespace fs = std::filesystem;
   // 1. Everything written so far is on disk before the file changes its name.
   write_pending();
-  file_->helper.flush();
-  if (file_->handle && ::fsync(::fileno(file_->handle)) != 0) {
+  if (::fsync(fd_) != 0) {
     throw std::system_error(errno, std::generic_category(), "fsync " + path_);
   }
   // 2. Shift the rotated files, oldest first. A step that already happened is skipped, so a
@@ -110,8 +105,9 @@ void rotating_file::rotate() {
     if (ec) throw std::system_error(ec, "rename " + path_);
   }
   // 3. A new, empty file under the name; the old one is closed only once the new one is open.
-  auto fresh = std::make_unique<open_file>(path_);
-  file_ = std::move(fresh);
+  const int fresh = open_log_file(folder_, below_, /*create_folder=*/true);
+  ::close(fd_);
+  fd_ = fresh;
   size_ = 0;
 }
 

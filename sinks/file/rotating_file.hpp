@@ -1,14 +1,15 @@
 // One log file with size-based rotation that never loses a line: rotation is a resumable
 // sequence (flush, fsync, shift name.N-1 → name.N … name → name.1, open a new name), and when a
 // step fails the file keeps growing and rotation is retried later. spdlog's rotating_file_sink
-// truncates the live file when a rename fails, so only spdlog's file_helper is used here.
+// truncates the live file when a rename fails, so only its naming is used here; the file is a
+// plain descriptor opened by open_log_file() (no symbolic link followed) and written whole
+// records at a time.
 #pragma once
-
-#include <spdlog/details/file_helper.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,10 +20,15 @@ namespace plughost::sinks {
 
 class rotating_file {
  public:
-  /// Opens (creating folders and the file, appending) `path`. `max_size` 0: never rotate.
-  /// `max_files`: how many rotated files (path.1 … path.N, spdlog's naming: x.1.log) are kept.
-  /// Throws spdlog::spdlog_ex or std::system_error when the file cannot be opened.
-  rotating_file(std::string path, std::int64_t max_size, std::int64_t max_files);
+  /// Opens (creating folders and the file, appending) `folder`/`below` (open_log_file()).
+  /// `max_size` 0: never rotate. `max_files`: how many rotated files (path.1 … path.N, spdlog's
+  /// naming: x.1.log) are kept. Throws std::system_error or std::runtime_error when the file
+  /// cannot be opened.
+  rotating_file(std::filesystem::path folder, std::filesystem::path below, std::int64_t max_size,
+                std::int64_t max_files);
+  ~rotating_file();
+  rotating_file(const rotating_file&) = delete;
+  rotating_file& operator=(const rotating_file&) = delete;
 
   /// Appends `text` (one record: one or more whole lines), rotating first when it would go past
   /// max_size. Records are gathered in a buffer and written in blocks, each whole or not at all
@@ -40,21 +46,15 @@ class rotating_file {
   static constexpr auto retry_interval = std::chrono::seconds(1);
 
  private:
-  // spdlog's file_helper with the FILE* it opened (for fsync), at a stable address.
-  struct open_file {
-    explicit open_file(const std::string& path);
-    spdlog::details::file_helper helper;
-    std::FILE* handle = nullptr;
-  };
-
   void rotate();
 
+  std::filesystem::path folder_, below_;
   std::string path_;
   std::int64_t max_size_;
   std::int64_t max_files_;
   void write_pending();
 
-  std::unique_ptr<open_file> file_;
+  int fd_ = -1;
   std::int64_t size_ = 0;  // of the file, pending bytes included
   // Written with write(2) on the FILE's descriptor: stdio would keep, and write again, what a
   // full disk refused. The FILE itself never buffers anything.

@@ -32,9 +32,13 @@ constexpr std::array<bool, 256> plain_bytes = [] {
 
 jsonl_sink::jsonl_sink(const std::string& path) {
   // "-": standard output, for a program that reads the records from plughost's stdout.
-  fd_ = path == "-" ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
-                    : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + path);
+  if (path == "-") {
+    fd_ = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot use stdout");
+  } else {
+    const std::filesystem::path p(path);
+    fd_ = open_log_file(p.parent_path(), p.filename(), /*create_folder=*/false);
+  }
   buffer_.reserve(flush_threshold + 64 * 1024);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -66,6 +67,19 @@ class record_buffer {
   std::string text_;
   std::vector<std::size_t> ends_;  // where each record ends in text_
 };
+
+/// Opens a log file for appending so that a symbolic link planted in a shared log folder cannot
+/// redirect the output: `folder` is the folder the configuration names (created when missing
+/// and `create_folder`; links in it are the operator's and followed), `below` the rest of the
+/// path, relative and without "." or "..". Each folder of `below` is created (0755) or entered
+/// without following a symbolic link; the file is opened without following one (O_NOFOLLOW)
+/// when the folder holding it may be written by its group, others, or a user other than root
+/// and plughost's (a link there could be anyone's). Running as root, `folder` and every folder
+/// below it must belong to root, and not be writable by others unless it has the sticky bit (as
+/// /tmp). Returns a descriptor (close-on-exec, O_APPEND; the caller closes it). Throws
+/// std::system_error or std::runtime_error naming the path and what is wrong.
+int open_log_file(const std::filesystem::path& folder, const std::filesystem::path& below,
+                  bool create_folder);
 
 /// Writes all of `data` to `fd`, retrying after EINTR and short writes and waiting while a
 /// non-blocking descriptor is full. Throws std::system_error on failure. For sinks.

@@ -42,7 +42,7 @@ TEST(rotating_file, rotation_keeps_every_line_in_order) {
   const auto path = (dir.path() / "logs" / "p.log").string();
   std::vector<std::string> written;
   {
-    rotating_file f(path, 1000, 1000);
+    rotating_file f(dir.path() / "logs", "p.log", 1000, 1000);
     for (int i = 0; i < 2000; ++i) {
       written.push_back("line " + std::to_string(i));
       f.write(written.back() + "\n");
@@ -58,7 +58,7 @@ TEST(rotating_file, only_max_files_rotated_files_are_kept) {
   temp_dir dir;
   const auto path = (dir.path() / "p.log").string();
   {
-    rotating_file f(path, 100, 3);
+    rotating_file f(dir.path(), "p.log", 100, 3);
     for (int i = 0; i < 100; ++i) f.write("0123456789012345678\n");  // 20 bytes: 5 per file
   }
   EXPECT_TRUE(fs::exists(rotating_file::rotated_name(path, 3)));
@@ -71,7 +71,7 @@ TEST(rotating_file, a_failed_rotation_keeps_appending_and_is_retried) {
   // A non-empty folder where the rotated file must go: renaming onto it fails. (With one
   // rotated file kept there is no shifting that would move the folder out of the way.)
   fs::create_directories(rotating_file::rotated_name(path, 1) + "/blocker");
-  rotating_file f(path, 100, 1);
+  rotating_file f(dir.path(), "p.log", 100, 1);
   std::vector<std::string> written;
   int failures = 0;
   for (int i = 0; i < 20; ++i) {

@@ -1,0 +1,81 @@
+// open_log_file(): a link planted in a shared log folder does not redirect plughost's output.
+// Runs as root (the owner and mode rules apply to root); skipped otherwise.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "plughost/sink.hpp"
+#include "test_support.hpp"
+
+namespace plughost {
+namespace {
+
+namespace fs = std::filesystem;
+using test::temp_dir;
+
+class log_file : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the rules are for root";
+    fs::create_directories(shared);
+    fs::permissions(shared, fs::perms(01777));  // as /tmp: others may add, not replace
+  }
+  std::string refusal(const fs::path& folder, const fs::path& below) {
+    try {
+      ::close(open_log_file(folder, below, true));
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  }
+  temp_dir dir;
+  fs::path shared = dir.path() / "shared";
+  fs::path target = dir.path() / "precious";
+};
+
+TEST_F(log_file, a_link_planted_in_a_folder_others_may_write_is_not_followed) {
+  dir.write("precious", "do not touch\n");
+  fs::create_symlink(target, shared / "plugins.jsonl");
+  EXPECT_EQ(refusal(shared, "plugins.jsonl"),
+            "a symbolic link in a folder others may write, not followed: " +
+                (shared / "plugins.jsonl").string() + ": Too many levels of symbolic links");
+  EXPECT_EQ(test::read_file(target), "do not touch\n");
+}
+
+TEST_F(log_file, a_per_plugin_folder_that_is_a_planted_link_is_not_entered) {
+  fs::create_directories(dir.path() / "elsewhere");
+  fs::create_symlink(dir.path() / "elsewhere", shared / "team");
+  EXPECT_EQ(refusal(shared, "team/a.sh.log"), "not a folder (or a symbolic link): " +
+                                                  (shared / "team").string() + ": Not a directory");
+  EXPECT_TRUE(fs::is_empty(dir.path() / "elsewhere"));
+  // Not planted: created, and written.
+  const int fd = open_log_file(shared, "crew/b.sh.log", true);
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+  EXPECT_TRUE(fs::is_regular_file(shared / "crew" / "b.sh.log"));
+}
+
+TEST_F(log_file, folders_others_may_write_without_the_sticky_bit_or_owned_by_others_are_refused) {
+  fs::create_directories(dir.path() / "open");
+  fs::permissions(dir.path() / "open", fs::perms(0777));
+  EXPECT_EQ(refusal(dir.path() / "open", "p.jsonl"),
+            "refused: " + (dir.path() / "open").string() +
+                " is writable by others without the sticky bit (a log folder must not be)");
+  fs::create_directories(dir.path() / "theirs");
+  ASSERT_EQ(::chown((dir.path() / "theirs").c_str(), 65534, 65534), 0);
+  EXPECT_EQ(refusal(dir.path() / "theirs", "p.jsonl"),
+            "refused: " + (dir.path() / "theirs").string() +
+                " is owned by uid 65534, not root (a log folder must be)");
+  EXPECT_EQ(refusal(dir.path() / "mine", "p.jsonl"), "") << "root's own folder is fine";
+}
+
+TEST_F(log_file, a_link_in_a_folder_only_root_writes_is_the_operators_and_followed) {
+  dir.write("real.jsonl", "");
+  fs::create_directories(dir.path() / "logs");
+  fs::create_symlink(dir.path() / "real.jsonl", dir.path() / "logs" / "p.jsonl");
+  EXPECT_EQ(refusal(dir.path() / "logs", "p.jsonl"), "");
+  EXPECT_EQ(refusal(dir.path() / "logs", "../p.jsonl"),
+            "not a plain path: ../p.jsonl: Invalid argument");
+}
+
+}  // namespace
+}  // namespace plughost
