@@ -186,6 +186,23 @@ TEST(config_errors, bad_json_names_line_and_column) {
             "last read: '\"b\": tru}'");
 }
 
+// Whatever nlohmann::json throws is a config_error: a number too large escaped as its
+// out_of_range (found by tests/fuzz). A message that quotes a long string is read without
+// std::regex, which recursed once per character until the stack ran out.
+TEST(config_errors, every_json_error_is_a_config_error) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("{\"a\": 1e400}", config_format::json_text, "lmcache.json", ".");
+            }),
+            "lmcache.json: invalid JSON: number overflow parsing '1e400'");
+  const std::string key(200'000, 'k');
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("{\"" + key, config_format::json_text, "lmcache.json", ".");
+            }),
+            "lmcache.json:1:200003: invalid JSON: syntax error while parsing object key - invalid "
+            "string: missing closing quote; last read: '\"" +
+                key + "'; expected string literal");
+}
+
 TEST(config_errors, top_level_must_be_a_mapping) {
   EXPECT_EQ(
       error_of([] { parse_config_text("- a\n- b\n", config_format::yaml, "lmcache.yaml", "."); }),
