@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <regex>
 
@@ -48,13 +49,14 @@ std::string without_underscores(std::string s) {
   return s;
 }
 
-// YAML 1.1 base 60, without sign: "1:30" == 90, "1:30.5" == 90.5.
+// YAML 1.1 base 60, without sign: "1:30" == 90, "1:30.5" == 90.5. strtold, not stold: a part
+// too large for a long double is infinite (as Python's float() makes it), not an exception.
 long double sexagesimal(const std::string& s) {
   long double value = 0;
   std::size_t start = 0;
   while (true) {
     const auto colon = s.find(':', start);
-    value = value * 60 + std::stold(s.substr(start, colon - start));
+    value = value * 60 + std::strtold(s.substr(start, colon - start).c_str(), nullptr);
     if (colon == std::string::npos) return value;
     start = colon + 1;
   }
@@ -122,10 +124,16 @@ json to_float(const std::string& text) {
     const auto value = static_cast<double>(sexagesimal(s));
     return negative ? -value : value;
   }
-  return std::stod(s);
+  return std::strtod(s.c_str(), nullptr);  // 1e999: inf, 1e-999: 0, as Python's float()
 }
 
+// libstdc++'s std::regex recurses once per character it matches, so a long enough scalar would
+// overflow the stack. No null, boolean or number worth reading is this long: longer plain scalars
+// stay strings.
+constexpr std::size_t max_typed_scalar = 1024;
+
 json plain_scalar(const std::string& s) {
+  if (s.size() > max_typed_scalar) return s;
   if (is_null_word(s)) return nullptr;
   if (std::regex_match(s, bool_re())) {
     const char c = s[0];

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <limits>
+
 #include "config/config_document.hpp"
 #include "config/launch_settings.hpp"
 #include "plughost/error.hpp"
@@ -73,6 +75,25 @@ TEST(config_files, yaml_scalars_are_typed_as_lmcache_reads_them) {
   EXPECT_EQ(root["n"], "12abc");
   EXPECT_EQ(root["o"], "7");
   EXPECT_EQ(root["derived"], json::parse(R"({"x": 1, "y": 3})"));
+}
+
+// Found while writing the fuzz targets (tests/fuzz): a float beyond a double is infinite or
+// zero, as Python's float() makes it (std::stod threw std::out_of_range, which escaped), and a
+// plain scalar longer than 1 KiB stays a string (std::regex recursed once per character until
+// the stack ran out).
+TEST(config_files, yaml_numbers_out_of_range_and_long_scalars) {
+  const std::string long_digits(100'000, '1');
+  const auto root =
+      parse_config_text("big: 1.0e+999\nsmall: -1.0e-999\nbase60: " + std::string(2'000, '1') +
+                            ":00\nlong: " + long_digits + "\nkept: " + std::string(1'024, '1') +
+                            "\n",
+                        config_format::yaml, "lmcache.yaml", ".")
+          .root;
+  EXPECT_EQ(root["big"], std::numeric_limits<double>::infinity());
+  EXPECT_EQ(root["small"], 0.0);
+  EXPECT_EQ(root["base60"], std::string(2'000, '1') + ":00");
+  EXPECT_EQ(root["long"], long_digits);
+  EXPECT_TRUE(root["kept"].is_number());  // 1 KiB: still typed
 }
 
 TEST(config_files, empty_file_is_an_empty_document) {
