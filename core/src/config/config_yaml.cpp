@@ -185,6 +185,7 @@ class converter {
       case YAML::NodeType::Undefined:
         return nullptr;
       case YAML::NodeType::Scalar:
+        count_bytes(node.Scalar().size(), at);
         return scalar(node);
       case YAML::NodeType::Sequence: {
         json out = json::array();
@@ -202,6 +203,17 @@ class converter {
   }
 
  private:
+  // Like the values, the bytes of keys and strings: one alias of a long string, repeated.
+  void count_bytes(std::size_t n, source_position at) {
+    bytes_ += n;
+    if (bytes_ > max_config_expanded_bytes) {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("the document expands to more than {} MiB of keys and "
+                                     "values (aliases repeated into each other?)",
+                                     max_config_expanded_bytes / (1024 * 1024)));
+    }
+  }
+
   json mapping(const YAML::Node& node, const json::json_pointer& where) {
     json out = json::object();
     std::vector<YAML::Node> merges;
@@ -218,6 +230,7 @@ class converter {
       }
       const auto child = where / key;
       const auto key_pos = position_of(kv.first.Mark());
+      count_bytes(key.size(), key_pos);
       doc_.record_key(child, key_pos);
       out[key] = convert(kv.second, child);
       if (kv.second.IsNull()) doc_.record_value(child, key_pos);  // an empty value has no mark
@@ -231,7 +244,9 @@ class converter {
         }
         for (const auto& kv : source) {
           const std::string key = kv.first.Scalar();
-          if (!out.contains(key)) out[key] = convert(kv.second, where / key);
+          if (out.contains(key)) continue;
+          count_bytes(key.size(), position_of(kv.first.Mark()));
+          out[key] = convert(kv.second, where / key);
         }
       };
       if (merge.IsSequence()) {
@@ -245,6 +260,7 @@ class converter {
 
   config_document& doc_;
   std::size_t values_ = 0;
+  std::size_t bytes_ = 0;
   int depth_ = 0;
 };
 

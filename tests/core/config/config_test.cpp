@@ -171,6 +171,25 @@ TEST(config_errors, yaml_aliases_cannot_expand_without_bound) {
       << message;
 }
 
+// Found while writing the fuzz targets (tests/fuzz): without these limits, one alias of a long
+// string repeated, or a long key over many values (each value's path holds it), took gigabytes.
+TEST(config_errors, yaml_aliases_cannot_expand_a_long_string_without_bound) {
+  std::string text = "a: &a \"" + std::string(1024 * 1024, 's') + "\"\nb: [";
+  for (int i = 0; i < 70; ++i) text += i ? ", *a" : "*a";
+  text += "]\n";
+  EXPECT_EQ(error_of([&] { parse_config_text(text, config_format::yaml, "lmcache.yaml", "."); }),
+            "lmcache.yaml:1:4: the document expands to more than 64 MiB of keys and values "
+            "(aliases repeated into each other?)");
+}
+
+TEST(config_errors, long_keys_over_many_values_are_refused) {
+  std::string text = "[" + std::string(100'000, 'k') + "]\n";
+  for (int i = 0; i < 1'000; ++i) text += "v" + std::to_string(i) + " = 1\n";
+  EXPECT_EQ(error_of([&] { parse_config_text(text, config_format::toml, "lmcache.toml", "."); }),
+            "lmcache.toml:6:6: the paths to the document's values add up to more than 64 MiB (very "
+            "long keys, nested deep?)");
+}
+
 TEST(config_errors, unknown_extension) {
   test::temp_dir dir;
   const auto file = dir.write("lmcache.conf", "a: 1\n");
