@@ -243,6 +243,21 @@ TEST(config_errors, every_json_error_is_a_config_error) {
                 key + "'; expected string literal");
 }
 
+// toml++ allows 256 levels: plughost refuses more than 64, as it does for YAML and JSON.
+TEST(config_errors, toml_nesting_is_limited_like_the_other_formats) {
+  const auto nested = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("a = " + nested(100) + "\n", config_format::toml, "lmcache.toml",
+                                ".");
+            }),
+            "lmcache.toml:1:68: nested deeper than 64 levels");
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("a = " + nested(63) + "\n", config_format::toml, "lmcache.toml",
+                                ".");
+            }),
+            "(no error)");
+}
+
 TEST(config_errors, top_level_must_be_a_mapping) {
   EXPECT_EQ(
       error_of([] { parse_config_text("- a\n- b\n", config_format::yaml, "lmcache.yaml", "."); }),
