@@ -243,6 +243,21 @@ TEST(config_errors, every_json_error_is_a_config_error) {
                 key + "'; expected string literal");
 }
 
+// Found by tests/fuzz: toml++ quotes the character it stopped at as it is, newline and escape
+// sequences included; what() stays one line.
+TEST(config_errors, messages_show_control_characters_visibly) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("inf = -i\nx = 1\n", config_format::toml, "lmcache.toml", ".");
+            }),
+            "lmcache.toml:1:9: invalid TOML: Error while parsing floating-point: expected 'inf', "
+            "saw '-i\\x0a'");
+  EXPECT_EQ(error_of([] {
+              parse_config_text("\"a\\nb\\e[31m\"\n", config_format::yaml, "lmcache.yaml", ".");
+            }),
+            "lmcache.yaml:1:1: expected a mapping of settings at the top level, got the string "
+            "\"a\\x0ab\\e[31m\"");
+}
+
 // toml++ allows 256 levels: plughost refuses more than 64, as it does for YAML and JSON.
 TEST(config_errors, toml_nesting_is_limited_like_the_other_formats) {
   const auto nested = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
