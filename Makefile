@@ -14,6 +14,7 @@ build: deps
 	cmake --build --preset default
 
 test: build
+	./scripts/install-deps.sh test
 	ctest --preset default
 
 demo: build

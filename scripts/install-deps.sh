@@ -14,11 +14,14 @@ packages=(
 )
 # The node runner's tests need Node.js: Debian's, unless the machine has a node already.
 if ! command -v node > /dev/null 2>&1; then packages+=(nodejs); fi
-# Extra groups callers may ask for: "bench" adds what `make bench` needs.
+# Extra groups callers may ask for: "test" adds what `make test` needs beyond the build (the
+# fuzz targets' clang and libFuzzer, which clang-14 only recommends), "bench" what `make bench`
+# needs.
 for group in "$@"; do
   case "$group" in
+    test) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(libbenchmark-dev gnuplot-nox) ;;
-    *) echo "install-deps.sh: unknown group '$group' (expected: bench)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$group' (expected: test, bench)" >&2; exit 2 ;;
   esac
 done
 

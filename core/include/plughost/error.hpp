@@ -19,7 +19,9 @@ class usage_error : public error {
 };
 
 /// A configuration file, text or setting that cannot be used. The launcher exits with code 2.
-/// what() is "source:line:column: message" when the position is known, else "source: message".
+/// what() is "source:line:column: message" when the position is known, else "source: message",
+/// with control characters made visible (a parser's message may quote a newline or an escape
+/// sequence from the text); source() and message() are as given.
 class config_error : public error {
  public:
   config_error(std::string source, int line, int column, std::string message);

@@ -52,17 +52,30 @@ void config_document::fail_at_key(const json::json_pointer& where,
   fail(key_position(where), message);
 }
 
+void config_document::record(std::unordered_map<std::string, source_position>& table,
+                             const json::json_pointer& where, source_position p) {
+  auto path = where.to_string();
+  recorded_bytes_ += path.size();
+  if (recorded_bytes_ > max_config_expanded_bytes) {
+    fail(p, fmt::format("the paths to the document's values add up to more than {} MiB (very "
+                        "long keys, nested deep?)",
+                        max_config_expanded_bytes / (1024 * 1024)));
+  }
+  table[std::move(path)] = p;
+}
+
 void config_document::record_value(const json::json_pointer& where, source_position p) {
-  values_[where.to_string()] = p;
+  record(values_, where, p);
 }
 
 void config_document::record_key(const json::json_pointer& where, source_position p) {
-  keys_[where.to_string()] = p;
+  record(keys_, where, p);
 }
 
 void config_document::take_positions(config_document&& other) {
   values_ = std::move(other.values_);
   keys_ = std::move(other.keys_);
+  recorded_bytes_ = other.recorded_bytes_;
 }
 
 config_format format_of(const std::filesystem::path& file) {

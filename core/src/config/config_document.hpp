@@ -25,6 +25,10 @@ enum class config_format { yaml, toml, json_text };
 inline constexpr int max_config_depth = 64;
 inline constexpr std::size_t max_config_values = 100'000;
 inline constexpr std::uintmax_t max_config_file_bytes = 4 * 1024 * 1024;
+/// The bytes of keys and strings after YAML aliases are expanded (one alias of a long string,
+/// repeated), and apart from them the bytes of the paths that locate the values for error
+/// positions (each value's path holds every key above it: long keys over many values).
+inline constexpr std::size_t max_config_expanded_bytes = 64 * 1024 * 1024;
 
 class config_document {
  public:
@@ -42,6 +46,8 @@ class config_document {
                                   const std::string& message) const;
   [[noreturn]] void fail_at_key(const json::json_pointer& where, const std::string& message) const;
 
+  /// Record where the value (or the key) at `where` is written. Throws config_error at `p` when
+  /// the paths recorded add up to more than max_config_expanded_bytes.
   void record_value(const json::json_pointer& where, source_position p);
   void record_key(const json::json_pointer& where, source_position p);
   /// Adopts the positions recorded in `other` (same text, parsed by another parser).
@@ -49,8 +55,11 @@ class config_document {
 
  private:
   [[noreturn]] void fail(source_position p, const std::string& message) const;
+  void record(std::unordered_map<std::string, source_position>& table,
+              const json::json_pointer& where, source_position p);
   std::unordered_map<std::string, source_position> values_;
   std::unordered_map<std::string, source_position> keys_;
+  std::size_t recorded_bytes_ = 0;
 };
 
 /// The format a file's extension names (.yaml/.yml, .toml, .json); throws config_error otherwise.

@@ -1,7 +1,8 @@
 // JSON → neutral tree, with nlohmann::json's own syntax errors turned into file:line:col.
 #include <fmt/format.h>
 
-#include <regex>
+#include <charconv>
+#include <system_error>
 
 #include "config/config_document.hpp"
 #include "plughost/error.hpp"
@@ -139,6 +140,35 @@ void check_depth(const config_document& doc, std::string_view text) {
   }
 }
 
+// nlohmann::json's message as a config_error: "[json.exception.parse_error.101] parse error at
+// line 2, column 5: <detail>" gives the position, "[json.exception.out_of_range.406] number
+// overflow parsing '1e400'" none. Read by hand: the detail quotes the text read (a long string
+// makes it long) and std::regex recurses once per character.
+config_error json_error(const config_document& doc, std::string_view what) {
+  if (const auto tag_end = what.find("] "); what.starts_with('[') && tag_end != what.npos) {
+    what.remove_prefix(tag_end + 2);
+  }
+  const auto number = [](std::string_view& s, int& value) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    s.remove_prefix(static_cast<std::size_t>(end - s.data()));
+    return ec == std::errc() && value >= 0;
+  };
+  const auto skip = [](std::string_view& s, std::string_view prefix) {
+    if (!s.starts_with(prefix)) return false;
+    s.remove_prefix(prefix.size());
+    return true;
+  };
+  if (const auto at = what.find(" at line "); at != what.npos) {
+    auto rest = what.substr(at);
+    int line = 0, column = 0;
+    if (skip(rest, " at line ") && number(rest, line) && skip(rest, ", column ") &&
+        number(rest, column) && skip(rest, ": ")) {
+      return config_error(doc.source, line, column, fmt::format("invalid JSON: {}", rest));
+    }
+  }
+  return config_error(doc.source, fmt::format("invalid JSON: {}", what));
+}
+
 }  // namespace
 
 void parse_json_into(config_document& doc, std::string_view raw) {
@@ -147,16 +177,8 @@ void parse_json_into(config_document& doc, std::string_view raw) {
   check_depth(doc, text);
   try {
     doc.root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // e.what(): "[json.exception.parse_error.101] parse error at line 2, column 5: <detail>"
-    static const std::regex where_re(R"(at line (\d+), column (\d+): (.*)$)");
-    std::cmatch m;
-    const char* what = e.what();
-    if (std::regex_search(what, m, where_re)) {
-      throw config_error(doc.source, std::stoi(m[1].str()), std::stoi(m[2].str()),
-                         "invalid JSON: " + m[3].str());
-    }
-    throw config_error(doc.source, fmt::format("invalid JSON: {}", what));
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+    throw json_error(doc, e.what());
   }
   index_json_positions(doc, text);
 }

@@ -22,20 +22,30 @@ std::string iso_text(const T& v) {
   return out.str();
 }
 
-json convert(const toml::node& node, const json::json_pointer& where, config_document& doc) {
-  doc.record_value(where, position_of(node.source()));
+// `depth`: of the tables and arrays around `node` (toml++ allows 256 levels, plughost as many as
+// in the other formats).
+json convert(const toml::node& node, const json::json_pointer& where, config_document& doc,
+             int depth) {
+  const auto at = position_of(node.source());
+  doc.record_value(where, at);
+  if ((node.is_table() || node.is_array()) && depth >= max_config_depth) {
+    throw config_error(doc.source, at.line, at.column,
+                       fmt::format("nested deeper than {} levels", max_config_depth));
+  }
   if (const auto* t = node.as_table()) {
     json out = json::object();
     for (const auto& [key, child] : *t) {
       const auto child_where = where / std::string(key.str());
       doc.record_key(child_where, position_of(key.source()));
-      out[std::string(key.str())] = convert(child, child_where, doc);
+      out[std::string(key.str())] = convert(child, child_where, doc, depth + 1);
     }
     return out;
   }
   if (const auto* a = node.as_array()) {
     json out = json::array();
-    for (std::size_t i = 0; i < a->size(); ++i) out.push_back(convert((*a)[i], where / i, doc));
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      out.push_back(convert((*a)[i], where / i, doc, depth + 1));
+    }
     return out;
   }
   if (const auto* s = node.as_string()) return s->get();
@@ -59,7 +69,7 @@ void parse_toml_into(config_document& doc, std::string_view text) {
     throw config_error(doc.source, p.line, p.column,
                        fmt::format("invalid TOML: {}", e.description()));
   }
-  doc.root = convert(table, json::json_pointer(), doc);
+  doc.root = convert(table, json::json_pointer(), doc, 0);
 }
 
 }  // namespace plughost::detail

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <regex>
 
@@ -48,13 +49,14 @@ std::string without_underscores(std::string s) {
   return s;
 }
 
-// YAML 1.1 base 60, without sign: "1:30" == 90, "1:30.5" == 90.5.
+// YAML 1.1 base 60, without sign: "1:30" == 90, "1:30.5" == 90.5. strtold, not stold: a part
+// too large for a long double is infinite (as Python's float() makes it), not an exception.
 long double sexagesimal(const std::string& s) {
   long double value = 0;
   std::size_t start = 0;
   while (true) {
     const auto colon = s.find(':', start);
-    value = value * 60 + std::stold(s.substr(start, colon - start));
+    value = value * 60 + std::strtold(s.substr(start, colon - start).c_str(), nullptr);
     if (colon == std::string::npos) return value;
     start = colon + 1;
   }
@@ -122,10 +124,16 @@ json to_float(const std::string& text) {
     const auto value = static_cast<double>(sexagesimal(s));
     return negative ? -value : value;
   }
-  return std::stod(s);
+  return std::strtod(s.c_str(), nullptr);  // 1e999: inf, 1e-999: 0, as Python's float()
 }
 
+// libstdc++'s std::regex recurses once per character it matches, so a long enough scalar would
+// overflow the stack. No null, boolean or number worth reading is this long: longer plain scalars
+// stay strings.
+constexpr std::size_t max_typed_scalar = 1024;
+
 json plain_scalar(const std::string& s) {
+  if (s.size() > max_typed_scalar) return s;
   if (is_null_word(s)) return nullptr;
   if (std::regex_match(s, bool_re())) {
     const char c = s[0];
@@ -177,6 +185,7 @@ class converter {
       case YAML::NodeType::Undefined:
         return nullptr;
       case YAML::NodeType::Scalar:
+        count_bytes(node.Scalar().size(), at);
         return scalar(node);
       case YAML::NodeType::Sequence: {
         json out = json::array();
@@ -194,6 +203,17 @@ class converter {
   }
 
  private:
+  // Like the values, the bytes of keys and strings: one alias of a long string, repeated.
+  void count_bytes(std::size_t n, source_position at) {
+    bytes_ += n;
+    if (bytes_ > max_config_expanded_bytes) {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("the document expands to more than {} MiB of keys and "
+                                     "values (aliases repeated into each other?)",
+                                     max_config_expanded_bytes / (1024 * 1024)));
+    }
+  }
+
   json mapping(const YAML::Node& node, const json::json_pointer& where) {
     json out = json::object();
     std::vector<YAML::Node> merges;
@@ -210,6 +230,7 @@ class converter {
       }
       const auto child = where / key;
       const auto key_pos = position_of(kv.first.Mark());
+      count_bytes(key.size(), key_pos);
       doc_.record_key(child, key_pos);
       out[key] = convert(kv.second, child);
       if (kv.second.IsNull()) doc_.record_value(child, key_pos);  // an empty value has no mark
@@ -223,7 +244,9 @@ class converter {
         }
         for (const auto& kv : source) {
           const std::string key = kv.first.Scalar();
-          if (!out.contains(key)) out[key] = convert(kv.second, where / key);
+          if (out.contains(key)) continue;
+          count_bytes(key.size(), position_of(kv.first.Mark()));
+          out[key] = convert(kv.second, where / key);
         }
       };
       if (merge.IsSequence()) {
@@ -237,6 +260,7 @@ class converter {
 
   config_document& doc_;
   std::size_t values_ = 0;
+  std::size_t bytes_ = 0;
   int depth_ = 0;
 };
 

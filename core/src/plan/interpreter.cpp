@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/process/v2/environment.hpp>
 #include <cerrno>
 #include <cstring>
@@ -20,30 +21,38 @@ bool is_blank(char c) {
 
 std::optional<shebang> parse_shebang(std::string_view head, bool* truncated) {
   if (truncated) *truncated = false;
-  if (head.size() > shebang_limit) head = head.substr(0, shebang_limit);
   if (head.size() < 2 || head[0] != '#' || head[1] != '!') return std::nullopt;
-  std::string_view line = head.substr(2);
-  const auto newline = line.find('\n');
-  const bool complete = newline != std::string_view::npos;
-  if (complete) line = line.substr(0, newline);
-  if (const auto nul = line.find('\0'); nul != std::string_view::npos) line = line.substr(0, nul);
-
-  std::size_t i = 0;
-  while (i < line.size() && is_blank(line[i])) ++i;
-  std::size_t end = i;
-  while (end < line.size() && !is_blank(line[end])) ++end;
-  if (end == i) return std::nullopt;
-  // Without a newline in the buffer, an interpreter name that runs to the end may be cut short.
-  if (!complete && end == line.size() && head.size() == shebang_limit) {
-    if (truncated) *truncated = true;
-    return std::nullopt;
+  // The kernel's buffer: the first 256 bytes, NUL-padded when the file is shorter.
+  std::string buffer(head.substr(0, shebang_limit));
+  buffer.resize(shebang_limit, '\0');
+  const std::string_view b(buffer);
+  constexpr std::string_view blank = " \t";
+  constexpr std::string_view blank_or_nul(" \t\0", 3);
+  // The line ends at the newline, which the kernel looks for only up to the first NUL ...
+  auto end = b.find_first_of(std::string_view("\n\0", 2));
+  if (end == std::string_view::npos || b[end] != '\n') {
+    // ... else at the buffer's last byte (dropped), if the interpreter's name visibly ends before
+    // it (a blank or a NUL after it): a name that may have been cut short is refused.
+    const auto name = b.find_first_not_of(blank, 2);
+    if (name == std::string_view::npos) return std::nullopt;
+    if (b.find_first_of(blank_or_nul, name) == std::string_view::npos) {
+      if (truncated) *truncated = true;
+      return std::nullopt;
+    }
+    end = shebang_limit - 1;
   }
-  shebang out{std::string(line.substr(i, end - i)), std::nullopt};
-  std::size_t arg = end;
-  while (arg < line.size() && is_blank(line[arg])) ++arg;
-  std::size_t arg_end = line.size();
-  while (arg_end > arg && is_blank(line[arg_end - 1])) --arg_end;
-  if (arg_end > arg) out.argument = std::string(line.substr(arg, arg_end - arg));
+  while (is_blank(b[end - 1])) --end;  // stops at the '!' at the latest
+  // The kernel then reads the name and the argument as C strings: a NUL ends either.
+  const auto line = b.substr(2, end - 2);
+  const auto name = line.find_first_not_of(blank);
+  if (name == std::string_view::npos || line[name] == '\0') return std::nullopt;
+  const auto name_end = std::min(line.find_first_of(blank_or_nul, name), line.size());
+  shebang out{std::string(line.substr(name, name_end - name)), std::nullopt};
+  if (name_end < line.size() && line[name_end] != '\0') {
+    // Blanks trimmed on both sides, unless a NUL comes first (then it may even be empty).
+    const auto argument = line.substr(line.find_first_not_of(blank, name_end));
+    out.argument = std::string(argument.substr(0, argument.find('\0')));
+  }
   return out;
 }
 

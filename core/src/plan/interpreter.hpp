@@ -23,8 +23,11 @@ struct shebang {
 
 /// Parses the start of a file as Linux's binfmt_script does: "#!", optional blanks, the
 /// interpreter up to the next blank, then the rest of the line, trimmed, as one optional argument.
-/// Returns nullopt without "#!" or when no interpreter is named; `truncated` is set when the
-/// interpreter's name does not fit in the first 256 bytes (Linux then refuses the script).
+/// Only the first 256 bytes count. A NUL ends the line too, but the blanks before it stay, and so
+/// does the end of a file without a newline ("#!/bin/sh -e " passes "-e ", "#!/bin/sh " an empty
+/// argument); a line that runs past the 256 bytes loses the last of them. Returns nullopt without
+/// "#!" or when no interpreter is named; `truncated` is set when the interpreter's name may not
+/// fit in the first 256 bytes (Linux then refuses the script).
 std::optional<shebang> parse_shebang(std::string_view head, bool* truncated = nullptr);
 
 /// Whether `program` names an existing executable regular file (a name with no slash is taken

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <limits>
+
 #include "config/config_document.hpp"
 #include "config/launch_settings.hpp"
 #include "plughost/error.hpp"
@@ -73,6 +75,25 @@ TEST(config_files, yaml_scalars_are_typed_as_lmcache_reads_them) {
   EXPECT_EQ(root["n"], "12abc");
   EXPECT_EQ(root["o"], "7");
   EXPECT_EQ(root["derived"], json::parse(R"({"x": 1, "y": 3})"));
+}
+
+// Found while writing the fuzz targets (tests/fuzz): a float beyond a double is infinite or
+// zero, as Python's float() makes it (std::stod threw std::out_of_range, which escaped), and a
+// plain scalar longer than 1 KiB stays a string (std::regex recursed once per character until
+// the stack ran out).
+TEST(config_files, yaml_numbers_out_of_range_and_long_scalars) {
+  const std::string long_digits(100'000, '1');
+  const auto root =
+      parse_config_text("big: 1.0e+999\nsmall: -1.0e-999\nbase60: " + std::string(2'000, '1') +
+                            ":00\nlong: " + long_digits + "\nkept: " + std::string(1'024, '1') +
+                            "\n",
+                        config_format::yaml, "lmcache.yaml", ".")
+          .root;
+  EXPECT_EQ(root["big"], std::numeric_limits<double>::infinity());
+  EXPECT_EQ(root["small"], 0.0);
+  EXPECT_EQ(root["base60"], std::string(2'000, '1') + ":00");
+  EXPECT_EQ(root["long"], long_digits);
+  EXPECT_TRUE(root["kept"].is_number());  // 1 KiB: still typed
 }
 
 TEST(config_files, empty_file_is_an_empty_document) {
@@ -150,6 +171,25 @@ TEST(config_errors, yaml_aliases_cannot_expand_without_bound) {
       << message;
 }
 
+// Found while writing the fuzz targets (tests/fuzz): without these limits, one alias of a long
+// string repeated, or a long key over many values (each value's path holds it), took gigabytes.
+TEST(config_errors, yaml_aliases_cannot_expand_a_long_string_without_bound) {
+  std::string text = "a: &a \"" + std::string(1024 * 1024, 's') + "\"\nb: [";
+  for (int i = 0; i < 70; ++i) text += i ? ", *a" : "*a";
+  text += "]\n";
+  EXPECT_EQ(error_of([&] { parse_config_text(text, config_format::yaml, "lmcache.yaml", "."); }),
+            "lmcache.yaml:1:4: the document expands to more than 64 MiB of keys and values "
+            "(aliases repeated into each other?)");
+}
+
+TEST(config_errors, long_keys_over_many_values_are_refused) {
+  std::string text = "[" + std::string(100'000, 'k') + "]\n";
+  for (int i = 0; i < 1'000; ++i) text += "v" + std::to_string(i) + " = 1\n";
+  EXPECT_EQ(error_of([&] { parse_config_text(text, config_format::toml, "lmcache.toml", "."); }),
+            "lmcache.toml:6:6: the paths to the document's values add up to more than 64 MiB (very "
+            "long keys, nested deep?)");
+}
+
 TEST(config_errors, unknown_extension) {
   test::temp_dir dir;
   const auto file = dir.write("lmcache.conf", "a: 1\n");
@@ -184,6 +224,53 @@ TEST(config_errors, bad_json_names_line_and_column) {
             }),
             "lmcache.json:2:10: invalid JSON: syntax error while parsing value - invalid literal; "
             "last read: '\"b\": tru}'");
+}
+
+// Whatever nlohmann::json throws is a config_error: a number too large escaped as its
+// out_of_range (found by tests/fuzz). A message that quotes a long string is read without
+// std::regex, which recursed once per character until the stack ran out.
+TEST(config_errors, every_json_error_is_a_config_error) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("{\"a\": 1e400}", config_format::json_text, "lmcache.json", ".");
+            }),
+            "lmcache.json: invalid JSON: number overflow parsing '1e400'");
+  const std::string key(200'000, 'k');
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("{\"" + key, config_format::json_text, "lmcache.json", ".");
+            }),
+            "lmcache.json:1:200003: invalid JSON: syntax error while parsing object key - invalid "
+            "string: missing closing quote; last read: '\"" +
+                key + "'; expected string literal");
+}
+
+// Found by tests/fuzz: toml++ quotes the character it stopped at as it is, newline and escape
+// sequences included; what() stays one line.
+TEST(config_errors, messages_show_control_characters_visibly) {
+  EXPECT_EQ(error_of([] {
+              parse_config_text("inf = -i\nx = 1\n", config_format::toml, "lmcache.toml", ".");
+            }),
+            "lmcache.toml:1:9: invalid TOML: Error while parsing floating-point: expected 'inf', "
+            "saw '-i\\x0a'");
+  EXPECT_EQ(error_of([] {
+              parse_config_text("\"a\\nb\\e[31m\"\n", config_format::yaml, "lmcache.yaml", ".");
+            }),
+            "lmcache.yaml:1:1: expected a mapping of settings at the top level, got the string "
+            "\"a\\x0ab\\e[31m\"");
+}
+
+// toml++ allows 256 levels: plughost refuses more than 64, as it does for YAML and JSON.
+TEST(config_errors, toml_nesting_is_limited_like_the_other_formats) {
+  const auto nested = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("a = " + nested(100) + "\n", config_format::toml, "lmcache.toml",
+                                ".");
+            }),
+            "lmcache.toml:1:68: nested deeper than 64 levels");
+  EXPECT_EQ(error_of([&] {
+              parse_config_text("a = " + nested(63) + "\n", config_format::toml, "lmcache.toml",
+                                ".");
+            }),
+            "(no error)");
 }
 
 TEST(config_errors, top_level_must_be_a_mapping) {

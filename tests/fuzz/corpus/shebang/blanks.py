@@ -1,0 +1,1 @@
+#! /opt/venv/bin/python	-u  
