@@ -16,11 +16,22 @@ struct record_batch::owned_event {
 };
 
 record_batch::record_batch(std::size_t sinks) : sink_bytes_(sinks), sink_records_(sinks) {
+  // Room for a full batch at once: growing on the way costs copies and fresh pages per batch.
   bytes_.reserve(batch_bytes + 16 * 1024);
-  items_.reserve(1024);
+  items_.reserve(batch_bytes / record_overhead + 1);
 }
 
 record_batch::~record_batch() = default;
+
+void record_batch::clear() noexcept {
+  bytes_.clear();
+  items_.clear();
+  events_.clear();
+  std::fill(sink_bytes_.begin(), sink_bytes_.end(), 0);
+  std::fill(sink_records_.begin(), sink_records_.end(), 0);
+  weight_ = 0;
+  last_plugin_at_ = last_plugin_size_ = 0;
+}
 
 std::uint32_t record_batch::keep(std::string_view text) {
   const auto at = static_cast<std::uint32_t>(bytes_.size());

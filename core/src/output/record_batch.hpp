@@ -34,6 +34,10 @@ class record_batch {
   /// outlive the batch.
   void add(const record& r, const route& to);
 
+  /// Empties the batch, keeping its memory (batches are reused: a fresh one per handler would
+  /// cost fresh pages).
+  void clear() noexcept;
+
   bool empty() const noexcept { return items_.empty(); }
   /// What the whole batch weighs (as bytes_for() counts).
   std::size_t weight() const noexcept { return weight_; }

@@ -71,11 +71,30 @@ const record_dispatch::route& record_dispatch::route_for(std::string_view plugin
 void record_dispatch::write(const record& r, const route& to) noexcept {
   if (workers_.empty() || closed_) return;
   try {
-    if (!open_) open_ = std::make_shared<record_batch>(workers_.size());
+    if (!open_) open_ = new_batch();
     open_->add(r, to);
     if (open_->weight() >= batch_limit_) flush();
   } catch (...) {  // out of memory: nothing sensible is left to do with the record
   }
+}
+
+std::shared_ptr<record_batch> record_dispatch::new_batch() {
+  std::unique_ptr<record_batch> b;
+  {
+    const std::lock_guard lock(pool_->mutex);
+    if (!pool_->free.empty()) {
+      b = std::move(pool_->free.back());
+      pool_->free.pop_back();
+    }
+  }
+  if (!b) b = std::make_unique<record_batch>(workers_.size());
+  return {b.release(), [pool = pool_](record_batch* done) {
+            constexpr std::size_t kept = 8;
+            std::unique_ptr<record_batch> owned(done);
+            owned->clear();
+            const std::lock_guard lock(pool->mutex);
+            if (pool->free.size() < kept) pool->free.push_back(std::move(owned));
+          }};
 }
 
 void record_dispatch::flush() noexcept {

@@ -97,7 +97,16 @@ class record_dispatch {
   void report() noexcept;
   bool request_room(const route& to) noexcept;
 
+  // Batches the sinks are done with, kept for reuse (shared with the deleters, which may run on
+  // a writer thread after this object is gone).
+  struct batch_pool {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<record_batch>> free;
+  };
+  std::shared_ptr<record_batch> new_batch();
+
   std::vector<std::unique_ptr<sink_worker>> workers_;
+  std::shared_ptr<batch_pool> pool_ = std::make_shared<batch_pool>();
   route all_;
   std::map<std::string, route, std::less<>> routes_;
   std::shared_ptr<record_batch> open_;
