@@ -9,7 +9,8 @@
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
-#include <fstream>
+
+#include "modules/module_file.hpp"
 
 namespace plughost::detail {
 
@@ -17,14 +18,6 @@ namespace {
 
 namespace dll = boost::dll;
 constexpr const char* section = "plughost";
-
-bool is_elf(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
-  return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' &&
-         magic[3] == 'F';
-}
 
 std::string describe_descriptor_problem(const module_descriptor& d) {
   if (d.name.empty()) return "the module has no name";
@@ -103,9 +96,9 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
 }  // namespace
 
 load_result load_module_file(const std::filesystem::path& file) {
-  if (!is_elf(file)) {
+  if (auto problem = elf_problem(file); !problem.empty()) {
     load_result out;
-    out.failures.push_back({file.string(), "not a shared object (no ELF header)"});
+    out.failures.push_back({file.string(), std::move(problem)});
     return out;
   }
   // RTLD_NOW: an unresolved symbol is an error now, not a crash at the first call.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "modules/module_file.hpp"
+
 namespace plughost::detail {
 
 namespace {
@@ -47,6 +49,11 @@ module_registry module_registry::load(const std::vector<std::filesystem::path>& 
   };
   for (const auto& folder : folders) {
     for (const auto& file : module_files_in(folder)) {
+      // Before anything opens it: a FIFO named x.so would block a reader forever.
+      if (auto problem = not_a_regular_file(file); !problem.empty()) {
+        take({{}, {{file.string(), std::move(problem)}}});
+        continue;
+      }
       if (permissions.check) {
         if (auto problem = check_permissions(file, folder, permissions.trusted_uid);
             !problem.empty()) {

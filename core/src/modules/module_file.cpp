@@ -1,0 +1,168 @@
+// Candidate module files, examined without loading them: stat() first (a FIFO or a device
+// opened for reading could block, or have side effects), then the ELF header, read through a
+// descriptor opened with O_NONBLOCK and checked again with fstat().
+#include "modules/module_file.hpp"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace plughost::detail {
+
+namespace {
+
+std::string kind_of_file(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string not_regular(mode_t mode) {
+  return fmt::format("not a regular file ({})", kind_of_file(mode));
+}
+
+// What identifies the machine an ELF file was built for: e_ident's class and byte order, and
+// e_machine (the same offsets in 32- and 64-bit files).
+struct elf_target {
+  unsigned char elf_class = 0;
+  unsigned char byte_order = 0;
+  unsigned machine = 0;
+  bool operator==(const elf_target&) const = default;
+};
+
+constexpr std::size_t ident_and_machine = 20;  // e_ident[16], e_type, e_machine
+
+bool has_elf_magic(const unsigned char* bytes) {
+  return std::memcmp(bytes, ELFMAG, SELFMAG) == 0;
+}
+
+elf_target target_of(const unsigned char* header) {
+  elf_target t{header[EI_CLASS], header[EI_DATA], 0};
+  const unsigned lo = header[18];
+  const unsigned hi = header[19];
+  t.machine = t.byte_order == ELFDATA2MSB ? (lo << 8 | hi) : (hi << 8 | lo);
+  return t;
+}
+
+// This program's own target, read from its ELF header as the dynamic loader mapped it (the
+// first page of the object holding this function). Unknown (all zero) if that is not ELF.
+elf_target own_target() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&own_target), &info) == 0 || !info.dli_fbase) return {};
+  const auto* header = static_cast<const unsigned char*>(info.dli_fbase);
+  return has_elf_magic(header) ? target_of(header) : elf_target{};
+}
+
+std::string machine_name(unsigned machine) {
+  switch (machine) {
+    case EM_X86_64:
+      return "x86-64";
+    case EM_AARCH64:
+      return "aarch64";
+    case EM_386:
+      return "i386";
+    case EM_ARM:
+      return "arm";
+    case EM_RISCV:
+      return "riscv";
+    case EM_PPC64:
+      return "ppc64";
+    case EM_PPC:
+      return "ppc";
+    case EM_S390:
+      return "s390";
+    case EM_MIPS:
+      return "mips";
+    case EM_LOONGARCH:
+      return "loongarch";
+    case EM_SPARCV9:
+      return "sparc64";
+    case EM_IA_64:
+      return "ia64";
+    default:
+      return fmt::format("ELF machine {}", machine);
+  }
+}
+
+// "aarch64"; for the machine of `host` but another word size or byte order, "x86-64 (32-bit)".
+std::string describe(const elf_target& t, const elf_target& host) {
+  auto out = machine_name(t.machine);
+  if (t.machine != host.machine) return out;
+  if (t.elf_class != host.elf_class) {
+    out += t.elf_class == ELFCLASS32   ? " (32-bit)"
+           : t.elf_class == ELFCLASS64 ? " (64-bit)"
+                                       : " (unknown ELF class)";
+  }
+  if (t.byte_order != host.byte_order) {
+    out += t.byte_order == ELFDATA2LSB   ? " (little-endian)"
+           : t.byte_order == ELFDATA2MSB ? " (big-endian)"
+                                         : " (unknown byte order)";
+  }
+  return out;
+}
+
+// Reads up to `size` bytes from the start of `fd`.
+std::size_t read_start(int fd, unsigned char* out, std::size_t size) {
+  std::size_t got = 0;
+  while (got < size) {
+    const auto n = ::pread(fd, out + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
+
+}  // namespace
+
+std::string not_a_regular_file(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    const int err = errno;
+    struct stat link {};
+    if (err == ENOENT && ::lstat(file.c_str(), &link) == 0) return "a broken symbolic link";
+    if (err == ELOOP) return "a symbolic link loop";
+    return fmt::format("cannot be examined: {}", std::strerror(err));
+  }
+  return S_ISREG(st.st_mode) ? std::string() : not_regular(st.st_mode);
+}
+
+std::string elf_problem(const std::filesystem::path& file) {
+  // O_NONBLOCK: if the file was replaced by a FIFO since it was looked at, open() returns at
+  // once instead of waiting for a writer; fstat() below then refuses it.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return fmt::format("cannot be opened: {}", std::strerror(errno));
+  struct stat st {};
+  unsigned char header[ident_and_machine] = {};
+  std::size_t got = 0;
+  std::string problem;
+  if (::fstat(fd, &st) != 0) {
+    problem = fmt::format("cannot be examined: {}", std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = not_regular(st.st_mode);
+  } else {
+    got = read_start(fd, header, sizeof header);
+  }
+  ::close(fd);
+  if (!problem.empty()) return problem;
+  if (got < SELFMAG || !has_elf_magic(header)) return "not a shared object (no ELF header)";
+  if (got < sizeof header) return "not a shared object (its ELF header is cut short)";
+  const auto host = own_target();
+  const auto target = target_of(header);
+  if (host.machine != 0 && target != host) {
+    return fmt::format("built for {}, this plughost is {}", describe(target, host),
+                       describe(host, host));
+  }
+  return {};
+}
+
+}  // namespace plughost::detail
