@@ -157,6 +157,25 @@ TEST_F(lmcache_compat, a_plugins_environment_makes_run_refuse_but_not_list) {
   EXPECT_EQ(run({"list"}).exit_code, 0);
 }
 
+// LMCache strips the shebang line, so a plugin saved with Windows line endings runs there: it
+// runs here too, and list and run say why Linux alone would not run it, with the \r visible.
+TEST_F(lmcache_compat, a_plugin_with_windows_line_endings_runs_with_a_warning_naming_the_fix) {
+  const auto p = plugin("all_crlf.sh", "#!/bin/sh\r\necho crlf\r\n");
+  const auto expected = "plughost: warning: " + p.string() +
+                        ": the shebang line ends in a carriage return (\\r): the file has Windows "
+                        "line endings; convert it with dos2unix (the line reads #!/bin/sh\\r; "
+                        "plughost drops the \\r, as LMCache does, but Linux would keep it in the "
+                        "interpreter's name)\n";
+  const auto listed = run({"list"});
+  EXPECT_EQ(listed.exit_code, 0);
+  EXPECT_EQ(listed.err, expected);
+  const auto r = run({"run"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, expected);
+  // The shell sees "echo crlf\r": the line keeps its carriage return, the plugin its bytes.
+  EXPECT_EQ(lines_of("all_crlf.sh", "stdout"), std::vector<std::string>{"crlf\r"});
+}
+
 TEST_F(lmcache_compat, runners_can_be_restricted_to_lmcaches_two) {
   plugin("all_a.py", "#!/usr/bin/env python3\nprint('py')\n");
   plugin("all_b.sh", "echo sh\n");
