@@ -146,6 +146,37 @@ TEST_F(modules, candidates_that_are_not_regular_files_are_failures_that_block_no
   EXPECT_EQ(lines_of("hello.sh", "stdout"), std::vector<std::string>{"hello"});
 }
 
+// Loading a .so runs its code: plughost modules loads each in a child process, so that one that
+// crashes or exits while it loads is a failed row, and one that prints cannot corrupt the listing.
+TEST_F(modules, a_module_whose_code_crashes_or_exits_is_a_failure_of_the_listing) {
+  const auto folder = test_modules / "misbehaving";
+  const auto listed = run({"modules", "--json", "--module-path", folder.string()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const auto rep = json::parse(listed.out);  // nothing but the report on standard output
+  const auto row = [&](const std::string& file) {
+    const auto e = entries_from(rep, (folder / file).string());
+    return e.size() == 1 ? e[0] : json();
+  };
+  EXPECT_EQ(row("aborting.so")["status"], "failed");
+  EXPECT_EQ(row("aborting.so")["reason"], "crashed while loading (SIGABRT)");
+  EXPECT_EQ(row("segfaulting.so")["status"], "failed");
+  EXPECT_EQ(row("segfaulting.so")["reason"], "crashed while loading (SIGSEGV)");
+  EXPECT_EQ(row("exiting.so")["reason"], "exited with status 3 while loading");
+  EXPECT_EQ(row("crashing_factory.so")["reason"],
+            "crashed while creating runner crashing with its default settings (SIGSEGV)");
+  EXPECT_EQ(row("printing.so")["status"], "loaded");
+  EXPECT_EQ(row("printing.so")["name"], "printing");
+  // And the rest of the listing is there: the built-ins after them.
+  EXPECT_EQ(entries_from(rep, "built-in").size(), 4u);
+
+  const auto human = run({"modules", "--module-path", folder.string()});
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_NE(human.out.find("failed   " + (folder / "segfaulting.so").string() +
+                           ": crashed while loading (SIGSEGV)\n"),
+            std::string::npos)
+      << human.out;
+}
+
 TEST_F(modules, the_first_folder_in_search_order_wins_and_the_other_is_named) {
   const auto first = (test_modules / "first").string();
   const auto second = (test_modules / "second").string();

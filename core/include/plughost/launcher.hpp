@@ -110,8 +110,10 @@ struct module_report {
   std::vector<std::string> warnings;
 };
 
-/// Loads every module the options, environment and configuration point to, and reports them.
-/// Throws usage_error or config_error like the launcher.
+/// Finds every module the options, environment and configuration point to, and reports them.
+/// Each .so is loaded in a child process forked from this one (call it while this process has
+/// a single thread), so that one that crashes while it loads is reported as failed. Throws
+/// usage_error or config_error like the launcher.
 module_report list_modules(const launch_options& options);
 
 /// Renders a module report as the `plughost modules --json` object.

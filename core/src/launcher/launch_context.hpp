@@ -14,8 +14,10 @@
 namespace plughost::detail {
 
 struct launch_context {
-  /// Throws usage_error or config_error (a bad configuration or module path).
-  explicit launch_context(const launch_options& options);
+  /// Throws usage_error or config_error (a bad configuration or module path). `how`: the
+  /// modules are loaded for use, or only described from a child process (plughost modules).
+  explicit launch_context(const launch_options& options,
+                          module_loading how = module_loading::in_process);
 
   std::vector<std::string> warnings;  // first: filled while the members below are built
   environment_block env;
