@@ -186,11 +186,20 @@ TEST_F(lmcache_compat, runners_can_be_restricted_to_lmcaches_two) {
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[2]["name"], "all_helper.js");
   EXPECT_EQ(entries[2]["decision"], "ignored");
+  // The node and perl runners are modules in .so files: not enabled, they are not loaded (their
+  // code does not run), so they cannot be asked what they claim.
   EXPECT_EQ(entries[2]["reason"],
-            "runner node claims '.js' files but is not enabled (enabled runners: bash, python)");
+            "no enabled runner claims '.js' files (enabled runners: bash, python; not enabled, so "
+            "not loaded: node, perl)");
   for (const auto& runner : listed["runners"]) {
-    EXPECT_EQ(runner["enabled"], runner["name"] == "python" || runner["name"] == "bash");
+    const bool lmcaches = runner["name"] == "python" || runner["name"] == "bash";
+    EXPECT_EQ(runner["enabled"], lmcaches);
+    EXPECT_EQ(runner["loaded"], lmcaches) << runner.dump();
   }
+  // A built-in runner that is not enabled is part of the program: it still says what it claims.
+  const auto only_python = json::parse(run({"list", "--json", "--runner", "python"}).out);
+  EXPECT_EQ(only_python["plugins"][1]["reason"],
+            "runner bash claims '.sh' files but is not enabled (enabled runners: python)");
 
   const auto config = dir.write("c.yaml",
                                 "runtime_plugin_locations: [plugins]\n"

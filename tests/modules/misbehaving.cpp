@@ -3,7 +3,7 @@
 // (MISBEHAVE_SEGFAULT), exits (MISBEHAVE_EXIT), writes to standard output (MISBEHAVE_PRINT) or
 // never returns (MISBEHAVE_HANG);
 // or it is a runner whose factory dereferences a null pointer (MISBEHAVE_FACTORY). Loading any
-// variant appends "<name> loaded" to $PLUGHOST_TEST_LOAD_MARK, when that is set, first.
+// variant appends "<MISBEHAVE_MARK> loaded" to $PLUGHOST_TEST_LOAD_MARK, when that is set, first.
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +15,9 @@
 #ifndef MISBEHAVE_NAME
 #define MISBEHAVE_NAME "misbehaving"
 #endif
+#ifndef MISBEHAVE_MARK
+#define MISBEHAVE_MARK MISBEHAVE_NAME
+#endif
 
 namespace {
 
@@ -25,7 +28,7 @@ namespace {
 
 __attribute__((constructor)) void on_load() {
   if (const char* mark = std::getenv("PLUGHOST_TEST_LOAD_MARK")) {
-    std::ofstream(mark, std::ios::app) << MISBEHAVE_NAME " loaded\n";
+    std::ofstream(mark, std::ios::app) << MISBEHAVE_MARK " loaded\n";
   }
 #if defined(MISBEHAVE_ABORT)
   std::abort();

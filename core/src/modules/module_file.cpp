@@ -7,11 +7,13 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace plughost::detail {
 
@@ -110,16 +112,72 @@ std::string describe(const elf_target& t, const elf_target& host) {
   return out;
 }
 
-// Reads up to `size` bytes from the start of `fd`.
-std::size_t read_start(int fd, unsigned char* out, std::size_t size) {
+// Reads up to `size` bytes at `offset`; returns how many it could.
+std::size_t read_some_at(int fd, std::uint64_t offset, void* out, std::size_t size) {
+  auto* bytes = static_cast<unsigned char*>(out);
   std::size_t got = 0;
   while (got < size) {
-    const auto n = ::pread(fd, out + got, size - got, static_cast<off_t>(got));
+    const auto n = ::pread(fd, bytes + got, size - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
   return got;
+}
+
+// Opens `file` for reading without blocking (if it was replaced by a FIFO since it was looked
+// at, open() returns at once instead of waiting for a writer) and makes sure it is still a
+// regular file. Returns the descriptor, or -1 with `problem` set.
+int open_regular(const std::filesystem::path& file, std::string& problem) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    problem = fmt::format("cannot be opened: {}", std::strerror(errno));
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    problem = fmt::format("cannot be examined: {}", std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = not_regular(st.st_mode);
+  }
+  if (problem.empty()) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// Reads exactly `size` bytes at `offset`, or fails.
+bool read_at(int fd, std::uint64_t offset, void* out, std::size_t size) {
+  return read_some_at(fd, offset, out, size) == size;
+}
+
+// The bytes of the section named `name` of a native ELF file: nothing when it has none, nullopt
+// when its section headers cannot be read.
+std::optional<std::string> section_bytes(int fd, std::string_view name) {
+  // Sizes beyond these are no section table or manifest a compiler writes.
+  constexpr std::uint64_t max_sections = 65535, max_bytes = 1 << 20;
+  ElfW(Ehdr) header{};
+  if (!read_at(fd, 0, &header, sizeof header)) return std::nullopt;
+  if (header.e_shoff == 0 || header.e_shnum == 0) return std::string();  // no section table
+  if (header.e_shentsize != sizeof(ElfW(Shdr)) || header.e_shstrndx >= header.e_shnum ||
+      header.e_shnum > max_sections) {
+    return std::nullopt;
+  }
+  std::vector<ElfW(Shdr)> sections(header.e_shnum);
+  if (!read_at(fd, header.e_shoff, sections.data(), sections.size() * sizeof(ElfW(Shdr)))) {
+    return std::nullopt;
+  }
+  const auto& names = sections[header.e_shstrndx];
+  if (names.sh_size > max_bytes) return std::nullopt;
+  std::string name_table(names.sh_size, '\0');
+  if (!read_at(fd, names.sh_offset, name_table.data(), name_table.size())) return std::nullopt;
+  for (const auto& s : sections) {
+    if (s.sh_name >= name_table.size() || name_table.c_str() + s.sh_name != name) continue;
+    if (s.sh_type == SHT_NOBITS || s.sh_size > max_bytes) return std::nullopt;
+    std::string bytes(s.sh_size, '\0');
+    if (!read_at(fd, s.sh_offset, bytes.data(), bytes.size())) return std::nullopt;
+    return bytes;
+  }
+  return std::string();
 }
 
 }  // namespace
@@ -137,23 +195,12 @@ std::string not_a_regular_file(const std::filesystem::path& file) {
 }
 
 std::string elf_problem(const std::filesystem::path& file) {
-  // O_NONBLOCK: if the file was replaced by a FIFO since it was looked at, open() returns at
-  // once instead of waiting for a writer; fstat() below then refuses it.
-  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return fmt::format("cannot be opened: {}", std::strerror(errno));
-  struct stat st {};
-  unsigned char header[ident_and_machine] = {};
-  std::size_t got = 0;
   std::string problem;
-  if (::fstat(fd, &st) != 0) {
-    problem = fmt::format("cannot be examined: {}", std::strerror(errno));
-  } else if (!S_ISREG(st.st_mode)) {
-    problem = not_regular(st.st_mode);
-  } else {
-    got = read_start(fd, header, sizeof header);
-  }
+  const int fd = open_regular(file, problem);
+  if (fd < 0) return problem;
+  unsigned char header[ident_and_machine] = {};
+  const auto got = read_some_at(fd, 0, header, sizeof header);
   ::close(fd);
-  if (!problem.empty()) return problem;
   if (got < SELFMAG || !has_elf_magic(header)) return "not a shared object (no ELF header)";
   if (got < sizeof header) return "not a shared object (its ELF header is cut short)";
   const auto host = own_target();
@@ -163,6 +210,35 @@ std::string elf_problem(const std::filesystem::path& file) {
                        describe(host, host));
   }
   return {};
+}
+
+manifest_read read_manifest(const std::filesystem::path& file) {
+  manifest_read out;
+  const int fd = open_regular(file, out.problem);
+  if (fd < 0) return out;
+  const auto bytes = section_bytes(fd, module_manifest_section);
+  ::close(fd);
+  if (!bytes) {
+    out.problem = "its ELF section headers cannot be read";
+    return out;
+  }
+  // Records are 64 bytes; a linker may leave zeros between those of different object files.
+  constexpr auto size = sizeof(module_manifest);
+  for (std::size_t at = 0; at + size <= bytes->size(); at += size) {
+    const std::string_view record(bytes->data() + at, size);
+    if (record.find_first_not_of('\0') == std::string_view::npos) continue;
+    module_manifest m{};
+    std::memcpy(&m, record.data(), size);
+    if (std::string_view(m.magic, sizeof m.magic) != "plughost" ||
+        m.name[sizeof m.name - 1] != '\0') {
+      out.problem =
+          fmt::format("its section {} is not what PLUGHOST_MODULE writes", module_manifest_section);
+      out.records.clear();
+      return out;
+    }
+    out.records.push_back(m);
+  }
+  return out;
 }
 
 }  // namespace plughost::detail

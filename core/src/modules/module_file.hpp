@@ -1,9 +1,13 @@
 // What a candidate module file is, found out without loading it: a regular file (links
-// followed), an ELF shared object built for this machine. Nothing here throws or blocks.
+// followed), an ELF shared object built for this machine, and the modules its manifest names.
+// Nothing here throws or blocks.
 #pragma once
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "plughost/module.hpp"
 
 namespace plughost::detail {
 
@@ -16,5 +20,13 @@ std::string not_a_regular_file(const std::filesystem::path& file);
 /// it could be one. The file is opened without blocking (a FIFO put in its place meanwhile is
 /// "not a regular file", never a hang) and only its header is read.
 std::string elf_problem(const std::filesystem::path& file);
+
+/// The records of a shared object's "plughost.manifest" section (module_manifest), read from
+/// the file; none when it has no such section. Call when elf_problem() found nothing wrong.
+struct manifest_read {
+  std::vector<module_manifest> records;
+  std::string problem;  ///< why the section could not be read, or empty
+};
+manifest_read read_manifest(const std::filesystem::path& file);
 
 }  // namespace plughost::detail

@@ -41,6 +41,18 @@ struct load_result {
   std::vector<module_failure> failures;
 };
 
+/// The aliases of the modules in the "plughost" section of a file, sorted, read without loading
+/// it; or why there are none.
+struct alias_list {
+  std::vector<std::string> aliases;
+  std::string problem;
+};
+alias_list module_aliases(const std::filesystem::path& file);
+
+/// "built for module ABI version 2, this plughost has version 1: rebuild it against this
+/// plughost"
+std::string abi_mismatch(std::uint32_t abi_version);
+
 /// The modules exported by one .so file (every alias in its "plughost" section).
 load_result load_module_file(const std::filesystem::path& file);
 

@@ -3,8 +3,11 @@
 #include "modules/module_file.hpp"
 
 #include <elf.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+
+#include <fstream>
 
 #include "test_support.hpp"
 
@@ -101,6 +104,44 @@ INSTANTIATE_TEST_SUITE_P(
                                   "ELF\x02\x01",
                                   "not a shared object (its ELF header is cut short)"}),
     [](const auto& test_case) { return test_case.param.name; });
+
+const fs::path test_modules = test::folder_from_environment("PLUGHOST_TEST_MODULES");
+
+std::string kind_and_name(const module_manifest& m) {
+  return fmt::format("{} {} (ABI {})", m.kind, m.name, m.abi_version);
+}
+
+TEST(module_file, the_manifest_says_what_a_module_file_holds_without_loading_it) {
+  auto read = read_manifest(test_modules / "first" / "echo_first.so");
+  EXPECT_EQ(read.problem, "");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(kind_and_name(read.records[0]), "1 echo (ABI 1)");  // 1: module_kind::sink
+
+  read = read_manifest(test_modules / "broken" / "wrong_abi.so");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].abi_version, 999u);
+
+  // Built as before manifests, and with a descriptor that is only const.
+  EXPECT_TRUE(read_manifest(test_modules / "legacy" / "no_manifest.so").records.empty());
+  read = read_manifest(test_modules / "legacy" / "not_constexpr.so");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].kind, module_manifest::unknown_kind);
+  EXPECT_EQ(read.records[0].name[0], '\0');
+}
+
+TEST(module_file, a_manifest_that_is_not_what_plughost_module_writes_is_a_problem) {
+  temp_dir dir;
+  const auto file = dir.path() / "m.so";
+  fs::copy_file(test_modules / "first" / "echo_first.so", file);
+  auto bytes = test::read_file(file);
+  const auto at = bytes.find(std::string("plughost\x01\0\0\0", 12));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'P';
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  const auto read = read_manifest(file);
+  EXPECT_EQ(read.problem, "its section plughost.manifest is not what PLUGHOST_MODULE writes");
+  EXPECT_TRUE(read.records.empty());
+}
 
 }  // namespace
 }  // namespace plughost::detail
