@@ -1,5 +1,6 @@
 // Module loading through the real binary: good, wrong-ABI, entry-less, unresolved, garbage and
 // foreign-architecture .so files; search order and shadowing; lifetime; failing factories.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -227,6 +228,27 @@ TEST_F(modules, run_and_list_load_only_the_modules_the_configuration_uses) {
            "jsonl:" + records_file.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_file(mark), "printing loaded\n");
+}
+
+// A reload reads the configuration again: a runner module found at start and enabled now is
+// loaded then, and claims its files.
+TEST_F(modules, a_reload_loads_a_runner_the_configuration_now_enables) {
+  plugin("long.sh", "echo ready\nexec sleep 300\n");
+  plugin("report.pl", "$| = 1;\nprint \"perl ready\\n\";\nsleep 300;\n");
+  const auto config_text = [&](const std::string& runners) {
+    return "runtime_plugin_locations: [plugins]\nplughost:\n  enabled_runners: [" + runners +
+           "]\n  sinks: [\"jsonl:" + records_file.string() + "\"]\n";
+  };
+  const auto config = dir.write("c.yaml", config_text("bash"));
+  auto host = start({"run", "--config", config.string()});
+  ASSERT_TRUE(wait_for_line("long.sh", "ready"));
+  EXPECT_TRUE(records_of("report.pl").empty());
+
+  dir.write("c.yaml", config_text("bash, perl"));
+  host->signal(SIGHUP);
+  EXPECT_TRUE(wait_for_line("report.pl", "perl ready"));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
 }
 
 TEST_F(modules, a_shadowed_module_is_never_loaded) {
