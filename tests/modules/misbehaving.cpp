@@ -1,11 +1,12 @@
 // A module whose code misbehaves, for tests, built in variants by tests/CMakeLists.txt: loading it
-// runs an initializer that aborts (MISBEHAVE_ABORT), dereferences a null pointer
+// runs an initializer that aborts (MISBEHAVE_ABORT), writes to an unmapped address
 // (MISBEHAVE_SEGFAULT), exits (MISBEHAVE_EXIT), writes to standard output (MISBEHAVE_PRINT) or
 // never returns (MISBEHAVE_HANG);
-// or it is a runner whose factory dereferences a null pointer (MISBEHAVE_FACTORY). Loading any
+// or it is a runner whose factory writes to an unmapped address (MISBEHAVE_FACTORY). Loading any
 // variant appends "<MISBEHAVE_MARK> loaded" to $PLUGHOST_TEST_LOAD_MARK, when that is set, first.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,9 +22,10 @@
 
 namespace {
 
+// A store to an unmapped page (not to null: UBSan would catch that before the kernel does).
 [[maybe_unused]] void crash() {
-  volatile int* volatile nowhere = nullptr;
-  *nowhere = 1;
+  volatile std::uintptr_t nowhere = 16;
+  *reinterpret_cast<volatile int*>(nowhere) = 1;
 }
 
 __attribute__((constructor)) void on_load() {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/signal_dispositions.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/sink.hpp"
 
@@ -38,10 +39,10 @@ void send(int fd, const json& message) {
   ::prctl(PR_SET_DUMPABLE, 0);  // a crash is reported, not left as a core file
   ::setpgid(0, 0);              // so that a timeout kills what the module started, too
   // The parent's handlers and mask are not the child's business: a crash must be a crash.
+  reset_signal_dispositions();
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   if (const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
     ::dup2(null, STDIN_FILENO);
