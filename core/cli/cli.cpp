@@ -127,8 +127,9 @@ void print_plan(const plan& p) {
              p.locations_from);
   std::vector<std::string> runners;
   for (const auto& r : p.runners) {
-    runners.push_back(fmt::format("{} ({}){}", r.name, fmt::join(r.extensions, " "),
-                                  r.enabled ? "" : " not enabled"));
+    runners.push_back(r.loaded ? fmt::format("{} ({}){}", r.name, fmt::join(r.extensions, " "),
+                                             r.enabled ? "" : " not enabled")
+                               : fmt::format("{} (not enabled, not loaded)", r.name));
   }
   fmt::print("runners: {}\n", fmt::join(runners, ", "));
   // File names can hold any byte but '/': shown with their control characters made visible,

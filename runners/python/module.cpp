@@ -9,7 +9,7 @@ std::unique_ptr<plughost::runner> create(const plughost::settings&) {
   return std::make_unique<plughost::runners::python_runner>();
 }
 
-const plughost::module_descriptor descriptor{
+constexpr plughost::module_descriptor descriptor{
     .abi_version = plughost::module_abi_version,
     .kind = plughost::module_kind::runner,
     .name = "python",

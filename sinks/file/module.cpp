@@ -26,7 +26,7 @@ const plughost::setting_spec settings_table[] = {
      .description = "rotated files kept per file (name.1.log is the newest)"},
 };
 
-const plughost::module_descriptor descriptor{
+constexpr plughost::module_descriptor descriptor{
     .abi_version = plughost::module_abi_version,
     .kind = plughost::module_kind::sink,
     .name = "file",

@@ -18,7 +18,7 @@ const plughost::setting_spec settings_table[] = {
      .shorthand = true},
 };
 
-const plughost::module_descriptor descriptor{
+constexpr plughost::module_descriptor descriptor{
     .abi_version = plughost::module_abi_version,
     .kind = plughost::module_kind::sink,
     .name = "jsonl",

@@ -37,10 +37,12 @@ class plughost_run : public ::testing::Test {
     return dir.write(fs::path("plugins") / name, content, fs::perms(0755));
   }
 
-  /// `plughost <args> --location <plugins> --sink jsonl:<records>`, to completion; without
-  /// --location when --config is given, without --sink when --config or --sink is given.
-  run_result run(std::vector<std::string> args) {
-    return run_plughost(with_defaults(std::move(args)), env, dir);
+  /// `plughost <args> --location <plugins> --sink jsonl:<records>`, to completion (killed after
+  /// `timeout`, which fails the test); without --location when --config is given, without
+  /// --sink when --config or --sink is given.
+  run_result run(std::vector<std::string> args,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    return run_plughost(with_defaults(std::move(args)), env, dir, timeout);
   }
 
   /// The same, started in the background.

@@ -157,6 +157,25 @@ TEST_F(lmcache_compat, a_plugins_environment_makes_run_refuse_but_not_list) {
   EXPECT_EQ(run({"list"}).exit_code, 0);
 }
 
+// LMCache strips the shebang line, so a plugin saved with Windows line endings runs there: it
+// runs here too, and list and run say why Linux alone would not run it, with the \r visible.
+TEST_F(lmcache_compat, a_plugin_with_windows_line_endings_runs_with_a_warning_naming_the_fix) {
+  const auto p = plugin("all_crlf.sh", "#!/bin/sh\r\necho crlf\r\n");
+  const auto expected = "plughost: warning: " + p.string() +
+                        ": the shebang line ends in a carriage return (\\r): the file has Windows "
+                        "line endings; convert it with dos2unix (the line reads #!/bin/sh\\r; "
+                        "plughost drops the \\r, as LMCache does, but Linux would keep it in the "
+                        "interpreter's name)\n";
+  const auto listed = run({"list"});
+  EXPECT_EQ(listed.exit_code, 0);
+  EXPECT_EQ(listed.err, expected);
+  const auto r = run({"run"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, expected);
+  // The shell sees "echo crlf\r": the line keeps its carriage return, the plugin its bytes.
+  EXPECT_EQ(lines_of("all_crlf.sh", "stdout"), std::vector<std::string>{"crlf\r"});
+}
+
 TEST_F(lmcache_compat, runners_can_be_restricted_to_lmcaches_two) {
   plugin("all_a.py", "#!/usr/bin/env python3\nprint('py')\n");
   plugin("all_b.sh", "echo sh\n");
@@ -167,11 +186,20 @@ TEST_F(lmcache_compat, runners_can_be_restricted_to_lmcaches_two) {
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[2]["name"], "all_helper.js");
   EXPECT_EQ(entries[2]["decision"], "ignored");
+  // The node and perl runners are modules in .so files: not enabled, they are not loaded (their
+  // code does not run), so they cannot be asked what they claim.
   EXPECT_EQ(entries[2]["reason"],
-            "runner node claims '.js' files but is not enabled (enabled runners: bash, python)");
+            "no enabled runner claims '.js' files (enabled runners: bash, python; not enabled, so "
+            "not loaded: node, perl)");
   for (const auto& runner : listed["runners"]) {
-    EXPECT_EQ(runner["enabled"], runner["name"] == "python" || runner["name"] == "bash");
+    const bool lmcaches = runner["name"] == "python" || runner["name"] == "bash";
+    EXPECT_EQ(runner["enabled"], lmcaches);
+    EXPECT_EQ(runner["loaded"], lmcaches) << runner.dump();
   }
+  // A built-in runner that is not enabled is part of the program: it still says what it claims.
+  const auto only_python = json::parse(run({"list", "--json", "--runner", "python"}).out);
+  EXPECT_EQ(only_python["plugins"][1]["reason"],
+            "runner bash claims '.sh' files but is not enabled (enabled runners: python)");
 
   const auto config = dir.write("c.yaml",
                                 "runtime_plugin_locations: [plugins]\n"

@@ -35,8 +35,11 @@ struct plugin_plan {
 /// A runner module and whether it is in use (--runner, plughost.enabled_runners).
 struct runner_info {
   std::string name;
-  std::vector<std::string> extensions;  ///< what it claims, e.g. ".py"
+  std::vector<std::string> extensions;  ///< what it claims, e.g. ".py"; empty when not loaded
   bool enabled = true;
+  /// false: a runner in a .so that is not enabled (nor configured) is not loaded, so what it
+  /// claims is not known.
+  bool loaded = true;
 };
 
 /// The outcome of the pipeline stopped before the supervisor: what `plughost list` prints.
@@ -56,7 +59,9 @@ std::string to_json(const plan& p);
 /// thread at any time (not async-signal-safe: for signals, use launch_options::handle_signals).
 class launcher {
  public:
-  /// Loads configuration and identity, discovers and selects plugins.
+  /// Loads configuration and identity, discovers and selects plugins. Loads only the modules
+  /// the configuration uses; a .so without a full manifest (docs/modules.md) is first loaded in
+  /// a child process forked from this one, to learn what it holds.
   /// Throws usage_error or config_error; nothing has been started then.
   explicit launcher(const launch_options& options);
   ~launcher();
@@ -84,7 +89,8 @@ class launcher {
   /// Asks run() to read the configuration and rescan the locations (as SIGHUP does): plugins
   /// that are new start, those gone or no longer selected stop, those whose file changed
   /// restart, the others are left alone. A configuration that fails to load changes nothing.
-  /// Sinks and modules stay as they were loaded. Thread-safe; no effect outside run().
+  /// Sinks, and the modules found at start, stay as they were; a module the configuration now
+  /// uses is loaded then. Thread-safe; no effect outside run().
   void reload() noexcept;
 
  private:
@@ -110,8 +116,10 @@ struct module_report {
   std::vector<std::string> warnings;
 };
 
-/// Loads every module the options, environment and configuration point to, and reports them.
-/// Throws usage_error or config_error like the launcher.
+/// Finds every module the options, environment and configuration point to, and reports them.
+/// Each .so is loaded in a child process forked from this one (call it while this process has
+/// a single thread), so that one that crashes while it loads is reported as failed. Throws
+/// usage_error or config_error like the launcher.
 module_report list_modules(const launch_options& options);
 
 /// Renders a module report as the `plughost modules --json` object.

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -98,17 +99,74 @@ struct module_descriptor {
 /// The signature of a module's entry point (what PLUGHOST_MODULE exports).
 using module_entry = const module_descriptor*();
 
+/// What PLUGHOST_MODULE writes about a module into the ELF section "plughost.manifest", as plain
+/// bytes: plughost reads a module's kind and name from the file without loading it (loading runs
+/// its code), and loads only the modules a configuration uses. `magic` and `abi_version` come
+/// first and keep their places in every ABI version.
+struct alignas(64) module_manifest {
+  static constexpr std::uint32_t unknown_kind = 0xffffffff;
+  char magic[8];  ///< "plughost", not NUL-terminated
+  std::uint32_t abi_version;
+  std::uint32_t kind;  ///< a module_kind; unknown_kind when the descriptor is not constexpr
+  char name[48];       ///< NUL-padded
+};
+static_assert(sizeof(module_manifest) == 64);
+
+inline constexpr char module_manifest_section[] = "plughost.manifest";
+
+namespace detail {
+
+// Whether D can be read at compile time (it is constexpr).
+template <const module_descriptor& D, typename = void>
+struct is_constant_descriptor : std::false_type {};
+template <const module_descriptor& D>
+struct is_constant_descriptor<D, std::void_t<std::integral_constant<std::size_t, D.name.size()>>>
+    : std::true_type {};
+
+template <bool constant>
+struct descriptor_check {};
+template <>
+struct [[deprecated(
+    "declare the module's descriptor constexpr: PLUGHOST_MODULE then records its kind and name "
+    "in the file, and plughost need not load the module to learn them")]] descriptor_check<false>{};
+
+template <const module_descriptor& D>
+consteval module_manifest manifest_of() {
+  module_manifest m{{'p', 'l', 'u', 'g', 'h', 'o', 's', 't'},
+                    module_abi_version,
+                    module_manifest::unknown_kind,
+                    {}};
+  if constexpr (is_constant_descriptor<D>::value) {
+    static_assert(D.name.size() < sizeof m.name, "a module's name is at most 47 bytes");
+    m.abi_version = D.abi_version;
+    m.kind = static_cast<std::uint32_t>(D.kind);
+    for (std::size_t i = 0; i < D.name.size(); ++i) m.name[i] = D.name[i];
+  }
+  return m;
+}
+
+}  // namespace detail
+
 }  // namespace plughost
 
-/// Exports a module's descriptor from its module.cpp, at namespace scope:
+/// Exports a module's descriptor, declared constexpr, from its module.cpp, at namespace scope:
 ///   PLUGHOST_MODULE(node_runner, descriptor)
 /// The descriptor is reached through the alias plughost_module_<id>, placed in the ELF section
-/// "plughost" (Boost.DLL), where the loader lists the modules of a .so or of the program itself.
-/// `id` must be unique among the modules linked into one file.
-#define PLUGHOST_MODULE(id, descriptor)                               \
-  namespace {                                                         \
-  const ::plughost::module_descriptor* plughost_module_entry_##id() { \
-    return &(descriptor);                                             \
-  }                                                                   \
-  }                                                                   \
+/// "plughost" (Boost.DLL), where the loader lists the modules of a .so or of the program itself;
+/// its kind and name are written into the section "plughost.manifest" (module_manifest). A
+/// descriptor that is not constexpr still works, with a deprecation warning: plughost then loads
+/// the module in a child process to learn its kind and name. `id` must be unique among the
+/// modules linked into one file.
+#define PLUGHOST_MODULE(id, descriptor)                                               \
+  namespace {                                                                         \
+  const ::plughost::module_descriptor* plughost_module_entry_##id() {                 \
+    return &(descriptor);                                                             \
+  }                                                                                   \
+  [[maybe_unused]] constexpr ::plughost::detail::descriptor_check<                    \
+      ::plughost::detail::is_constant_descriptor<descriptor>::value>                  \
+      plughost_module_check_##id{};                                                   \
+  [[gnu::section("plughost.manifest"),                                                \
+    gnu::used]] constexpr ::plughost::module_manifest plughost_module_manifest_##id = \
+      ::plughost::detail::manifest_of<descriptor>();                                  \
+  }                                                                                   \
   BOOST_DLL_ALIAS_SECTIONED(plughost_module_entry_##id, plughost_module_##id, plughost)

@@ -31,14 +31,8 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   out.locations = resolve_locations(options, env, config, out);
 
   out.default_policy = resolve_default_policy(options, config);
-  out.runners = resolve_runners(config, modules);
   out.enabled_runners = enabled_runner_names(options, config, modules);
-  if (!out.enabled_runners.empty()) {
-    for (auto& r : out.runners) {
-      r.enabled = std::find(out.enabled_runners.begin(), out.enabled_runners.end(),
-                            r.module->descriptor->name) != out.enabled_runners.end();
-    }
-  }
+  out.runners = resolve_runners(config, modules, out.enabled_runners);
 
   out.sinks = resolve_sinks(options, config, modules);
   resolve_plugin_entries(config, /*sinks_from_flags=*/!options.sinks.empty(), out);

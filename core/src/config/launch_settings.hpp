@@ -65,11 +65,14 @@ struct sink_request {
 
 /// A runner module, with its settings (plughost.runners.<name>).
 struct runner_request {
+  std::string name;
+  /// Null when its module was not loaded: a .so whose runner is neither enabled nor configured
+  /// (plughost.runners.<name>) is not used, and loading it would run its code.
   const loaded_module* module = nullptr;
   settings values;
   runner_overrides overrides;
   /// In use: claims files. A runner left out by --runner or plughost.enabled_runners only
-  /// explains why the files it would claim are ignored.
+  /// explains why the files it would claim are ignored, when its module is loaded.
   bool enabled = true;
 };
 
@@ -86,7 +89,7 @@ struct launch_settings {
     return it == plugin_policies.end() ? default_policy : it->second;
   }
   std::vector<sink_request> sinks;
-  std::vector<runner_request> runners;       ///< every runner module, in search order
+  std::vector<runner_request> runners;       ///< every runner module found, in search order
   std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them
   /// plughost.plugins.<name>.sinks: the sinks a plugin's records go to (by sink name).
   /// Plugins not listed go to every sink.
@@ -105,8 +108,10 @@ struct launch_settings {
 /// (LMCACHE_RUNTIME_PLUGIN_LOCATIONS), else the document's runtime_plugin_locations (or its
 /// deprecated alias plugin_locations), as LMCache lets its environment override its file.
 /// Throws usage_error (bad flag or identity value, no locations at all)
-/// or config_error (invalid configuration, unknown sink, runner or setting). The result points
-/// into `modules` (sink and runner modules), which must outlive it.
+/// or config_error (invalid configuration, unknown sink, runner or setting). Loads the modules
+/// it uses (module_registry::find): the sinks asked for, the runners enabled (every runner when
+/// none is chosen) and those with settings. The result points into `modules` (sink and runner
+/// modules), which must outlive it.
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
                                  const configuration& config, const module_registry& modules);
 

@@ -30,10 +30,10 @@ const setting_spec runner_core_table[] = {
 std::vector<std::string> enabled_runner_names(const launch_options& options,
                                               const configuration& config,
                                               const module_registry& modules) {
-  const auto known = modules.names(module_kind::runner);
   const auto check = [&](const std::string& name, auto&& fail) {
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      fail(fmt::format("unknown runner '{}' (expected one of: {})", name, fmt::join(known, ", ")));
+    if (!modules.find(module_kind::runner, name)) {
+      fail(fmt::format("unknown runner '{}' (expected one of: {})", name,
+                       fmt::join(modules.names(module_kind::runner), ", ")));
     }
   };
   if (!options.runners.empty()) {
@@ -65,7 +65,8 @@ std::vector<std::string> enabled_runner_names(const launch_options& options,
 }
 
 std::vector<runner_request> resolve_runners(const configuration& config,
-                                            const module_registry& modules) {
+                                            const module_registry& modules,
+                                            const std::vector<std::string>& enabled) {
   const auto section = pick(config, "runners");
   if (section.value && !section.value->is_object()) {
     section.doc->fail_at_value(section.where,
@@ -83,8 +84,16 @@ std::vector<runner_request> resolve_runners(const configuration& config,
     }
   }
   std::vector<runner_request> out;
-  for (const auto* m : modules.of_kind(module_kind::runner)) {
-    const std::string name(m->descriptor->name);
+  for (const auto& name : modules.names_in_search_order(module_kind::runner)) {
+    const bool in_use =
+        enabled.empty() || std::find(enabled.begin(), enabled.end(), name) != enabled.end();
+    const bool configured = section.value && section.value->contains(name);
+    if (!in_use && !configured && !modules.loaded(module_kind::runner, name)) {
+      out.push_back({name, nullptr, {}, {}, false});
+      continue;
+    }
+    const auto* m = modules.find(module_kind::runner, name);
+    if (!m) continue;  // it failed to load: the registry's warnings say why
     static const json empty = json::object();
     const json* mine = &empty;
     const config_document* doc = &config.defaults;
@@ -96,8 +105,11 @@ std::vector<runner_request> resolve_runners(const configuration& config,
     // One table: the core's keys for every runner, then the module's own.
     std::vector<setting_spec> table(std::begin(runner_core_table), std::end(runner_core_table));
     table.insert(table.end(), m->descriptor->settings.begin(), m->descriptor->settings.end());
-    runner_request r{
-        m, validate_settings(table, *mine, *doc, where, fmt::format("runner '{}'", name)), {}};
+    runner_request r{name,
+                     m,
+                     validate_settings(table, *mine, *doc, where, fmt::format("runner '{}'", name)),
+                     {},
+                     in_use};
     if (r.values.has("interpreter")) {
       auto interp = r.values.get_string("interpreter");
       // A relative path (not a bare name) is relative to the file that set it.

@@ -62,11 +62,15 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
 
 // ---- runner_settings.cpp --------------------------------------------------------------------
 
-/// Every runner module with its settings (plughost.runners.<name>), in search order.
+/// Every runner module with its settings (plughost.runners.<name>), in search order, enabled
+/// when `enabled` names it or is empty. A runner's module is loaded when it is enabled, has
+/// settings or is loaded anyway (a built-in); the others are left as they are, without settings.
 std::vector<runner_request> resolve_runners(const configuration& config,
-                                            const module_registry& modules);
+                                            const module_registry& modules,
+                                            const std::vector<std::string>& enabled);
 
-/// --runner, else plughost.enabled_runners: the runners in use, by name; empty: all of them.
+/// --runner, else plughost.enabled_runners: the runners in use, by name (each is loaded to check
+/// that it exists); empty: all of them.
 std::vector<std::string> enabled_runner_names(const launch_options& options,
                                               const configuration& config,
                                               const module_registry& modules);

@@ -14,8 +14,14 @@
 namespace plughost::detail {
 
 struct launch_context {
-  /// Throws usage_error or config_error (a bad configuration or module path).
-  explicit launch_context(const launch_options& options);
+  /// Throws usage_error or config_error (a bad configuration or module path). `how`: modules
+  /// are loaded when used, or only described from a child process (plughost modules).
+  explicit launch_context(const launch_options& options,
+                          module_loading how = module_loading::on_use);
+
+  /// The warnings so far: those of the environment, the configuration and the module path, then
+  /// the modules' (more of which may come as modules are loaded when used).
+  std::vector<std::string> all_warnings() const;
 
   std::vector<std::string> warnings;  // first: filled while the members below are built
   environment_block env;

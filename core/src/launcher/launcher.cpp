@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "config/launch_settings.hpp"
 #include "launcher/launch_context.hpp"
@@ -26,7 +28,7 @@ detail::launch_settings resolve_or_explain(const launch_options& options,
   try {
     return detail::resolve_settings(options, base.env, base.config, base.modules);
   } catch (const error&) {
-    for (const auto& w : base.warnings) detail::log().warn("{}", w);
+    for (const auto& w : base.all_warnings()) detail::log().warn("{}", w);
     throw;
   }
 }
@@ -40,7 +42,7 @@ struct launcher::impl {
         settings(resolve_or_explain(options, base)),
         supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); },
                               options.exit_with, options.reap_all_children}) {
-    auto warnings = base.warnings;
+    auto warnings = base.all_warnings();  // after the settings: they load the modules they use
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
     warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
@@ -100,13 +102,23 @@ struct launcher::impl {
     return items;
   }
 
-  // On the loop thread, for a reload: the configuration and the locations read again. Modules
-  // and sinks stay as they were loaded (changing them needs a restart of plughost).
+  // On the loop thread, for a reload: the configuration and the locations read again. The
+  // module search path and the sinks stay as they were (changing them needs a restart of
+  // plughost); a module found at start that the configuration now uses is loaded.
   std::optional<std::vector<detail::launch_item>> reload_items() {
+    // What loading modules for the new configuration had to say, said once.
+    const auto said = base.all_warnings();
+    const auto news = [&] {
+      std::vector<std::string> out;
+      for (auto& w : base.all_warnings()) {
+        if (std::find(said.begin(), said.end(), w) == said.end()) out.push_back(std::move(w));
+      }
+      return out;
+    };
     try {
       auto config = detail::load_configuration(options, base.env);
       auto fresh = detail::resolve_settings(options, base.env, config, base.modules);
-      std::vector<std::string> warnings;
+      auto warnings = news();
       auto fresh_runners = detail::load_runners(fresh, warnings);
       auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env, base.permissions);
       for (const auto& w : warnings) detail::log().warn("{}", w);
@@ -126,6 +138,7 @@ struct launcher::impl {
       bool ok = true;
       return launch_items(/*report_skips=*/false, ok);
     } catch (const std::exception& e) {
+      for (const auto& w : news()) detail::log().warn("{}", w);
       detail::log().error("reload failed, everything keeps running as it was: {}", e.what());
       return std::nullopt;
     }

@@ -1,6 +1,5 @@
 // The reports of the public API: the version, the plan and the module listing, as values and as
 // JSON (docs/cli.md describes the JSON).
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
@@ -40,7 +39,10 @@ std::string to_json(const plan& p) {
   out["locations_from"] = p.locations_from;
   json runners = json::array();
   for (const auto& r : p.runners) {
-    runners.push_back({{"name", r.name}, {"extensions", r.extensions}, {"enabled", r.enabled}});
+    runners.push_back({{"name", r.name},
+                       {"extensions", r.extensions},
+                       {"enabled", r.enabled},
+                       {"loaded", r.loaded}});
   }
   out["runners"] = std::move(runners);
   json plugins = json::array();
@@ -61,37 +63,26 @@ std::string to_json(const plan& p) {
 }
 
 module_report list_modules(const launch_options& options) {
-  const detail::launch_context base(options);
+  // Each .so is loaded in a child process: one whose code crashes is a failure in the listing.
+  const detail::launch_context base(options, detail::module_loading::in_child);
   module_report report;
   report.search_path = base.module_folders;
-  report.warnings = base.warnings;
+  report.warnings = base.all_warnings();
   // What the listing has no row for (a missing folder, the owner and mode checks turned off) is
   // said on standard error too, as run and list say their warnings.
-  const auto& rows = base.modules.warnings();
-  for (const auto& w : base.warnings) {
-    if (std::find(rows.begin(), rows.end(), w) == rows.end()) detail::log().warn("{}", w);
-  }
-  for (const auto& m : base.modules.all()) {
-    const auto& d = *m.descriptor;
+  for (const auto& w : base.warnings) detail::log().warn("{}", w);
+  for (const auto& m : base.modules.entries()) {
+    const auto& s = m.summary;
+    const auto shadowed_by = base.modules.shadowed_by(m);
     module_info info;
-    info.status = m.shadowed_by.empty() ? "loaded" : "shadowed";
-    info.kind = to_string(d.kind);
-    info.name = d.name;
-    info.abi_version = d.abi_version;
+    info.status = !shadowed_by.empty() ? "shadowed" : s.failure.empty() ? "loaded" : "failed";
+    info.kind = to_string(s.kind);
+    info.name = s.name;
+    info.abi_version = s.abi_version;
     info.source = m.source;
-    info.description = d.description;
-    if (!m.shadowed_by.empty()) info.reason = "shadowed by " + m.shadowed_by;
-    if (d.kind == module_kind::runner) {
-      try {
-        // Listing needs an instance: created with its defaults, like a configuration without
-        // plughost.runners would.
-        const auto r = detail::create_runner(m, settings{});
-        info.extensions = r->extensions();
-      } catch (const std::exception& e) {
-        info.status = "failed";
-        info.reason = e.what();
-      }
-    }
+    info.description = s.description;
+    info.extensions = s.extensions;
+    info.reason = !shadowed_by.empty() ? "shadowed by " + shadowed_by : s.failure;
     report.modules.push_back(std::move(info));
   }
   for (const auto& f : base.modules.failures()) {

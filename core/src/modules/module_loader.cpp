@@ -9,7 +9,8 @@
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
-#include <fstream>
+
+#include "modules/module_file.hpp"
 
 namespace plughost::detail {
 
@@ -17,14 +18,6 @@ namespace {
 
 namespace dll = boost::dll;
 constexpr const char* section = "plughost";
-
-bool is_elf(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
-  return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' &&
-         magic[3] == 'F';
-}
 
 std::string describe_descriptor_problem(const module_descriptor& d) {
   if (d.name.empty()) return "the module has no name";
@@ -34,28 +27,39 @@ std::string describe_descriptor_problem(const module_descriptor& d) {
   return {};
 }
 
+alias_list aliases_in(const dll::fs::path& file) {
+  alias_list out;
+  try {
+    dll::library_info info(file);
+    out.aliases = info.symbols(section);
+  } catch (const std::exception& e) {
+    // library_info's own text is unhelpful ("basic_ios::clear: iostream error").
+    out.problem = fmt::format(
+        "not a shared object this machine can load (cannot read its ELF "
+        "sections: {})",
+        e.what());
+    return out;
+  }
+  std::erase_if(out.aliases,
+                [](const std::string& a) { return a.rfind("plughost_module_", 0) != 0; });
+  std::sort(out.aliases.begin(), out.aliases.end());  // a stable order, whatever the symbols'
+  if (out.aliases.empty()) {
+    out.problem =
+        "no plughost module in it: the section 'plughost' with a plughost_module_<id> entry "
+        "(PLUGHOST_MODULE) is missing";
+  }
+  return out;
+}
+
 load_result load_from(const dll::fs::path& file, const std::string& source,
                       dll::load_mode::type mode) {
   load_result out;
-  std::vector<std::string> aliases;
-  try {
-    dll::library_info info(file);
-    aliases = info.symbols(section);
-  } catch (const std::exception& e) {
-    // library_info's own text is unhelpful ("basic_ios::clear: iostream error").
-    out.failures.push_back({source, fmt::format("not a shared object this machine can load "
-                                                "(cannot read its ELF sections: {})",
-                                                e.what())});
+  auto listed = aliases_in(file);
+  if (!listed.problem.empty()) {
+    out.failures.push_back({source, std::move(listed.problem)});
     return out;
   }
-  std::erase_if(aliases, [](const std::string& a) { return a.rfind("plughost_module_", 0) != 0; });
-  std::sort(aliases.begin(), aliases.end());  // a stable order, whatever the symbol table's
-  if (aliases.empty()) {
-    out.failures.push_back({source,
-                            "no plughost module in it: the section 'plughost' with a "
-                            "plughost_module_<id> entry (PLUGHOST_MODULE) is missing"});
-    return out;
-  }
+  const auto& aliases = listed.aliases;
 
   auto library = std::make_shared<dll::shared_library>();
   boost::dll::fs::error_code ec;
@@ -85,10 +89,7 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
     }
     // The ABI version first: with another major version nothing else in it can be trusted.
     if (d->abi_version != module_abi_version) {
-      out.failures.push_back({source, fmt::format("built for module ABI version {}, this "
-                                                  "plughost has version {}: rebuild it against "
-                                                  "this plughost",
-                                                  d->abi_version, module_abi_version)});
+      out.failures.push_back({source, abi_mismatch(d->abi_version)});
       continue;
     }
     if (const auto problem = describe_descriptor_problem(*d); !problem.empty()) {
@@ -102,10 +103,21 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
 
 }  // namespace
 
+alias_list module_aliases(const std::filesystem::path& file) {
+  return aliases_in(dll::fs::path(file.string()));
+}
+
+std::string abi_mismatch(std::uint32_t abi_version) {
+  return fmt::format(
+      "built for module ABI version {}, this plughost has version {}: rebuild it "
+      "against this plughost",
+      abi_version, module_abi_version);
+}
+
 load_result load_module_file(const std::filesystem::path& file) {
-  if (!is_elf(file)) {
+  if (auto problem = elf_problem(file); !problem.empty()) {
     load_result out;
-    out.failures.push_back({file.string(), "not a shared object (no ELF header)"});
+    out.failures.push_back({file.string(), std::move(problem)});
     return out;
   }
   // RTLD_NOW: an unresolved symbol is an error now, not a crash at the first call.

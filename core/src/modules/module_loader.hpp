@@ -2,6 +2,7 @@
 // (the built-ins). Nothing here throws: every problem becomes a failure naming the file.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -17,9 +18,17 @@ struct loaded_module {
   /// Keeps the code and data behind `descriptor` loaded (a Boost.DLL shared_library). Every
   /// object created from the module holds a copy, so the library outlives all of them.
   std::shared_ptr<void> library;
-  /// Set by the registry: the source of the module of the same kind and name found earlier in
-  /// the search path, which is used instead; empty when this one is in use.
-  std::string shadowed_by;
+};
+
+/// What a module is, as a listing shows it: from its descriptor, in this process or in a child
+/// (module_probe.hpp).
+struct module_summary {
+  module_kind kind = module_kind::runner;
+  std::string name;
+  std::uint32_t abi_version = 0;
+  std::string description;
+  std::vector<std::string> extensions;  ///< runners: what an instance with default settings claims
+  std::string failure;                  ///< runners: why no instance could be created, or empty
 };
 
 struct module_failure {
@@ -31,6 +40,18 @@ struct load_result {
   std::vector<loaded_module> modules;
   std::vector<module_failure> failures;
 };
+
+/// The aliases of the modules in the "plughost" section of a file, sorted, read without loading
+/// it; or why there are none.
+struct alias_list {
+  std::vector<std::string> aliases;
+  std::string problem;
+};
+alias_list module_aliases(const std::filesystem::path& file);
+
+/// "built for module ABI version 2, this plughost has version 1: rebuild it against this
+/// plughost"
+std::string abi_mismatch(std::uint32_t abi_version);
 
 /// The modules exported by one .so file (every alias in its "plughost" section).
 load_result load_module_file(const std::filesystem::path& file);

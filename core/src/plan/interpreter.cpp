@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "plughost/record.hpp"
+
 namespace plughost::detail {
 
 namespace {
@@ -107,6 +109,25 @@ file_head read_head(const std::filesystem::path& file) {
   return out;
 }
 
+// CRLF line endings: the kernel would keep the '\r' (and fail: /bin/bash\r does not exist);
+// LMCache strips the line, and plugins written for it rely on that. Drops it with a warning
+// that shows the line as the kernel reads it; false when no interpreter is left (`#!\r`).
+bool drop_carriage_return(shebang& sb, const std::filesystem::path& plugin,
+                          std::vector<std::string>& warnings) {
+  const bool in_argument = sb.argument.has_value();
+  auto& last = in_argument ? *sb.argument : sb.interpreter;
+  if (!last.ends_with('\r')) return true;
+  const auto line = visible("#!" + sb.interpreter + (in_argument ? " " + *sb.argument : ""));
+  last.pop_back();
+  warnings.push_back(fmt::format(
+      "{}: the shebang line ends in a carriage return (\\r): the file has Windows line endings; "
+      "convert it with dos2unix (the line reads {}; plughost drops the \\r, as LMCache does, "
+      "but Linux would keep it in the {})",
+      plugin.string(), line, in_argument ? "argument" : "interpreter's name"));
+  if (in_argument && sb.argument->empty()) sb.argument.reset();
+  return !sb.interpreter.empty();
+}
+
 }  // namespace
 
 resolution resolve_interpreter(const runner& r, std::string_view runner_name,
@@ -121,19 +142,9 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
 
   std::string set_aside;  // the shebang interpreter we could not use, for the warning
   bool truncated = false;
-  if (auto sb = parse_shebang(head.bytes, &truncated)) {
-    // CRLF line endings: the kernel would keep the '\r' (and fail); LMCache strips the line,
-    // and plugins written for it rely on that.
-    const bool in_argument = sb->argument.has_value();
-    auto& last = in_argument ? *sb->argument : sb->interpreter;
-    if (last.ends_with('\r')) {
-      last.pop_back();
-      out.warnings.push_back(fmt::format(
-          "{}: the shebang line ends with a carriage return (CRLF line endings), which Linux "
-          "would keep in the {}; ignoring it, as LMCache does",
-          plugin.string(), in_argument ? "argument" : "interpreter's name"));
-      if (in_argument && sb->argument->empty()) sb->argument.reset();
-    }
+  auto sb = parse_shebang(head.bytes, &truncated);
+  if (sb && !drop_carriage_return(*sb, plugin, out.warnings)) sb.reset();
+  if (sb) {
     const auto use = [&](const std::string& program) {
       out.chosen = interpreter_choice{program, {}};
       if (sb->argument) out.chosen->arguments.push_back(*sb->argument);

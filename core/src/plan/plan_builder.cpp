@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "config/setting_values.hpp"
 #include "plan/discovery.hpp"
@@ -27,7 +28,7 @@ const loaded_runner* claiming_runner(const std::vector<loaded_runner>& runners,
                                      std::vector<std::string>& warnings) {
   for (const bool enabled : {true, false}) {
     for (const auto& r : runners) {
-      if (r.enabled != enabled) continue;
+      if (r.enabled != enabled || !r.impl) continue;
       try {
         if (r.impl->claims(file)) return &r;
       } catch (const std::exception& e) {
@@ -45,10 +46,11 @@ std::string claimed_kind(const std::filesystem::path& file) {
   return ext.empty() ? std::string("files without an extension") : fmt::format("'{}' files", ext);
 }
 
-std::vector<std::string> enabled_names(const std::vector<loaded_runner>& runners) {
+// The names of the runners that are enabled (or, with `enabled` false, of those not loaded).
+std::vector<std::string> names_of(const std::vector<loaded_runner>& runners, bool enabled) {
   std::vector<std::string> out;
   for (const auto& r : runners) {
-    if (r.enabled) out.push_back(r.name);
+    if (enabled ? r.enabled : !r.impl) out.push_back(r.name);
   }
   return out;
 }
@@ -59,9 +61,12 @@ std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings) {
   std::vector<loaded_runner> out;
   for (const auto& r : settings.runners) {
+    if (!r.module) {
+      out.push_back({r.name, nullptr, r.overrides, false});
+      continue;
+    }
     try {
-      out.push_back({std::string(r.module->descriptor->name), create_runner(*r.module, r.values),
-                     r.overrides, r.enabled});
+      out.push_back({r.name, create_runner(*r.module, r.values), r.overrides, r.enabled});
     } catch (const module_error& e) {
       if (r.enabled) warnings.push_back(fmt::format("runner not available: {}", e.what()));
     }
@@ -104,18 +109,21 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
   for (const auto& r : runners) {
     std::vector<std::string> extensions;
     try {
-      extensions = r.impl->extensions();
+      if (r.impl) extensions = r.impl->extensions();
     } catch (const std::exception& e) {
       out.warnings.push_back(fmt::format("runner {} failed in extensions(): {}", r.name, e.what()));
     }
-    out.runners.push_back({r.name, std::move(extensions), r.enabled});
+    out.runners.push_back({r.name, std::move(extensions), r.enabled, r.impl != nullptr});
   }
+  const auto not_loaded = names_of(runners, false);
   const auto path_var = env.get("PATH").value_or(fallback_path);
 
   // Each file is offered to the runners once: the one that claims it is kept for the plan.
   // A file only a runner that is not enabled claims is ignored, and the reason names that runner.
+  // A file no runner claims may be one a runner that is not loaded would have claimed.
   std::map<std::filesystem::path, const loaded_runner*> claimed;
   std::map<std::filesystem::path, const loaded_runner*> claimed_by_disabled;
+  std::set<std::filesystem::path> unclaimed;
   auto found = discover(settings.locations, [&](const std::filesystem::path& file) {
     const auto* r = claiming_runner(runners, file, out.warnings);
     if (r && !r->enabled) {
@@ -123,6 +131,7 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       return false;
     }
     if (r) claimed[file] = r;
+    if (!r) unclaimed.insert(file);
     return r != nullptr;
   });
   out.warnings.insert(out.warnings.end(), found.warnings.begin(), found.warnings.end());
@@ -138,7 +147,12 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
       if (const auto it = claimed_by_disabled.find(p.path); it != claimed_by_disabled.end()) {
         p.reason = fmt::format("runner {} claims {} but is not enabled (enabled runners: {})",
                                it->second->name, claimed_kind(p.path),
-                               fmt::join(enabled_names(runners), ", "));
+                               fmt::join(names_of(runners, true), ", "));
+      } else if (unclaimed.count(p.path) && !not_loaded.empty()) {
+        p.reason = fmt::format(
+            "no enabled runner claims {} (enabled runners: {}; not enabled, so not loaded: {})",
+            claimed_kind(p.path), fmt::join(names_of(runners, true), ", "),
+            fmt::join(not_loaded, ", "));
       }
       out.plugins.push_back(std::move(p));
       continue;

@@ -18,13 +18,14 @@ namespace plughost::detail {
 /// A runner module instantiated for this launcher (it keeps its module loaded).
 struct loaded_runner {
   std::string name;
-  std::shared_ptr<runner> impl;
+  std::shared_ptr<runner> impl;  ///< null when its module was not loaded (not enabled)
   runner_overrides overrides;
   bool enabled = true;  ///< false: only says why the files it claims are ignored
 };
 
-/// Creates one instance of every runner, in search order. A module whose factory fails is left
-/// out, with a warning naming it when the runner is enabled.
+/// Creates one instance of every runner whose module is loaded, in search order (the others are
+/// kept by name, to be listed). A module whose factory fails is left out, with a warning naming
+/// it when the runner is enabled.
 std::vector<loaded_runner> load_runners(const launch_settings& settings,
                                         std::vector<std::string>& warnings);
 

@@ -18,7 +18,7 @@
 #include <cstring>
 #include <memory>
 
-#include "supervision/spawn.hpp"
+#include "common/signal_dispositions.hpp"
 
 namespace plughost::detail {
 

@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/signal_dispositions.hpp"
 #include "supervision/guardian.hpp"
 
 namespace plughost::detail {
@@ -78,19 +79,6 @@ void close_all(std::initializer_list<int> fds) {
 }
 
 }  // namespace
-
-void reset_signal_dispositions() noexcept {
-  // The raw system call, because glibc's sigaction() refuses its two internal signals (32, 33),
-  // and GNU make, for one, starts its children with those ignored. An all-zero kernel
-  // sigaction is SIG_DFL, no flags, empty mask, whatever the architecture's field order.
-  const unsigned long default_action[4] = {};
-  constexpr unsigned long kernel_sigset_size = 64 / 8;
-  for (int s = 1; s <= 64; ++s) {
-    if (s != SIGKILL && s != SIGSTOP) {
-      ::syscall(SYS_rt_sigaction, s, default_action, nullptr, kernel_sigset_size);
-    }
-  }
-}
 
 bool reserve_descriptors(spawn_context& context) {
   for (int& fd : context.reserve) {

@@ -39,10 +39,6 @@ struct spawned {
   int err_fd = -1;
 };
 
-/// Sets every signal's disposition to the default, glibc's internal 32 and 33 included.
-/// Async-signal-safe: for forked children.
-void reset_signal_dispositions() noexcept;
-
 /// Starts argv[0] with argv and `environment` (NAME=VALUE). Returns the process or an error
 /// text. Never throws. Refuses to start when the descriptor reserve cannot be filled (the
 /// open-file limit is reached), so that no process starts that could not be supervised.

@@ -22,7 +22,7 @@ const plughost::setting_spec settings_table[] = {
      .description = "write a header row into a new file"},
 };
 
-const plughost::module_descriptor descriptor{
+constexpr plughost::module_descriptor descriptor{
     .abi_version = plughost::module_abi_version,
     .kind = plughost::module_kind::sink,
     .name = "csv",

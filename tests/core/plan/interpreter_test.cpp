@@ -173,7 +173,8 @@ TEST_F(interpreter_fallback, nothing_found_is_an_error_naming_what_was_tried) {
             "python3, python on PATH");
 }
 
-// LMCache strips the shebang line: a file saved with CRLF line endings runs there.
+// LMCache strips the shebang line: a file saved with CRLF line endings runs there. The warning
+// names the problem and its fix, and shows the line with its \r visible.
 TEST_F(interpreter_fallback, a_carriage_return_ending_the_shebang_is_dropped_with_a_warning) {
   const auto interp = fake("custom-python");
   const auto p = plugin("#!" + interp.string() + "\r\nprint(1)\r\n");
@@ -182,9 +183,11 @@ TEST_F(interpreter_fallback, a_carriage_return_ending_the_shebang_is_dropped_wit
   EXPECT_EQ(python.command(*r.chosen, p), (std::vector<std::string>{interp.string(), p.string()}));
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0], p.string() +
-                               ": the shebang line ends with a carriage return (CRLF line "
-                               "endings), which Linux would keep in the interpreter's name; "
-                               "ignoring it, as LMCache does");
+                               ": the shebang line ends in a carriage return (\\r): the file has "
+                               "Windows line endings; convert it with dos2unix (the line reads #!" +
+                               interp.string() +
+                               "\\r; plughost drops the \\r, as LMCache does, but Linux would "
+                               "keep it in the interpreter's name)");
 
   const auto with_argument = plugin("#!/usr/bin/env python3\r\nprint(1)\r\n");
   r = resolve_interpreter(python, "python", with_argument, path_var());
@@ -192,7 +195,22 @@ TEST_F(interpreter_fallback, a_carriage_return_ending_the_shebang_is_dropped_wit
   EXPECT_EQ(python.command(*r.chosen, with_argument),
             (std::vector<std::string>{"/usr/bin/env", "python3", with_argument.string()}));
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_NE(r.warnings[0].find("keep in the argument"), std::string::npos) << r.warnings[0];
+  EXPECT_EQ(r.warnings[0], with_argument.string() +
+                               ": the shebang line ends in a carriage return (\\r): the file has "
+                               "Windows line endings; convert it with dos2unix (the line reads "
+                               "#!/usr/bin/env python3\\r; plughost drops the \\r, as LMCache "
+                               "does, but Linux would keep it in the argument)");
+}
+
+// "#!\r" names no interpreter once the \r is dropped: the runner's defaults, after the warning.
+TEST_F(interpreter_fallback, a_shebang_of_a_carriage_return_alone_is_no_shebang) {
+  const auto python3 = fake("python3");
+  const auto p = plugin("#!\r\nprint(1)\r\n");
+  const auto r = resolve_interpreter(python, "python", p, path_var());
+  ASSERT_TRUE(r.chosen) << r.error;
+  EXPECT_EQ(r.chosen->program, python3.string());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("(the line reads #!\\r;"), std::string::npos) << r.warnings[0];
 }
 
 // LMCache looks a bare shebang name up on PATH (shutil.which); plugins written for it rely on it.

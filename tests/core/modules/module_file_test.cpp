@@ -1,0 +1,147 @@
+// Candidate module files examined without loading them: what is not a regular file, what is not
+// ELF, and what was built for another machine.
+#include "modules/module_file.hpp"
+
+#include <elf.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "test_support.hpp"
+
+namespace plughost::detail {
+namespace {
+
+using test::temp_dir;
+namespace fs = std::filesystem;
+
+TEST(module_file, only_regular_files_are_candidates_and_stat_alone_says_so) {
+  temp_dir dir;
+  const auto regular = dir.write("regular.so", "x");
+  fs::create_directory(dir.path() / "folder.so");
+  ASSERT_EQ(::mkfifo((dir.path() / "fifo.so").c_str(), 0600), 0);
+  fs::create_symlink("loop.so", dir.path() / "loop.so");
+  fs::create_symlink("missing", dir.path() / "broken.so");
+  fs::create_symlink("/dev/null", dir.path() / "device.so");
+  fs::create_symlink("regular.so", dir.path() / "link.so");
+
+  EXPECT_EQ(not_a_regular_file(regular), "");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "link.so"), "");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "folder.so"), "not a regular file (a folder)");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "fifo.so"), "not a regular file (a FIFO)");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "loop.so"), "a symbolic link loop");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "broken.so"), "a broken symbolic link");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "device.so"),
+            "not a regular file (a character device)");
+  EXPECT_EQ(not_a_regular_file(dir.path() / "none.so"),
+            "cannot be examined: No such file or directory");
+
+  // Opened for its header, a FIFO (put there after the stat, say) is refused, not waited on.
+  EXPECT_EQ(elf_problem(dir.path() / "fifo.so"), "not a regular file (a FIFO)");
+  EXPECT_EQ(elf_problem(dir.path() / "folder.so"), "not a regular file (a folder)");
+}
+
+// An ELF header: magic, class, byte order, version, then e_type and e_machine (little-endian
+// unless `msb`), zeros after.
+std::string elf_header(unsigned char elf_class, unsigned machine, bool msb = false) {
+  std::string h(64, '\0');
+  h.replace(0, 4,
+            "\x7f"
+            "ELF");
+  h[EI_CLASS] = static_cast<char>(elf_class);
+  h[EI_DATA] = static_cast<char>(msb ? ELFDATA2MSB : ELFDATA2LSB);
+  h[EI_VERSION] = EV_CURRENT;
+  const unsigned type = ET_DYN;
+  h[msb ? 17 : 16] = static_cast<char>(type);
+  h[msb ? 18 : 19] = static_cast<char>(machine >> 8);
+  h[msb ? 19 : 18] = static_cast<char>(machine & 0xff);
+  return h;
+}
+
+struct header_case {
+  std::string name;
+  std::string content;
+  std::string problem;
+};
+
+void PrintTo(const header_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class module_file_header : public ::testing::TestWithParam<header_case> {};
+
+TEST_P(module_file_header, is_judged_before_anything_loads_it) {
+#if !defined(__x86_64__) || !defined(__LP64__)
+  GTEST_SKIP() << "the expected messages name x86-64 as this plughost's machine";
+#endif
+  temp_dir dir;
+  const auto file = dir.write("m.so", GetParam().content);
+  EXPECT_EQ(elf_problem(file), GetParam().problem);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, module_file_header,
+    ::testing::Values(header_case{"this_machine", elf_header(ELFCLASS64, EM_X86_64), ""},
+                      header_case{"aarch64", elf_header(ELFCLASS64, EM_AARCH64),
+                                  "built for aarch64, this plughost is x86-64"},
+                      header_case{"i386", elf_header(ELFCLASS32, EM_386),
+                                  "built for i386, this plughost is x86-64"},
+                      header_case{"x32", elf_header(ELFCLASS32, EM_X86_64),
+                                  "built for x86-64 (32-bit), this plughost is x86-64"},
+                      header_case{"big_endian", elf_header(ELFCLASS64, EM_X86_64, true),
+                                  "built for x86-64 (big-endian), this plughost is x86-64"},
+                      header_case{"s390x", elf_header(ELFCLASS64, EM_S390, true),
+                                  "built for s390, this plughost is x86-64"},
+                      header_case{"unknown", elf_header(ELFCLASS64, 0x4242),
+                                  "built for ELF machine 16962, this plughost is x86-64"},
+                      header_case{"text", "this is not a shared object\n",
+                                  "not a shared object (no ELF header)"},
+                      header_case{"empty", "", "not a shared object (no ELF header)"},
+                      header_case{"cut_short",
+                                  "\x7f"
+                                  "ELF\x02\x01",
+                                  "not a shared object (its ELF header is cut short)"}),
+    [](const auto& test_case) { return test_case.param.name; });
+
+const fs::path test_modules = test::folder_from_environment("PLUGHOST_TEST_MODULES");
+
+std::string kind_and_name(const module_manifest& m) {
+  return fmt::format("{} {} (ABI {})", m.kind, m.name, m.abi_version);
+}
+
+TEST(module_file, the_manifest_says_what_a_module_file_holds_without_loading_it) {
+  auto read = read_manifest(test_modules / "first" / "echo_first.so");
+  EXPECT_EQ(read.problem, "");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(kind_and_name(read.records[0]), "1 echo (ABI 1)");  // 1: module_kind::sink
+
+  read = read_manifest(test_modules / "broken" / "wrong_abi.so");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].abi_version, 999u);
+
+  // Built as before manifests, and with a descriptor that is only const.
+  EXPECT_TRUE(read_manifest(test_modules / "legacy" / "no_manifest.so").records.empty());
+  read = read_manifest(test_modules / "legacy" / "not_constexpr.so");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].kind, module_manifest::unknown_kind);
+  EXPECT_EQ(read.records[0].name[0], '\0');
+}
+
+TEST(module_file, a_manifest_that_is_not_what_plughost_module_writes_is_a_problem) {
+  temp_dir dir;
+  const auto file = dir.path() / "m.so";
+  fs::copy_file(test_modules / "first" / "echo_first.so", file);
+  auto bytes = test::read_file(file);
+  const auto at = bytes.find(std::string("plughost\x01\0\0\0", 12));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'P';
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  const auto read = read_manifest(file);
+  EXPECT_EQ(read.problem, "its section plughost.manifest is not what PLUGHOST_MODULE writes");
+  EXPECT_TRUE(read.records.empty());
+}
+
+}  // namespace
+}  // namespace plughost::detail
