@@ -102,10 +102,7 @@ void file_sink::write(const record& r) {
     return;
   }
   const auto& prefix = prefix_for(r);
-  line_.assign(prefix);
-  append_visible(line_, r.line);  // a CR or an escape sequence could forge other lines
-  line_.push_back('\n');
-  prefix_file_->write(line_);
+  prefix_file_->write_line(prefix, r.line);  // visible: a CR or escape could forge other lines
 }
 
 // Every file is flushed even when one fails; the failures are added up.

@@ -48,7 +48,6 @@ class file_sink : public sink {
   std::map<std::string, retry, std::less<>> retries_;
   batch_tracker batch_;
   std::string prefix_;
-  std::string line_;  // reused for each line
   rotating_file* prefix_file_ = nullptr;
 };
 

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "plughost/record.hpp"
+
 namespace plughost::sinks {
 
 namespace {
@@ -43,21 +45,22 @@ std::string rotating_file::rotated_name(const std::string& path, std::int64_t in
   return spdlog::sinks::rotating_file_sink_st::calc_filename(path, static_cast<std::size_t>(index));
 }
 
-void rotating_file::write(std::string_view text) {
-  std::string rotation_error;
-  const auto length = static_cast<std::int64_t>(text.size());
-  if (max_size_ > 0 && size_ > 0 && size_ + length > max_size_ &&
+std::string rotating_file::rotate_if_due(std::size_t length) {
+  if (max_size_ > 0 && size_ > 0 && size_ + static_cast<std::int64_t>(length) > max_size_ &&
       std::chrono::steady_clock::now() >= next_attempt_) {
     try {
       rotate();
     } catch (const std::exception& e) {
-      rotation_error = e.what();
       next_attempt_ = std::chrono::steady_clock::now() + retry_interval;
+      return e.what();
     }
   }
-  pending_.text().append(text);
+  return {};
+}
+
+void rotating_file::end_record(std::size_t length, const std::string& rotation_error) {
   pending_.end_record();
-  size_ += length;
+  size_ += static_cast<std::int64_t>(length);
   if (pending_.size() >= write_buffer) write_pending();
   if (!rotation_error.empty()) {
     throw std::runtime_error(
@@ -65,6 +68,22 @@ void rotating_file::write(std::string_view text) {
                     "current file, rotation will be retried",
                     path_, rotation_error));
   }
+}
+
+void rotating_file::write(std::string_view text) {
+  const auto rotation_error = rotate_if_due(text.size());
+  pending_.text().append(text);
+  end_record(text.size(), rotation_error);
+}
+
+void rotating_file::write_line(std::string_view prefix, std::string_view text) {
+  const auto rotation_error = rotate_if_due(prefix.size() + text.size() + 1);
+  auto& out = pending_.text();
+  const auto before = out.size();
+  out.append(prefix);
+  append_visible(out, text);
+  out.push_back('\n');
+  end_record(out.size() - before, rotation_error);
 }
 
 void rotating_file::write_pending() {

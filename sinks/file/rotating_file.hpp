@@ -36,6 +36,9 @@ class rotating_file {
   /// file then, and rotation is retried after retry_interval. Throws sink_error when records
   /// could not be written (a full disk): they are dropped, never written twice.
   void write(std::string_view text);
+  /// As write(prefix + text + "\n"), with `text`'s control characters made visible
+  /// (plughost::append_visible), appended in place.
+  void write_line(std::string_view prefix, std::string_view text);
   /// Writes the gathered lines to the file and flushes it.
   void flush();
 
@@ -47,6 +50,10 @@ class rotating_file {
 
  private:
   void rotate();
+  // Rotates when a record of about `length` bytes would go past max_size; what went wrong.
+  std::string rotate_if_due(std::size_t length);
+  // After a record of `length` bytes was appended to pending_.
+  void end_record(std::size_t length, const std::string& rotation_error);
 
   std::filesystem::path folder_, below_;
   std::string path_;

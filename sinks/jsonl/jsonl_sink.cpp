@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <type_traits>
@@ -28,6 +29,16 @@ constexpr std::array<bool, 256> plain_bytes = [] {
   for (int c = 0x20; c <= 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
   return t;
 }();
+
+bool is_plain(std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return plain_bytes[static_cast<unsigned char>(c)]; });
+}
+
+char* put(char* to, std::string_view s) noexcept {
+  std::memcpy(to, s.data(), s.size());
+  return to + s.size();
+}
 }  // namespace
 
 jsonl_sink::jsonl_sink(const std::string& path) {
@@ -51,9 +62,7 @@ jsonl_sink::~jsonl_sink() {
 }
 
 void jsonl_sink::append_json_string(std::string& out, std::string_view s) {
-  const bool plain = std::all_of(s.begin(), s.end(),
-                                 [](char c) { return plain_bytes[static_cast<unsigned char>(c)]; });
-  if (plain) {
+  if (is_plain(s)) {
     out.push_back('"');
     out.append(s);
     out.push_back('"');
@@ -106,6 +115,16 @@ void jsonl_sink::write(const record& r) {
   auto& text = buffer_.text();
   if (r.stream == stream::event) {
     text += to_json_line(r, format_timestamp(r.time));
+  } else if (!r.partial && is_plain(r.line)) {
+    // Most lines: sized once, copied twice (prefix, text) with no escaping.
+    const auto& prefix = prefix_for(r);
+    const auto at = text.size();
+    text.resize(at + prefix.size() + r.line.size() + 3);
+    char* to = put(text.data() + at, prefix);
+    *to++ = '"';
+    to = put(to, r.line);
+    *to++ = '"';
+    *to = '}';
   } else {
     text += prefix_for(r);
     append_json_string(text, r.line);

@@ -7,30 +7,32 @@
 
 namespace plughost::detail {
 
-// An event's strings and fields, owned. Events are rare: plain containers, built once.
+// An event's strings and fields, owned. Events are rare: plain containers, built once, each
+// reserved to its final size so that the views into them never move.
 struct record_batch::owned_event {
   std::string plugin, name;
-  std::deque<std::string> strings;  // keys and string values; a deque never moves its elements
-  std::deque<std::vector<std::string>> lists;
+  std::vector<std::string> strings;  // keys and string values
+  std::vector<std::vector<std::string>> lists;
   std::vector<event_field> fields;
 };
 
 record_batch::record_batch(std::size_t sinks) : sink_bytes_(sinks), sink_records_(sinks) {
   // Room for a full batch at once: growing on the way costs copies and fresh pages per batch.
   bytes_.reserve(batch_bytes + 16 * 1024);
-  items_.reserve(batch_bytes / record_overhead + 1);
+  lines_.reserve(batch_bytes / record_overhead + 1);
 }
 
 record_batch::~record_batch() = default;
 
 void record_batch::clear() noexcept {
   bytes_.clear();
-  items_.clear();
+  runs_.clear();
+  lines_.clear();
   events_.clear();
   std::fill(sink_bytes_.begin(), sink_bytes_.end(), 0);
   std::fill(sink_records_.begin(), sink_records_.end(), 0);
   weight_ = 0;
-  last_plugin_at_ = last_plugin_size_ = 0;
+  last_plugin_source_ = nullptr;
 }
 
 std::uint32_t record_batch::keep(std::string_view text) {
@@ -39,85 +41,108 @@ std::uint32_t record_batch::keep(std::string_view text) {
   return at;
 }
 
+// A line joins the last run when only its text differs. The plugin name is compared by where it
+// came from (with its size and pid): a pump hands its own string every time.
+bool record_batch::continues_last_run(const record& r, const route& to) const noexcept {
+  if (runs_.empty()) return false;
+  const auto& last = runs_.back();
+  return !last.event && !r.partial && !last.partial && last.to == &to && last.time == r.time &&
+         last.pid == r.pid && last.stream == r.stream && last.plugin_size == r.plugin.size() &&
+         last_plugin_source_ == r.plugin.data();
+}
+
 void record_batch::add(const record& r, const route& to) {
-  item i;
-  i.time = r.time;
-  i.pid = r.pid;
-  i.stream = r.stream;
-  i.partial = r.partial;
-  i.to = &to;
-  if (r.stream == stream::event) {
-    auto& e = events_.emplace_back();
-    e.plugin = r.plugin;
-    e.name = r.event;
-    e.fields.reserve(r.fields.size());
-    for (const auto& f : r.fields) {
-      const std::string_view key = e.strings.emplace_back(f.key);
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::string_view>) {
-              e.fields.push_back({key, std::string_view(e.strings.emplace_back(v))});
-            } else if constexpr (std::is_same_v<T, std::span<const std::string>>) {
-              const auto& list = e.lists.emplace_back(v.begin(), v.end());
-              e.fields.push_back({key, std::span<const std::string>(list)});
-            } else {
-              e.fields.push_back({key, v});
-            }
-          },
-          f.value);
-    }
-    i.event = &e;
+  if (r.stream != stream::event && continues_last_run(r, to)) {
+    lines_.push_back({keep(r.line), static_cast<std::uint32_t>(r.line.size())});
+    ++runs_.back().end_line;
   } else {
-    const bool same_plugin = !items_.empty() && std::string_view(bytes_.data() + last_plugin_at_,
-                                                                 last_plugin_size_) == r.plugin;
-    if (!same_plugin) {
-      last_plugin_at_ = keep(r.plugin);
-      last_plugin_size_ = static_cast<std::uint32_t>(r.plugin.size());
+    auto& run = runs_.emplace_back();
+    run.time = r.time;
+    run.pid = r.pid;
+    run.stream = r.stream;
+    run.partial = r.partial;
+    run.to = &to;
+    if (r.stream == stream::event) {
+      run.event = &keep_event(r);
+      last_plugin_source_ = nullptr;
+    } else {
+      run.plugin_at = keep(r.plugin);
+      run.plugin_size = static_cast<std::uint32_t>(r.plugin.size());
+      last_plugin_source_ = r.plugin.data();
+      run.first_line = static_cast<std::uint32_t>(lines_.size());
+      run.end_line = run.first_line + 1;
+      lines_.push_back({keep(r.line), static_cast<std::uint32_t>(r.line.size())});
     }
-    i.plugin_at = last_plugin_at_;
-    i.plugin_size = last_plugin_size_;
-    i.line_at = keep(r.line);
-    i.line_size = static_cast<std::uint32_t>(r.line.size());
   }
-  items_.push_back(i);
   const auto weight = r.line.size() + record_overhead;
   weight_ += weight;
-  for (const auto s : to) {
-    sink_bytes_[s] += weight;
-    ++sink_records_[s];
+  runs_.back().weight += weight;
+}
+
+void record_batch::seal() noexcept {
+  for (const auto& run : runs_) {
+    const auto records = run.event ? 1 : run.end_line - run.first_line;
+    for (const auto s : *run.to) {
+      sink_bytes_[s] += run.weight;
+      sink_records_[s] += records;
+    }
   }
 }
 
-bool record_batch::goes_to(const item& i, std::size_t s) noexcept {
-  return std::find(i.to->begin(), i.to->end(), s) != i.to->end();
+const record_batch::owned_event& record_batch::keep_event(const record& r) {
+  auto& e = events_.emplace_back();
+  e.plugin = r.plugin;
+  e.name = r.event;
+  e.fields.reserve(r.fields.size());
+  e.strings.reserve(2 * r.fields.size());
+  e.lists.reserve(r.fields.size());
+  for (const auto& f : r.fields) {
+    const std::string_view key = e.strings.emplace_back(f.key);
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string_view>) {
+            e.fields.push_back({key, std::string_view(e.strings.emplace_back(v))});
+          } else if constexpr (std::is_same_v<T, std::span<const std::string>>) {
+            const auto& list = e.lists.emplace_back(v.begin(), v.end());
+            e.fields.push_back({key, std::span<const std::string>(list)});
+          } else {
+            e.fields.push_back({key, v});
+          }
+        },
+        f.value);
+  }
+  return e;
 }
 
-record record_batch::view(const item& i) const noexcept {
+bool record_batch::goes_to(const line_run& r, std::size_t s) noexcept {
+  return std::find(r.to->begin(), r.to->end(), s) != r.to->end();
+}
+
+record record_batch::head(const line_run& run) const noexcept {
   record r;
-  r.time = i.time;
-  r.pid = i.pid;
-  r.stream = i.stream;
-  r.partial = i.partial;
-  if (i.event) {
-    r.plugin = i.event->plugin;
-    r.event = i.event->name;
-    r.fields = i.event->fields;
+  r.time = run.time;
+  r.pid = run.pid;
+  r.stream = run.stream;
+  r.partial = run.partial;
+  if (run.event) {
+    r.plugin = run.event->plugin;
+    r.event = run.event->name;
+    r.fields = run.event->fields;
   } else {
-    r.plugin = std::string_view(bytes_.data() + i.plugin_at, i.plugin_size);
-    r.line = std::string_view(bytes_.data() + i.line_at, i.line_size);
+    r.plugin = std::string_view(bytes_.data() + run.plugin_at, run.plugin_size);
   }
   return r;
 }
 
 void record_batch::count_per_plugin(
     std::size_t s, std::map<std::string, std::uint64_t, std::less<>>& counts) const {
-  for (const auto& i : items_) {
-    if (!goes_to(i, s)) continue;
-    const auto plugin = view(i).plugin;
+  for (const auto& run : runs_) {
+    if (!goes_to(run, s)) continue;
+    const auto plugin = head(run).plugin;
     auto it = counts.find(plugin);
     if (it == counts.end()) it = counts.emplace(std::string(plugin), 0).first;
-    ++it->second;
+    it->second += run.event ? 1 : run.end_line - run.first_line;
   }
 }
 

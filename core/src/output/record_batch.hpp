@@ -34,25 +34,37 @@ class record_batch {
   /// outlive the batch.
   void add(const record& r, const route& to);
 
+  /// Counts what each sink's records weigh; called once, before the batch goes to the sinks.
+  void seal() noexcept;
+
   /// Empties the batch, keeping its memory (batches are reused: a fresh one per handler would
   /// cost fresh pages).
   void clear() noexcept;
 
-  bool empty() const noexcept { return items_.empty(); }
+  bool empty() const noexcept { return runs_.empty(); }
   /// What the whole batch weighs (as bytes_for() counts).
   std::size_t weight() const noexcept { return weight_; }
   /// What a record costs in a queue besides its text (its item, a sink's per-record work).
   static constexpr std::size_t record_overhead = 64;
 
-  /// What the records for sink `s` weigh: their text plus record_overhead each.
+  /// What the records for sink `s` weigh: their text plus record_overhead each (once sealed).
   std::size_t bytes_for(std::size_t s) const noexcept { return sink_bytes_[s]; }
   std::size_t records_for(std::size_t s) const noexcept { return sink_records_[s]; }
 
   /// Calls f(const record&) for each record for sink `s`, in order.
   template <typename F>
   void for_each_for(std::size_t s, F&& f) const {
-    for (const auto& i : items_) {
-      if (goes_to(i, s)) f(view(i));
+    for (const auto& each : runs_) {
+      if (!goes_to(each, s)) continue;
+      record r = head(each);
+      if (each.event) {
+        f(static_cast<const record&>(r));
+        continue;
+      }
+      for (auto l = each.first_line; l < each.end_line; ++l) {
+        r.line = std::string_view(bytes_.data() + lines_[l].at, lines_[l].size);
+        f(static_cast<const record&>(r));
+      }
     }
   }
 
@@ -62,26 +74,36 @@ class record_batch {
 
  private:
   struct owned_event;
-  struct item {
+  // Records that differ only in their line (a read's lines: one plugin, pid, stream and time)
+  // share one run; an event is a run of its own. A line costs 8 bytes besides its text.
+  struct line_run {
     std::chrono::system_clock::time_point time;
     std::uint32_t plugin_at = 0, plugin_size = 0;
-    std::uint32_t line_at = 0, line_size = 0;
+    std::uint32_t first_line = 0, end_line = 0;
+    std::size_t weight = 0;  // of its records
     int pid = 0;
     plughost::stream stream = plughost::stream::out;
     bool partial = false;
     const route* to = nullptr;
     const owned_event* event = nullptr;
   };
-  static bool goes_to(const item& i, std::size_t s) noexcept;
-  record view(const item& i) const noexcept;
+  struct line {
+    std::uint32_t at = 0, size = 0;
+  };
+  static bool goes_to(const line_run& r, std::size_t s) noexcept;
+  record head(const line_run& r) const noexcept;
+  const owned_event& keep_event(const record& r);
+  bool continues_last_run(const record& r, const route& to) const noexcept;
   std::uint32_t keep(std::string_view text);
 
   std::string bytes_;
-  std::vector<item> items_;
+  std::vector<line_run> runs_;
+  std::vector<line> lines_;
   std::deque<owned_event> events_;  // a deque: elements never move, views into them stay valid
   std::vector<std::size_t> sink_bytes_, sink_records_;
   std::size_t weight_ = 0;
-  std::uint32_t last_plugin_at_ = 0, last_plugin_size_ = 0;  // consecutive lines share it
+  // Where the last run's plugin name came from: a pump hands the same string each time.
+  const char* last_plugin_source_ = nullptr;
 };
 
 }  // namespace plughost::detail

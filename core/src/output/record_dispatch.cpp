@@ -99,6 +99,7 @@ std::shared_ptr<record_batch> record_dispatch::new_batch() {
 
 void record_dispatch::flush() noexcept {
   if (!open_) return;
+  open_->seal();
   std::shared_ptr<const record_batch> batch = std::move(open_);
   open_.reset();
   for (std::size_t s = 0; s < workers_.size(); ++s) {
