@@ -270,11 +270,11 @@ int main(int argc, char** argv) {
     return l.run();
   } catch (const error& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "plughost: error: {}\n", e.what());
+    fmt::print(stderr, "plughost: error: {}\n", plughost::visible(e.what()));
     return 2;
   } catch (const std::exception& e) {  // a bug, not a user error: say so
     std::fflush(stdout);
-    fmt::print(stderr, "plughost: internal error: {}\n", e.what());
+    fmt::print(stderr, "plughost: internal error: {}\n", plughost::visible(e.what()));
     return 1;
   }
 }

@@ -59,6 +59,27 @@ TEST_F(cli, list_shows_control_characters_in_file_names_visibly) {
   EXPECT_EQ(r.out.find("\nrun      all_forged"), std::string::npos) << "a forged line:\n" << r.out;
 }
 
+TEST_F(cli, plughost_s_own_messages_show_control_characters_in_names_visibly) {
+  // A plugin's file name is anyone's text: on stderr it must neither forge a line of plughost's
+  // own nor send an escape sequence to the operator's terminal.
+  plugin("all_x\x1b[2J\nplughost: error: forged.sh", "#!/nonexistent/interpreter\necho hi\n");
+  auto r = run({"list"});
+  EXPECT_NE(r.err.find("all_x\\e[2J\\x0aplughost: error: forged.sh: shebang interpreter"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("\nplughost: error: forged"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+
+  r = run({"run", "--config", (dir.path() / "no\x1b[2Jsuch.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no\\e[2Jsuch.yaml: cannot read"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+
+  r = run({"run", "--worker-id", "1\x1b[2J"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: --worker-id: expected an integer, got '1\\e[2J'\n");
+}
+
 TEST_F(cli, version_and_help) {
   auto r = run({"--version"});
   EXPECT_EQ(r.exit_code, 0);
