@@ -80,6 +80,8 @@ class launcher {
   /// (reaping only children in plugin process groups); it has one more child, the guardian
   /// (docs/running.md); its soft RLIMIT_NOFILE is raised to the hard limit (plugins get the old
   /// one). The subreaper setting is restored when run() returns.
+  /// Several launchers can run at once in one process, each run() on a thread of its own, with
+  /// their own plugins, sinks and buffers; the effects above are the process's and so shared.
   int run();
 
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.

@@ -19,8 +19,6 @@ namespace {
 constexpr std::size_t read_chunk = 64 * 1024;
 // Per wake-up, so that one chatty plugin cannot starve the others on the loop.
 constexpr std::size_t fair_share = 4 * read_chunk;
-// Every pump runs on the one loop thread, so they can share one read buffer.
-std::array<char, read_chunk> read_buffer;
 }  // namespace
 
 output_pump::output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin,
@@ -84,6 +82,7 @@ bool output_pump::read_some(std::size_t budget) {
   const auto now = std::chrono::system_clock::now();  // one timestamp per batch
   std::size_t total = 0;
   while (total < budget) {
+    const auto read_buffer = out_.read_buffer();
     const auto want = std::min(read_buffer.size(), budget - total);
     const auto n = ::read(pipe_.native_handle(), read_buffer.data(), want);
     if (n > 0) {

@@ -84,6 +84,10 @@ class record_dispatch {
   /// counted as lost. Once; after it records go nowhere.
   outcome close(std::chrono::steady_clock::duration grace) noexcept;
 
+  /// Where this launcher's pumps read their pipes into: they all run on its one loop thread, so
+  /// they share it; each launcher has its own, so that several can run in one process.
+  std::span<char> read_buffer() noexcept { return read_buffer_; }
+
  private:
   // What the writer threads may reach: the loop, while attached.
   struct mailbox {
@@ -116,7 +120,8 @@ class record_dispatch {
   std::vector<std::map<std::string, std::uint64_t, std::less<>>> dropped_, dropped_unreported_;
   std::vector<std::uint64_t> lost_reported_;
   std::unique_ptr<boost::asio::steady_timer> report_timer_;
-  std::size_t batch_limit_ = record_batch::batch_bytes;  // an eighth of the smallest queue
+  std::size_t batch_limit_ = record_batch::batch_bytes;
+  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);  // an eighth of the smallest queue
   bool report_armed_ = false;
   bool closed_ = false;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <thread>
 
@@ -170,6 +171,37 @@ TEST(launcher_api, allow_insecure_permissions_runs_them_with_a_warning) {
                        "runs code as root"),
             1);
   EXPECT_EQ(l.run(), 0);
+}
+
+TEST(launcher_api, two_launchers_in_one_process_each_deliver_their_own_plugins_lines_intact) {
+  // Each launcher runs its own loop on its own thread, with its own plugins, sinks and read
+  // buffer: lines read at the same moment by both never mix.
+  constexpr int lines = 200'000;
+  temp_dir a_dir, b_dir;
+  a_dir.write("plugins/a.sh", "seq -f 'A %06g' 1 " + std::to_string(lines) + "\n", fs::perms(0755));
+  b_dir.write("plugins/b.sh", "seq -f 'B %06g' 1 " + std::to_string(lines) + "\n", fs::perms(0755));
+  launcher a(options_for(a_dir));
+  launcher b(options_for(b_dir));
+  int a_code = -1, b_code = -1;
+  std::thread a_thread([&] { a_code = a.run(); });
+  std::thread b_thread([&] { b_code = b.run(); });
+  a_thread.join();
+  b_thread.join();
+  EXPECT_EQ(a_code, 0);
+  EXPECT_EQ(b_code, 0);
+  for (const auto& [dir, letter] : {std::pair{&a_dir, 'A'}, std::pair{&b_dir, 'B'}}) {
+    int n = 0, wrong = 0;
+    for (const auto& r : test::read_jsonl(dir->path() / "records.jsonl")) {
+      if (r.value("stream", "") != "stdout") continue;
+      char want[16];
+      std::snprintf(want, sizeof want, "%c %06d", letter, ++n);
+      if (r.value("line", "") != want && wrong++ < 3) {
+        ADD_FAILURE() << letter << ": line " << n << " is '" << r.value("line", "") << "'";
+      }
+    }
+    EXPECT_EQ(n, lines) << letter;
+    EXPECT_EQ(wrong, 0) << letter;
+  }
 }
 
 TEST(launcher_api, bad_options_throw_before_anything_starts) {
