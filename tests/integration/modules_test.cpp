@@ -410,6 +410,26 @@ TEST_F(modules, a_sink_that_fails_every_write_is_reported_once_and_the_other_sin
       << "the failing sink still got what it could write";
 }
 
+TEST_F(modules,
+       a_sink_that_crashes_in_write_takes_plughost_down_but_leaves_no_plugin_and_no_record_behind) {
+  // A segfault in a sink module's write is not survivable in process (docs/reliability.md):
+  // what is promised is that the guardian stops every plugin, and that what the other sinks
+  // were handed before it is written (each sink writes and flushes when its queue runs empty).
+  plugin("lines.sh",
+         "sleep 300 &\n"  // a process of the plugin's group that must not outlive plughost
+         "i=0; while [ $i -lt 1000 ]; do echo \"line $i\"; i=$((i + 1)); done\n"
+         "sleep 1\necho crash\nexec sleep 300\n");
+  const auto r = run({"run", "--module-path", (test_modules / "crashing_sink").string(), "--sink",
+                      "crashing_sink", "--sink", "jsonl:" + records_file.string()});
+  EXPECT_EQ(r.exit_code, -1) << "killed by SIGSEGV: " << r.err;
+  const auto lines = lines_of("lines.sh", "stdout");
+  ASSERT_GE(lines.size(), 1000u);
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_EQ(lines[static_cast<std::size_t>(i)], "line " + std::to_string(i));
+  EXPECT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).empty(); }))
+      << "the guardian stops the plugins of a host that crashed";
+}
+
 TEST_F(modules, the_human_listing_names_failures_with_their_reason) {
   dir.write("mods/garbage.so", "nope");
   const auto r = run({"modules", "--module-path", (dir.path() / "mods").string()});

@@ -2,7 +2,8 @@
 // runs an initializer that aborts (MISBEHAVE_ABORT), writes to an unmapped address
 // (MISBEHAVE_SEGFAULT), exits (MISBEHAVE_EXIT), writes to standard output (MISBEHAVE_PRINT) or
 // never returns (MISBEHAVE_HANG);
-// or it is a runner whose factory writes to an unmapped address (MISBEHAVE_FACTORY). Loading any
+// or it is a runner whose factory writes to an unmapped address (MISBEHAVE_FACTORY), or a sink
+// that writes to one when it is given the line "crash" (MISBEHAVE_WRITE). Loading any
 // variant appends "<MISBEHAVE_MARK> loaded" to $PLUGHOST_TEST_LOAD_MARK, when that is set, first.
 #include <unistd.h>
 
@@ -48,7 +49,13 @@ __attribute__((constructor)) void on_load() {
 
 class quiet_sink : public plughost::sink {
  public:
+#ifdef MISBEHAVE_WRITE
+  void write(const plughost::record& r) override {
+    if (r.line == "crash") crash();
+  }
+#else
   void write(const plughost::record&) override {}
+#endif
   void flush() override {}
 };
 
