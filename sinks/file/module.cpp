@@ -1,13 +1,25 @@
 // The file sink module: descriptor, settings table and factory.
 #include "plughost/module.hpp"
 
+#include <fmt/format.h>
+
+#include <stdexcept>
+
 #include "file_sink.hpp"
 
 namespace {
 
+// Rotation renames every kept file in turn: a bound keeps it quick.
+constexpr std::int64_t most_files = 1000;
+
 std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
-  return std::make_unique<plughost::sinks::file_sink>(
-      s.get_string("path"), s.get_integer("max_size"), s.get_integer("max_files"));
+  const auto max_files = s.get_integer("max_files");
+  if (max_files > most_files) {
+    throw std::invalid_argument(
+        fmt::format("max_files must be at most {}, got {}", most_files, max_files));
+  }
+  return std::make_unique<plughost::sinks::file_sink>(s.get_string("path"),
+                                                      s.get_integer("max_size"), max_files);
 }
 
 const plughost::setting_spec settings_table[] = {
@@ -23,7 +35,7 @@ const plughost::setting_spec settings_table[] = {
     {.key = "max_files",
      .type = plughost::setting_type::count,
      .default_value = "5",
-     .description = "rotated files kept per file (name.1.log is the newest)"},
+     .description = "rotated files kept per file (name.1.log is the newest), at most 1000"},
 };
 
 constexpr plughost::module_descriptor descriptor{

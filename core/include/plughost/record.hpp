@@ -68,8 +68,10 @@ std::string format_timestamp(std::chrono::system_clock::time_point t);
 
 /// Appends `text` to `out` with its control characters made visible, for human-readable output:
 /// a plugin's output or file name must not forge lines of another plugin or drive a terminal.
-/// CR becomes "\r", ESC "\e", every other byte below 0x20 but tab, and DEL, "\xNN"; the rest
-/// (UTF-8 included) is copied as it is. JSON output escapes by its own rules instead.
+/// CR becomes "\r", ESC "\e", every other byte below 0x20 but tab, and DEL, "\xNN"; a C1
+/// control (U+0080 to U+009F, which terminals act on as they do on ESC sequences) "\uNNNN"; a
+/// byte that is not part of well-formed UTF-8 "\xNN". The rest (UTF-8 included) is copied as
+/// it is. JSON output escapes by its own rules instead.
 void append_visible(std::string& out, std::string_view text);
 
 /// `text` with its control characters made visible (append_visible).

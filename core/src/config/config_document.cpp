@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "plughost/error.hpp"
@@ -187,9 +188,15 @@ std::string describe_type(const json& v) {
       return fmt::format("the string \"{}\"", v.get_ref<const std::string&>());
     case json::value_t::boolean:
       return fmt::format("the boolean {}", v.get<bool>() ? "true" : "false");
+    case json::value_t::number_float: {
+      // JSON has no text for these: dump() would say null.
+      const auto d = v.get<double>();
+      if (std::isnan(d)) return "not a number (.nan)";
+      if (std::isinf(d)) return d > 0 ? "infinity (.inf)" : "minus infinity (-.inf)";
+      return fmt::format("the number {}", v.dump());
+    }
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float:
       return fmt::format("the number {}", v.dump());
     default:
       return "an unsupported value";

@@ -35,9 +35,10 @@ queue_policy queue_from_mapping(const json& item, const config_document& doc,
   const auto values = validate_settings(queue_table, item, doc, where, what, others);
   queue_policy q;
   const auto size = values.get_integer("queue_size");
-  if (size < 64 * 1024) {
+  // At most 1 GiB: a queue is memory plughost holds, and `block` promises a bound on it.
+  if (size < 64 * 1024 || size > std::int64_t{1} << 30) {
     doc.fail_at_value(where / "queue_size",
-                      fmt::format("a sink's queue_size must be at least 64KiB, got {}", size));
+                      fmt::format("a sink's queue_size must be from 64KiB to 1GiB, got {}", size));
   }
   q.size = static_cast<std::size_t>(size);
   const auto& overflow = values.get_string("overflow");
@@ -120,6 +121,7 @@ sink_request sink_from_mapping(const json& item, const module_registry& modules,
   auto queue = queue_from_mapping(item, doc, where, what);
   auto label = sink_label(*m.descriptor, values);
   const bool named = !name.empty();
+  if (named) label = fmt::format("{} ({})", name, label);  // messages use the operator's name
   return {&m, std::move(values), std::move(name), std::move(label), named, queue};
 }
 

@@ -1,6 +1,7 @@
 // Opening a log file so that a link planted in a shared log folder cannot redirect plughost's
 // output (running as root, it would append plugin output to any file the link names).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "plughost/record.hpp"
 #include "plughost/sink.hpp"
 
 namespace plughost {
@@ -98,7 +100,17 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   // write, it could be anyone's: not followed.
   int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
   if (!only_owner_writes(dir.get())) flags |= O_NOFOLLOW;
-  const int fd = ::openat(dir.get(), name.c_str(), flags, 0644);
+  // Non-blocking first: opening a FIFO that nobody reads would wait without a word.
+  int fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK, 0644);
+  if (fd < 0 && errno == ENXIO) {
+    // The module API has no logger of its own: the same form as plughost's warnings.
+    fmt::print(stderr,
+               "plughost: warning: {} is a FIFO that nobody reads yet: waiting for a reader\n",
+               visible(where.string()));
+    fd = ::openat(dir.get(), name.c_str(), flags, 0644);
+  } else if (fd >= 0) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
   if (fd < 0) {
     fail(errno, where,
          errno == ELOOP ? "a symbolic link in a folder others may write, not followed:"

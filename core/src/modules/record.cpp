@@ -92,29 +92,81 @@ namespace {
 bool is_control(unsigned char c) {
   return (c < 0x20 && c != '\t') || c == 0x7f;
 }
+
+// The length of the well-formed UTF-8 sequence at `at` (Unicode's table 3-7: no overlong form,
+// no surrogate, nothing past U+10FFFF), 0 when there is none.
+std::size_t utf8_length(std::string_view text, std::size_t at) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[at + k]); };
+  const auto c = byte(0);
+  std::size_t n = 0;
+  unsigned char low = 0x80, high = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) low = 0xa0;
+    if (c == 0xed) high = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) low = 0x90;
+    if (c == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (at + n > text.size() || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (byte(k) < 0x80 || byte(k) > 0xbf) return 0;
+  }
+  return n;
+}
+
+// How many bytes at `at` are shown as they are (0: the byte at `at` is shown escaped). C0 and
+// C1 controls and bytes that are not UTF-8 are escaped: a terminal acts on all of them.
+std::size_t shown_as_is(std::string_view text, std::size_t at) noexcept {
+  const auto c = static_cast<unsigned char>(text[at]);
+  if (c < 0x80) return is_control(c) ? 0 : 1;
+  const auto n = utf8_length(text, at);
+  if (n == 2 && c == 0xc2 && static_cast<unsigned char>(text[at + 1]) < 0xa0) return 0;  // C1
+  return n;
+}
 }  // namespace
 
 void append_visible(std::string& out, std::string_view text) {
   std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  std::size_t i = 0;
+  while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (!is_control(c)) continue;
+    if (c >= 0x20 && c < 0x7f) {  // most bytes
+      ++i;
+      continue;
+    }
+    if (const auto n = shown_as_is(text, i); n > 0) {
+      i += n;
+      continue;
+    }
     out.append(text.substr(start, i - start));
     if (c == '\r') {
       out.append("\\r");
     } else if (c == 0x1b) {
       out.append("\\e");
+    } else if (c == 0xc2 && i + 1 < text.size() && utf8_length(text, i) == 2) {  // a C1 control
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned char>(text[i + 1]));
+      ++i;
     } else {
       fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
     }
-    start = i + 1;
+    start = ++i;
   }
   out.append(text.substr(start));
 }
 
 bool has_control_characters(std::string_view text) noexcept {
-  return std::any_of(text.begin(), text.end(),
-                     [](char c) { return is_control(static_cast<unsigned char>(c)); });
+  for (std::size_t i = 0; i < text.size();) {
+    const auto n = shown_as_is(text, i);
+    if (n == 0) return true;
+    i += n;
+  }
+  return false;
 }
 
 std::string visible(std::string_view text) {
@@ -144,8 +196,10 @@ std::string describe(const record& r) {
     return fmt::format("stopping ({}): {}", text_of(r, "reason"), text_of(r, "signal"));
   }
   if (r.event == "killed") {
+    const auto stop_signal = text_of(r, "stop_signal");  // none: killed without a stop signal
+    if (stop_signal.empty()) return "killed with SIGKILL";
     return fmt::format("killed with SIGKILL: still running {}s after {}", text_of(r, "after"),
-                       text_of(r, "signal"));
+                       stop_signal);
   }
   std::string out(r.event);
   for (const auto& f : r.fields) out += fmt::format(" {}={}", f.key, field_text(f.value));

@@ -139,6 +139,9 @@ void record_batch::count_per_plugin(
     std::size_t s, std::map<std::string, std::uint64_t, std::less<>>& counts) const {
   for (const auto& run : runs_) {
     if (!goes_to(run, s)) continue;
+    // plughost's own reports of dropped or lost records are not counted: a full sink that
+    // drops them would otherwise report its own reports, once a second, for ever.
+    if (run.event && (run.event->name == "dropped" || run.event->name == "lost")) continue;
     const auto plugin = head(run).plugin;
     auto it = counts.find(plugin);
     if (it == counts.end()) it = counts.emplace(std::string(plugin), 0).first;

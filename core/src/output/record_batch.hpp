@@ -68,7 +68,8 @@ class record_batch {
     }
   }
 
-  /// Adds to `counts` the records for sink `s`, per plugin.
+  /// Adds to `counts` the records for sink `s`, per plugin; plughost's own `dropped` and `lost`
+  /// reports are left out.
   void count_per_plugin(std::size_t s,
                         std::map<std::string, std::uint64_t, std::less<>>& counts) const;
 

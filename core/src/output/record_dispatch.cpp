@@ -103,6 +103,7 @@ void record_dispatch::flush() noexcept {
   std::shared_ptr<const record_batch> batch = std::move(open_);
   open_.reset();
   for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (workers_[s]->left_behind()) continue;
     try {
       const auto dropped = workers_[s]->push(batch);
       if (!dropped.empty()) note_dropped(s, dropped);
@@ -212,10 +213,15 @@ void record_dispatch::report() noexcept {
       const auto& name = workers_[s]->sink().name;
       auto unreported = std::move(dropped_unreported_[s]);
       dropped_unreported_[s].clear();
+      // `total`: since the start. These events can be lost too (on a full disk, say); the
+      // next one that arrives still says how many were lost in all.
       for (const auto& [plugin, n] : unreported) {
-        const event_field fields[] = {{"sink", std::string_view(name)},
-                                      {"records", static_cast<std::int64_t>(n)},
-                                      {"reason", std::string_view("queue full")}};
+        const auto all = dropped_[s].find(plugin);
+        const event_field fields[] = {
+            {"sink", std::string_view(name)},
+            {"records", static_cast<std::int64_t>(n)},
+            {"total", static_cast<std::int64_t>(all == dropped_[s].end() ? n : all->second)},
+            {"reason", std::string_view("queue full")}};
         event(plugin, 0, "dropped", fields);
       }
       const auto lost = workers_[s]->take_lost();
@@ -224,6 +230,7 @@ void record_dispatch::report() noexcept {
         const event_field fields[] = {
             {"sink", std::string_view(name)},
             {"records", static_cast<std::int64_t>(lost - lost_reported_[s])},
+            {"total", static_cast<std::int64_t>(lost)},
             {"message", std::string_view(message)}};
         event("", 0, "lost", fields);
         lost_reported_[s] = lost;
@@ -237,17 +244,31 @@ record_dispatch::outcome record_dispatch::close(
     std::chrono::steady_clock::duration grace) noexcept {
   outcome result;
   if (closed_) return result;
-  const auto deadline = std::chrono::steady_clock::now() + grace;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + grace;
+  // The last fifth of the grace is for the last reports, written by the sinks that are not
+  // stuck: a stuck sink must not use up the time of the others.
+  const auto settle = start + grace * 4 / 5;
   report();
   flush();
-  // What the sinks lose writing what they hold is reported too, in a last round of events.
-  for (auto& w : workers_) w->wait_idle(deadline);
+  std::vector<bool> finished(workers_.size(), true);
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (!workers_[s]->wait_idle(settle)) finished[s] = false;
+  }
+  // A sink still busy now is left behind: what it holds counts as lost, in the last round of
+  // events, which goes to the other sinks only.
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (!finished[s]) workers_[s]->close(settle);
+  }
   report();
   flush();
   closed_ = true;
-  for (auto& w : workers_) w->finish();  // all at once: each has the whole grace
-  std::vector<bool> finished;
-  for (auto& w : workers_) finished.push_back(w->close(deadline));
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (finished[s]) workers_[s]->finish();  // all at once: each has the rest of the grace
+  }
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    if (finished[s]) finished[s] = workers_[s]->close(deadline);
+  }
   for (std::size_t s = 0; s < workers_.size(); ++s) {
     const auto& w = *workers_[s];
     const auto dropped = total(dropped_[s]);
@@ -261,7 +282,7 @@ record_dispatch::outcome record_dispatch::close(
       if (!finished[s]) {
         log().error("sink {} was still busy {} ms after the plugins stopped: left behind",
                     w.sink().label,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+                    std::chrono::duration_cast<std::chrono::milliseconds>(settle - start).count());
       }
       if (w.lost() > 0) {
         const auto error = w.last_error();

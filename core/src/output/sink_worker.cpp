@@ -100,6 +100,11 @@ void sink_worker::finish() noexcept {
   state_->wake.notify_one();
 }
 
+bool sink_worker::left_behind() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->abandoned;
+}
+
 bool sink_worker::close(std::chrono::steady_clock::time_point deadline) {
   finish();
   auto& s = *state_;

@@ -72,6 +72,8 @@ class sink_worker {
   /// to write nothing more and leaves it (it cannot be interrupted inside the sink). Returns
   /// whether the thread finished.
   bool close(std::chrono::steady_clock::time_point deadline);
+  /// Whether close() gave up on the sink.
+  bool left_behind() const;
 
  private:
   struct state {

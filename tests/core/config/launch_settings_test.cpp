@@ -231,7 +231,12 @@ TEST(launch_settings, every_sink_has_a_queue_of_its_own_size_and_overflow_policy
       dir.write("e.yaml", "plughost:\n  sinks:\n    - {type: stdout, queue_size: 1KiB}\n");
   EXPECT_EQ(
       error_text<config_error>([&] { resolve(o); }),
-      o.config_file->string() + ":3:34: a sink's queue_size must be at least 64KiB, got 1024");
+      o.config_file->string() + ":3:34: a sink's queue_size must be from 64KiB to 1GiB, got 1024");
+  o.config_file =
+      dir.write("f.yaml", "plughost:\n  sinks:\n    - {type: stdout, queue_size: 2GiB}\n");
+  EXPECT_EQ(error_text<config_error>([&] { resolve(o); }),
+            o.config_file->string() +
+                ":3:34: a sink's queue_size must be from 64KiB to 1GiB, got 2147483648");
 }
 
 TEST(launch_settings, bad_sink_flags_are_explained) {

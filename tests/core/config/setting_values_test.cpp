@@ -67,6 +67,13 @@ TEST(setting_types, numbers_are_finite) {
     EXPECT_NE(check(setting_type::number, bad).find("expected a finite number"), std::string::npos)
         << bad;
   }
+  // Named as written in YAML, not as JSON prints them (null).
+  EXPECT_EQ(check(setting_type::count, std::nan("")),
+            "c.yaml: k in t: expected a whole number, 0 or more, got not a number (.nan)");
+  EXPECT_EQ(check(setting_type::duration, HUGE_VAL).substr(0, 21), "c.yaml: k in t: expec");
+  EXPECT_NE(check(setting_type::duration, HUGE_VAL).find("got infinity (.inf)"), std::string::npos);
+  EXPECT_NE(check(setting_type::number, -HUGE_VAL).find("got minus infinity (-.inf)"),
+            std::string::npos);
 }
 
 TEST(sizes, bytes_or_a_unit) {

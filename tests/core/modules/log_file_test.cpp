@@ -1,7 +1,12 @@
 // open_log_file(): a link planted in a shared log folder does not redirect plughost's output.
 // Runs as root (the owner and mode rules apply to root); skipped otherwise.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "plughost/sink.hpp"
 #include "test_support.hpp"
@@ -75,6 +80,30 @@ TEST_F(log_file, a_link_in_a_folder_only_root_writes_is_the_operators_and_follow
   EXPECT_EQ(refusal(dir.path() / "logs", "p.jsonl"), "");
   EXPECT_EQ(refusal(dir.path() / "logs", "../p.jsonl"),
             "not a plain path: ../p.jsonl: Invalid argument");
+}
+
+TEST(log_file_fifo, a_fifo_nobody_reads_is_said_before_it_is_waited_for) {
+  // Opening a FIFO for writing waits for a reader: plughost says so instead of hanging mutely,
+  // then waits, and writes once someone reads.
+  temp_dir dir;
+  const auto fifo = dir.path() / "out.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  testing::internal::CaptureStderr();
+  int fd = -1;
+  std::thread opener([&] { fd = open_log_file(dir.path(), "out.fifo", false); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the opener waits by now
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+  opener.join();
+  const auto err = testing::internal::GetCapturedStderr();
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(err, "plughost: warning: " + fifo.string() +
+                     " is a FIFO that nobody reads yet: waiting for a reader\n");
+  ASSERT_EQ(::write(fd, "x\n", 2), 2);
+  char got[2] = {};
+  EXPECT_EQ(::read(reader, got, 2), 2);
+  EXPECT_EQ(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0) << "writes wait as they did";
+  ::close(fd);
+  ::close(reader);
 }
 
 }  // namespace

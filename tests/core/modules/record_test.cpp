@@ -39,6 +39,16 @@ TEST(record, events_are_described_in_words) {
   r.fields = signal;
   EXPECT_EQ(describe_event(r), "killed by SIGKILL");
 
+  // killed: SIGKILL is what was sent; the text names the stop signal it came after.
+  const event_field killed[] = {{"signal", std::string_view("SIGKILL")},
+                                {"after", 4.0},
+                                {"stop_signal", std::string_view("SIGTERM")}};
+  r.event = "killed";
+  r.fields = killed;
+  EXPECT_EQ(describe_event(r), "killed with SIGKILL: still running 4s after SIGTERM");
+  r.fields = std::span(killed, 2);  // no stop signal was sent
+  EXPECT_EQ(describe_event(r), "killed with SIGKILL");
+
   const event_field reason[] = {{"reason", std::string_view("requires role WORKER")}};
   r.event = "skipped";
   r.fields = reason;
@@ -60,6 +70,22 @@ TEST(record, control_characters_are_made_visible_for_humans) {
   EXPECT_EQ(visible("a\rb"), "a\\rb");
   EXPECT_EQ(visible("\x1b[2Kforged"), "\\e[2Kforged");
   EXPECT_EQ(visible(std::string("x\ny\x01\x7f\0z", 7)), "x\\x0ay\\x01\\x7f\\x00z");
+  // C1 controls (CSI, OSC as UTF-8) and bytes that are not UTF-8 (a raw CSI, 0xff): terminals
+  // act on them too. Well-formed UTF-8 of every length stays as it is.
+  EXPECT_EQ(visible("a\xc2\x9b"
+                    "2J \xc2\x9d"
+                    "0;t"),
+            "a\\u009b2J \\u009d0;t");
+  EXPECT_EQ(visible("raw \x9b"
+                    "2J \xff\xfe"),
+            "raw \\x9b2J \\xff\\xfe");
+  EXPECT_EQ(visible("\xc2\xa0 \xe2\x82\xac \xf0\x9f\x99\x82"),
+            "\xc2\xa0 \xe2\x82\xac \xf0\x9f\x99\x82");
+  EXPECT_EQ(visible("\xc0\xaf"), "\\xc0\\xaf") << "overlong";
+  EXPECT_EQ(visible("\xed\xa0\x80"), "\\xed\\xa0\\x80") << "a surrogate";
+  EXPECT_EQ(visible("cut \xe2\x82"), "cut \\xe2\\x82") << "cut short";
+  EXPECT_TRUE(has_control_characters("\xc2\x85"));
+  EXPECT_FALSE(has_control_characters("\xc3\xa9t\xc3\xa9"));
   EXPECT_FALSE(has_control_characters("tab\tis fine"));
   EXPECT_TRUE(has_control_characters("cr\r"));
   // Event descriptions carry file names and reasons: shown the same way.

@@ -50,6 +50,23 @@ TEST_F(file_sink, one_hundred_thousand_lines_survive_rotation) {
   EXPECT_EQ(expected, 100000u);
 }
 
+TEST_F(file_sink, max_files_past_1000_is_refused_before_anything_starts) {
+  // Rotation renames every kept file in turn: 10^11 of them would spin for ever on the first
+  // rotation while every record waits.
+  plugin("ran.sh", "touch \"$0.ran\"\n");
+  const auto config = dir.write("c.yaml",
+                                "runtime_plugin_locations: [plugins]\n"
+                                "plughost:\n"
+                                "  sinks:\n"
+                                "    - {type: file, path: logs/p.log, max_size: 1, "
+                                "max_files: 100000000000}\n");
+  const auto r = run({"run", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("max_files must be at most 1000, got 100000000000"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "plugins" / "ran.sh.ran"));
+}
+
 // The files `pid` holds open whose path contains `part`.
 std::vector<std::string> open_files(pid_t pid, const std::string& part) {
   std::vector<std::string> out;
