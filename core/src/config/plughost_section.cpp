@@ -47,7 +47,9 @@ std::vector<fs::path> paths_from(const picked& p, const std::string& what) {
                          fmt::format("{} must be a list of paths, got {}", what, describe_type(v)));
   }
   for (std::size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_string() || v[i].get_ref<const std::string&>().empty()) {
+    // A NUL would cut the path short where the system reads it: "a\0/../b" would name "b".
+    if (!v[i].is_string() || v[i].get_ref<const std::string&>().empty() ||
+        v[i].get_ref<const std::string&>().find('\0') != std::string::npos) {
       p.doc->fail_at_value(
           p.where / i, fmt::format("{}[{}] must be a path, got {}", what, i, describe_type(v[i])));
     }

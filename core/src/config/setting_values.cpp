@@ -171,8 +171,9 @@ std::variant<settings::value, std::string> typed_value(const setting_spec& spec,
       if (v.is_string()) return settings::value(v.get<std::string>());
       return std::string("expected a string");
     case setting_type::path: {
-      if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-        return std::string("expected a path");
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          v.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        return std::string("expected a path");  // a NUL would cut it short
       }
       std::filesystem::path p(v.get<std::string>());
       if (p == "-") return settings::value(p.string());  // standard input or output, by custom

@@ -314,6 +314,11 @@ TEST_F(config_values, each_location_must_be_a_path) {
                 "true");
   EXPECT_EQ(error_for("l.json", "{\n  \"runtime_plugin_locations\": [\"/a\", {}]\n}\n"),
             name("l.json") + ":2:38: runtime_plugin_locations[1] must be a path, got a mapping");
+  // A NUL would cut the path where the system reads it: "/tmp/a\0/../b" would name /tmp/b.
+  EXPECT_EQ(error_for("n.json", "{\"runtime_plugin_locations\": [\"/tmp/a\\u0000/../b\"]}"),
+            name("n.json") +
+                ":1:31: runtime_plugin_locations[0] must be a path, got the string "
+                "\"/tmp/a\\x00/../b\"");
 }
 
 TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {

@@ -61,6 +61,13 @@ TEST(setting_types, counts_are_whole_numbers_of_zero_or_more) {
   EXPECT_EQ(check(setting_type::integer, -1), "(no error)");
 }
 
+TEST(setting_types, a_path_with_a_nul_is_refused) {
+  EXPECT_EQ(check(setting_type::path, "logs/a.log"), "(no error)");
+  EXPECT_NE(
+      check(setting_type::path, std::string("logs\0/../../etc/x", 17)).find("expected a path"),
+      std::string::npos);
+}
+
 TEST(setting_types, numbers_are_finite) {
   EXPECT_EQ(check(setting_type::number, 0.5), "(no error)");
   for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
