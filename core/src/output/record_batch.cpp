@@ -33,6 +33,7 @@ void record_batch::clear() noexcept {
   std::fill(sink_records_.begin(), sink_records_.end(), 0);
   weight_ = 0;
   last_plugin_source_ = nullptr;
+  routes_owner_.reset();
 }
 
 std::uint32_t record_batch::keep(std::string_view text) {

@@ -30,9 +30,13 @@ class record_batch {
   record_batch(const record_batch&) = delete;
   record_batch& operator=(const record_batch&) = delete;
 
-  /// Copies `r` (and its event fields) into the batch, for the sinks of `to`. `to` must
-  /// outlive the batch.
+  /// Copies `r` (and its event fields) into the batch, for the sinks of `to`. `to` must stay
+  /// valid while the batch holds records: see keep_routes().
   void add(const record& r, const route& to);
+
+  /// Keeps alive what the routes handed to add() live in, until clear(): a writer thread that
+  /// close() left behind may still read the batch after the dispatch that made it is gone.
+  void keep_routes(std::shared_ptr<const void> owner) noexcept { routes_owner_ = std::move(owner); }
 
   /// Counts what each sink's records weigh; called once, before the batch goes to the sinks.
   void seal() noexcept;
@@ -103,6 +107,7 @@ class record_batch {
   std::deque<owned_event> events_;  // a deque: elements never move, views into them stay valid
   std::vector<std::size_t> sink_bytes_, sink_records_;
   std::size_t weight_ = 0;
+  std::shared_ptr<const void> routes_owner_;
   // Where the last run's plugin name came from: a pump hands the same string each time.
   const char* last_plugin_source_ = nullptr;
 };

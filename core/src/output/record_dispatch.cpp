@@ -45,7 +45,7 @@ void record_dispatch::open(std::vector<named_sink> sinks,
       const std::lock_guard lock(box->mutex);
       if (box->loop) boost::asio::post(*box->loop, [owner = box->owner] { owner->on_notice(); });
     }));
-    all_.push_back(i);
+    routes_->all.push_back(i);
   }
   // Queues hold whole batches: small enough that a full queue still moves in small steps.
   for (const auto& w : workers_) batch_limit_ = std::min(batch_limit_, w->sink().queue.size / 8);
@@ -56,7 +56,7 @@ void record_dispatch::open(std::vector<named_sink> sinks,
         r.push_back(i);
       }
     }
-    routes_.emplace(plugin, std::move(r));
+    routes_->by_plugin.emplace(plugin, std::move(r));
   }
   dropped_.resize(count);
   dropped_unreported_.resize(count);
@@ -64,8 +64,8 @@ void record_dispatch::open(std::vector<named_sink> sinks,
 }
 
 const record_dispatch::route& record_dispatch::route_for(std::string_view plugin) const {
-  const auto it = routes_.find(plugin);
-  return it == routes_.end() ? all_ : it->second;
+  const auto it = routes_->by_plugin.find(plugin);
+  return it == routes_->by_plugin.end() ? routes_->all : it->second;
 }
 
 void record_dispatch::write(const record& r, const route& to) noexcept {
@@ -88,6 +88,7 @@ std::shared_ptr<record_batch> record_dispatch::new_batch() {
     }
   }
   if (!b) b = std::make_unique<record_batch>(workers_.size());
+  b->keep_routes(routes_);
   return {b.release(), [pool = pool_](record_batch* done) {
             constexpr std::size_t kept = 8;
             std::unique_ptr<record_batch> owned(done);

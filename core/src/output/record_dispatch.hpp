@@ -51,7 +51,8 @@ class record_dispatch {
   void open(std::vector<named_sink> sinks,
             const std::map<std::string, std::vector<std::string>>& routes = {});
 
-  /// The route of a plugin's records. The reference stays valid while this object lives.
+  /// The route of a plugin's records. The reference stays valid while this object lives (and
+  /// while a batch that holds records for it does).
   const route& route_for(std::string_view plugin) const;
 
   /// Queues `r` for the sinks of its plugin. Never throws.
@@ -111,8 +112,12 @@ class record_dispatch {
 
   std::vector<std::unique_ptr<sink_worker>> workers_;
   std::shared_ptr<batch_pool> pool_ = std::make_shared<batch_pool>();
-  route all_;
-  std::map<std::string, route, std::less<>> routes_;
+  // Batches point into it; each batch keeps it alive (record_batch::keep_routes).
+  struct route_table {
+    route all;
+    std::map<std::string, route, std::less<>> by_plugin;
+  };
+  std::shared_ptr<route_table> routes_ = std::make_shared<route_table>();
   std::shared_ptr<record_batch> open_;
   std::shared_ptr<mailbox> mailbox_ = std::make_shared<mailbox>();
   std::vector<std::pair<room_waiter*, const route*>> waiters_;

@@ -111,7 +111,8 @@ bool sink_worker::close(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(s.mutex);
   if (!s.done_cv.wait_until(lock, deadline, [&] { return s.done; })) {
     if (!s.abandoned) {
-      std::uint64_t held = 0;
+      // The batch in the sink's hands counts too: the thread may never come back from it.
+      std::uint64_t held = s.busy ? s.in_hand : 0;
       for (const auto& b : s.queue) held += b->records_for(s.index);
       s.queue.clear();
       s.abandoned = true;
@@ -142,13 +143,11 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
     auto batch = std::move(s.queue.front());
     s.queue.pop_front();
     s.busy = true;
+    s.in_hand = batch->records_for(s.index);
     lock.unlock();
     write_one(s, *batch, unflushed);
     lock.lock();
-    if (s.abandoned) {  // close() gave up while this batch was in the sink: it counts as lost
-      s.lost += batch->records_for(s.index);
-      break;
-    }
+    if (s.abandoned) break;  // close() gave up while this batch was in the sink: counted lost
     // Flush when there is nothing more to write now: output becomes visible promptly, and a
     // busy sink still writes in large pieces.
     if (s.queue.empty()) {

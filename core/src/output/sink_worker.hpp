@@ -85,6 +85,7 @@ class sink_worker {
     std::deque<std::shared_ptr<const record_batch>> queue;  // guarded by mutex
     bool closing = false, done = false, abandoned = false;  // guarded by mutex
     bool busy = false;                         // a batch is in the writer's hands; guarded by mutex
+    std::uint64_t in_hand = 0;                 // that batch's records for this sink; guarded
     std::string last_error;                    // guarded by mutex
     std::atomic<std::size_t> queued_bytes{0};  // in the queue and in the writer's hands
     std::atomic<bool> room_wanted{false};
