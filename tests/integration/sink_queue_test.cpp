@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -97,6 +98,26 @@ class sink_queue : public plughost_run {
                        [&](const json& e) { return e.value("event", "") == event; });
   }
 
+  // The end of a plugin that waits for the test (written_all_then_wait()) before it exits:
+  // plughost ends with its last plugin, and gives a stalled sink only seconds then.
+  std::string written_all_then_wait() const {
+    return "echo written-all >&2\nwhile [ ! -e '" + (dir.path() / "go").string() +
+           "' ]; do sleep 0.05; done\n";
+  }
+  bool wait_for_written_all(const std::string& plugin) const {
+    return eventually(
+        [&] {
+          const auto err = lines_of(plugin, "stderr");
+          return std::find(err.begin(), err.end(), "written-all") != err.end();
+        },
+        60s);
+  }
+  // The consumer reads from now on; then the waiting plugin ends.
+  void drain_then_go() {
+    consumer.drain();
+    dir.write("go", "");
+  }
+
   std::int64_t reported(const std::string& event, const std::string& plugin,
                         const std::string& sink) const {
     std::int64_t n = 0;
@@ -176,14 +197,14 @@ TEST_F(sink_queue, block_holds_plugins_back_within_the_queue_size_and_loses_noth
 TEST_F(sink_queue, drop_new_lets_the_other_sinks_flow_and_counts_what_it_drops) {
   plugin("many.sh",
          "i=0; while [ $i -lt 20 ]; do seq 1 5000 | sed 's/^/line /'; "
-         "i=$((i + 1)); done\n");
+         "i=$((i + 1)); done\n" +
+             written_all_then_wait());
   auto host =
       start_with_sinks("[{type: stdout, queue_size: 64KiB, overflow: drop_new}, " + jsonl() + "]");
-  // The plugin is not held back: it runs to its end although stdout takes nothing.
-  ASSERT_TRUE(eventually([&] { return has_event("many.sh", "exited"); }, 60s))
-      << read_file(dir.path() / "bg.err");
+  // The plugin is not held back: it writes everything although stdout takes nothing.
+  ASSERT_TRUE(wait_for_written_all("many.sh")) << read_file(dir.path() / "bg.err");
   EXPECT_EQ(lines_of("many.sh", "stdout").size(), 100'000u);
-  consumer.drain();
+  drain_then_go();
   const auto status = host->wait_for(30s);
   ASSERT_TRUE(status);
   EXPECT_EQ(WEXITSTATUS(*status), 0) << read_file(dir.path() / "bg.err");
@@ -233,12 +254,11 @@ TEST_F(sink_queue, a_full_drop_new_sink_does_not_report_its_own_reports_for_ever
 }
 
 TEST_F(sink_queue, drop_oldest_keeps_the_newest_records) {
-  plugin("many.sh", "seq 1 100000 | sed 's/^/line /'\n");
+  plugin("many.sh", "seq 1 100000 | sed 's/^/line /'\n" + written_all_then_wait());
   auto host = start_with_sinks("[{type: stdout, queue_size: 64KiB, overflow: drop_oldest}, " +
                                jsonl() + "]");
-  ASSERT_TRUE(eventually([&] { return has_event("many.sh", "exited"); }, 60s))
-      << read_file(dir.path() / "bg.err");
-  consumer.drain();
+  ASSERT_TRUE(wait_for_written_all("many.sh")) << read_file(dir.path() / "bg.err");
+  drain_then_go();
   const auto status = host->wait_for(30s);
   ASSERT_TRUE(status);
   EXPECT_EQ(WEXITSTATUS(*status), 0) << read_file(dir.path() / "bg.err");
