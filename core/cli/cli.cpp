@@ -17,6 +17,7 @@
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
 #include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::cli {
 

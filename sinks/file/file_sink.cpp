@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost::sinks {
 
 namespace {

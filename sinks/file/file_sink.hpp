@@ -9,6 +9,7 @@
 #include <string>
 
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 #include "rotating_file.hpp"
 
 namespace plughost::sinks {

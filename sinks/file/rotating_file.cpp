@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::sinks {
 

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::sinks {
 

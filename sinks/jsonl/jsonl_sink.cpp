@@ -16,6 +16,8 @@
 #include <system_error>
 #include <type_traits>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost::sinks {
 
 namespace {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::sinks {
 

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost::sinks {
 
 namespace {

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost::sinks {
 
 namespace {

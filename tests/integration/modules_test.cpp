@@ -40,7 +40,7 @@ TEST_F(modules, lists_built_ins_and_the_shipped_modules) {
   for (const auto* builtin : {"python", "bash", "stdout", "jsonl"}) {
     ASSERT_TRUE(by_name.count(builtin)) << builtin;
     EXPECT_EQ(by_name[builtin]["source"], "built-in");
-    EXPECT_EQ(by_name[builtin]["abi_version"], 1);
+    EXPECT_EQ(by_name[builtin]["abi_version"], 2);
   }
   for (const auto* shipped : {"node", "perl", "file", "syslog"}) {
     ASSERT_TRUE(by_name.count(shipped)) << shipped;
@@ -77,7 +77,7 @@ TEST_F(modules, broken_modules_are_error_lines_and_never_stop_the_others) {
                                                        : std::string("(not a single failure)");
   };
   EXPECT_EQ(reason_for("wrong_abi.so"),
-            "built for module ABI version 999, this plughost has version 1: rebuild it against "
+            "built for module ABI version 999, this plughost has version 2: rebuild it against "
             "this plughost");
   EXPECT_EQ(reason_for("no_entry.so"),
             "no plughost module in it: the section 'plughost' with a plughost_module_<id> entry "
@@ -308,7 +308,7 @@ TEST_F(modules, a_manifest_that_names_another_module_is_a_failure) {
   const auto file = mods / "lying.so";
   fs::copy_file(test_modules / "first" / "echo_first.so", file);
   auto bytes = read_file(file);
-  const auto at = bytes.find(std::string("plughost\x01\0\0\0\x01\0\0\0echo", 20));
+  const auto at = bytes.find(std::string("plughost\x02\0\0\0\x01\0\0\0echo", 20));
   ASSERT_NE(at, std::string::npos);
   bytes.replace(at + 16, 4, "ecko");
   std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
@@ -433,6 +433,39 @@ TEST_F(modules,
     EXPECT_EQ(lines[static_cast<std::size_t>(i)], "line " + std::to_string(i));
   EXPECT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).empty(); }))
       << "the guardian stops the plugins of a host that crashed";
+}
+
+TEST_F(modules, a_module_built_with_the_old_string_abi_is_refused_with_a_reason_that_says_so) {
+  // Loaded, it would fail on a missing symbol (std::string is another type to the linker), or
+  // crash where the symbols happen to match: its manifest says how it was built.
+  const auto folder = (test_modules / "old_abi").string();
+  const auto file = (test_modules / "old_abi" / "old_string_abi.so").string();
+  const std::string reason =
+      "built against libstdc++ (old ABI, _GLIBCXX_USE_CXX11_ABI=0), this plughost against "
+      "libstdc++ (C++11 ABI): std::string and the other standard types it shares with plughost "
+      "are laid out differently; rebuild it without -D_GLIBCXX_USE_CXX11_ABI=0";
+  const auto rep = report({"--module-path", folder});
+  const auto e = entries_from(rep, file);
+  ASSERT_EQ(e.size(), 1u) << rep.dump();
+  EXPECT_EQ(e[0]["status"], "failed");
+  EXPECT_EQ(e[0]["reason"], reason);
+  // Asked for by name, it stops the run before anything starts, with the same reason.
+  plugin("hello.sh", "echo hello\n");
+  const auto r =
+      run({"run", "--module-path", folder, "--sink", "oldabi:" + (dir.path() / "x").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("undefined symbol"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
+}
+
+TEST_F(modules, a_loaded_module_says_how_it_was_built) {
+  const auto rep = report({"--module-path", (test_modules / "first").string()});
+  const auto e = entries_from(rep, (test_modules / "first" / "echo_first.so").string());
+  ASSERT_EQ(e.size(), 1u) << rep.dump();
+  const auto built = e[0].value("built_with", "");
+  EXPECT_EQ(built.rfind("plughost 0.1.0, ", 0), 0u) << built;
+  EXPECT_NE(built.find("libstdc++ (C++11 ABI)"), std::string::npos) << built;
 }
 
 TEST_F(modules, the_human_listing_names_failures_with_their_reason) {

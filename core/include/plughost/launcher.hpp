@@ -109,7 +109,9 @@ struct module_info {
   std::string source;  ///< "built-in" or the .so's path
   std::string description;
   std::vector<std::string> extensions;  ///< runners: the extensions they claim
-  std::string reason;                   ///< shadowed: by which file; failed: why
+  /// How it was built: "plughost 0.1.0, gcc 12.2.0, libstdc++ (C++11 ABI)"; empty when it failed
+  std::string built_with;
+  std::string reason;  ///< shadowed: by which file; failed: why
 };
 
 struct module_report {
@@ -127,7 +129,7 @@ module_report list_modules(const launch_options& options);
 /// Renders a module report as the `plughost modules --json` object.
 std::string to_json(const module_report& r);
 
-/// The version of plughost, "0.1.0".
+/// The version of plughost, "0.1.0" (PLUGHOST_VERSION_STRING of plughost/version.hpp).
 std::string_view version() noexcept;
 
 }  // namespace plughost

@@ -16,13 +16,75 @@
 
 #include "plughost/runner.hpp"
 #include "plughost/sink.hpp"
+#include "plughost/version.hpp"
 
 namespace plughost {
 
 /// The module ABI's major version: bumped when the descriptor, the settings class, the record
 /// type or the runner/sink interfaces change incompatibly. A module built against another major
-/// version is refused (it is compiled against other class layouts).
-inline constexpr std::uint32_t module_abi_version = 1;
+/// version is refused (it is compiled against other class layouts). A test ties the layouts that
+/// cross the boundary to this number (tests/core/modules/abi_layout_test.cpp).
+inline constexpr std::uint32_t module_abi_version = 2;
+
+/// The C++ standard library a module (or plughost) was compiled against: std::string, std::vector
+/// and the rest cross the boundary, so both sides must agree on their layout.
+enum class std_library_abi : std::uint32_t {
+  unknown = 0,
+  libstdcxx = 1,  ///< GCC's libstdc++, the C++11 std::string (_GLIBCXX_USE_CXX11_ABI=1)
+  libstdcxx_old =
+      2,       ///< libstdc++ with its old copy-on-write std::string (_GLIBCXX_USE_CXX11_ABI=0)
+  libcxx = 3,  ///< LLVM's libc++
+};
+
+/// How a module was built, as its own compilation saw it (the macros are read where the module's
+/// descriptor or manifest is compiled, not in plughost). Plain bytes: read before anything else
+/// of the module is trusted, from the file or from the loaded descriptor.
+struct module_build {
+  std::uint32_t std_library;  ///< a std_library_abi
+  std::uint32_t gxx_abi;      ///< __GXX_ABI_VERSION (the Itanium C++ ABI revision), 0: none
+  char compiler[32];          ///< "gcc 12.2.0", "clang 14.0.6"; NUL-padded, maybe cut short
+  char plughost[16];          ///< the plughost headers' version, "0.1.0"; NUL-padded
+};
+static_assert(std::is_trivial_v<module_build>);  // read from files as bytes
+static_assert(sizeof(module_build) == 56);
+
+/// "libstdc++ (C++11 ABI)", "libstdc++ (old ABI, _GLIBCXX_USE_CXX11_ABI=0)", "libc++", "unknown".
+std::string_view to_string(std_library_abi abi) noexcept;
+
+namespace detail {
+constexpr std_library_abi this_std_library() {
+#if defined(_LIBCPP_VERSION)
+  return std_library_abi::libcxx;
+#elif defined(__GLIBCXX__) && defined(_GLIBCXX_USE_CXX11_ABI) && _GLIBCXX_USE_CXX11_ABI
+  return std_library_abi::libstdcxx;
+#elif defined(__GLIBCXX__)
+  return std_library_abi::libstdcxx_old;
+#else
+  return std_library_abi::unknown;
+#endif
+}
+
+template <std::size_t N>
+constexpr void copy_cut(char (&to)[N], std::string_view from) {
+  for (std::size_t i = 0; i + 1 < N && i < from.size(); ++i) to[i] = from[i];
+}
+}  // namespace detail
+
+/// The module_build of the code that evaluates it: each module's own.
+constexpr module_build this_module_build() {
+  module_build b{};
+  b.std_library = static_cast<std::uint32_t>(detail::this_std_library());
+#ifdef __GXX_ABI_VERSION
+  b.gxx_abi = __GXX_ABI_VERSION;
+#endif
+#if defined(__clang__)
+  detail::copy_cut(b.compiler, "clang " __clang_version__);
+#elif defined(__GNUC__)
+  detail::copy_cut(b.compiler, "gcc " __VERSION__);
+#endif
+  detail::copy_cut(b.plughost, PLUGHOST_VERSION_STRING);
+  return b;
+}
 
 enum class module_kind { runner, sink };
 
@@ -58,7 +120,7 @@ struct setting_spec {
 /// The validated settings of one module instance: every key of the table that has a value
 /// (configured or default). Getters throw std::logic_error when the key is missing or holds
 /// another type, which is a bug in the module's table, not a user error.
-class settings {
+class BOOST_SYMBOL_VISIBLE settings {
  public:
   using value = std::variant<bool, std::int64_t, double, std::string, std::vector<std::string>,
                              std::chrono::nanoseconds>;
@@ -85,9 +147,13 @@ using sink_factory = std::unique_ptr<sink> (*)(const settings&);
 
 /// One per module. All pointers refer to static data of the module, valid while it is loaded.
 /// The entry point returns a pointer to it; the loader reads abi_version, the first member,
-/// before any other, and refuses the module when it differs from module_abi_version.
+/// before any other, and refuses the module when it differs from module_abi_version; then
+/// `size` and `build` (the C++ standard library it was compiled against must be plughost's).
+/// Leave the first three at their defaults: they describe the module's own compilation.
 struct module_descriptor {
   std::uint32_t abi_version = module_abi_version;  ///< checked before anything else
+  std::uint32_t size = sizeof(module_descriptor);  ///< later minor versions may append members
+  module_build build = this_module_build();
   module_kind kind = module_kind::runner;
   std::string_view name;  ///< what the configuration calls it: "python", "jsonl"
   std::string_view description;
@@ -100,17 +166,21 @@ struct module_descriptor {
 using module_entry = const module_descriptor*();
 
 /// What PLUGHOST_MODULE writes about a module into the ELF section "plughost.manifest", as plain
-/// bytes: plughost reads a module's kind and name from the file without loading it (loading runs
-/// its code), and loads only the modules a configuration uses. `magic` and `abi_version` come
-/// first and keep their places in every ABI version.
+/// bytes: plughost reads a module's kind, name and build from the file without loading it
+/// (loading runs its code, and a module built against another ABI fails to load with a message
+/// about a symbol), and loads only the modules a configuration uses. `magic` and `abi_version`
+/// come first and keep their places in every ABI version (version 1 records were 64 bytes).
 struct alignas(64) module_manifest {
   static constexpr std::uint32_t unknown_kind = 0xffffffff;
   char magic[8];  ///< "plughost", not NUL-terminated
   std::uint32_t abi_version;
   std::uint32_t kind;  ///< a module_kind; unknown_kind when the descriptor is not constexpr
   char name[48];       ///< NUL-padded
+  module_build build;  ///< how the module was built (never depends on the descriptor)
+  std::uint32_t descriptor_size;
+  char reserved[4];
 };
-static_assert(sizeof(module_manifest) == 64);
+static_assert(sizeof(module_manifest) == 128);
 
 inline constexpr char module_manifest_section[] = "plughost.manifest";
 
@@ -135,6 +205,9 @@ consteval module_manifest manifest_of() {
   module_manifest m{{'p', 'l', 'u', 'g', 'h', 'o', 's', 't'},
                     module_abi_version,
                     module_manifest::unknown_kind,
+                    {},
+                    this_module_build(),
+                    sizeof(module_descriptor),
                     {}};
   if constexpr (is_constant_descriptor<D>::value) {
     static_assert(D.name.size() < sizeof m.name, "a module's name is at most 47 bytes");

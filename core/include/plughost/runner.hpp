@@ -2,6 +2,7 @@
 // A runner never starts a process; the core does.
 #pragma once
 
+#include <boost/config.hpp>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,7 +22,7 @@ struct interpreter_choice {
 /// Threading: the core calls a runner from one thread at a time. All methods are const and
 /// must not have side effects. Methods may throw std::exception; the core turns that into an
 /// error for the one plugin concerned.
-class runner {
+class BOOST_SYMBOL_VISIBLE runner {
  public:
   virtual ~runner() = default;
 
@@ -48,7 +49,7 @@ class runner {
 
 /// A runner defined entirely by its extensions and default interpreters: what most plugin
 /// languages need.
-class script_runner : public runner {
+class BOOST_SYMBOL_VISIBLE script_runner : public runner {
  public:
   script_runner(std::vector<std::string> extensions, std::vector<std::string> interpreters);
 

@@ -1,8 +1,8 @@
 // The sink interface: turns records into output somewhere. A sink knows nothing of processes.
 #pragma once
 
+#include <boost/config.hpp>
 #include <cstdint>
-#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17,7 +17,7 @@ namespace plughost {
 /// is the thread that created them). A sink that blocks delays only itself: the core queues
 /// its records (bounded, with the sink's overflow policy) and goes on. Ownership: the core owns
 /// every sink it creates and destroys it after the last flush().
-class sink {
+class BOOST_SYMBOL_VISIBLE sink {
  public:
   virtual ~sink() = default;
 
@@ -35,7 +35,7 @@ class sink {
 
 /// What a sink throws to say exactly how many records a failure lost (e.g. a buffered sink
 /// that discards the records it could not write, and keeps the ones it could).
-class __attribute__((visibility("default"))) sink_error : public std::runtime_error {
+class BOOST_SYMBOL_VISIBLE sink_error : public std::runtime_error {
  public:
   sink_error(const std::string& what, std::uint64_t lost);
   ~sink_error() override;
@@ -44,45 +44,5 @@ class __attribute__((visibility("default"))) sink_error : public std::runtime_er
  private:
   std::uint64_t lost_;
 };
-
-/// Records gathered as bytes, to be written to a descriptor whole or not at all: what a
-/// buffered sink needs so that a failure (a full disk) neither tears a line nor writes a record
-/// twice. Append one record's bytes to text(), then call end_record().
-class record_buffer {
- public:
-  std::string& text() noexcept { return text_; }
-  void end_record() { ends_.push_back(text_.size()); }
-  bool empty() const noexcept { return text_.empty(); }
-  std::size_t size() const noexcept { return text_.size(); }
-  void reserve(std::size_t bytes) { text_.reserve(bytes); }
-
-  /// Writes every record to `fd` (retrying after EINTR and short writes, waiting while a
-  /// non-blocking descriptor is full) and empties the buffer, whatever happens. On a failure,
-  /// a record written in part is cut off again when `fd` is a regular file (ftruncate), so the
-  /// file ends with a whole record; the records not written are dropped, never written twice,
-  /// and a sink_error says how many.
-  void write_to(int fd);
-
- private:
-  std::string text_;
-  std::vector<std::size_t> ends_;  // where each record ends in text_
-};
-
-/// Opens a log file for appending so that a symbolic link planted in a shared log folder cannot
-/// redirect the output: `folder` is the folder the configuration names (created when missing
-/// and `create_folder`; links in it are the operator's and followed), `below` the rest of the
-/// path, relative and without "." or "..". Each folder of `below` is created (0755) or entered
-/// without following a symbolic link; the file is opened without following one (O_NOFOLLOW)
-/// when the folder holding it may be written by its group, others, or a user other than root
-/// and plughost's (a link there could be anyone's). Running as root, `folder` and every folder
-/// below it must belong to root, and not be writable by others unless it has the sticky bit (as
-/// /tmp). Returns a descriptor (close-on-exec, O_APPEND; the caller closes it). Throws
-/// std::system_error or std::runtime_error naming the path and what is wrong.
-int open_log_file(const std::filesystem::path& folder, const std::filesystem::path& below,
-                  bool create_folder);
-
-/// Writes all of `data` to `fd`, retrying after EINTR and short writes and waiting while a
-/// non-blocking descriptor is full. Throws std::system_error on failure. For sinks.
-void write_fully(int fd, std::string_view data);
 
 }  // namespace plughost

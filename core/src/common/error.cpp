@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost {
 

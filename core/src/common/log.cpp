@@ -10,6 +10,7 @@
 #include <string>
 
 #include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 

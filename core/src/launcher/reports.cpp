@@ -6,11 +6,12 @@
 #include "launcher/launch_context.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/launcher.hpp"
+#include "plughost/version.hpp"
 
 namespace plughost {
 
 std::string_view version() noexcept {
-  return PLUGHOST_VERSION;
+  return PLUGHOST_VERSION_STRING;
 }
 
 std::string_view to_string(decision d) noexcept {
@@ -82,6 +83,7 @@ module_report list_modules(const launch_options& options) {
     info.source = m.source;
     info.description = s.description;
     info.extensions = s.extensions;
+    info.built_with = s.built_with;
     info.reason = !shadowed_by.empty() ? "shadowed by " + shadowed_by : s.failure;
     report.modules.push_back(std::move(info));
   }
@@ -112,6 +114,7 @@ std::string to_json(const module_report& r) {
     item["source"] = m.source;
     item["description"] = m.description;
     if (m.kind == "runner") item["extensions"] = m.extensions;
+    item["built_with"] = m.built_with.empty() ? json(nullptr) : json(m.built_with);
     item["reason"] = m.reason.empty() ? json(nullptr) : json(m.reason);
     modules.push_back(std::move(item));
   }

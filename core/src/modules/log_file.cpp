@@ -11,6 +11,7 @@
 
 #include "plughost/record.hpp"
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost {
 

@@ -222,7 +222,18 @@ manifest_read read_manifest(const std::filesystem::path& file) {
     out.problem = "its ELF section headers cannot be read";
     return out;
   }
-  // Records are 64 bytes; a linker may leave zeros between those of different object files.
+  // Another ABI version's records may have another size: the first one's version is enough to
+  // refuse the module.
+  constexpr std::size_t versioned = sizeof module_manifest::magic + sizeof(std::uint32_t);
+  if (bytes->size() >= versioned && std::string_view(bytes->data(), 8) == "plughost") {
+    module_manifest first{};
+    std::memcpy(&first, bytes->data(), versioned);
+    if (first.abi_version != module_abi_version) {
+      out.records.push_back(first);
+      return out;
+    }
+  }
+  // Records are 128 bytes; a linker may leave zeros between those of different object files.
   constexpr auto size = sizeof(module_manifest);
   for (std::size_t at = 0; at + size <= bytes->size(); at += size) {
     const std::string_view record(bytes->data() + at, size);

@@ -92,6 +92,17 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
       out.failures.push_back({source, abi_mismatch(d->abi_version)});
       continue;
     }
+    if (d->size < sizeof(module_descriptor)) {
+      out.failures.push_back(
+          {source, fmt::format("{}: its descriptor is {} bytes, this plughost's {}: rebuild it "
+                               "against this plughost",
+                               alias, d->size, sizeof(module_descriptor))});
+      continue;
+    }
+    if (auto mismatch = build_mismatch(d->build); !mismatch.empty()) {
+      out.failures.push_back({source, std::move(mismatch)});
+      continue;
+    }
     if (const auto problem = describe_descriptor_problem(*d); !problem.empty()) {
       out.failures.push_back({source, fmt::format("{}: {}", alias, problem)});
       continue;
@@ -114,8 +125,49 @@ std::string abi_mismatch(std::uint32_t abi_version) {
       abi_version, module_abi_version);
 }
 
+std::string build_mismatch(const module_build& b) {
+  constexpr auto own = this_module_build();
+  if (b.std_library == own.std_library) return {};
+  const auto theirs = static_cast<std_library_abi>(b.std_library);
+  const auto ours = static_cast<std_library_abi>(own.std_library);
+  std::string fix = "rebuild it against this plughost";
+  if (ours == std_library_abi::libstdcxx && theirs == std_library_abi::libstdcxx_old) {
+    fix = "rebuild it without -D_GLIBCXX_USE_CXX11_ABI=0";
+  } else if (ours == std_library_abi::libstdcxx && theirs == std_library_abi::libcxx) {
+    fix = "rebuild it without -stdlib=libc++";
+  }
+  return fmt::format(
+      "built against {}, this plughost against {}: std::string and the other standard types "
+      "it shares with plughost are laid out differently; {}",
+      to_string(theirs), to_string(ours), fix);
+}
+
+std::string describe_build(const module_build& b) {
+  const auto text = [](const auto& field) {
+    const std::string_view all(field, sizeof field);
+    return all.substr(0, std::min(all.find('\0'), all.size()));
+  };
+  return fmt::format("plughost {}, {}, {}", text(b.plughost),
+                     text(b.compiler).empty() ? "unknown compiler" : text(b.compiler),
+                     to_string(static_cast<std_library_abi>(b.std_library)));
+}
+
 load_result load_module_file(const std::filesystem::path& file) {
-  if (auto problem = elf_problem(file); !problem.empty()) {
+  auto problem = elf_problem(file);
+  if (problem.empty()) {
+    // Before loading: a module built against another ABI would fail with a missing symbol,
+    // which says nothing about why.
+    auto manifest = read_manifest(file);
+    for (const auto& m : manifest.records) {
+      if (!problem.empty()) break;
+      if (m.abi_version != module_abi_version) {
+        problem = abi_mismatch(m.abi_version);
+      } else {
+        problem = build_mismatch(m.build);
+      }
+    }
+  }
+  if (!problem.empty()) {
     load_result out;
     out.failures.push_back({file.string(), std::move(problem)});
     return out;

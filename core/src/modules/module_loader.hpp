@@ -29,6 +29,7 @@ struct module_summary {
   std::string description;
   std::vector<std::string> extensions;  ///< runners: what an instance with default settings claims
   std::string failure;                  ///< runners: why no instance could be created, or empty
+  std::string built_with;               ///< describe_build() of its descriptor or manifest
 };
 
 struct module_failure {
@@ -52,6 +53,13 @@ alias_list module_aliases(const std::filesystem::path& file);
 /// "built for module ABI version 2, this plughost has version 1: rebuild it against this
 /// plughost"
 std::string abi_mismatch(std::uint32_t abi_version);
+
+/// Why a module built as `b` cannot be loaded into this plughost (another C++ standard library,
+/// or libstdc++ with the other std::string ABI), or empty.
+std::string build_mismatch(const module_build& b);
+
+/// "plughost 0.1.0, gcc 12.2.0, libstdc++ (C++11 ABI)": how a module was built, for listings.
+std::string describe_build(const module_build& b);
 
 /// The modules exported by one .so file (every alias in its "plughost" section).
 load_result load_module_file(const std::filesystem::path& file);

@@ -17,6 +17,7 @@
 #include "common/signal_dispositions.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 
@@ -62,7 +63,8 @@ void send(int fd, const json& message) {
                    {"abi_version", s.abi_version},
                    {"description", s.description},
                    {"extensions", s.extensions},
-                   {"failure", s.failure}}}});
+                   {"failure", s.failure},
+                   {"built_with", s.built_with}}}});
     }
     for (const auto& f : loaded.failures) send(out, {{"failure", f.reason}});
     send(out, {{"done", true}});
@@ -113,6 +115,7 @@ probe_result parse_report(const std::string& text, const std::string& source) {
     p.description = m["description"];
     p.extensions = m["extensions"];
     p.failure = m["failure"];
+    p.built_with = m.value("built_with", "");
     out.modules.push_back(std::move(p));
   }
   return out;

@@ -41,7 +41,8 @@ std::string describe(const loaded_module& m) {
 namespace {
 
 module_summary summary_of(const module_descriptor& d) {
-  return {d.kind, std::string(d.name), d.abi_version, std::string(d.description), {}, {}};
+  return {d.kind, std::string(d.name),    d.abi_version, std::string(d.description), {},
+          {},     describe_build(d.build)};
 }
 
 }  // namespace
@@ -120,8 +121,10 @@ void module_registry::examine(const std::filesystem::path& file) {
   }
   // With another ABI version nothing else in it can be trusted, nor should its code run.
   for (const auto& m : manifest) {
-    if (m.abi_version != module_abi_version) {
-      failures_.push_back({source, abi_mismatch(m.abi_version)});
+    auto mismatch =
+        m.abi_version != module_abi_version ? abi_mismatch(m.abi_version) : build_mismatch(m.build);
+    if (!mismatch.empty()) {
+      failures_.push_back({source, std::move(mismatch)});
       return;
     }
   }
@@ -131,7 +134,13 @@ void module_registry::examine(const std::filesystem::path& file) {
         m.kind != static_cast<std::uint32_t>(module_kind::sink)) {
       break;
     }
-    declared.push_back({static_cast<module_kind>(m.kind), m.name, m.abi_version, {}, {}, {}});
+    declared.push_back({static_cast<module_kind>(m.kind),
+                        m.name,
+                        m.abi_version,
+                        {},
+                        {},
+                        {},
+                        describe_build(m.build)});
   }
   const bool complete = declared.size() == aliases.size() && manifest.size() == aliases.size();
   if (how_ == module_loading::on_use && complete) {

@@ -7,6 +7,20 @@
 
 namespace plughost {
 
+std::string_view to_string(std_library_abi abi) noexcept {
+  switch (abi) {
+    case std_library_abi::libstdcxx:
+      return "libstdc++ (C++11 ABI)";
+    case std_library_abi::libstdcxx_old:
+      return "libstdc++ (old ABI, _GLIBCXX_USE_CXX11_ABI=0)";
+    case std_library_abi::libcxx:
+      return "libc++";
+    case std_library_abi::unknown:
+      break;
+  }
+  return "an unknown C++ standard library";
+}
+
 std::string_view to_string(module_kind kind) noexcept {
   return kind == module_kind::runner ? "runner" : "sink";
 }

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <type_traits>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost {
 
 std::string_view to_string(stream s) noexcept {

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost {
 

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 

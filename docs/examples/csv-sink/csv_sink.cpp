@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace example {
 
 namespace {

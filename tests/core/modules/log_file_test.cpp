@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 #include "test_support.hpp"
 
 namespace plughost {

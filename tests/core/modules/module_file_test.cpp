@@ -115,7 +115,17 @@ TEST(module_file, the_manifest_says_what_a_module_file_holds_without_loading_it)
   auto read = read_manifest(test_modules / "first" / "echo_first.so");
   EXPECT_EQ(read.problem, "");
   ASSERT_EQ(read.records.size(), 1u);
-  EXPECT_EQ(kind_and_name(read.records[0]), "1 echo (ABI 1)");  // 1: module_kind::sink
+  EXPECT_EQ(kind_and_name(read.records[0]), "1 echo (ABI 2)");  // 1: module_kind::sink
+  // How it was built, as its own compilation saw it.
+  EXPECT_EQ(read.records[0].build.std_library,
+            static_cast<std::uint32_t>(std_library_abi::libstdcxx));
+  EXPECT_EQ(std::string(read.records[0].build.plughost), PLUGHOST_VERSION_STRING);
+  EXPECT_EQ(read.records[0].descriptor_size, sizeof(module_descriptor));
+
+  read = read_manifest(test_modules / "old_abi" / "old_string_abi.so");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].build.std_library,
+            static_cast<std::uint32_t>(std_library_abi::libstdcxx_old));
 
   read = read_manifest(test_modules / "broken" / "wrong_abi.so");
   ASSERT_EQ(read.records.size(), 1u);
@@ -129,18 +139,33 @@ TEST(module_file, the_manifest_says_what_a_module_file_holds_without_loading_it)
   EXPECT_EQ(read.records[0].name[0], '\0');
 }
 
-TEST(module_file, a_manifest_that_is_not_what_plughost_module_writes_is_a_problem) {
-  temp_dir dir;
+// A copy of a real module in `dir` with one byte of its manifest changed: `offset` from the
+// start of the first record.
+fs::path with_manifest_byte(const temp_dir& dir, std::size_t offset, char value) {
   const auto file = dir.path() / "m.so";
   fs::copy_file(test_modules / "first" / "echo_first.so", file);
   auto bytes = test::read_file(file);
-  const auto at = bytes.find(std::string("plughost\x01\0\0\0", 12));
-  ASSERT_NE(at, std::string::npos);
-  bytes[at] = 'P';
+  const auto at = bytes.find(std::string("plughost\x02\0\0\0", 12));
+  if (at == std::string::npos) throw std::runtime_error("no manifest in echo_first.so");
+  bytes[at + offset] = value;
   std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-  const auto read = read_manifest(file);
+  return file;
+}
+
+TEST(module_file, a_manifest_that_is_not_what_plughost_module_writes_is_a_problem) {
+  temp_dir dir;
+  const auto read = read_manifest(with_manifest_byte(dir, 0, 'P'));
   EXPECT_EQ(read.problem, "its section plughost.manifest is not what PLUGHOST_MODULE writes");
   EXPECT_TRUE(read.records.empty());
+}
+
+TEST(module_file, a_manifest_of_another_abi_version_is_read_as_far_as_its_version) {
+  // Its records may have another size: the version of the first is what refuses it.
+  temp_dir dir;
+  const auto read = read_manifest(with_manifest_byte(dir, 8, '\x01'));
+  EXPECT_EQ(read.problem, "");
+  ASSERT_EQ(read.records.size(), 1u);
+  EXPECT_EQ(read.records[0].abi_version, 1u);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost {
 namespace {
 
