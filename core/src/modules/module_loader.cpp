@@ -142,6 +142,11 @@ std::string build_mismatch(const module_build& b) {
       to_string(theirs), to_string(ours), fix);
 }
 
+std::string manifest_mismatch(const module_manifest& m) {
+  return m.abi_version != module_abi_version ? abi_mismatch(m.abi_version)
+                                             : build_mismatch(m.build);
+}
+
 std::string describe_build(const module_build& b) {
   const auto text = [](const auto& field) {
     const std::string_view all(field, sizeof field);
@@ -160,11 +165,7 @@ load_result load_module_file(const std::filesystem::path& file) {
     auto manifest = read_manifest(file);
     for (const auto& m : manifest.records) {
       if (!problem.empty()) break;
-      if (m.abi_version != module_abi_version) {
-        problem = abi_mismatch(m.abi_version);
-      } else {
-        problem = build_mismatch(m.build);
-      }
+      problem = manifest_mismatch(m);
     }
   }
   if (!problem.empty()) {

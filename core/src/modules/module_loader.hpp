@@ -58,6 +58,10 @@ std::string abi_mismatch(std::uint32_t abi_version);
 /// or libstdc++ with the other std::string ABI), or empty.
 std::string build_mismatch(const module_build& b);
 
+/// Why a module whose manifest record is `m` cannot be loaded (abi_mismatch, build_mismatch), or
+/// empty. Read from the file: nothing of the module runs.
+std::string manifest_mismatch(const module_manifest& m);
+
 /// "plughost 0.1.0, gcc 12.2.0, libstdc++ (C++11 ABI)": how a module was built, for listings.
 std::string describe_build(const module_build& b);
 

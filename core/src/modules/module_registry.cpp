@@ -121,8 +121,7 @@ void module_registry::examine(const std::filesystem::path& file) {
   }
   // With another ABI version nothing else in it can be trusted, nor should its code run.
   for (const auto& m : manifest) {
-    auto mismatch =
-        m.abi_version != module_abi_version ? abi_mismatch(m.abi_version) : build_mismatch(m.build);
+    auto mismatch = manifest_mismatch(m);
     if (!mismatch.empty()) {
       failures_.push_back({source, std::move(mismatch)});
       return;
