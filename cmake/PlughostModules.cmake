@@ -1,6 +1,6 @@
 # plughost_module(): declares a runner or sink module, so that each module's CMakeLists.txt is one
-# call. Built-in modules are compiled into the plughost_builtin_modules archive, which every host
-# program links whole (the linker would otherwise drop them: nothing in the core names them).
+# call. Built-in modules are compiled into libplughost (its shared library and its archive; a
+# program links the archive whole: nothing in the core names them).
 # Other modules become .so files in the build tree's module folder, loaded at run time.
 
 set(PLUGHOST_BUILD_MODULE_DIR ${CMAKE_BINARY_DIR}/lib/plughost/modules)

@@ -43,6 +43,12 @@ cmake --install "$build_dir" --prefix "$root" --strip > /dev/null
 [ -x "$root/bin/plughost" ] || fail "cmake --install did not produce bin/plughost"
 rm -rf "$root/include" "$root/lib/cmake"
 find "$root/lib" -maxdepth 1 -name '*.a' -delete
+# A wheel is a zip, which keeps no symbolic links: libplughost travels once, under its SONAME.
+soname=$(objdump -p "$root/lib/libplughost.so" | awk '$1 == "SONAME" { print $2 }')
+[ -n "$soname" ] || fail "cannot read the SONAME of $root/lib/libplughost.so"
+real=$(readlink -f "$root/lib/libplughost.so")
+rm -f "$root/lib/libplughost.so" "$root/lib/$soname"
+mv "$real" "$root/lib/$soname"
 
 # Every library the executable and its modules need, except glibc's own (the manylinux rule:
 # those come from the system, everything else travels with the wheel).
@@ -70,7 +76,7 @@ patchelf --set-rpath '$ORIGIN/../lib' "$root/bin/plughost"
 for module in "${modules[@]}"; do
   patchelf --set-rpath '$ORIGIN/../..' "$module"
 done
-for lib in "${bundled[@]}"; do
+for lib in "$root/lib/$soname" "${bundled[@]}"; do
   patchelf --set-rpath '$ORIGIN' "$lib"
 done
 

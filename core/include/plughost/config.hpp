@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// Role, worker id and worker count.
@@ -69,3 +72,5 @@ struct launch_options {
 };
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

@@ -4,6 +4,9 @@
 #include <stdexcept>
 #include <string>
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// Base of every error plughost reports; what() is one line, ready to print.
@@ -43,3 +46,5 @@ class config_error : public error {
 };
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

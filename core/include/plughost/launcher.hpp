@@ -9,6 +9,9 @@
 
 #include "plughost/config.hpp"
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// What the launcher decided for one file it found.
@@ -133,3 +136,5 @@ std::string to_json(const module_report& r);
 std::string_view version() noexcept;
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

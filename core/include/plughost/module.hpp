@@ -18,6 +18,9 @@
 #include "plughost/sink.hpp"
 #include "plughost/version.hpp"
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// The module ABI's major version: bumped when the descriptor, the settings class, the record
@@ -243,3 +246,5 @@ consteval module_manifest manifest_of() {
       ::plughost::detail::manifest_of<descriptor>();                                  \
   }                                                                                   \
   BOOST_DLL_ALIAS_SECTIONED(plughost_module_entry_##id, plughost_module_##id, plughost)
+
+#pragma GCC visibility pop

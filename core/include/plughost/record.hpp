@@ -8,6 +8,9 @@
 #include <string_view>
 #include <variant>
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// Which stream a record comes from.
@@ -39,3 +42,5 @@ struct record {
 };
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

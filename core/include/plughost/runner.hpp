@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// The interpreter the core chose for a plugin: the shebang's, or the configured or default
@@ -62,3 +65,5 @@ class BOOST_SYMBOL_VISIBLE script_runner : public runner {
 };
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

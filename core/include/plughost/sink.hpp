@@ -10,6 +10,9 @@
 
 #include "plughost/record.hpp"
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 /// Threading: each sink has a writer thread of its own, and the core calls the sink from that
@@ -46,3 +49,5 @@ class BOOST_SYMBOL_VISIBLE sink_error : public std::runtime_error {
 };
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

@@ -15,6 +15,9 @@
 #include "plughost/record.hpp"
 #include "plughost/sink.hpp"
 
+// Everything this header declares is part of libplughost's interface (docs/embedding.md).
+#pragma GCC visibility push(default)
+
 namespace plughost {
 
 // ---- text for humans ----------------------------------------------------------------------
@@ -109,3 +112,5 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
 void write_fully(int fd, std::string_view data);
 
 }  // namespace plughost
+
+#pragma GCC visibility pop

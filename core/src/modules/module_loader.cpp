@@ -183,10 +183,12 @@ load_result load_builtin_modules() {
   const auto self = dll::this_line_location(ec);
   if (ec) {
     load_result out;
-    out.failures.push_back({"built-in", "cannot find the program's own file: " + ec.message()});
+    out.failures.push_back({"built-in", "cannot find libplughost's own file: " + ec.message()});
     return out;
   }
-  auto out = load_from(self, "built-in", dll::load_mode::default_mode);
+  // Global: a .so module leaves the module API unresolved and takes it from libplughost, which a
+  // program that opened it with dlopen (Python's ctypes does) may have loaded RTLD_LOCAL.
+  auto out = load_from(self, "built-in", dll::load_mode::rtld_lazy | dll::load_mode::rtld_global);
   for (auto& f : out.failures) f.reason += fmt::format(" (in {})", self.string());
   return out;
 }
