@@ -265,6 +265,8 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
     run_opts.handle_signals = true;
     run_opts.reap_all_children = true;  // this program starts no other children
+    run_opts.child_subreaper_and_sigchld_handler = true;
+    run_opts.raise_open_file_limit = true;
     read_config_json(run_opts, max_plugin_config_bytes);
     if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
     launcher l(run_opts);

@@ -3,14 +3,20 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // Everything this header declares is part of libplughost's interface (docs/embedding.md).
 #pragma GCC visibility push(default)
 
 namespace plughost {
+
+class sink;
+struct record;
 
 /// Role, worker id and worker count.
 struct identity {
@@ -23,6 +29,40 @@ struct identity {
 /// ("LMCACHE_RUNTIME_PLUGIN_CONFIG=...", with its NUL) to 128 KiB (MAX_ARG_STRLEN).
 inline constexpr std::size_t max_plugin_config_bytes =
     128 * 1024 - sizeof("LMCACHE_RUNTIME_PLUGIN_CONFIG=");
+
+/// How much a diagnostic matters.
+enum class diagnostic_level { debug, info, warning, error };
+
+/// "debug", "info", "warning" or "error".
+std::string_view to_string(diagnostic_level level) noexcept;
+
+/// Receives plughost's own messages (what the binary prints as "plughost: warning: ..."): one
+/// line, without the prefix, with control characters shown escaped. Called from any of the
+/// launcher's threads (the one that constructs it, the one that runs it, its sinks' writer
+/// threads), one call at a time; it must not call back into the launcher, and what it throws
+/// is ignored.
+using diagnostics_handler = std::function<void(diagnostic_level level, std::string_view message)>;
+
+/// What a sink does when its queue is full (`overflow:` in the configuration).
+enum class overflow_policy {
+  block,        ///< stop reading the pipes of the plugins routed to it until there is room
+  drop_new,     ///< drop the records that do not fit, counted per plugin
+  drop_oldest,  ///< drop the oldest records queued, counted per plugin
+};
+
+/// A sink the embedding program provides: it receives every plugin's records, as configured
+/// sinks do (docs/embedding.md). plughost calls it from a writer thread of its own, one call at a
+/// time, and keeps a reference to it until the launcher is destroyed.
+struct program_sink {
+  std::string name = "program";  ///< how messages and plughost.plugins.<name>.sinks refer to it
+  std::shared_ptr<plughost::sink> sink;
+  std::size_t queue_size = 8 * 1024 * 1024;  ///< bytes of records waiting (64 KiB to 1 GiB)
+  overflow_policy overflow = overflow_policy::block;
+};
+
+/// A program sink that calls `on_record` for each record (the record is a view: copy what you
+/// keep) and does nothing on flush.
+std::shared_ptr<plughost::sink> callback_sink(std::function<void(const record&)> on_record);
 
 /// What a launcher is asked to do, as a command line gives it. Values are kept as typed by the
 /// user so that errors can quote them; the launcher validates them.
@@ -69,6 +109,26 @@ struct launch_options {
   /// --exit-with-parent: stop every plugin and return when this process exits (0: the parent
   /// of this process). Stopping then gives plugins at most 1 s after their stop signal.
   std::optional<int> exit_with;
+
+  // ---- for programs that embed the launcher (docs/embedding.md) -----------------------------
+
+  /// Sinks of the program's own, added to the configured ones and given every plugin's records.
+  std::vector<program_sink> program_sinks;
+  /// false: only the program's sinks, whatever the configuration and --sink say. When the
+  /// program has sinks and the configuration none, plughost's default (stdout) is left out.
+  bool configured_sinks = true;
+  /// Where plughost's own messages go; empty: standard error, as "plughost: warning: ...".
+  diagnostics_handler diagnostics;
+  /// While run() runs, make this process a child subreaper (PR_SET_CHILD_SUBREAPER) and handle
+  /// SIGCHLD, a process-wide handler: the orphans a plugin leaves (daemons it started, children
+  /// of a plugin that exited) become this process's children and are stopped and reaped with
+  /// the plugin. Off, a plugin's main process is watched through a pidfd (no signal handler) and
+  /// its orphans become init's: those still in the plugin's process group are stopped with it,
+  /// those that left it are not. The binary sets this.
+  bool child_subreaper_and_sigchld_handler = false;
+  /// While run() runs, raise this process's soft RLIMIT_NOFILE to its hard limit (each plugin
+  /// needs two pipes; plugins get the old limit). The binary sets this.
+  bool raise_open_file_limit = false;
 };
 
 }  // namespace plughost

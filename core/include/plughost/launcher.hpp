@@ -1,9 +1,11 @@
 // The embeddable launcher: configuration → discovery → selection → resolution → supervision.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,8 +60,36 @@ struct plan {
 /// Renders a plan as the `plughost list --json` object.
 std::string to_json(const plan& p);
 
-/// Thread-safety: construct, plan() and run() from one thread; stop() and reload() from any
-/// thread at any time (not async-signal-safe: for signals, use launch_options::handle_signals).
+/// One plugin, as the launcher supervises it.
+struct plugin_status {
+  std::string name;
+  /// starting, running, backoff (waiting to restart), replacing (a reload changed its file),
+  /// exited (ended well, no restart), failed (for good), stopped (by plughost), retired (gone
+  /// from the configuration after a reload)
+  std::string state;
+  int pid = 0;                 ///< of its current run; 0 when none
+  std::uint64_t restarts = 0;  ///< runs its restart policy started
+  /// When its current run started.
+  std::optional<std::chrono::system_clock::time_point> since;
+  std::optional<int> last_exit_code;       ///< how its last run ended: with this exit code,
+  std::optional<std::string> last_signal;  ///< or killed by this signal ("SIGKILL")
+  /// backoff: when it starts again.
+  std::optional<std::chrono::system_clock::time_point> next_restart;
+};
+
+/// A snapshot of a launcher's run.
+struct launcher_status {
+  /// "not started", "starting", "running", "stopping" or "finished"
+  std::string phase = "not started";
+  std::vector<plugin_status> plugins;  ///< in the order they were started; retired ones too
+};
+
+/// Renders a status as a JSON object (times in UTC, RFC 3339).
+std::string to_json(const launcher_status& s);
+
+/// Thread-safety: construct, plan(), run() and start() from one thread; stop(), reload(),
+/// status() and wait() from any thread at any time (not async-signal-safe: for signals, use
+/// launch_options::handle_signals). Destroying a launcher that was start()ed stops it and waits.
 class launcher {
  public:
   /// Loads configuration and identity, discovers and selects plugins. Loads only the modules
@@ -86,6 +116,19 @@ class launcher {
   /// Several launchers can run at once in one process, each run() on a thread of its own, with
   /// their own plugins, sinks and buffers; the effects above are the process's and so shared.
   int run();
+
+  /// run() on a thread the launcher owns; returns once the sinks are open and the plugins are
+  /// being started. Throws config_error when a sink cannot be opened, like run(), and usage_error
+  /// when run() or start() was called before.
+  void start();
+
+  /// After start(): waits for that run to end and returns its exit code (as run() does). Any
+  /// thread; each call returns the same code.
+  int wait();
+
+  /// What every plugin is doing now. Thread-safe; cheap (a copy of a snapshot the event loop
+  /// keeps current).
+  launcher_status status() const;
 
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.
   /// Idempotent; before run() it makes run() return at once without starting anything.

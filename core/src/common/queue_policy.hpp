@@ -4,13 +4,11 @@
 
 #include <cstddef>
 
+#include "plughost/config.hpp"
+
 namespace plughost::detail {
 
-enum class overflow_policy {
-  block,        ///< stop reading the pipes of the plugins routed to the sink until there is room
-  drop_new,     ///< drop the records that do not fit, counted per plugin
-  drop_oldest,  ///< drop the oldest records queued, counted per plugin
-};
+using plughost::overflow_policy;
 
 struct queue_policy {
   std::size_t size = 8 * 1024 * 1024;  ///< bytes of records waiting (text + 64 per record)

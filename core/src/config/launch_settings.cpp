@@ -36,9 +36,10 @@ launch_settings resolve_settings(const launch_options& options, const environmen
 
   out.sinks = resolve_sinks(options, config, modules);
   resolve_plugin_entries(config, /*sinks_from_flags=*/!options.sinks.empty(), out);
-  // --add-sink: on top of the others, for every plugin.
+  // --add-sink and the program's own: on top of the others, for every plugin.
   const auto before = out.sinks.size();
   add_flag_sinks(options.added_sinks, "--add-sink", modules, out.sinks);
+  add_program_sinks(options.program_sinks, out.sinks);
   for (auto& [plugin, names] : out.plugin_sinks) {
     for (auto i = before; i < out.sinks.size(); ++i) names.push_back(out.sinks[i].name);
   }

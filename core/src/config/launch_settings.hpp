@@ -55,12 +55,13 @@ permission_policy resolve_permission_policy(const launch_options& options,
 
 /// A sink to open: its module, its validated settings and how it is referred to.
 struct sink_request {
-  const loaded_module* module = nullptr;
+  const loaded_module* module = nullptr;  ///< null for a program sink
   settings values;
   std::string name;    ///< its `name:`, else its type, numbered when taken ("jsonl#2"); unique
   std::string label;   ///< for messages: "jsonl (/var/log/plugins.jsonl)"
   bool named = false;  ///< the name was given (`name:`)
   queue_policy queue;  ///< `queue_size:`, `overflow:`
+  std::shared_ptr<sink> instance;  ///< a program sink (launch_options::program_sinks)
 };
 
 /// A runner module, with its settings (plughost.runners.<name>).

@@ -82,6 +82,10 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
                                         const module_registry& modules);
 
 /// Sinks given on the command line (`flag` names them in errors), appended to `sinks`.
+/// The program's own sinks (launch_options::program_sinks), at the end of `sinks`. Throws
+/// usage_error for one without a name or sink, with a queue size out of bounds, or whose name
+/// another sink has.
+void add_program_sinks(const std::vector<program_sink>& given, std::vector<sink_request>& sinks);
 void add_flag_sinks(const std::vector<std::string>& specs, const char* flag,
                     const module_registry& modules, std::vector<sink_request>& sinks);
 

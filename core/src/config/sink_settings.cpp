@@ -7,6 +7,7 @@
 #include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
 #include "plughost/error.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 
@@ -26,6 +27,11 @@ const setting_spec queue_table[] = {
      .choices = "block|drop_new|drop_oldest"},
 };
 
+// At most 1 GiB: a queue is memory plughost holds, and `block` promises a bound on it.
+bool queue_size_allowed(std::int64_t size) {
+  return size >= 64 * 1024 && size <= std::int64_t{1} << 30;
+}
+
 queue_policy queue_from_mapping(const json& item, const config_document& doc,
                                 const json::json_pointer& where, std::string_view what) {
   std::vector<std::string> others;
@@ -35,8 +41,7 @@ queue_policy queue_from_mapping(const json& item, const config_document& doc,
   const auto values = validate_settings(queue_table, item, doc, where, what, others);
   queue_policy q;
   const auto size = values.get_integer("queue_size");
-  // At most 1 GiB: a queue is memory plughost holds, and `block` promises a bound on it.
-  if (size < 64 * 1024 || size > std::int64_t{1} << 30) {
+  if (!queue_size_allowed(size)) {
     doc.fail_at_value(where / "queue_size",
                       fmt::format("a sink's queue_size must be from 64KiB to 1GiB, got {}", size));
   }
@@ -185,13 +190,38 @@ void add_flag_sinks(const std::vector<std::string>& specs, const char* flag,
   }
 }
 
+void add_program_sinks(const std::vector<program_sink>& given, std::vector<sink_request>& sinks) {
+  for (const auto& p : given) {
+    const auto what = fmt::format("program sink '{}'", visible(p.name));
+    if (p.name.empty()) throw usage_error("a program sink needs a name");
+    if (!p.sink) throw usage_error(what + " has no sink object");
+    if (p.queue_size > (std::size_t{1} << 30) ||
+        !queue_size_allowed(static_cast<std::int64_t>(p.queue_size))) {
+      throw usage_error(
+          fmt::format("{}: queue_size must be from 64KiB to 1GiB, got {}", what, p.queue_size));
+    }
+    if (std::any_of(sinks.begin(), sinks.end(), [&](const auto& s) { return s.name == p.name; })) {
+      throw usage_error(what + ": another sink has that name");
+    }
+    sink_request r;
+    r.instance = p.sink;
+    r.name = p.name;
+    r.label = p.name;
+    r.named = true;
+    r.queue = {p.queue_size, p.overflow};
+    sinks.push_back(std::move(r));
+  }
+}
+
 std::vector<sink_request> resolve_sinks(const launch_options& options, const configuration& config,
                                         const module_registry& modules) {
   std::vector<sink_request> sinks;
+  if (!options.configured_sinks) return sinks;
   if (!options.sinks.empty()) {
     add_flag_sinks(options.sinks, "--sink", modules, sinks);
   } else if (const auto p = pick(config, "sinks");
-             p.value && (p.doc != &config.defaults || options.added_sinks.empty())) {
+             p.value && (p.doc != &config.defaults ||
+                         (options.added_sinks.empty() && options.program_sinks.empty()))) {
     sinks = sinks_from_list(*p.value, modules, *p.doc, p.where);
   }
   return sinks;

@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "common/log.hpp"
 #include "config/launch_settings.hpp"
@@ -14,6 +17,8 @@
 #include "output/record_dispatch.hpp"
 #include "plan/plan_builder.hpp"
 #include "plughost/error.hpp"
+#include "plughost/record.hpp"
+#include "plughost/sink.hpp"
 #include "supervision/supervisor.hpp"
 
 namespace plughost {
@@ -35,13 +40,36 @@ detail::launch_settings resolve_or_explain(const launch_options& options,
 
 }  // namespace
 
+namespace {
+
+// callback_sink(): a function as a sink.
+class function_sink final : public sink {
+ public:
+  explicit function_sink(std::function<void(const record&)> f) : f_(std::move(f)) {}
+  void write(const record& r) override { f_(r); }
+  void flush() override {}
+
+ private:
+  std::function<void(const record&)> f_;
+};
+
+}  // namespace
+
+std::shared_ptr<sink> callback_sink(std::function<void(const record&)> on_record) {
+  if (!on_record) throw usage_error("callback_sink needs a function");
+  return std::make_shared<function_sink>(std::move(on_record));
+}
+
 struct launcher::impl {
-  explicit impl(const launch_options& o)
-      : options(o),
+  impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
+      : logger(std::move(l)),
+        options(o),
         base(options),
         settings(resolve_or_explain(options, base)),
-        supervisor(dispatch, {options.handle_signals, [this] { return reload_items(); },
-                              options.exit_with, options.reap_all_children}) {
+        supervisor(dispatch,
+                   {options.handle_signals, [this] { return reload_items(); }, options.exit_with,
+                    options.reap_all_children, options.child_subreaper_and_sigchld_handler,
+                    options.raise_open_file_limit}) {
     auto warnings = base.all_warnings();  // after the settings: they load the modules they use
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
@@ -55,7 +83,9 @@ struct launcher::impl {
     for (const auto& request : settings.sinks) {
       try {
         out.push_back({request.name, request.label,
-                       detail::create_sink(*request.module, request.values), request.queue});
+                       request.instance ? request.instance
+                                        : detail::create_sink(*request.module, request.values),
+                       request.queue});
       } catch (const detail::module_error& e) {
         throw config_error(e.module(), e.message());
       }
@@ -144,19 +174,52 @@ struct launcher::impl {
     }
   }
 
-  int run() {
+  // The part of a run that may throw: the sinks open, what starts is decided and reported.
+  std::vector<detail::launch_item> begin_run() {
+    {
+      const std::lock_guard lock(run_mutex);
+      if (began) throw usage_error("this launcher has run already: run() and start() start once");
+      began = true;
+    }
     detail::refuse_nesting(base.env);
     dispatch.open(open_sinks(), settings.plugin_sinks);
-    bool ok = true;
-    auto items = launch_items(/*report_skips=*/true, ok);
+    auto items = launch_items(/*report_skips=*/true, plan_ok);
     dispatch.flush();
     if (items.empty()) detail::log().info("no plugins to start");
-    ok = supervisor.run(std::move(items)) && ok;
+    return items;
+  }
+
+  int supervise(std::vector<detail::launch_item> items) {
+    const bool ok = supervisor.run(std::move(items)) && plan_ok;
     const auto delivery = dispatch.close(sink_close_grace);
     if (!ok) return 1;
     return delivery.lost > 0 ? 3 : 0;
   }
 
+  void start() {
+    auto items = begin_run();
+    thread = std::thread([this, items = std::move(items)]() mutable {
+      const detail::log_scope scope(logger);
+      try {
+        exit_code = supervise(std::move(items));
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    });
+  }
+
+  int wait() {
+    const std::lock_guard lock(wait_mutex);
+    if (!thread.joinable() && !joined) throw usage_error("wait() needs a launcher that start()ed");
+    if (!joined) {
+      thread.join();
+      joined = true;
+    }
+    if (failure) std::rethrow_exception(failure);
+    return exit_code;
+  }
+
+  std::shared_ptr<spdlog::logger> logger;  // where this launcher's messages go
   launch_options options;
   detail::launch_context base;
   detail::launch_settings settings;
@@ -167,18 +230,54 @@ struct launcher::impl {
   detail::supervisor supervisor;
   std::vector<detail::loaded_runner> runners;
   plughost::plan the_plan;
+
+  bool plan_ok = true;  // no plugin of the plan was an error
+  std::mutex run_mutex;
+  bool began = false;
+  // start(): the thread that runs, and what it returned or threw.
+  std::thread thread;
+  std::mutex wait_mutex;
+  bool joined = false;
+  int exit_code = 0;
+  std::exception_ptr failure;
 };
 
-launcher::launcher(const launch_options& options) : impl_(std::make_unique<impl>(options)) {}
+launcher::launcher(const launch_options& options) {
+  auto logger = detail::make_logger(options.diagnostics);
+  const detail::log_scope scope(logger);
+  impl_ = std::make_unique<impl>(options, std::move(logger));
+}
 
-launcher::~launcher() = default;
+launcher::~launcher() {
+  if (impl_->thread.joinable()) {
+    impl_->supervisor.stop();
+    try {
+      impl_->wait();
+    } catch (...) {  // what it threw was the program's to ask for with wait()
+    }
+  }
+}
 
 const plughost::plan& launcher::plan() const noexcept {
   return impl_->the_plan;
 }
 
 int launcher::run() {
-  return impl_->run();
+  const detail::log_scope scope(impl_->logger);
+  return impl_->supervise(impl_->begin_run());
+}
+
+void launcher::start() {
+  const detail::log_scope scope(impl_->logger);
+  impl_->start();
+}
+
+int launcher::wait() {
+  return impl_->wait();
+}
+
+launcher_status launcher::status() const {
+  return impl_->supervisor.status();
 }
 
 void launcher::stop() noexcept {

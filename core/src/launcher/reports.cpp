@@ -1,11 +1,12 @@
-// The reports of the public API: the version, the plan and the module listing, as values and as
-// JSON (docs/cli.md describes the JSON).
+// The reports of the public API: the version, the plan, the status and the module listing, as
+// values and as JSON (docs/cli.md and docs/embedding.md describe the JSON).
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
 #include "launcher/launch_context.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/launcher.hpp"
+#include "plughost/sink_helpers.hpp"
 #include "plughost/version.hpp"
 
 namespace plughost {
@@ -63,7 +64,44 @@ std::string to_json(const plan& p) {
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string_view to_string(diagnostic_level level) noexcept {
+  switch (level) {
+    case diagnostic_level::debug:
+      return "debug";
+    case diagnostic_level::info:
+      return "info";
+    case diagnostic_level::warning:
+      return "warning";
+    case diagnostic_level::error:
+      return "error";
+  }
+  return "error";
+}
+
+std::string to_json(const launcher_status& s) {
+  using json = nlohmann::ordered_json;
+  const auto time = [](const auto& t) { return t ? json(format_timestamp(*t)) : json(nullptr); };
+  json out;
+  out["phase"] = s.phase;
+  json plugins = json::array();
+  for (const auto& p : s.plugins) {
+    json item;
+    item["name"] = p.name;
+    item["state"] = p.state;
+    item["pid"] = p.pid == 0 ? json(nullptr) : json(p.pid);
+    item["restarts"] = p.restarts;
+    item["since"] = time(p.since);
+    item["last_exit_code"] = p.last_exit_code ? json(*p.last_exit_code) : json(nullptr);
+    item["last_signal"] = p.last_signal ? json(*p.last_signal) : json(nullptr);
+    item["next_restart"] = time(p.next_restart);
+    plugins.push_back(std::move(item));
+  }
+  out["plugins"] = std::move(plugins);
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 module_report list_modules(const launch_options& options) {
+  const detail::log_scope diagnostics(detail::make_logger(options.diagnostics));
   // Each .so is loaded in a child process: one whose code crashes is a failure in the listing.
   const detail::launch_context base(options, detail::module_loading::in_child);
   module_report report;

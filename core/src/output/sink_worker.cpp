@@ -24,7 +24,11 @@ sink_worker::sink_worker(named_sink s, std::size_t index, std::function<void()> 
   state_->sink = std::move(s);
   state_->index = index;
   state_->on_room = std::move(on_room);
-  thread_ = std::thread([s = state_] { write_batches(s); });
+  // Its messages go where those of the launcher that made it go.
+  thread_ = std::thread([s = state_, logger = current_logger()] {
+    const log_scope scope(logger);
+    write_batches(s);
+  });
 }
 
 sink_worker::~sink_worker() {

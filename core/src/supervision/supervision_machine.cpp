@@ -219,6 +219,7 @@ void supervision_machine::on_main_exit(run_id id, exit_status status) {
   auto* p = find_plugin(r->owner);
   if (p && p->current == id) {
     p->current.reset();
+    p->last_exit = status;
     run_ended(*p, failed, port_.now() - r->started);
   }
   // Background processes of a plugin that runs again must not pile up beside its next run.
@@ -334,11 +335,14 @@ void supervision_machine::schedule_restart(plugin& p, bool failed, clock::durati
   const event_field fields[] = {{"attempt", std::int64_t{p.attempts}}, {"delay", seconds(delay)}};
   port_.event(p.item.name, 0, "restarting", fields);
   p.state = plugin_state::backoff;
+  p.restart_due = port_.now() + delay;
   port_.arm({timer_key::kind::restart, p.id}, delay);
 }
 
 void supervision_machine::on_restart_due(plugin& p) {
-  if (p.state == plugin_state::backoff && phase_ == run_phase::running) start_run(p);
+  if (p.state != plugin_state::backoff || phase_ != run_phase::running) return;
+  ++p.restarts;
+  start_run(p);
 }
 
 // A reload changed the plugin's file or argv.
@@ -536,12 +540,15 @@ bool supervision_machine::any_failed() const {
 std::vector<supervision_machine::plugin_view> supervision_machine::plugins() const {
   std::vector<plugin_view> out;
   for (const auto& [id, p] : plugins_) {
-    plugin_view v{p.item.name, p.state, p.current, std::nullopt, 0, p.attempts};
+    plugin_view v{p.item.name, p.state,    p.current,    std::nullopt, 0,
+                  p.attempts,  p.restarts, std::nullopt, p.last_exit,  std::nullopt};
     if (p.current) {
       const auto& r = runs_.at(*p.current);
       v.current_state = r.state;
       v.pid = r.pid;
+      v.since = r.started;
     }
+    if (p.state == plugin_state::backoff) v.next_restart = p.restart_due;
     out.push_back(std::move(v));
   }
   return out;

@@ -97,6 +97,10 @@ class supervision_machine {
     std::optional<run_state> current_state;
     pid_t pid = 0;  ///< of the current run
     int restarts_in_a_row = 0;
+    std::uint64_t restarts = 0;                     ///< runs its restart policy started, in all
+    std::optional<clock::time_point> since;         ///< when the current run started
+    std::optional<exit_status> last_exit;           ///< how its last run's main process ended
+    std::optional<clock::time_point> next_restart;  ///< backoff: when the restart is due
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;
@@ -111,7 +115,10 @@ class supervision_machine {
     std::optional<launch_item> replacement;  // replacing: what starts once the run has ended
     plugin_state state = plugin_state::starting;
     std::optional<run_id> current;
-    int attempts = 0;  // restarts in a row, for the backoff and max_restarts
+    int attempts = 0;            // restarts in a row, for the backoff and max_restarts
+    std::uint64_t restarts = 0;  // in all, for status
+    std::optional<exit_status> last_exit;
+    clock::time_point restart_due{};
     // It ended for good in failure: kept when a reload then retires it (the run still failed).
     bool failed = false;
   };

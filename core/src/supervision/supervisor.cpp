@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -45,6 +46,8 @@ constexpr auto signal_debounce = std::chrono::seconds(1);
 struct run_io {
   pid_t pid = 0;  // also its process group id
   bool main_reaped = false;
+  // Without the SIGCHLD handler: readable once the main process has exited.
+  std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
 };
@@ -82,8 +85,10 @@ class supervisor::impl : private supervision_port {
     if (stop_requested_) machine_.stop("shutdown");
     machine_.started_all();
     out_.flush();
+    publish();
     ioc_.run();
     out_.flush();
+    publish();
     return !machine_.any_failed();
   }
 
@@ -108,14 +113,50 @@ class supervisor::impl : private supervision_port {
   void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
     (machine_.*handle)(std::forward<decltype(args)>(args)...);
     out_.flush();
+    publish();
+  }
+
+ public:
+  launcher_status status() const {
+    const std::lock_guard lock(status_mutex_);
+    return status_;
+  }
+
+ private:
+  // The machine's view of every plugin, for status() from other threads.
+  void publish() {
+    const auto steady_now = clock::now();
+    const auto system_now = std::chrono::system_clock::now();
+    const auto wall = [&](clock::time_point t) {
+      return system_now -
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
+    };
+    launcher_status fresh;
+    fresh.phase = to_string(machine_.phase());
+    for (const auto& v : machine_.plugins()) {
+      plugin_status p;
+      p.name = v.name;
+      p.state = to_string(v.state);
+      p.pid = v.pid;
+      p.restarts = v.restarts;
+      if (v.since) p.since = wall(*v.since);
+      if (v.next_restart) p.next_restart = wall(*v.next_restart);
+      if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
+      if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
+      fresh.plugins.push_back(std::move(p));
+    }
+    const std::lock_guard lock(status_mutex_);
+    status_ = std::move(fresh);
   }
 
   void prepare() {
-    // 1,000 plugins need 2,000 pipes: raise the soft limit to the hard one for the host only.
     ::getrlimit(RLIMIT_NOFILE, &context_.nofile);
-    struct rlimit raised = context_.nofile;
-    raised.rlim_cur = raised.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &raised);
+    if (options_.raise_open_file_limit) {
+      // 1,000 plugins need 2,000 pipes: raise the soft limit to the hard one for the host only.
+      struct rlimit raised = context_.nofile;
+      raised.rlim_cur = raised.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &raised);
+    }
     context_.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (context_.devnull < 0) {
       log().error("cannot open /dev/null for the plugins' stdin: {}", std::strerror(errno));
@@ -123,14 +164,15 @@ class supervisor::impl : private supervision_port {
     context_.host_pid = ::getpid();
     reserve_descriptors(context_);
 
-    // A plugin's orphans become our children: reaped here (no zombies), stopped with it.
-    ::prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_);
-    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-      log().warn("cannot become a child subreaper: {}", std::strerror(errno));
-    }
     out_.attach(ioc_.get_executor());
-    child_signals_.add(SIGCHLD);
-    wait_for_children();
+    if (options_.subreaper) {
+      // A plugin's orphans become our children: reaped here (no zombies), stopped with it.
+      ::prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_);
+      if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+        log().warn("cannot become a child subreaper: {}", std::strerror(errno));
+      }
+      watch_sigchld();
+    }
     if (options_.handle_signals) {
       stop_signals_.emplace(ioc_, SIGTERM, SIGINT);
       wait_for_stop_signal();
@@ -198,6 +240,37 @@ class supervisor::impl : private supervision_port {
   }
 
   // ---- what the loop hears -------------------------------------------------------------------
+
+  void watch_sigchld() {
+    if (sigchld_) return;
+    sigchld_ = true;
+    child_signals_.add(SIGCHLD);
+    wait_for_children();
+  }
+
+  // Without the SIGCHLD handler: the main process's pidfd, readable once it has exited (Linux
+  // 5.3). Where the kernel has no pidfds, SIGCHLD it is, and the log says so once.
+  void watch_main_process(run_id id, run_io& io) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, io.pid, 0));
+    if (fd < 0) {
+      log().warn("cannot watch plugin processes through pidfds ({}): handling SIGCHLD instead",
+                 std::strerror(errno));
+      return watch_sigchld();
+    }
+    io.pidfd = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
+    io.pidfd->async_wait(
+        asio::posix::stream_descriptor::wait_read, [this, id](const boost::system::error_code& ec) {
+          if (ec) return;
+          auto* run = find(id);
+          if (!run || run->main_reaped) return;
+          siginfo_t info{};
+          if (::waitid(P_PID, static_cast<id_t>(run->pid), &info, WEXITED | WNOHANG) == 0 &&
+              info.si_pid == run->pid) {
+            main_exited(id, *run, info);
+          }
+          after(&supervision_machine::on_group_change);
+        });
+  }
 
   void wait_for_children() {
     child_signals_.async_wait([this](const boost::system::error_code& ec, int) {
@@ -324,6 +397,7 @@ class supervisor::impl : private supervision_port {
                                            stream::err, out_, on_closed);
     io.out->start();  // only waits: the first lines come after the machine's "started"
     io.err->start();
+    if (!sigchld_) watch_main_process(id, io);
     return p.pid;
   }
 
@@ -399,7 +473,7 @@ class supervisor::impl : private supervision_port {
     timers_.clear();
     out_.detach();
     guardian_.dismiss();
-    ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
+    if (options_.subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
   }
 
   run_io* find(run_id id) {
@@ -431,6 +505,9 @@ class supervisor::impl : private supervision_port {
   clock::time_point first_stop_signal_{};
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;
+  bool sigchld_ = false;  // SIGCHLD handled (else each main process has its pidfd)
+  mutable std::mutex status_mutex_;
+  launcher_status status_;
 };
 
 supervisor::supervisor(record_dispatch& out, supervisor_options options)
@@ -448,6 +525,10 @@ void supervisor::stop() noexcept {
 
 void supervisor::reload() noexcept {
   impl_->reload();
+}
+
+launcher_status supervisor::status() const {
+  return impl_->status();
 }
 
 }  // namespace plughost::detail

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "output/record_dispatch.hpp"
+#include "plughost/launcher.hpp"
 #include "supervision/supervision_port.hpp"
 
 namespace plughost::detail {
@@ -26,6 +27,11 @@ struct supervisor_options {
   /// Reap every child that exits (see launch_options::reap_all_children), not only those in
   /// plugins' process groups.
   bool reap_all_children = false;
+  /// Be a child subreaper and handle SIGCHLD (launch_options::child_subreaper_and_sigchld_handler);
+  /// otherwise each main process is watched through a pidfd.
+  bool subreaper = false;
+  /// Raise the soft RLIMIT_NOFILE to the hard one while running.
+  bool raise_open_file_limit = false;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:
@@ -52,6 +58,9 @@ class supervisor {
 
   /// Re-reads the configuration (options.reload) and applies it. Thread-safe.
   void reload() noexcept;
+
+  /// A copy of the snapshot the loop keeps. Thread-safe.
+  launcher_status status() const;
 
  private:
   class impl;

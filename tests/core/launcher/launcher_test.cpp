@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 
+#include "launcher_options.hpp"
 #include "plughost/error.hpp"
 #include "test_support.hpp"
 
@@ -18,14 +19,7 @@ namespace {
 using test::temp_dir;
 namespace fs = std::filesystem;
 
-launch_options options_for(const temp_dir& dir) {
-  launch_options o;
-  o.locations = {dir.path() / "plugins"};
-  o.sinks = {"jsonl:" + (dir.path() / "records.jsonl").string()};
-  o.stop_timeout = "2s";
-  o.environment = test::clean_environment({dir.marker()});
-  return o;
-}
+using test::options_for;
 
 TEST(launcher_api, plan_is_available_before_anything_runs) {
   temp_dir dir;
