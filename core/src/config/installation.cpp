@@ -1,31 +1,53 @@
-// Finding the data folder relative to the running program (/proc/self/exe).
+// Finding the data and module folders relative to the running program (/proc/self/exe), then
+// to libplughost itself (for a program that embeds it from another prefix).
 #include "config/installation.hpp"
 
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <fstream>
 #include <sstream>
 
 namespace plughost::detail {
 
 namespace {
-// <bindir>/<relative>, else <bindir>/../<relative>, whichever is a folder.
-std::optional<std::filesystem::path> next_to_program(const std::filesystem::path& relative) {
+// The first of `candidates` that is a folder.
+std::optional<std::filesystem::path> first_folder(
+    std::initializer_list<std::filesystem::path> candidates) {
   std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return std::nullopt;
-  const auto bin = exe.parent_path();
-  for (const auto& candidate : {bin / relative, bin.parent_path() / relative}) {
-    if (std::filesystem::is_directory(candidate, ec)) return candidate.lexically_normal();
+  for (const auto& candidate : candidates) {
+    if (!candidate.empty() && std::filesystem::is_directory(candidate, ec)) {
+      return candidate.lexically_normal();
+    }
   }
   return std::nullopt;
+}
+
+std::filesystem::path program_folder() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path() : exe.parent_path();
+}
+
+// The folder of the file this code is in: libplughost.so's (or the program's, when linked with
+// the archive).
+std::filesystem::path library_folder() {
+  boost::dll::fs::error_code ec;
+  const auto self = boost::dll::this_line_location(ec);
+  return ec ? std::filesystem::path() : std::filesystem::path(self.string()).parent_path();
 }
 }  // namespace
 
 std::optional<std::filesystem::path> data_dir() {
-  return next_to_program("share/plughost");
+  const auto bin = program_folder(), lib = library_folder();
+  return first_folder({bin.empty() ? bin : bin / "share/plughost",
+                       bin.empty() ? bin : bin.parent_path() / "share/plughost",
+                       lib.empty() ? lib : lib.parent_path() / "share/plughost"});
 }
 
 std::optional<std::filesystem::path> module_dir() {
-  return next_to_program("lib/plughost/modules");
+  const auto bin = program_folder(), lib = library_folder();
+  return first_folder({bin.empty() ? bin : bin / "lib/plughost/modules",
+                       bin.empty() ? bin : bin.parent_path() / "lib/plughost/modules",
+                       lib.empty() ? lib : lib / "plughost/modules"});
 }
 
 std::string default_config_text(std::string& source) {

@@ -1,6 +1,8 @@
 // Where plughost's data and modules live, found relative to the running binary so that the build
 // tree and an install tree both work: <bindir>/share/plughost and <bindir>/lib/plughost/modules
-// in the build tree, <bindir>/../share/plughost and <bindir>/../lib/plughost/modules installed.
+// in the build tree, <bindir>/../share/plughost and <bindir>/../lib/plughost/modules installed;
+// then relative to libplughost (<libdir>/../share/plughost, <libdir>/plughost/modules), for a
+// program that embeds it and for an install whose libdir is not lib (Debian's multiarch).
 #pragma once
 
 #include <filesystem>
@@ -9,11 +11,11 @@
 
 namespace plughost::detail {
 
-/// The data folder next to the running program, if there is one.
+/// The data folder next to the running program or libplughost, if there is one.
 std::optional<std::filesystem::path> data_dir();
 
 /// The module folder next to the running program: <bindir>/lib/plughost/modules (build tree)
-/// or <bindir>/../lib/plughost/modules (install tree), if there is one.
+/// or <bindir>/../lib/plughost/modules (install tree), else next to libplughost, if there is one.
 std::optional<std::filesystem::path> module_dir();
 
 /// The default configuration: <data_dir>/defaults.yaml when present, else the copy compiled
