@@ -20,10 +20,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "common/log.hpp"
@@ -67,6 +69,11 @@ class supervisor::impl : private supervision_port {
 
   bool run(std::vector<launch_item> items) {
     if (stop_requested_) return true;
+    {
+      const std::lock_guard lock(status_mutex_);
+      loop_thread_ = std::this_thread::get_id();
+      loop_running_ = true;
+    }
     prepare();
     check_descriptor_limit(items.size());
     // Every few starts, whatever is ready runs: a stop signal, a parent that exited, output.
@@ -85,10 +92,14 @@ class supervisor::impl : private supervision_port {
     if (stop_requested_) machine_.stop("shutdown");
     machine_.started_all();
     out_.flush();
-    publish();
     ioc_.run();
     out_.flush();
     publish();
+    {
+      const std::lock_guard lock(status_mutex_);
+      loop_running_ = false;
+    }
+    status_changed_.notify_all();
     return !machine_.any_failed();
   }
 
@@ -113,18 +124,38 @@ class supervisor::impl : private supervision_port {
   void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
     (machine_.*handle)(std::forward<decltype(args)>(args)...);
     out_.flush();
-    publish();
   }
 
  public:
-  launcher_status status() const {
-    const std::lock_guard lock(status_mutex_);
+  // Built on the loop when asked for (building it after every event would cost O(plugins) each
+  // time: O(plugins²) to stop them all). While the loop runs, the caller waits for it.
+  launcher_status status() {
+    std::unique_lock lock(status_mutex_);
+    if (loop_running_ &&
+        std::this_thread::get_id() == loop_thread_) {  // e.g. a diagnostics handler
+      lock.unlock();
+      publish();
+      lock.lock();
+    } else if (loop_running_) {
+      const auto wanted = ++status_requested_;
+      try {
+        asio::post(ioc_, [this] { publish(); });
+        status_changed_.wait_for(lock, std::chrono::seconds(5),
+                                 [&] { return status_published_ >= wanted || !loop_running_; });
+      } catch (...) {  // the last snapshot, then
+      }
+    }
     return status_;
   }
 
  private:
-  // The machine's view of every plugin, for status() from other threads.
+  // The machine's view of every plugin, for status() from other threads. On the loop thread.
   void publish() {
+    std::uint64_t requested = 0;
+    {
+      const std::lock_guard lock(status_mutex_);
+      requested = status_requested_;
+    }
     const auto steady_now = clock::now();
     const auto system_now = std::chrono::system_clock::now();
     const auto wall = [&](clock::time_point t) {
@@ -145,8 +176,12 @@ class supervisor::impl : private supervision_port {
       if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
       fresh.plugins.push_back(std::move(p));
     }
-    const std::lock_guard lock(status_mutex_);
-    status_ = std::move(fresh);
+    {
+      const std::lock_guard lock(status_mutex_);
+      status_ = std::move(fresh);
+      status_published_ = requested;
+    }
+    status_changed_.notify_all();
   }
 
   void prepare() {
@@ -506,7 +541,13 @@ class supervisor::impl : private supervision_port {
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;
   bool sigchld_ = false;  // SIGCHLD handled (else each main process has its pidfd)
-  mutable std::mutex status_mutex_;
+  // status(): the snapshot, and how callers wait for a fresh one.
+  std::thread::id loop_thread_;
+  std::mutex status_mutex_;
+  std::condition_variable status_changed_;
+  bool loop_running_ = false;
+  std::uint64_t status_requested_ = 0;
+  std::uint64_t status_published_ = 0;
   launcher_status status_;
 };
 
