@@ -41,7 +41,7 @@ rm -rf "$stage/build" "$stage"/*.egg-info "$stage/plughost_lmcache/_root"
 root="$stage/plughost_lmcache/_root"
 cmake --install "$build_dir" --prefix "$root" --strip > /dev/null
 [ -x "$root/bin/plughost" ] || fail "cmake --install did not produce bin/plughost"
-rm -rf "$root/include" "$root/lib/cmake"
+rm -rf "$root/include" "$root/lib/cmake" "$root/lib/pkgconfig"  # for building: not shipped
 find "$root/lib" -maxdepth 1 -name '*.a' -delete
 # A wheel is a zip, which keeps no symbolic links: libplughost travels once, under its SONAME.
 soname=$(objdump -p "$root/lib/libplughost.so" | awk '$1 == "SONAME" { print $2 }')

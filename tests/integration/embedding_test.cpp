@@ -59,8 +59,9 @@ class embedding : public plughost_run {
                         "WORKER)\n"),
               std::string::npos)
         << text;
-    EXPECT_NE(text.find("status {\"phase\":\"running\",\"plugins\":[{\"name\":"
-                        "\"all_heartbeat.sh\",\"state\":\"running\",\"pid\":"),
+    EXPECT_NE(text.find("status {\"phase\":\"running\",\"taken\":\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"plugins\":[{\"name\":\"all_heartbeat.sh\",\"state\":\"running\","
+                        "\"pid\":"),
               std::string::npos)
         << text;
     // The plugin was stopped by the host, and said so before it exited.
@@ -146,6 +147,38 @@ TEST_F(embedding, the_python_host_gets_modules_loaded_after_ctypes_opened_the_li
       /*events_as_json=*/true);
   const auto logged = read_file(dir.path() / "plugins.log");
   EXPECT_NE(logged.find("hello from all_heartbeat.sh"), std::string::npos) << logged;
+}
+
+TEST_F(embedding, libplughost_exports_plughost_and_nothing_else) {
+  const auto build = folder_from_environment("PLUGHOST_BUILD_DIR");
+  const auto listing = dir.path() / "nm.out";
+  ASSERT_EQ(run_command({"/usr/bin/env", "nm", "-D", "-C", "--defined-only",
+                         (build / "lib" / "libplughost.so.0").string()},
+                        env, listing, log),
+            0)
+      << read_file(log);
+  std::istringstream lines(read_file(listing));
+  int plughost = 0;
+  std::vector<std::string> others;
+  for (std::string line; std::getline(lines, line);) {
+    // "<address> <type> <name>"
+    const auto name = line.substr(std::min(line.size(), line.find(' ', line.find(' ') + 1) + 1));
+    if (name.starts_with("plughost::") || name.starts_with("plughost_") ||
+        name.starts_with("typeinfo for plughost::") ||
+        name.starts_with("typeinfo name for plughost::") ||
+        name.starts_with("vtable for plughost::")) {
+      ++plughost;
+    } else {
+      others.push_back(line);
+    }
+  }
+  EXPECT_GT(plughost, 50);  // the C and C++ APIs are there
+  EXPECT_TRUE(others.empty()) << others.size() << " others, e.g. " << others.front();
+  // And the C API in particular.
+  const auto text = read_file(listing);
+  for (const auto* f : {"plughost_launcher_new", "plughost_last_error", "plughost_version"}) {
+    EXPECT_NE(text.find(std::string(" T ") + f + "\n"), std::string::npos) << f;
+  }
 }
 
 }  // namespace

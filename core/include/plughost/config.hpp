@@ -39,8 +39,9 @@ std::string_view to_string(diagnostic_level level) noexcept;
 /// Receives plughost's own messages (what the binary prints as "plughost: warning: ..."): one
 /// line, without the prefix, with control characters shown escaped. Called from any of the
 /// launcher's threads (the one that constructs it, the one that runs it, its sinks' writer
-/// threads), one call at a time; it must not call back into the launcher, and what it throws
-/// is ignored.
+/// threads), one call at a time. It may call the launcher's stop(), reload() and status(), not
+/// wait() nor destroy it (they would wait for the very thread it runs on); what it throws is
+/// ignored.
 using diagnostics_handler = std::function<void(diagnostic_level level, std::string_view message)>;
 
 /// What a sink does when its queue is full (`overflow:` in the configuration).
@@ -52,7 +53,10 @@ enum class overflow_policy {
 
 /// A sink the embedding program provides: it receives every plugin's records, as configured
 /// sinks do (docs/embedding.md). plughost calls it from a writer thread of its own, one call at a
-/// time, and keeps a reference to it until the launcher is destroyed.
+/// time, and keeps a reference to it until the launcher is destroyed. Unlike a configured sink,
+/// it is never left behind when it is slow: the run ends (run() and wait() return) only once it
+/// has written everything and returned. It may call the launcher's stop(), reload() and
+/// status(), not wait() nor destroy it.
 struct program_sink {
   std::string name = "program";  ///< how messages and plughost.plugins.<name>.sinks refer to it
   std::shared_ptr<plughost::sink> sink;

@@ -81,6 +81,9 @@ struct plugin_status {
 struct launcher_status {
   /// "not started", "starting", "running", "stopping" or "finished"
   std::string phase = "not started";
+  /// When it was taken: at the call, unless the event loop was busy for more than a second (in
+  /// a handler of the program's, e.g.); then it is the last one taken. None before the run.
+  std::optional<std::chrono::system_clock::time_point> taken;
   std::vector<plugin_status> plugins;  ///< in the order they were started; retired ones too
 };
 
@@ -109,12 +112,12 @@ class launcher {
   /// (plugins stopped by the launcher never count), 1 otherwise. Throws config_error when a sink
   /// cannot be opened (before anything starts). Call once.
   /// Plugins are spawned from, and die with (PR_SET_PDEATHSIG), the calling thread.
-  /// Effects on the process while run() runs: it is a child subreaper and handles SIGCHLD
-  /// (reaping only children in plugin process groups); it has one more child, the guardian
-  /// (docs/running.md); its soft RLIMIT_NOFILE is raised to the hard limit (plugins get the old
-  /// one). The subreaper setting is restored when run() returns.
+  /// Effects on the process while run() runs: one more child, the guardian (docs/running.md),
+  /// and a writer thread per sink; the process-wide ones only when asked for (handle_signals,
+  /// child_subreaper_and_sigchld_handler, raise_open_file_limit), undone when run() returns.
+  /// docs/embedding.md says what each changes.
   /// Several launchers can run at once in one process, each run() on a thread of its own, with
-  /// their own plugins, sinks and buffers; the effects above are the process's and so shared.
+  /// their own plugins, sinks and buffers; the process-wide effects are shared.
   int run();
 
   /// run() on a thread the launcher owns; returns once the sinks are open and the plugins are
@@ -126,8 +129,8 @@ class launcher {
   /// thread; each call returns the same code.
   int wait();
 
-  /// What every plugin is doing now. Thread-safe; cheap (a copy of a snapshot the event loop
-  /// keeps current).
+  /// What every plugin is doing now. Thread-safe. While the plugins run, the event loop takes
+  /// it (the caller waits, at most a second: see launcher_status::taken).
   launcher_status status() const;
 
   /// Asks run() to stop every plugin (SIGTERM, stop timeout, SIGKILL) and return.

@@ -13,7 +13,10 @@
  * - The record and diagnostics callbacks are called from plughost's own threads (a writer thread
  *   for records, any of the launcher's threads for diagnostics), one call at a time each. They
  *   may call plughost_launcher_stop(), _reload() and _status_json(), never _free(), _run(),
- *   _start() or _wait() (those wait for the thread the callback runs on).
+ *   _start() or _wait() (those wait for the thread the callback runs on: _wait() fails with
+ *   PLUGHOST_ERROR_USAGE, _free() leaves the launcher running and unfreed, with an error message).
+ * - The launcher never returns from _run(), _wait() or _free() while the record callback is
+ *   running: a slow callback is waited for, so `user_data` may be freed once they returned.
  * - Strings passed in are copied; strings handed to callbacks live only for the call.
  *
  * What a launcher does to the process: it has a few threads of its own, and forks a guardian

@@ -40,14 +40,15 @@ std::optional<std::filesystem::path> data_dir() {
   const auto bin = program_folder(), lib = library_folder();
   return first_folder({bin.empty() ? bin : bin / "share/plughost",
                        bin.empty() ? bin : bin.parent_path() / "share/plughost",
-                       lib.empty() ? lib : lib.parent_path() / "share/plughost"});
+                       lib.empty() ? lib : lib.parent_path() / "share/plughost",
+                       PLUGHOST_INSTALL_DATA_DIR});
 }
 
 std::optional<std::filesystem::path> module_dir() {
   const auto bin = program_folder(), lib = library_folder();
   return first_folder({bin.empty() ? bin : bin / "lib/plughost/modules",
                        bin.empty() ? bin : bin.parent_path() / "lib/plughost/modules",
-                       lib.empty() ? lib : lib / "plughost/modules"});
+                       lib.empty() ? lib : lib / "plughost/modules", PLUGHOST_INSTALL_MODULE_DIR});
 }
 
 std::string default_config_text(std::string& source) {

@@ -2,7 +2,8 @@
 // tree and an install tree both work: <bindir>/share/plughost and <bindir>/lib/plughost/modules
 // in the build tree, <bindir>/../share/plughost and <bindir>/../lib/plughost/modules installed;
 // then relative to libplughost (<libdir>/../share/plughost, <libdir>/plughost/modules), for a
-// program that embeds it and for an install whose libdir is not lib (Debian's multiarch).
+// program that embeds it and for an install whose libdir is not lib (Debian's multiarch); last,
+// where the install put them (for a program linked with the archive, elsewhere).
 #pragma once
 
 #include <filesystem>

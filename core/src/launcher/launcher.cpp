@@ -85,7 +85,7 @@ struct launcher::impl {
         out.push_back({request.name, request.label,
                        request.instance ? request.instance
                                         : detail::create_sink(*request.module, request.values),
-                       request.queue});
+                       request.queue, request.instance != nullptr});
       } catch (const detail::module_error& e) {
         throw config_error(e.module(), e.message());
       }
@@ -208,7 +208,15 @@ struct launcher::impl {
     });
   }
 
+  // Whether this thread is one of this launcher's (its loop, its sinks' writers): a callback.
+  bool on_own_thread() const { return detail::current_logger() == logger; }
+
   int wait() {
+    if (on_own_thread()) {
+      throw usage_error(
+          "wait() called from one of the launcher's own threads (a sink or a diagnostics "
+          "handler) would wait for itself");
+    }
     const std::lock_guard lock(wait_mutex);
     if (!thread.joinable() && !joined) throw usage_error("wait() needs a launcher that start()ed");
     if (!joined) {
@@ -249,6 +257,15 @@ launcher::launcher(const launch_options& options) {
 }
 
 launcher::~launcher() {
+  if (impl_->on_own_thread()) {
+    // From a sink or a handler of its own: destroying it would wait for the very thread this
+    // is. It is left as it is (and runs on); that is a bug of the program's, said loudly.
+    detail::log().error(
+        "a launcher was destroyed from one of its own threads (a sink or a diagnostics handler): "
+        "it is left running and never freed");
+    static_cast<void>(impl_.release());
+    return;
+  }
   if (impl_->thread.joinable()) {
     impl_->supervisor.stop();
     try {

@@ -83,6 +83,7 @@ std::string to_json(const launcher_status& s) {
   const auto time = [](const auto& t) { return t ? json(format_timestamp(*t)) : json(nullptr); };
   json out;
   out["phase"] = s.phase;
+  out["taken"] = time(s.taken);
   json plugins = json::array();
   for (const auto& p : s.plugins) {
     json item;

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <optional>
 
+#include "plughost/sink_helpers.hpp"
+
 namespace plughost::detail {
 
 namespace {
@@ -235,6 +237,12 @@ manifest_read read_manifest(const std::filesystem::path& file) {
   }
   // Records are 128 bytes; a linker may leave zeros between those of different object files.
   constexpr auto size = sizeof(module_manifest);
+  if (bytes->size() % size != 0) {
+    out.problem = fmt::format(
+        "its section {} is {} bytes, not a whole number of {}-byte records: the file is damaged",
+        module_manifest_section, bytes->size(), size);
+    return out;
+  }
   for (std::size_t at = 0; at + size <= bytes->size(); at += size) {
     const std::string_view record(bytes->data() + at, size);
     if (record.find_first_not_of('\0') == std::string_view::npos) continue;
@@ -244,6 +252,14 @@ manifest_read read_manifest(const std::filesystem::path& file) {
         m.name[sizeof m.name - 1] != '\0') {
       out.problem =
           fmt::format("its section {} is not what PLUGHOST_MODULE writes", module_manifest_section);
+      out.records.clear();
+      return out;
+    }
+    if (m.kind != static_cast<std::uint32_t>(module_kind::runner) &&
+        m.kind != static_cast<std::uint32_t>(module_kind::sink) &&
+        m.kind != module_manifest::unknown_kind) {
+      out.problem = fmt::format("its section {} names an unknown module kind ({}) for {}",
+                                module_manifest_section, m.kind, visible(m.name));
       out.records.clear();
       return out;
     }

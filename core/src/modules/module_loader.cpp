@@ -149,8 +149,9 @@ std::string manifest_mismatch(const module_manifest& m) {
 
 std::string describe_build(const module_build& b) {
   const auto text = [](const auto& field) {
-    const std::string_view all(field, sizeof field);
-    return all.substr(0, std::min(all.find('\0'), all.size()));
+    std::string_view all(field, sizeof field);
+    all = all.substr(0, std::min(all.find('\0'), all.size()));
+    return all.substr(0, all.find_last_not_of(' ') + 1);  // clang's version ends with a space
   };
   return fmt::format("plughost {}, {}, {}", text(b.plughost),
                      text(b.compiler).empty() ? "unknown compiler" : text(b.compiler),

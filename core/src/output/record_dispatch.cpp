@@ -255,7 +255,16 @@ record_dispatch::outcome record_dispatch::close(
   flush();
   std::vector<bool> finished(workers_.size(), true);
   for (std::size_t s = 0; s < workers_.size(); ++s) {
-    if (!workers_[s]->wait_idle(settle)) finished[s] = false;
+    if (!workers_[s]->sink().program && !workers_[s]->wait_idle(settle)) finished[s] = false;
+  }
+  // The program's sinks last, and for as long as they take.
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    auto& w = *workers_[s];
+    if (!w.sink().program || w.wait_idle(settle)) continue;
+    log().warn("program sink {} is still busy {} ms after the plugins stopped: waiting for it",
+               w.sink().label,
+               std::chrono::duration_cast<std::chrono::milliseconds>(settle - start).count());
+    w.wait_idle(std::chrono::steady_clock::time_point::max());
   }
   // A sink still busy now is left behind: what it holds counts as lost, in the last round of
   // events, which goes to the other sinks only.
@@ -269,7 +278,10 @@ record_dispatch::outcome record_dispatch::close(
     if (finished[s]) workers_[s]->finish();  // all at once: each has the rest of the grace
   }
   for (std::size_t s = 0; s < workers_.size(); ++s) {
-    if (finished[s]) finished[s] = workers_[s]->close(deadline);
+    if (finished[s]) {
+      finished[s] = workers_[s]->close(
+          workers_[s]->sink().program ? std::chrono::steady_clock::time_point::max() : deadline);
+    }
   }
   for (std::size_t s = 0; s < workers_.size(); ++s) {
     const auto& w = *workers_[s];

@@ -27,6 +27,9 @@ struct named_sink {
   std::string label;  ///< how messages refer to it: "jsonl (/var/log/p.jsonl)"
   std::shared_ptr<sink> impl;
   queue_policy queue{};
+  /// The embedding program's (launch_options::program_sinks): never left behind, since the
+  /// program may free what its sink uses once the launcher returns; close() waits for it.
+  bool program = false;
 };
 
 class sink_worker {

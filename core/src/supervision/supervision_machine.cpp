@@ -508,11 +508,13 @@ void supervision_machine::settle() {
       close_held_output(r);
     }
     if (!done(r)) {
-      // No event says that the last process of a group left it (setsid): while its main
-      // process has exited and its pipes are open, look again now and then (0.1 s, doubling up
-      // to a minute; a plugin that runs on in the background and keeps its pipes is looked at
-      // once a minute).
-      if (r.main_exited && r.recheck_after == clock::duration::zero() && port_.output_open(r.id)) {
+      // No event says that the last process of a group left it (setsid), nor, without the
+      // SIGCHLD handler, that it ended (its processes are init's children then): while its
+      // main process has exited and its pipes are open or its group lives, look again now and
+      // then (0.1 s, doubling up to a minute; a plugin that runs on in the background is looked
+      // at once a minute).
+      if (r.main_exited && r.recheck_after == clock::duration::zero() &&
+          (port_.output_open(r.id) || port_.group_alive(r.pid))) {
         r.recheck_after = recheck_first;
         port_.arm({timer_key::kind::recheck, r.id}, r.recheck_after);
       }

@@ -40,6 +40,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// How long status() waits for the loop to answer before it gives the last snapshot (a handler
+// of the embedding program's may hold the loop).
+constexpr auto status_patience = std::chrono::seconds(1);
+
 // A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and then
 // its whole group); later, it means "kill now".
 constexpr auto signal_debounce = std::chrono::seconds(1);
@@ -68,11 +72,17 @@ class supervisor::impl : private supervision_port {
   }
 
   bool run(std::vector<launch_item> items) {
-    if (stop_requested_) return true;
+    if (stop_requested_) {  // stopped before it ran: nothing starts
+      const std::lock_guard lock(status_mutex_);
+      status_.phase = to_string(run_phase::finished);
+      return true;
+    }
     {
       const std::lock_guard lock(status_mutex_);
       loop_thread_ = std::this_thread::get_id();
       loop_running_ = true;
+      status_.phase = to_string(run_phase::starting);
+      status_.taken = std::chrono::system_clock::now();
     }
     prepare();
     check_descriptor_limit(items.size());
@@ -92,8 +102,10 @@ class supervisor::impl : private supervision_port {
     if (stop_requested_) machine_.stop("shutdown");
     machine_.started_all();
     out_.flush();
+    publish();  // what status() gives while the loop is too busy to answer
     ioc_.run();
     out_.flush();
+    restore_process();
     publish();
     {
       const std::lock_guard lock(status_mutex_);
@@ -113,6 +125,8 @@ class supervisor::impl : private supervision_port {
 
   void reload() noexcept {
     try {
+      const std::lock_guard lock(status_mutex_);
+      if (!loop_running_) return;  // no effect outside run()
       asio::post(ioc_, [this] { apply_reload(); });
     } catch (...) {
     }
@@ -140,7 +154,7 @@ class supervisor::impl : private supervision_port {
       const auto wanted = ++status_requested_;
       try {
         asio::post(ioc_, [this] { publish(); });
-        status_changed_.wait_for(lock, std::chrono::seconds(5),
+        status_changed_.wait_for(lock, status_patience,
                                  [&] { return status_published_ >= wanted || !loop_running_; });
       } catch (...) {  // the last snapshot, then
       }
@@ -164,6 +178,7 @@ class supervisor::impl : private supervision_port {
     };
     launcher_status fresh;
     fresh.phase = to_string(machine_.phase());
+    fresh.taken = system_now;
     for (const auto& v : machine_.plugins()) {
       plugin_status p;
       p.name = v.name;
@@ -501,14 +516,28 @@ class supervisor::impl : private supervision_port {
 
   void finished() override {
     boost::system::error_code ec;
-    child_signals_.cancel(ec);
-    if (stop_signals_) stop_signals_->cancel(ec);
-    if (reload_signals_) reload_signals_->cancel(ec);
     if (exit_with_) exit_with_->cancel(ec);
     timers_.clear();
     out_.detach();
     guardian_.dismiss();
+    restore_process();
+  }
+
+  // What run() changed in the process, as it was (once).
+  void restore_process() {
+    if (restored_) return;
+    restored_ = true;
+    boost::system::error_code ec;
+    // Cancelled (their waits end) and cleared (the last registration of a signal puts its
+    // default disposition back).
+    for (auto* set : {&child_signals_, stop_signals_ ? &*stop_signals_ : nullptr,
+                      reload_signals_ ? &*reload_signals_ : nullptr}) {
+      if (!set) continue;
+      set->cancel(ec);
+      set->clear(ec);
+    }
     if (options_.subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
+    if (options_.raise_open_file_limit) ::setrlimit(RLIMIT_NOFILE, &context_.nofile);
   }
 
   run_io* find(run_id id) {
@@ -541,6 +570,7 @@ class supervisor::impl : private supervision_port {
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;
   bool sigchld_ = false;  // SIGCHLD handled (else each main process has its pidfd)
+  bool restored_ = false;
   // status(): the snapshot, and how callers wait for a fresh one.
   std::thread::id loop_thread_;
   std::mutex status_mutex_;

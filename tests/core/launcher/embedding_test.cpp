@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -311,9 +313,13 @@ TEST(embedding, a_running_launcher_leaves_the_process_as_it_was_unless_asked) {
     const auto during = process_effects::now();
     l.stop();
     EXPECT_EQ(l.wait(), 0);
+    const auto after = process_effects::now();  // the launcher still exists
     EXPECT_EQ(during.subreaper, asked ? 1 : 0) << asked;
     EXPECT_EQ(during.sigchld_handled, asked) << asked;
     EXPECT_EQ(during.open_files, asked ? low.rlim_max : rlim_t{1024}) << asked;
+    EXPECT_EQ(after.subreaper, 0) << asked;
+    EXPECT_FALSE(after.sigchld_handled) << asked;
+    EXPECT_EQ(after.open_files, rlim_t{1024}) << asked;
     EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
   }
   ::setrlimit(RLIMIT_NOFILE, &saved);
@@ -335,6 +341,140 @@ TEST(embedding, without_the_sigchld_handler_a_plugins_background_process_is_foll
   EXPECT_TRUE(seen.has_line("leave.sh stdout late"));
   EXPECT_TRUE(seen.has_event("leave.sh exited"));
   EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
+}
+
+TEST(embedding, without_the_sigchld_handler_a_background_process_without_pipes_keeps_the_run) {
+  // Nothing of the plugin holds a pipe and its processes are init's children: only looking at
+  // the group again tells when it is empty. The run must not end before.
+  temp_dir dir;
+  dir.write("plugins/detach.sh", "sleep 1 </dev/null >/dev/null 2>&1 &\necho main exits\n",
+            fs::perms(0755));
+  seen_records seen;
+  auto o = options_for(dir);
+  o.program_sinks.push_back({"mine", seen.collector()});
+  launcher l(o);
+  l.start();
+  EXPECT_EQ(l.wait(), 0);
+  EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());  // not one second earlier
+  EXPECT_EQ(l.status().phase, "finished");
+}
+
+TEST(embedding, a_slow_program_sink_is_waited_for_never_left_behind) {
+  // Configured sinks still busy 4 s after the plugins stopped are left behind; the program's
+  // own are waited for: once wait() returned, nothing runs the program's code any more.
+  temp_dir dir;
+  dir.write("plugins/x.sh", "echo one\n", fs::perms(0755));
+  std::atomic<bool> in_write{false}, returned{false};
+  auto o = options_for(dir);
+  o.program_sinks.push_back({"slow", callback_sink([&](const record& r) {
+                               if (r.stream != stream::out) return;
+                               in_write = true;
+                               std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+                               returned = true;
+                             })});
+  launcher l(o);
+  l.start();
+  const int code = l.wait();
+  EXPECT_TRUE(in_write);
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(code, 0);  // nothing lost
+}
+
+TEST(embedding, wait_from_a_callback_is_refused_rather_than_waiting_for_itself) {
+  temp_dir dir;
+  dir.write("plugins/x.sh", "echo one\n", fs::perms(0755));
+  launcher* self = nullptr;
+  std::mutex mutex;
+  std::string refused;
+  auto o = options_for(dir);
+  o.program_sinks.push_back({"mine", callback_sink([&](const record& r) {
+                               if (r.stream != stream::out) return;
+                               try {
+                                 self->wait();
+                               } catch (const usage_error& e) {
+                                 const std::lock_guard lock(mutex);
+                                 refused = e.what();
+                               }
+                             })});
+  launcher l(o);
+  self = &l;
+  l.start();
+  EXPECT_EQ(l.wait(), 0);
+  const std::lock_guard lock(mutex);
+  EXPECT_EQ(refused,
+            "wait() called from one of the launcher's own threads (a sink or a diagnostics "
+            "handler) would wait for itself");
+}
+
+TEST(embedding, status_answers_from_the_last_snapshot_while_a_handler_holds_the_loop) {
+  // A diagnostics handler runs on the loop thread; while it blocks, status() cannot be taken
+  // there: after a second it gives the last snapshot instead of waiting (the handler waits for
+  // status() to have returned, so waiting for the loop would never end).
+  temp_dir dir;
+  dir.write("plugins/stay.sh", "echo ready\nexec sleep 300\n", fs::perms(0755));
+  dir.write("plughost.yaml", "plughost: {}\n");
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool in_handler = false, status_returned = false;
+  seen_records seen;
+  auto o = options_for(dir);
+  o.config_file = dir.path() / "plughost.yaml";
+  o.program_sinks.push_back({"mine", seen.collector()});
+  o.diagnostics = [&](diagnostic_level, std::string_view message) {
+    if (message.find("reload failed") == std::string_view::npos) return;
+    std::unique_lock lock(mutex);
+    in_handler = true;
+    changed.notify_all();
+    changed.wait_for(lock, std::chrono::seconds(60), [&] { return status_returned; });
+  };
+  launcher l(o);
+  l.start();
+  ASSERT_TRUE(test::eventually([&] { return seen.has_line("stay.sh stdout ready"); }));
+  dir.write("plughost.yaml", "plughost: [\n");  // the reload fails, and says so
+  l.reload();
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(60), [&] { return in_handler; }));
+  }
+  const auto called = std::chrono::system_clock::now();
+  const auto s = l.status();
+  {
+    const std::lock_guard lock(mutex);
+    status_returned = true;
+  }
+  changed.notify_all();
+  l.stop();
+  EXPECT_EQ(l.wait(), 0);
+  EXPECT_EQ(s.phase, "running");
+  ASSERT_EQ(s.plugins.size(), 1u);
+  EXPECT_EQ(s.plugins[0].state, "running");
+  ASSERT_TRUE(s.taken.has_value());
+  EXPECT_LT(*s.taken, called);  // the last snapshot, taken before the call
+}
+
+TEST(embedding, reload_before_the_run_does_nothing_and_stop_before_it_ends_it) {
+  temp_dir dir;
+  dir.write("plugins/x.sh", "echo one\n", fs::perms(0755));
+  std::mutex mutex;
+  std::vector<std::string> said;
+  auto o = options_for(dir);
+  o.diagnostics = [&](diagnostic_level, std::string_view message) {
+    const std::lock_guard lock(mutex);
+    said.emplace_back(message);
+  };
+  {
+    launcher l(o);
+    l.reload();
+    l.start();
+    EXPECT_EQ(l.wait(), 0);
+  }
+  for (const auto& m : said) EXPECT_EQ(m.find("reload"), std::string::npos) << m;
+  launcher l(o);
+  l.stop();
+  l.start();
+  EXPECT_EQ(l.wait(), 0);
+  EXPECT_EQ(l.status().phase, "finished");
+  EXPECT_TRUE(l.status().plugins.empty());
 }
 
 }  // namespace

@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <fstream>
 
+#include "modules/module_loader.hpp"
 #include "test_support.hpp"
 
 namespace plughost::detail {
@@ -159,6 +161,41 @@ TEST(module_file, a_manifest_that_is_not_what_plughost_module_writes_is_a_proble
   EXPECT_TRUE(read.records.empty());
 }
 
+TEST(module_file, a_manifest_naming_an_unknown_kind_is_a_problem) {
+  temp_dir dir;
+  const auto read = read_manifest(with_manifest_byte(dir, 12, '\x09'));  // kind: 9
+  EXPECT_EQ(read.problem,
+            "its section plughost.manifest names an unknown module kind (9) for echo");
+  EXPECT_TRUE(read.records.empty());
+}
+
+TEST(module_file, a_manifest_section_cut_short_is_a_damaged_file) {
+  // The section replaced by the first 100 bytes of its record (objcopy rewrites the headers).
+  temp_dir dir;
+  const auto file = dir.path() / "m.so";
+  fs::copy_file(test_modules / "first" / "echo_first.so", file);
+  const auto bytes = test::read_file(file);
+  const auto at = bytes.find(std::string("plughost\x02\0\0\0", 12));
+  ASSERT_NE(at, std::string::npos);
+  dir.write("cut", bytes.substr(at, 100));
+  test::child_process objcopy(
+      {{"/usr/bin/objcopy", "--update-section",
+        "plughost.manifest=" + (dir.path() / "cut").string(), file.string()},
+       test::clean_environment(),
+       dir.path() / "objcopy.out",
+       dir.path() / "objcopy.out",
+       {},
+       {}});
+  const auto status = objcopy.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << test::read_file(dir.path() / "objcopy.out");
+  const auto read = read_manifest(file);
+  EXPECT_EQ(read.problem,
+            "its section plughost.manifest is 100 bytes, not a whole number of 128-byte records: "
+            "the file is damaged");
+  EXPECT_TRUE(read.records.empty());
+}
+
 TEST(module_file, a_manifest_of_another_abi_version_is_read_as_far_as_its_version) {
   // Its records may have another size: the version of the first is what refuses it.
   temp_dir dir;
@@ -166,6 +203,14 @@ TEST(module_file, a_manifest_of_another_abi_version_is_read_as_far_as_its_versio
   EXPECT_EQ(read.problem, "");
   ASSERT_EQ(read.records.size(), 1u);
   EXPECT_EQ(read.records[0].abi_version, 1u);
+}
+
+TEST(module_file, how_a_module_was_built_reads_without_padding) {
+  module_build b{};
+  b.std_library = static_cast<std::uint32_t>(std_library_abi::libstdcxx);
+  copy_cut(b.compiler, "clang 14.0.6 ");  // as __clang_version__ spells it
+  copy_cut(b.plughost, "0.1.0");
+  EXPECT_EQ(describe_build(b), "plughost 0.1.0, clang 14.0.6, libstdc++ (C++11 ABI)");
 }
 
 }  // namespace
