@@ -267,7 +267,11 @@ plughost_result plughost_options_set_flag(plughost_options* o, plughost_flag fla
   return guarded([&] {
     require(o, "options");
     auto& opts = o->options;
-    switch (flag) {
+    // From C, any int may come; reading it as the C++ enum would be undefined when it is not
+    // one of the enumerators' range.
+    int raw = 0;
+    std::memcpy(&raw, &flag, sizeof raw);
+    switch (raw) {
       case PLUGHOST_FLAG_CONFIGURED_SINKS:
         opts.configured_sinks = on != 0;
         return;
@@ -284,7 +288,7 @@ plughost_result plughost_options_set_flag(plughost_options* o, plughost_flag fla
         opts.reap_all_children = on != 0;
         return;
     }
-    throw plughost::usage_error("unknown flag " + std::to_string(static_cast<int>(flag)));
+    throw plughost::usage_error("unknown flag " + std::to_string(raw));
   });
 }
 
