@@ -14,6 +14,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "common/nearest.hpp"
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
 #include "plughost/record.hpp"
@@ -43,7 +44,8 @@ void open_closed_standard_descriptors() {
 void add_module_options(CLI::App& cmd, launch_options& o) {
   cmd.add_option("--module-path", o.module_paths,
                  "folder of runner and sink modules (.so), searched first (repeatable); then "
-                 "$PLUGHOST_MODULE_PATH, plughost.module_locations, the binary's own");
+                 "$PLUGHOST_MODULE_PATH, plughost.module_locations, the binary's own")
+      ->type_name("FOLDER");
 }
 
 // The opt-out of the owner and mode checks made as root (run, list, modules).
@@ -58,29 +60,38 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
   auto* config = cmd.add_option("--config", o.config_file,
                                 "configuration file (.yaml, .yml, .toml, .json); default: "
                                 "$LMCACHE_CONFIG_FILE, then the JSON in "
-                                "$LMCACHE_RUNTIME_PLUGIN_CONFIG");
+                                "$LMCACHE_RUNTIME_PLUGIN_CONFIG")
+                     ->type_name("FILE");
   cmd.add_option("--config-json", o.config_json,
                  "the configuration as JSON text ('-': read it from standard input); plugins "
                  "receive this text unchanged")
+      ->type_name("JSON")
       ->excludes(config);
   cmd.add_option("--settings", o.settings_file,
                  "a file whose plughost: section (restarts, sinks, runners...) comes before the "
-                 "configuration's; default: $PLUGHOST_SETTINGS");
+                 "configuration's; default: $PLUGHOST_SETTINGS")
+      ->type_name("FILE");
   cmd.add_option("--role", o.role,
                  "this process's role (SCHEDULER, WORKER, ...); default: "
-                 "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering");
+                 "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering, whatever the "
+                 "environment says")
+      ->type_name("ROLE");
   cmd.add_option("--worker-id", o.worker_id,
                  "this worker's id, any integer (LMCache's scheduler is -1); default: "
-                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0");
+                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0")
+      ->type_name("ID");
   cmd.add_option("--worker-count", o.worker_count,
                  "number of workers (at least 1); default: "
-                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1");
+                 "$LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1")
+      ->type_name("N");
   cmd.add_option("--location", o.locations,
                  "plugin file or folder (repeatable); replaces runtime_plugin_locations and "
-                 "$LMCACHE_RUNTIME_PLUGIN_LOCATIONS");
+                 "$LMCACHE_RUNTIME_PLUGIN_LOCATIONS")
+      ->type_name("PATH");
   cmd.add_option("--runner", o.runners,
                  "only this runner claims files (repeatable), e.g. --runner python --runner "
-                 "bash for LMCache's two languages; replaces plughost.enabled_runners");
+                 "bash for LMCache's two languages; replaces plughost.enabled_runners")
+      ->type_name("NAME");
   add_module_options(cmd, o);
   add_permission_option(cmd, o);
 }
@@ -176,19 +187,26 @@ int main(int argc, char** argv) {
       "plughost"};
   app.set_version_flag("--version", fmt::format("plughost {}", version()));
   app.require_subcommand(1);
+  app.footer("\nplughost help COMMAND (or plughost COMMAND --help) shows a command's options.");
 
   launch_options run_opts;
   auto* run = app.add_subcommand("run", "start the selected plugins and supervise them");
+  run->footer(
+      "\nExample: plughost run --config /etc/lmcache/lmcache.yaml --role WORKER --worker-id 0 "
+      "--worker-count 8 --sink jsonl:/var/log/plughost/worker0.jsonl");
   add_selection_options(*run, run_opts);
   run->add_option("--sink", run_opts.sinks,
                   "where records go (repeatable): stdout, jsonl:PATH, file:PATH, syslog[:IDENT] "
-                  "or any sink module's NAME[:VALUE]; replaces plughost.sinks; default: stdout");
+                  "or any sink module's NAME[:VALUE]; replaces plughost.sinks; default: stdout")
+      ->type_name("SINK");
   run->add_option("--add-sink", run_opts.added_sinks,
                   "a sink added to the configured ones, given every plugin's records "
-                  "(repeatable); with it, no default stdout sink");
+                  "(repeatable); with it, no default stdout sink")
+      ->type_name("SINK");
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
-                  "default 5");
+                  "default 5")
+      ->type_name("DURATION");
   std::optional<std::string> exit_with;
   run->add_option("--exit-with-parent", exit_with,
                   "when the parent process (or, with =PID, that process) exits, even killed, "
@@ -199,6 +217,10 @@ int main(int argc, char** argv) {
   launch_options list_opts;
   bool list_json = false;
   auto* list = app.add_subcommand("list", "show what run would do with every file found, and why");
+  list->footer(
+      "\nExit status: 0; 1 when a selected plugin cannot run (no interpreter, unreadable); 2 for "
+      "a bad option or configuration.\nExample: plughost list --config lmcache.yaml --role "
+      "SCHEDULER --worker-id -1");
   add_selection_options(*list, list_opts);
   list->add_flag("--json", list_json, "print one JSON object instead of a table");
 
@@ -207,14 +229,19 @@ int main(int argc, char** argv) {
   auto* modules = app.add_subcommand("modules",
                                      "list the runner and sink modules found, and why "
                                      "any did not load");
+  modules->footer("\nExample: plughost modules --module-path /opt/team/plughost-modules --json");
   add_module_options(*modules, modules_opts);
   add_permission_option(*modules, modules_opts);
-  modules->add_option("--config", modules_opts.config_file,
-                      "configuration file whose plughost.module_locations to search (and "
-                      "plughost.allow_insecure_permissions)");
-  modules->add_option("--settings", modules_opts.settings_file,
-                      "settings file whose plughost.module_locations come first; default: "
-                      "$PLUGHOST_SETTINGS");
+  modules
+      ->add_option("--config", modules_opts.config_file,
+                   "configuration file whose plughost.module_locations to search (and "
+                   "plughost.allow_insecure_permissions)")
+      ->type_name("FILE");
+  modules
+      ->add_option("--settings", modules_opts.settings_file,
+                   "settings file whose plughost.module_locations come first; default: "
+                   "$PLUGHOST_SETTINGS")
+      ->type_name("FILE");
   modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
 
   // "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
@@ -231,6 +258,31 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> args;
   for (auto& a : split_args) args.push_back(a.data());
+
+  // The command: a mistyped one is named, with the nearest; `help [COMMAND]` prints help.
+  const std::vector<std::string> commands = {"run", "list", "modules"};
+  if (split_args.size() > 1 && !split_args[1].starts_with("-")) {
+    const auto& given = split_args[1];
+    if (given == "help") {
+      if (split_args.size() == 2) {
+        fmt::print("{}", app.help());
+        return 0;
+      }
+      if (std::find(commands.begin(), commands.end(), split_args[2]) != commands.end()) {
+        fmt::print("{}", app.get_subcommand(split_args[2])->help("plughost"));
+        return 0;
+      }
+    }
+    const auto& unknown = given == "help" ? split_args[2] : given;
+    if (given == "help" || std::find(commands.begin(), commands.end(), given) == commands.end()) {
+      const auto near = detail::nearest_key(unknown, {"run", "list", "modules", "help"});
+      fmt::print(stderr,
+                 "plughost: error: unknown command '{}'{}; the commands are run, list, "
+                 "modules and help\n",
+                 visible(unknown), near ? fmt::format(" (did you mean '{}'?)", *near) : "");
+      return 2;
+    }
+  }
 
   try {
     app.parse(static_cast<int>(args.size()), args.data());
@@ -259,7 +311,12 @@ int main(int argc, char** argv) {
       } else {
         print_plan(l.plan());
       }
-      return 0;
+      // A deployment can gate on it: a plugin meant for this process cannot run.
+      const auto& plugins = l.plan().plugins;
+      return std::any_of(plugins.begin(), plugins.end(),
+                         [](const auto& p) { return p.decision == decision::error; })
+                 ? 1
+                 : 0;
     }
     // A closed stdout must become a write error the sink reports, not a silent death.
     ::signal(SIGPIPE, SIG_IGN);

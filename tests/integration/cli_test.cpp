@@ -93,6 +93,69 @@ TEST_F(cli, version_and_help) {
   EXPECT_NE(r.out.find("--stop-timeout"), std::string::npos);
 }
 
+TEST_F(cli, a_mistyped_command_is_named_with_the_nearest_one) {
+  auto r = run_plughost({"lst"}, env, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: unknown command 'lst' (did you mean 'list'?); the commands are run, "
+            "list, modules and help\n");
+  r = run_plughost({"help", "moduels"}, env, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: unknown command 'moduels' (did you mean 'modules'?); the commands "
+            "are run, list, modules and help\n");
+  r = run_plughost({"xyzzy"}, env, dir);
+  EXPECT_EQ(r.err,
+            "plughost: error: unknown command 'xyzzy'; the commands are run, list, modules and "
+            "help\n");
+}
+
+TEST_F(cli, help_names_every_value_and_ends_each_command_with_an_example) {
+  auto r = run_plughost({"help"}, env, dir);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("modules"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("plughost help COMMAND"), std::string::npos) << r.out;
+  for (const auto* command : {"run", "list", "modules"}) {
+    r = run_plughost({"help", command}, env, dir);
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_EQ(r.out, run_plughost({command, "--help"}, env, dir).out) << command;
+    EXPECT_EQ(r.out.find(" TEXT"), std::string::npos) << r.out;  // CLI11's name for any value
+    EXPECT_NE(r.out.find("Example: plughost " + std::string(command)), std::string::npos) << r.out;
+  }
+  r = run_plughost({"help", "run"}, env, dir);
+  for (const auto* shown : {"--config FILE", "--role ROLE", "--worker-id ID", "--location PATH",
+                            "--sink SINK", "--stop-timeout DURATION", "--module-path FOLDER"}) {
+    EXPECT_NE(r.out.find(shown), std::string::npos) << shown << "\n" << r.out;
+  }
+}
+
+TEST_F(cli, role_none_turns_role_filtering_off_whatever_the_environment_says) {
+  plugin("scheduler_a.sh", "exit 0\n");
+  env.push_back("LMCACHE_RUNTIME_PLUGIN_ROLE=WORKER");
+  auto plan = json::parse(run({"list", "--json"}).out);
+  EXPECT_EQ(plan["identity"]["role"], "WORKER");
+  EXPECT_EQ(plan["plugins"][0]["decision"], "skip");
+  plan = json::parse(run({"list", "--json", "--role", "none"}).out);
+  EXPECT_EQ(plan["identity"]["role"], nullptr);
+  EXPECT_EQ(plan["plugins"][0]["decision"], "run");
+}
+
+TEST_F(cli, list_exits_1_when_a_selected_plugin_cannot_run) {
+  plugin("all_fine.sh", "exit 0\n");
+  auto r = run({"list"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  plugin("all_broken.py", "print(1)\n");
+  const auto config = dir.write("plughost.yaml",
+                                "plughost:\n  runners:\n    python:\n      interpreter: "
+                                "/nonexistent/python3\n");
+  r = run({"list", "--config", config.string(), "--location", plugins.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("error   all_broken.py"), std::string::npos) << r.out;
+  EXPECT_EQ(run({"list", "--json", "--config", config.string(), "--location", plugins.string()})
+                .exit_code,
+            1);
+}
+
 TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {
   plugin("a.sh", "touch \"$0.ran\"\n");
   EXPECT_EQ(run({}).exit_code, 2);

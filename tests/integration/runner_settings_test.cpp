@@ -35,7 +35,7 @@ TEST_F(runner_settings, a_configured_interpreter_that_is_missing_is_an_error_for
                                 "  runners:\n"
                                 "    python: {interpreter: /opt/none/python}\n");
   const auto r = run({"list", "--json", "--config", config.string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 1) << r.err;  // a plugin cannot run
   const auto j = json::parse(r.out);
   EXPECT_EQ(j["plugins"][0]["decision"], "error");
   EXPECT_EQ(j["plugins"][0]["reason"],

@@ -79,7 +79,8 @@ struct launch_options {
   /// configuration's, for callers whose configuration cannot hold one (LMCache drops unknown keys
   /// before its launcher sees them).
   std::optional<std::filesystem::path> settings_file;
-  std::optional<std::string> role;               ///< --role
+  /// --role; "none" (or ""): no role, so no role filtering, whatever the environment says
+  std::optional<std::string> role;
   std::optional<std::string> worker_id;          ///< --worker-id
   std::optional<std::string> worker_count;       ///< --worker-count
   std::vector<std::filesystem::path> locations;  ///< --location, replaces the config's

@@ -66,7 +66,9 @@ std::uint64_t count_or(const std::optional<source_value>& v, std::uint64_t fallb
 
 identity resolve_identity(const launch_options& options, const environment_block& env) {
   identity who;
-  if (const auto role = pick(options.role, "--role", env, "ROLE"); role && !role->text.empty()) {
+  // --role none: no role (no role filtering), whatever the environment says.
+  if (const auto role = pick(options.role, "--role", env, "ROLE");
+      role && !role->text.empty() && !(options.role && *options.role == "none")) {
     who.role = role->text;
   }
   who.worker_id = id_or(pick(options.worker_id, "--worker-id", env, "WORKER_ID"), 0);

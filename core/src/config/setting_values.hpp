@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/nearest.hpp"
 #include "config/config_document.hpp"
 #include "plughost/module.hpp"
 
@@ -27,9 +28,6 @@ std::string duration_error(const json& v);
 /// A size: a non-negative number of bytes or a string with unit B, KiB, MiB, GiB, KB, MB, GB.
 std::optional<std::int64_t> parse_size(const json& v);
 inline constexpr std::string_view size_expected = "expected a size such as 65536, 64KiB or 10MiB";
-
-/// The valid key closest to `key` by edit distance, when close enough to be a likely typo.
-std::optional<std::string> nearest_key(std::string_view key, const std::vector<std::string>& valid);
 
 /// "unknown key 'x' in <where> (did you mean 'y'?)" or "... (expected one of: a, b)".
 std::string unknown_key_message(std::string_view key, std::string_view where,

@@ -364,7 +364,9 @@ class RuntimePluginLauncher:
             [binary, "list", "--json"] + common, input=config_bytes, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env, close_fds=True, timeout=_LIST_TIMEOUT)
         host_lines = listed.stderr.decode("utf-8", "replace").splitlines()
-        if listed.returncode != 0:
+        # 1: a plugin cannot run (decision "error"); the listing is whole and the others run,
+        # as LMCache's launcher starts the plugins it can.
+        if listed.returncode not in (0, 1):
             logged_error = False
             for line in host_lines:
                 logged_error |= self._log_host_line(line) == logging.ERROR

@@ -134,6 +134,27 @@ class CompatTest(lib.PluginTestCase):
         self.assertTrue([m for m in errors if "unknown runner 'bsh'" in m
                          and m.endswith("(from PLUGHOST_RUNNERS=python,bsh)")], errors)
 
+    def test_a_plugin_that_cannot_run_does_not_stop_the_others(self):
+        # plughost list exits with 1 then (a plugin cannot run), its listing whole.
+        folder = self.folder()
+        out = self.tmp / "ran"
+        lib.write_file(folder / "all_broken.py", "print('never')\n")
+        lib.write_file(folder / "all_fine.sh", f'echo ran > "{out}"\n')
+        settings = lib.write_file(self.tmp / "settings.yaml", textwrap.dedent("""\
+            plughost:
+              runners:
+                python: {interpreter: /nonexistent/python3}
+            """))
+        with mock.patch.dict(os.environ, {"PLUGHOST_SETTINGS": str(settings)}):
+            launcher = self.make([folder])
+            with lib.captured_logs() as capture:
+                launcher.launch_plugins()
+                self.assertEqual(self.wait_for_file(out), b"ran\n")
+        self.assertEqual([p.name for p in launcher.plugin_processes], ["all_fine.sh"])
+        errors = capture.messages(logging.ERROR)
+        self.assertTrue([m for m in errors if "all_broken.py" in m and "/nonexistent" in m],
+                        errors)
+
     def test_bare_shebang_name_uses_python3_on_path(self):
         folder = self.folder()
         plugin = lib.write_file(folder / "all_bare.py", "#!python3\nprint('bare ran')\n")
