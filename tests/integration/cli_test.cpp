@@ -1,8 +1,11 @@
 // The command line: version, help, usage errors (exit 2), list and list --json, and data found
 // relative to the binary.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "integration.hpp"
@@ -154,6 +157,26 @@ TEST_F(cli, list_exits_1_when_a_selected_plugin_cannot_run) {
   EXPECT_EQ(run({"list", "--json", "--config", config.string(), "--location", plugins.string()})
                 .exit_code,
             1);
+}
+
+TEST_F(cli, the_guardian_shows_as_such_in_ps) {
+  plugin("stay.sh", "echo ready\nexec sleep 300\n");
+  auto host = start({"run"});
+  ASSERT_TRUE(wait_for_line("stay.sh", "ready"));
+  // The host's children: the plugin and the guardian; the guardian's command line is its own.
+  std::vector<std::string> command_lines;
+  std::istringstream children(read_file("/proc/" + std::to_string(host->pid()) + "/task/" +
+                                        std::to_string(host->pid()) + "/children"));
+  for (pid_t child; children >> child;) {
+    auto line = read_file("/proc/" + std::to_string(child) + "/cmdline");
+    std::replace(line.begin(), line.end(), '\0', ' ');
+    command_lines.push_back(line.substr(0, line.find_last_not_of(' ') + 1));
+  }
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(60)));
+  EXPECT_NE(std::find(command_lines.begin(), command_lines.end(), "plughost guardian"),
+            command_lines.end())
+      << fmt::format("{}", fmt::join(command_lines, " | "));
 }
 
 TEST_F(cli, usage_errors_exit_with_2_and_start_nothing) {

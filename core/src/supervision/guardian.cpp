@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -173,6 +175,36 @@ bool apply_line(guard_state& s, const char* line, std::size_t length) {
   return false;
 }
 
+// What `ps` shows as this process's command line: "plughost guardian" instead of a copy of the
+// host's. The command line is the memory between arg_start and arg_end (fields 48 and 49 of
+// /proc/self/stat): a forked child owns its copy, and may write it. No allocation (forked from a
+// threaded program); nothing changes when the fields cannot be read.
+void show_as_guardian() noexcept {
+  char stat[4096];
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const auto n = ::read(fd, stat, sizeof stat - 1);
+  ::close(fd);
+  if (n <= 0) return;
+  stat[n] = '\0';
+  // Fields after the command name, which may hold spaces and ')': from the last ')'.
+  const char* p = std::strrchr(stat, ')');
+  if (!p) return;
+  unsigned long start = 0, end = 0;
+  for (int field = 2; *p && field < 49; ++p) {
+    if (*p != ' ') continue;
+    ++field;
+    if (field == 48) start = std::strtoul(p + 1, nullptr, 10);
+    if (field == 49) end = std::strtoul(p + 1, nullptr, 10);
+  }
+  if (start == 0 || end <= start) return;
+  char* area = reinterpret_cast<char*>(start);
+  const std::size_t size = end - start;
+  static constexpr char title[] = "plughost guardian";
+  std::memset(area, 0, size);
+  std::memcpy(area, title, std::min(size - 1, sizeof title - 1));
+}
+
 [[noreturn]] void guardian_main(int fd, guard_state& s) {
   // Its own process group, deaf to the signals aimed at the host's group (a terminal's Ctrl-C):
   // only the closing of the host's end of the socket ends it.
@@ -188,6 +220,7 @@ bool apply_line(guard_state& s, const char* line, std::size_t length) {
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::prctl(PR_SET_NAME, "plughost-guard");
+  show_as_guardian();
   // Keep only the socket (and stderr for one message): no pipes of plugins, no files of sinks.
   if (fd != 3) {
     ::dup2(fd, 3);
