@@ -70,7 +70,24 @@ struct child_setup {
                      const char* const*, const bp2::error_code&) const {
     ::_exit(127);
   }
+  // Boost.Process 1.81 looks for the hook above with a mistyped signature (default_launcher.hpp,
+  // invoke_on_exec_error: `on_exec_error(launcher, ec, executable, cmd_line, ec)`) and calls it
+  // only when that expression compiles: this declaration, never defined nor called, makes it
+  // compile. Without it the hook was never called, and the child's exit() ran this thread's
+  // thread_local destructors and the host's static ones in the memory it shares with the host
+  // (found by ASan: the host's logger released once too often).
+  void on_exec_error(bp2::posix::default_launcher&, const bp2::error_code&,
+                     const bp2::filesystem::path&, const char* const*,
+                     const bp2::error_code&) const;
 };
+
+// The hook is found (see above): a Boost.Process that fixes its lookup keeps finding it too.
+static_assert(requires(const child_setup& c, bp2::posix::default_launcher& l,
+                       const bp2::filesystem::path& p, const char* const* argv,
+                       const bp2::error_code& ec) {
+  c.on_exec_error(l, ec, p, argv, ec);
+  c.on_exec_error(l, p, argv, ec);
+});
 
 void close_all(std::initializer_list<int> fds) {
   for (const int fd : fds) {
