@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   python3 bash procps clang-format
   perl rsyslog  # the perl runner's tests; the syslog sink's tests run a real rsyslogd
+  prometheus  # promtool checks the /metrics text
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
 )
 # The node runner's tests need Node.js: Debian's, unless the machine has a node already.

@@ -15,6 +15,7 @@
 #include <iterator>
 
 #include "common/nearest.hpp"
+#include "control_commands.hpp"
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
 #include "plughost/record.hpp"
@@ -213,6 +214,15 @@ int main(int argc, char** argv) {
                   "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")
       ->expected(0, 1)
       ->option_text("[=PID]");
+  run->add_option("--socket", run_opts.control_socket,
+                  "the control socket (plughost status, stop, logs... talk to it); none: no "
+                  "control socket; default: plughost.control_socket, else "
+                  "$XDG_RUNTIME_DIR/plughost/ROLE.WORKER_ID.sock (/run/plughost/ as root)")
+      ->type_name("PATH");
+  run->add_option("--metrics-address", run_opts.metrics_address,
+                  "serve /metrics (Prometheus) and /healthz over HTTP there; default: "
+                  "plughost.metrics_address, else none")
+      ->type_name("HOST:PORT");
 
   launch_options list_opts;
   bool list_json = false;
@@ -244,6 +254,9 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
 
+  std::function<int()> control_run;
+  const auto control_commands = add_control_commands(app, control_run);
+
   // "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
   std::vector<std::string> split_args;
   for (int i = 0; i < argc; ++i) {
@@ -260,7 +273,8 @@ int main(int argc, char** argv) {
   for (auto& a : split_args) args.push_back(a.data());
 
   // The command: a mistyped one is named, with the nearest; `help [COMMAND]` prints help.
-  const std::vector<std::string> commands = {"run", "list", "modules"};
+  std::vector<std::string> commands = {"run", "list", "modules"};
+  commands.insert(commands.end(), control_commands.begin(), control_commands.end());
   if (split_args.size() > 1 && !split_args[1].starts_with("-")) {
     const auto& given = split_args[1];
     if (given == "help") {
@@ -275,11 +289,12 @@ int main(int argc, char** argv) {
     }
     const auto& unknown = given == "help" ? split_args[2] : given;
     if (given == "help" || std::find(commands.begin(), commands.end(), given) == commands.end()) {
-      const auto near = detail::nearest_key(unknown, {"run", "list", "modules", "help"});
-      fmt::print(stderr,
-                 "plughost: error: unknown command '{}'{}; the commands are run, list, "
-                 "modules and help\n",
-                 visible(unknown), near ? fmt::format(" (did you mean '{}'?)", *near) : "");
+      auto known = commands;
+      known.push_back("help");
+      const auto near = detail::nearest_key(unknown, known);
+      fmt::print(stderr, "plughost: error: unknown command '{}'{}; the commands are {} and help\n",
+                 visible(unknown), near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                 fmt::join(commands, ", "));
       return 2;
     }
   }
@@ -293,6 +308,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (control_run) return control_run();
   try {
     if (*modules) {
       const auto report = list_modules(modules_opts);
@@ -324,6 +340,8 @@ int main(int argc, char** argv) {
     run_opts.reap_all_children = true;  // this program starts no other children
     run_opts.child_subreaper_and_sigchld_handler = true;
     run_opts.raise_open_file_limit = true;
+    run_opts.control = true;
+    run_opts.notify_systemd = true;
     read_config_json(run_opts, max_plugin_config_bytes);
     if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
     launcher l(run_opts);

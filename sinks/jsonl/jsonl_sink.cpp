@@ -74,30 +74,7 @@ void jsonl_sink::append_json_string(std::string& out, std::string_view s) {
 }
 
 std::string jsonl_sink::to_json_line(const record& r, std::string_view timestamp) {
-  ordered j;
-  j["ts"] = timestamp;
-  j["plugin"] = r.plugin;
-  j["pid"] = r.pid > 0 ? ordered(r.pid) : ordered(nullptr);
-  j["stream"] = to_string(r.stream);
-  if (r.stream == stream::event) {
-    j["event"] = r.event;
-    for (const auto& f : r.fields) {
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::span<const std::string>>) {
-              j[std::string(f.key)] = ordered(std::vector<std::string>(v.begin(), v.end()));
-            } else {
-              j[std::string(f.key)] = v;
-            }
-          },
-          f.value);
-    }
-  } else {
-    j["line"] = r.line;
-    if (r.partial) j["partial"] = true;
-  }
-  return j.dump(-1, ' ', false, ordered::error_handler_t::replace);
+  return record_to_json(r, timestamp);
 }
 
 const std::string& jsonl_sink::prefix_for(const record& r) {

@@ -85,7 +85,9 @@ class plughost_run : public ::testing::Test {
   }
 
   temp_dir dir;
-  std::vector<std::string> env = clean_environment({dir.marker()});
+  // Each test its own runtime folder: the control sockets of tests run at once never meet.
+  std::vector<std::string> env =
+      clean_environment({dir.marker(), "XDG_RUNTIME_DIR=" + (dir.path() / "run").string()});
   fs::path plugins = dir.path() / "plugins";
   fs::path records_file = dir.path() / "records.jsonl";
 

@@ -114,6 +114,19 @@ struct launch_options {
   /// --exit-with-parent: stop every plugin and return when this process exits (0: the parent
   /// of this process). Stopping then gives plugins at most 1 s after their stop signal.
   std::optional<int> exit_with;
+  /// --socket: the path of the control socket (`plughost status`, `stop`... talk to it; "none":
+  /// no control socket); else plughost.control_socket; else, when `control` is set, the default
+  /// path for this identity (docs/operations.md).
+  std::optional<std::string> control_socket;
+  /// Open a control socket at the default path when neither --socket nor the configuration
+  /// names one. The binary sets this.
+  bool control = false;
+  /// --metrics-address: HOST:PORT where /metrics and /healthz are served ("none": not served);
+  /// else plughost.metrics_address; off by default.
+  std::optional<std::string> metrics_address;
+  /// Tell systemd, when NOTIFY_SOCKET is set, that the plugins have started (READY=1) and, when
+  /// WATCHDOG_USEC is set, that the event loop is alive. The binary sets this.
+  bool notify_systemd = false;
 
   // ---- for programs that embed the launcher (docs/embedding.md) -----------------------------
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,31 @@ struct plugin_status {
   std::optional<std::string> last_signal;  ///< or killed by this signal ("SIGKILL")
   /// backoff: when it starts again.
   std::optional<std::chrono::system_clock::time_point> next_restart;
+  /// "stopped" or "started" when it was stopped or started by hand (launcher::stop_plugin(), the
+  /// control socket) since the run or the last reload began; empty otherwise.
+  std::string by_hand;
+  /// What it wrote, in all its runs: records (a line over the length limit counts once per
+  /// piece) and bytes, newlines included.
+  struct stream_count {
+    std::uint64_t lines = 0;
+    std::uint64_t bytes = 0;
+  };
+  stream_count out, err;
+  /// How its runs' main processes ended, in all: by exit code, and by signal ("SIGKILL").
+  std::map<int, std::uint64_t> exit_codes;
+  std::map<std::string, std::uint64_t> exit_signals;
+};
+
+/// One sink of a launcher.
+struct sink_status {
+  std::string name;                ///< how routes name it
+  std::string label;               ///< how messages name it: "jsonl (/var/log/p.jsonl)"
+  std::uint64_t queued_bytes = 0;  ///< in its queue now (and in its writer's hands)
+  std::uint64_t queue_size = 0;    ///< its queue's size in bytes
+  std::uint64_t errors = 0;        ///< its writes and flushes that failed
+  std::uint64_t lost = 0;          ///< records it failed to write
+  /// Records its overflow policy dropped, per plugin (plughost's own reports under "").
+  std::map<std::string, std::uint64_t> dropped;
 };
 
 /// A snapshot of a launcher's run.
@@ -85,7 +111,16 @@ struct launcher_status {
   /// a handler of the program's, e.g.); then it is the last one taken. None before the run.
   std::optional<std::chrono::system_clock::time_point> taken;
   std::vector<plugin_status> plugins;  ///< in the order they were started; retired ones too
+  std::vector<sink_status> sinks;      ///< in the order they were configured
+  int pid = 0;                         ///< of the process the launcher runs in, once started
+  std::optional<std::chrono::system_clock::time_point> started;  ///< when the run began
 };
+
+/// Where `plughost run` with these options has its control socket: --socket, else
+/// plughost.control_socket, else (with options.control) the default path for its identity
+/// (docs/operations.md); nullopt when it has none. What `plughost status` connects to. Reads
+/// the configuration; throws usage_error or config_error.
+std::optional<std::filesystem::path> control_socket_path(const launch_options& options);
 
 /// Renders a status as a JSON object (times in UTC, RFC 3339).
 std::string to_json(const launcher_status& s);
@@ -143,6 +178,20 @@ class launcher {
   /// Sinks, and the modules found at start, stay as they were; a module the configuration now
   /// uses is loaded then. Thread-safe; no effect outside run().
   void reload() noexcept;
+
+  /// By hand, as an operator does through the control socket: stops one plugin (its stop
+  /// sequence) and keeps it stopped, without restarting it, until start_plugin(),
+  /// restart_plugin() or a reload; while a plugin is stopped by hand the run goes on. Returns
+  /// what happened in words ("stopping", "was not running"). Throws usage_error naming what is
+  /// wrong (no plugin of that name, not running, stopping). Thread-safe; waits for the event
+  /// loop (up to 5 s, then throws usage_error).
+  std::string stop_plugin(std::string_view name);
+  /// Starts a plugin that is not running (exited, failed, waiting to restart, stopped by hand)
+  /// now, its restarts in a row at zero. "started", "already running", or "could not start: …".
+  std::string start_plugin(std::string_view name);
+  /// Stops a plugin's current run and starts it again once it has ended; starts it when it is
+  /// not running.
+  std::string restart_plugin(std::string_view name);
 
  private:
   struct impl;

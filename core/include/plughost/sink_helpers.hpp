@@ -69,6 +69,12 @@ bool has_control_characters(std::string_view text) noexcept;
 /// that they all say the same thing. Its control characters are made visible (append_visible).
 std::string describe_event(const record& r);
 
+/// A record as one JSON object, without a newline: ts (format_timestamp, or `timestamp` when
+/// given), plugin, pid (null when 0), stream, then line (and partial: true) or event and its
+/// fields. What the jsonl sink writes and `plughost logs --json` prints. Invalid UTF-8 is
+/// replaced (U+FFFD).
+std::string record_to_json(const record& r, std::string_view timestamp = {});
+
 // ---- files -------------------------------------------------------------------------------
 
 /// Records gathered as bytes, to be written to a descriptor whole or not at all: what a

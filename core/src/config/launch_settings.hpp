@@ -77,6 +77,13 @@ struct runner_request {
   bool enabled = true;
 };
 
+/// Where the /metrics endpoint listens.
+struct metrics_endpoint {
+  std::string host;  ///< an address ("127.0.0.1", "::"), or a name to resolve
+  std::uint16_t port = 0;
+  std::string text;  ///< as given
+};
+
 struct launch_settings {
   identity who;
   std::vector<std::filesystem::path> locations;  ///< absolute, in order
@@ -102,8 +109,28 @@ struct launch_settings {
   /// as, unchanged; else the whole configuration document as compact JSON, with
   /// runtime_plugin_locations (and extra_config) as in effect.
   std::string plugin_config_json;
+  /// The control socket's path; none: no control socket.
+  std::optional<std::filesystem::path> control_socket;
+  /// The metrics endpoint; none: off.
+  std::optional<metrics_endpoint> metrics;
   std::vector<std::string> warnings;
 };
+
+/// The folder of plughost's control sockets: $XDG_RUNTIME_DIR/plughost, /run/plughost as root,
+/// else /tmp/plughost-<uid>.
+std::filesystem::path runtime_folder(const environment_block& env);
+
+/// --socket ("none": none), else plughost.control_socket (a path, none or false), else with
+/// options.control the default: <runtime_folder>/<role>.<worker id>.sock ("all" without a
+/// role). Throws usage_error or config_error (a path too long for a UNIX socket, a bad value).
+std::optional<std::filesystem::path> resolve_control_socket(const launch_options& options,
+                                                            const environment_block& env,
+                                                            const configuration& config,
+                                                            const identity& who);
+
+/// --metrics-address, else plughost.metrics_address: HOST:PORT, or none (the default).
+std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& options,
+                                                        const configuration& config);
 
 /// Resolves the settings. Locations: --location, else LMCache's environment spelling
 /// (LMCACHE_RUNTIME_PLUGIN_LOCATIONS), else the document's runtime_plugin_locations (or its

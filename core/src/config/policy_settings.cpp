@@ -53,7 +53,8 @@ const setting_spec policy_table[] = {
 const std::vector<std::string> core_structured_keys = {
     "sinks",           "runners",
     "plugins",         "module_locations",
-    "enabled_runners", "allow_insecure_permissions"};
+    "enabled_runners", "allow_insecure_permissions",
+    "control_socket",  "metrics_address"};
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {

@@ -11,6 +11,7 @@
 
 #include "common/log.hpp"
 #include "config/launch_settings.hpp"
+#include "control/operator_endpoints.hpp"
 #include "launcher/launch_context.hpp"
 #include "launcher/plugin_environment.hpp"
 #include "modules/module_registry.hpp"
@@ -182,6 +183,7 @@ struct launcher::impl {
       began = true;
     }
     detail::refuse_nesting(base.env);
+    if (settings.control_socket) dispatch.tap_into(&tap);  // for `plughost logs`
     dispatch.open(open_sinks(), settings.plugin_sinks);
     auto items = launch_items(/*report_skips=*/true, plan_ok);
     dispatch.flush();
@@ -189,8 +191,24 @@ struct launcher::impl {
     return items;
   }
 
+  // What the control socket and the metrics endpoint may ask.
+  detail::operator_calls operator_calls() {
+    detail::operator_calls calls;
+    calls.status = [this] { return supervisor.status(); };
+    calls.act = [this](std::string_view what, std::string_view plugin) {
+      using enum detail::supervisor::by_hand;
+      return supervisor.act(what == "stop" ? stop : what == "start" ? start : restart, plugin);
+    };
+    calls.reload = [this] { supervisor.reload(); };
+    calls.tap = settings.control_socket ? &tap : nullptr;
+    return calls;
+  }
+
   int supervise(std::vector<detail::launch_item> items) {
+    std::optional<detail::operator_endpoints> endpoints;
+    if (settings.control_socket || settings.metrics) endpoints.emplace(settings, operator_calls());
     const bool ok = supervisor.run(std::move(items)) && plan_ok;
+    endpoints.reset();
     const auto delivery = dispatch.close(sink_close_grace);
     if (!ok) return 1;
     return delivery.lost > 0 ? 3 : 0;
@@ -234,6 +252,7 @@ struct launcher::impl {
   // After the plugins have stopped, how long the sinks get to write what they still hold.
   static constexpr auto sink_close_grace = std::chrono::seconds(5);
 
+  detail::record_tap tap;  // before the dispatch, which hands it batches
   detail::record_dispatch dispatch;
   detail::supervisor supervisor;
   std::vector<detail::loaded_runner> runners;
@@ -303,6 +322,18 @@ void launcher::stop() noexcept {
 
 void launcher::reload() noexcept {
   impl_->supervisor.reload();
+}
+
+std::string launcher::stop_plugin(std::string_view name) {
+  return impl_->supervisor.act(detail::supervisor::by_hand::stop, name);
+}
+
+std::string launcher::start_plugin(std::string_view name) {
+  return impl_->supervisor.act(detail::supervisor::by_hand::start, name);
+}
+
+std::string launcher::restart_plugin(std::string_view name) {
+  return impl_->supervisor.act(detail::supervisor::by_hand::restart, name);
 }
 
 }  // namespace plughost

@@ -1,8 +1,10 @@
 // The reports of the public API: the version, the plan, the status and the module listing, as
 // values and as JSON (docs/cli.md and docs/embedding.md describe the JSON).
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "config/identity.hpp"
 #include "launcher/launch_context.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/launcher.hpp"
@@ -78,12 +80,22 @@ std::string_view to_string(diagnostic_level level) noexcept {
   return "error";
 }
 
+std::optional<std::filesystem::path> control_socket_path(const launch_options& options) {
+  const auto env = options.environment ? detail::environment_block(*options.environment)
+                                       : detail::environment_block::current();
+  const auto config = detail::load_configuration(options, env);
+  return detail::resolve_control_socket(options, env, config,
+                                        detail::resolve_identity(options, env));
+}
+
 std::string to_json(const launcher_status& s) {
   using json = nlohmann::ordered_json;
   const auto time = [](const auto& t) { return t ? json(format_timestamp(*t)) : json(nullptr); };
   json out;
   out["phase"] = s.phase;
   out["taken"] = time(s.taken);
+  out["pid"] = s.pid == 0 ? json(nullptr) : json(s.pid);
+  out["started"] = time(s.started);
   json plugins = json::array();
   for (const auto& p : s.plugins) {
     json item;
@@ -92,12 +104,41 @@ std::string to_json(const launcher_status& s) {
     item["pid"] = p.pid == 0 ? json(nullptr) : json(p.pid);
     item["restarts"] = p.restarts;
     item["since"] = time(p.since);
+    // As of `taken`: what a reader would otherwise compute from two time stamps.
+    const auto seconds_between = [](auto from, auto to) {
+      return std::round(std::chrono::duration<double>(to - from).count() * 1000) / 1000;
+    };
+    item["uptime_seconds"] =
+        p.since && s.taken ? json(seconds_between(*p.since, *s.taken)) : json(nullptr);
     item["last_exit_code"] = p.last_exit_code ? json(*p.last_exit_code) : json(nullptr);
     item["last_signal"] = p.last_signal ? json(*p.last_signal) : json(nullptr);
     item["next_restart"] = time(p.next_restart);
+    item["next_restart_in_seconds"] = p.next_restart && s.taken
+                                          ? json(seconds_between(*s.taken, *p.next_restart))
+                                          : json(nullptr);
+    item["by_hand"] = p.by_hand.empty() ? json(nullptr) : json(p.by_hand);
+    item["stdout"] = {{"lines", p.out.lines}, {"bytes", p.out.bytes}};
+    item["stderr"] = {{"lines", p.err.lines}, {"bytes", p.err.bytes}};
+    json codes = json::object();
+    for (const auto& [code, n] : p.exit_codes) codes[std::to_string(code)] = n;
+    item["exit_codes"] = std::move(codes);
+    item["exit_signals"] = p.exit_signals;
     plugins.push_back(std::move(item));
   }
   out["plugins"] = std::move(plugins);
+  json sinks = json::array();
+  for (const auto& k : s.sinks) {
+    json item;
+    item["name"] = k.name;
+    item["label"] = k.label;
+    item["queued_bytes"] = k.queued_bytes;
+    item["queue_size"] = k.queue_size;
+    item["errors"] = k.errors;
+    item["lost"] = k.lost;
+    item["dropped"] = k.dropped;
+    sinks.push_back(std::move(item));
+  }
+  out["sinks"] = std::move(sinks);
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 
 #include "plughost/sink_helpers.hpp"
@@ -211,6 +212,34 @@ std::string describe(const record& r) {
 
 std::string describe_event(const record& r) {
   return visible(describe(r));  // names, argv and reasons come from file names
+}
+
+std::string record_to_json(const record& r, std::string_view timestamp) {
+  using ordered = nlohmann::ordered_json;
+  ordered j;
+  j["ts"] = timestamp.empty() ? format_timestamp(r.time) : std::string(timestamp);
+  j["plugin"] = r.plugin;
+  j["pid"] = r.pid > 0 ? ordered(r.pid) : ordered(nullptr);
+  j["stream"] = to_string(r.stream);
+  if (r.stream == stream::event) {
+    j["event"] = r.event;
+    for (const auto& f : r.fields) {
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::span<const std::string>>) {
+              j[std::string(f.key)] = ordered(std::vector<std::string>(v.begin(), v.end()));
+            } else {
+              j[std::string(f.key)] = v;
+            }
+          },
+          f.value);
+    }
+  } else {
+    j["line"] = r.line;
+    if (r.partial) j["partial"] = true;
+  }
+  return j.dump(-1, ' ', false, ordered::error_handler_t::replace);
 }
 
 }  // namespace plughost

@@ -23,14 +23,15 @@ constexpr std::size_t fair_share = 4 * read_chunk;
 
 output_pump::output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin,
                          int pid, stream which, record_dispatch& out,
-                         std::function<void()> on_closed)
+                         std::function<void()> on_closed, stream_totals* totals)
     : pipe_(executor, fd),
       plugin_(std::move(plugin)),
       pid_(pid),
       stream_(which),
       out_(out),
       route_(out.route_for(plugin_)),
-      on_closed_(std::move(on_closed)) {
+      on_closed_(std::move(on_closed)),
+      totals_(totals) {
   boost::system::error_code ec;
   pipe_.non_blocking(true, ec);
 }
@@ -87,6 +88,7 @@ bool output_pump::read_some(std::size_t budget) {
     const auto n = ::read(pipe_.native_handle(), read_buffer.data(), want);
     if (n > 0) {
       total += static_cast<std::size_t>(n);
+      if (totals_) totals_->bytes += static_cast<std::uint64_t>(n);
       splitter_.feed(std::string_view(read_buffer.data(), static_cast<std::size_t>(n)),
                      [&](std::string_view line, bool partial) { emit(line, partial, now); });
       continue;
@@ -114,6 +116,7 @@ void output_pump::emit(std::string_view line, bool partial,
   r.stream = stream_;
   r.line = line;
   r.partial = partial;
+  if (totals_) ++totals_->lines;
   out_.write(r, route_);
 }
 

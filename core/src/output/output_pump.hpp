@@ -4,6 +4,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -13,12 +14,19 @@
 
 namespace plughost::detail {
 
+/// What a plugin wrote to one of its streams, in all its runs (the loop thread counts).
+struct stream_totals {
+  std::uint64_t lines = 0;  ///< records: a line longer than the limit counts once per piece
+  std::uint64_t bytes = 0;  ///< as read from the pipe, newlines included
+};
+
 class output_pump final : private record_dispatch::room_waiter {
  public:
   /// Takes ownership of `fd` (the read end of a plugin's stdout or stderr pipe). `on_closed`
   /// runs once, after end of file (or a read error, or close()).
   output_pump(const boost::asio::any_io_executor& executor, int fd, std::string plugin, int pid,
-              stream which, record_dispatch& out, std::function<void()> on_closed);
+              stream which, record_dispatch& out, std::function<void()> on_closed,
+              stream_totals* totals = nullptr);
   ~output_pump();
   output_pump(const output_pump&) = delete;
   output_pump& operator=(const output_pump&) = delete;
@@ -52,6 +60,7 @@ class output_pump final : private record_dispatch::room_waiter {
   record_dispatch& out_;
   const record_dispatch::route& route_;  // this plugin's sinks, looked up once
   std::function<void()> on_closed_;
+  stream_totals* totals_;  // may be null
   line_splitter splitter_;
   bool open_ = true;
   bool waiting_ = false;       // for readiness

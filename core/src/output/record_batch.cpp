@@ -136,6 +136,10 @@ record record_batch::head(const line_run& run) const noexcept {
   return r;
 }
 
+std::size_t record_batch::size() const noexcept {
+  return lines_.size() + events_.size();
+}
+
 void record_batch::count_per_plugin(
     std::size_t s, std::map<std::string, std::uint64_t, std::less<>>& counts) const {
   for (const auto& run : runs_) {

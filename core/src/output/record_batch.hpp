@@ -58,19 +58,15 @@ class record_batch {
   /// Calls f(const record&) for each record for sink `s`, in order.
   template <typename F>
   void for_each_for(std::size_t s, F&& f) const {
-    for (const auto& each : runs_) {
-      if (!goes_to(each, s)) continue;
-      record r = head(each);
-      if (each.event) {
-        f(static_cast<const record&>(r));
-        continue;
-      }
-      for (auto l = each.first_line; l < each.end_line; ++l) {
-        r.line = std::string_view(bytes_.data() + lines_[l].at, lines_[l].size);
-        f(static_cast<const record&>(r));
-      }
-    }
+    visit([s](const line_run& r) { return goes_to(r, s); }, f);
   }
+  /// Calls f(const record&) for every record, whatever sinks it goes to, in order.
+  template <typename F>
+  void for_each(F&& f) const {
+    visit([](const line_run&) { return true; }, f);
+  }
+  /// How many records it holds.
+  std::size_t size() const noexcept;
 
   /// Adds to `counts` the records for sink `s`, per plugin; plughost's own `dropped` and `lost`
   /// reports are left out.
@@ -96,6 +92,22 @@ class record_batch {
     std::uint32_t at = 0, size = 0;
   };
   static bool goes_to(const line_run& r, std::size_t s) noexcept;
+  // f(record) for each record of the runs `wanted` accepts.
+  template <typename P, typename F>
+  void visit(P&& wanted, F& f) const {
+    for (const auto& each : runs_) {
+      if (!wanted(each)) continue;
+      record r = head(each);
+      if (each.event) {
+        f(static_cast<const record&>(r));
+        continue;
+      }
+      for (auto l = each.first_line; l < each.end_line; ++l) {
+        r.line = std::string_view(bytes_.data() + lines_[l].at, lines_[l].size);
+        f(static_cast<const record&>(r));
+      }
+    }
+  }
   record head(const line_run& r) const noexcept;
   const owned_event& keep_event(const record& r);
   bool continues_last_run(const record& r, const route& to) const noexcept;

@@ -104,6 +104,7 @@ void record_dispatch::flush() noexcept {
   open_->seal();
   std::shared_ptr<const record_batch> batch = std::move(open_);
   open_.reset();
+  if (tap_) tap_->offer(batch);
   for (std::size_t s = 0; s < workers_.size(); ++s) {
     if (workers_[s]->left_behind()) continue;
     try {
@@ -112,6 +113,23 @@ void record_dispatch::flush() noexcept {
     } catch (...) {
     }
   }
+}
+
+std::vector<sink_status> record_dispatch::statuses() const {
+  std::vector<sink_status> out;
+  for (std::size_t s = 0; s < workers_.size(); ++s) {
+    const auto& w = *workers_[s];
+    sink_status st;
+    st.name = w.sink().name;
+    st.label = w.sink().label;
+    st.queued_bytes = w.queued_bytes();
+    st.queue_size = w.sink().queue.size;
+    st.errors = w.errors();
+    st.lost = w.lost();
+    st.dropped.insert(dropped_[s].begin(), dropped_[s].end());
+    out.push_back(std::move(st));
+  }
+  return out;
 }
 
 void record_dispatch::note_dropped(std::size_t sink,

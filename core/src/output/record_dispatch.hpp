@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "output/record_batch.hpp"
+#include "output/record_tap.hpp"
 #include "output/sink_worker.hpp"
+#include "plughost/launcher.hpp"
 
 namespace plughost::detail {
 
@@ -85,6 +87,12 @@ class record_dispatch {
   /// counted as lost. Once; after it records go nowhere.
   outcome close(std::chrono::steady_clock::duration grace) noexcept;
 
+  /// Hands every batch to `tap` too, from now on (before open(); the tap outlives this).
+  void tap_into(record_tap* tap) noexcept { tap_ = tap; }
+
+  /// Every sink as it is now (loop thread).
+  std::vector<sink_status> statuses() const;
+
   /// Where this launcher's pumps read their pipes into: they all run on its one loop thread, so
   /// they share it; each launcher has its own, so that several can run in one process.
   std::span<char> read_buffer() noexcept { return read_buffer_; }
@@ -127,6 +135,7 @@ class record_dispatch {
   std::unique_ptr<boost::asio::steady_timer> report_timer_;
   std::size_t batch_limit_ = record_batch::batch_bytes;
   std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);  // an eighth of the smallest queue
+  record_tap* tap_ = nullptr;
   bool report_armed_ = false;
   bool closed_ = false;
 };

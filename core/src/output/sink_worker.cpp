@@ -205,6 +205,7 @@ void sink_worker::flush(state& s, std::size_t& unflushed) {
 
 void sink_worker::fail(state& s, std::uint64_t lost, std::string_view call, const char* what) {
   s.lost += lost;
+  ++s.errors;
   {
     const std::lock_guard lock(s.mutex);
     s.last_error = what;

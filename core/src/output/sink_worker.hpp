@@ -65,6 +65,10 @@ class sink_worker {
   }
   /// The message of the latest failure, for reports.
   std::string last_error() const;
+  /// Writes and flushes that failed so far.
+  std::uint64_t errors() const noexcept { return state_->errors.load(); }
+  /// What the queue (and the writer's hands) hold now, in bytes.
+  std::size_t queued_bytes() const noexcept { return state_->queued_bytes.load(); }
 
   /// Waits until everything queued is written and flushed, or `deadline`. Returns whether it was.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
@@ -93,6 +97,7 @@ class sink_worker {
     std::atomic<std::size_t> queued_bytes{0};  // in the queue and in the writer's hands
     std::atomic<bool> room_wanted{false};
     std::atomic<std::uint64_t> lost{0};
+    std::atomic<std::uint64_t> errors{0};
     std::atomic<bool> loss_noticed{false};
   };
   static void write_batches(const std::shared_ptr<state>& s);

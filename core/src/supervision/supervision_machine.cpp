@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include "common/log.hpp"
 
@@ -172,11 +173,22 @@ void supervision_machine::reload(std::vector<launch_item> items) {
       continue;
     }
     auto& p = plugins_.at(it->second);
+    // What was done by hand lasts until now: the configuration decides again.
+    const bool was_held = std::exchange(p.held, false);
+    p.started_by_hand = false;
     // What runs next: the file waiting to replace the current run, else the plugin's own.
     auto& next = p.state == plugin_state::replacing ? *p.replacement : p.item;
     if (next.fingerprint == item.fingerprint) {
       next.policy = item.policy;  // for its next run; this one goes on untouched
       next.environment = std::move(item.environment);
+      if (was_held) {
+        ++restarted;
+        if (p.current) {
+          p.restart_when_ended = true;
+        } else {
+          start_again(p);
+        }
+      }
     } else {
       ++restarted;
       change(p, std::move(item));
@@ -192,6 +204,95 @@ void supervision_machine::reload(std::vector<launch_item> items) {
   }
   log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
   if (e.outermost()) settle();
+}
+
+// ---- by hand --------------------------------------------------------------------------------
+
+supervision_machine::plugin& supervision_machine::by_hand(std::string_view name) {
+  if (phase_ == run_phase::starting) {
+    throw std::invalid_argument("plughost is still starting its plugins: try again in a moment");
+  }
+  if (phase_ != run_phase::running) throw std::invalid_argument("plughost is stopping");
+  const auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) throw std::invalid_argument(fmt::format("no plugin named {}", name));
+  return plugins_.at(it->second);
+}
+
+std::string supervision_machine::stop_by_hand(std::string_view name) {
+  in_event e(depth_);
+  auto& p = by_hand(name);
+  p.held = true;
+  p.started_by_hand = false;
+  p.restart_when_ended = false;
+  std::string said;
+  if (p.state == plugin_state::replacing) {  // its new file is what starts next, by hand
+    p.item = std::move(*p.replacement);
+    p.replacement.reset();
+    p.state = plugin_state::running;
+  }
+  if (p.current) {
+    stop_run(runs_.at(*p.current), "stopped by hand");
+    said = "stopping";
+  } else {
+    said = p.state == plugin_state::backoff ? "was waiting to restart: it will not"
+                                            : "was not running";
+    port_.cancel({timer_key::kind::restart, p.id});
+    p.state = plugin_state::stopped;
+  }
+  if (e.outermost()) settle();
+  return said;
+}
+
+std::string supervision_machine::start_by_hand(std::string_view name) {
+  in_event e(depth_);
+  auto& p = by_hand(name);
+  const bool was_held = std::exchange(p.held, false);
+  std::string said;
+  if (p.current || p.state == plugin_state::replacing) {
+    const auto& r = runs_.at(*p.current);
+    if (was_held || p.restart_when_ended ||
+        (r.state != run_state::running && r.state != run_state::draining)) {
+      // Still being stopped (by hand a moment ago): it starts again once that run has ended.
+      p.restart_when_ended = p.state != plugin_state::replacing;
+      p.started_by_hand = true;
+      said = "starts once its current run has stopped";
+    } else {
+      said = "already running";
+    }
+  } else {
+    p.started_by_hand = true;
+    said = start_again(p);
+  }
+  if (e.outermost()) settle();
+  return said;
+}
+
+std::string supervision_machine::restart_by_hand(std::string_view name) {
+  in_event e(depth_);
+  auto& p = by_hand(name);
+  p.held = false;
+  std::string said;
+  if (p.state == plugin_state::replacing) {
+    said = "restarting already (a reload changed its file)";
+  } else if (p.current) {
+    p.restart_when_ended = true;
+    stop_run(runs_.at(*p.current), "restart by hand");
+    said = "restarting";
+  } else {
+    said = start_again(p);
+  }
+  if (e.outermost()) settle();
+  return said;
+}
+
+// A plugin that is not running starts now, as if new: no restart in a row counted, and what
+// its earlier runs left behind stopped.
+std::string supervision_machine::start_again(plugin& p) {
+  port_.cancel({timer_key::kind::restart, p.id});
+  stop_leftovers(p, "restart");
+  p.attempts = 0;
+  start_run(p);
+  return p.start_error.empty() ? "started" : "could not start: " + p.start_error;
 }
 
 void supervision_machine::on_main_exit(run_id id, exit_status status) {
@@ -217,6 +318,8 @@ void supervision_machine::on_main_exit(run_id id, exit_status status) {
   // went past is.
   if (r->stopped_by_us && !r->timed_out) failed = false;
   auto* p = find_plugin(r->owner);
+  if (p && status.by_signal) ++p->exit_signals[signal_name(status.value)];
+  if (p && !status.by_signal) ++p->exit_codes[status.value];
   if (p && p->current == id) {
     p->current.reset();
     p->last_exit = status;
@@ -263,7 +366,9 @@ void supervision_machine::start_run(plugin& p) {
   p.failed = false;  // a new file, or a restart: what counts now is how this run ends
   const auto id = next_id_++;
   auto result = port_.spawn(id, p.item);
+  p.start_error.clear();
   if (auto* error = std::get_if<std::string>(&result)) {
+    p.start_error = *error;
     log().error("plugin {}: {}", p.item.name, *error);
     const event_field fields[] = {{"message", std::string_view(*error)}};
     port_.event(p.item.name, 0, "error", fields);
@@ -300,6 +405,12 @@ void supervision_machine::run_ended(plugin& p, bool failed, clock::duration ran_
     case plugin_state::starting:
     case plugin_state::running:
       if (phase_ != run_phase::running && phase_ != run_phase::starting) break;
+      if (p.held) break;  // stopped by hand: it stays stopped
+      if (std::exchange(p.restart_when_ended, false)) {
+        p.attempts = 0;
+        start_run(p);
+        return;
+      }
       schedule_restart(p, failed, ran_for);
       return;
     default:
@@ -364,6 +475,7 @@ void supervision_machine::change(plugin& p, launch_item item) {
 // Returns whether something of the plugin was still running.
 bool supervision_machine::retire(plugin& p) {
   p.state = plugin_state::retired;
+  p.held = p.started_by_hand = p.restart_when_ended = false;
   p.replacement.reset();
   port_.cancel({timer_key::kind::restart, p.id});
   const bool running = p.current.has_value();
@@ -528,7 +640,8 @@ void supervision_machine::settle() {
   }
   if (phase_ == run_phase::starting || !runs_.empty()) return;
   for (const auto& [id, p] : plugins_) {
-    if (p.state == plugin_state::backoff) return;
+    // A plugin stopped by hand keeps the run going: whoever stopped it may start it again.
+    if (p.state == plugin_state::backoff || (p.held && phase_ == run_phase::running)) return;
   }
   phase_ = run_phase::finished;
   port_.finished();
@@ -544,6 +657,9 @@ std::vector<supervision_machine::plugin_view> supervision_machine::plugins() con
   for (const auto& [id, p] : plugins_) {
     plugin_view v{p.item.name, p.state,    p.current,    std::nullopt, 0,
                   p.attempts,  p.restarts, std::nullopt, p.last_exit,  std::nullopt};
+    v.by_hand = p.held ? "stopped" : p.started_by_hand ? "started" : "";
+    v.exit_codes = p.exit_codes;
+    v.exit_signals = p.exit_signals;
     if (p.current) {
       const auto& r = runs_.at(*p.current);
       v.current_state = r.state;

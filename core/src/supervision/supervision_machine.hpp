@@ -78,6 +78,18 @@ class supervision_machine {
   /// their next run. During start-up it waits for started_all(); while stopping it is ignored.
   void reload(std::vector<launch_item> items);
 
+  /// By hand (the control socket): stops one plugin and keeps it stopped (no restart, the run
+  /// goes on without it) until start_by_hand(), restart_by_hand() or a reload. Returns what
+  /// happened, in words ("stopping", "was not running"); throws std::invalid_argument naming
+  /// what is wrong (no such plugin, plughost is stopping).
+  std::string stop_by_hand(std::string_view name);
+  /// Starts a plugin that is not running (ended, failed, waiting to restart, stopped by hand),
+  /// with its restart count in a row at zero.
+  std::string start_by_hand(std::string_view name);
+  /// Stops the plugin's current run and starts it again once the run has ended; starts it when
+  /// it is not running.
+  std::string restart_by_hand(std::string_view name);
+
   void on_main_exit(run_id id, exit_status status);
   void on_output_closed(run_id id);
   /// A process of some group was reaped: has a run left nothing behind?
@@ -101,6 +113,12 @@ class supervision_machine {
     std::optional<clock::time_point> since;         ///< when the current run started
     std::optional<exit_status> last_exit;           ///< how its last run's main process ended
     std::optional<clock::time_point> next_restart;  ///< backoff: when the restart is due
+    /// "stopped" or "started" when the plugin was stopped or started by hand since the last
+    /// reload; empty otherwise.
+    std::string by_hand;
+    /// How its runs' main processes ended, in all: by exit code, and by signal name.
+    std::map<int, std::uint64_t> exit_codes;
+    std::map<std::string, std::uint64_t> exit_signals;
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;
@@ -121,6 +139,13 @@ class supervision_machine {
     clock::time_point restart_due{};
     // It ended for good in failure: kept when a reload then retires it (the run still failed).
     bool failed = false;
+    // Stopped by hand: stays stopped (and keeps the run going) until started or reloaded.
+    bool held = false;
+    bool started_by_hand = false;
+    bool restart_when_ended = false;  // restart_by_hand() while it ran
+    std::string start_error;          // why its latest start failed
+    std::map<int, std::uint64_t> exit_codes;
+    std::map<std::string, std::uint64_t> exit_signals;
   };
   struct run {
     run_id id = 0;
@@ -147,6 +172,8 @@ class supervision_machine {
   bool retire(plugin& p);
   bool revive(launch_item& item);
   bool stop_leftovers(plugin& p, std::string_view reason);
+  plugin& by_hand(std::string_view name);
+  std::string start_again(plugin& p);
   // Transitions of a run.
   void on_time_limit(run& r);
   void stop_run(run& r, std::string_view reason);

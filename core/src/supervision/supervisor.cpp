@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -22,6 +23,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -30,6 +32,7 @@
 
 #include "common/log.hpp"
 #include "output/output_pump.hpp"
+#include "plughost/error.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/spawn.hpp"
 #include "supervision/supervision_machine.hpp"
@@ -43,6 +46,8 @@ namespace {
 // How long status() waits for the loop to answer before it gives the last snapshot (a handler
 // of the embedding program's may hold the loop).
 constexpr auto status_patience = std::chrono::seconds(1);
+// How long a stop, start or restart by hand waits for the loop.
+constexpr auto act_patience = std::chrono::seconds(5);
 
 // A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and then
 // its whole group); later, it means "kill now".
@@ -83,6 +88,7 @@ class supervisor::impl : private supervision_port {
       loop_running_ = true;
       status_.phase = to_string(run_phase::starting);
       status_.taken = std::chrono::system_clock::now();
+      started_ = status_.taken;
     }
     prepare();
     check_descriptor_limit(items.size());
@@ -120,6 +126,39 @@ class supervisor::impl : private supervision_port {
     try {
       asio::post(ioc_, [this] { after(&supervision_machine::stop, "shutdown"); });
     } catch (...) {
+    }
+  }
+
+  std::string act(supervisor::by_hand what, std::string_view plugin) {
+    auto done = std::make_shared<std::promise<std::string>>();
+    auto answer = done->get_future();
+    {
+      const std::lock_guard lock(status_mutex_);
+      if (!loop_running_) throw usage_error("plughost is not running its plugins");
+      if (std::this_thread::get_id() == loop_thread_) {
+        throw usage_error("a plugin cannot be stopped or started by hand from the launcher's loop");
+      }
+      asio::post(ioc_, [this, what, name = std::string(plugin), done] {
+        try {
+          using enum supervisor::by_hand;
+          std::string said = what == stop    ? machine_.stop_by_hand(name)
+                             : what == start ? machine_.start_by_hand(name)
+                                             : machine_.restart_by_hand(name);
+          out_.flush();
+          done->set_value(std::move(said));
+        } catch (...) {
+          out_.flush();
+          done->set_exception(std::current_exception());
+        }
+      });
+    }
+    if (answer.wait_for(act_patience) != std::future_status::ready) {
+      throw usage_error("plughost's event loop did not answer within 5 s");
+    }
+    try {
+      return answer.get();
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
     }
   }
 
@@ -189,8 +228,18 @@ class supervisor::impl : private supervision_port {
       if (v.next_restart) p.next_restart = wall(*v.next_restart);
       if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
       if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
+      p.by_hand = v.by_hand;
+      p.exit_codes = v.exit_codes;
+      p.exit_signals = v.exit_signals;
+      if (const auto it = totals_.find(v.name); it != totals_.end()) {
+        p.out = {it->second[0].lines, it->second[0].bytes};
+        p.err = {it->second[1].lines, it->second[1].bytes};
+      }
       fresh.plugins.push_back(std::move(p));
     }
+    fresh.sinks = out_.statuses();
+    fresh.pid = context_.host_pid;
+    fresh.started = started_;
     {
       const std::lock_guard lock(status_mutex_);
       status_ = std::move(fresh);
@@ -441,10 +490,11 @@ class supervisor::impl : private supervision_port {
     io.pid = p.pid;
     main_pids_[p.pid] = id;
     const auto on_closed = [this, id] { after(&supervision_machine::on_output_closed, id); };
+    auto& totals = totals_[item.name];
     io.out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
-                                           stream::out, out_, on_closed);
+                                           stream::out, out_, on_closed, &totals[0]);
     io.err = std::make_unique<output_pump>(ioc_.get_executor(), p.err_fd, item.name, p.pid,
-                                           stream::err, out_, on_closed);
+                                           stream::err, out_, on_closed, &totals[1]);
     io.out->start();  // only waits: the first lines come after the machine's "started"
     io.err->start();
     if (!sigchld_) watch_main_process(id, io);
@@ -558,6 +608,9 @@ class supervisor::impl : private supervision_port {
   std::optional<asio::posix::stream_descriptor> exit_with_;
   std::map<run_id, run_io> runs_;
   std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
+  // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.
+  std::map<std::string, std::array<stream_totals, 2>, std::less<>> totals_;
+  std::optional<std::chrono::system_clock::time_point> started_;
   struct armed_timer {
     std::unique_ptr<asio::steady_timer> timer;
     std::uint64_t generation = 0;
@@ -600,6 +653,10 @@ void supervisor::reload() noexcept {
 
 launcher_status supervisor::status() const {
   return impl_->status();
+}
+
+std::string supervisor::act(by_hand what, std::string_view plugin) {
+  return impl_->act(what, plugin);
 }
 
 }  // namespace plughost::detail

@@ -62,6 +62,11 @@ class supervisor {
   /// A copy of the snapshot the loop keeps. Thread-safe.
   launcher_status status() const;
 
+  enum class by_hand { stop, start, restart };
+  /// Stops, starts or restarts one plugin by hand (supervision_machine::stop_by_hand...) on the
+  /// loop; waits for it (up to 5 s). Returns what happened; throws usage_error. Thread-safe.
+  std::string act(by_hand what, std::string_view plugin);
+
  private:
   class impl;
   std::unique_ptr<impl> impl_;

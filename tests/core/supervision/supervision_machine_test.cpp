@@ -4,6 +4,7 @@
 #include "supervision/supervision_machine.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <set>
@@ -583,6 +584,115 @@ TEST_F(machine_test, nothing_is_reloaded_once_stopping) {
   machine.stop("shutdown");
   machine.reload({item("a.sh"), item("b.sh")});
   EXPECT_EQ(world.processes.size(), 1u);
+}
+
+// ---- by hand --------------------------------------------------------------------------------
+
+TEST_F(machine_test, a_plugin_stopped_by_hand_stays_stopped_and_keeps_the_run_going) {
+  start({item("a.sh", restarting(restart_mode::always))});
+  const auto first = current("a.sh");
+  EXPECT_EQ(machine.stop_by_hand("a.sh"), "stopping");
+  EXPECT_EQ(events_of("a.sh").back(), "stopping signal=SIGTERM reason=stopped by hand");
+  world.exit(first, 0);
+  world.advance(1h);
+  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+  EXPECT_EQ(view("a.sh").by_hand, "stopped");
+  EXPECT_EQ(world.processes.size(), 1u) << "its restart policy does not start it";
+  EXPECT_FALSE(world.is_finished) << "whoever stopped it may start it again";
+  EXPECT_FALSE(machine.any_failed());
+
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "started");
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "already running");
+  EXPECT_EQ(world.processes.size(), 2u);
+}
+
+TEST_F(machine_test, a_plugin_stopped_by_hand_while_waiting_to_restart_does_not_restart) {
+  start({item("a.sh", restarting(restart_mode::on_failure)), item("b.sh")});
+  world.exit(current("a.sh"), 1);
+  ASSERT_EQ(state("a.sh"), plugin_state::backoff);
+  EXPECT_EQ(machine.stop_by_hand("a.sh"), "was waiting to restart: it will not");
+  world.advance(1h);
+  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+  EXPECT_EQ(world.processes.size(), 2u);
+  machine.stop("shutdown");
+  world.exit(current("b.sh"), 0);
+  EXPECT_TRUE(world.is_finished) << "a plugin held by hand does not hold up a shutdown";
+}
+
+TEST_F(machine_test, a_failed_plugin_started_by_hand_starts_its_restarts_in_a_row_anew) {
+  auto policy = restarting(restart_mode::on_failure);
+  policy.max_restarts = 1;
+  start({item("a.sh", policy), item("b.sh")});
+  world.exit(current("a.sh"), 1);
+  world.advance(1s);
+  world.exit(current("a.sh"), 1);
+  ASSERT_EQ(state("a.sh"), plugin_state::failed);
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "started");
+  world.exit(current("a.sh"), 1);
+  EXPECT_EQ(state("a.sh"), plugin_state::backoff) << "one restart allowed again";
+}
+
+TEST_F(machine_test, restart_by_hand_starts_a_new_run_once_the_old_has_ended) {
+  start({item("a.sh")});
+  const auto first = current("a.sh");
+  EXPECT_EQ(machine.restart_by_hand("a.sh"), "restarting");
+  EXPECT_EQ(events_of("a.sh").back(), "stopping signal=SIGTERM reason=restart by hand");
+  EXPECT_EQ(world.processes.size(), 1u) << "never two runs at once";
+  world.exit(first, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_NE(current("a.sh"), first);
+  EXPECT_EQ(view("a.sh").by_hand, "");
+  EXPECT_FALSE(machine.any_failed()) << "a run stopped by hand is no failure";
+}
+
+TEST_F(machine_test, start_by_hand_while_the_stop_by_hand_is_under_way_starts_it_after) {
+  start({item("a.sh")});
+  const auto first = current("a.sh");
+  machine.stop_by_hand("a.sh");
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "starts once its current run has stopped");
+  world.exit(first, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(world.processes.size(), 2u);
+}
+
+TEST_F(machine_test, a_reload_forgets_what_was_done_by_hand) {
+  start({item("a.sh"), item("b.sh")});
+  machine.stop_by_hand("a.sh");
+  world.exit(current("a.sh"), 0);
+  ASSERT_EQ(view("a.sh").by_hand, "stopped");
+  machine.reload({item("a.sh"), item("b.sh")});
+  EXPECT_EQ(state("a.sh"), plugin_state::running) << "the configuration wants it running";
+  EXPECT_EQ(view("a.sh").by_hand, "");
+}
+
+TEST_F(machine_test, by_hand_names_what_is_wrong) {
+  EXPECT_THROW(machine.stop_by_hand("a.sh"), std::invalid_argument) << "still starting";
+  start({item("a.sh")});
+  try {
+    machine.stop_by_hand("nope.sh");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "no plugin named nope.sh");
+  }
+  world.unstartable.insert("a.sh");
+  machine.stop_by_hand("a.sh");
+  world.exit(current("a.sh"), 0);
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "could not start: no such interpreter");
+  machine.stop("shutdown");
+  EXPECT_THROW(machine.start_by_hand("a.sh"), std::invalid_argument);
+}
+
+TEST_F(machine_test, exits_are_counted_by_code_and_signal) {
+  start({item("a.sh", restarting(restart_mode::always))});
+  world.exit(current("a.sh"), 3);
+  world.advance(1s);
+  world.exit(current("a.sh"), 3);
+  world.advance(2s);
+  world.killed_by(current("a.sh"), SIGKILL);
+  EXPECT_EQ(view("a.sh").exit_codes, (std::map<int, std::uint64_t>{{3, 2}}));
+  EXPECT_EQ(view("a.sh").exit_signals, (std::map<std::string, std::uint64_t>{{"SIGKILL", 1}}));
 }
 
 }  // namespace

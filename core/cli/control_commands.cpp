@@ -1,0 +1,391 @@
+// plughost status | start | stop | restart | reload | logs: one JSON request per line over the
+// control socket (docs/operations.md), the answers printed for people or as JSON.
+#include "control_commands.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "plughost/error.hpp"
+#include "plughost/launcher.hpp"
+#include "plughost/record.hpp"
+#include "plughost/sink_helpers.hpp"
+
+namespace plughost::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Exit statuses of the control commands (docs/cli.md).
+constexpr int refused = 1;      // plughost answered no (an unknown plugin, ...)
+constexpr int unreachable = 3;  // no plughost answers at the socket
+
+class unreachable_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One connection to the control socket: requests out, lines in.
+class control_connection {
+ public:
+  explicit control_connection(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    if (fd_ < 0 ||
+        ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      const int e = errno;
+      throw unreachable_error(fmt::format(
+          "no plughost answers at {}: {}{}", visible(path.string()), std::strerror(e),
+          e == ENOENT ? " (is it running, with the same --config, --role and --worker-id, or "
+                        "give its --socket)"
+                      : ""));
+    }
+  }
+  ~control_connection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  control_connection(const control_connection&) = delete;
+  control_connection& operator=(const control_connection&) = delete;
+
+  void send(const json& request) { write_fully(fd_, request.dump() + "\n"); }
+
+  // The next line; nullopt when plughost closed the connection.
+  std::optional<std::string> next_line() {
+    while (true) {
+      if (const auto end = buffer_.find('\n'); end != std::string::npos) {
+        auto line = buffer_.substr(0, end);
+        buffer_.erase(0, end + 1);
+        return line;
+      }
+      char chunk[64 * 1024];
+      const auto n = ::read(fd_, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  // The answer to a request: a JSON object.
+  json answer() {
+    const auto line = next_line();
+    if (!line) {
+      throw unreachable_error(fmt::format("plughost at {} closed the connection without answering",
+                                          visible(path_.string())));
+    }
+    auto reply = json::parse(*line, nullptr, false);
+    if (!reply.is_object()) throw std::runtime_error("plughost's answer is not JSON: " + *line);
+    return reply;
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// An answer that says no: its error on stderr.
+bool said_ok(const json& reply) {
+  if (reply.value("ok", false)) return true;
+  if (reply.contains("error") && reply["error"].is_string()) {
+    fmt::print(stderr, "plughost: error: {}\n", visible(reply["error"].get<std::string>()));
+  }
+  return false;
+}
+
+std::string duration_text(double seconds) {
+  auto s = static_cast<long long>(std::llround(seconds));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
+}
+
+std::string size_text(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{}B", bytes);
+  if (bytes < 1024 * 1024) return fmt::format("{:.1f}KiB", static_cast<double>(bytes) / 1024);
+  if (bytes < 1024ull * 1024 * 1024) {
+    return fmt::format("{:.1f}MiB", static_cast<double>(bytes) / (1024 * 1024));
+  }
+  return fmt::format("{:.1f}GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+}
+
+void print_status(const json& s) {
+  fmt::print("plughost pid {}: {}\n", s.value("pid", json(nullptr)).dump(),
+             s.value("phase", std::string("?")));
+  const auto& plugins = s["plugins"];
+  std::size_t width = 6;
+  for (const auto& p : plugins) width = std::max(width, visible(p.value("name", "")).size());
+  fmt::print("{:<{}}  {:<18} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
+             "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR");
+  for (const auto& p : plugins) {
+    std::string state = p.value("state", "?");
+    if (p["by_hand"].is_string()) state += " (by hand)";
+    if (p["next_restart_in_seconds"].is_number()) {
+      state += " " + duration_text(std::max(0.0, p["next_restart_in_seconds"].get<double>()));
+    }
+    const auto pid = p["pid"].is_number() ? p["pid"].dump() : std::string("-");
+    const auto uptime = p["uptime_seconds"].is_number()
+                            ? duration_text(p["uptime_seconds"].get<double>())
+                            : std::string("-");
+    const auto last = p["last_signal"].is_string()      ? p["last_signal"].get<std::string>()
+                      : p["last_exit_code"].is_number() ? "code " + p["last_exit_code"].dump()
+                                                        : std::string("-");
+    const auto stream = [&](const char* name) {
+      const auto& st = p[name];
+      return fmt::format("{}/{}", st.value("lines", 0ull), size_text(st.value("bytes", 0ull)));
+    };
+    fmt::print("{:<{}}  {:<18} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n",
+               visible(p.value("name", "")), width, state, pid, uptime, p.value("restarts", 0ull),
+               last, stream("stdout"), stream("stderr"));
+  }
+  if (plugins.empty()) fmt::print("no plugins\n");
+  for (const auto& k : s["sinks"]) {
+    std::uint64_t dropped = 0;
+    for (const auto& [plugin, n] : k["dropped"].items()) dropped += n.get<std::uint64_t>();
+    fmt::print("sink {}: queue {} of {}, {} dropped, {} lost, {} errors\n",
+               visible(k.value("label", "")), size_text(k.value("queued_bytes", 0ull)),
+               size_text(k.value("queue_size", 0ull)), dropped, k.value("lost", 0ull),
+               k.value("errors", 0ull));
+  }
+}
+
+// A record as the stdout sink shows it, from its JSON (record_to_json).
+void print_record(const json& j) {
+  record r;
+  const auto plugin = j.value("plugin", std::string());
+  r.plugin = plugin;
+  r.pid = j["pid"].is_number() ? j["pid"].get<int>() : 0;
+  const auto stream_name = j.value("stream", std::string("out"));
+  r.stream = stream_name == "err"     ? stream::err
+             : stream_name == "event" ? stream::event
+                                      : stream::out;
+  const auto line = j.value("line", std::string());
+  r.line = line;
+  std::string event;
+  std::deque<std::string> texts;
+  std::deque<std::vector<std::string>> lists;
+  std::vector<event_field> fields;
+  if (r.stream == stream::event) {
+    event = j.value("event", std::string());
+    r.event = event;
+    for (const auto& [key, value] : j.items()) {
+      if (key == "ts" || key == "plugin" || key == "pid" || key == "stream" || key == "event") {
+        continue;
+      }
+      const std::string_view k = texts.emplace_back(key);
+      if (value.is_number_integer()) {
+        fields.push_back({k, value.get<std::int64_t>()});
+      } else if (value.is_number()) {
+        fields.push_back({k, value.get<double>()});
+      } else if (value.is_array()) {
+        auto& list = lists.emplace_back();
+        for (const auto& v : value) list.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+        fields.push_back({k, std::span<const std::string>(list)});
+      } else {
+        fields.push_back({k, std::string_view(texts.emplace_back(
+                                 value.is_string() ? value.get<std::string>() : value.dump()))});
+      }
+    }
+    r.fields = fields;
+  }
+  std::string out = "[" + visible(shown_plugin(r));
+  if (r.stream != stream::out) out += ":" + std::string(to_string(r.stream));
+  out += "] ";
+  out += r.stream == stream::event ? describe_event(r) : visible(r.line);
+  fmt::print("{}\n", out);
+}
+
+struct finding_options {
+  launch_options launch;
+  std::optional<std::string> socket;
+};
+
+// How a control command finds the plughost it talks to: as `run` was told (configuration,
+// identity), or its socket.
+void add_finding_options(CLI::App& cmd, finding_options& o) {
+  cmd.add_option("--socket", o.socket,
+                 "the control socket of the plughost to talk to; default: the one `run` with the "
+                 "same --config, --settings, --role and --worker-id uses")
+      ->type_name("PATH");
+  cmd.add_option("--config", o.launch.config_file,
+                 "the configuration `run` was given (for plughost.control_socket)")
+      ->type_name("FILE");
+  cmd.add_option("--settings", o.launch.settings_file,
+                 "the settings file `run` was given; default: $PLUGHOST_SETTINGS")
+      ->type_name("FILE");
+  cmd.add_option("--role", o.launch.role,
+                 "the role `run` has; default: $LMCACHE_RUNTIME_PLUGIN_ROLE")
+      ->type_name("ROLE");
+  cmd.add_option("--worker-id", o.launch.worker_id,
+                 "the worker id `run` has; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0")
+      ->type_name("ID");
+}
+
+control_connection connect(finding_options& o) {
+  std::filesystem::path path;
+  if (o.socket) {
+    path = *o.socket;
+  } else {
+    o.launch.control = true;
+    const auto found = control_socket_path(o.launch);
+    if (!found) {
+      throw usage_error(
+          "the configuration turns the control socket off (plughost.control_socket: none)");
+    }
+    path = *found;
+  }
+  return control_connection(path);
+}
+
+// Runs a command; what went wrong on the way is said on stderr with its exit status.
+int guarded(const std::function<int()>& f) {
+  try {
+    return f();
+  } catch (const unreachable_error& e) {
+    fmt::print(stderr, "plughost: error: {}\n", e.what());
+    return unreachable;
+  } catch (const error& e) {
+    fmt::print(stderr, "plughost: error: {}\n", visible(e.what()));
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "plughost: error: {}\n", visible(e.what()));
+    return unreachable;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()>& run) {
+  // Each command's options live as long as the program (the lambdas read them after parsing).
+  static finding_options status_o, act_o[3], reload_o, logs_o;
+  static bool status_json = false, logs_json = false, logs_follow = false;
+  static std::vector<std::string> act_names[3], logs_names;
+  static std::int64_t logs_lines = 20;
+
+  auto* status = app.add_subcommand("status", "show what a running plughost's plugins are doing");
+  add_finding_options(*status, status_o);
+  status->add_flag("--json", status_json, "print the status as one JSON object");
+  status->footer(
+      "\nExit status: 0; 3 when no plughost answers at the socket; 2 for a bad option.\n"
+      "Example: plughost status --role WORKER --worker-id 0");
+  status->callback([&run] {
+    run = [] {
+      return guarded([] {
+        auto c = connect(status_o);
+        c.send({{"command", "status"}});
+        const auto reply = c.answer();
+        if (!said_ok(reply)) return refused;
+        if (status_json) {
+          fmt::print("{}\n", reply["status"].dump(-1, ' ', false, json::error_handler_t::replace));
+        } else {
+          print_status(reply["status"]);
+        }
+        return 0;
+      });
+    };
+  });
+
+  const char* acts[3] = {"start", "stop", "restart"};
+  const char* what[3] = {"start plugins that are not running (ended, failed, stopped by hand)",
+                         "stop plugins, and keep them stopped until start, restart or reload",
+                         "stop plugins and start them again"};
+  for (int i = 0; i < 3; ++i) {
+    auto* cmd = app.add_subcommand(acts[i], what[i]);
+    add_finding_options(*cmd, act_o[i]);
+    cmd->add_option("plugin", act_names[i], "plugin name, as status shows it (repeatable)")
+        ->type_name("NAME")
+        ->required();
+    cmd->footer(fmt::format(
+        "\nExit status: 0; 1 when plughost refused one (no such plugin...); 3 when no plughost "
+        "answers.\nExample: plughost {} --role SCHEDULER --worker-id -1 all_metrics.py",
+        acts[i]));
+    cmd->callback([&run, i, name = std::string(acts[i])] {
+      run = [i, name] {
+        return guarded([i, name] {
+          auto c = connect(act_o[i]);
+          c.send({{"command", name}, {"plugins", act_names[i]}});
+          const auto reply = c.answer();
+          if (!reply.contains("results")) return said_ok(reply) ? 0 : refused;
+          for (const auto& r : reply["results"]) {
+            const auto plugin = visible(r.value("plugin", ""));
+            if (r.value("ok", false)) {
+              fmt::print("{}: {}\n", plugin, visible(r.value("said", "")));
+            } else {
+              fmt::print(stderr, "plughost: error: {}: {}\n", plugin,
+                         visible(r.value("error", r.value("said", ""))));
+            }
+          }
+          return reply.value("ok", false) ? 0 : refused;
+        });
+      };
+    });
+  }
+
+  auto* reload = app.add_subcommand(
+      "reload", "read the configuration and the locations again (as SIGHUP does)");
+  add_finding_options(*reload, reload_o);
+  reload->footer("\nExample: plughost reload --config /etc/lmcache/lmcache.yaml --role WORKER");
+  reload->callback([&run] {
+    run = [] {
+      return guarded([] {
+        auto c = connect(reload_o);
+        c.send({{"command", "reload"}});
+        if (!said_ok(c.answer())) return refused;
+        fmt::print("reload requested (what changed is in plughost's own messages)\n");
+        return 0;
+      });
+    };
+  });
+
+  auto* logs = app.add_subcommand("logs", "show the latest records of a running plughost");
+  add_finding_options(*logs, logs_o);
+  logs->add_flag("-f,--follow", logs_follow, "then go on showing records as they come");
+  logs->add_option("-n,--lines", logs_lines, "how many of the latest records first (default 20)")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  logs->add_flag("--json", logs_json, "one JSON object per record, as the jsonl sink writes");
+  logs->add_option("plugin", logs_names, "only these plugins' records")->type_name("NAME");
+  logs->footer("\nExample: plughost logs -f --role WORKER --worker-id 0 all_heartbeat.sh");
+  logs->callback([&run] {
+    run = [] {
+      return guarded([] {
+        auto c = connect(logs_o);
+        json request{{"command", "logs"}, {"follow", logs_follow}, {"lines", logs_lines}};
+        if (!logs_names.empty()) request["plugins"] = logs_names;
+        c.send(request);
+        if (!said_ok(c.answer())) return refused;
+        while (const auto line = c.next_line()) {
+          const auto j = json::parse(*line, nullptr, false);
+          if (j.is_object() && j.contains("dropped")) {
+            fmt::print(stderr,
+                       "plughost: {} records not shown: this reader was slower than the "
+                       "plugins\n",
+                       j["dropped"].dump());
+            continue;
+          }
+          if (logs_json) {
+            fmt::print("{}\n", *line);
+          } else if (j.is_object()) {
+            print_record(j);
+          }
+          std::fflush(stdout);
+        }
+        return 0;
+      });
+    };
+  });
+  return {"status", "start", "stop", "restart", "reload", "logs"};
+}
+
+}  // namespace plughost::cli

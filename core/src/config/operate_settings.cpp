@@ -1,0 +1,139 @@
+// Where an operator reaches a running plughost: its control socket (--socket,
+// plughost.control_socket, or the default path for its identity) and its metrics endpoint
+// (--metrics-address, plughost.metrics_address; off by default).
+#include <fmt/format.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "config/settings_parts.hpp"
+#include "plughost/error.hpp"
+
+namespace plughost::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_off(std::string_view text) {
+  return text == "none" || text == "off" || text.empty();
+}
+
+// A role as a file name: the characters a role is usually made of, any other as '_'.
+std::string file_name_part(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_';
+    out.push_back(plain ? c : '_');
+  }
+  return out;
+}
+
+// Where a string key of `plughost:` is (for errors), and its text; empty key: not set.
+struct text_setting {
+  std::string text;
+  std::string where;  // "file:line:col: plughost.key"
+  const config_document* doc = nullptr;
+  fs::path base;
+};
+
+text_setting text_key(const configuration& config, const std::string& key, bool allow_false) {
+  const auto p = pick(config, key);
+  if (!p.value) return {};
+  if (allow_false && p.value->is_boolean() && !p.value->get<bool>()) {
+    return {"none", "", p.doc, p.doc->base_dir};
+  }
+  if (!p.value->is_string() ||
+      p.value->get_ref<const std::string&>().find('\0') != std::string::npos) {
+    p.doc->fail_at_value(
+        p.where, fmt::format("{} in plughost: expected {}, got {}", key,
+                             key == "control_socket" ? "a path, or none" : "HOST:PORT, or none",
+                             describe_type(*p.value)));
+  }
+  const auto at = p.doc->key_position(p.where);
+  return {p.value->get<std::string>(),
+          at.line > 0 ? fmt::format("{}:{}:{}: plughost.{}", p.doc->source, at.line, at.column, key)
+                      : fmt::format("{}: plughost.{}", p.doc->source, key),
+          p.doc, p.doc->base_dir};
+}
+
+}  // namespace
+
+fs::path runtime_folder(const environment_block& env) {
+  if (const auto xdg = env.get("XDG_RUNTIME_DIR"); xdg && !xdg->empty() && xdg->front() == '/') {
+    return fs::path(*xdg) / "plughost";
+  }
+  if (::geteuid() == 0) return "/run/plughost";
+  return fs::path(fmt::format("/tmp/plughost-{}", ::geteuid()));
+}
+
+std::optional<fs::path> resolve_control_socket(const launch_options& options,
+                                               const environment_block& env,
+                                               const configuration& config, const identity& who) {
+  fs::path chosen;
+  std::string from;
+  if (options.control_socket) {
+    if (is_off(*options.control_socket)) return std::nullopt;
+    chosen = fs::absolute(*options.control_socket).lexically_normal();
+    from = "--socket";
+  } else if (const auto key = text_key(config, "control_socket", /*allow_false=*/true);
+             !key.text.empty()) {
+    if (is_off(key.text)) return std::nullopt;
+    chosen = normal_path(key.base, key.text);
+    from = key.where;
+  } else if (options.control) {
+    // One plughost per role and worker id on a machine (LMCache's scheduler and each worker
+    // run one): each its own socket, found again from the same identity.
+    const auto role = who.role ? file_name_part(*who.role) : std::string("all");
+    chosen = runtime_folder(env) / fmt::format("{}.{}.sock", role, who.worker_id);
+    from = "the default path";
+  } else {
+    return std::nullopt;
+  }
+  if (chosen.native().size() >= sizeof(sockaddr_un::sun_path)) {
+    throw usage_error(
+        fmt::format("{}: the control socket path {} is longer than a UNIX socket "
+                    "path may be ({} bytes); choose a shorter one",
+                    from, chosen.string(), sizeof(sockaddr_un::sun_path) - 1));
+  }
+  return chosen;
+}
+
+std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& options,
+                                                        const configuration& config) {
+  std::string text, from;
+  if (options.metrics_address) {
+    text = *options.metrics_address;
+    from = "--metrics-address";
+  } else {
+    const auto key = text_key(config, "metrics_address", /*allow_false=*/true);
+    text = key.text;
+    from = key.where;
+  }
+  if (is_off(text)) return std::nullopt;
+  // HOST:PORT, [IPv6]:PORT, or :PORT (every address).
+  const auto colon = text.rfind(':');
+  metrics_endpoint out;
+  out.text = text;
+  unsigned port = 0;
+  const auto* port_begin = text.data() + (colon == std::string::npos ? 0 : colon + 1);
+  const auto* end = text.data() + text.size();
+  const auto [rest, ec] = std::from_chars(port_begin, end, port);
+  if (colon == std::string::npos || ec != std::errc() || rest != end || port > 65535) {
+    throw usage_error(
+        fmt::format("{}: expected HOST:PORT (127.0.0.1:9464, [::1]:9464, :9464) "
+                    "or none, got '{}'",
+                    from, text));
+  }
+  out.host = text.substr(0, colon);
+  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2);
+  }
+  if (out.host.empty()) out.host = "::";
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+}  // namespace plughost::detail

@@ -1,0 +1,411 @@
+// The control socket: its file (folder, mode, a stale one replaced, another plughost's left
+// alone), its connections (peer credentials, one JSON request per line), and `logs`, which
+// streams records from the record tap without ever holding up the plugins.
+#include "control/control_server.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+#include "common/log.hpp"
+#include "common/nearest.hpp"
+#include "plughost/error.hpp"
+#include "plughost/sink_helpers.hpp"
+
+namespace plughost::detail {
+
+namespace asio = boost::asio;
+using local = asio::local::stream_protocol;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t max_request = 64 * 1024;
+constexpr std::size_t max_connections = 64;
+// What a `logs -f` client has not read yet: more, and records are dropped for it (and counted).
+constexpr std::size_t max_unsent_bytes = 4 * 1024 * 1024;
+constexpr std::size_t max_posted_batches = 256;
+constexpr std::int64_t default_log_lines = 20;
+const std::vector<std::string> commands = {"status", "start", "stop", "restart", "reload", "logs"};
+
+std::string error_line(std::string_view message) {
+  return json{{"ok", false}, {"error", message}}.dump(-1, ' ', false,
+                                                      json::error_handler_t::replace) +
+         "\n";
+}
+
+// The folder the socket goes in: created 0700 when missing; else it must be this user's (or
+// root's) and writable by no one else, since whoever may write it could put their own socket
+// where `plughost stop` looks.
+void prepare_folder(const fs::path& folder) {
+  struct stat st {};
+  if (::lstat(folder.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      throw std::runtime_error(
+          fmt::format("cannot use {}: {}", folder.string(), std::strerror(errno)));
+    }
+    std::error_code ec;
+    fs::create_directories(folder.parent_path(), ec);
+    if (::mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw std::runtime_error(
+          fmt::format("cannot create {}: {}", folder.string(), std::strerror(errno)));
+    }
+    if (::lstat(folder.c_str(), &st) != 0) {
+      throw std::runtime_error(
+          fmt::format("cannot use {}: {}", folder.string(), std::strerror(errno)));
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw std::runtime_error(fmt::format("{} is not a folder", folder.string()));
+  }
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    throw std::runtime_error(fmt::format("{} belongs to uid {}, not to this user ({})",
+                                         folder.string(), st.st_uid, ::geteuid()));
+  }
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    throw std::runtime_error(fmt::format("{} may be written by anyone (mode {:o})", folder.string(),
+                                         st.st_mode & 07777));
+  }
+}
+
+}  // namespace
+
+// ---- a connection ----------------------------------------------------------------------------
+
+class control_server::connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(local::socket socket, operator_calls& calls, std::shared_ptr<std::size_t> count)
+      : socket_(std::move(socket)), calls_(calls), count_(std::move(count)) {
+    ++*count_;
+  }
+  ~connection() {
+    --*count_;
+    stop_following();
+  }
+
+  void start(bool over_limit) {
+    if (over_limit) {
+      return finish_with(error_line(fmt::format(
+          "too many control connections (at most {}): try again later", max_connections)));
+    }
+    struct ucred peer {};
+    socklen_t size = sizeof peer;
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0 ||
+        (peer.uid != ::geteuid() && peer.uid != 0)) {
+      log().warn("control socket: refused a connection from uid {} (only uid {} and root may)",
+                 peer.uid, ::geteuid());
+      return finish_with(error_line("permission denied: only the user plughost runs as, or root"));
+    }
+    read();
+  }
+
+  void close() noexcept {
+    stop_following();
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
+ private:
+  void read() {
+    asio::async_read_until(socket_, asio::dynamic_buffer(in_, max_request), '\n',
+                           [self = shared_from_this()](const boost::system::error_code& ec,
+                                                       std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (ec == asio::error::not_found) {
+      return finish_with(error_line(
+          fmt::format("a request is one line of JSON of at most {} bytes", max_request)));
+    }
+    if (ec) return close();  // the client went away
+    std::string line = in_.substr(0, n - 1);
+    in_.erase(0, n);
+    if (following_) return read();  // while logs streams, the client only says goodbye
+    handle(line);
+    if (!closing_) read();
+  }
+
+  void handle(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    const auto request = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (request.is_discarded() || !request.is_object()) {
+      return send(error_line(R"(expected one JSON object per line, e.g. {"command":"status"})"));
+    }
+    const auto command = request.find("command");
+    if (command == request.end() || !command->is_string()) {
+      return send(error_line(R"(the request has no "command" (a string))"));
+    }
+    const auto& name = command->get_ref<const std::string&>();
+    try {
+      if (name == "status") {
+        return send(R"({"ok":true,"status":)" + to_json(calls_.status()) + "}\n");
+      }
+      if (name == "reload") {
+        calls_.reload();
+        return send(R"({"ok":true})"
+                    "\n");
+      }
+      if (name == "stop" || name == "start" || name == "restart") return act(name, request);
+      if (name == "logs") return logs(request);
+    } catch (const std::exception& e) {
+      return send(error_line(e.what()));
+    }
+    const auto near = nearest_key(name, commands);
+    send(error_line(fmt::format(
+        "unknown command '{}'{}; the commands are status, start, stop, "
+        "restart, reload and logs",
+        visible(name), near ? fmt::format(" (did you mean '{}'?)", *near) : std::string())));
+  }
+
+  // The plugins a request names: a list of strings, maybe required.
+  static std::vector<std::string> plugins_of(const json& request, bool required) {
+    const auto it = request.find("plugins");
+    if (it == request.end() || it->is_null()) {
+      if (required) throw std::invalid_argument(R"(the request names no "plugins")");
+      return {};
+    }
+    if (!it->is_array() || (required && it->empty())) {
+      throw std::invalid_argument(R"("plugins" must be a list of plugin names)");
+    }
+    std::vector<std::string> out;
+    for (const auto& p : *it) {
+      if (!p.is_string())
+        throw std::invalid_argument(R"("plugins" must be a list of plugin names)");
+      out.push_back(p.get<std::string>());
+    }
+    return out;
+  }
+
+  void act(const std::string& what, const json& request) {
+    json results = json::array();
+    bool all_ok = true;
+    for (const auto& plugin : plugins_of(request, /*required=*/true)) {
+      try {
+        const auto said = calls_.act(what, plugin);
+        const bool ok = said.rfind("could not start", 0) != 0;
+        all_ok = all_ok && ok;
+        results.push_back({{"plugin", plugin}, {"ok", ok}, {"said", said}});
+      } catch (const std::exception& e) {
+        all_ok = false;
+        results.push_back({{"plugin", plugin}, {"ok", false}, {"error", e.what()}});
+      }
+    }
+    send(json{{"ok", all_ok}, {"results", std::move(results)}}.dump(
+             -1, ' ', false, json::error_handler_t::replace) +
+         "\n");
+  }
+
+  // ---- logs --------------------------------------------------------------------------------
+
+  void logs(const json& request) {
+    if (!calls_.tap) throw std::invalid_argument("this plughost keeps no records for logs");
+    const auto names = plugins_of(request, /*required=*/false);
+    wanted_ = std::set<std::string>(names.begin(), names.end());
+    bool follow = false;
+    if (const auto it = request.find("follow"); it != request.end()) {
+      if (!it->is_boolean()) throw std::invalid_argument(R"("follow" must be true or false)");
+      follow = it->get<bool>();
+    }
+    std::int64_t lines = default_log_lines;
+    if (const auto it = request.find("lines"); it != request.end()) {
+      if (!it->is_number_integer() || it->get<std::int64_t>() < 0) {
+        throw std::invalid_argument(R"("lines" must be a whole number, 0 or more)");
+      }
+      lines = it->get<std::int64_t>();
+    }
+    std::vector<record_tap::batch_ptr> recent;
+    if (follow) {
+      following_ = true;
+      auto posted = posted_;
+      auto dropped = dropped_;
+      follow_id_ = calls_.tap->follow(
+          [weak = weak_from_this(), ex = socket_.get_executor(), posted,
+           dropped](const record_tap::batch_ptr& b) {
+            if (posted->load() >= max_posted_batches) {
+              dropped->fetch_add(b->size());
+              return;
+            }
+            ++*posted;
+            asio::post(ex, [weak, b, posted] {
+              --*posted;
+              if (auto self = weak.lock()) self->on_batch(*b);
+            });
+          },
+          &recent);
+    } else {
+      recent = calls_.tap->recent();
+    }
+    send(R"({"ok":true})"
+         "\n");
+    // The look back: the last `lines` records of the plugins asked for.
+    std::deque<std::string> last;
+    for (const auto& b : recent) {
+      b->for_each([&](const record& r) {
+        if (lines == 0 || !wanted(r)) return;
+        last.push_back(record_to_json(r) + "\n");
+        if (last.size() > static_cast<std::size_t>(lines)) last.pop_front();
+      });
+    }
+    for (auto& l : last) send(std::move(l));
+    if (!follow) finish_with("");
+  }
+
+  bool wanted(const record& r) const {
+    return wanted_.empty() || wanted_.count(std::string(r.plugin)) > 0;
+  }
+
+  void on_batch(const record_batch& b) {
+    if (!following_) return;
+    b.for_each([&](const record& r) {
+      if (!wanted(r)) return;
+      if (unsent_ > max_unsent_bytes) {
+        ++*dropped_;
+        return;
+      }
+      if (const auto n = dropped_->exchange(0); n > 0) {
+        send(fmt::format("{{\"dropped\":{}}}\n", n));  // the client reads slower than plugins write
+      }
+      send(record_to_json(r) + "\n");
+    });
+  }
+
+  void stop_following() noexcept {
+    if (follow_id_ && calls_.tap) calls_.tap->unfollow(follow_id_);
+    follow_id_ = 0;
+    following_ = false;
+  }
+
+  // ---- writing -----------------------------------------------------------------------------
+
+  void send(std::string text) {
+    if (text.empty() || !socket_.is_open()) return;
+    unsent_ += text.size();
+    out_.push_back(std::move(text));
+    if (!writing_) write_next();
+  }
+
+  // The last words, then the connection ends.
+  void finish_with(std::string text) {
+    closing_ = true;
+    stop_following();
+    send(std::move(text));
+    if (!writing_) close();
+  }
+
+  void write_next() {
+    if (out_.empty()) {
+      writing_ = false;
+      if (closing_) close();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(
+        socket_, asio::buffer(out_.front()),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          self->unsent_ -= self->out_.front().size();
+          self->out_.pop_front();
+          if (ec) {
+            self->writing_ = false;
+            self->out_.clear();
+            self->unsent_ = 0;
+            return self->close();
+          }
+          self->write_next();
+        });
+  }
+
+  local::socket socket_;
+  operator_calls& calls_;
+  std::shared_ptr<std::size_t> count_;
+  std::string in_;
+  std::deque<std::string> out_;
+  std::size_t unsent_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool following_ = false;
+  std::uint64_t follow_id_ = 0;
+  std::set<std::string> wanted_;
+  std::shared_ptr<std::atomic<std::size_t>> posted_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<std::atomic<std::uint64_t>> dropped_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+};
+
+// ---- the server -------------------------------------------------------------------------------
+
+control_server::control_server(asio::io_context& ioc, fs::path path, operator_calls calls)
+    : ioc_(ioc), path_(std::move(path)), calls_(std::move(calls)), acceptor_(ioc) {
+  prepare_folder(path_.parent_path());
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      throw std::runtime_error(fmt::format("{} exists and is not a socket", path_.string()));
+    }
+    // Another plughost answering there keeps it; one that died left it behind.
+    local::socket probe(ioc_);
+    boost::system::error_code ec;
+    probe.connect(local::endpoint(path_.string()), ec);
+    if (!ec) {
+      throw std::runtime_error(fmt::format(
+          "{} is the control socket of another running plughost (same role and worker id?); "
+          "give this one its own with --socket or plughost.control_socket",
+          path_.string()));
+    }
+    ::unlink(path_.c_str());
+  }
+  acceptor_.open(local());
+  acceptor_.bind(local::endpoint(path_.string()));
+  // Owner only, before anyone can connect (listen() comes after).
+  if (::chmod(path_.c_str(), 0600) != 0 || ::lstat(path_.c_str(), &st) != 0) {
+    const int e = errno;
+    ::unlink(path_.c_str());
+    throw std::runtime_error(fmt::format("cannot set up {}: {}", path_.string(), std::strerror(e)));
+  }
+  made_dev_ = st.st_dev;
+  made_ino_ = st.st_ino;
+  acceptor_.listen();
+  accept();
+}
+
+control_server::~control_server() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  for (const auto& weak : open_) {
+    if (auto c = weak.lock()) c->close();
+  }
+  // Removed only if it is still ours: a plughost started since may have replaced it.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == made_dev_ && st.st_ino == made_ino_) {
+    ::unlink(path_.c_str());
+  }
+}
+
+void control_server::accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, local::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      std::erase_if(open_, [](const auto& w) { return w.expired(); });
+      const bool over = *count_ >= max_connections;
+      auto c = std::make_shared<connection>(std::move(socket), calls_, count_);
+      open_.push_back(c);
+      c->start(over);
+    }
+    accept();
+  });
+}
+
+}  // namespace plughost::detail

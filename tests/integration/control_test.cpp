@@ -1,0 +1,419 @@
+// The control socket and the metrics endpoint of a running plughost, through the real binary:
+// plughost status, stop, start, restart, reload and logs; the socket's file and who may use it;
+// /metrics checked by Prometheus' own promtool, /healthz, and a scraper that cannot grow memory.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+#include <thread>
+
+#include "integration.hpp"
+#include "plughost/launcher.hpp"
+
+namespace plughost::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class control : public plughost_run {
+ protected:
+  fs::path socket() const { return dir.path() / "run" / "plughost" / "all.0.sock"; }
+
+  // plughost run in the background, once its control socket answers.
+  std::unique_ptr<child_process> start_host(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"run", "--role", "none"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto host = start(args);
+    EXPECT_TRUE(eventually([&] { return ctl({"status"}).exit_code == 0; }))
+        << read_file(dir.path() / "bg.err");
+    return host;
+  }
+
+  // A control command, finding the socket as an operator would (same identity, same runtime
+  // folder).
+  run_result ctl(std::vector<std::string> args) {
+    args.insert(args.begin() + 1, {"--role", "none"});
+    return run_plughost(args, env, dir, 30s);
+  }
+
+  json status() {
+    const auto r = ctl({"status", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  }
+
+  json plugin_status(const std::string& name) {
+    const auto all = status();
+    for (const auto& p : all["plugins"]) {
+      if (p["name"] == name) return p;
+    }
+    return nullptr;
+  }
+
+  void stop_host(child_process& host) {
+    host.signal(SIGTERM);
+    ASSERT_TRUE(host.wait_for(30s));
+  }
+};
+
+TEST_F(control, status_shows_each_plugin_and_what_it_wrote) {
+  plugin("all_beat.sh", "echo one; echo two; echo oops >&2; exec sleep 300\n");
+  plugin("all_once.sh", "exit 3\n");
+  auto host = start_host();
+  ASSERT_TRUE(eventually([&] {
+    const auto p = plugin_status("all_beat.sh");
+    return p.is_object() && p["stdout"]["lines"] == 2 && p["stderr"]["lines"] == 1;
+  })) << status().dump();
+  const auto beat = plugin_status("all_beat.sh");
+  EXPECT_EQ(beat["state"], "running");
+  EXPECT_TRUE(beat["pid"].is_number());
+  EXPECT_EQ(beat["stdout"]["bytes"], 8);  // "one\ntwo\n"
+  EXPECT_TRUE(beat["uptime_seconds"].is_number());
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_once.sh")["state"] == "failed"; }));
+  EXPECT_EQ(plugin_status("all_once.sh")["last_exit_code"], 3);
+
+  const auto text = ctl({"status"});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_TRUE(std::regex_search(text.out, std::regex(R"(all_beat\.sh\s+running\s+\d+)")))
+      << text.out;
+  EXPECT_TRUE(
+      std::regex_search(text.out, std::regex(R"(all_once\.sh\s+failed\s+-\s+-\s+0\s+code 3)")))
+      << text.out;
+  stop_host(*host);
+}
+
+TEST_F(control, a_plugin_stopped_by_hand_stays_stopped_until_started) {
+  plugin("all_beat.sh", "exec sleep 300\n");
+  plugin("all_other.sh", "exec sleep 300\n");
+  const auto config =
+      dir.write("lmcache.yaml",
+                "runtime_plugin_locations: [plugins]\nplughost:\n  restart: always\n"
+                "  sinks: [\"jsonl:" +
+                    records_file.string() + "\"]\n");
+  auto host = start_host({"--config", config.string()});
+  env.push_back("LMCACHE_CONFIG_FILE=" + config.string());
+  const auto first = plugin_status("all_beat.sh")["pid"];
+
+  auto r = ctl({"stop", "all_beat.sh"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "all_beat.sh: stopping\n");
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_beat.sh")["state"] == "stopped"; }));
+  EXPECT_EQ(plugin_status("all_beat.sh")["by_hand"], "stopped");
+  EXPECT_EQ(plugin_status("all_other.sh")["state"], "running");
+  std::this_thread::sleep_for(1500ms);  // longer than restart_delay: restart: always would act
+  EXPECT_EQ(plugin_status("all_beat.sh")["state"], "stopped") << "restart: always does not undo it";
+  EXPECT_FALSE(process_alive(first.get<pid_t>()));
+
+  r = ctl({"start", "all_beat.sh"});
+  EXPECT_EQ(r.out, "all_beat.sh: started\n");
+  EXPECT_EQ(plugin_status("all_beat.sh")["state"], "running");
+  EXPECT_EQ(plugin_status("all_beat.sh")["by_hand"], "started");
+
+  const auto before = plugin_status("all_beat.sh")["pid"];
+  r = ctl({"restart", "all_beat.sh"});
+  EXPECT_EQ(r.out, "all_beat.sh: restarting\n");
+  ASSERT_TRUE(eventually([&] {
+    const auto p = plugin_status("all_beat.sh");
+    return p["state"] == "running" && p["pid"] != before;
+  }));
+
+  r = ctl({"stop", "all_nope.sh", "all_other.sh"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "all_other.sh: stopping\n");
+  EXPECT_EQ(r.err, "plughost: error: all_nope.sh: no plugin named all_nope.sh\n");
+  stop_host(*host);
+}
+
+TEST_F(control, reload_through_the_socket_starts_a_new_plugin) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  plugin("all_b.sh", "exec sleep 300\n");
+  const auto r = ctl({"reload"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_b.sh")["state"] == "running"; }));
+  stop_host(*host);
+}
+
+TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
+  plugin("all_talk.sh",
+         "for i in 1 2 3 4 5; do echo line $i; done\n"
+         "while [ ! -e " +
+             (dir.path() / "go").string() +
+             " ]; do sleep 0.05; done\n"
+             "echo after; exec sleep 300\n");
+  plugin("all_quiet.sh", "echo quiet; exec sleep 300\n");
+  auto host = start_host();
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_talk.sh")["stdout"]["lines"] == 5; }));
+
+  auto r = ctl({"logs", "-n", "2", "all_talk.sh"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[all_talk.sh] line 4\n[all_talk.sh] line 5\n");
+  r = ctl({"logs", "--json", "-n", "1", "all_quiet.sh"});
+  EXPECT_EQ(json::parse(r.out)["line"], "quiet");
+
+  // logs -f: the look back, then what comes after.
+  std::vector<std::string> argv{
+      plughost_binary().string(), "logs", "--role", "none", "-f", "-n", "1", "all_talk.sh"};
+  child_process follower({argv, env, dir.path() / "follow.out", dir.path() / "follow.err"});
+  ASSERT_TRUE(
+      eventually([&] { return read_file(dir.path() / "follow.out") == "[all_talk.sh] line 5\n"; }));
+  dir.write("go", "");
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "follow.out") == "[all_talk.sh] line 5\n[all_talk.sh] after\n";
+  })) << read_file(dir.path() / "follow.out");
+  // When plughost ends, so does the follower.
+  stop_host(*host);
+  const auto status = follower.wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(control, the_socket_is_the_owners_only_and_is_removed_at_exit) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  struct stat st {};
+  ASSERT_EQ(::lstat(socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::lstat(socket().parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // A second plughost of the same identity says so and runs without one; the first keeps it.
+  auto second = run({"run", "--role", "none", "--location", (dir.path() / "none").string()}, 30s);
+  EXPECT_NE(second.err.find("no control socket: " + socket().string() +
+                            " is the control socket of another running plughost"),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(ctl({"status"}).exit_code, 0);
+  stop_host(*host);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(socket())));
+}
+
+TEST_F(control, a_socket_left_by_a_killed_plughost_is_replaced) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(30s));
+  ASSERT_TRUE(fs::exists(fs::symlink_status(socket())));
+  auto r = ctl({"status"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
+                       ": Connection refused\n");
+  auto again = start_host();
+  EXPECT_EQ(ctl({"status"}).exit_code, 0);
+  stop_host(*again);
+}
+
+TEST_F(control, without_a_running_plughost_the_command_says_where_it_looked) {
+  const auto r = ctl({"status"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
+                       ": No such file or directory (is it running, with the same --config, "
+                       "--role and --worker-id, or give its --socket)\n");
+}
+
+TEST_F(control, another_user_is_refused_by_its_credentials) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  // Opened up on purpose: the credentials check is what stands in the way then.
+  for (const auto& folder : {dir.path(), dir.path() / "run", socket().parent_path()}) {
+    fs::permissions(folder, fs::perms(0755));
+  }
+  fs::permissions(socket(), fs::perms(0666));
+  const auto reply = dir.path() / "reply";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, socket().c_str(), sizeof a.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(11);
+    const char request[] = "{\"command\":\"status\"}\n";
+    // The refusal may come (and the connection close) before the request goes out.
+    static_cast<void>(::send(fd, request, sizeof request - 1, MSG_NOSIGNAL));
+    char buffer[512] = {};
+    const auto n = ::read(fd, buffer, sizeof buffer - 1);
+    ::_exit(n > 0 && std::strstr(buffer, "permission denied") != nullptr ? 0 : 13);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10, 11: the test could not connect; 13: not refused";
+  stop_host(*host);
+}
+
+TEST_F(control, a_bad_request_gets_a_one_line_error_and_the_connection_goes_on) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket().c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string requests =
+      "not json\n{\"command\":\"stauts\"}\n{\"command\":\"stop\"}\n{\"command\":\"status\"}\n";
+  ASSERT_EQ(::write(fd, requests.data(), requests.size()), static_cast<ssize_t>(requests.size()));
+  std::string got;
+  while (std::count(got.begin(), got.end(), '\n') < 4) {
+    char buffer[4096];
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    ASSERT_GT(n, 0);
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  std::istringstream lines(got);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(
+      line,
+      R"({"error":"expected one JSON object per line, e.g. {\"command\":\"status\"}","ok":false})");
+  std::getline(lines, line);
+  EXPECT_EQ(json::parse(line)["error"],
+            "unknown command 'stauts' (did you mean 'status'?); the commands are status, start, "
+            "stop, restart, reload and logs");
+  std::getline(lines, line);
+  EXPECT_EQ(json::parse(line)["error"], "the request names no \"plugins\"");
+  std::getline(lines, line);
+  EXPECT_EQ(json::parse(line)["ok"], true);
+  stop_host(*host);
+}
+
+// ---- metrics ---------------------------------------------------------------------------------
+
+class metrics : public control {
+ protected:
+  std::unique_ptr<child_process> start_with_metrics(std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--metrics-address", "127.0.0.1:0"});
+    auto host = start_host(extra);
+    std::smatch m;
+    EXPECT_TRUE(eventually([&] {
+      const auto err = read_file(dir.path() / "bg.err");
+      if (!std::regex_search(err, m, std::regex(R"(metrics: http://127\.0\.0\.1:(\d+)/metrics)"))) {
+        return false;
+      }
+      port_ = std::stoi(m[1]);
+      return true;
+    }));
+    return host;
+  }
+
+  // GET `path`: the status code and the body.
+  std::pair<int, std::string> get(const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return {0, ""};
+    }
+    const auto request = "GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) < 0) return {0, ""};
+    std::string response;
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+      response.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto body_at = response.find("\r\n\r\n");
+    if (response.size() < 12 || body_at == std::string::npos) return {0, response};
+    return {std::stoi(response.substr(9, 3)), response.substr(body_at + 4)};
+  }
+
+  // The value of the sample `name{labels}`, or -1.
+  double sample(const std::string& text, const std::string& series) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    }
+    return -1;
+  }
+
+  int port_ = 0;
+};
+
+TEST_F(metrics, the_text_passes_promtool_and_a_restart_shows_in_it) {
+  plugin("all_flaky.sh", "echo hello; exit 7\n");
+  plugin("all_steady.sh", "echo steady; exec sleep 300\n");
+  const auto config = dir.write(
+      "lmcache.yaml",
+      "runtime_plugin_locations: [plugins]\nplughost:\n  sinks: [\"jsonl:" + records_file.string() +
+          "\"]\n  plugins:\n    all_flaky.sh: {restart: always, restart_delay: "
+          "100ms, restart_delay_max: 100ms, max_restarts: 1000000}\n");
+  auto host = start_with_metrics({"--config", config.string()});
+  auto [code, body] = get("/metrics");
+  ASSERT_EQ(code, 200) << body;
+  const auto first = sample(body, R"(plughost_plugin_restarts_total{plugin="all_flaky.sh"})");
+  ASSERT_GE(first, 0) << body;
+  ASSERT_TRUE(eventually([&] {
+    body = get("/metrics").second;
+    return sample(body, R"(plughost_plugin_restarts_total{plugin="all_flaky.sh"})") > first;
+  }));
+  EXPECT_GE(
+      sample(body, R"(plughost_plugin_exits_total{plugin="all_flaky.sh",code="7",signal=""})"), 1);
+  EXPECT_EQ(sample(body, R"(plughost_plugin_up{plugin="all_steady.sh"})"), 1);
+  EXPECT_EQ(
+      sample(body, R"(plughost_plugin_output_lines_total{plugin="all_steady.sh",stream="stdout"})"),
+      1);
+  EXPECT_GT(sample(body, R"(plughost_plugin_resident_memory_bytes{plugin="all_steady.sh"})"), 0);
+  EXPECT_EQ(sample(body, R"(plughost_build_info{version=")" + std::string(version()) + "\"}"), 1);
+
+  // Prometheus' own check of the exposition format and of the names' conventions.
+  const auto file = dir.write("metrics.txt", body);
+  child_process promtool({{"/bin/sh", "-c", "promtool check metrics < " + file.string()},
+                          env,
+                          dir.path() / "promtool.out",
+                          dir.path() / "promtool.err"});
+  const auto status = promtool.wait_for(60s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << read_file(dir.path() / "promtool.out") << read_file(dir.path() / "promtool.err");
+  EXPECT_EQ(read_file(dir.path() / "promtool.out") + read_file(dir.path() / "promtool.err"), "");
+  stop_host(*host);
+}
+
+TEST_F(metrics, healthz_answers_and_unknown_paths_are_404) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_with_metrics();
+  EXPECT_EQ(get("/healthz"), std::make_pair(200, std::string("ok\n")));
+  EXPECT_EQ(get("/nope").first, 404);
+  stop_host(*host);
+}
+
+TEST_F(metrics, scrapes_do_not_grow_memory_and_a_stuck_client_does_not_stop_the_plugins) {
+  plugin("all_talk.sh", "while true; do echo tick; sleep 0.01; done\n");
+  auto host = start_with_metrics();
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(get("/metrics").first, 200);
+  const auto before = status_field(host->pid(), "VmRSS");
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(get("/metrics").first, 200);
+  const auto after = status_field(host->pid(), "VmRSS");
+  EXPECT_LT(after - before, 2048) << "KiB grown over 2000 scrapes";
+
+  // Clients that connect and say nothing hold connections, not the event loop.
+  std::vector<int> stuck;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    stuck.push_back(fd);
+  }
+  const auto lines = plugin_status("all_talk.sh")["stdout"]["lines"].get<long>();
+  EXPECT_TRUE(eventually(
+      [&] { return plugin_status("all_talk.sh")["stdout"]["lines"].get<long>() > lines + 20; }));
+  for (const int fd : stuck) ::close(fd);
+  stop_host(*host);
+}
+
+}  // namespace
+}  // namespace plughost::test
