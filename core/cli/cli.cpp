@@ -214,6 +214,12 @@ int main(int argc, char** argv) {
                   "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")
       ->expected(0, 1)
       ->option_text("[=PID]");
+  run->add_flag("--allow-missing-locations", run_opts.allow_missing_locations,
+                "run without a plugin location that does not exist (a warning), as LMCache "
+                "does; otherwise it is an error (exit 2)");
+  run->add_option("--wait-for-locations", run_opts.wait_for_locations,
+                  "first wait this long (30s, 2m) for plugin locations that do not exist yet")
+      ->type_name("DURATION");
   run->add_option("--socket", run_opts.control_socket,
                   "the control socket (plughost status, stop, logs... talk to it); none: no "
                   "control socket; default: plughost.control_socket, else "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -356,6 +357,57 @@ TEST_F(cli, data_is_found_next_to_the_binary) {
   bool hello = false;
   for (const auto& rec : recs) hello = hello || rec.value("line", "") == "hello";
   EXPECT_TRUE(hello);
+}
+
+// ---- a location that does not exist ---------------------------------------------------------
+
+TEST_F(cli, run_with_a_location_that_does_not_exist_is_an_error_naming_it) {
+  plugin("all_a.sh", "echo ran\n");
+  const auto missing = dir.path() / "not-there";
+  auto r = run({"run", "--location", plugins.string(), "--location", missing.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: warning: plugin location " + missing.string() +
+                       " does not exist\nplughost: error: --location: plugin location " +
+                       missing.string() +
+                       " does not exist; create it, or run without it "
+                       "(--allow-missing-locations, plughost.allow_missing_locations: true), or "
+                       "wait for it (--wait-for-locations 30s, plughost.wait_for_locations)\n");
+  EXPECT_FALSE(fs::exists(records_file)) << "nothing started";
+
+  // list only shows it.
+  r = run({"list", "--location", plugins.string(), "--location", missing.string()});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, "plughost: warning: plugin location " + missing.string() + " does not exist\n");
+}
+
+TEST_F(cli, allowed_a_missing_location_is_a_warning_and_the_others_run) {
+  plugin("all_a.sh", "echo ran\n");
+  const auto missing = dir.path() / "not-there";
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins, not-there]\n"
+                                "plughost:\n  allow_missing_locations: true\n"
+                                "  sinks: [\"jsonl:" +
+                                    records_file.string() + "\"]\n");
+  auto r = run({"run", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "plughost: warning: plugin location " + missing.string() + " does not exist\n");
+  EXPECT_TRUE(wait_for_line("all_a.sh", "ran"));
+  r = run({"run", "--allow-missing-locations", "--location", missing.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(cli, a_location_waited_for_is_used_once_it_appears) {
+  const auto later = dir.path() / "later";
+  auto host = start({"run", "--location", later.string(), "--wait-for-locations", "60s"});
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("waiting up to 60s for " + later.string()) !=
+           std::string::npos;
+  }));
+  dir.write("later/all_late.sh", "echo late\n", fs::perms(0755));
+  ASSERT_TRUE(wait_for_line("all_late.sh", "late"));
+  const auto status = host->wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << read_file(dir.path() / "bg.err");
 }
 
 }  // namespace

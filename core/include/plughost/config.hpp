@@ -114,6 +114,14 @@ struct launch_options {
   /// --exit-with-parent: stop every plugin and return when this process exits (0: the parent
   /// of this process). Stopping then gives plugins at most 1 s after their stop signal.
   std::optional<int> exit_with;
+  /// --allow-missing-locations (or plughost.allow_missing_locations): run() goes on without a
+  /// plugin location that does not exist, with a warning, as LMCache's launcher does. Without
+  /// it, run() and start() throw config_error naming the location (after waiting for it, see
+  /// wait_for_locations); plan() and `plughost list` only warn.
+  bool allow_missing_locations = false;
+  /// --wait-for-locations (or plughost.wait_for_locations): how long run() first waits for
+  /// missing locations to appear ("30s"; a mount, a ConfigMap not there yet).
+  std::optional<std::string> wait_for_locations;
   /// --socket: the path of the control socket (`plughost status`, `stop`... talk to it; "none":
   /// no control socket); else plughost.control_socket; else, when `control` is set, the default
   /// path for this identity (docs/operations.md).

@@ -40,4 +40,15 @@ void environment_block::set(std::string_view name, std::string_view value) {
   }
 }
 
+void environment_block::unset(std::string_view name) {
+  const auto it = index_.find(std::string(name));
+  if (it == index_.end()) return;
+  const auto at = it->second;
+  entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(at));
+  index_.erase(it);
+  for (auto& [key, position] : index_) {
+    if (position > at) --position;
+  }
+}
+
 }  // namespace plughost::detail

@@ -22,6 +22,8 @@ class environment_block {
   std::optional<std::string_view> get(std::string_view name) const;
   /// Replaces the value in place, or appends the variable.
   void set(std::string_view name, std::string_view value);
+  /// Removes the variable, if present.
+  void unset(std::string_view name);
 
   /// NAME=VALUE entries in order, ready for execve.
   const std::vector<std::string>& entries() const noexcept { return entries_; }

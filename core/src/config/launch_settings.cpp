@@ -33,6 +33,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   out.default_policy = resolve_default_policy(options, config);
   out.control_socket = resolve_control_socket(options, env, config, out.who);
   out.metrics = resolve_metrics_address(options, config);
+  out.missing_locations = resolve_location_policy(options, config);
   out.enabled_runners = enabled_runner_names(options, config, modules);
   out.runners = resolve_runners(config, modules, out.enabled_runners);
 

@@ -84,6 +84,12 @@ struct metrics_endpoint {
   std::string text;  ///< as given
 };
 
+/// What run() does about a plugin location that does not exist.
+struct location_policy {
+  bool allow_missing = false;        ///< run without it (with a warning), as LMCache does
+  std::chrono::nanoseconds wait{0};  ///< first wait this long for it to appear
+};
+
 struct launch_settings {
   identity who;
   std::vector<std::filesystem::path> locations;  ///< absolute, in order
@@ -109,6 +115,7 @@ struct launch_settings {
   /// as, unchanged; else the whole configuration document as compact JSON, with
   /// runtime_plugin_locations (and extra_config) as in effect.
   std::string plugin_config_json;
+  location_policy missing_locations;
   /// The control socket's path; none: no control socket.
   std::optional<std::filesystem::path> control_socket;
   /// The metrics endpoint; none: off.
@@ -127,6 +134,10 @@ std::optional<std::filesystem::path> resolve_control_socket(const launch_options
                                                             const environment_block& env,
                                                             const configuration& config,
                                                             const identity& who);
+
+/// --allow-missing-locations, plughost.allow_missing_locations; --wait-for-locations,
+/// plughost.wait_for_locations. Throws usage_error or config_error for a bad value.
+location_policy resolve_location_policy(const launch_options& options, const configuration& config);
 
 /// --metrics-address, else plughost.metrics_address: HOST:PORT, or none (the default).
 std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& options,

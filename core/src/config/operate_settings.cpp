@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
 #include "plughost/error.hpp"
 
@@ -133,6 +134,32 @@ std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& op
   }
   if (out.host.empty()) out.host = "::";
   out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+location_policy resolve_location_policy(const launch_options& options,
+                                        const configuration& config) {
+  location_policy out;
+  out.allow_missing = options.allow_missing_locations;
+  if (const auto key = pick(config, "allow_missing_locations"); key.value && !out.allow_missing) {
+    if (!key.value->is_boolean()) {
+      key.doc->fail_at_value(key.where,
+                             fmt::format("allow_missing_locations in plughost: expected true or "
+                                         "false, got {}",
+                                         describe_type(*key.value)));
+    }
+    out.allow_missing = key.value->get<bool>();
+  }
+  if (options.wait_for_locations) {
+    out.wait = duration_flag("--wait-for-locations", *options.wait_for_locations);
+  } else if (const auto key = pick(config, "wait_for_locations"); key.value) {
+    const auto d = parse_duration(*key.value);
+    if (!d) {
+      key.doc->fail_at_value(
+          key.where, fmt::format("wait_for_locations in plughost: {}", duration_error(*key.value)));
+    }
+    out.wait = *d;
+  }
   return out;
 }
 

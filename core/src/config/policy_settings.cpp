@@ -50,11 +50,16 @@ const setting_spec policy_table[] = {
 };
 // The other keys of `plughost:`, each read by its own part (allow_insecure_permissions by
 // permission_settings.cpp): valid there, not per plugin.
-const std::vector<std::string> core_structured_keys = {
-    "sinks",           "runners",
-    "plugins",         "module_locations",
-    "enabled_runners", "allow_insecure_permissions",
-    "control_socket",  "metrics_address"};
+const std::vector<std::string> core_structured_keys = {"sinks",
+                                                       "runners",
+                                                       "plugins",
+                                                       "module_locations",
+                                                       "enabled_runners",
+                                                       "allow_insecure_permissions",
+                                                       "control_socket",
+                                                       "metrics_address",
+                                                       "allow_missing_locations",
+                                                       "wait_for_locations"};
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {
@@ -95,15 +100,8 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
                    policy);
     }
   }
-  if (options.stop_timeout) {
-    const auto d = parse_duration(json(*options.stop_timeout));
-    if (!d) {
-      throw usage_error(fmt::format("--stop-timeout: {}, got '{}'",
-                                    duration_error(json(*options.stop_timeout)),
-                                    *options.stop_timeout));
-    }
-    policy.stop_timeout = *d;
-  }
+  if (options.stop_timeout)
+    policy.stop_timeout = duration_flag("--stop-timeout", *options.stop_timeout);
   return policy;
 }
 

@@ -76,6 +76,13 @@ std::optional<std::chrono::nanoseconds> parse_duration(const json& v) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(*seconds * 1e9)));
 }
 
+std::chrono::nanoseconds duration_flag(std::string_view flag, const std::string& text) {
+  const auto d = parse_duration(json(text));
+  if (!d)
+    throw usage_error(fmt::format("{}: {}, got '{}'", flag, duration_error(json(text)), text));
+  return *d;
+}
+
 std::string duration_error(const json& v) {
   if (duration_seconds(v)) {
     return fmt::format("too large: a duration is at most {:.0f} s (about 31 years)",

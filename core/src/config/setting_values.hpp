@@ -24,6 +24,8 @@ inline constexpr std::string_view duration_expected =
 inline constexpr double max_duration_seconds = 1e9;
 /// Why `v` is not a duration: too large, or not a duration at all (duration_expected).
 std::string duration_error(const json& v);
+/// A duration given on the command line as `flag`; throws usage_error quoting it.
+std::chrono::nanoseconds duration_flag(std::string_view flag, const std::string& text);
 
 /// A size: a non-negative number of bytes or a string with unit B, KiB, MiB, GiB, KB, MB, GB.
 std::optional<std::int64_t> parse_size(const json& v);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -70,7 +71,9 @@ struct launcher::impl {
         supervisor(dispatch,
                    {options.handle_signals, [this] { return reload_items(); }, options.exit_with,
                     options.reap_all_children, options.child_subreaper_and_sigchld_handler,
-                    options.raise_open_file_limit}) {
+                    options.raise_open_file_limit,
+                    options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env)
+                                           : nullptr}) {
     auto warnings = base.all_warnings();  // after the settings: they load the modules they use
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
@@ -175,6 +178,54 @@ struct launcher::impl {
     }
   }
 
+  // The locations that do not exist (a path that cannot be read otherwise is the plan's warning).
+  std::vector<std::filesystem::path> missing_locations() const {
+    std::vector<std::filesystem::path> out;
+    for (const auto& l : settings.locations) {
+      std::error_code ec;
+      if (std::filesystem::status(l, ec).type() == std::filesystem::file_type::not_found) {
+        out.push_back(l);
+      }
+    }
+    return out;
+  }
+
+  // A location that does not exist is waited for (wait_for_locations), then an error unless
+  // allowed (allow_missing_locations): a mistyped path must not start a host with no plugins.
+  void check_locations() {
+    auto missing = missing_locations();
+    if (missing.empty()) return;
+    const auto& policy = settings.missing_locations;
+    if (policy.wait.count() > 0) {
+      const auto initially = missing.size();
+      detail::log().info("waiting up to {}s for {} to appear",
+                         std::chrono::duration<double>(policy.wait).count(),
+                         missing.front().string());
+      const auto deadline = std::chrono::steady_clock::now() + policy.wait;
+      while (!missing.empty() && !stop_asked && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        missing = missing_locations();
+      }
+      if (missing.size() < initially) {
+        // What appeared is looked at again.
+        the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
+        for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
+      }
+    }
+    if (missing.empty() || policy.allow_missing || stop_asked) return;
+    throw config_error(
+        settings.locations_from,
+        fmt::format(
+            "plugin location {} does not exist{}; create it, or run without it "
+            "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait for it "
+            "(--wait-for-locations 30s, plughost.wait_for_locations)",
+            missing.front().string(),
+            policy.wait.count() > 0
+                ? fmt::format(" after waiting {}s",
+                              std::chrono::duration<double>(policy.wait).count())
+                : std::string()));
+  }
+
   // The part of a run that may throw: the sinks open, what starts is decided and reported.
   std::vector<detail::launch_item> begin_run() {
     {
@@ -183,6 +234,7 @@ struct launcher::impl {
       began = true;
     }
     detail::refuse_nesting(base.env);
+    check_locations();
     if (settings.control_socket) dispatch.tap_into(&tap);  // for `plughost logs`
     dispatch.open(open_sinks(), settings.plugin_sinks);
     auto items = launch_items(/*report_skips=*/true, plan_ok);
@@ -258,7 +310,8 @@ struct launcher::impl {
   std::vector<detail::loaded_runner> runners;
   plughost::plan the_plan;
 
-  bool plan_ok = true;  // no plugin of the plan was an error
+  bool plan_ok = true;                  // no plugin of the plan was an error
+  std::atomic<bool> stop_asked{false};  // stop() was called: waiting for locations ends
   std::mutex run_mutex;
   bool began = false;
   // start(): the thread that runs, and what it returned or threw.
@@ -317,6 +370,7 @@ launcher_status launcher::status() const {
 }
 
 void launcher::stop() noexcept {
+  impl_->stop_asked = true;
   impl_->supervisor.stop();
 }
 

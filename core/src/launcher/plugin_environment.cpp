@@ -40,6 +40,9 @@ environment_block plugin_environment(const environment_block& host,
     block.set(fmt::format("{}WORKER_COUNT", prefix), count);
     block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
   }
+  // systemd's notification protocol is plughost's to speak: a plugin that sent READY=1 or
+  // WATCHDOG=1 on its behalf would say that plughost is ready, or alive, when it may not be.
+  for (const auto* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) block.unset(name);
   // The mark of a plughost's plugin: a plughost started from here refuses to run.
   block.set(host_pid_variable, std::to_string(::getpid()));
   return block;

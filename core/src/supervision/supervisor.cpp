@@ -4,6 +4,7 @@
 #include "supervision/supervisor.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -109,6 +111,8 @@ class supervisor::impl : private supervision_port {
     machine_.started_all();
     out_.flush();
     publish();  // what status() gives while the loop is too busy to answer
+    tell_systemd_ready();
+    watchdog();
     ioc_.run();
     out_.flush();
     restore_process();
@@ -124,7 +128,10 @@ class supervisor::impl : private supervision_port {
   void stop() noexcept {
     stop_requested_ = true;
     try {
-      asio::post(ioc_, [this] { after(&supervision_machine::stop, "shutdown"); });
+      asio::post(ioc_, [this] {
+        tell_systemd_stopping();
+        after(&supervision_machine::stop, "shutdown");
+      });
     } catch (...) {
     }
   }
@@ -320,6 +327,7 @@ class supervisor::impl : private supervision_port {
   void on_exit_with_gone(pid_t pid) {
     if (machine_.phase() == run_phase::finished) return;
     log().warn("process {} (--exit-with-parent) has exited: stopping every plugin", pid);
+    tell_systemd_stopping();
     stop_requested_ = true;
     after(&supervision_machine::cap_stop_grace, parent_exit_grace, "parent exited");
   }
@@ -437,6 +445,7 @@ class supervisor::impl : private supervision_port {
       const auto phase = machine_.phase();
       if (phase == run_phase::starting || phase == run_phase::running) {
         log().info("received {}: stopping plugins", signal_name(signal));
+        tell_systemd_stopping();
         first_stop_signal_ = now;
         stop_requested_ = true;
         after(&supervision_machine::stop, "shutdown");
@@ -460,10 +469,49 @@ class supervisor::impl : private supervision_port {
   // Read now; the machine decides when it applies (after the start-up, never while stopping).
   void apply_reload() {
     if (machine_.phase() == run_phase::finished || !options_.reload) return;
+    if (notifier()) {
+      timespec t{};
+      ::clock_gettime(CLOCK_MONOTONIC, &t);
+      notifier()->notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
+                                     static_cast<std::uint64_t>(t.tv_sec) * 1000000 +
+                                         static_cast<std::uint64_t>(t.tv_nsec) / 1000));
+    }
     auto items = options_.reload();
-    if (!items) return;  // the launcher said why; everything keeps running as it was
-    for (const auto& item : *items) update_guardian_timeout(item.policy.stop_timeout);
-    after(&supervision_machine::reload, std::move(*items));
+    if (items) {  // else the launcher said why; everything keeps running as it was
+      for (const auto& item : *items) update_guardian_timeout(item.policy.stop_timeout);
+      after(&supervision_machine::reload, std::move(*items));
+    }
+    tell_systemd_ready();
+  }
+
+  // ---- systemd -------------------------------------------------------------------------------
+
+  systemd_notifier* notifier() const { return options_.notifier.get(); }
+
+  // Every plugin has started or failed to; after a reload, the reload was applied.
+  void tell_systemd_ready() {
+    if (!notifier() || stop_requested_) return;
+    std::size_t running = 0;
+    const auto plugins = machine_.plugins();
+    for (const auto& p : plugins) running += p.state == plugin_state::running ? 1 : 0;
+    notifier()->notify(
+        fmt::format("READY=1\nSTATUS={} of {} plugins running", running, plugins.size()));
+  }
+
+  void tell_systemd_stopping() {
+    if (notifier() && !told_stopping_) notifier()->notify("STOPPING=1");
+    told_stopping_ = true;
+  }
+
+  // WATCHDOG=1 from the loop itself: a loop that hangs stops sending it, and systemd acts.
+  void watchdog() {
+    if (!notifier() || !notifier()->watchdog_period()) return;
+    if (!watchdog_timer_) watchdog_timer_.emplace(ioc_);
+    notifier()->notify("WATCHDOG=1");
+    watchdog_timer_->expires_after(*notifier()->watchdog_period());
+    watchdog_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && machine_.phase() != run_phase::finished) watchdog();
+    });
   }
 
   void update_guardian_timeout(std::chrono::nanoseconds t) {
@@ -567,6 +615,7 @@ class supervisor::impl : private supervision_port {
   void finished() override {
     boost::system::error_code ec;
     if (exit_with_) exit_with_->cancel(ec);
+    if (watchdog_timer_) watchdog_timer_->cancel();
     timers_.clear();
     out_.detach();
     guardian_.dismiss();
@@ -606,6 +655,8 @@ class supervisor::impl : private supervision_port {
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
   std::optional<asio::posix::stream_descriptor> exit_with_;
+  std::optional<asio::steady_timer> watchdog_timer_;
+  bool told_stopping_ = false;
   std::map<run_id, run_io> runs_;
   std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
   // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.

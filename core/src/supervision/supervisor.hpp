@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/systemd_notify.hpp"
 #include "output/record_dispatch.hpp"
 #include "plughost/launcher.hpp"
 #include "supervision/supervision_port.hpp"
@@ -32,6 +33,10 @@ struct supervisor_options {
   bool subreaper = false;
   /// Raise the soft RLIMIT_NOFILE to the hard one while running.
   bool raise_open_file_limit = false;
+  /// Tells systemd READY=1 once every plugin has started (or failed to), RELOADING=1 and
+  /// READY=1 around a reload, STOPPING=1, and WATCHDOG=1 from the loop when asked for. May be
+  /// null.
+  std::shared_ptr<systemd_notifier> notifier;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:

@@ -405,7 +405,8 @@ class RuntimePluginLauncher:
         try:
             proc = subprocess.Popen(
                 [binary, "run"] + common
-                + [f"--add-sink=jsonl:/dev/fd/{records_write}",
+                + ["--allow-missing-locations",  # LMCache warns and starts the others
+                   f"--add-sink=jsonl:/dev/fd/{records_write}",
                    f"--exit-with-parent={os.getpid()}"],
                 stdin=subprocess.PIPE, stdout=None, stderr=subprocess.PIPE, env=env,
                 close_fds=True, pass_fds=(records_write,), start_new_session=False)

@@ -330,7 +330,8 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
                 ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
                 "stop_signal, restart, restart_delay, restart_delay_max, restart_reset_after, "
                 "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
-                "enabled_runners, allow_insecure_permissions, control_socket, metrics_address)");
+                "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
+                "allow_missing_locations, wait_for_locations)");
 }
 
 TEST_F(config_values, durations_are_checked) {
