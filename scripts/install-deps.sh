@@ -6,11 +6,12 @@ packages=(
   build-essential cmake make pkg-config
   libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libcli11-dev
+  libspdlog-dev libfmt-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev
   python3 bash procps clang-format
   perl rsyslog  # the perl runner's tests; the syslog sink's tests run a real rsyslogd
   prometheus  # promtool checks the /metrics text
+  rsyslog-gnutls openssl  # the syslog sink's TLS test: rsyslogd's TLS driver, a certificate made by the test
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
 )
 # The node runner's tests need Node.js: Debian's, unless the machine has a node already.

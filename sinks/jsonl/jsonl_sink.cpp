@@ -43,7 +43,14 @@ char* put(char* to, std::string_view s) noexcept {
 }
 }  // namespace
 
-jsonl_sink::jsonl_sink(const std::string& path) {
+jsonl_sink::jsonl_sink(const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>& labels) {
+  for (const auto& [name, value] : labels) {
+    labels_ += ',';
+    append_json_string(labels_, name);
+    labels_ += ':';
+    append_json_string(labels_, value);
+  }
   // "-": standard output, for a program that reads the records from plughost's stdout.
   if (path == "-") {
     fd_ = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -94,20 +101,23 @@ void jsonl_sink::write(const record& r) {
   auto& text = buffer_.text();
   if (r.stream == stream::event) {
     text += to_json_line(r, format_timestamp(r.time));
+    text.insert(text.size() - 1, labels_);  // before the closing brace
   } else if (!r.partial && is_plain(r.line)) {
-    // Most lines: sized once, copied twice (prefix, text) with no escaping.
+    // Most lines: sized once, copied three times (prefix, text, labels) with no escaping.
     const auto& prefix = prefix_for(r);
     const auto at = text.size();
-    text.resize(at + prefix.size() + r.line.size() + 3);
+    text.resize(at + prefix.size() + r.line.size() + labels_.size() + 3);
     char* to = put(text.data() + at, prefix);
     *to++ = '"';
     to = put(to, r.line);
     *to++ = '"';
+    to = put(to, labels_);
     *to = '}';
   } else {
     text += prefix_for(r);
     append_json_string(text, r.line);
     if (r.partial) text += ",\"partial\":true";
+    text += labels_;
     text += '}';
   }
   text += '\n';

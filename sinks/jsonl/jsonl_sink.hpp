@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plughost/sink.hpp"
 #include "plughost/sink_helpers.hpp"
@@ -12,8 +14,10 @@ namespace plughost::sinks {
 
 class jsonl_sink : public sink {
  public:
-  /// Opens (creates, appends to) `path`. Throws std::system_error when it cannot.
-  explicit jsonl_sink(const std::string& path);
+  /// Opens (creates, appends to) `path`. Throws std::system_error when it cannot. `labels` are
+  /// added to every object, after its other fields, as "NAME":"VALUE".
+  explicit jsonl_sink(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& labels = {});
   ~jsonl_sink() override;
   jsonl_sink(const jsonl_sink&) = delete;
   jsonl_sink& operator=(const jsonl_sink&) = delete;
@@ -37,6 +41,7 @@ class jsonl_sink : public sink {
   record_buffer buffer_;  // whole records: a full disk tears no line
   batch_tracker batch_;
   std::string prefix_;
+  std::string labels_;  // ,"NAME":"VALUE"... ; empty without labels
 };
 
 }  // namespace plughost::sinks

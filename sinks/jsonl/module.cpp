@@ -6,7 +6,9 @@
 namespace {
 
 std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
-  return std::make_unique<plughost::sinks::jsonl_sink>(s.get_string("path"));
+  return std::make_unique<plughost::sinks::jsonl_sink>(
+      s.get_string("path"), s.has("labels") ? plughost::parse_labels(s.get_string_list("labels"))
+                                            : std::vector<std::pair<std::string, std::string>>{});
 }
 
 const plughost::setting_spec settings_table[] = {
@@ -16,6 +18,10 @@ const plughost::setting_spec settings_table[] = {
                     "standard output",
      .required = true,
      .shorthand = true},
+    {.key = "labels",
+     .type = plughost::setting_type::string_list,
+     .description = "NAME=VALUE pairs added to every record, e.g. [\"host={host}\", "
+                    "\"role={role}\", \"worker_id={worker_id}\"]"},
 };
 
 constexpr plughost::module_descriptor descriptor{

@@ -1,20 +1,29 @@
-// Syslog framing (RFC 5424 / RFC 3164) with fmt, sent with plain POSIX sockets. No library among
-// plughost's dependencies frames syslog for a configurable destination: spdlog's syslog sink
-// goes through glibc's syslog(), which always writes to /dev/log.
+// Syslog framing (RFC 5424 / RFC 3164, RFC 6587 octet counting) with fmt, sent with plain POSIX
+// sockets, and TLS with OpenSSL (what Boost.Asio's TLS is built on; blocking calls on the sink's
+// own thread need no event loop). No library among plughost's dependencies frames syslog for a
+// configurable destination: spdlog's syslog sink goes through glibc's syslog(), which always
+// writes to /dev/log.
 #include "syslog_sink.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <thread>
 
 #include "plughost/sink_helpers.hpp"
 
@@ -81,7 +90,37 @@ std::vector<std::string_view> pieces(std::string_view text, std::size_t max) {
   return out;
 }
 
+// TCP and TLS: framed messages waiting beyond this are sent before write() returns.
+constexpr std::size_t pending_limit = 256 * 1024;
+constexpr std::chrono::milliseconds retry_delay_min{100};
+
+std::string openssl_error(std::string_view what) {
+  char text[256] = "unknown error";
+  if (const auto code = ::ERR_get_error(); code != 0) ::ERR_error_string_n(code, text, sizeof text);
+  ::ERR_clear_error();
+  return fmt::format("{}: {}", what, text);
+}
+
+std::pair<std::string, std::string> split_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    throw std::invalid_argument("address must be host:port, got " + address);
+  auto host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, address.substr(colon + 1)};
+}
+
 }  // namespace
+
+struct syslog_sink::tls_state {
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  ~tls_state() {
+    if (ssl) ::SSL_free(ssl);
+    if (ctx) ::SSL_CTX_free(ctx);
+  }
+};
 
 int syslog_sink::facility_code(std::string_view name) {
   for (std::size_t i = 0; i < facility_names.size(); ++i) {
@@ -93,6 +132,34 @@ int syslog_sink::facility_code(std::string_view name) {
 syslog_sink::syslog_sink(options o) : options_(std::move(o)) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) == 0) hostname_ = host;
+  for (const auto& [name, value] : options_.labels) {
+    labels_ += fmt::format(" {}=\"{}\"", header_field(name, 32), sd_escape(value));
+  }
+  if (streamed()) {
+    split_address(options_.address);  // a malformed address is a configuration error
+    if (options_.via == transport::tls) {
+      tls_ = std::make_unique<tls_state>();
+      tls_->ctx = ::SSL_CTX_new(::TLS_client_method());
+      if (!tls_->ctx) throw std::runtime_error(openssl_error("cannot set up TLS"));
+      ::SSL_CTX_set_min_proto_version(tls_->ctx, TLS1_2_VERSION);
+      const bool cas =
+          options_.ca_file.empty()
+              ? ::SSL_CTX_set_default_verify_paths(tls_->ctx) == 1
+              : ::SSL_CTX_load_verify_locations(tls_->ctx, options_.ca_file.c_str(), nullptr) == 1;
+      if (!cas) throw std::invalid_argument(openssl_error("ca_file " + options_.ca_file));
+      if (!options_.cert_file.empty() &&
+          (::SSL_CTX_use_certificate_chain_file(tls_->ctx, options_.cert_file.c_str()) != 1 ||
+           ::SSL_CTX_use_PrivateKey_file(
+               tls_->ctx,
+               (options_.key_file.empty() ? options_.cert_file : options_.key_file).c_str(),
+               SSL_FILETYPE_PEM) != 1)) {
+        throw std::invalid_argument(openssl_error("cert_file " + options_.cert_file));
+      }
+      ::SSL_CTX_set_verify(tls_->ctx, options_.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    }
+    // Connected at the first write: a receiver that is away now is waited for then.
+    return;
+  }
   if (!options_.address.empty()) {
     connect();  // an address that does not resolve is a configuration error
     return;
@@ -105,7 +172,140 @@ syslog_sink::syslog_sink(options o) : options_(std::move(o)) {
 }
 
 syslog_sink::~syslog_sink() {
+  disconnect();
+}
+
+void syslog_sink::disconnect() noexcept {
+  if (tls_ && tls_->ssl) {
+    ::SSL_free(tls_->ssl);
+    tls_->ssl = nullptr;
+  }
   if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+// TCP (and TLS over it): connected within the timeout, sends bounded by it too.
+void syslog_sink::connect_stream() {
+  const auto [host, port] = split_address(options_.address);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot resolve {}: {}", options_.address, ::gai_strerror(rc)));
+  }
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(options_.timeout.count()));
+      socklen_t len = sizeof err;
+      err = ready == 1 ? (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), err) : ETIMEDOUT;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (err != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::system_error(err, std::generic_category(), "connect to " + options_.address);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval t{static_cast<time_t>(options_.timeout.count() / 1000),
+            static_cast<suseconds_t>(options_.timeout.count() % 1000 * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+  fd_ = fd;
+  if (!tls_) return;
+  tls_->ssl = ::SSL_new(tls_->ctx);
+  const auto name = options_.server_name.empty() ? host : options_.server_name;
+  in6_addr ignored{};
+  const bool is_ip = ::inet_pton(AF_INET, name.c_str(), &ignored) == 1 ||
+                     ::inet_pton(AF_INET6, name.c_str(), &ignored) == 1;
+  if (!is_ip) {  // SNI (SSL_set_tlsext_host_name is a macro with an old-style cast)
+    ::SSL_ctrl(tls_->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(name.c_str()));
+  }
+  if (options_.verify) {
+    auto* param = ::SSL_get0_param(tls_->ssl);
+    if (is_ip) {
+      ::X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+    } else {
+      ::X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+    }
+  }
+  ::SSL_set_fd(tls_->ssl, fd_);
+  if (::SSL_connect(tls_->ssl) != 1) {
+    const auto why = openssl_error("TLS handshake with " + options_.address);
+    const auto verdict = ::SSL_get_verify_result(tls_->ssl);
+    disconnect();
+    throw std::runtime_error(
+        verdict != X509_V_OK ? fmt::format("{} ({})", why, ::X509_verify_cert_error_string(verdict))
+                             : why);
+  }
+}
+
+// One framed message on the connection; false when the connection is gone.
+bool syslog_sink::send_stream(const std::string& frame) {
+  if (tls_) {
+    ::ERR_clear_error();
+    return ::SSL_write(tls_->ssl, frame.data(), static_cast<int>(frame.size())) ==
+           static_cast<int>(frame.size());
+  }
+  std::size_t done = 0;
+  while (done < frame.size()) {
+    const auto n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Sends what waits, reconnecting (with a backoff) for as long as it takes: the core's queue holds
+// the records meanwhile, by the sink's overflow policy. The first failure of an outage is thrown
+// as a sink_error that lost nothing (the core reports it); the messages stay.
+void syslog_sink::deliver() {
+  // A receiver never writes to us: readable or hung up means it closed the connection (an
+  // orderly shutdown), and what we would send now would be lost.
+  if (fd_ >= 0) {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) == 1) disconnect();
+  }
+  while (!pending_.empty()) {
+    if (fd_ < 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_attempt_) std::this_thread::sleep_for(next_attempt_ - now);
+      try {
+        connect_stream();
+      } catch (const std::exception& e) {
+        retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
+        next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+        if (!std::exchange(outage_reported_, true)) {
+          throw sink_error(
+              fmt::format("{}; trying again (at most {}s apart) while {} messages "
+                          "wait, and the rest in the queue",
+                          e.what(), options_.retry_delay_max.count() / 1000.0, pending_.size()),
+              0);
+        }
+        continue;
+      }
+    }
+    if (!send_stream(pending_.front())) {
+      disconnect();
+      retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
+      next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+      continue;
+    }
+    retry_delay_ = std::chrono::milliseconds(0);
+    outage_reported_ = false;
+    pending_bytes_ -= pending_.front().size();
+    pending_.pop_front();
+  }
+}
+
+void syslog_sink::flush() {
+  if (streamed()) deliver();
 }
 
 void syslog_sink::connect() {
@@ -161,10 +361,10 @@ std::vector<std::string> syslog_sink::messages(const record& r) const {
   std::string header;
   if (options_.style == format::rfc5424) {
     header = fmt::format(
-        "<{}>1 {} {} {} {} {} [plughost@32473 plugin=\"{}\" stream=\"{}\"{}] [{}] ", pri,
+        "<{}>1 {} {} {} {} {} [plughost@32473 plugin=\"{}\" stream=\"{}\"{}{}] [{}] ", pri,
         format_timestamp(r.time), header_field(hostname_, 255), header_field(options_.ident, 48),
         procid, to_string(r.stream), sd_escape(r.plugin), to_string(r.stream),
-        r.partial ? " partial=\"true\"" : "", shown_plugin(r));
+        r.partial ? " partial=\"true\"" : "", labels_, shown_plugin(r));
   } else {
     header = fmt::format("<{}>{} {}[{}]: [{}] {}", pri, bsd_timestamp(r.time), options_.ident,
                          procid, shown_plugin(r), r.stream == stream::err ? "stderr: " : "");
@@ -190,7 +390,16 @@ void syslog_sink::send(const std::string& message) {
 }
 
 void syslog_sink::write(const record& r) {
-  for (const auto& m : messages(r)) send(m);
+  if (!streamed()) {
+    for (const auto& m : messages(r)) send(m);
+    return;
+  }
+  for (auto& m : messages(r)) {  // RFC 6587 octet counting: "LENGTH MESSAGE"
+    auto frame = fmt::format("{} {}", m.size(), m);
+    pending_bytes_ += frame.size();
+    pending_.push_back(std::move(frame));
+  }
+  if (pending_bytes_ >= pending_limit) deliver();
 }
 
 }  // namespace plughost::sinks

@@ -1,4 +1,6 @@
 // Per-plugin sink routing: plughost.plugins.<name>.sinks picks the sinks of one plugin.
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
@@ -100,6 +102,47 @@ TEST_F(sink_routing, unnamed_sinks_of_one_type_are_numbered_wherever_they_are_gi
                       "jsonl:" + second.string(), "--location", plugins.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines_in(first).size(), 3u) << "a second run added both plugins' lines";
+}
+
+// ---- where records come from -----------------------------------------------------------------
+
+TEST_F(sink_routing, identity_placeholders_name_each_workers_file_and_labels_say_who_wrote) {
+  plugin("all_a.sh", "echo hello\n");
+  const auto config = dir.write(
+      "lmcache.yaml",
+      "runtime_plugin_locations: [plugins]\nplughost:\n  sinks:\n"
+      "    - {type: jsonl, path: \"logs/{role}-{worker_id}.jsonl\", labels: [\"host={host}\", "
+      "\"role={role}\", \"worker_id={worker_id}\", \"worker_count={worker_count}\", "
+      "\"literal={not a placeholder}\"]}\n");
+  fs::create_directory(dir.path() / "logs");
+  const auto r = run({"run", "--config", config.string(), "--role", "WORKER", "--worker-id", "3",
+                      "--worker-count", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto recs = read_jsonl(dir.path() / "logs" / "WORKER-3.jsonl");
+  ASSERT_FALSE(recs.empty());
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  for (const auto& rec : recs) {
+    EXPECT_EQ(rec.value("host", ""), host) << rec.dump();
+    EXPECT_EQ(rec.value("role", ""), "WORKER");
+    EXPECT_EQ(rec.value("worker_id", ""), "3");
+    EXPECT_EQ(rec.value("worker_count", ""), "8");
+    EXPECT_EQ(rec.value("literal", ""), "{not a placeholder}");
+  }
+  EXPECT_TRUE(std::any_of(recs.begin(), recs.end(),
+                          [](const json& j) { return j.value("line", "") == "hello"; }));
+}
+
+TEST_F(sink_routing, an_unknown_placeholder_is_an_error_naming_it) {
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\nplughost:\n  sinks:\n"
+                                "    - \"jsonl:/tmp/{worker}.jsonl\"\n");
+  const auto r = run({"list", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "plughost: error: jsonl (/tmp/{worker}.jsonl): unknown placeholder {worker} in path "
+            "(did you mean {worker_id}? plughost's are {host}, {role}, {worker_id} and "
+            "{worker_count})\n");
 }
 
 }  // namespace

@@ -32,7 +32,9 @@ class BOOST_SYMBOL_VISIBLE sink {
 
   /// Makes buffered output visible. Called when the sink's queue runs empty and before the
   /// core returns. Throws like write(); an exception other than sink_error counts every record
-  /// given since the last successful flush() as lost.
+  /// given since the last successful flush() as lost. A sink_error that lost nothing says the
+  /// sink still holds records it will deliver (a receiver that is away): the core reports it
+  /// and calls flush() again a second later, or after the next records.
   virtual void flush() = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "plughost/record.hpp"
@@ -74,6 +75,12 @@ std::string describe_event(const record& r);
 /// fields. What the jsonl sink writes and `plughost logs --json` prints. Invalid UTF-8 is
 /// replaced (U+FFFD).
 std::string record_to_json(const record& r, std::string_view timestamp = {});
+
+/// A sink's `labels` setting ["NAME=VALUE", ...] as pairs, in order. NAME is letters, digits and
+/// '_' (starting with a letter or '_'). Throws std::invalid_argument naming the bad entry.
+/// Placeholders in VALUE ({host}, {role}...) were replaced by the core already.
+std::vector<std::pair<std::string, std::string>> parse_labels(
+    const std::vector<std::string>& entries);
 
 // ---- files -------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   for (auto& [plugin, names] : out.plugin_sinks) {
     for (auto i = before; i < out.sinks.size(); ++i) names.push_back(out.sinks[i].name);
   }
+  fill_identity_placeholders(out.sinks, out.who);
   if (out.sinks.empty()) out.warnings.push_back("no sinks are configured: records are discarded");
 
   // What plugins see: the JSON text they were handed, unchanged; else the user's whole

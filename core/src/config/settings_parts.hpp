@@ -82,6 +82,11 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
                                         const module_registry& modules);
 
 /// Sinks given on the command line (`flag` names them in errors), appended to `sinks`.
+/// {host}, {role} ("none" without one), {worker_id} and {worker_count} in the sinks' string,
+/// path and list settings, replaced (every worker of a deployment can share one configuration
+/// and write a file of its own). Throws config_error for another {name}.
+void fill_identity_placeholders(std::vector<sink_request>& sinks, const identity& who);
+
 /// The program's own sinks (launch_options::program_sinks), at the end of `sinks`. Throws
 /// usage_error for one without a name or sink, with a queue size out of bounds, or whose name
 /// another sink has.

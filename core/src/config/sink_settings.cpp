@@ -1,9 +1,11 @@
 // The sinks: from --sink, from plughost.sinks (or the defaults'), and --add-sink; how each is
 // written (a mapping, or the shorthand "type:VALUE") and how each is named.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 
+#include "common/nearest.hpp"
 #include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
 #include "plughost/error.hpp"
@@ -225,6 +227,77 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
     sinks = sinks_from_list(*p.value, modules, *p.doc, p.where);
   }
   return sinks;
+}
+
+namespace {
+
+// `text` with {host}, {role}, {worker_id} and {worker_count} replaced.
+std::string with_identity(const std::string& text, const std::map<std::string, std::string>& known,
+                          const std::string& sink, const std::string& key) {
+  std::string out;
+  std::size_t at = 0;
+  while (true) {
+    const auto open = text.find('{', at);
+    const auto close = open == std::string::npos ? open : text.find('}', open);
+    if (close == std::string::npos) break;
+    const auto name = text.substr(open + 1, close - open - 1);
+    const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || c == '_';
+    });
+    out += text.substr(at, open - at);
+    // Another {name} may be the module's own ({plugin} of the file sink), unless it is a typo of
+    // one of plughost's.
+    std::optional<std::string> meant;
+    if (word && !known.count(name)) {
+      const std::vector<std::string> names = {"host", "role", "worker_id", "worker_count"};
+      for (const auto& k : names) {
+        if (!meant && k.rfind(name, 0) == 0) meant = k;
+      }
+      if (!meant) meant = nearest_key(name, names);
+    }
+    if (const auto it = known.find(name); it != known.end()) {
+      out += it->second;
+    } else if (meant) {
+      throw config_error(sink, fmt::format("unknown placeholder {{{}}} in {} (did you mean "
+                                           "{{{}}}? plughost's are {{host}}, {{role}}, "
+                                           "{{worker_id}} and {{worker_count}})",
+                                           name, key, *meant));
+    } else {
+      out += text.substr(open, close - open + 1);
+    }
+    at = close + 1;
+  }
+  return out + text.substr(at);
+}
+
+}  // namespace
+
+void fill_identity_placeholders(std::vector<sink_request>& sinks, const identity& who) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::map<std::string, std::string> known = {
+      {"host", host},
+      {"role", who.role.value_or("none")},
+      {"worker_id", std::to_string(who.worker_id)},
+      {"worker_count", std::to_string(who.worker_count)}};
+  for (auto& sink : sinks) {
+    if (!sink.module) continue;  // a program's own
+    auto values = sink.values;
+    for (const auto& [key, value] : sink.values.values()) {
+      if (const auto* text = std::get_if<std::string>(&value)) {
+        values.set(key, with_identity(*text, known, sink.label, key));
+      } else if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
+        std::vector<std::string> filled;
+        for (const auto& item : *list)
+          filled.push_back(with_identity(item, known, sink.label, key));
+        values.set(key, std::move(filled));
+      }
+    }
+    if (values == sink.values) continue;
+    sink.values = std::move(values);
+    const auto label = sink_label(*sink.module->descriptor, sink.values);
+    sink.label = sink.named ? fmt::format("{} ({})", sink.name, label) : label;
+  }
 }
 
 }  // namespace plughost::detail

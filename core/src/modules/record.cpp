@@ -242,4 +242,25 @@ std::string record_to_json(const record& r, std::string_view timestamp) {
   return j.dump(-1, ' ', false, ordered::error_handler_t::replace);
 }
 
+std::vector<std::pair<std::string, std::string>> parse_labels(
+    const std::vector<std::string>& entries) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : entries) {
+    const auto eq = e.find('=');
+    const auto name = std::string_view(e).substr(0, eq);
+    const bool good_name = eq != std::string::npos && !name.empty() &&
+                           !(name.front() >= '0' && name.front() <= '9') &&
+                           std::all_of(name.begin(), name.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '_';
+                           });
+    if (!good_name) {
+      throw std::invalid_argument(fmt::format(
+          "labels: expected NAME=VALUE (NAME of letters, digits and _), got '{}'", visible(e)));
+    }
+    out.emplace_back(std::string(name), e.substr(eq + 1));
+  }
+  return out;
+}
+
 }  // namespace plughost

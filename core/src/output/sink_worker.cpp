@@ -6,6 +6,8 @@
 namespace plughost::detail {
 
 namespace {
+// A sink whose flush() said it still holds records is flushed again this often while idle.
+constexpr auto flush_retry_interval = std::chrono::seconds(1);
 constexpr auto report_interval = std::chrono::seconds(10);
 // For a worker destroyed without close() (an error path): what it holds still gets written.
 constexpr auto close_grace = std::chrono::seconds(5);
@@ -135,8 +137,19 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
   auto& s = *sp;
   std::size_t unflushed = 0;  // records written since the last successful flush
   std::unique_lock lock(s.mutex);
+  bool flush_again = false;  // the sink still holds records (a sink_error that lost nothing)
   while (true) {
-    s.wake.wait(lock, [&] { return !s.queue.empty() || s.closing; });
+    const auto ready = [&] { return !s.queue.empty() || s.closing; };
+    if (flush_again) {
+      if (!s.wake.wait_for(lock, flush_retry_interval, ready)) {
+        lock.unlock();
+        flush_again = flush(s, unflushed);
+        lock.lock();
+        continue;
+      }
+    } else {
+      s.wake.wait(lock, ready);
+    }
     if (s.abandoned) break;
     if (s.queue.empty()) {  // closing, and everything is written
       lock.unlock();
@@ -156,7 +169,7 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
     // busy sink still writes in large pieces.
     if (s.queue.empty()) {
       lock.unlock();
-      flush(s, unflushed);
+      flush_again = flush(s, unflushed);
       lock.lock();
     }
     s.busy = false;
@@ -187,13 +200,14 @@ void sink_worker::write_one(state& s, const record_batch& b, std::size_t& unflus
   });
 }
 
-void sink_worker::flush(state& s, std::size_t& unflushed) {
+bool sink_worker::flush(state& s, std::size_t& unflushed) {
   try {
     s.sink.impl->flush();
     unflushed = 0;
   } catch (const sink_error& e) {
     fail(s, e.lost(), "flush", e.what());
     unflushed = 0;
+    return e.lost() == 0;  // nothing lost: the sink holds them, and is to be flushed again
   } catch (const std::exception& e) {
     fail(s, unflushed, "flush", e.what());  // whatever it held since its last flush
     unflushed = 0;
@@ -201,6 +215,7 @@ void sink_worker::flush(state& s, std::size_t& unflushed) {
     fail(s, unflushed, "flush", "unknown exception");
     unflushed = 0;
   }
+  return false;
 }
 
 void sink_worker::fail(state& s, std::uint64_t lost, std::string_view call, const char* what) {

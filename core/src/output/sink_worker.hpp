@@ -102,7 +102,8 @@ class sink_worker {
   };
   static void write_batches(const std::shared_ptr<state>& s);
   static void write_one(state& s, const record_batch& b, std::size_t& unflushed);
-  static void flush(state& s, std::size_t& unflushed);
+  /// Returns whether to flush again later: the sink said it still holds records.
+  static bool flush(state& s, std::size_t& unflushed);
   static void fail(state& s, std::uint64_t lost, std::string_view call, const char* what);
 
   std::shared_ptr<state> state_;  // shared with the thread, which may outlive this object

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,9 +14,10 @@
 namespace plughost::test {
 namespace {
 
-// A free UDP port on 127.0.0.1 (the kernel picks one; it is released for rsyslogd to take).
-int free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+// A free port on 127.0.0.1 for `type` (SOCK_DGRAM, SOCK_STREAM): the kernel picks one; it is
+// released for rsyslogd to take.
+int free_port(int type) {
+  const int fd = ::socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -106,7 +108,7 @@ class syslog_sink : public plughost_run {
 
   fs::path socket = dir.path() / "rsyslog" / "log.sock";
   fs::path received = dir.path() / "rsyslog" / "received.log";
-  int port = free_udp_port();
+  int port = free_port(SOCK_DGRAM);
   std::unique_ptr<child_process> rsyslogd_;
 };
 
@@ -179,6 +181,188 @@ TEST_F(syslog_sink, a_missing_socket_is_reported_and_other_sinks_go_on) {
     seen = seen || rec.value("line", "") == "still recorded";
   }
   EXPECT_TRUE(seen);
+}
+
+// ---- over TCP and TLS ------------------------------------------------------------------------
+
+// A real rsyslogd receiving over TCP (imtcp), or TLS with its gnutls driver and a certificate
+// the test makes; it can be stopped and started again on the same port.
+class syslog_stream : public plughost_run {
+ protected:
+  void TearDown() override { stop_receiver(); }
+
+  // A CA, and a certificate it signed for 127.0.0.1 and localhost.
+  void make_certificates() {
+    const auto script = dir.write(
+        "tls/make.sh",
+        "set -e\ncd " + (dir.path() / "tls").string() +
+            "\n"
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+            "-subj /CN=plughost-test-ca\n"
+            "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+            "-subj /CN=localhost\n"
+            "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf\n"
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+            "-out server.pem -days 2 -extfile ext.cnf\n"
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.pem "
+            "-days 2 -subj /CN=another-ca\n");
+    child_process make({{"/bin/sh", script.string()},
+                        env,
+                        dir.path() / "tls" / "out",
+                        dir.path() / "tls" / "err"});
+    const auto status = make.wait_for(std::chrono::seconds(120));
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << read_file(dir.path() / "tls" / "err");
+  }
+
+  void start_receiver() {
+    const auto tls = dir.path() / "tls";
+    std::string conf = "global(workDirectory=\"" + (dir.path() / "rsyslog").string() + "\"";
+    if (use_tls) {
+      conf += " DefaultNetstreamDriverCAFile=\"" + (tls / "ca.pem").string() +
+              "\" DefaultNetstreamDriverCertFile=\"" + (tls / "server.pem").string() +
+              "\" DefaultNetstreamDriverKeyFile=\"" + (tls / "server.key").string() + "\"";
+    }
+    conf +=
+        ")\nmodule(load=\"imtcp\"" +
+        std::string(use_tls ? " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" "
+                              "StreamDriver.Authmode=\"anon\""
+                            : "") +
+        ")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"" + std::to_string(port) +
+        "\")\ntemplate(name=\"t\" type=\"string\" string=\"sd=%structured-data% msg=%msg%\\n\")\n"
+        "*.* action(type=\"omfile\" file=\"" +
+        received.string() + "\" template=\"t\")\n";
+    const auto file = dir.write("rsyslog/rsyslog.conf", conf);
+    rsyslogd_ = std::make_unique<child_process>(
+        child_process::options{{"/usr/sbin/rsyslogd", "-n", "-f", file.string(), "-i",
+                                (dir.path() / "rsyslog" / "pid").string()},
+                               env,
+                               dir.path() / "rsyslog" / "out",
+                               dir.path() / "rsyslog" / "err",
+                               {},
+                               {}});
+    // Ready once it accepts connections.
+    ASSERT_TRUE(eventually([&] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      return up;
+    })) << read_file(dir.path() / "rsyslog" / "err");
+  }
+
+  void stop_receiver() {
+    if (!rsyslogd_) return;
+    rsyslogd_->signal(SIGTERM);
+    rsyslogd_->wait_for(std::chrono::seconds(30));
+    rsyslogd_.reset();
+  }
+
+  // The "line N" messages received, in order.
+  std::vector<int> numbers_received() {
+    std::vector<int> out;
+    std::istringstream in(read_file(received));
+    for (std::string l; std::getline(in, l);) {
+      const auto at = l.find("] line ");
+      if (at != std::string::npos) out.push_back(std::stoi(l.substr(at + 7)));
+    }
+    return out;
+  }
+
+  // A plugin that writes lines 1..100, then, once `go` exists, 101..300.
+  fs::path two_phase_plugin() {
+    plugin("all_count.sh",
+           "for i in $(seq 1 100); do echo \"line $i\"; done\n"
+           "while [ ! -e " +
+               (dir.path() / "go").string() +
+               " ]; do sleep 0.05; done\n"
+               "for i in $(seq 101 300); do echo \"line $i\"; done\nexec sleep 300\n");
+    return dir.path() / "go";
+  }
+
+  fs::path config(const std::string& sink) {
+    return dir.write("c.yaml", "runtime_plugin_locations: [plugins]\nplughost:\n  sinks:\n    - " +
+                                   sink + "\n    - jsonl:" + records_file.string() + "\n");
+  }
+
+  std::vector<int> one_to(int n) {
+    std::vector<int> out;
+    for (int i = 1; i <= n; ++i) out.push_back(i);
+    return out;
+  }
+
+  bool use_tls = false;
+  int port = free_port(SOCK_STREAM);
+  fs::path received = dir.path() / "rsyslog" / "received.log";
+  std::unique_ptr<child_process> rsyslogd_;
+};
+
+TEST_F(syslog_stream, tcp_loses_nothing_while_the_receiver_restarts) {
+  start_receiver();
+  const auto go = two_phase_plugin();
+  auto host =
+      start({"run", "--config",
+             config("{type: syslog, transport: tcp, address: \"127.0.0.1:" + std::to_string(port) +
+                    "\", labels: [\"team=kv\"]}")
+                 .string()});
+  ASSERT_TRUE(eventually([&] { return numbers_received().size() == 100; })) << read_file(received);
+  EXPECT_NE(read_file(received).find("sd=[plughost@32473 plugin=\"all_count.sh\" "
+                                     "stream=\"stdout\" team=\"kv\"] msg=[all_count.sh] line 1\n"),
+            std::string::npos)
+      << read_file(received);
+
+  stop_receiver();
+  dir.write("go", "");
+  // plughost notices, says so once, and keeps the messages while it tries again.
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("connect to 127.0.0.1:" + std::to_string(port)) !=
+           std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  start_receiver();
+  ASSERT_TRUE(eventually([&] { return numbers_received().size() >= 300; }))
+      << numbers_received().size() << " received";
+  EXPECT_EQ(numbers_received(), one_to(300)) << "each line once, in order";
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+}
+
+TEST_F(syslog_stream, tls_to_rsyslogd_with_its_certificate_checked) {
+  make_certificates();
+  use_tls = true;
+  start_receiver();
+  const auto go = two_phase_plugin();
+  dir.write("go", "");
+  auto host =
+      start({"run", "--config",
+             config("{type: syslog, transport: tls, address: \"127.0.0.1:" + std::to_string(port) +
+                    "\", ca_file: " + (dir.path() / "tls" / "ca.pem").string() + "}")
+                 .string()});
+  ASSERT_TRUE(eventually([&] { return numbers_received().size() >= 300; }))
+      << read_file(dir.path() / "bg.err") << read_file(dir.path() / "rsyslog" / "err");
+  EXPECT_EQ(numbers_received(), one_to(300));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+}
+
+TEST_F(syslog_stream, tls_refuses_a_receiver_whose_certificate_another_ca_signed) {
+  make_certificates();
+  use_tls = true;
+  start_receiver();
+  plugin("all_a.sh", "echo secret; exec sleep 300\n");
+  auto host =
+      start({"run", "--config",
+             config("{type: syslog, transport: tls, address: \"127.0.0.1:" + std::to_string(port) +
+                    "\", ca_file: " + (dir.path() / "tls" / "other-ca.pem").string() + "}")
+                 .string()});
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("certificate verify failed") != std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(read_file(received).find("secret"), std::string::npos);
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
 }
 
 }  // namespace
