@@ -268,7 +268,7 @@ int guarded(const std::function<int()>& f) {
 
 std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()>& run) {
   // Each command's options live as long as the program (the lambdas read them after parsing).
-  static finding_options status_o, act_o[3], reload_o, logs_o;
+  static finding_options status_o, act_o[3], logs_o;
   static bool status_json = false, logs_json = false, logs_follow = false;
   static std::vector<std::string> act_names[3], logs_names;
   static std::int64_t logs_lines = 20;
@@ -332,21 +332,36 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
     });
   }
 
-  auto* reload = app.add_subcommand(
-      "reload", "read the configuration and the locations again (as SIGHUP does)");
-  add_finding_options(*reload, reload_o);
-  reload->footer("\nExample: plughost reload --config /etc/lmcache/lmcache.yaml --role WORKER");
-  reload->callback([&run] {
-    run = [] {
-      return guarded([] {
-        auto c = connect(reload_o);
-        c.send({{"command", "reload"}});
-        if (!said_ok(c.answer())) return refused;
-        fmt::print("reload requested (what changed is in plughost's own messages)\n");
-        return 0;
-      });
-    };
-  });
+  // reload and reopen: a request, and what it started.
+  struct simple {
+    const char* name;
+    const char* help;
+    const char* done;
+    const char* example;
+  };
+  static const simple simples[2] = {
+      {"reload", "read the configuration and the locations again (as SIGHUP does)",
+       "reload requested (what changed is in plughost's own messages)",
+       "plughost reload --config /etc/lmcache/lmcache.yaml --role WORKER"},
+      {"reopen", "open every sink's file (or connection) again, after logrotate (as SIGUSR1 does)",
+       "reopen requested", "plughost reopen --role WORKER --worker-id 0"}};
+  static finding_options simple_o[2];
+  for (int i = 0; i < 2; ++i) {
+    auto* cmd = app.add_subcommand(simples[i].name, simples[i].help);
+    add_finding_options(*cmd, simple_o[i]);
+    cmd->footer(fmt::format("\nExample: {}", simples[i].example));
+    cmd->callback([&run, i] {
+      run = [i] {
+        return guarded([i] {
+          auto c = connect(simple_o[i]);
+          c.send({{"command", simples[i].name}});
+          if (!said_ok(c.answer())) return refused;
+          fmt::print("{}\n", simples[i].done);
+          return 0;
+        });
+      };
+    });
+  }
 
   auto* logs = app.add_subcommand("logs", "show the latest records of a running plughost");
   add_finding_options(*logs, logs_o);
@@ -385,7 +400,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
       });
     };
   });
-  return {"status", "start", "stop", "restart", "reload", "logs"};
+  return {"status", "start", "stop", "restart", "reload", "reopen", "logs"};
 }
 
 }  // namespace plughost::cli

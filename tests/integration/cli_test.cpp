@@ -102,17 +102,18 @@ TEST_F(cli, a_mistyped_command_is_named_with_the_nearest_one) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "plughost: error: unknown command 'lst' (did you mean 'list'?); the commands are run, "
-            "list, modules, status, start, stop, restart, reload, logs and help\n");
+            "list, modules, status, start, stop, restart, reload, reopen, logs and help\n");
   r = run_plughost({"help", "moduels"}, env, dir);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err,
-            "plughost: error: unknown command 'moduels' (did you mean 'modules'?); the commands "
-            "are run, list, modules, status, start, stop, restart, reload, logs and help\n");
+  EXPECT_EQ(
+      r.err,
+      "plughost: error: unknown command 'moduels' (did you mean 'modules'?); the commands "
+      "are run, list, modules, status, start, stop, restart, reload, reopen, logs and help\n");
   r = run_plughost({"xyzzy"}, env, dir);
   EXPECT_EQ(
       r.err,
       "plughost: error: unknown command 'xyzzy'; the commands are run, list, modules, status, "
-      "start, stop, restart, reload, logs and help\n");
+      "start, stop, restart, reload, reopen, logs and help\n");
 }
 
 TEST_F(cli, help_names_every_value_and_ends_each_command_with_an_example) {

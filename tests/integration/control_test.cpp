@@ -279,11 +279,45 @@ TEST_F(control, a_bad_request_gets_a_one_line_error_and_the_connection_goes_on) 
   std::getline(lines, line);
   EXPECT_EQ(json::parse(line)["error"],
             "unknown command 'stauts' (did you mean 'status'?); the commands are status, start, "
-            "stop, restart, reload and logs");
+            "stop, restart, reload, reopen and logs");
   std::getline(lines, line);
   EXPECT_EQ(json::parse(line)["error"], "the request names no \"plugins\"");
   std::getline(lines, line);
   EXPECT_EQ(json::parse(line)["ok"], true);
+  stop_host(*host);
+}
+
+TEST_F(control, sigusr1_and_reopen_open_the_sinks_files_again_after_a_rotation) {
+  // "batch N" once the test has made the file go.N.
+  plugin("all_talk.sh", "for n in 1 2 3; do\n  while [ ! -e " + dir.path().string() +
+                            "/go.$n ]; do sleep 0.02; done\n  echo \"batch $n\"\ndone\n"
+                            "exec sleep 300\n");
+  auto host = start_host();
+  const auto lines_in = [](const fs::path& file, const std::string& line) {
+    std::size_t n = 0;
+    for (const auto& r : read_jsonl(file)) n += r.value("line", "") == line ? 1 : 0;
+    return n;
+  };
+  dir.write("go.1", "");
+  ASSERT_TRUE(eventually([&] { return lines_in(records_file, "batch 1") == 1; }));
+  // logrotate's way: move the file, then tell plughost.
+  const auto rotated = dir.path() / "records.1.jsonl";
+  fs::rename(records_file, rotated);
+  host->signal(SIGUSR1);
+  ASSERT_TRUE(eventually([&] { return fs::exists(records_file); }))
+      << "the sink made again creates the file again";
+  dir.write("go.2", "");
+  ASSERT_TRUE(eventually([&] { return lines_in(records_file, "batch 2") == 1; }));
+  EXPECT_EQ(lines_in(rotated, "batch 2"), 0u);
+  EXPECT_EQ(lines_in(rotated, "batch 1"), 1u);
+
+  fs::rename(records_file, dir.path() / "records.2.jsonl");
+  const auto r = ctl({"reopen"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "reopen requested\n");
+  ASSERT_TRUE(eventually([&] { return fs::exists(records_file); }));
+  dir.write("go.3", "");
+  ASSERT_TRUE(eventually([&] { return lines_in(records_file, "batch 3") == 1; }));
   stop_host(*host);
 }
 

@@ -179,6 +179,12 @@ class launcher {
   /// uses is loaded then. Thread-safe; no effect outside run().
   void reload() noexcept;
 
+  /// Every configured sink is made again (its module's factory, same settings) before its next
+  /// records: files are opened again after logrotate moved them, a syslog connection is made
+  /// again. What the old one held is flushed first. As SIGUSR1 does (with handle_signals) and
+  /// `plughost reopen`. Thread-safe; no effect outside run().
+  void reopen_sinks() noexcept;
+
   /// By hand, as an operator does through the control socket: stops one plugin (its stop
   /// sequence) and keeps it stopped, without restarting it, until start_plugin(),
   /// restart_plugin() or a reload; while a plugin is stopped by hand the run goes on. Returns

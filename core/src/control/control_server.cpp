@@ -40,7 +40,8 @@ constexpr std::size_t max_connections = 64;
 constexpr std::size_t max_unsent_bytes = 4 * 1024 * 1024;
 constexpr std::size_t max_posted_batches = 256;
 constexpr std::int64_t default_log_lines = 20;
-const std::vector<std::string> commands = {"status", "start", "stop", "restart", "reload", "logs"};
+const std::vector<std::string> commands = {"status", "start",  "stop", "restart",
+                                           "reload", "reopen", "logs"};
 
 std::string error_line(std::string_view message) {
   return json{{"ok", false}, {"error", message}}.dump(-1, ' ', false,
@@ -155,10 +156,9 @@ class control_server::connection : public std::enable_shared_from_this<connectio
       if (name == "status") {
         return send(R"({"ok":true,"status":)" + to_json(calls_.status()) + "}\n");
       }
-      if (name == "reload") {
-        calls_.reload();
-        return send(R"({"ok":true})"
-                    "\n");
+      if (name == "reload" || name == "reopen") {
+        (name == "reload" ? calls_.reload : calls_.reopen)();
+        return send("{\"ok\":true}\n");
       }
       if (name == "stop" || name == "start" || name == "restart") return act(name, request);
       if (name == "logs") return logs(request);
@@ -168,7 +168,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     const auto near = nearest_key(name, commands);
     send(error_line(fmt::format(
         "unknown command '{}'{}; the commands are status, start, stop, "
-        "restart, reload and logs",
+        "restart, reload, reopen and logs",
         visible(name), near ? fmt::format(" (did you mean '{}'?)", *near) : std::string())));
   }
 

@@ -28,6 +28,7 @@ struct operator_calls {
   /// "stop", "start" or "restart" one plugin; returns what happened; throws usage_error.
   std::function<std::string(std::string_view what, std::string_view plugin)> act;
   std::function<void()> reload;
+  std::function<void()> reopen;
   record_tap* tap = nullptr;  ///< for logs; may be null
 };
 

@@ -73,7 +73,8 @@ struct launcher::impl {
                     options.reap_all_children, options.child_subreaper_and_sigchld_handler,
                     options.raise_open_file_limit,
                     options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env)
-                                           : nullptr}) {
+                                           : nullptr,
+                    [this] { reopen_sinks(); }}) {
     auto warnings = base.all_warnings();  // after the settings: they load the modules they use
     runners = detail::load_runners(settings, warnings);
     the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
@@ -86,10 +87,20 @@ struct launcher::impl {
     std::vector<detail::named_sink> out;
     for (const auto& request : settings.sinks) {
       try {
+        std::function<std::shared_ptr<sink>()> again;
+        if (!request.instance) {
+          again = [module = request.module, values = request.values] {
+            try {
+              return detail::create_sink(*module, values);
+            } catch (const detail::module_error& e) {
+              throw std::runtime_error(e.message());
+            }
+          };
+        }
         out.push_back({request.name, request.label,
                        request.instance ? request.instance
                                         : detail::create_sink(*request.module, request.values),
-                       request.queue, request.instance != nullptr});
+                       request.queue, std::move(again), request.instance != nullptr});
       } catch (const detail::module_error& e) {
         throw config_error(e.module(), e.message());
       }
@@ -243,6 +254,11 @@ struct launcher::impl {
     return items;
   }
 
+  void reopen_sinks() noexcept {
+    const std::lock_guard lock(run_mutex);
+    if (began) dispatch.reopen();
+  }
+
   // What the control socket and the metrics endpoint may ask.
   detail::operator_calls operator_calls() {
     detail::operator_calls calls;
@@ -252,6 +268,7 @@ struct launcher::impl {
       return supervisor.act(what == "stop" ? stop : what == "start" ? start : restart, plugin);
     };
     calls.reload = [this] { supervisor.reload(); };
+    calls.reopen = [this] { reopen_sinks(); };
     calls.tap = settings.control_socket ? &tap : nullptr;
     return calls;
   }
@@ -376,6 +393,10 @@ void launcher::stop() noexcept {
 
 void launcher::reload() noexcept {
   impl_->supervisor.reload();
+}
+
+void launcher::reopen_sinks() noexcept {
+  impl_->reopen_sinks();
 }
 
 std::string launcher::stop_plugin(std::string_view name) {

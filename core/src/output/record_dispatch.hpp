@@ -90,6 +90,12 @@ class record_dispatch {
   /// Hands every batch to `tap` too, from now on (before open(); the tap outlives this).
   void tap_into(record_tap* tap) noexcept { tap_ = tap; }
 
+  /// Every configured sink is made again before its next batch (reopen after logrotate).
+  /// Thread-safe once open() has returned.
+  void reopen() noexcept {
+    for (const auto& w : workers_) w->reopen();
+  }
+
   /// Every sink as it is now (loop thread).
   std::vector<sink_status> statuses() const;
 

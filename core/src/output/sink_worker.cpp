@@ -98,6 +98,25 @@ bool sink_worker::wait_idle(std::chrono::steady_clock::time_point deadline) {
                               [&] { return s.done || (s.queue.empty() && !s.busy); });
 }
 
+void sink_worker::reopen() noexcept {
+  if (!state_->sink.reopen) return;
+  {
+    const std::lock_guard lock(state_->mutex);
+    state_->reopen_wanted = true;
+  }
+  state_->wake.notify_one();
+}
+
+void sink_worker::make_again(state& s, std::size_t& unflushed) {
+  flush(s, unflushed);  // what the old one holds goes where it was going
+  try {
+    auto fresh = s.sink.reopen();
+    s.sink.impl = std::move(fresh);  // the old one is destroyed here: its file is closed
+  } catch (const std::exception& e) {
+    fail(s, 0, "reopen", e.what());
+  }
+}
+
 void sink_worker::finish() noexcept {
   {
     const std::lock_guard lock(state_->mutex);
@@ -139,7 +158,7 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
   std::unique_lock lock(s.mutex);
   bool flush_again = false;  // the sink still holds records (a sink_error that lost nothing)
   while (true) {
-    const auto ready = [&] { return !s.queue.empty() || s.closing; };
+    const auto ready = [&] { return !s.queue.empty() || s.closing || s.reopen_wanted; };
     if (flush_again) {
       if (!s.wake.wait_for(lock, flush_retry_interval, ready)) {
         lock.unlock();
@@ -151,6 +170,12 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
       s.wake.wait(lock, ready);
     }
     if (s.abandoned) break;
+    if (std::exchange(s.reopen_wanted, false)) {
+      lock.unlock();
+      make_again(s, unflushed);
+      lock.lock();
+      if (s.queue.empty() && !s.closing) continue;
+    }
     if (s.queue.empty()) {  // closing, and everything is written
       lock.unlock();
       flush(s, unflushed);

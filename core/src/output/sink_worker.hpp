@@ -27,6 +27,9 @@ struct named_sink {
   std::string label;  ///< how messages refer to it: "jsonl (/var/log/p.jsonl)"
   std::shared_ptr<sink> impl;
   queue_policy queue{};
+  /// Makes a fresh instance of the sink (its module's factory, with its settings), for reopen;
+  /// empty for a program's sink, which is never reopened.
+  std::function<std::shared_ptr<plughost::sink>()> reopen;
   /// The embedding program's (launch_options::program_sinks): never left behind, since the
   /// program may free what its sink uses once the launcher returns; close() waits for it.
   bool program = false;
@@ -65,6 +68,10 @@ class sink_worker {
   }
   /// The message of the latest failure, for reports.
   std::string last_error() const;
+  /// Any thread: the writer replaces the sink by a fresh instance (flushing the old one first)
+  /// before its next batch: files are opened again after logrotate moved them. A sink that
+  /// cannot be made again is reported, and the old one goes on.
+  void reopen() noexcept;
   /// Writes and flushes that failed so far.
   std::uint64_t errors() const noexcept { return state_->errors.load(); }
   /// What the queue (and the writer's hands) hold now, in bytes.
@@ -98,12 +105,14 @@ class sink_worker {
     std::atomic<bool> room_wanted{false};
     std::atomic<std::uint64_t> lost{0};
     std::atomic<std::uint64_t> errors{0};
+    bool reopen_wanted = false;  // guarded by mutex
     std::atomic<bool> loss_noticed{false};
   };
   static void write_batches(const std::shared_ptr<state>& s);
   static void write_one(state& s, const record_batch& b, std::size_t& unflushed);
   /// Returns whether to flush again later: the sink said it still holds records.
   static bool flush(state& s, std::size_t& unflushed);
+  static void make_again(state& s, std::size_t& unflushed);
   static void fail(state& s, std::uint64_t lost, std::string_view call, const char* what);
 
   std::shared_ptr<state> state_;  // shared with the thread, which may outlive this object

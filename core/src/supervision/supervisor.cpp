@@ -284,6 +284,8 @@ class supervisor::impl : private supervision_port {
       wait_for_stop_signal();
       reload_signals_.emplace(ioc_, SIGHUP);
       wait_for_reload_signal();
+      reopen_signals_.emplace(ioc_, SIGUSR1);
+      wait_for_reopen_signal();
     }
     if (!guardian_.start(max_stop_timeout_)) {
       log().warn("cannot start the guardian process: plugins would outlive a killed host");
@@ -466,6 +468,15 @@ class supervisor::impl : private supervision_port {
     });
   }
 
+  void wait_for_reopen_signal() {
+    reopen_signals_->async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      log().info("received SIGUSR1: reopening the sinks");
+      if (options_.reopen) options_.reopen();
+      if (machine_.phase() != run_phase::finished) wait_for_reopen_signal();
+    });
+  }
+
   // Read now; the machine decides when it applies (after the start-up, never while stopping).
   void apply_reload() {
     if (machine_.phase() == run_phase::finished || !options_.reload) return;
@@ -630,7 +641,8 @@ class supervisor::impl : private supervision_port {
     // Cancelled (their waits end) and cleared (the last registration of a signal puts its
     // default disposition back).
     for (auto* set : {&child_signals_, stop_signals_ ? &*stop_signals_ : nullptr,
-                      reload_signals_ ? &*reload_signals_ : nullptr}) {
+                      reload_signals_ ? &*reload_signals_ : nullptr,
+                      reopen_signals_ ? &*reopen_signals_ : nullptr}) {
       if (!set) continue;
       set->cancel(ec);
       set->clear(ec);
@@ -654,6 +666,7 @@ class supervisor::impl : private supervision_port {
   asio::signal_set child_signals_;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
+  std::optional<asio::signal_set> reopen_signals_;
   std::optional<asio::posix::stream_descriptor> exit_with_;
   std::optional<asio::steady_timer> watchdog_timer_;
   bool told_stopping_ = false;

@@ -37,6 +37,8 @@ struct supervisor_options {
   /// READY=1 around a reload, STOPPING=1, and WATCHDOG=1 from the loop when asked for. May be
   /// null.
   std::shared_ptr<systemd_notifier> notifier;
+  /// With handle_signals: what SIGUSR1 does (the sinks made again).
+  std::function<void()> reopen;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:
