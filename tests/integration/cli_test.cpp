@@ -411,5 +411,25 @@ TEST_F(cli, a_location_waited_for_is_used_once_it_appears) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << read_file(dir.path() / "bg.err");
 }
 
+TEST_F(cli, restart_interval_runs_a_periodic_job_and_needs_an_interval) {
+  plugin("all_job.sh", "echo tick\n");
+  auto config = dir.write("lmcache.yaml",
+                          "runtime_plugin_locations: [plugins]\nplughost:\n"
+                          "  restart: interval\n");
+  auto r = run({"run", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: " + config.string() +
+                       ":3:12: restart: interval needs an interval (e.g. interval: 5m)\n");
+  config = dir.write("lmcache.yaml",
+                     "runtime_plugin_locations: [plugins]\nplughost:\n"
+                     "  restart: interval\n  interval: 100ms\n  sinks: [\"jsonl:" +
+                         records_file.string() + "\"]\n");
+  auto host = start({"run", "--config", config.string()});
+  ASSERT_TRUE(eventually([&] { return lines_of("all_job.sh", "stdout").size() >= 3; }));
+  EXPECT_EQ(events_of(records_of("all_job.sh"))[2]["event"], "next_run");
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+}
+
 }  // namespace
 }  // namespace plughost::test

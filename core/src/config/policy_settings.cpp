@@ -26,8 +26,12 @@ const setting_spec policy_table[] = {
      .choices = "SIGTERM|SIGINT|SIGHUP|SIGQUIT|SIGUSR1|SIGUSR2"},
     {.key = "restart",
      .type = setting_type::choice,
-     .description = "restart a plugin when it exits: never (as LMCache), on-failure, always",
-     .choices = "never|on-failure|always"},
+     .description = "restart a plugin when it exits: never (as LMCache), on-failure, always; "
+                    "interval: start it every `interval` (a periodic job)",
+     .choices = "never|on-failure|always|interval"},
+    {.key = "interval",
+     .type = setting_type::duration,
+     .description = "restart: interval: the time from one start of the plugin to the next"},
     {.key = "restart_delay",
      .type = setting_type::duration,
      .description = "delay before the first restart; doubled for each further one"},
@@ -78,6 +82,7 @@ void apply_policy(const settings& s, plugin_policy& p) {
     p.timeout = t.count() > 0 ? std::optional(t) : std::nullopt;
   }
   if (s.has("enabled")) p.enabled = s.get_bool("enabled");
+  if (s.has("interval")) p.interval = s.get_duration("interval");
 }
 
 }  // namespace
@@ -102,6 +107,10 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
   }
   if (options.stop_timeout)
     policy.stop_timeout = duration_flag("--stop-timeout", *options.stop_timeout);
+  if (policy.restart == restart_mode::interval && policy.interval.count() == 0) {
+    const auto key = pick(config, "restart");
+    key.doc->fail_at_value(key.where, "restart: interval needs an interval (e.g. interval: 5m)");
+  }
   return policy;
 }
 
@@ -126,6 +135,11 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
                                           /*fill_defaults=*/false);
     auto policy = base;
     apply_policy(values, policy);
+    if (policy.restart == restart_mode::interval && policy.interval.count() == 0) {
+      section.doc->fail_at_value(where, fmt::format("plughost.plugins.{}: restart: interval "
+                                                    "needs an interval (e.g. interval: 5m)",
+                                                    plugin));
+    }
     out.plugin_policies[plugin] = policy;
     const auto at = section.doc->key_position(where);
     out.plugin_entries_at[plugin] =

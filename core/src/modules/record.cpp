@@ -194,6 +194,7 @@ std::string describe(const record& r) {
                        text_of(r, "attempt"));
   }
   if (r.event == "gave_up") return fmt::format("gave up: {}", text_of(r, "reason"));
+  if (r.event == "next_run") return fmt::format("next run in {}s", text_of(r, "delay"));
   if (r.event == "timed_out") return fmt::format("timed out after {}s", text_of(r, "timeout"));
   if (r.event == "stopping") {
     return fmt::format("stopping ({}): {}", text_of(r, "reason"), text_of(r, "signal"));

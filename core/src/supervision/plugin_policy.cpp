@@ -11,6 +11,7 @@ std::optional<restart_mode> parse_restart_mode(std::string_view text) {
   if (text == "never") return restart_mode::never;
   if (text == "on-failure") return restart_mode::on_failure;
   if (text == "always") return restart_mode::always;
+  if (text == "interval") return restart_mode::interval;
   return std::nullopt;
 }
 
@@ -22,6 +23,8 @@ std::string_view to_string(restart_mode m) {
       return "on-failure";
     case restart_mode::always:
       return "always";
+    case restart_mode::interval:
+      return "interval";
   }
   return "never";
 }

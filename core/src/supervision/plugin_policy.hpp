@@ -10,7 +10,7 @@
 
 namespace plughost::detail {
 
-enum class restart_mode { never, on_failure, always };
+enum class restart_mode { never, on_failure, always, interval };
 
 /// The member initializers mirror core/data/defaults.yaml, where the defaults are set (a test
 /// checks that they agree): plughost itself always starts from that file.
@@ -26,6 +26,9 @@ struct plugin_policy {
   std::chrono::nanoseconds stop_timeout = std::chrono::seconds(5);
   int stop_signal = SIGTERM;
   bool enabled = true;
+  /// restart: interval: from one start to the next (a run still going then is not overlapped:
+  /// the next starts when it ends).
+  std::chrono::nanoseconds interval{0};
 
   bool operator==(const plugin_policy&) const = default;
 
@@ -38,7 +41,7 @@ struct plugin_policy {
   }
 };
 
-/// "never", "on-failure", "always".
+/// "never", "on-failure", "always", "interval".
 std::optional<restart_mode> parse_restart_mode(std::string_view text);
 std::string_view to_string(restart_mode m);
 

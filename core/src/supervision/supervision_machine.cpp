@@ -422,6 +422,18 @@ void supervision_machine::run_ended(plugin& p, bool failed, clock::duration ran_
 
 void supervision_machine::schedule_restart(plugin& p, bool failed, clock::duration ran_for) {
   const auto& policy = p.item.policy;
+  if (policy.restart == restart_mode::interval && policy.interval.count() > 0) {
+    // A periodic job: the next run is due `interval` after this one started, whatever this one
+    // did; never given up on. A run longer than the interval is followed at once.
+    const auto delay =
+        std::max<clock::duration>(policy.interval - ran_for, clock::duration::zero());
+    const event_field fields[] = {{"delay", seconds(delay)}};
+    port_.event(p.item.name, 0, "next_run", fields);
+    p.state = plugin_state::backoff;
+    p.restart_due = port_.now() + delay;
+    port_.arm({timer_key::kind::restart, p.id}, delay);
+    return;
+  }
   const bool restart = policy.restart == restart_mode::always ||
                        (policy.restart == restart_mode::on_failure && failed);
   if (!restart) {

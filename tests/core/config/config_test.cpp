@@ -325,13 +325,14 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
   EXPECT_EQ(error_for("p.yaml", "plughost:\n  stop_timout: 3s\n"),
             name("p.yaml") +
                 ":2:3: unknown key 'stop_timout' in plughost (did you mean 'stop_timeout'?)");
-  EXPECT_EQ(error_for("q.yaml", "plughost:\n  colour: red\n"),
-            name("q.yaml") +
-                ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
-                "stop_signal, restart, restart_delay, restart_delay_max, restart_reset_after, "
-                "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
-                "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
-                "allow_missing_locations, wait_for_locations)");
+  EXPECT_EQ(
+      error_for("q.yaml", "plughost:\n  colour: red\n"),
+      name("q.yaml") +
+          ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
+          "stop_signal, restart, interval, restart_delay, restart_delay_max, restart_reset_after, "
+          "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
+          "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
+          "allow_missing_locations, wait_for_locations)");
 }
 
 TEST_F(config_values, durations_are_checked) {

@@ -79,7 +79,7 @@ TEST(permission_settings, the_value_must_be_a_boolean_and_is_no_per_plugin_key) 
       test::error_text<config_error>([&] { resolve_settings(o, environment_block(), registry); }),
       (dir.path() / "p.yaml").string() +
           ":3:12: unknown key 'allow_insecure_permissions' in plughost.plugins.x.py "
-          "(expected one of: stop_timeout, stop_signal, restart, restart_delay, "
+          "(expected one of: stop_timeout, stop_signal, restart, interval, restart_delay, "
           "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, sinks)");
 }
 

@@ -586,6 +586,29 @@ TEST_F(machine_test, nothing_is_reloaded_once_stopping) {
   EXPECT_EQ(world.processes.size(), 1u);
 }
 
+TEST_F(machine_test, an_interval_plugin_starts_every_interval_and_never_gives_up) {
+  auto policy = restarting(restart_mode::interval);
+  policy.interval = 10s;
+  policy.max_restarts = 1;
+  start({item("job.sh", policy)});
+  world.advance(3s);
+  world.exit(current("job.sh"), 1);  // a failed run changes nothing
+  EXPECT_EQ(events_of("job.sh").back(), "next_run delay=7");
+  world.advance(7s);
+  ASSERT_EQ(state("job.sh"), plugin_state::running);
+  world.advance(15s);  // longer than the interval: the next follows at once
+  world.exit(current("job.sh"), 0);
+  EXPECT_EQ(events_of("job.sh").back(), "next_run delay=0");
+  for (int i = 0; i < 5; ++i) {
+    world.advance(1ms);
+    world.exit(current("job.sh"), 2);
+    world.advance(10s);
+  }
+  EXPECT_EQ(state("job.sh"), plugin_state::running) << "max_restarts does not apply";
+  EXPECT_FALSE(machine.any_failed());
+  EXPECT_EQ(world.processes.size(), 8u);
+}
+
 // ---- by hand --------------------------------------------------------------------------------
 
 TEST_F(machine_test, a_plugin_stopped_by_hand_stays_stopped_and_keeps_the_run_going) {
