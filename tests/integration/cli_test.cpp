@@ -170,11 +170,22 @@ TEST_F(cli, the_guardian_shows_as_such_in_ps) {
   std::vector<std::string> command_lines;
   std::istringstream children(read_file("/proc/" + std::to_string(host->pid()) + "/task/" +
                                         std::to_string(host->pid()) + "/children"));
+  std::string ignored;  // the guardian's ignored signals, a hexadecimal mask
   for (pid_t child; children >> child;) {
     auto line = read_file("/proc/" + std::to_string(child) + "/cmdline");
     std::replace(line.begin(), line.end(), '\0', ' ');
     command_lines.push_back(line.substr(0, line.find_last_not_of(' ') + 1));
+    if (command_lines.back() == "plughost guardian") {
+      std::istringstream status(read_file("/proc/" + std::to_string(child) + "/status"));
+      for (std::string l; std::getline(status, l);) {
+        if (l.rfind("SigIgn:", 0) == 0) ignored = l.substr(7);
+      }
+    }
   }
+  // `pkill -USR1 -f plughost` after logrotate reaches it too: it must not end it.
+  const auto mask = std::stoull(ignored, nullptr, 16);
+  EXPECT_TRUE(mask & (1ull << (SIGUSR1 - 1))) << ignored;
+  EXPECT_TRUE(mask & (1ull << (SIGUSR2 - 1))) << ignored;
   host->signal(SIGTERM);
   ASSERT_TRUE(host->wait_for(std::chrono::seconds(60)));
   EXPECT_NE(std::find(command_lines.begin(), command_lines.end(), "plughost guardian"),

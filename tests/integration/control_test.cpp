@@ -321,6 +321,24 @@ TEST_F(control, sigusr1_and_reopen_open_the_sinks_files_again_after_a_rotation) 
   stop_host(*host);
 }
 
+TEST_F(control, a_configured_socket_path_takes_the_identity_placeholders) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\nplughost:\n  control_socket: "
+                                "\"sockets/{role}-{worker_id}.sock\"\n  sinks: [\"jsonl:" +
+                                    records_file.string() + "\"]\n");
+  auto host = start({"run", "--config", config.string(), "--role", "WORKER", "--worker-id", "2"});
+  const auto expected = dir.path() / "sockets" / "WORKER-2.sock";
+  ASSERT_TRUE(eventually([&] {
+    return run_plughost(
+               {"status", "--config", config.string(), "--role", "WORKER", "--worker-id", "2"}, env,
+               dir, 30s)
+               .exit_code == 0;
+  })) << read_file(dir.path() / "bg.err");
+  EXPECT_TRUE(fs::exists(fs::symlink_status(expected)));
+  stop_host(*host);
+}
+
 // ---- metrics ---------------------------------------------------------------------------------
 
 class metrics : public control {

@@ -75,15 +75,17 @@ std::optional<fs::path> resolve_control_socket(const launch_options& options,
                                                const configuration& config, const identity& who) {
   fs::path chosen;
   std::string from;
+  const auto known = identity_values(who);
   if (options.control_socket) {
     if (is_off(*options.control_socket)) return std::nullopt;
-    chosen = fs::absolute(*options.control_socket).lexically_normal();
     from = "--socket";
+    chosen = fs::absolute(with_identity(*options.control_socket, known, from, "the path"))
+                 .lexically_normal();
   } else if (const auto key = text_key(config, "control_socket", /*allow_false=*/true);
              !key.text.empty()) {
     if (is_off(key.text)) return std::nullopt;
-    chosen = normal_path(key.base, key.text);
     from = key.where;
+    chosen = normal_path(key.base, with_identity(key.text, known, from, "the path"));
   } else if (options.control) {
     // One plughost per role and worker id on a machine (LMCache's scheduler and each worker
     // run one): each its own socket, found again from the same identity.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,13 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
                                         const module_registry& modules);
 
 /// Sinks given on the command line (`flag` names them in errors), appended to `sinks`.
+/// The values of {host}, {role} ("none" without one), {worker_id} and {worker_count}.
+std::map<std::string, std::string> identity_values(const identity& who);
+/// `text` with those placeholders replaced; a near miss of one ({worker}) throws config_error
+/// naming `where` and `key`; other braces are left as they are.
+std::string with_identity(const std::string& text, const std::map<std::string, std::string>& known,
+                          const std::string& where, const std::string& key);
+
 /// {host}, {role} ("none" without one), {worker_id} and {worker_count} in the sinks' string,
 /// path and list settings, replaced (every worker of a deployment can share one configuration
 /// and write a file of its own). Throws config_error for another {name}.

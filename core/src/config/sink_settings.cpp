@@ -229,9 +229,15 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
   return sinks;
 }
 
-namespace {
+std::map<std::string, std::string> identity_values(const identity& who) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return {{"host", host},
+          {"role", who.role.value_or("none")},
+          {"worker_id", std::to_string(who.worker_id)},
+          {"worker_count", std::to_string(who.worker_count)}};
+}
 
-// `text` with {host}, {role}, {worker_id} and {worker_count} replaced.
 std::string with_identity(const std::string& text, const std::map<std::string, std::string>& known,
                           const std::string& sink, const std::string& key) {
   std::string out;
@@ -270,16 +276,8 @@ std::string with_identity(const std::string& text, const std::map<std::string, s
   return out + text.substr(at);
 }
 
-}  // namespace
-
 void fill_identity_placeholders(std::vector<sink_request>& sinks, const identity& who) {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::map<std::string, std::string> known = {
-      {"host", host},
-      {"role", who.role.value_or("none")},
-      {"worker_id", std::to_string(who.worker_id)},
-      {"worker_count", std::to_string(who.worker_count)}};
+  const auto known = identity_values(who);
   for (auto& sink : sinks) {
     if (!sink.module) continue;  // a program's own
     auto values = sink.values;

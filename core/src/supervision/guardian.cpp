@@ -210,11 +210,12 @@ void show_as_guardian() noexcept {
   // only the closing of the host's end of the socket ends it.
   ::setpgid(0, 0);
   // The host's signal handlers (Asio's) write to descriptors closed below: back to defaults,
-  // then ignore what targets the host's group.
+  // then ignore what targets the host's group, and what an operator sends to every process
+  // called plughost (`pkill -USR1 -f plughost` after logrotate would otherwise end it).
   reset_signal_dispositions();
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
-  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT})
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2})
     ::sigaction(sig, &ignore, nullptr);
   sigset_t none;
   ::sigemptyset(&none);
