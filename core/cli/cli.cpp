@@ -223,7 +223,8 @@ int main(int argc, char** argv) {
   run->add_option("--socket", run_opts.control_socket,
                   "the control socket (plughost status, stop, logs... talk to it); none: no "
                   "control socket; default: plughost.control_socket, else "
-                  "$XDG_RUNTIME_DIR/plughost/ROLE.WORKER_ID.sock (/run/plughost/ as root)")
+                  "$XDG_RUNTIME_DIR/plughost/ROLE.WORKER_ID.sock, without XDG_RUNTIME_DIR "
+                  "/run/plughost/ as root and /tmp/plughost-UID/ otherwise")
       ->type_name("PATH");
   run->add_option("--metrics-address", run_opts.metrics_address,
                   "serve /metrics (Prometheus) and /healthz over HTTP there; default: "

@@ -28,6 +28,7 @@ using json = nlohmann::json;
 // Exit statuses of the control commands (docs/cli.md).
 constexpr int refused = 1;      // plughost answered no (an unknown plugin, ...)
 constexpr int unreachable = 3;  // no plughost answers at the socket
+constexpr int answer_patience_seconds = 10;
 
 class unreachable_error : public std::runtime_error {
  public:
@@ -51,6 +52,26 @@ class control_connection {
                         "give its --socket)"
                       : ""));
     }
+    // Whoever answers must be this user or root: a socket planted at the path (a folder in /tmp
+    // someone else made first) would otherwise receive the requests and forge the answers.
+    struct ucred peer {};
+    socklen_t size = sizeof peer;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0 ||
+        (peer.uid != ::geteuid() && peer.uid != 0)) {
+      throw std::runtime_error(fmt::format(
+          "refusing {}: the process listening there runs as uid {}, not as this user ({}) or "
+          "root",
+          visible(path.string()), peer.uid, ::geteuid()));
+    }
+    // A plughost that does not answer (stopped, or its loop stuck) is said so, not waited for.
+    timeval patience{answer_patience_seconds, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  }
+
+  // logs -f: wait for records as long as they take.
+  void wait_forever() {
+    timeval none{0, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
   }
   ~control_connection() {
     if (fd_ >= 0) ::close(fd_);
@@ -71,6 +92,10 @@ class control_connection {
       char chunk[64 * 1024];
       const auto n = ::read(fd_, chunk, sizeof chunk);
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        throw unreachable_error(fmt::format("plughost at {} did not answer within {} s",
+                                            visible(path_.string()), answer_patience_seconds));
+      }
       if (n <= 0) return std::nullopt;
       buffer_.append(chunk, static_cast<std::size_t>(n));
     }
@@ -126,7 +151,7 @@ void print_status(const json& s) {
   const auto& plugins = s["plugins"];
   std::size_t width = 6;
   for (const auto& p : plugins) width = std::max(width, visible(p.value("name", "")).size());
-  fmt::print("{:<{}}  {:<18} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
+  fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
              "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR");
   for (const auto& p : plugins) {
     std::string state = p.value("state", "?");
@@ -145,7 +170,7 @@ void print_status(const json& s) {
       const auto& st = p[name];
       return fmt::format("{}/{}", st.value("lines", 0ull), size_text(st.value("bytes", 0ull)));
     };
-    fmt::print("{:<{}}  {:<18} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n",
+    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n",
                visible(p.value("name", "")), width, state, pid, uptime, p.value("restarts", 0ull),
                last, stream("stdout"), stream("stderr"));
   }
@@ -167,7 +192,7 @@ void print_record(const json& j) {
   r.plugin = plugin;
   r.pid = j["pid"].is_number() ? j["pid"].get<int>() : 0;
   const auto stream_name = j.value("stream", std::string("out"));
-  r.stream = stream_name == "err"     ? stream::err
+  r.stream = stream_name == "stderr"  ? stream::err
              : stream_name == "event" ? stream::event
                                       : stream::out;
   const auto line = j.value("line", std::string());
@@ -380,6 +405,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
         if (!logs_names.empty()) request["plugins"] = logs_names;
         c.send(request);
         if (!said_ok(c.answer())) return refused;
+        if (logs_follow) c.wait_forever();
         while (const auto line = c.next_line()) {
           const auto j = json::parse(*line, nullptr, false);
           if (j.is_object() && j.contains("dropped")) {

@@ -1,14 +1,25 @@
 // The jsonl sink module: descriptor, settings table and factory.
 #include "plughost/module.hpp"
 
+#include <stdexcept>
+
 #include "jsonl_sink.hpp"
 
 namespace {
 
 std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
-  return std::make_unique<plughost::sinks::jsonl_sink>(
-      s.get_string("path"), s.has("labels") ? plughost::parse_labels(s.get_string_list("labels"))
-                                            : std::vector<std::pair<std::string, std::string>>{});
+  std::vector<std::pair<std::string, std::string>> labels;
+  if (s.has("labels")) labels = plughost::parse_labels(s.get_string_list("labels"));
+  // A label must not pass for a field of the record (a reader keeps the last of two keys).
+  for (const auto& [name, value] : labels) {
+    for (const char* field : {"ts", "plugin", "pid", "stream", "line", "partial", "event"}) {
+      if (name == field) {
+        throw std::invalid_argument("labels: '" + name +
+                                    "' is a field of every record; choose another name");
+      }
+    }
+  }
+  return std::make_unique<plughost::sinks::jsonl_sink>(s.get_string("path"), labels);
 }
 
 const plughost::setting_spec settings_table[] = {

@@ -292,9 +292,18 @@ void syslog_sink::deliver() {
       }
     }
     if (!send_stream(pending_.front())) {
+      const int err = errno;
       disconnect();
       retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
       next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+      // A receiver that accepts but does not read: said once, like a refused connection.
+      if ((err == EAGAIN || err == EWOULDBLOCK) && !std::exchange(outage_reported_, true)) {
+        throw sink_error(
+            fmt::format("{} took no message for {}s: connecting again while {} "
+                        "messages wait, and the rest in the queue",
+                        options_.address, options_.timeout.count() / 1000.0, pending_.size()),
+            0);
+      }
       continue;
     }
     retry_delay_ = std::chrono::milliseconds(0);

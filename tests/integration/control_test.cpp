@@ -146,15 +146,20 @@ TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
              (dir.path() / "go").string() +
              " ]; do sleep 0.05; done\n"
              "echo after; exec sleep 300\n");
-  plugin("all_quiet.sh", "echo quiet; exec sleep 300\n");
+  plugin("all_quiet.sh", "echo quiet; echo noisy >&2; exec sleep 300\n");
   auto host = start_host();
   ASSERT_TRUE(eventually([&] { return plugin_status("all_talk.sh")["stdout"]["lines"] == 5; }));
 
   auto r = ctl({"logs", "-n", "2", "all_talk.sh"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[all_talk.sh] line 4\n[all_talk.sh] line 5\n");
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_quiet.sh")["stderr"]["lines"] == 1; }));
   r = ctl({"logs", "--json", "-n", "1", "all_quiet.sh"});
-  EXPECT_EQ(json::parse(r.out)["line"], "quiet");
+  EXPECT_EQ(json::parse(r.out)["line"], "noisy");
+  r = ctl({"logs", "-n", "2", "all_quiet.sh"});
+  // (stdout and stderr are two pipes: their order is not known)
+  EXPECT_NE(r.out.find("[all_quiet.sh:stderr] noisy\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[all_quiet.sh] quiet\n"), std::string::npos) << r.out;
 
   // logs -f: the look back, then what comes after.
   std::vector<std::string> argv{
@@ -339,6 +344,45 @@ TEST_F(control, a_configured_socket_path_takes_the_identity_placeholders) {
   stop_host(*host);
 }
 
+TEST_F(control, a_socket_served_by_another_user_is_refused_by_the_client) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to serve as another user";
+  const auto planted = dir.path() / "planted" / "x.sock";
+  fs::create_directories(planted.parent_path());
+  fs::permissions(dir.path(), fs::perms(0755));
+  fs::permissions(planted.parent_path(), fs::perms(0777));
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {  // someone else's server, answering whatever comes
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, planted.c_str(), sizeof a.sun_path - 1);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) {
+      ::_exit(11);
+    }
+    static_cast<void>(::write(ready[1], "r", 1));
+    const int c = ::accept(fd, nullptr, nullptr);
+    const char forged[] = "{\"ok\":true,\"status\":{\"phase\":\"forged\",\"plugins\":[]}}\n";
+    static_cast<void>(::send(c, forged, sizeof forged - 1, MSG_NOSIGNAL));
+    ::sleep(5);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  const auto r = ctl({"status", "--socket", planted.string()});
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "plughost: error: refusing " + planted.string() +
+                       ": the process listening there runs as uid 65534, not as this user (0) "
+                       "or root\n");
+}
+
 // ---- metrics ---------------------------------------------------------------------------------
 
 class metrics : public control {
@@ -462,6 +506,7 @@ TEST_F(metrics, scrapes_do_not_grow_memory_and_a_stuck_client_does_not_stop_the_
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     stuck.push_back(fd);
   }
+  EXPECT_EQ(get("/healthz").first, 200) << "idle connections do not keep a probe out";
   const auto lines = plugin_status("all_talk.sh")["stdout"]["lines"].get<long>();
   EXPECT_TRUE(eventually(
       [&] { return plugin_status("all_talk.sh")["stdout"]["lines"].get<long>() > lines + 20; }));

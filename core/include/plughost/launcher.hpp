@@ -64,7 +64,8 @@ std::string to_json(const plan& p);
 /// One plugin, as the launcher supervises it.
 struct plugin_status {
   std::string name;
-  /// starting, running, backoff (waiting to restart), replacing (a reload changed its file),
+  /// starting, running, stopping (its run is being stopped), backoff (waiting to restart),
+  /// replacing (a reload changed its file),
   /// exited (ended well, no restart), failed (for good), stopped (by plughost), retired (gone
   /// from the configuration after a reload)
   std::string state;

@@ -32,6 +32,8 @@ launch_settings resolve_settings(const launch_options& options, const environmen
 
   out.default_policy = resolve_default_policy(options, config);
   out.control_socket = resolve_control_socket(options, env, config, out.who);
+  out.control_socket_named =
+      out.control_socket && (options.control_socket || pick(config, "control_socket").value);
   out.metrics = resolve_metrics_address(options, config);
   out.missing_locations = resolve_location_policy(options, config);
   out.enabled_runners = enabled_runner_names(options, config, modules);

@@ -118,6 +118,7 @@ struct launch_settings {
   location_policy missing_locations;
   /// The control socket's path; none: no control socket.
   std::optional<std::filesystem::path> control_socket;
+  bool control_socket_named = false;  ///< by --socket or the configuration, not the default
   /// The metrics endpoint; none: off.
   std::optional<metrics_endpoint> metrics;
   std::vector<std::string> warnings;

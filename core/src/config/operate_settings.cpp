@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "config/setting_values.hpp"
@@ -89,7 +90,13 @@ std::optional<fs::path> resolve_control_socket(const launch_options& options,
   } else if (options.control) {
     // One plughost per role and worker id on a machine (LMCache's scheduler and each worker
     // run one): each its own socket, found again from the same identity.
-    const auto role = who.role ? file_name_part(*who.role) : std::string("all");
+    // Roles compare without case: WORKER, Worker and worker find the same socket.
+    auto role = who.role ? file_name_part(*who.role) : std::string("all");
+    if (who.role) {
+      std::transform(role.begin(), role.end(), role.begin(), [](char c) {
+        return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      });
+    }
     chosen = runtime_folder(env) / fmt::format("{}.{}.sock", role, who.worker_id);
     from = "the default path";
   } else {

@@ -37,8 +37,8 @@ namespace {
 constexpr std::size_t max_request = 64 * 1024;
 constexpr std::size_t max_connections = 64;
 // What a `logs -f` client has not read yet: more, and records are dropped for it (and counted).
-constexpr std::size_t max_unsent_bytes = 4 * 1024 * 1024;
-constexpr std::size_t max_posted_batches = 256;
+constexpr std::size_t max_unsent_bytes = 1024 * 1024;
+constexpr std::size_t max_posted_batches = 8;
 constexpr std::int64_t default_log_lines = 20;
 const std::vector<std::string> commands = {"status", "start",  "stop", "restart",
                                            "reload", "reopen", "logs"};
@@ -77,9 +77,9 @@ void prepare_folder(const fs::path& folder) {
     throw std::runtime_error(fmt::format("{} belongs to uid {}, not to this user ({})",
                                          folder.string(), st.st_uid, ::geteuid()));
   }
-  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
-    throw std::runtime_error(fmt::format("{} may be written by anyone (mode {:o})", folder.string(),
-                                         st.st_mode & 07777));
+  if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    throw std::runtime_error(fmt::format("{} may be written by others than its owner (mode {:o})",
+                                         folder.string(), st.st_mode & 07777));
   }
 }
 
@@ -118,6 +118,16 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     stop_following();
     boost::system::error_code ec;
     socket_.close(ec);
+  }
+
+  // plughost ends: a follower gets what it was sent, the others go now.
+  void finish() noexcept {
+    if (!following_) return close();
+    try {
+      finish_with("");
+    } catch (...) {
+      close();
+    }
   }
 
  private:
@@ -379,6 +389,14 @@ control_server::control_server(asio::io_context& ioc, fs::path path, operator_ca
   made_ino_ = st.st_ino;
   acceptor_.listen();
   accept();
+}
+
+void control_server::shutdown() noexcept {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  for (const auto& weak : open_) {
+    if (auto c = weak.lock()) c->finish();
+  }
 }
 
 control_server::~control_server() {

@@ -45,6 +45,10 @@ class control_server {
 
   const std::filesystem::path& path() const noexcept { return path_; }
 
+  /// On the operator thread: no new connections; `logs -f` readers get what was posted to them
+  /// before, then their connection ends; the others end now.
+  void shutdown() noexcept;
+
  private:
   class connection;
   void accept();

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/log.hpp"
+#include "plughost/sink_helpers.hpp"
 #include "plughost/version.hpp"
 
 namespace plughost::detail {
@@ -27,12 +28,14 @@ namespace {
 
 constexpr std::size_t max_connections = 16;
 constexpr std::uint32_t max_header_bytes = 8 * 1024;
-constexpr auto idle_limit = std::chrono::seconds(30);
+constexpr auto idle_limit = std::chrono::seconds(10);
 // A status older than this means the event loop did not answer: not healthy.
 constexpr auto loop_patience = std::chrono::seconds(5);
 
-// A label value: backslash, double quote and newline escaped (the exposition format's rules).
-std::string label(std::string_view v) {
+// A label value: valid UTF-8 (a file name need not be: its bytes are shown as \xNN, as
+// plughost shows them everywhere), backslash, double quote and newline escaped.
+std::string label(std::string_view raw) {
+  const auto v = visible(raw);
   std::string out;
   for (const char c : v) {
     if (c == '\\') {
@@ -199,6 +202,8 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
   ~session() { --*count_; }
 
   void start() { read(); }
+  /// Waiting for a request (not in the middle of answering one).
+  bool idle() const noexcept { return idle_; }
   void close() noexcept {
     boost::system::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -207,6 +212,7 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
 
  private:
   void read() {
+    idle_ = true;
     parser_.emplace();
     parser_->header_limit(max_header_bytes);
     parser_->body_limit(0);
@@ -214,6 +220,7 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        if (ec) return self->close();
+                       self->idle_ = false;
                        self->respond(self->parser_->release());
                      });
   }
@@ -268,6 +275,7 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::empty_body>> parser_;
   operator_calls& calls_;
   std::shared_ptr<std::size_t> count_;
+  bool idle_ = true;
 };
 
 metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& where,
@@ -303,6 +311,10 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
 }
 
 metrics_server::~metrics_server() {
+  shutdown();
+}
+
+void metrics_server::shutdown() noexcept {
   boost::system::error_code ec;
   acceptor_.close(ec);
   for (const auto& weak : open_) {
@@ -319,15 +331,20 @@ void metrics_server::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
+      std::erase_if(open_, [](const auto& w) { return w.expired(); });
       if (*count_ >= max_connections) {
-        boost::system::error_code ignored;
-        socket.close(ignored);  // the scraper retries; memory stays bounded
-      } else {
-        std::erase_if(open_, [](const auto& w) { return w.expired(); });
-        auto s = std::make_shared<session>(std::move(socket), calls_, count_);
-        open_.push_back(s);
-        s->start();
+        // Full: the oldest connection that is only waiting makes room (idle connections cannot
+        // keep a scraper or a liveness probe out); if all are busy, the new one waits its turn.
+        for (const auto& weak : open_) {
+          if (auto old = weak.lock(); old && old->idle()) {
+            old->close();
+            break;
+          }
+        }
       }
+      auto s = std::make_shared<session>(std::move(socket), calls_, count_);
+      open_.push_back(s);
+      s->start();
     }
     accept();
   });

@@ -1,7 +1,7 @@
 // The metrics endpoint: /metrics in Prometheus' text format and /healthz, over HTTP with
-// Boost.Beast, on the operator thread (never the event loop). Memory is bounded: at most
-// max_connections at a time, each with one request (headers only, 8 KiB at most) and one
-// response; a connection idle for 30 s is closed.
+// Boost.Beast, on the operator thread (never the event loop). Memory is bounded: about 16
+// connections at a time (a new one closes the oldest that only waits), each with one request
+// (headers only, 8 KiB at most) and one response; a connection idle for 10 s is closed.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +30,9 @@ class metrics_server {
   ~metrics_server();
   metrics_server(const metrics_server&) = delete;
   metrics_server& operator=(const metrics_server&) = delete;
+
+  /// On the operator thread: no new connections, the open ones closed.
+  void shutdown() noexcept;
 
   /// Where it listens (the port chosen when :0 was asked for).
   boost::asio::ip::tcp::endpoint local_endpoint() const;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -16,7 +18,9 @@ namespace plughost::detail {
 class operator_endpoints {
  public:
   /// Opens what `settings` asks for (a control socket, a metrics endpoint) and starts the
-  /// thread. What cannot be opened is a warning (the plugins matter more), logged here.
+  /// thread. Throws config_error when the metrics endpoint or a control socket named by the
+  /// configuration cannot be opened; the default control socket is only a warning (another
+  /// plughost of the same identity has it).
   operator_endpoints(const launch_settings& settings, operator_calls calls);
   /// Closes both (the control socket's file is removed) and joins the thread.
   ~operator_endpoints();
@@ -28,6 +32,8 @@ class operator_endpoints {
   std::optional<control_server> control_;
   std::optional<metrics_server> metrics_;
   std::thread thread_;
+  std::future<void> ended_;  // ready once the operator loop has run out of work
+  static constexpr auto shutdown_patience = std::chrono::seconds(2);
 };
 
 }  // namespace plughost::detail

@@ -3,6 +3,7 @@
 #include "plughost/launcher.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -213,10 +214,28 @@ struct launcher::impl {
                          std::chrono::duration<double>(policy.wait).count(),
                          missing.front().string());
       const auto deadline = std::chrono::steady_clock::now() + policy.wait;
+      // The binary's signals, while it waits (no handler is installed yet): SIGTERM and SIGINT
+      // end the wait and start nothing, SIGHUP (systemctl reload) is no reason to die.
+      sigset_t stop_signals, old_mask;
+      ::sigemptyset(&stop_signals);
+      for (const int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&stop_signals, sig);
+      if (options.handle_signals) ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
       while (!missing.empty() && !stop_asked && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (options.handle_signals) {
+          const timespec tick{0, 100'000'000};
+          const int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+          if (sig == SIGTERM || sig == SIGINT) {
+            detail::log().info("received {} while waiting for the locations: starting nothing",
+                               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            stop_asked = true;
+            supervisor.stop();
+          }
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
         missing = missing_locations();
       }
+      if (options.handle_signals) ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
       if (missing.size() < initially) {
         // What appeared is looked at again.
         the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
@@ -228,13 +247,15 @@ struct launcher::impl {
         settings.locations_from,
         fmt::format(
             "plugin location {} does not exist{}; create it, or run without it "
-            "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait for it "
-            "(--wait-for-locations 30s, plughost.wait_for_locations)",
+            "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait {} "
+            "(--wait-for-locations {}, plughost.wait_for_locations)",
             missing.front().string(),
             policy.wait.count() > 0
                 ? fmt::format(" after waiting {}s",
                               std::chrono::duration<double>(policy.wait).count())
-                : std::string()));
+                : std::string(),
+            policy.wait.count() > 0 ? "longer for it" : "for it",
+            policy.wait.count() > 0 ? "DURATION" : "30s"));
   }
 
   // The part of a run that may throw: the sinks open, what starts is decided and reported.

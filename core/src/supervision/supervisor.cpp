@@ -229,6 +229,10 @@ class supervisor::impl : private supervision_port {
       plugin_status p;
       p.name = v.name;
       p.state = to_string(v.state);
+      // A run being stopped (by hand, by a reload, by the shutdown) says so.
+      if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
+        p.state = "stopping";
+      }
       p.pid = v.pid;
       p.restarts = v.restarts;
       if (v.since) p.since = wall(*v.since);
