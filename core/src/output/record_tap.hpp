@@ -23,7 +23,7 @@ class record_tap {
   using follower = std::function<void(const batch_ptr&)>;
 
   /// Keeps the latest batches up to `recent_weight` bytes of records (the latest one always).
-  explicit record_tap(std::size_t recent_weight = 1024 * 1024) : recent_weight_(recent_weight) {}
+  explicit record_tap(std::size_t recent_weight = 256 * 1024) : recent_weight_(recent_weight) {}
 
   /// Loop thread: a sealed batch, as it goes to the sinks. Never throws.
   void offer(const batch_ptr& b) noexcept;

@@ -666,6 +666,12 @@ bool supervision_machine::any_failed() const {
 
 std::vector<supervision_machine::plugin_view> supervision_machine::plugins() const {
   std::vector<plugin_view> out;
+  out.reserve(plugins_.size());
+  visit_plugins([&](plugin_view&& v) { out.push_back(std::move(v)); });
+  return out;
+}
+
+void supervision_machine::visit_plugins(const std::function<void(plugin_view&&)>& f) const {
   for (const auto& [id, p] : plugins_) {
     plugin_view v{p.item.name, p.state,    p.current,    std::nullopt, 0,
                   p.attempts,  p.restarts, std::nullopt, p.last_exit,  std::nullopt};
@@ -679,9 +685,8 @@ std::vector<supervision_machine::plugin_view> supervision_machine::plugins() con
       v.since = r.started;
     }
     if (p.state == plugin_state::backoff) v.next_restart = p.restart_due;
-    out.push_back(std::move(v));
+    f(std::move(v));
   }
-  return out;
 }
 
 supervision_machine::plugin* supervision_machine::find_plugin(plugin_id id) {

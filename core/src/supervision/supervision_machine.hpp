@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -122,6 +123,9 @@ class supervision_machine {
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;
+  /// The same, one at a time (a status of thousands of plugins without a second copy).
+  void visit_plugins(const std::function<void(plugin_view&&)>& f) const;
+  std::size_t plugin_count() const noexcept { return plugins_.size(); }
   /// Runs that have not yet left nothing behind (a plugin's current one, and earlier ones
   /// still being stopped).
   std::size_t live_runs() const noexcept { return runs_.size(); }

@@ -225,7 +225,8 @@ class supervisor::impl : private supervision_port {
     launcher_status fresh;
     fresh.phase = to_string(machine_.phase());
     fresh.taken = system_now;
-    for (const auto& v : machine_.plugins()) {
+    fresh.plugins.reserve(machine_.plugin_count());
+    machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
       plugin_status p;
       p.name = v.name;
       p.state = to_string(v.state);
@@ -240,14 +241,14 @@ class supervisor::impl : private supervision_port {
       if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
       if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
       p.by_hand = v.by_hand;
-      p.exit_codes = v.exit_codes;
-      p.exit_signals = v.exit_signals;
+      p.exit_codes = std::move(v.exit_codes);
+      p.exit_signals = std::move(v.exit_signals);
       if (const auto it = totals_.find(v.name); it != totals_.end()) {
         p.out = {it->second[0].lines, it->second[0].bytes};
         p.err = {it->second[1].lines, it->second[1].bytes};
       }
       fresh.plugins.push_back(std::move(p));
-    }
+    });
     fresh.sinks = out_.statuses();
     fresh.pid = context_.host_pid;
     fresh.started = started_;
