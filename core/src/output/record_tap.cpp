@@ -9,7 +9,8 @@ void record_tap::offer(const batch_ptr& b) noexcept {
     const std::lock_guard lock(mutex_);
     recent_.push_back(b);
     kept_weight_ += b->weight();
-    while (recent_.size() > 1 && kept_weight_ > recent_weight_) {
+    while (recent_.size() > 1 &&
+           (kept_weight_ > recent_weight_ || recent_.size() > recent_batches_)) {
       kept_weight_ -= recent_.front()->weight();
       recent_.pop_front();
     }

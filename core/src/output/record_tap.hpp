@@ -22,8 +22,11 @@ class record_tap {
   /// Called on the loop thread with each batch: must not block (post it elsewhere).
   using follower = std::function<void(const batch_ptr&)>;
 
-  /// Keeps the latest batches up to `recent_weight` bytes of records (the latest one always).
-  explicit record_tap(std::size_t recent_weight = 256 * 1024) : recent_weight_(recent_weight) {}
+  /// Keeps the latest batches, at most `recent_batches` of them and `recent_weight` bytes of
+  /// records (the latest one always). By count too: a batch keeps its buffers (a page or two
+  /// touched even for one line), so thousands of one-line batches would cost megabytes.
+  explicit record_tap(std::size_t recent_weight = 256 * 1024, std::size_t recent_batches = 8)
+      : recent_weight_(recent_weight), recent_batches_(recent_batches) {}
 
   /// Loop thread: a sealed batch, as it goes to the sinks. Never throws.
   void offer(const batch_ptr& b) noexcept;
@@ -39,6 +42,7 @@ class record_tap {
  private:
   mutable std::mutex mutex_;
   std::size_t recent_weight_;
+  std::size_t recent_batches_;
   std::deque<batch_ptr> recent_;                 // guarded
   std::size_t kept_weight_ = 0;                  // guarded
   std::map<std::uint64_t, follower> followers_;  // guarded
