@@ -136,6 +136,9 @@ TEST_F(control, reload_through_the_socket_starts_a_new_plugin) {
   const auto r = ctl({"reload"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(eventually([&] { return plugin_status("all_b.sh")["state"] == "running"; }));
+  EXPECT_EQ(read_file(dir.path() / "bg.err").find("control_socket and metrics_address"),
+            std::string::npos)
+      << "nothing about them changed";
   stop_host(*host);
 }
 
@@ -150,7 +153,10 @@ TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
   auto host = start_host();
   ASSERT_TRUE(eventually([&] { return plugin_status("all_talk.sh")["stdout"]["lines"] == 5; }));
 
-  auto r = ctl({"logs", "-n", "2", "all_talk.sh"});
+  auto r = ctl({"logs", "all_tlak.sh"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "plughost: error: no plugin named all_tlak.sh\n");
+  r = ctl({"logs", "-n", "2", "all_talk.sh"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[all_talk.sh] line 4\n[all_talk.sh] line 5\n");
   ASSERT_TRUE(eventually([&] { return plugin_status("all_quiet.sh")["stderr"]["lines"] == 1; }));
@@ -381,6 +387,25 @@ TEST_F(control, a_socket_served_by_another_user_is_refused_by_the_client) {
   EXPECT_EQ(r.err, "plughost: error: refusing " + planted.string() +
                        ": the process listening there runs as uid 65534, not as this user (0) "
                        "or root\n");
+}
+
+TEST_F(control, a_reload_says_that_endpoint_changes_wait_for_a_restart) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto body =
+      "runtime_plugin_locations: [plugins]\nplughost:\n  sinks: [\"jsonl:" + records_file.string() +
+      "\"]\n";
+  const auto config = dir.write("lmcache.yaml", body);
+  auto host = start_host({"--config", config.string()});
+  dir.write("lmcache.yaml", body + "  metrics_address: \"127.0.0.1:0\"\n");
+  host->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err")
+               .find(
+                   "control_socket and metrics_address changes take effect when plughost "
+                   "starts again") != std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(ctl({"status"}).exit_code, 0) << "the socket stays where it was";
+  stop_host(*host);
 }
 
 // ---- metrics ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
@@ -225,6 +226,15 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   void logs(const json& request) {
     if (!calls_.tap) throw std::invalid_argument("this plughost keeps no records for logs");
     const auto names = plugins_of(request, /*required=*/false);
+    if (!names.empty()) {  // a mistyped name would otherwise show nothing, silently
+      const auto now = calls_.status();
+      for (const auto& n : names) {
+        if (std::none_of(now.plugins.begin(), now.plugins.end(),
+                         [&](const plugin_status& p) { return p.name == n; })) {
+          throw std::invalid_argument("no plugin named " + visible(n));
+        }
+      }
+    }
     wanted_ = std::set<std::string>(names.begin(), names.end());
     bool follow = false;
     if (const auto it = request.find("follow"); it != request.end()) {

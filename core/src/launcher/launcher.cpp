@@ -177,6 +177,16 @@ struct launcher::impl {
             "sink changes take effect when plughost starts again; the sinks stay "
             "as they are");
       }
+      const auto metrics_text = [](const auto& m) { return m ? m->text : std::string("none"); };
+      if (fresh.control_socket != settings.control_socket ||
+          metrics_text(fresh.metrics) != metrics_text(settings.metrics)) {
+        detail::log().warn(
+            "control_socket and metrics_address changes take effect when plughost starts "
+            "again; they stay as they are");
+      }
+      fresh.control_socket = settings.control_socket;
+      fresh.control_socket_named = settings.control_socket_named;
+      fresh.metrics = settings.metrics;
       fresh.sinks = std::move(settings.sinks);
       settings = std::move(fresh);
       runners = std::move(fresh_runners);
@@ -210,9 +220,6 @@ struct launcher::impl {
     const auto& policy = settings.missing_locations;
     if (policy.wait.count() > 0) {
       const auto initially = missing.size();
-      detail::log().info("waiting up to {}s for {} to appear",
-                         std::chrono::duration<double>(policy.wait).count(),
-                         missing.front().string());
       const auto deadline = std::chrono::steady_clock::now() + policy.wait;
       // The binary's signals, while it waits (no handler is installed yet): SIGTERM and SIGINT
       // end the wait and start nothing, SIGHUP (systemctl reload) is no reason to die.
@@ -220,6 +227,10 @@ struct launcher::impl {
       ::sigemptyset(&stop_signals);
       for (const int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&stop_signals, sig);
       if (options.handle_signals) ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+      // Said once the signals wait for it: whoever reacts to this line may send them now.
+      detail::log().info("waiting up to {}s for {} to appear",
+                         std::chrono::duration<double>(policy.wait).count(),
+                         missing.front().string());
       while (!missing.empty() && !stop_asked && std::chrono::steady_clock::now() < deadline) {
         if (options.handle_signals) {
           const timespec tick{0, 100'000'000};
