@@ -111,6 +111,18 @@ std::pair<std::string, std::string> split_address(const std::string& address) {
   return {host, address.substr(colon + 1)};
 }
 
+// The first address of host:port for `socktype` (SOCK_DGRAM, SOCK_STREAM).
+std::unique_ptr<addrinfo, void (*)(addrinfo*)> resolve(const std::string& address, int socktype) {
+  const auto [host, port] = split_address(address);
+  addrinfo hints{};
+  hints.ai_socktype = socktype;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw std::runtime_error(fmt::format("cannot resolve {}: {}", address, ::gai_strerror(rc)));
+  }
+  return {found, &::freeaddrinfo};
+}
+
 }  // namespace
 
 struct syslog_sink::tls_state {
@@ -186,14 +198,8 @@ void syslog_sink::disconnect() noexcept {
 
 // TCP (and TLS over it): connected within the timeout, sends bounded by it too.
 void syslog_sink::connect_stream() {
-  const auto [host, port] = split_address(options_.address);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw std::runtime_error(
-        fmt::format("cannot resolve {}: {}", options_.address, ::gai_strerror(rc)));
-  }
+  const auto host = split_address(options_.address).first;
+  const auto found = resolve(options_.address, SOCK_STREAM);
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int err = fd < 0 ? errno : 0;
   if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
@@ -205,7 +211,6 @@ void syslog_sink::connect_stream() {
       err = ready == 1 ? (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), err) : ETIMEDOUT;
     }
   }
-  ::freeaddrinfo(found);
   if (err != 0) {
     if (fd >= 0) ::close(fd);
     throw std::system_error(err, std::generic_category(), "connect to " + options_.address);
@@ -279,8 +284,7 @@ void syslog_sink::deliver() {
       try {
         connect_stream();
       } catch (const std::exception& e) {
-        retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
-        next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+        back_off();
         if (!std::exchange(outage_reported_, true)) {
           throw sink_error(
               fmt::format("{}; trying again (at most {}s apart) while {} messages "
@@ -294,8 +298,7 @@ void syslog_sink::deliver() {
     if (!send_stream(pending_.front())) {
       const int err = errno;
       disconnect();
-      retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
-      next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+      back_off();
       // A receiver that accepts but does not read: said once, like a refused connection.
       if ((err == EAGAIN || err == EWOULDBLOCK) && !std::exchange(outage_reported_, true)) {
         throw sink_error(
@@ -313,6 +316,12 @@ void syslog_sink::deliver() {
   }
 }
 
+// The next attempt: 0.1 s after the first failure, doubling up to retry_delay_max.
+void syslog_sink::back_off() {
+  retry_delay_ = std::clamp(retry_delay_ * 2, retry_delay_min, options_.retry_delay_max);
+  next_attempt_ = std::chrono::steady_clock::now() + retry_delay_;
+}
+
 void syslog_sink::flush() {
   if (streamed()) deliver();
 }
@@ -320,25 +329,10 @@ void syslog_sink::flush() {
 void syslog_sink::connect() {
   if (fd_ >= 0) return;
   if (!options_.address.empty()) {
-    const auto colon = options_.address.rfind(':');
-    if (colon == std::string::npos) {
-      throw std::invalid_argument("address must be host:port, got " + options_.address);
-    }
-    auto host = options_.address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    const auto port = options_.address.substr(colon + 1);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* found = nullptr;
-    if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-      throw std::runtime_error(
-          fmt::format("cannot resolve {}: {}", options_.address, ::gai_strerror(rc)));
-    }
+    const auto found = resolve(options_.address, SOCK_DGRAM);
     const int fd = ::socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     const bool ok = fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0;
     const int err = errno;
-    ::freeaddrinfo(found);
     if (!ok) {
       if (fd >= 0) ::close(fd);
       throw std::system_error(err, std::generic_category(), "connect to " + options_.address);

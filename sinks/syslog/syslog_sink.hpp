@@ -68,6 +68,7 @@ class syslog_sink : public sink {
   void send(const std::string& message);
   bool send_stream(const std::string& frame);
   void deliver();
+  void back_off();
 
   options options_;
   std::string hostname_;
