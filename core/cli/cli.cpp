@@ -93,6 +93,13 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
                  "only this runner claims files (repeatable), e.g. --runner python --runner "
                  "bash for LMCache's two languages; replaces plughost.enabled_runners")
       ->type_name("NAME");
+  cmd.add_flag("--allow-missing-locations", o.allow_missing_locations,
+               "run without a plugin location that does not exist (a warning), as LMCache "
+               "does; otherwise run refuses to start (exit 2) and list fails (exit 1)");
+  cmd.add_option("--wait-for-locations", o.wait_for_locations,
+                 "run first waits this long (30s, 2m) for plugin locations that do not exist "
+                 "yet (list does not fail for them)")
+      ->type_name("DURATION");
   add_module_options(cmd, o);
   add_permission_option(cmd, o);
 }
@@ -214,12 +221,6 @@ int main(int argc, char** argv) {
                   "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")
       ->expected(0, 1)
       ->option_text("[=PID]");
-  run->add_flag("--allow-missing-locations", run_opts.allow_missing_locations,
-                "run without a plugin location that does not exist (a warning), as LMCache "
-                "does; otherwise it is an error (exit 2)");
-  run->add_option("--wait-for-locations", run_opts.wait_for_locations,
-                  "first wait this long (30s, 2m) for plugin locations that do not exist yet")
-      ->type_name("DURATION");
   run->add_option("--socket", run_opts.control_socket,
                   "the control socket (plughost status, stop, logs... talk to it); none: no "
                   "control socket; default: plughost.control_socket, else "
@@ -235,7 +236,8 @@ int main(int argc, char** argv) {
   bool list_json = false;
   auto* list = app.add_subcommand("list", "show what run would do with every file found, and why");
   list->footer(
-      "\nExit status: 0; 1 when a selected plugin cannot run (no interpreter, unreadable); 2 for "
+      "\nExit status: 0; 1 when a selected plugin cannot run (no interpreter, unreadable) or a "
+      "location does not exist (unless --allow-missing-locations); 2 for "
       "a bad option or configuration.\nExample: plughost list --config lmcache.yaml --role "
       "SCHEDULER --worker-id -1");
   add_selection_options(*list, list_opts);
@@ -298,10 +300,8 @@ int main(int argc, char** argv) {
     if (given == "help" || std::find(commands.begin(), commands.end(), given) == commands.end()) {
       auto known = commands;
       known.push_back("help");
-      const auto near = detail::nearest_key(unknown, known);
       fmt::print(stderr, "plughost: error: unknown command '{}'{}; the commands are {} and help\n",
-                 visible(unknown), near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-                 fmt::join(commands, ", "));
+                 visible(unknown), detail::did_you_mean(unknown, known), fmt::join(commands, ", "));
       return 2;
     }
   }
@@ -334,10 +334,13 @@ int main(int argc, char** argv) {
       } else {
         print_plan(l.plan());
       }
-      // A deployment can gate on it: a plugin meant for this process cannot run.
+      // A deployment can gate on it: a plugin meant for this process cannot run, or run would
+      // refuse a location that does not exist.
+      for (const auto& e : l.plan().location_errors) fmt::print(stderr, "plughost: error: {}\n", e);
       const auto& plugins = l.plan().plugins;
       return std::any_of(plugins.begin(), plugins.end(),
-                         [](const auto& p) { return p.decision == decision::error; })
+                         [](const auto& p) { return p.decision == decision::error; }) ||
+                     !l.plan().location_errors.empty()
                  ? 1
                  : 0;
     }

@@ -357,7 +357,8 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
     });
   }
 
-  // reload and reopen: a request, and what it started.
+  // reload and reopen: a request, and what it did (a reload is waited for: what changed, or why
+  // nothing did).
   struct simple {
     const char* name;
     const char* help;
@@ -365,8 +366,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
     const char* example;
   };
   static const simple simples[2] = {
-      {"reload", "read the configuration and the locations again (as SIGHUP does)",
-       "reload requested (what changed is in plughost's own messages)",
+      {"reload", "read the configuration and the locations again (as SIGHUP does)", "reloaded",
        "plughost reload --config /etc/lmcache/lmcache.yaml --role WORKER"},
       {"reopen", "open every sink's file (or connection) again, after logrotate (as SIGUSR1 does)",
        "reopen requested", "plughost reopen --role WORKER --worker-id 0"}};
@@ -380,8 +380,12 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
         return guarded([i] {
           auto c = connect(simple_o[i]);
           c.send({{"command", simples[i].name}});
-          if (!said_ok(c.answer())) return refused;
-          fmt::print("{}\n", simples[i].done);
+          const auto reply = c.answer();
+          if (!said_ok(reply)) return refused;
+          const auto said = reply.find("said");
+          fmt::print("{}\n", said != reply.end() && said->is_string()
+                                 ? visible(said->get<std::string>())
+                                 : std::string(simples[i].done));
           return 0;
         });
       };

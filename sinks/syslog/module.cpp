@@ -10,6 +10,11 @@ namespace {
 
 using plughost::sinks::syslog_sink;
 
+const char* via_name(syslog_sink::transport t) {
+  using via = syslog_sink::transport;
+  return t == via::tcp ? "tcp" : t == via::tls ? "tls" : t == via::udp ? "udp" : "the unix socket";
+}
+
 std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
   syslog_sink::options o;
   o.ident = s.get_string("ident");
@@ -28,6 +33,19 @@ std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
     throw std::invalid_argument("transport " + transport + " needs an address (host:port)");
   }
   if (o.via == via::unix_socket) o.address.clear();
+  // A setting that would have no effect is a mistake in the configuration, not a preference.
+  if (o.via != via::tls) {
+    for (const char* key : {"ca_file", "cert_file", "key_file", "server_name"}) {
+      if (s.has(key)) {
+        throw std::invalid_argument(std::string(key) + " is for transport tls, and this sink " +
+                                    "sends over " + via_name(o.via));
+      }
+    }
+    if (!s.get_bool("verify")) {
+      throw std::invalid_argument(std::string("verify is for transport tls, and this sink ") +
+                                  "sends over " + via_name(o.via));
+    }
+  }
   if (s.has("ca_file")) o.ca_file = s.get_string("ca_file");
   if (s.has("cert_file")) o.cert_file = s.get_string("cert_file");
   if (s.has("key_file")) o.key_file = s.get_string("key_file");
@@ -40,6 +58,11 @@ std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
   if (s.has("labels")) o.labels = plughost::parse_labels(s.get_string_list("labels"));
   o.style = s.get_string("format") == "rfc3164" ? syslog_sink::format::rfc3164
                                                 : syslog_sink::format::rfc5424;
+  if (!o.labels.empty() && o.style == syslog_sink::format::rfc3164) {
+    throw std::invalid_argument(
+        "labels need format rfc5424 (an RFC 3164 message has no "
+        "structured data to hold them)");
+  }
   o.max_message = static_cast<std::size_t>(s.get_integer("max_message"));
   if (o.max_message < 480) throw std::invalid_argument("max_message must be at least 480 bytes");
   return std::make_unique<syslog_sink>(o);

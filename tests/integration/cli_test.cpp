@@ -275,7 +275,7 @@ TEST_F(cli, list_json_explains_every_decision) {
   const auto r =
       run({"list", "--json", "--role", "WORKER", "--worker-id", "0", "--worker-count", "2",
            "--location", plugins.string(), "--location", (dir.path() / "missing").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 1) << "run would refuse the missing location: " << r.err;
   const auto j = json::parse(r.out);
   EXPECT_EQ(j["identity"], json::parse(R"({"role": "WORKER", "worker_id": 0, "worker_count": 2})"));
   EXPECT_EQ(j["locations"], json::array({plugins.string(), (dir.path() / "missing").string()}));
@@ -321,7 +321,8 @@ TEST_F(cli, list_json_explains_every_decision) {
 
   EXPECT_EQ(j["warnings"], json::array({"plugin location " + (dir.path() / "missing").string() +
                                         " does not exist"}));
-  EXPECT_NE(r.err.find("plughost: warning: plugin location"), std::string::npos) << r.err;
+  ASSERT_EQ(j["location_errors"].size(), 1u);
+  EXPECT_EQ(r.err, "plughost: error: " + j["location_errors"][0].get<std::string>() + "\n");
 }
 
 TEST_F(cli, list_prints_a_table) {
@@ -378,18 +379,23 @@ TEST_F(cli, run_with_a_location_that_does_not_exist_is_an_error_naming_it) {
   const auto missing = dir.path() / "not-there";
   auto r = run({"run", "--location", plugins.string(), "--location", missing.string()});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "plughost: warning: plugin location " + missing.string() +
-                       " does not exist\nplughost: error: --location: plugin location " +
-                       missing.string() +
-                       " does not exist; create it, or run without it "
-                       "(--allow-missing-locations, plughost.allow_missing_locations: true), or "
-                       "wait for it (--wait-for-locations 30s, plughost.wait_for_locations)\n");
+  const auto said = "plughost: error: --location: plugin location " + missing.string() +
+                    " does not exist; create it, or run without it "
+                    "(--allow-missing-locations, plughost.allow_missing_locations: true), or "
+                    "wait for it (--wait-for-locations 30s, plughost.wait_for_locations)\n";
+  EXPECT_EQ(r.err, said) << "one message, not a warning before it";
   EXPECT_FALSE(fs::exists(records_file)) << "nothing started";
 
-  // list only shows it.
+  // list says the same, and fails: a deployment can gate on it.
   r = run({"list", "--location", plugins.string(), "--location", missing.string()});
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.err, "plughost: warning: plugin location " + missing.string() + " does not exist\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, said);
+  for (const auto& allowed : {"--allow-missing-locations", "--wait-for-locations=30s"}) {
+    r = run({"list", allowed, "--location", plugins.string(), "--location", missing.string()});
+    EXPECT_EQ(r.exit_code, 0) << allowed;
+    EXPECT_EQ(r.err,
+              "plughost: warning: plugin location " + missing.string() + " does not exist\n");
+  }
 }
 
 TEST_F(cli, allowed_a_missing_location_is_a_warning_and_the_others_run) {

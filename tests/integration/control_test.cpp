@@ -3,6 +3,7 @@
 // /metrics checked by Prometheus' own promtool, /healthz, and a scraper that cannot grow memory.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,19 @@ using namespace std::chrono_literals;
 class control : public plughost_run {
  protected:
   fs::path socket() const { return dir.path() / "run" / "plughost" / "all.0.sock"; }
+
+  // A connection of the test's own to the control socket; -1 when it cannot connect.
+  int connect_raw() const {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, socket().c_str(), sizeof a.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
 
   // plughost run in the background, once its control socket answers.
   std::unique_ptr<child_process> start_host(std::vector<std::string> extra = {}) {
@@ -126,6 +140,16 @@ TEST_F(control, a_plugin_stopped_by_hand_stays_stopped_until_started) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "all_other.sh: stopping\n");
   EXPECT_EQ(r.err, "plughost: error: all_nope.sh: no plugin named all_nope.sh\n");
+  r = ctl({"restart", "all_beet.sh"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "plughost: error: all_beet.sh: no plugin named all_beet.sh (did you mean "
+            "'all_beat.sh'?)\n");
+  r = ctl({"logs", "all_beet.sh"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no plugin named all_beet.sh (did you mean 'all_beat.sh'?)"),
+            std::string::npos)
+      << r.err;
   stop_host(*host);
 }
 
@@ -135,10 +159,27 @@ TEST_F(control, reload_through_the_socket_starts_a_new_plugin) {
   plugin("all_b.sh", "exec sleep 300\n");
   const auto r = ctl({"reload"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "reloaded: 1 started, 0 restarted, 0 stopped\n") << "it waits for the outcome";
   ASSERT_TRUE(eventually([&] { return plugin_status("all_b.sh")["state"] == "running"; }));
   EXPECT_EQ(read_file(dir.path() / "bg.err").find("control_socket and metrics_address"),
             std::string::npos)
       << "nothing about them changed";
+  stop_host(*host);
+}
+
+TEST_F(control, a_reload_that_fails_is_refused_with_its_reason) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto config = dir.write("lmcache.yaml", "runtime_plugin_locations: [plugins]\n");
+  auto host = start_host({"--config", config.string()});
+  dir.write("lmcache.yaml", "runtime_plugin_locations: [plugins\n");
+  const auto r = ctl({"reload"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("plughost: error: reload failed, everything keeps running as it was: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("lmcache.yaml"), std::string::npos) << "names the file: " << r.err;
+  EXPECT_EQ(plugin_status("all_a.sh")["state"], "running");
   stop_host(*host);
 }
 
@@ -155,7 +196,7 @@ TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
 
   auto r = ctl({"logs", "all_tlak.sh"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, "plughost: error: no plugin named all_tlak.sh\n");
+  EXPECT_EQ(r.err, "plughost: error: no plugin named all_tlak.sh (did you mean 'all_talk.sh'?)\n");
   r = ctl({"logs", "-n", "2", "all_talk.sh"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[all_talk.sh] line 4\n[all_talk.sh] line 5\n");
@@ -243,11 +284,8 @@ TEST_F(control, another_user_is_refused_by_its_credentials) {
   const pid_t child = ::fork();
   if (child == 0) {
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, socket().c_str(), sizeof a.sun_path - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(11);
+    const int fd = connect_raw();
+    if (fd < 0) ::_exit(11);
     const char request[] = "{\"command\":\"status\"}\n";
     // The refusal may come (and the connection close) before the request goes out.
     static_cast<void>(::send(fd, request, sizeof request - 1, MSG_NOSIGNAL));
@@ -265,11 +303,8 @@ TEST_F(control, another_user_is_refused_by_its_credentials) {
 TEST_F(control, a_bad_request_gets_a_one_line_error_and_the_connection_goes_on) {
   plugin("all_a.sh", "exec sleep 300\n");
   auto host = start_host();
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, socket().c_str(), sizeof a.sun_path - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int fd = connect_raw();
+  ASSERT_GE(fd, 0);
   const std::string requests =
       "not json\n{\"command\":\"stauts\"}\n{\"command\":\"stop\"}\n{\"command\":\"status\"}\n";
   ASSERT_EQ(::write(fd, requests.data(), requests.size()), static_cast<ssize_t>(requests.size()));
@@ -295,6 +330,27 @@ TEST_F(control, a_bad_request_gets_a_one_line_error_and_the_connection_goes_on) 
   EXPECT_EQ(json::parse(line)["error"], "the request names no \"plugins\"");
   std::getline(lines, line);
   EXPECT_EQ(json::parse(line)["ok"], true);
+  stop_host(*host);
+}
+
+TEST_F(control, connections_left_open_and_idle_cannot_lock_out_a_command) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  std::vector<int> idle;
+  for (int i = 0; i < 70; ++i) {  // more than the 64 connections a plughost keeps
+    const int fd = connect_raw();
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  const auto r = ctl({"stop", "all_a.sh"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "all_a.sh: stopping\n");
+  // The oldest idle ones made room: they were closed (end of file, no error line).
+  pollfd first{idle.front(), POLLIN, 0};
+  ASSERT_EQ(::poll(&first, 1, 10'000), 1) << "the oldest idle connection is still open";
+  char c;
+  EXPECT_EQ(::read(idle.front(), &c, 1), 0);
+  for (const int fd : idle) ::close(fd);
   stop_host(*host);
 }
 
@@ -429,6 +485,11 @@ class metrics : public control {
 
   // GET `path`: the status code and the body.
   std::pair<int, std::string> get(const std::string& path) {
+    return exchange("GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+  }
+
+  // `request` sent as it is: the status code and the body of the answer.
+  std::pair<int, std::string> exchange(const std::string& request) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -438,8 +499,10 @@ class metrics : public control {
       ::close(fd);
       return {0, ""};
     }
-    const auto request = "GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    if (::write(fd, request.data(), request.size()) < 0) return {0, ""};
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+      ::close(fd);
+      return {0, ""};
+    }
     std::string response;
     char buffer[65536];
     for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
@@ -508,6 +571,20 @@ TEST_F(metrics, healthz_answers_and_unknown_paths_are_404) {
   auto host = start_with_metrics();
   EXPECT_EQ(get("/healthz"), std::make_pair(200, std::string("ok\n")));
   EXPECT_EQ(get("/nope").first, 404);
+  stop_host(*host);
+}
+
+TEST_F(metrics, a_request_it_cannot_read_is_told_why) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_with_metrics();
+  const auto huge = exchange(
+      "GET /metrics HTTP/1.1\r\nHost: test\r\nX-Big: " + std::string(16 * 1024, 'x') + "\r\n\r\n");
+  EXPECT_EQ(huge.first, 431) << huge.second;
+  EXPECT_EQ(huge.second, "the request's header is over 8192 bytes\n");
+  EXPECT_EQ(exchange("HELLO\r\n\r\n").first, 400);
+  EXPECT_EQ(exchange("POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello").first,
+            413);
+  EXPECT_EQ(get("/healthz").first, 200) << "and it goes on answering";
   stop_host(*host);
 }
 

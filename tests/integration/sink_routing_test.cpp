@@ -142,7 +142,35 @@ TEST_F(sink_routing, an_unknown_placeholder_is_an_error_naming_it) {
   EXPECT_EQ(r.err,
             "plughost: error: jsonl (/tmp/{worker}.jsonl): unknown placeholder {worker} in path "
             "(did you mean {worker_id}? plughost's are {host}, {role}, {worker_id} and "
-            "{worker_count})\n");
+            "{worker_count}, in lower case and one pair of braces)\n");
+  for (const std::string written : {"{ROLE}", "{{role}}"}) {
+    const auto odd = dir.write("odd.yaml",
+                               "runtime_plugin_locations: [plugins]\nplughost:\n"
+                               "  sinks: [\"jsonl:/tmp/" +
+                                   written + ".jsonl\"]\n");
+    const auto o = run({"list", "--config", odd.string()});
+    EXPECT_EQ(o.exit_code, 2) << written;
+    EXPECT_NE(o.err.find("(did you mean {role}?"), std::string::npos) << written << ": " << o.err;
+  }
+}
+
+TEST_F(sink_routing, a_role_or_host_cannot_lead_a_placeholder_path_elsewhere) {
+  plugin("all_a.sh", "echo hello\n");
+  fs::create_directory(dir.path() / "logs");
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\nplughost:\n  sinks: "
+                                "[\"jsonl:logs/{role}.jsonl\"]\n");
+  auto r = run({"run", "--config", config.string(), "--role", "../escaped"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "escaped.jsonl")) << "the role left the logs folder";
+  EXPECT_TRUE(fs::exists(dir.path() / "logs" / ".._escaped.jsonl"));
+  r = run({"run", "--config", config.string(), "--role", ".."});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "logs" / "__.jsonl"));
+  r = run({"run", "--config", config.string(), "--role", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(read_jsonl(dir.path() / "logs" / "all.jsonl").empty())
+      << "no role reads 'all', as in the control socket's name";
 }
 
 }  // namespace

@@ -56,6 +56,9 @@ struct plan {
   std::vector<runner_info> runners;  ///< every runner module, in search order
   std::vector<plugin_plan> plugins;
   std::vector<std::string> warnings;  ///< also logged
+  /// Locations that do not exist and that run() would refuse (neither allowed to be missing nor
+  /// waited for), each with the error run() would give.
+  std::vector<std::string> location_errors;
 };
 
 /// Renders a plan as the `plughost list --json` object.

@@ -34,4 +34,9 @@ std::optional<std::string> nearest_key(std::string_view key,
   return best;
 }
 
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& valid) {
+  const auto near = nearest_key(key, valid);
+  return near ? " (did you mean '" + *near + "'?)" : std::string();
+}
+
 }  // namespace plughost::detail

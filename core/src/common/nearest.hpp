@@ -12,4 +12,7 @@ namespace plughost::detail {
 /// 2 edits, or a third of its length.
 std::optional<std::string> nearest_key(std::string_view key, const std::vector<std::string>& valid);
 
+/// " (did you mean 'NEAREST'?)" when one is close enough, else "" (appended to an error).
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& valid);
+
 }  // namespace plughost::detail

@@ -22,17 +22,6 @@ bool is_off(std::string_view text) {
   return text == "none" || text == "off" || text.empty();
 }
 
-// A role as a file name: the characters a role is usually made of, any other as '_'.
-std::string file_name_part(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '-' || c == '_';
-    out.push_back(plain ? c : '_');
-  }
-  return out;
-}
-
 // Where a string key of `plughost:` is (for errors), and its text; empty key: not set.
 struct text_setting {
   std::string text;

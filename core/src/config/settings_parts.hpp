@@ -83,14 +83,19 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
                                         const module_registry& modules);
 
 /// Sinks given on the command line (`flag` names them in errors), appended to `sinks`.
-/// The values of {host}, {role} ("none" without one), {worker_id} and {worker_count}.
+/// `text` as one part of a file name: letters, digits, '-', '_' and '.' stay, any other
+/// character (a '/' above all) becomes '_', and "." or ".." become "_" / "__".
+std::string file_name_part(std::string_view text);
+/// The values of {host}, {role} ("all" without one, as in the control socket's name),
+/// {worker_id} and {worker_count}; host and role as file_name_part() makes them (they go into
+/// paths: `--role ../x` must not choose another folder).
 std::map<std::string, std::string> identity_values(const identity& who);
-/// `text` with those placeholders replaced; a near miss of one ({worker}) throws config_error
-/// naming `where` and `key`; other braces are left as they are.
+/// `text` with those placeholders replaced; a near miss of one ({worker}, {ROLE}, {{role}})
+/// throws config_error naming `where` and `key`; other braces are left as they are.
 std::string with_identity(const std::string& text, const std::map<std::string, std::string>& known,
                           const std::string& where, const std::string& key);
 
-/// {host}, {role} ("none" without one), {worker_id} and {worker_count} in the sinks' string,
+/// {host}, {role} ("all" without one), {worker_id} and {worker_count} in the sinks' string,
 /// path and list settings, replaced (every worker of a deployment can share one configuration
 /// and write a file of its own). Throws config_error for another {name}.
 void fill_identity_placeholders(std::vector<sink_request>& sinks, const identity& who);

@@ -229,11 +229,23 @@ std::vector<sink_request> resolve_sinks(const launch_options& options, const con
   return sinks;
 }
 
+std::string file_name_part(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.';
+    out.push_back(plain ? c : '_');
+  }
+  if (out.find_first_not_of('.') == std::string::npos)
+    std::replace(out.begin(), out.end(), '.', '_');
+  return out;
+}
+
 std::map<std::string, std::string> identity_values(const identity& who) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  return {{"host", host},
-          {"role", who.role.value_or("none")},
+  return {{"host", file_name_part(host)},
+          {"role", who.role ? file_name_part(*who.role) : std::string("all")},
           {"worker_id", std::to_string(who.worker_id)},
           {"worker_count", std::to_string(who.worker_count)}};
 }
@@ -247,7 +259,12 @@ std::string with_identity(const std::string& text, const std::map<std::string, s
     const auto close = open == std::string::npos ? open : text.find('}', open);
     if (close == std::string::npos) break;
     const auto name = text.substr(open + 1, close - open - 1);
-    const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    // Compared without case and extra braces, to catch {ROLE} and {{role}}.
+    auto bare = name.substr(std::min(name.find_first_not_of('{'), name.size()));
+    std::transform(bare.begin(), bare.end(), bare.begin(), [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    const bool word = !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || c == '_';
     });
     out += text.substr(at, open - at);
@@ -256,18 +273,20 @@ std::string with_identity(const std::string& text, const std::map<std::string, s
     std::optional<std::string> meant;
     if (word && !known.count(name)) {
       const std::vector<std::string> names = {"host", "role", "worker_id", "worker_count"};
+      if (known.count(bare)) meant = bare;
       for (const auto& k : names) {
-        if (!meant && k.rfind(name, 0) == 0) meant = k;
+        if (!meant && k.rfind(bare, 0) == 0) meant = k;
       }
-      if (!meant) meant = nearest_key(name, names);
+      if (!meant) meant = nearest_key(bare, names);
     }
     if (const auto it = known.find(name); it != known.end()) {
       out += it->second;
     } else if (meant) {
-      throw config_error(sink, fmt::format("unknown placeholder {{{}}} in {} (did you mean "
+      throw config_error(sink, fmt::format("unknown placeholder {} in {} (did you mean "
                                            "{{{}}}? plughost's are {{host}}, {{role}}, "
-                                           "{{worker_id}} and {{worker_count}})",
-                                           name, key, *meant));
+                                           "{{worker_id}} and {{worker_count}}, in lower case "
+                                           "and one pair of braces)",
+                                           text.substr(open, close - open + 1), key, *meant));
     } else {
       out += text.substr(open, close - open + 1);
     }

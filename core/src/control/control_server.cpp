@@ -115,6 +115,9 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     read();
   }
 
+  // Waiting for a request (not following logs, not ending): may be closed to make room.
+  bool idle() const noexcept { return reading_ && !following_ && !closing_ && socket_.is_open(); }
+
   void close() noexcept {
     stop_following();
     boost::system::error_code ec;
@@ -133,6 +136,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
 
  private:
   void read() {
+    reading_ = true;
     asio::async_read_until(socket_, asio::dynamic_buffer(in_, max_request), '\n',
                            [self = shared_from_this()](const boost::system::error_code& ec,
                                                        std::size_t n) { self->on_read(ec, n); });
@@ -167,8 +171,13 @@ class control_server::connection : public std::enable_shared_from_this<connectio
       if (name == "status") {
         return send(R"({"ok":true,"status":)" + to_json(calls_.status()) + "}\n");
       }
-      if (name == "reload" || name == "reopen") {
-        (name == "reload" ? calls_.reload : calls_.reopen)();
+      if (name == "reload") {
+        return send(json{{"ok", true}, {"said", calls_.reload()}}.dump(
+                        -1, ' ', false, json::error_handler_t::replace) +
+                    "\n");
+      }
+      if (name == "reopen") {
+        calls_.reopen();
         return send("{\"ok\":true}\n");
       }
       if (name == "stop" || name == "start" || name == "restart") return act(name, request);
@@ -176,11 +185,10 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     } catch (const std::exception& e) {
       return send(error_line(e.what()));
     }
-    const auto near = nearest_key(name, commands);
-    send(error_line(fmt::format(
-        "unknown command '{}'{}; the commands are status, start, stop, "
-        "restart, reload, reopen and logs",
-        visible(name), near ? fmt::format(" (did you mean '{}'?)", *near) : std::string())));
+    send(
+        error_line(fmt::format("unknown command '{}'{}; the commands are status, start, stop, "
+                               "restart, reload, reopen and logs",
+                               visible(name), did_you_mean(name, commands))));
   }
 
   // The plugins a request names: a list of strings, maybe required.
@@ -227,11 +235,11 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     if (!calls_.tap) throw std::invalid_argument("this plughost keeps no records for logs");
     const auto names = plugins_of(request, /*required=*/false);
     if (!names.empty()) {  // a mistyped name would otherwise show nothing, silently
-      const auto now = calls_.status();
+      std::vector<std::string> known;
+      for (const auto& p : calls_.status().plugins) known.push_back(p.name);
       for (const auto& n : names) {
-        if (std::none_of(now.plugins.begin(), now.plugins.end(),
-                         [&](const plugin_status& p) { return p.name == n; })) {
-          throw std::invalid_argument("no plugin named " + visible(n));
+        if (std::find(known.begin(), known.end(), n) == known.end()) {
+          throw std::invalid_argument("no plugin named " + visible(n) + did_you_mean(n, known));
         }
       }
     }
@@ -356,6 +364,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   std::deque<std::string> out_;
   std::size_t unsent_ = 0;
   bool writing_ = false;
+  bool reading_ = false;  // allowed in, reads requests
   bool closing_ = false;
   bool following_ = false;
   std::uint64_t follow_id_ = 0;
@@ -427,7 +436,17 @@ void control_server::accept() {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       std::erase_if(open_, [](const auto& w) { return w.expired(); });
-      const bool over = *count_ >= max_connections;
+      bool over = *count_ >= max_connections;
+      // Full: the oldest connection that only waits makes room (clients left open and idle
+      // cannot lock out `plughost stop`); followers of logs -f and answers being sent stay.
+      for (auto it = open_.begin(); over && it != open_.end(); ++it) {
+        if (auto old = it->lock(); old && old->idle()) {
+          old->close();
+          open_.erase(it);
+          over = false;
+          break;
+        }
+      }
       auto c = std::make_shared<connection>(std::move(socket), calls_, count_);
       open_.push_back(c);
       c->start(over);

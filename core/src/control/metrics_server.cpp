@@ -219,10 +219,57 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
     stream_.expires_after(idle_limit);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       if (ec) return self->close();
+                       if (ec) return self->refuse(ec);
                        self->idle_ = false;
                        self->respond(self->parser_->release());
                      });
+  }
+
+  // A request that cannot be read: a client that went away or was too slow is only closed; one
+  // that sent something wrong is told what (400, 413 or 431), then closed.
+  void refuse(beast::error_code ec) {
+    if (ec.category() != http::make_error_code(http::error::bad_method).category() ||
+        ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return close();
+    }
+    idle_ = false;
+    auto response = std::make_shared<http::response<http::string_body>>();
+    response->version(11);
+    response->keep_alive(false);
+    response->set(http::field::server, "plughost/" PLUGHOST_VERSION_STRING);
+    response->set(http::field::content_type, "text/plain; charset=utf-8");
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      response->result(http::status::request_header_fields_too_large);
+      response->body() = fmt::format("the request's header is over {} bytes\n", max_header_bytes);
+    } else if (ec == http::error::body_limit) {
+      response->result(http::status::payload_too_large);
+      response->body() = "a request has no body here: GET /metrics or /healthz\n";
+    } else {
+      response->result(http::status::bad_request);
+      response->body() = "bad request: " + ec.message() + "\n";
+    }
+    response->prepare_payload();
+    stream_.expires_after(idle_limit);
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](beast::error_code failed, std::size_t) {
+                        if (failed) return self->close();
+                        // What the client still sends is read and dropped for a moment: closing
+                        // with it unread would reset the connection, and the answer with it.
+                        boost::system::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->stream_.expires_after(std::chrono::seconds(1));
+                        self->drain(0);
+                      });
+  }
+
+  void drain(std::size_t so_far) {
+    buffer_.clear();
+    stream_.async_read_some(
+        buffer_.prepare(max_header_bytes),
+        [self = shared_from_this(), so_far](beast::error_code ec, std::size_t n) {
+          if (ec || so_far + n > 64 * 1024) return self->close();
+          self->drain(so_far + n);
+        });
   }
 
   void respond(const http::request<http::empty_body>& request) {

@@ -81,7 +81,36 @@ struct launcher::impl {
     the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
     warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
     the_plan.warnings = std::move(warnings);
-    for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
+    // A location run() refuses is its error, not also a warning before it.
+    std::vector<std::string> refused;
+    if (!settings.missing_locations.allow_missing && settings.missing_locations.wait.count() == 0) {
+      for (const auto& location : missing_locations()) {
+        the_plan.location_errors.push_back(
+            config_error(settings.locations_from, missing_location_error(location)).what());
+        refused.push_back(fmt::format("plugin location {} does not exist", location.string()));
+      }
+    }
+    for (const auto& w : the_plan.warnings) {
+      if (std::find(refused.begin(), refused.end(), w) == refused.end()) {
+        detail::log().warn("{}", w);
+      }
+    }
+  }
+
+  // What run() says of a location that does not exist (after waiting for it, if it did), after
+  // where the locations came from.
+  std::string missing_location_error(const std::filesystem::path& location) const {
+    const auto& policy = settings.missing_locations;
+    return fmt::format(
+        "plugin location {} does not exist{}; create it, or run without it "
+        "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait {} "
+        "(--wait-for-locations {}, plughost.wait_for_locations)",
+        location.string(),
+        policy.wait.count() > 0
+            ? fmt::format(" after waiting {}s", std::chrono::duration<double>(policy.wait).count())
+            : std::string(),
+        policy.wait.count() > 0 ? "longer for it" : "for it",
+        policy.wait.count() > 0 ? "DURATION" : "30s");
   }
 
   std::vector<detail::named_sink> open_sinks() const {
@@ -118,7 +147,8 @@ struct launcher::impl {
   // The plugins of the current plan that should run, as the supervisor takes them. Reports the
   // plan's errors (and its skips, when `report_skips`); `ok` turns false on an error.
   std::vector<detail::launch_item> launch_items(bool report_skips, bool& ok) {
-    const auto base_env = detail::plugin_environment(base.env, settings);
+    const auto shared_env = std::make_shared<const std::vector<std::string>>(
+        detail::plugin_environment(base.env, settings).entries());
     std::vector<detail::launch_item> items;
     for (const auto& p : the_plan.plugins) {
       if (p.decision == decision::skip) {
@@ -129,11 +159,13 @@ struct launcher::impl {
         ok = false;
         report_error(p.name, p.reason);
       } else if (p.decision == decision::run) {
-        auto block = base_env;
-        block.set("LMCACHE_RUNTIME_PLUGIN_NAME", p.name);
+        detail::plugin_environment_entries environment{shared_env, {}};
+        environment.own.push_back("LMCACHE_RUNTIME_PLUGIN_NAME=" + p.name);
         try {
           if (const auto* r = detail::find_runner(runners, p.runner)) {
-            for (const auto& [k, v] : r->impl->environment(p.path)) block.set(k, v);
+            for (const auto& [k, v] : r->impl->environment(p.path)) {
+              environment.own.push_back(k + "=" + v);
+            }
           }
         } catch (const std::exception& e) {
           ok = false;
@@ -141,7 +173,7 @@ struct launcher::impl {
                        fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
           continue;
         }
-        items.push_back({p.name, p.argv, block.entries(), settings.policy_for(p.name),
+        items.push_back({p.name, p.argv, std::move(environment), settings.policy_for(p.name),
                          detail::plugin_fingerprint(p.path, p.argv)});
       }
     }
@@ -151,7 +183,7 @@ struct launcher::impl {
   // On the loop thread, for a reload: the configuration and the locations read again. The
   // module search path and the sinks stay as they were (changing them needs a restart of
   // plughost); a module found at start that the configuration now uses is loaded.
-  std::optional<std::vector<detail::launch_item>> reload_items() {
+  std::vector<detail::launch_item> reload_items() {
     // What loading modules for the new configuration had to say, said once.
     const auto said = base.all_warnings();
     const auto news = [&] {
@@ -193,10 +225,9 @@ struct launcher::impl {
       the_plan = std::move(fresh_plan);
       bool ok = true;
       return launch_items(/*report_skips=*/false, ok);
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
       for (const auto& w : news()) detail::log().warn("{}", w);
-      detail::log().error("reload failed, everything keeps running as it was: {}", e.what());
-      return std::nullopt;
+      throw;  // the supervisor says it failed, and why
     }
   }
 
@@ -226,7 +257,12 @@ struct launcher::impl {
       sigset_t stop_signals, old_mask;
       ::sigemptyset(&stop_signals);
       for (const int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&stop_signals, sig);
-      if (options.handle_signals) ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+      if (options.handle_signals) {
+        // From the wait to the event loop's own handler, a SIGHUP (a reload: the configuration
+        // is read only now) must not end plughost with its default action.
+        ::signal(SIGHUP, SIG_IGN);
+        ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+      }
       // Said once the signals wait for it: whoever reacts to this line may send them now.
       detail::log().info("waiting up to {}s for {} to appear",
                          std::chrono::duration<double>(policy.wait).count(),
@@ -254,19 +290,7 @@ struct launcher::impl {
       }
     }
     if (missing.empty() || policy.allow_missing || stop_asked) return;
-    throw config_error(
-        settings.locations_from,
-        fmt::format(
-            "plugin location {} does not exist{}; create it, or run without it "
-            "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait {} "
-            "(--wait-for-locations {}, plughost.wait_for_locations)",
-            missing.front().string(),
-            policy.wait.count() > 0
-                ? fmt::format(" after waiting {}s",
-                              std::chrono::duration<double>(policy.wait).count())
-                : std::string(),
-            policy.wait.count() > 0 ? "longer for it" : "for it",
-            policy.wait.count() > 0 ? "DURATION" : "30s"));
+    throw config_error(settings.locations_from, missing_location_error(missing.front()));
   }
 
   // The part of a run that may throw: the sinks open, what starts is decided and reported.
@@ -299,7 +323,7 @@ struct launcher::impl {
       using enum detail::supervisor::by_hand;
       return supervisor.act(what == "stop" ? stop : what == "start" ? start : restart, plugin);
     };
-    calls.reload = [this] { supervisor.reload(); };
+    calls.reload = [this] { return supervisor.reload_now(); };
     calls.reopen = [this] { reopen_sinks(); };
     calls.tap = settings.control_socket ? &tap : nullptr;
     return calls;

@@ -63,6 +63,7 @@ std::string to_json(const plan& p) {
   }
   out["plugins"] = std::move(plugins);
   out["warnings"] = p.warnings;
+  out["location_errors"] = p.location_errors;
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

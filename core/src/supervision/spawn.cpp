@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/posix/vfork_launcher.hpp>
@@ -23,8 +24,30 @@
 
 #include "common/signal_dispositions.hpp"
 #include "supervision/guardian.hpp"
+#include "supervision/supervision_port.hpp"
 
 namespace plughost::detail {
+
+std::vector<std::string> plugin_environment_entries::entries() const {
+  const auto name_of = [](const std::string& entry) {
+    return std::string_view(entry).substr(0, entry.find('='));
+  };
+  std::vector<std::string> out;
+  out.reserve((shared ? shared->size() : 0) + own.size());
+  if (shared) {
+    for (const auto& e : *shared) {
+      const bool replaced = std::any_of(
+          own.begin(), own.end(), [&](const std::string& o) { return name_of(o) == name_of(e); });
+      if (!replaced) out.push_back(e);
+    }
+  }
+  for (auto it = own.begin(); it != own.end(); ++it) {  // the last of a name wins
+    const bool later = std::any_of(
+        std::next(it), own.end(), [&](const std::string& o) { return name_of(o) == name_of(*it); });
+    if (!later) out.push_back(*it);
+  }
+  return out;
+}
 
 namespace {
 

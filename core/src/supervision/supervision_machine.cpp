@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/log.hpp"
+#include "common/nearest.hpp"
 
 namespace plughost::detail {
 
@@ -146,20 +147,22 @@ void supervision_machine::cap_stop_grace(clock::duration cap, std::string_view r
   if (e.outermost()) settle();
 }
 
-void supervision_machine::reload(std::vector<launch_item> items) {
+std::string supervision_machine::reload(std::vector<launch_item> items) {
   in_event e(depth_);
   if (phase_ == run_phase::starting) {
     // Applied once every plugin of the start-up has been added: the latest one counts.
-    log().info("reload: applied once the start-up is over");
+    static constexpr const char* later = "reload: applied once the start-up is over";
+    log().info("{}", later);
     pending_reload_ = std::move(items);
-    return;
+    return later;
   }
   if (phase_ != run_phase::running) {
-    log().info("reload ignored: plughost is stopping");
-    return;
+    static constexpr const char* ignored = "reload ignored: plughost is stopping";
+    log().info("{}", ignored);
+    return ignored;
   }
   std::set<std::string> wanted;
-  std::size_t started = 0, restarted = 0, stopped = 0;
+  std::size_t started = 0, restarted = 0, stopped = 0, resumed = 0;
   for (auto& item : items) {
     wanted.insert(item.name);
     const auto it = by_name_.find(item.name);
@@ -182,7 +185,7 @@ void supervision_machine::reload(std::vector<launch_item> items) {
       next.policy = item.policy;  // for its next run; this one goes on untouched
       next.environment = std::move(item.environment);
       if (was_held) {
-        ++restarted;
+        ++resumed;
         if (p.current) {
           p.restart_when_ended = true;
         } else {
@@ -202,8 +205,12 @@ void supervision_machine::reload(std::vector<launch_item> items) {
     stopped += retire(plugins_.at(it->second));
     it = by_name_.erase(it);
   }
-  log().info("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
+  auto said =
+      fmt::format("reloaded: {} started, {} restarted, {} stopped", started, restarted, stopped);
+  if (resumed > 0) said += fmt::format(", {} stopped by hand started again", resumed);
+  log().info("{}", said);
   if (e.outermost()) settle();
+  return said;
 }
 
 // ---- by hand --------------------------------------------------------------------------------
@@ -214,7 +221,12 @@ supervision_machine::plugin& supervision_machine::by_hand(std::string_view name)
   }
   if (phase_ != run_phase::running) throw std::invalid_argument("plughost is stopping");
   const auto it = by_name_.find(std::string(name));
-  if (it == by_name_.end()) throw std::invalid_argument(fmt::format("no plugin named {}", name));
+  if (it == by_name_.end()) {
+    std::vector<std::string> known;
+    for (const auto& [n, at] : by_name_) known.push_back(n);
+    throw std::invalid_argument(
+        fmt::format("no plugin named {}{}", name, did_you_mean(name, known)));
+  }
   return plugins_.at(it->second);
 }
 
@@ -270,7 +282,8 @@ std::string supervision_machine::start_by_hand(std::string_view name) {
 std::string supervision_machine::restart_by_hand(std::string_view name) {
   in_event e(depth_);
   auto& p = by_hand(name);
-  p.held = false;
+  // Restarting one that was stopped (by hand or for good) is starting it by hand, as start does.
+  if (std::exchange(p.held, false) || !p.current) p.started_by_hand = true;
   std::string said;
   if (p.state == plugin_state::replacing) {
     said = "restarting already (a reload changed its file)";

@@ -77,7 +77,7 @@ class supervision_machine {
   /// The configuration read again: starts the new plugins, restarts the changed ones (by
   /// fingerprint), stops the removed ones, and gives the unchanged ones their new policy for
   /// their next run. During start-up it waits for started_all(); while stopping it is ignored.
-  void reload(std::vector<launch_item> items);
+  std::string reload(std::vector<launch_item> items);
 
   /// By hand (the control socket): stops one plugin and keeps it stopped (no restart, the run
   /// goes on without it) until start_by_hand(), restart_by_hand() or a reload. Returns what

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,11 +21,20 @@
 
 namespace plughost::detail {
 
+/// A plugin's environment: the entries every plugin of a run shares (one copy for them all:
+/// a thousand plugins need not hold a thousand copies of it), and its own, which win.
+struct plugin_environment_entries {
+  std::shared_ptr<const std::vector<std::string>> shared;  ///< NAME=VALUE; may be null
+  std::vector<std::string> own;                            ///< NAME=VALUE; the last of a name wins
+  /// The complete environment, for the process.
+  std::vector<std::string> entries() const;
+};
+
 /// One plugin to run: its name (for records), argv, complete environment and policy.
 struct launch_item {
   std::string name;
-  std::vector<std::string> argv;         ///< argv[0] is the program to execute
-  std::vector<std::string> environment;  ///< NAME=VALUE entries
+  std::vector<std::string> argv;  ///< argv[0] is the program to execute
+  plugin_environment_entries environment;
   plugin_policy policy;
   /// Changes when a reload must restart the plugin (its file's content, its argv).
   std::string fingerprint;

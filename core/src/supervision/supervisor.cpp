@@ -50,6 +50,8 @@ namespace {
 constexpr auto status_patience = std::chrono::seconds(1);
 // How long a stop, start or restart by hand waits for the loop.
 constexpr auto act_patience = std::chrono::seconds(5);
+// Under the control client's 10 s: reading the configuration may load modules.
+constexpr auto reload_patience = std::chrono::seconds(8);
 
 // A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and then
 // its whole group); later, it means "kill now".
@@ -137,20 +139,44 @@ class supervisor::impl : private supervision_port {
   }
 
   std::string act(supervisor::by_hand what, std::string_view plugin) {
+    return on_loop("a plugin cannot be stopped or started by hand from the launcher's loop",
+                   act_patience, [this, what, name = std::string(plugin)] {
+                     using enum supervisor::by_hand;
+                     return what == stop    ? machine_.stop_by_hand(name)
+                            : what == start ? machine_.start_by_hand(name)
+                                            : machine_.restart_by_hand(name);
+                   });
+  }
+
+  // A reload that waits for its outcome: what changed, or why nothing did (usage_error).
+  std::string reload_now() {
+    return on_loop("plughost cannot be reloaded and waited for from the launcher's loop",
+                   reload_patience, [this] { return apply_reload(); });
+  }
+
+  void reload() noexcept {
+    try {
+      const std::lock_guard lock(status_mutex_);
+      if (!loop_running_) return;  // no effect outside run()
+      asio::post(ioc_, [this] { reload_here(); });
+    } catch (...) {
+    }
+  }
+
+ private:
+  // Runs `what` on the loop and waits up to `patience` for what it returns; what it throws is
+  // the caller's usage_error.
+  template <typename F>
+  std::string on_loop(const char* from_loop, std::chrono::seconds patience, F what) {
     auto done = std::make_shared<std::promise<std::string>>();
     auto answer = done->get_future();
     {
       const std::lock_guard lock(status_mutex_);
       if (!loop_running_) throw usage_error("plughost is not running its plugins");
-      if (std::this_thread::get_id() == loop_thread_) {
-        throw usage_error("a plugin cannot be stopped or started by hand from the launcher's loop");
-      }
-      asio::post(ioc_, [this, what, name = std::string(plugin), done] {
+      if (std::this_thread::get_id() == loop_thread_) throw usage_error(from_loop);
+      asio::post(ioc_, [this, what = std::move(what), done] {
         try {
-          using enum supervisor::by_hand;
-          std::string said = what == stop    ? machine_.stop_by_hand(name)
-                             : what == start ? machine_.start_by_hand(name)
-                                             : machine_.restart_by_hand(name);
+          std::string said = what();
           out_.flush();
           done->set_value(std::move(said));
         } catch (...) {
@@ -159,26 +185,17 @@ class supervisor::impl : private supervision_port {
         }
       });
     }
-    if (answer.wait_for(act_patience) != std::future_status::ready) {
-      throw usage_error("plughost's event loop did not answer within 5 s");
+    if (answer.wait_for(patience) != std::future_status::ready) {
+      throw usage_error(
+          fmt::format("plughost's event loop did not answer within {} s", patience.count()));
     }
     try {
       return answer.get();
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::exception& e) {
       throw usage_error(e.what());
     }
   }
 
-  void reload() noexcept {
-    try {
-      const std::lock_guard lock(status_mutex_);
-      if (!loop_running_) return;  // no effect outside run()
-      asio::post(ioc_, [this] { apply_reload(); });
-    } catch (...) {
-    }
-  }
-
- private:
   // Every handler ends here: records written by a handler become visible when it ends.
   template <typename... Args>
   void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
@@ -468,7 +485,7 @@ class supervisor::impl : private supervision_port {
     reload_signals_->async_wait([this](const boost::system::error_code& ec, int) {
       if (ec) return;
       log().info("received SIGHUP: reloading the configuration");
-      apply_reload();
+      reload_here();
       if (machine_.phase() != run_phase::finished) wait_for_reload_signal();
     });
   }
@@ -482,9 +499,20 @@ class supervisor::impl : private supervision_port {
     });
   }
 
+  // A reload nobody waits for: a failure was said, and everything goes on as it was.
+  void reload_here() noexcept {
+    try {
+      apply_reload();
+    } catch (...) {
+    }
+  }
+
   // Read now; the machine decides when it applies (after the start-up, never while stopping).
-  void apply_reload() {
-    if (machine_.phase() == run_phase::finished || !options_.reload) return;
+  // Returns what changed; throws (having said so) when the configuration could not be loaded.
+  std::string apply_reload() {
+    if (machine_.phase() == run_phase::finished || !options_.reload) {
+      throw std::runtime_error("plughost is not running its plugins");
+    }
     if (notifier()) {
       timespec t{};
       ::clock_gettime(CLOCK_MONOTONIC, &t);
@@ -492,12 +520,20 @@ class supervisor::impl : private supervision_port {
                                      static_cast<std::uint64_t>(t.tv_sec) * 1000000 +
                                          static_cast<std::uint64_t>(t.tv_nsec) / 1000));
     }
-    auto items = options_.reload();
-    if (items) {  // else the launcher said why; everything keeps running as it was
-      for (const auto& item : *items) update_guardian_timeout(item.policy.stop_timeout);
-      after(&supervision_machine::reload, std::move(*items));
+    std::vector<launch_item> items;
+    try {
+      items = options_.reload();
+    } catch (const std::exception& e) {
+      log().error("reload failed, everything keeps running as it was: {}", e.what());
+      tell_systemd_ready();
+      throw std::runtime_error(
+          fmt::format("reload failed, everything keeps running as it was: {}", e.what()));
     }
+    for (const auto& item : items) update_guardian_timeout(item.policy.stop_timeout);
+    auto said = machine_.reload(std::move(items));
+    out_.flush();
     tell_systemd_ready();
+    return said;
   }
 
   // ---- systemd -------------------------------------------------------------------------------
@@ -543,7 +579,7 @@ class supervisor::impl : private supervision_port {
 
   std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
     context_.guardian_fd = guardian_.socket();
-    auto result = spawn_plugin(item.argv, item.environment, context_);
+    auto result = spawn_plugin(item.argv, item.environment.entries(), context_);
     if (auto* error = std::get_if<std::string>(&result)) {
       if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
       return std::move(*error);
@@ -726,6 +762,10 @@ launcher_status supervisor::status() const {
 
 std::string supervisor::act(by_hand what, std::string_view plugin) {
   return impl_->act(what, plugin);
+}
+
+std::string supervisor::reload_now() {
+  return impl_->reload_now();
 }
 
 }  // namespace plughost::detail

@@ -19,9 +19,9 @@ namespace plughost::detail {
 struct supervisor_options {
   /// SIGTERM/SIGINT stop the plugins (a second one, a second later, kills them); SIGHUP reloads.
   bool handle_signals = false;
-  /// Called on the loop thread by reload(): the new set of plugins, or nullopt when the
+  /// Called on the loop thread by reload(): the new set of plugins; throws, saying why, when the
   /// configuration could not be loaded (everything then keeps running as it is).
-  std::function<std::optional<std::vector<launch_item>>()> reload;
+  std::function<std::vector<launch_item>()> reload;
   /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
   /// stop then gives plugins at most parent_exit_grace after their stop signal.
   std::optional<int> exit_with;
@@ -65,6 +65,9 @@ class supervisor {
 
   /// Re-reads the configuration (options.reload) and applies it. Thread-safe.
   void reload() noexcept;
+  /// The same, waiting for it on the loop (up to 8 s): returns what changed; throws usage_error
+  /// saying why nothing did. Thread-safe, not from the loop.
+  std::string reload_now();
 
   /// A copy of the snapshot the loop keeps. Thread-safe.
   launcher_status status() const;

@@ -680,12 +680,24 @@ TEST_F(machine_test, start_by_hand_while_the_stop_by_hand_is_under_way_starts_it
   EXPECT_EQ(world.processes.size(), 2u);
 }
 
+TEST_F(machine_test, restarting_a_stopped_plugin_by_hand_shows_as_started_by_hand) {
+  start({item("a.sh"), item("b.sh")});
+  machine.stop_by_hand("a.sh");
+  world.exit(current("a.sh"), 0);
+  ASSERT_EQ(view("a.sh").by_hand, "stopped");
+  EXPECT_EQ(machine.restart_by_hand("a.sh"), "started");
+  EXPECT_EQ(view("a.sh").by_hand, "started") << "as start would have shown it";
+  EXPECT_EQ(machine.restart_by_hand("b.sh"), "restarting");
+  EXPECT_EQ(view("b.sh").by_hand, "") << "a running plugin restarted is not started by hand";
+}
+
 TEST_F(machine_test, a_reload_forgets_what_was_done_by_hand) {
   start({item("a.sh"), item("b.sh")});
   machine.stop_by_hand("a.sh");
   world.exit(current("a.sh"), 0);
   ASSERT_EQ(view("a.sh").by_hand, "stopped");
-  machine.reload({item("a.sh"), item("b.sh")});
+  EXPECT_EQ(machine.reload({item("a.sh"), item("b.sh")}),
+            "reloaded: 0 started, 0 restarted, 0 stopped, 1 stopped by hand started again");
   EXPECT_EQ(state("a.sh"), plugin_state::running) << "the configuration wants it running";
   EXPECT_EQ(view("a.sh").by_hand, "");
 }

@@ -183,6 +183,31 @@ TEST_F(syslog_sink, a_missing_socket_is_reported_and_other_sinks_go_on) {
   EXPECT_TRUE(seen);
 }
 
+// Settings that would have no effect are refused, naming the setting, before any plugin starts.
+class syslog_settings : public plughost_run {};
+
+TEST_F(syslog_settings, that_would_have_no_effect_are_refused) {
+  plugin("p.sh", "echo started >&2\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {"{type: syslog, address: \"127.0.0.1:9\", transport: tcp, ca_file: /etc/hostname}",
+       "ca_file is for transport tls, and this sink sends over tcp"},
+      {"{type: syslog, server_name: logs.example}",
+       "server_name is for transport tls, and this sink sends over the unix socket"},
+      {"{type: syslog, address: \"127.0.0.1:9\", verify: false}",
+       "verify is for transport tls, and this sink sends over udp"},
+      {"{type: syslog, format: rfc3164, labels: [\"team=kv\"]}",
+       "labels need format rfc5424 (an RFC 3164 message has no structured data to hold them)"},
+  };
+  for (const auto& [sink, said] : cases) {
+    const auto config = dir.write(
+        "c.yaml", "runtime_plugin_locations: [plugins]\nplughost:\n  sinks:\n    - " + sink + "\n");
+    const auto r = run({"run", "--config", config.string()});
+    EXPECT_EQ(r.exit_code, 2) << sink;
+    EXPECT_NE(r.err.find(said), std::string::npos) << sink << ": " << r.err;
+    EXPECT_EQ(r.err.find("started"), std::string::npos) << "no plugin started: " << r.err;
+  }
+}
+
 // ---- over TCP and TLS ------------------------------------------------------------------------
 
 // A real rsyslogd receiving over TCP (imtcp), or TLS with its gnutls driver and a certificate
