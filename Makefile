@@ -1,5 +1,5 @@
 # Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
-.PHONY: all deps build test demo bench install wheel format format-check clean
+.PHONY: all deps build test demo bench install package wheel format format-check clean
 
 BUILD_DIR := build
 PREFIX ?= /usr/local
@@ -26,8 +26,21 @@ bench: build
 	cmake --build --preset default
 	python3 bench/run_bench.py --build $(BUILD_DIR)
 
-install: build
-	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+# Only what is installed is built, with only the build dependencies (no test tools), and
+# installed stripped (the build tree in build-release/ keeps the debug information).
+install:
+	./scripts/install-deps.sh build
+	cmake --preset release
+	cmake --build --preset release
+	cmake --install build-release --prefix $(PREFIX) --strip
+
+# The Debian packages in dist/: plughost, plughost-dev and their -dbgsym (docs/deployment.md).
+package:
+	./scripts/install-deps.sh build
+	cmake --preset release
+	cmake --build --preset release
+	cd build-release && cpack -G DEB -B $(CURDIR)/dist
+	rm -rf dist/_CPack_Packages
 
 # The Python wheel (plughost + its modules and libraries + the plughost_lmcache drop-in) in dist/.
 wheel: build
@@ -40,4 +53,4 @@ format-check:
 	./scripts/format.sh --check
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-release dist

@@ -39,16 +39,19 @@ rm -rf "$stage/build" "$stage"/*.egg-info "$stage/plughost_lmcache/_root"
 # The install tree, as `make install` lays it out: the executable finds its modules and defaults
 # relative to itself (<bin>/../lib/plughost/modules, <bin>/../share/plughost).
 root="$stage/plughost_lmcache/_root"
-cmake --install "$build_dir" --prefix "$root" --strip > /dev/null
+# The Runtime component only: the headers, archive and CMake files are for building.
+cmake --install "$build_dir" --prefix "$root" --strip --component Runtime > /dev/null
 [ -x "$root/bin/plughost" ] || fail "cmake --install did not produce bin/plughost"
-rm -rf "$root/include" "$root/lib/cmake" "$root/lib/pkgconfig"  # for building: not shipped
-find "$root/lib" -maxdepth 1 -name '*.a' -delete
+rm -rf "$root/lib/systemd"  # a pip install is no system service
 # A wheel is a zip, which keeps no symbolic links: libplughost travels once, under its SONAME.
-soname=$(objdump -p "$root/lib/libplughost.so" | awk '$1 == "SONAME" { print $2 }')
-[ -n "$soname" ] || fail "cannot read the SONAME of $root/lib/libplughost.so"
-real=$(readlink -f "$root/lib/libplughost.so")
-rm -f "$root/lib/libplughost.so" "$root/lib/$soname"
-mv "$real" "$root/lib/$soname"
+real=$(find "$root/lib" -maxdepth 1 -type f -name 'libplughost.so.*' | head -n 1)
+[ -n "$real" ] || fail "cmake --install did not produce lib/libplughost.so.*"
+soname=$(objdump -p "$real" | awk '$1 == "SONAME" { print $2 }')
+[ -n "$soname" ] || fail "cannot read the SONAME of $real"
+if [ "$real" != "$root/lib/$soname" ]; then
+  rm -f "$root/lib/$soname"
+  mv "$real" "$root/lib/$soname"
+fi
 
 # Every library the executable and its modules need, except glibc's own (the manylinux rule:
 # those come from the system, everything else travels with the wheel).
@@ -59,6 +62,7 @@ for module in "$root"/lib/plughost/modules/*.so; do
   [ -e "$module" ] && modules+=("$module")
 done
 bundled=()
+sources=()  # where each bundled library was copied from
 for elf in "$root/bin/plughost" "${modules[@]}"; do
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] || continue
@@ -68,8 +72,26 @@ for elf in "$root/bin/plughost" "${modules[@]}"; do
       cp -L "$path" "$root/lib/$name"
       chmod 0755 "$root/lib/$name"
       bundled+=("$root/lib/$name")
+      sources+=("$path")
     fi
   done < <(ldd "$elf")
+done
+
+# Each bundled library's licence, from the Debian package it came from (NOTICE says where).
+for source_path in "${sources[@]}"; do
+  # dpkg knows a file by the path its package gave it: /lib or /usr/lib (merged /usr), the link
+  # or its target.
+  real_path=$(readlink -f "$source_path")
+  package=""
+  for candidate in "$source_path" "$real_path" "${source_path#/usr}" "/usr$source_path" \
+    "${real_path#/usr}" "/usr$real_path"; do
+    package=$(dpkg -S "$candidate" 2> /dev/null | head -n 1 | cut -d: -f1 || true)
+    [ -z "$package" ] || break
+  done
+  [ -n "$package" ] || fail "cannot tell which Debian package $source_path comes from"
+  [ -f "/usr/share/doc/$package/copyright" ] || fail "/usr/share/doc/$package/copyright is missing"
+  mkdir -p "$root/share/doc/bundled/$package"
+  cp "/usr/share/doc/$package/copyright" "$root/share/doc/bundled/$package/copyright"
 done
 
 patchelf --set-rpath '$ORIGIN/../lib' "$root/bin/plughost"

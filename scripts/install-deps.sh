@@ -2,28 +2,42 @@
 # Installs the Debian 12 packages plughost builds and tests with; apt-gets only what is missing.
 set -euo pipefail
 
-packages=(
+# What building and installing need (make install, make package): compiler, CMake, the
+# libraries, help2man for the man page, dpkg-dev for the package's dependencies.
+build_packages=(
   build-essential cmake make pkg-config
   libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
+  help2man dpkg-dev file
+)
+# What the tests need besides (make test, make demo, and this script without arguments).
+test_packages=(
   libgtest-dev libgmock-dev
   python3 bash procps clang-format
   perl rsyslog  # the perl runner's tests; the syslog sink's tests run a real rsyslogd
   prometheus  # promtool checks the /metrics text
   rsyslog-gnutls openssl  # the syslog sink's TLS test: rsyslogd's TLS driver, a certificate made by the test
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
+  zsh  # the zsh completion's syntax check
+  lintian  # the Debian package's check
+  python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet)
 )
-# The node runner's tests need Node.js: Debian's, unless the machine has a node already.
-if ! command -v node > /dev/null 2>&1; then packages+=(nodejs); fi
-# Extra groups callers may ask for: "test" adds what `make test` needs beyond the build (the
-# fuzz targets' clang and libFuzzer, which clang-14 only recommends), "bench" what `make bench`
-# needs.
+# Groups: "build" alone installs only build_packages; no group, "test" or "bench" install the
+# test tools too; "test" adds the fuzz targets' clang and libFuzzer (which clang-14 only
+# recommends), "bench" what `make bench` needs.
+packages=("${build_packages[@]}")
+if [ "${1:-}" != build ]; then
+  packages+=("${test_packages[@]}")
+  # The node runner's tests need Node.js: Debian's, unless the machine has a node already.
+  if ! command -v node > /dev/null 2>&1; then packages+=(nodejs); fi
+fi
 for group in "$@"; do
   case "$group" in
+    build) ;;
     test) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(libbenchmark-dev gnuplot-nox) ;;
-    *) echo "install-deps.sh: unknown group '$group' (expected: test, bench)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$group' (expected: build, test, bench)" >&2; exit 2 ;;
   esac
 done
 

@@ -15,6 +15,7 @@
 #include <iterator>
 
 #include "common/nearest.hpp"
+#include "completion.hpp"
 #include "control_commands.hpp"
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
@@ -265,6 +266,8 @@ int main(int argc, char** argv) {
 
   std::function<int()> control_run;
   const auto control_commands = add_control_commands(app, control_run);
+  add_completion_command(app, control_run);
+  add_man_sections_command(app, control_run);
 
   // "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
   std::vector<std::string> split_args;
@@ -284,6 +287,7 @@ int main(int argc, char** argv) {
   // The command: a mistyped one is named, with the nearest; `help [COMMAND]` prints help.
   std::vector<std::string> commands = {"run", "list", "modules"};
   commands.insert(commands.end(), control_commands.begin(), control_commands.end());
+  commands.push_back("completion");
   if (split_args.size() > 1 && !split_args[1].starts_with("-")) {
     const auto& given = split_args[1];
     if (given == "help") {
@@ -297,7 +301,8 @@ int main(int argc, char** argv) {
       }
     }
     const auto& unknown = given == "help" ? split_args[2] : given;
-    if (given == "help" || std::find(commands.begin(), commands.end(), given) == commands.end()) {
+    if (given == "help" || (given != "man-sections" &&
+                            std::find(commands.begin(), commands.end(), given) == commands.end())) {
       auto known = commands;
       known.push_back("help");
       fmt::print(stderr, "plughost: error: unknown command '{}'{}; the commands are {} and help\n",

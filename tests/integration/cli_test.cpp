@@ -102,18 +102,20 @@ TEST_F(cli, a_mistyped_command_is_named_with_the_nearest_one) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "plughost: error: unknown command 'lst' (did you mean 'list'?); the commands are run, "
-            "list, modules, status, start, stop, restart, reload, reopen, logs and help\n");
+            "list, modules, status, start, stop, restart, reload, reopen, logs, completion and "
+            "help\n");
   r = run_plughost({"help", "moduels"}, env, dir);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(
       r.err,
       "plughost: error: unknown command 'moduels' (did you mean 'modules'?); the commands "
-      "are run, list, modules, status, start, stop, restart, reload, reopen, logs and help\n");
+      "are run, list, modules, status, start, stop, restart, reload, reopen, logs, completion "
+      "and help\n");
   r = run_plughost({"xyzzy"}, env, dir);
   EXPECT_EQ(
       r.err,
       "plughost: error: unknown command 'xyzzy'; the commands are run, list, modules, status, "
-      "start, stop, restart, reload, reopen, logs and help\n");
+      "start, stop, restart, reload, reopen, logs, completion and help\n");
 }
 
 TEST_F(cli, help_names_every_value_and_ends_each_command_with_an_example) {
@@ -133,6 +135,51 @@ TEST_F(cli, help_names_every_value_and_ends_each_command_with_an_example) {
                             "--sink SINK", "--stop-timeout DURATION", "--module-path FOLDER"}) {
     EXPECT_NE(r.out.find(shown), std::string::npos) << shown << "\n" << r.out;
   }
+}
+
+TEST_F(cli, completion_scripts_offer_every_command_and_option) {
+  auto r = run_plughost({"completion", "bash"}, env, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto bash = dir.write("plughost.bash", r.out);
+  const auto offered = [&](const std::string& words) {
+    child_process shell({{"/bin/bash", "-c",
+                          "source " + bash.string() + " && COMP_WORDS=(" + words +
+                              ") && COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && _plughost && "
+                              "printf '%s\\n' \"${COMPREPLY[@]}\" | sort | tr '\\n' ' '"},
+                         env,
+                         dir.path() / "bash.out",
+                         dir.path() / "bash.err",
+                         dir.path()});
+    EXPECT_TRUE(shell.wait_for(std::chrono::seconds(30)));
+    EXPECT_EQ(read_file(dir.path() / "bash.err"), "");
+    return read_file(dir.path() / "bash.out");
+  };
+  EXPECT_EQ(offered("plughost ru"), "run ");
+  EXPECT_EQ(offered("plughost st"), "start status stop ");
+  EXPECT_EQ(offered("plughost run --conf"), "--config --config-json ");
+  EXPECT_EQ(offered("plughost logs --fo"), "--follow ");
+  EXPECT_EQ(offered("plughost completion z"), "");  // a value, not an option: nothing to offer
+  dir.write("lmcache-config.yaml", "");
+  EXPECT_EQ(offered("plughost run --config lmcache-c"), "lmcache-config.yaml ");
+
+  r = run_plughost({"completion", "zsh"}, env, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("#compdef plughost\n", 0), 0u);
+  for (const auto* shown : {"'run:", "'status:", "'--config[", "'--follow[", ":file:_files'"}) {
+    EXPECT_NE(r.out.find(shown), std::string::npos) << shown;
+  }
+  if (fs::exists("/usr/bin/zsh")) {  // scripts/install-deps.sh installs it for the tests
+    const auto zsh = dir.write("_plughost", r.out);
+    child_process check({{"/usr/bin/zsh", "-n", zsh.string()},
+                         env,
+                         dir.path() / "zsh.out",
+                         dir.path() / "zsh.err"});
+    const auto status = check.wait_for(std::chrono::seconds(30));
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << read_file(dir.path() / "zsh.err");
+  }
+  EXPECT_EQ(run_plughost({"completion", "fish"}, env, dir).exit_code, 2);
 }
 
 TEST_F(cli, role_none_turns_role_filtering_off_whatever_the_environment_says) {

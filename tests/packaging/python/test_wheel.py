@@ -109,7 +109,15 @@ class WheelTest(lib.PluginTestCase):
             self.assertIn(f"plughost_lmcache/_root/lib/plughost/modules/{module}", infos)
         # What a wheel does not need was left out.
         self.assertFalse([n for n in infos if "/_root/include/" in n or "/_root/lib/cmake/" in n
-                          or n.endswith(".a")])
+                          or n.endswith(".a") or "/_root/lib/systemd/" in n])
+        # Every library it bundles comes with the licence of the Debian package it came from.
+        bundled = [n for n in infos if re.fullmatch(r"plughost_lmcache/_root/lib/lib[^/]+\.so[.\d]*", n)
+                   and "libplughost" not in n]
+        self.assertGreaterEqual(len(bundled), 5, bundled)
+        licences = [n for n in infos
+                    if re.fullmatch(r"plughost_lmcache/_root/share/doc/bundled/[^/]+/copyright", n)]
+        self.assertGreaterEqual(len(licences), 5, licences)
+        self.assertIn("plughost_lmcache/_root/share/doc/plughost/LICENSE", infos)
 
     def test_every_elf_needs_only_glibc_beyond_the_wheel(self):
         extracted = self.tmp / "extracted"
