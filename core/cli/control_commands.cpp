@@ -258,19 +258,23 @@ void add_finding_options(CLI::App& cmd, finding_options& o) {
 }
 
 control_connection connect(finding_options& o) {
-  std::filesystem::path path;
-  if (o.socket) {
-    path = *o.socket;
-  } else {
-    o.launch.control = true;
-    const auto found = control_socket_path(o.launch);
-    if (!found) {
-      throw usage_error(
-          "the configuration turns the control socket off (plughost.control_socket: none)");
-    }
-    path = *found;
+  o.launch.control = true;
+  if (o.socket) o.launch.control_socket = *o.socket;  // its placeholders filled, as run's
+  std::string unread;
+  const auto found = control_socket_path(o.launch, &unread);
+  if (!unread.empty()) {
+    // Being fixed, maybe: the running plughost (which read it when it was sound) is asked anyway.
+    fmt::print(stderr,
+               "plughost: warning: cannot read the configuration ({}); trying the "
+               "default control socket\n",
+               visible(unread));
   }
-  return control_connection(path);
+  if (!found) {
+    throw usage_error(o.socket ? "--socket none names no control socket"
+                               : "the configuration turns the control socket off "
+                                 "(plughost.control_socket: none)");
+  }
+  return control_connection(*found);
 }
 
 // Runs a command; what went wrong on the way is said on stderr with its exit status.
@@ -382,6 +386,13 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
           c.send({{"command", simples[i].name}});
           const auto reply = c.answer();
           if (!said_ok(reply)) return refused;
+          if (const auto w = reply.find("warnings"); w != reply.end() && w->is_array()) {
+            for (const auto& line : *w) {
+              if (line.is_string()) {
+                fmt::print(stderr, "plughost: warning: {}\n", visible(line.get<std::string>()));
+              }
+            }
+          }
           const auto said = reply.find("said");
           fmt::print("{}\n", said != reply.end() && said->is_string()
                                  ? visible(said->get<std::string>())
@@ -397,7 +408,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
   logs->add_flag("-f,--follow", logs_follow, "then go on showing records as they come");
   logs->add_option("-n,--lines", logs_lines, "how many of the latest records first (default 20)")
       ->type_name("N")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1000000));
   logs->add_flag("--json", logs_json, "one JSON object per record, as the jsonl sink writes");
   logs->add_option("plugin", logs_names, "only these plugins' records")->type_name("NAME");
   logs->footer("\nExample: plughost logs -f --role WORKER --worker-id 0 all_heartbeat.sh");
@@ -413,10 +424,11 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
         while (const auto line = c.next_line()) {
           const auto j = json::parse(*line, nullptr, false);
           if (j.is_object() && j.contains("dropped")) {
+            const auto n = j["dropped"].dump();
             fmt::print(stderr,
-                       "plughost: {} records not shown: this reader was slower than the "
-                       "plugins\n",
-                       j["dropped"].dump());
+                       "plughost: warning: {} record{} not shown: this reader was slower than "
+                       "the plugins\n",
+                       n, n == "1" ? "" : "s");
             continue;
           }
           if (logs_json) {

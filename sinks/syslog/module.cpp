@@ -32,7 +32,12 @@ std::unique_ptr<plughost::sink> create(const plughost::settings& s) {
   if ((o.via == via::tcp || o.via == via::tls || o.via == via::udp) && o.address.empty()) {
     throw std::invalid_argument("transport " + transport + " needs an address (host:port)");
   }
-  if (o.via == via::unix_socket) o.address.clear();
+  if (transport == "unix" && !o.address.empty()) {
+    throw std::invalid_argument(
+        "address is for transports udp, tcp and tls; transport unix "
+        "sends to socket (" +
+        o.socket + ")");
+  }
   // A setting that would have no effect is a mistake in the configuration, not a preference.
   if (o.via != via::tls) {
     for (const char* key : {"ca_file", "cert_file", "key_file", "server_name"}) {

@@ -495,13 +495,14 @@ TEST_F(cli, restart_interval_runs_a_periodic_job_and_needs_an_interval) {
   ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
 }
 
-TEST_F(cli, sighup_while_waiting_for_a_location_does_not_end_plughost) {
+TEST_F(cli, sighup_or_sigusr1_while_waiting_for_a_location_does_not_end_plughost) {
   const auto later = dir.path() / "later";
   auto host = start({"run", "--location", later.string(), "--wait-for-locations", "60s"});
   ASSERT_TRUE(eventually([&] {
     return read_file(dir.path() / "bg.err").find("waiting up to 60s") != std::string::npos;
   }));
-  host->signal(SIGHUP);  // systemctl reload
+  host->signal(SIGHUP);   // systemctl reload
+  host->signal(SIGUSR1);  // logrotate's postrotate
   dir.write("later/all_late.sh", "echo late\n", fs::perms(0755));
   ASSERT_TRUE(wait_for_line("all_late.sh", "late")) << read_file(dir.path() / "bg.err");
   const auto status = host->wait_for(std::chrono::seconds(60));

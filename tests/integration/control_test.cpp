@@ -2,6 +2,7 @@
 // plughost status, stop, start, restart, reload and logs; the socket's file and who may use it;
 // /metrics checked by Prometheus' own promtool, /healthz, and a scraper that cannot grow memory.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -180,6 +181,65 @@ TEST_F(control, a_reload_that_fails_is_refused_with_its_reason) {
       << r.err;
   EXPECT_NE(r.err.find("lmcache.yaml"), std::string::npos) << "names the file: " << r.err;
   EXPECT_EQ(plugin_status("all_a.sh")["state"], "running");
+
+  // Asked with the same --config the host has, which cannot be read now: the client still finds
+  // the socket, and the host says what is wrong.
+  const auto again = ctl({"reload", "--config", config.string()});
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+  EXPECT_NE(again.err.find("plughost: warning: cannot read the configuration ("), std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("plughost: error: reload failed, everything keeps running as it was"),
+            std::string::npos)
+      << again.err;
+
+  // A location that has gone would stop every plugin: refused too, and said why.
+  dir.write("lmcache.yaml", "runtime_plugin_locations: [plugins-typo]\n");
+  const auto gone = ctl({"reload"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("plugin location " + (dir.path() / "plugins-typo").string() +
+                          " does not exist"),
+            std::string::npos)
+      << gone.err;
+  EXPECT_EQ(plugin_status("all_a.sh")["state"], "running");
+  // Allowed to be missing, it goes, and the warning comes back to who asked.
+  dir.write("lmcache.yaml",
+            "runtime_plugin_locations: [plugins, plugins-typo]\n"
+            "plughost:\n  allow_missing_locations: true\n");
+  const auto allowed = ctl({"reload"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(allowed.out, "reloaded: 0 started, 0 restarted, 0 stopped\n");
+  EXPECT_EQ(allowed.err, "plughost: warning: plugin location " +
+                             (dir.path() / "plugins-typo").string() + " does not exist\n");
+  stop_host(*host);
+}
+
+TEST_F(control, a_client_that_does_not_read_its_answers_cannot_grow_plughost) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  const int fd = connect_raw();
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+  const auto before = status_field(host->pid(), "VmRSS");
+  std::string requests;
+  for (int i = 0; i < 1000; ++i) requests += "{\"command\":\"status\"}\n";
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  // Until plughost stops reading (the socket's buffers full), or 64 MB of requests.
+  while (sent < 64u * 1024 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    const auto n = ::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno != EAGAIN) break;
+      pollfd out{fd, POLLOUT, 0};
+      if (::poll(&out, 1, 2000) == 0) break;  // it no longer reads: what the test wants
+      continue;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  const auto after = status_field(host->pid(), "VmRSS");
+  EXPECT_LT(sent, 64u * 1024 * 1024) << "plughost read every request without being read from";
+  EXPECT_LT(after - before, 16 * 1024) << "KiB grown for a client that reads nothing";
+  ::close(fd);
+  EXPECT_EQ(ctl({"status"}).exit_code, 0);
   stop_host(*host);
 }
 
@@ -403,6 +463,11 @@ TEST_F(control, a_configured_socket_path_takes_the_identity_placeholders) {
                .exit_code == 0;
   })) << read_file(dir.path() / "bg.err");
   EXPECT_TRUE(fs::exists(fs::symlink_status(expected)));
+  // --socket with the same placeholders finds it too, for the clients as for run.
+  const auto given = (dir.path() / "sockets" / "{role}-{worker_id}.sock").string();
+  const auto r = run_plughost({"status", "--socket", given, "--role", "WORKER", "--worker-id", "2"},
+                              env, dir, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   stop_host(*host);
 }
 

@@ -143,14 +143,15 @@ TEST_F(sink_routing, an_unknown_placeholder_is_an_error_naming_it) {
             "plughost: error: jsonl (/tmp/{worker}.jsonl): unknown placeholder {worker} in path "
             "(did you mean {worker_id}? plughost's are {host}, {role}, {worker_id} and "
             "{worker_count}, in lower case and one pair of braces)\n");
-  for (const std::string written : {"{ROLE}", "{{role}}"}) {
+  for (const std::string written :
+       {"{ROLE}", "{{role}}", "{ role }", "{hostname}", "{worker-id}"}) {
     const auto odd = dir.write("odd.yaml",
                                "runtime_plugin_locations: [plugins]\nplughost:\n"
                                "  sinks: [\"jsonl:/tmp/" +
                                    written + ".jsonl\"]\n");
     const auto o = run({"list", "--config", odd.string()});
     EXPECT_EQ(o.exit_code, 2) << written;
-    EXPECT_NE(o.err.find("(did you mean {role}?"), std::string::npos) << written << ": " << o.err;
+    EXPECT_NE(o.err.find("(did you mean {"), std::string::npos) << written << ": " << o.err;
   }
 }
 

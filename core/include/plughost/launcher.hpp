@@ -120,11 +120,14 @@ struct launcher_status {
   std::optional<std::chrono::system_clock::time_point> started;  ///< when the run began
 };
 
-/// Where `plughost run` with these options has its control socket: --socket, else
-/// plughost.control_socket, else (with options.control) the default path for its identity
-/// (docs/operations.md); nullopt when it has none. What `plughost status` connects to. Reads
-/// the configuration; throws usage_error or config_error.
-std::optional<std::filesystem::path> control_socket_path(const launch_options& options);
+/// Where `plughost run` with these options has its control socket: --socket (its identity
+/// placeholders filled), else plughost.control_socket, else (with options.control) the default
+/// path for its identity (docs/operations.md); nullopt when it has none. What `plughost status`
+/// connects to. Reads the configuration; throws usage_error, or config_error when it cannot be
+/// read, unless `unread` is given: then the error's text goes there and the path is found
+/// without the configuration (as if it named no control_socket).
+std::optional<std::filesystem::path> control_socket_path(const launch_options& options,
+                                                         std::string* unread = nullptr);
 
 /// Renders a status as a JSON object (times in UTC, RFC 3339).
 std::string to_json(const launcher_status& s);

@@ -259,11 +259,13 @@ std::string with_identity(const std::string& text, const std::map<std::string, s
     const auto close = open == std::string::npos ? open : text.find('}', open);
     if (close == std::string::npos) break;
     const auto name = text.substr(open + 1, close - open - 1);
-    // Compared without case and extra braces, to catch {ROLE} and {{role}}.
-    auto bare = name.substr(std::min(name.find_first_not_of('{'), name.size()));
-    std::transform(bare.begin(), bare.end(), bare.begin(), [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    });
+    // Compared without case, spaces and extra braces, '-' as '_': to catch {ROLE}, {{role}},
+    // { role } and {worker-id}.
+    std::string bare;
+    for (const char c : name) {
+      if (c == '{' || c == ' ') continue;
+      bare += c == '-' ? '_' : c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
     const bool word = !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || c == '_';
     });
@@ -274,8 +276,8 @@ std::string with_identity(const std::string& text, const std::map<std::string, s
     if (word && !known.count(name)) {
       const std::vector<std::string> names = {"host", "role", "worker_id", "worker_count"};
       if (known.count(bare)) meant = bare;
-      for (const auto& k : names) {
-        if (!meant && k.rfind(bare, 0) == 0) meant = k;
+      for (const auto& k : names) {  // {work} for {worker_id}, {hostname} for {host}
+        if (!meant && (k.rfind(bare, 0) == 0 || bare.rfind(k, 0) == 0)) meant = k;
       }
       if (!meant) meant = nearest_key(bare, names);
     }

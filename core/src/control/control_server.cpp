@@ -39,7 +39,7 @@ constexpr std::size_t max_request = 64 * 1024;
 constexpr std::size_t max_connections = 64;
 // What a `logs -f` client has not read yet: more, and records are dropped for it (and counted).
 constexpr std::size_t max_unsent_bytes = 1024 * 1024;
-constexpr std::size_t max_posted_batches = 8;
+constexpr std::size_t max_posted_batches = 64;
 constexpr std::int64_t default_log_lines = 20;
 const std::vector<std::string> commands = {"status", "start",  "stop", "restart",
                                            "reload", "reopen", "logs"};
@@ -152,7 +152,14 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     in_.erase(0, n);
     if (following_) return read();  // while logs streams, the client only says goodbye
     handle(line);
-    if (!closing_) read();
+    if (closing_) return;
+    // A client that sends requests without reading the answers waits until it has read them:
+    // what it has not read stays bounded.
+    if (unsent_ > max_unsent_bytes) {
+      paused_ = true;
+      return;
+    }
+    read();
   }
 
   void handle(std::string_view line) {
@@ -172,8 +179,17 @@ class control_server::connection : public std::enable_shared_from_this<connectio
         return send(R"({"ok":true,"status":)" + to_json(calls_.status()) + "}\n");
       }
       if (name == "reload") {
-        return send(json{{"ok", true}, {"said", calls_.reload()}}.dump(
-                        -1, ' ', false, json::error_handler_t::replace) +
+        const auto said = calls_.reload();
+        json warnings = json::array();
+        for (auto at = said.find('\n'); at != std::string::npos;) {
+          const auto next = said.find('\n', at + 1);
+          warnings.push_back(said.substr(at + 1, next == std::string::npos ? next : next - at - 1));
+          at = next;
+        }
+        return send(json{{"ok", true},
+                         {"said", said.substr(0, said.find('\n'))},
+                         {"warnings", std::move(warnings)}}
+                        .dump(-1, ' ', false, json::error_handler_t::replace) +
                     "\n");
       }
       if (name == "reopen") {
@@ -335,18 +351,29 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     if (!writing_) close();
   }
 
+  // Everything queued goes in one write (a follower of a busy plugin gets thousands of records a
+  // second: one write each would fall behind).
   void write_next() {
     if (out_.empty()) {
       writing_ = false;
       if (closing_) close();
+      if (paused_ && !closing_ && unsent_ <= max_unsent_bytes) {  // drained: read requests again
+        paused_ = false;
+        read();
+      }
       return;
     }
     writing_ = true;
+    in_flight_.clear();
+    in_flight_.swap(out_);
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(in_flight_.size());
+    for (const auto& text : in_flight_) buffers.push_back(asio::buffer(text));
     asio::async_write(
-        socket_, asio::buffer(out_.front()),
-        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-          self->unsent_ -= self->out_.front().size();
-          self->out_.pop_front();
+        socket_, buffers,
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+          self->unsent_ -= n;
+          self->in_flight_.clear();
           if (ec) {
             self->writing_ = false;
             self->out_.clear();
@@ -362,9 +389,11 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   std::shared_ptr<std::size_t> count_;
   std::string in_;
   std::deque<std::string> out_;
+  std::deque<std::string> in_flight_;  // being written
   std::size_t unsent_ = 0;
   bool writing_ = false;
   bool reading_ = false;  // allowed in, reads requests
+  bool paused_ = false;   // stopped reading requests until its answers are read
   bool closing_ = false;
   bool following_ = false;
   std::uint64_t follow_id_ = 0;

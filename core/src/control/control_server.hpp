@@ -27,7 +27,8 @@ struct operator_calls {
   std::function<launcher_status()> status;
   /// "stop", "start" or "restart" one plugin; returns what happened; throws usage_error.
   std::function<std::string(std::string_view what, std::string_view plugin)> act;
-  /// Waits for the reload: what changed; throws usage_error saying why nothing did.
+  /// Waits for the reload: what changed, then one line per warning it gave; throws usage_error
+  /// saying why nothing changed.
   std::function<std::string()> reload;
   std::function<void()> reopen;
   record_tap* tap = nullptr;  ///< for logs; may be null

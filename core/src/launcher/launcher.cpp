@@ -100,7 +100,10 @@ struct launcher::impl {
   // What run() says of a location that does not exist (after waiting for it, if it did), after
   // where the locations came from.
   std::string missing_location_error(const std::filesystem::path& location) const {
-    const auto& policy = settings.missing_locations;
+    return missing_location_error(location, settings.missing_locations);
+  }
+  static std::string missing_location_error(const std::filesystem::path& location,
+                                            const detail::location_policy& policy) {
     return fmt::format(
         "plugin location {} does not exist{}; create it, or run without it "
         "(--allow-missing-locations, plughost.allow_missing_locations: true), or wait {} "
@@ -184,6 +187,16 @@ struct launcher::impl {
   // module search path and the sinks stay as they were (changing them needs a restart of
   // plughost); a module found at start that the configuration now uses is loaded.
   std::vector<detail::launch_item> reload_items() {
+    {
+      const std::lock_guard lock(reload_mutex);
+      reload_warnings.clear();
+    }
+    // Said on plughost's stderr and, by `plughost reload`, to whoever asked for the reload.
+    const auto warn = [this](const std::string& w) {
+      detail::log().warn("{}", w);
+      const std::lock_guard lock(reload_mutex);
+      reload_warnings.push_back(w);
+    };
     // What loading modules for the new configuration had to say, said once.
     const auto said = base.all_warnings();
     const auto news = [&] {
@@ -196,23 +209,28 @@ struct launcher::impl {
     try {
       auto config = detail::load_configuration(options, base.env);
       auto fresh = detail::resolve_settings(options, base.env, config, base.modules);
+      // A location that has gone (a typo, a volume unmounted) would stop its plugins: refused
+      // as at the start, unless allowed; everything then keeps running.
+      if (const auto gone = missing_in(fresh);
+          !gone.empty() && !fresh.missing_locations.allow_missing) {
+        throw config_error(fresh.locations_from,
+                           missing_location_error(gone.front(), {.allow_missing = false}));
+      }
       auto warnings = news();
       auto fresh_runners = detail::load_runners(fresh, warnings);
       auto fresh_plan = detail::build_plan(fresh, fresh_runners, base.env, base.permissions);
-      for (const auto& w : warnings) detail::log().warn("{}", w);
-      for (const auto& w : fresh_plan.warnings) detail::log().warn("{}", w);
+      for (const auto& w : warnings) warn(w);
+      for (const auto& w : fresh_plan.warnings) warn(w);
       std::vector<std::string> old_sinks, new_sinks;
       for (const auto& s : settings.sinks) old_sinks.push_back(s.label);
       for (const auto& s : fresh.sinks) new_sinks.push_back(s.label);
       if (old_sinks != new_sinks || settings.plugin_sinks != fresh.plugin_sinks) {
-        detail::log().warn(
-            "sink changes take effect when plughost starts again; the sinks stay "
-            "as they are");
+        warn("sink changes take effect when plughost starts again; the sinks stay as they are");
       }
       const auto metrics_text = [](const auto& m) { return m ? m->text : std::string("none"); };
       if (fresh.control_socket != settings.control_socket ||
           metrics_text(fresh.metrics) != metrics_text(settings.metrics)) {
-        detail::log().warn(
+        warn(
             "control_socket and metrics_address changes take effect when plughost starts "
             "again; they stay as they are");
       }
@@ -232,9 +250,10 @@ struct launcher::impl {
   }
 
   // The locations that do not exist (a path that cannot be read otherwise is the plan's warning).
-  std::vector<std::filesystem::path> missing_locations() const {
+  std::vector<std::filesystem::path> missing_locations() const { return missing_in(settings); }
+  static std::vector<std::filesystem::path> missing_in(const detail::launch_settings& s) {
     std::vector<std::filesystem::path> out;
-    for (const auto& l : settings.locations) {
+    for (const auto& l : s.locations) {
       std::error_code ec;
       if (std::filesystem::status(l, ec).type() == std::filesystem::file_type::not_found) {
         out.push_back(l);
@@ -257,12 +276,7 @@ struct launcher::impl {
       sigset_t stop_signals, old_mask;
       ::sigemptyset(&stop_signals);
       for (const int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&stop_signals, sig);
-      if (options.handle_signals) {
-        // From the wait to the event loop's own handler, a SIGHUP (a reload: the configuration
-        // is read only now) must not end plughost with its default action.
-        ::signal(SIGHUP, SIG_IGN);
-        ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-      }
+      if (options.handle_signals) ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
       // Said once the signals wait for it: whoever reacts to this line may send them now.
       detail::log().info("waiting up to {}s for {} to appear",
                          std::chrono::duration<double>(policy.wait).count(),
@@ -301,6 +315,13 @@ struct launcher::impl {
       began = true;
     }
     detail::refuse_nesting(base.env);
+    if (options.handle_signals) {
+      // Until the event loop handles them: a SIGHUP (systemctl reload) or a SIGUSR1 (logrotate)
+      // while plughost waits for a location or opens its sinks (a FIFO nobody reads yet) must
+      // not end it with their default action. Plugins start with every signal at its default.
+      ::signal(SIGHUP, SIG_IGN);
+      ::signal(SIGUSR1, SIG_IGN);
+    }
     check_locations();
     if (settings.control_socket) dispatch.tap_into(&tap);  // for `plughost logs`
     dispatch.open(open_sinks(), settings.plugin_sinks);
@@ -323,7 +344,12 @@ struct launcher::impl {
       using enum detail::supervisor::by_hand;
       return supervisor.act(what == "stop" ? stop : what == "start" ? start : restart, plugin);
     };
-    calls.reload = [this] { return supervisor.reload_now(); };
+    calls.reload = [this] {
+      auto said = supervisor.reload_now();
+      const std::lock_guard lock(reload_mutex);
+      for (const auto& w : reload_warnings) said += "\n" + w;
+      return said;
+    };
     calls.reopen = [this] { reopen_sinks(); };
     calls.tap = settings.control_socket ? &tap : nullptr;
     return calls;
@@ -387,6 +413,9 @@ struct launcher::impl {
   std::atomic<bool> stop_asked{false};  // stop() was called: waiting for locations ends
   std::mutex run_mutex;
   bool began = false;
+  // What the latest reload warned of (written on the loop, read by `plughost reload`'s answer).
+  std::mutex reload_mutex;
+  std::vector<std::string> reload_warnings;
   // start(): the thread that runs, and what it returned or threw.
   std::thread thread;
   std::mutex wait_mutex;

@@ -7,6 +7,7 @@
 #include "config/identity.hpp"
 #include "launcher/launch_context.hpp"
 #include "modules/module_registry.hpp"
+#include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
 #include "plughost/sink_helpers.hpp"
 #include "plughost/version.hpp"
@@ -81,12 +82,36 @@ std::string_view to_string(diagnostic_level level) noexcept {
   return "error";
 }
 
-std::optional<std::filesystem::path> control_socket_path(const launch_options& options) {
+std::optional<std::filesystem::path> control_socket_path(const launch_options& options,
+                                                         std::string* unread) {
   const auto env = options.environment ? detail::environment_block(*options.environment)
                                        : detail::environment_block::current();
-  const auto config = detail::load_configuration(options, env);
-  return detail::resolve_control_socket(options, env, config,
-                                        detail::resolve_identity(options, env));
+  const auto who = detail::resolve_identity(options, env);
+  // Without the configuration when it cannot name the socket (--socket) or cannot be read (it
+  // is being fixed, and `plughost reload` is how the running plughost says what is wrong): the
+  // defaults alone then.
+  auto bare = options;
+  bare.config_file.reset();
+  bare.config_json.reset();
+  bare.settings_file.reset();
+  auto bare_env = env;
+  for (const auto* name :
+       {"LMCACHE_CONFIG_FILE", "LMCACHE_RUNTIME_PLUGIN_CONFIG", "PLUGHOST_SETTINGS"}) {
+    bare_env.unset(name);
+  }
+  if (options.control_socket) {
+    return detail::resolve_control_socket(options, env, detail::load_configuration(bare, bare_env),
+                                          who);
+  }
+  try {
+    return detail::resolve_control_socket(options, env, detail::load_configuration(options, env),
+                                          who);
+  } catch (const config_error& e) {
+    if (!unread) throw;
+    *unread = e.what();
+    return detail::resolve_control_socket(options, env, detail::load_configuration(bare, bare_env),
+                                          who);
+  }
 }
 
 std::string to_json(const launcher_status& s) {

@@ -513,6 +513,10 @@ class supervisor::impl : private supervision_port {
     if (machine_.phase() == run_phase::finished || !options_.reload) {
       throw std::runtime_error("plughost is not running its plugins");
     }
+    if (machine_.phase() == run_phase::stopping) {
+      log().info("reload ignored: plughost is stopping");
+      throw std::runtime_error("plughost is stopping: the reload was not applied");
+    }
     if (notifier()) {
       timespec t{};
       ::clock_gettime(CLOCK_MONOTONIC, &t);

@@ -195,6 +195,8 @@ TEST_F(syslog_settings, that_would_have_no_effect_are_refused) {
        "server_name is for transport tls, and this sink sends over the unix socket"},
       {"{type: syslog, address: \"127.0.0.1:9\", verify: false}",
        "verify is for transport tls, and this sink sends over udp"},
+      {"{type: syslog, transport: unix, address: \"127.0.0.1:514\"}",
+       "address is for transports udp, tcp and tls; transport unix sends to socket (/dev/log)"},
       {"{type: syslog, format: rfc3164, labels: [\"team=kv\"]}",
        "labels need format rfc5424 (an RFC 3164 message has no structured data to hold them)"},
   };
