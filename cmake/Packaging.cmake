@@ -5,9 +5,11 @@
 # holding the debug information that the packages' stripped files leave out.
 # docs/deployment.md says why CPack rather than debhelper.
 
-# The systemd unit (an instance per configuration: plughost@NAME.service).
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/plughost@.service
-        DESTINATION lib/systemd/system COMPONENT Runtime)
+# The systemd unit (an instance per configuration: plughost@NAME.service), its ExecStart= on the
+# installed plughost.
+configure_file(${CMAKE_CURRENT_LIST_DIR}/install-units.cmake.in
+               ${CMAKE_BINARY_DIR}/packaging/install-units.cmake @ONLY)
+install(SCRIPT ${CMAKE_BINARY_DIR}/packaging/install-units.cmake COMPONENT Runtime)
 
 # Documentation, its copyable examples, the licence and (Debian's format) copyright and
 # changelog, for each package's /usr/share/doc/PACKAGE.
@@ -77,12 +79,15 @@ on request, and stops every one of them when it exits, even when killed.
 This package holds the plughost launcher, its library, the built-in runner
 and sink modules, the systemd unit plughost@.service, the man page and the
 bash and zsh completion.")
-# libplughost is a shared library in a public folder: ldconfig runs after installing it.
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/debian/triggers)
+# libplughost is a shared library in a public folder: ldconfig runs after installing it (the
+# trigger); the maintainer scripts tell systemd of the unit and stop its instances on removal.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/packaging/debian/triggers ${PROJECT_SOURCE_DIR}/packaging/debian/prerm
+    ${PROJECT_SOURCE_DIR}/packaging/debian/postinst ${PROJECT_SOURCE_DIR}/packaging/debian/postrm)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME plughost-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_ARCHITECTURE amd64)
 # The headers include Boost's; find_package(plughost) finds the libraries the archive needs.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
     "plughost (= ${PROJECT_VERSION}), libboost1.81-dev, libboost-filesystem1.81-dev, libyaml-cpp-dev, libtomlplusplus-dev, nlohmann-json3-dev, libspdlog-dev, libfmt-dev")

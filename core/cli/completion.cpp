@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <set>
 #include <vector>
 
 namespace plughost::cli {
@@ -20,11 +21,14 @@ struct option_text {
 std::vector<option_text> options_of(const CLI::App& cmd) {
   std::vector<option_text> out;
   for (const auto* o : cmd.get_options()) {
+    const auto type = o->get_type_name();
+    const bool value = o->get_items_expected_max() > 0 && !type.empty();
+    const bool file = type == "FILE" || type == "PATH" || type == "FOLDER" || type == "DIR";
     for (const auto& l : o->get_lnames()) {
-      const auto type = o->get_type_name();
-      out.push_back({"--" + l, o->get_description(), o->get_type_size() != 0,
-                     type == "FILE" || type == "PATH" || type == "FOLDER" || type == "DIR"});
+      out.push_back({"--" + l, o->get_description(), value, file});
     }
+    for (const auto& n : o->get_snames())
+      out.push_back({"-" + n, o->get_description(), value, file});
   }
   return out;
 }
@@ -60,30 +64,37 @@ std::string zsh_description(std::string_view text) {
   return single_quoted(out);
 }
 
+// The commands a user sees (not the build's hidden man-sections).
 std::vector<const CLI::App*> commands_of(const CLI::App& app) {
   std::vector<const CLI::App*> out;
   for (const auto* c : app.get_subcommands([](const CLI::App*) { return true; })) {
-    out.push_back(c);
+    if (!c->get_group().empty()) out.push_back(c);
   }
   return out;
+}
+
+// The words a command's positional argument takes, where they are a fixed set.
+std::string positional_choices(const CLI::App& cmd) {
+  return cmd.get_name() == "completion" ? "bash zsh" : "";
 }
 
 std::string bash_script(const CLI::App& app) {
   std::string names;
   std::string cases;
-  std::string file_options;
+  std::set<std::string> file_options, value_options;
   for (const auto* c : commands_of(app)) {
     names += c->get_name() + " ";
-    std::string words;
+    std::string words = positional_choices(*c);
     for (const auto& o : options_of(*c)) {
-      words += o.name + " ";
-      if (o.file && file_options.find(" " + o.name + "|") == std::string::npos) {
-        file_options += (file_options.empty() ? " " : "") + o.name + "|";
+      words += (words.empty() ? "" : " ") + o.name;
+      if (o.file) {
+        file_options.insert(o.name);
+      } else if (o.takes_value) {
+        value_options.insert(o.name);
       }
     }
-    cases += fmt::format("    {}) words='{}--help' ;;\n", c->get_name(), words);
+    cases += fmt::format("    {}) words='{}' ;;\n", c->get_name(), words);
   }
-  if (!file_options.empty()) file_options.pop_back();
   return fmt::format(
       "# bash completion for plughost (made by `plughost completion bash`).\n"
       "_plughost() {{\n"
@@ -93,7 +104,8 @@ std::string bash_script(const CLI::App& app) {
       "    case \"${{COMP_WORDS[i]}}\" in -*) ;; *) command=\"${{COMP_WORDS[i]}}\"; break ;; esac\n"
       "  done\n"
       "  case \"$prev\" in\n"
-      "   {}) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+      "    {}) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+      "    {}) COMPREPLY=(); return ;;  # a value of the user's\n"
       "  esac\n"
       "  case \"$command\" in\n"
       "    '') words='{}help --help --version' ;;\n"
@@ -104,7 +116,7 @@ std::string bash_script(const CLI::App& app) {
       "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
       "}}\n"
       "complete -o default -F _plughost plughost\n",
-      file_options, names, names, cases);
+      fmt::join(file_options, "|"), fmt::join(value_options, "|"), names, names, cases);
 }
 
 std::string zsh_script(const CLI::App& app) {
@@ -119,8 +131,9 @@ std::string zsh_script(const CLI::App& app) {
                           : o.file       ? ":file:_files"
                                          : ":value: ");
     }
-    cases += fmt::format("    {})\n      _arguments{} \\\n        '*:argument:_files' ;;\n",
-                         c->get_name(), args);
+    const auto choices = positional_choices(*c);
+    cases += fmt::format("    {})\n      _arguments{} \\\n        '{}' ;;\n", c->get_name(), args,
+                         choices.empty() ? "*:argument:_files" : "1:argument:(" + choices + ")");
   }
   return fmt::format(
       "#compdef plughost\n"

@@ -237,7 +237,9 @@ TEST_F(control, a_client_that_does_not_read_its_answers_cannot_grow_plughost) {
   }
   const auto after = status_field(host->pid(), "VmRSS");
   EXPECT_LT(sent, 64u * 1024 * 1024) << "plughost read every request without being read from";
-  EXPECT_LT(after - before, 16 * 1024) << "KiB grown for a client that reads nothing";
+  if (memory_is_measurable) {
+    EXPECT_LT(after - before, 16 * 1024) << "KiB grown for a client that reads nothing";
+  }
   ::close(fd);
   EXPECT_EQ(ctl({"status"}).exit_code, 0);
   stop_host(*host);
@@ -660,7 +662,9 @@ TEST_F(metrics, scrapes_do_not_grow_memory_and_a_stuck_client_does_not_stop_the_
   const auto before = status_field(host->pid(), "VmRSS");
   for (int i = 0; i < 2000; ++i) ASSERT_EQ(get("/metrics").first, 200);
   const auto after = status_field(host->pid(), "VmRSS");
-  EXPECT_LT(after - before, 2048) << "KiB grown over 2000 scrapes";
+  if (memory_is_measurable) {
+    EXPECT_LT(after - before, 2048) << "KiB grown over 2000 scrapes";
+  }
 
   // Clients that connect and say nothing hold connections, not the event loop.
   std::vector<int> stuck;

@@ -87,6 +87,10 @@ class DebianPackage(unittest.TestCase):
         extracted = run(["dpkg-deb", "-x", str(self.deb), str(root)])
         self.assertEqual(extracted.returncode, 0, extracted.stdout)
         binary = root / "usr/bin/plughost"
+        unit = (root / "usr/lib/systemd/system/plughost@.service").read_text()
+        self.assertIn("\nExecStart=/usr/bin/plughost run\n", unit, "the package's own plughost")
+        scripts = run(["dpkg-deb", "-I", str(self.deb), "prerm"]).stdout
+        self.assertIn("systemctl stop 'plughost@*.service'", scripts, "removal stops instances")
         described = run(["file", "-L", str(binary)]).stdout
         self.assertIn("stripped", described)
         self.assertNotIn("not stripped", described)

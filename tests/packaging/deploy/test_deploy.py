@@ -71,7 +71,9 @@ class SystemdUnit(Workdir):
         self.assertGreaterEqual(stop, 5 + 10, "the default stop_timeout plus draining")
         self.assertEqual(s["ExecReload"], ["/bin/kill -HUP $MAINPID"])
         self.assertEqual(s["RestartPreventExitStatus"], ["2"], "a configuration error")
-        for missing in ("PrivateTmp", "PrivateDevices", "MemoryDenyWriteExecute"):
+        self.assertEqual(s["EnvironmentFile"], ["/etc/plughost/%i.env"],
+                         "required: without it no role is set and every role's plugins run")
+        for missing in ("PrivateTmp", "PrivateDevices", "ProtectClock", "MemoryDenyWriteExecute"):
             self.assertNotIn(missing, s, "it would break plugins (docs/deployment.md)")
 
 
@@ -111,17 +113,34 @@ class Kubernetes(Workdir):
         return pod, plughost
 
     def plugins_folder(self, config_map):
+        # As the kubelet lays out a ConfigMap volume: a folder writable by all, the files in a
+        # timestamped folder reached through ..data, and a link per key.
+        self.tmp.chmod(0o755)
         folder = self.tmp / config_map["metadata"]["name"]
-        folder.mkdir()
+        data = folder / "..2026_11_27_12_00_00.000000001"
+        data.mkdir(parents=True)
         for name, text in config_map["data"].items():
-            (folder / name).write_text(text)
-            (folder / name).chmod(0o755)
+            (data / name).write_text(text)
+            (data / name).chmod(0o755)
+        (folder / "..data").symlink_to(data.name)
+        for name in config_map["data"]:
+            (folder / name).symlink_to(f"..data/{name}")
+        folder.chmod(0o1777)
         return folder
 
-    def plughost_list(self, args, env):
+    def plughost_list(self, args, env, container):
+        # As the container's user (when the test can be it).
+        security = container.get("securityContext", {})
+        self.assertTrue(security.get("runAsNonRoot"), "root refuses a ConfigMap's plugins")
+        user, group = security["runAsUser"], security["runAsGroup"]
+        as_user = None
+        if os.geteuid() == 0:
+            def as_user():
+                os.setgid(group)
+                os.setuid(user)
         result = subprocess.run([BINARY, "list", "--json", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, timeout=SLOW,
-                                env=clean_env(**env), cwd=self.tmp)
+                                env=clean_env(**env), cwd=self.tmp, preexec_fn=as_user)
         self.assertEqual(result.returncode, 0, result.stderr)
         return json.loads(result.stdout)
 
@@ -154,7 +173,7 @@ class Kubernetes(Workdir):
         (self.tmp / "lmcache.yaml").write_text(yaml.safe_dump(config))
         env = self.env_of(plughost)
         env["LMCACHE_CONFIG_FILE"] = str(self.tmp / "lmcache.yaml")
-        plan = self.plughost_list([], env)
+        plan = self.plughost_list([], env, plughost)
         self.assertEqual(plan["identity"], {"role": "WORKER", "worker_id": 0, "worker_count": 1})
         decisions = {p["name"]: p["decision"] for p in plan["plugins"]}
         self.assertEqual(decisions, {"all_heartbeat.sh": "run", "worker_0_cache_report.py": "run"})
@@ -172,7 +191,7 @@ class Kubernetes(Workdir):
         metrics = args[args.index("--metrics-address") + 1]
         self.assertEqual(int(metrics.rsplit(":", 1)[1]), 9464)
         self.assertEqual(location, "/opt/lmcache/plugins")
-        plan = self.plughost_list(["--location", str(plugins)], self.env_of(plughost))
+        plan = self.plughost_list(["--location", str(plugins)], self.env_of(plughost), plughost)
         self.assertEqual([(p["name"], p["decision"]) for p in plan["plugins"]],
                          [("all_disk_report.sh", "run")])
 
@@ -187,7 +206,7 @@ class Dockerfile(unittest.TestCase):
         self.assertIn("make package", build)
         self.assertIn("COPY --from=build", runtime)
         self.assertRegex(runtime, r"apt-get install -y --no-install-recommends "
-                                  r"/tmp/packages/plughost_\*_amd64\.deb python3")
+                                  r"/tmp/packages/plughost_\*\.deb python3")
         self.assertIn('ENTRYPOINT ["/usr/bin/plughost"]', runtime)
         self.assertIn("STOPSIGNAL SIGTERM", runtime)
         ignored = (SOURCE / ".dockerignore").read_text().split()
