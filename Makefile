@@ -40,6 +40,7 @@ package:
 	cmake --preset release
 	cmake --build --preset release
 	cd build-release && cpack -G DEB -B $(CURDIR)/dist
+	./scripts/fix-dbgsym.sh dist
 	rm -rf dist/_CPack_Packages
 
 # The Python wheel (plughost + its modules and libraries + the plughost_lmcache drop-in) in dist/.
