@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/log.hpp"
 
@@ -58,10 +59,15 @@ void output_pump::arm() {
 void output_pump::on_readable() {
   waiting_ = false;
   if (!open_) return;
-  if (read_some(fair_share)) {
+  // A full `block` sink: nothing is read (the pipe keeps it) until there is room.
+  if (!out_.accepting(route_, plugin_) && out_.wait_for_room(*this, route_, plugin_)) {
+    holding_back_ = true;
+    return;
+  }
+  if (read_some(fair_share, /*until_full=*/true)) {
     // A `block` sink whose queue is full holds this plugin back: the pipe fills, the plugin
     // waits in write(). Only this plugin: the loop, signals and other plugins go on.
-    if (out_.accepting(route_) || !out_.wait_for_room(*this, route_)) {
+    if (out_.accepting(route_, plugin_) || !out_.wait_for_room(*this, route_, plugin_)) {
       arm();
     } else {
       holding_back_ = true;
@@ -79,10 +85,43 @@ void output_pump::drain_now() {
   read_some(static_cast<std::size_t>(available) + 1);
 }
 
-bool output_pump::read_some(std::size_t budget) {
+bool output_pump::drain_or_wait(std::function<void()> drained) {
+  if (!open_) return true;
+  int available = 0;
+  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0 || available < 0) available = 0;
+  auto left = static_cast<std::size_t>(available);
+  if (out_.accepting(route_, plugin_)) {
+    // As drain_now(), but only while there is room: one byte more sees the end of the pipe.
+    read_some(left + 1, /*until_full=*/true);
+    left -= std::min(left, last_read_);
+  }
+  if (!open_ || left == 0) return true;
+  drain_mark_ = left;
+  drained_ = std::move(drained);
+  // Waiting for readiness or for room already, as a pump always is between its handlers;
+  // otherwise (it filled the queue just now) for room.
+  if (!holding_back_ && !waiting_) {
+    if (out_.wait_for_room(*this, route_, plugin_)) {
+      holding_back_ = true;
+    } else {
+      arm();
+    }
+  }
+  return false;
+}
+
+void output_pump::passed(std::size_t n) {
+  if (!drained_) return;
+  drain_mark_ -= std::min(drain_mark_, n);
+  if (drain_mark_ == 0) std::exchange(drained_, nullptr)();
+}
+
+bool output_pump::read_some(std::size_t budget, bool until_full) {
   const auto now = std::chrono::system_clock::now();  // one timestamp per batch
-  std::size_t total = 0;
+  std::size_t& total = last_read_;
+  total = 0;
   while (total < budget) {
+    if (until_full && total > 0 && !out_.accepting(route_, plugin_)) return true;
     const auto read_buffer = out_.read_buffer();
     const auto want = std::min(read_buffer.size(), budget - total);
     const auto n = ::read(pipe_.native_handle(), read_buffer.data(), want);
@@ -91,6 +130,7 @@ bool output_pump::read_some(std::size_t budget) {
       if (totals_) totals_->bytes += static_cast<std::uint64_t>(n);
       splitter_.feed(std::string_view(read_buffer.data(), static_cast<std::size_t>(n)),
                      [&](std::string_view line, bool partial) { emit(line, partial, now); });
+      passed(static_cast<std::size_t>(n));
       continue;
     }
     if (n == 0) {
@@ -134,6 +174,7 @@ void output_pump::close_with_eof() {
   boost::system::error_code ec;
   pipe_.close(ec);  // cancels a pending wait; its handler sees operation_aborted
   out_.flush();
+  if (drained_) std::exchange(drained_, nullptr)();
   if (on_closed_) on_closed_();
 }
 

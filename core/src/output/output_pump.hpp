@@ -38,6 +38,12 @@ class output_pump final : private record_dispatch::room_waiter {
   /// exited is in the pipe by then), so that it is delivered before the exit event.
   void drain_now();
 
+  /// At the exit of the plugin's main process: reads now what the pipe holds and returns true
+  /// when the plugin's `block` sinks have room (as drain_now); otherwise returns false and
+  /// calls `drained` (once, on the loop) when what the pipe holds now has been read, as room
+  /// comes, or the pipe closed: a full queue grows by nothing at an exit.
+  bool drain_or_wait(std::function<void()> drained);
+
   /// Stops reading: what is buffered without a newline becomes a last line. For a pipe that a
   /// process outside the plugin's process group holds open after shutdown.
   void close();
@@ -48,10 +54,13 @@ class output_pump final : private record_dispatch::room_waiter {
   void arm();
   void on_readable();
   void on_room() override { arm(); }
-  // Reads up to `budget` bytes; closes the pump at end of file. Returns false when closed.
-  bool read_some(std::size_t budget);
+  // Reads up to `budget` bytes (`until_full`: or until a `block` sink of its route is full);
+  // closes the pump at end of file. Returns false when closed.
+  bool read_some(std::size_t budget, bool until_full = false);
   void emit(std::string_view line, bool partial, std::chrono::system_clock::time_point now);
   void close_with_eof();
+  // n bytes were read: counts them off a drain_or_wait() mark.
+  void passed(std::size_t n);
 
   boost::asio::posix::stream_descriptor pipe_;
   std::string plugin_;
@@ -65,6 +74,10 @@ class output_pump final : private record_dispatch::room_waiter {
   bool open_ = true;
   bool waiting_ = false;       // for readiness
   bool holding_back_ = false;  // for room in the queue of a `block` sink
+  // drain_or_wait(): bytes still to read before `drained_` is called.
+  std::size_t drain_mark_ = 0;
+  std::size_t last_read_ = 0;  // by the latest read_some()
+  std::function<void()> drained_;
 };
 
 }  // namespace plughost::detail

@@ -16,11 +16,25 @@ struct record_batch::owned_event {
   std::vector<event_field> fields;
 };
 
-record_batch::record_batch(std::size_t sinks) : sink_bytes_(sinks), sink_records_(sinks) {
-  // Room for a full batch at once: growing on the way costs copies and fresh pages per batch.
-  bytes_.reserve(batch_bytes + 16 * 1024);
-  lines_.reserve(batch_bytes / record_overhead + 1);
+namespace {
+// What malloc adds to each allocation (its header, and rounding up to 16 bytes).
+constexpr std::size_t per_allocation = 16;
+// What the shared_ptr that hands a batch around allocates beside it (its control block).
+constexpr std::size_t control_block = 64;
+// A reused batch keeps buffers up to this size; bigger ones are given back at clear().
+constexpr std::size_t kept_capacity = 16 * 1024;
+
+std::size_t allocated(std::size_t bytes) noexcept {
+  return bytes == 0 ? 0 : bytes + per_allocation;
 }
+
+template <typename T>
+void give_back_if_large(T& buffer) noexcept {
+  if (buffer.capacity() * sizeof(typename T::value_type) > kept_capacity) T().swap(buffer);
+}
+}  // namespace
+
+record_batch::record_batch(std::size_t sinks) : sink_records_(sinks) {}
 
 record_batch::~record_batch() = default;
 
@@ -29,11 +43,30 @@ void record_batch::clear() noexcept {
   runs_.clear();
   lines_.clear();
   events_.clear();
-  std::fill(sink_bytes_.begin(), sink_bytes_.end(), 0);
+  give_back_if_large(bytes_);
+  give_back_if_large(runs_);
+  give_back_if_large(lines_);
+  give_back_if_large(events_);
   std::fill(sink_records_.begin(), sink_records_.end(), 0);
-  weight_ = 0;
+  events_footprint_ = 0;
+  footprint_ = 0;
   last_plugin_source_ = nullptr;
   routes_owner_.reset();
+}
+
+std::size_t record_batch::footprint() const noexcept {
+  if (footprint_ != 0) return footprint_;
+  // std::string keeps up to 15 bytes inside itself: only a larger capacity is allocated.
+  const auto text = bytes_.capacity() > 15 ? allocated(bytes_.capacity() + 1) : 0;
+  return allocated(sizeof(record_batch)) + control_block + text +
+         allocated(runs_.capacity() * sizeof(line_run)) +
+         allocated(lines_.capacity() * sizeof(line)) +
+         allocated(events_.capacity() * sizeof(events_[0])) +
+         allocated(sink_records_.capacity() * sizeof(std::size_t)) + events_footprint_;
+}
+
+std::string_view record_batch::plugin() const noexcept {
+  return runs_.empty() ? std::string_view() : head(runs_.front()).plugin;
 }
 
 std::uint32_t record_batch::keep(std::string_view text) {
@@ -75,23 +108,35 @@ void record_batch::add(const record& r, const route& to) {
       lines_.push_back({keep(r.line), static_cast<std::uint32_t>(r.line.size())});
     }
   }
-  const auto weight = r.line.size() + record_overhead;
-  weight_ += weight;
-  runs_.back().weight += weight;
 }
 
 void record_batch::seal() noexcept {
   for (const auto& run : runs_) {
     const auto records = run.event ? 1 : run.end_line - run.first_line;
-    for (const auto s : *run.to) {
-      sink_bytes_[s] += run.weight;
-      sink_records_[s] += records;
-    }
+    for (const auto s : *run.to) sink_records_[s] += records;
   }
+  footprint_ = footprint();
+}
+
+// An event's strings and lists, as allocated (each reserved to its final size).
+std::size_t record_batch::event_footprint(const owned_event& e) noexcept {
+  const auto string = [](const std::string& text) {
+    return text.capacity() > 15 ? allocated(text.capacity() + 1) : 0;
+  };
+  auto n = allocated(sizeof(owned_event)) + string(e.plugin) + string(e.name) +
+           allocated(e.strings.capacity() * sizeof(std::string)) +
+           allocated(e.lists.capacity() * sizeof(std::vector<std::string>)) +
+           allocated(e.fields.capacity() * sizeof(event_field));
+  for (const auto& each : e.strings) n += string(each);
+  for (const auto& list : e.lists) {
+    n += allocated(list.capacity() * sizeof(std::string));
+    for (const auto& each : list) n += string(each);
+  }
+  return n;
 }
 
 const record_batch::owned_event& record_batch::keep_event(const record& r) {
-  auto& e = events_.emplace_back();
+  auto& e = *events_.emplace_back(std::make_unique<owned_event>());
   e.plugin = r.plugin;
   e.name = r.event;
   e.fields.reserve(r.fields.size());
@@ -113,6 +158,7 @@ const record_batch::owned_event& record_batch::keep_event(const record& r) {
         },
         f.value);
   }
+  events_footprint_ += event_footprint(e);
   return e;
 }
 

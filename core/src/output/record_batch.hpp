@@ -1,12 +1,13 @@
 // An owned batch of records, built on the loop thread and read by the sinks' writer threads:
 // a record handed to a sink is a view (plughost::record), so what a writer thread reads later
-// must be a copy. One batch holds the records of one loop handler (or up to batch_bytes of
-// them), their bytes in one buffer, and is shared, read-only once sealed, by every sink.
+// must be a copy. One batch holds one plugin's records of one loop handler (or up to a sink
+// queue's eighth of them), their bytes in one buffer, and is shared, read-only once sealed, by
+// every sink. What it weighs in a queue is the memory it really holds (footprint()): its
+// buffers grow with what it carries, never reserved ahead.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,7 +22,7 @@ using route = std::vector<std::size_t>;
 
 class record_batch {
  public:
-  /// A batch grows to about this weight (at most) before it is handed to the sinks.
+  /// A batch grows to about this footprint (at most) before it is handed to the sinks.
   static constexpr std::size_t batch_bytes = 256 * 1024;
 
   /// `sinks`: how many sinks there are (indices in routes are below it).
@@ -38,22 +39,56 @@ class record_batch {
   /// close() left behind may still read the batch after the dispatch that made it is gone.
   void keep_routes(std::shared_ptr<const void> owner) noexcept { routes_owner_ = std::move(owner); }
 
-  /// Counts what each sink's records weigh; called once, before the batch goes to the sinks.
+  /// Counts each sink's records and the batch's footprint; called once, before the batch goes
+  /// to the sinks.
   void seal() noexcept;
 
-  /// Empties the batch, keeping its memory (batches are reused: a fresh one per handler would
-  /// cost fresh pages).
+  /// Empties the batch. Small buffers are kept (batches are reused); large ones are given
+  /// back, so that a reused batch never holds more than the records it carries need.
   void clear() noexcept;
 
   bool empty() const noexcept { return runs_.empty(); }
-  /// What the whole batch weighs (as bytes_for() counts).
-  std::size_t weight() const noexcept { return weight_; }
-  /// What a record costs in a queue besides its text (its item, a sink's per-record work).
-  static constexpr std::size_t record_overhead = 64;
+  /// The memory the batch holds, in bytes: the object, its buffers' capacities, its events,
+  /// and the allocator's overhead of each. Every queue that holds the batch counts all of it:
+  /// the batch lives as long as any of them holds it. Exact once sealed; before, as of now.
+  std::size_t footprint() const noexcept;
+  /// The plugin of its records (a batch holds one plugin's; plughost's own reports: "").
+  std::string_view plugin() const noexcept;
 
-  /// What the records for sink `s` weigh: their text plus record_overhead each (once sealed).
-  std::size_t bytes_for(std::size_t s) const noexcept { return sink_bytes_[s]; }
   std::size_t records_for(std::size_t s) const noexcept { return sink_records_[s]; }
+
+  /// Where a writer goes on in a batch it writes in slices.
+  struct cursor {
+    std::uint32_t run = 0, line = 0;
+  };
+  /// Calls f(const record&) for the records for sink `s` from `at` on, in order, until about
+  /// `budget` bytes of lines were passed (at least one record); moves `at` past them. Returns
+  /// how many records it passed; `at` is at the end when finished(at).
+  template <typename F>
+  std::size_t for_each_from(std::size_t s, cursor& at, std::size_t budget, F&& f) const {
+    std::size_t passed = 0, spent = 0;
+    for (; at.run < runs_.size() && spent < budget; ++at.run, at.line = 0) {
+      const auto& each = runs_[at.run];
+      if (!goes_to(each, s)) continue;
+      record r = head(each);
+      if (each.event) {
+        f(static_cast<const record&>(r));
+        ++passed;
+        spent += slice_cost;
+        continue;
+      }
+      if (at.line < each.first_line) at.line = each.first_line;
+      for (; at.line < each.end_line && spent < budget; ++at.line) {
+        r.line = std::string_view(bytes_.data() + lines_[at.line].at, lines_[at.line].size);
+        f(static_cast<const record&>(r));
+        ++passed;
+        spent += r.line.size() + slice_cost;
+      }
+      if (at.line < each.end_line) break;  // the budget ran out inside this run
+    }
+    return passed;
+  }
+  bool finished(const cursor& at) const noexcept { return at.run >= runs_.size(); }
 
   /// Calls f(const record&) for each record for sink `s`, in order.
   template <typename F>
@@ -81,7 +116,6 @@ class record_batch {
     std::chrono::system_clock::time_point time;
     std::uint32_t plugin_at = 0, plugin_size = 0;
     std::uint32_t first_line = 0, end_line = 0;
-    std::size_t weight = 0;  // of its records
     int pid = 0;
     plughost::stream stream = plughost::stream::out;
     bool partial = false;
@@ -92,6 +126,8 @@ class record_batch {
     std::uint32_t at = 0, size = 0;
   };
   static bool goes_to(const line_run& r, std::size_t s) noexcept;
+  // What a record costs a writer's slice besides its text.
+  static constexpr std::size_t slice_cost = 64;
   // f(record) for each record of the runs `wanted` accepts.
   template <typename P, typename F>
   void visit(P&& wanted, F& f) const {
@@ -110,15 +146,18 @@ class record_batch {
   }
   record head(const line_run& r) const noexcept;
   const owned_event& keep_event(const record& r);
+  static std::size_t event_footprint(const owned_event& e) noexcept;
   bool continues_last_run(const record& r, const route& to) const noexcept;
   std::uint32_t keep(std::string_view text);
 
   std::string bytes_;
   std::vector<line_run> runs_;
   std::vector<line> lines_;
-  std::deque<owned_event> events_;  // a deque: elements never move, views into them stay valid
-  std::vector<std::size_t> sink_bytes_, sink_records_;
-  std::size_t weight_ = 0;
+  // Each event on its own: views into them stay valid while the vector grows.
+  std::vector<std::unique_ptr<owned_event>> events_;
+  std::vector<std::size_t> sink_records_;
+  std::size_t events_footprint_ = 0;
+  std::size_t footprint_ = 0;  // once sealed
   std::shared_ptr<const void> routes_owner_;
   // Where the last run's plugin name came from: a pump hands the same string each time.
   const char* last_plugin_source_ = nullptr;

@@ -50,6 +50,8 @@ void record_dispatch::open(std::vector<named_sink> sinks,
   }
   // Queues hold whole batches: small enough that a full queue still moves in small steps.
   for (const auto& w : workers_) batch_limit_ = std::min(batch_limit_, w->sink().queue.size / 8);
+  // A read goes past a full queue by at most one read: at most an eighth of the smallest.
+  read_buffer_.resize(std::min(read_buffer_.size(), batch_limit_));
   for (const auto& [plugin, names] : routes) {
     route r;
     for (std::size_t i = 0; i < count; ++i) {
@@ -72,9 +74,11 @@ const record_dispatch::route& record_dispatch::route_for(std::string_view plugin
 void record_dispatch::write(const record& r, const route& to) noexcept {
   if (workers_.empty() || closed_) return;
   try {
+    // A batch holds one plugin's records: each sink serves its plugins in turn, batch by batch.
+    if (open_ && !open_->empty() && open_->plugin() != r.plugin) flush();
     if (!open_) open_ = new_batch();
     open_->add(r, to);
-    if (open_->weight() >= batch_limit_) flush();
+    if (open_->footprint() >= batch_limit_) flush();
   } catch (...) {  // out of memory: nothing sensible is left to do with the record
   }
 }
@@ -155,31 +159,34 @@ void record_dispatch::event(std::string_view plugin, int pid, std::string_view n
 
 // ---- backpressure ----------------------------------------------------------------------------
 
-bool record_dispatch::accepting(const route& to) const noexcept {
+bool record_dispatch::accepting(const route& to, std::string_view plugin) const noexcept {
   return std::none_of(to.begin(), to.end(), [&](std::size_t s) {
-    return workers_[s]->sink().queue.overflow == overflow_policy::block && workers_[s]->full();
+    return workers_[s]->sink().queue.overflow == overflow_policy::block &&
+           workers_[s]->full(plugin);
   });
 }
 
-// Asks each full `block` sink of `to` for a notice; false when none is full any more.
-bool record_dispatch::request_room(const route& to) noexcept {
+// Asks each `block` sink of `to` that is full for `plugin` for a notice; false when none is.
+bool record_dispatch::request_room(const waiter& w) noexcept {
   bool waiting = false;
-  for (const auto s : to) {
-    if (workers_[s]->sink().queue.overflow == overflow_policy::block && workers_[s]->want_room()) {
+  for (const auto s : *w.to) {
+    if (workers_[s]->sink().queue.overflow == overflow_policy::block &&
+        workers_[s]->want_room(w.plugin)) {
       waiting = true;
     }
   }
   return waiting;
 }
 
-bool record_dispatch::wait_for_room(room_waiter& w, const route& to) {
-  if (!request_room(to)) return false;
-  waiters_.emplace_back(&w, &to);
+bool record_dispatch::wait_for_room(room_waiter& w, const route& to, std::string_view plugin) {
+  waiter entry{&w, &to, std::string(plugin)};
+  if (!request_room(entry)) return false;
+  waiters_.push_back(std::move(entry));
   return true;
 }
 
 void record_dispatch::cancel_wait(room_waiter& w) noexcept {
-  std::erase_if(waiters_, [&](const auto& entry) { return entry.first == &w; });
+  std::erase_if(waiters_, [&](const waiter& entry) { return entry.who == &w; });
 }
 
 void record_dispatch::attach(const boost::asio::any_io_executor& loop) {
@@ -202,11 +209,11 @@ void record_dispatch::detach() noexcept {
 void record_dispatch::on_notice() {
   auto ready = std::move(waiters_);
   waiters_.clear();
-  for (const auto& [w, to] : ready) {
-    if (request_room(*to)) {
-      waiters_.emplace_back(w, to);
+  for (auto& each : ready) {
+    if (request_room(each)) {
+      waiters_.push_back(std::move(each));
     } else {
-      w->on_room();
+      each.who->on_room();
     }
   }
   for (std::size_t s = 0; s < workers_.size(); ++s) {

@@ -70,11 +70,12 @@ class record_dispatch {
 
   // ---- backpressure (loop thread) -----------------------------------------------------------
 
-  /// Whether every `block` sink of `to` has room.
-  bool accepting(const route& to) const noexcept;
-  /// Calls w.on_room() (on the loop) once every `block` sink of `to` has room again. Returns
-  /// false, and registers nothing, when they have room already.
-  bool wait_for_room(room_waiter& w, const route& to);
+  /// Whether every `block` sink of `to` has room for `plugin`'s records (a plugin that holds
+  /// much of a queue is held back before the others: sink_worker::full).
+  bool accepting(const route& to, std::string_view plugin) const noexcept;
+  /// Calls w.on_room() (on the loop) once every `block` sink of `to` has room for `plugin`
+  /// again. Returns false, and registers nothing, when they have room already.
+  bool wait_for_room(room_waiter& w, const route& to, std::string_view plugin);
   void cancel_wait(room_waiter& w) noexcept;
 
   /// Posts room notices and loss reports to `loop` from now on; reports of dropped and lost
@@ -114,7 +115,12 @@ class record_dispatch {
   void note_dropped(std::size_t sink, const std::vector<std::shared_ptr<const record_batch>>& b);
   void arm_report();
   void report() noexcept;
-  bool request_room(const route& to) noexcept;
+  struct waiter {
+    room_waiter* who;
+    const route* to;
+    std::string plugin;
+  };
+  bool request_room(const waiter& w) noexcept;
 
   // Batches the sinks are done with, kept for reuse (shared with the deleters, which may run on
   // a writer thread after this object is gone).
@@ -134,13 +140,13 @@ class record_dispatch {
   std::shared_ptr<route_table> routes_ = std::make_shared<route_table>();
   std::shared_ptr<record_batch> open_;
   std::shared_ptr<mailbox> mailbox_ = std::make_shared<mailbox>();
-  std::vector<std::pair<room_waiter*, const route*>> waiters_;
+  std::vector<waiter> waiters_;
   // Per sink: dropped records per plugin, in all and not yet reported; lost records reported.
   std::vector<std::map<std::string, std::uint64_t, std::less<>>> dropped_, dropped_unreported_;
   std::vector<std::uint64_t> lost_reported_;
   std::unique_ptr<boost::asio::steady_timer> report_timer_;
   std::size_t batch_limit_ = record_batch::batch_bytes;
-  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);  // an eighth of the smallest queue
+  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);  // at most a queue's eighth
   record_tap* tap_ = nullptr;
   bool report_armed_ = false;
   bool closed_ = false;

@@ -8,10 +8,10 @@ void record_tap::offer(const batch_ptr& b) noexcept {
   try {
     const std::lock_guard lock(mutex_);
     recent_.push_back(b);
-    kept_weight_ += b->weight();
+    kept_weight_ += b->footprint();
     while (recent_.size() > 1 &&
            (kept_weight_ > recent_weight_ || recent_.size() > recent_batches_)) {
-      kept_weight_ -= recent_.front()->weight();
+      kept_weight_ -= recent_.front()->footprint();
       recent_.pop_front();
     }
     for (const auto& [id, f] : followers_) f(b);

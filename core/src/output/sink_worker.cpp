@@ -9,6 +9,11 @@ namespace {
 // A sink whose flush() said it still holds records is flushed again this often while idle.
 constexpr auto flush_retry_interval = std::chrono::seconds(1);
 constexpr auto report_interval = std::chrono::seconds(10);
+// A writer serves each plugin's lane this many bytes of lines at a time (a record counts 64
+// bytes more), then the next lane's: a quiet plugin's line waits for one slice, not a flood.
+constexpr std::size_t slice_bytes = 32 * 1024;
+// Under a flood the queue never runs empty: the sink is flushed at least this often anyway.
+constexpr auto flush_interval = std::chrono::milliseconds(1);
 // For a worker destroyed without close() (an error path): what it holds still gets written.
 constexpr auto close_grace = std::chrono::seconds(5);
 
@@ -40,46 +45,90 @@ sink_worker::~sink_worker() {
 std::vector<std::shared_ptr<const record_batch>> sink_worker::push(
     std::shared_ptr<const record_batch> b) {
   std::vector<std::shared_ptr<const record_batch>> dropped;
-  const auto weight = b->bytes_for(state_->index);
-  if (weight == 0) return dropped;
   auto& s = *state_;
+  if (b->records_for(s.index) == 0) return dropped;
+  const auto weight = b->footprint();
   {
     const std::lock_guard lock(s.mutex);
     if (s.closing) return dropped;
-    const auto limit = s.sink.queue.size;
+    auto it = s.lanes.find(b->plugin());
+    if (it == s.lanes.end()) it = s.lanes.emplace(std::string(b->plugin()), lane{}).first;
     switch (s.sink.queue.overflow) {
       case overflow_policy::block:
         break;
       case overflow_policy::drop_new:
-        if (s.queued_bytes.load() >= limit) {
+        if (over(s, it->second.bytes)) {
+          if (it->second.batches.empty()) s.lanes.erase(it);
           dropped.push_back(std::move(b));
           return dropped;
         }
         break;
       case overflow_policy::drop_oldest:
-        // The batch in the writer's hands is not in the queue: it cannot be taken back.
-        while (!s.queue.empty() && s.queued_bytes.load() + weight > limit) {
-          s.queued_bytes -= s.queue.front()->bytes_for(s.index);
-          dropped.push_back(std::move(s.queue.front()));
-          s.queue.pop_front();
-        }
+        drop_oldest(s, weight, dropped);
         break;
     }
+    auto& l = it->second;
+    l.bytes += weight;
     s.queued_bytes += weight;
-    s.queue.push_back(std::move(b));
+    l.batches.push_back(std::move(b));
+    if (!l.waiting && !l.in_hand) {
+      s.ring.push_back(it);
+      l.waiting = true;
+    }
   }
   s.wake.notify_one();
   return dropped;
 }
 
-bool sink_worker::full() const noexcept {
-  return state_->queued_bytes.load() >= state_->sink.queue.size;
+bool sink_worker::over(const state& s, std::size_t own) noexcept {
+  const auto size = s.sink.queue.size;
+  const auto total = s.queued_bytes.load();
+  return total >= size || (total >= size / 4 * 3 && own >= size / 16);
 }
 
-bool sink_worker::want_room() noexcept {
+// Drops the oldest batches of the plugins that hold the most until `weight` more fits. A batch
+// the writer has begun is not in the queue any more: it cannot be taken back.
+void sink_worker::drop_oldest(state& s, std::size_t weight,
+                              std::vector<std::shared_ptr<const record_batch>>& dropped) {
+  const auto limit = s.sink.queue.size;
+  while (s.queued_bytes.load() + weight > limit) {
+    auto heaviest = s.lanes.end();
+    for (auto it = s.lanes.begin(); it != s.lanes.end(); ++it) {
+      const auto& l = it->second;
+      const bool begun = l.written > 0 || l.in_hand;
+      if (l.batches.size() > (begun ? 1u : 0u) &&
+          (heaviest == s.lanes.end() || l.bytes > heaviest->second.bytes)) {
+        heaviest = it;
+      }
+    }
+    if (heaviest == s.lanes.end()) return;
+    auto& l = heaviest->second;
+    const bool begun = l.written > 0 || l.in_hand;
+    const auto victim = begun ? std::next(l.batches.begin()) : l.batches.begin();
+    const auto freed = (*victim)->footprint();
+    l.bytes -= freed;
+    s.queued_bytes -= freed;
+    dropped.push_back(std::move(*victim));
+    l.batches.erase(victim);
+    if (l.batches.empty()) {  // not begun, so waiting in the ring
+      std::erase(s.ring, heaviest);
+      s.lanes.erase(heaviest);
+    }
+  }
+}
+
+bool sink_worker::full(std::string_view plugin) const {
+  const auto& s = *state_;
+  if (s.queued_bytes.load() < s.sink.queue.size / 4 * 3) return false;  // the common case
+  const std::lock_guard lock(state_->mutex);
+  const auto it = s.lanes.find(plugin);
+  return over(s, it == s.lanes.end() ? 0 : it->second.bytes);
+}
+
+bool sink_worker::want_room(std::string_view plugin) {
   // Ask first, then look: either this sees the room, or the writer sees the request.
   state_->room_wanted = true;
-  if (!full()) {
+  if (!full(plugin)) {
     state_->room_wanted = false;
     return false;
   }
@@ -95,7 +144,7 @@ bool sink_worker::wait_idle(std::chrono::steady_clock::time_point deadline) {
   auto& s = *state_;
   std::unique_lock lock(s.mutex);
   return s.done_cv.wait_until(lock, deadline,
-                              [&] { return s.done || (s.queue.empty() && !s.busy); });
+                              [&] { return s.done || (s.ring.empty() && !s.busy); });
 }
 
 void sink_worker::reopen() noexcept {
@@ -136,12 +185,14 @@ bool sink_worker::close(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(s.mutex);
   if (!s.done_cv.wait_until(lock, deadline, [&] { return s.done; })) {
     if (!s.abandoned) {
-      // The batch in the sink's hands counts too: the thread may never come back from it.
-      std::uint64_t held = s.busy ? s.in_hand : 0;
-      for (const auto& b : s.queue) held += b->records_for(s.index);
-      s.queue.clear();
+      // The slice in the sink's hands counts too: the thread may never come back from it.
+      s.lost += held_records(s);
       s.abandoned = true;
-      s.lost += held;
+      // What nobody will write is given back; the lane in the writer's hands stays (the
+      // thread still holds a place in it).
+      s.ring.clear();
+      std::erase_if(s.lanes, [](const auto& each) { return !each.second.in_hand; });
+      s.queued_bytes = 0;
     }
     lock.unlock();
     if (thread_.joinable()) thread_.detach();
@@ -152,13 +203,23 @@ bool sink_worker::close(std::chrono::steady_clock::time_point deadline) {
   return true;
 }
 
+std::uint64_t sink_worker::held_records(const state& s) {
+  std::uint64_t held = 0;
+  for (const auto& [plugin, l] : s.lanes) {
+    for (const auto& b : l.batches) held += b->records_for(s.index);
+    held -= l.written;
+  }
+  return held;
+}
+
 void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
   auto& s = *sp;
   std::size_t unflushed = 0;  // records written since the last successful flush
   std::unique_lock lock(s.mutex);
   bool flush_again = false;  // the sink still holds records (a sink_error that lost nothing)
+  auto last_flush = std::chrono::steady_clock::now();
   while (true) {
-    const auto ready = [&] { return !s.queue.empty() || s.closing || s.reopen_wanted; };
+    const auto ready = [&] { return !s.ring.empty() || s.closing || s.reopen_wanted; };
     if (flush_again) {
       if (!s.wake.wait_for(lock, flush_retry_interval, ready)) {
         lock.unlock();
@@ -174,32 +235,31 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
       lock.unlock();
       make_again(s, unflushed);
       lock.lock();
-      if (s.queue.empty() && !s.closing) continue;
+      if (s.ring.empty() && !s.closing) continue;
     }
-    if (s.queue.empty()) {  // closing, and everything is written
+    if (s.ring.empty()) {  // closing, and everything is written
       lock.unlock();
       flush(s, unflushed);
       lock.lock();
       break;
     }
-    auto batch = std::move(s.queue.front());
-    s.queue.pop_front();
     s.busy = true;
-    s.in_hand = batch->records_for(s.index);
-    lock.unlock();
-    write_one(s, *batch, unflushed);
-    lock.lock();
-    if (s.abandoned) break;  // close() gave up while this batch was in the sink: counted lost
-    // Flush when there is nothing more to write now: output becomes visible promptly, and a
-    // busy sink still writes in large pieces.
-    if (s.queue.empty()) {
+    write_slice(s, lock, unflushed);
+    if (s.abandoned) break;  // close() gave up while the slice was in the sink: counted lost
+    // Flush when there is nothing more to write now, so that output becomes visible promptly
+    // and a busy sink still writes in large pieces; and under a flood at least every
+    // flush_interval, so that a quiet plugin's line served between two slices is not held
+    // back in the sink's buffer behind the flood's.
+    const auto now = std::chrono::steady_clock::now();
+    const bool idle = s.ring.empty();
+    if (idle || (unflushed > 0 && now - last_flush >= flush_interval)) {
       lock.unlock();
       flush_again = flush(s, unflushed);
       lock.lock();
+      last_flush = now;
     }
     s.busy = false;
-    if (s.queue.empty()) s.done_cv.notify_all();  // wait_idle()
-    s.queued_bytes -= batch->bytes_for(s.index);
+    if (s.ring.empty()) s.done_cv.notify_all();  // wait_idle()
     if (s.queued_bytes.load() < s.sink.queue.size / 2 && s.room_wanted.exchange(false)) {
       lock.unlock();
       s.on_room();
@@ -210,19 +270,51 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
   s.done_cv.notify_all();
 }
 
-void sink_worker::write_one(state& s, const record_batch& b, std::size_t& unflushed) {
-  b.for_each_for(s.index, [&](const record& r) {
-    try {
-      s.sink.impl->write(r);
-      ++unflushed;
-    } catch (const sink_error& e) {
-      fail(s, e.lost(), "write", e.what());
-    } catch (const std::exception& e) {
-      fail(s, 1, "write", e.what());
-    } catch (...) {
-      fail(s, 1, "write", "unknown exception");
-    }
+void sink_worker::write_slice(state& s, std::unique_lock<std::mutex>& lock,
+                              std::size_t& unflushed) {
+  const auto it = s.ring.front();
+  s.ring.pop_front();
+  auto& l = it->second;
+  l.waiting = false;
+  l.in_hand = true;
+  const auto batch = l.batches.front();
+  auto at = l.at;
+  lock.unlock();
+  const auto passed = batch->for_each_from(s.index, at, slice_bytes, [&](const record& r) {
+    write_one(s, r);
+    ++unflushed;
   });
+  lock.lock();
+  if (s.abandoned) return;
+  l.in_hand = false;
+  l.at = at;
+  l.written += passed;
+  if (batch->finished(at)) {
+    const auto freed = batch->footprint();
+    l.bytes -= freed;
+    s.queued_bytes -= freed;
+    l.batches.pop_front();
+    l.at = {};
+    l.written = 0;
+  }
+  if (l.batches.empty()) {
+    s.lanes.erase(it);
+  } else {
+    s.ring.push_back(it);
+    l.waiting = true;
+  }
+}
+
+void sink_worker::write_one(state& s, const record& r) {
+  try {
+    s.sink.impl->write(r);
+  } catch (const sink_error& e) {
+    fail(s, e.lost(), "write", e.what());
+  } catch (const std::exception& e) {
+    fail(s, 1, "write", e.what());
+  } catch (...) {
+    fail(s, 1, "write", "unknown exception");
+  }
 }
 
 bool sink_worker::flush(state& s, std::size_t& unflushed) {

@@ -1,7 +1,9 @@
 // One sink's writer thread and its bounded queue. The loop thread pushes sealed batches; the
 // writer thread hands their records to the sink and flushes when the queue runs empty. A sink
 // that blocks (a full pipe, a stuck daemon, a slow module) blocks only its own thread: the loop
-// sees a full queue and applies the sink's overflow policy.
+// sees a full queue and applies the sink's overflow policy. The queue is shared fairly: each
+// plugin's batches wait in a lane of their own, the writer serves the lanes in turn a slice at
+// a time, and a plugin that holds much of the queue is held back (or dropped) before the others.
 #pragma once
 
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,11 +57,14 @@ class sink_worker {
   /// batches dropped to make room or not queued (drop policies), whose records for this sink
   /// are lost to it.
   std::vector<std::shared_ptr<const record_batch>> push(std::shared_ptr<const record_batch> b);
-  /// Whether the queue holds its size or more (what `block` waits on).
-  bool full() const noexcept;
+  /// Whether `plugin`'s records must wait (what `block` waits on): the queue holds its size, or
+  /// three quarters of it while `plugin` holds a sixteenth or more. So a flood leaves the last
+  /// quarter to the plugins that write little, and the queue never holds more than its size
+  /// (besides the events of runs, which wait for nothing: see docs/reliability.md).
+  bool full(std::string_view plugin) const;
   /// Asks for a call to on_room once the queue is below half its size. Returns false (and asks
-  /// nothing) when it is below its size already.
-  bool want_room() noexcept;
+  /// nothing) when `plugin` has room already.
+  bool want_room(std::string_view plugin);
   /// Records lost so far: writes that failed, and records close() gave up on.
   std::uint64_t lost() const noexcept { return state_->lost.load(); }
   /// Reads lost() for a report: the next loss calls on_room again.
@@ -74,7 +80,7 @@ class sink_worker {
   void reopen() noexcept;
   /// Writes and flushes that failed so far.
   std::uint64_t errors() const noexcept { return state_->errors.load(); }
-  /// What the queue (and the writer's hands) hold now, in bytes.
+  /// The memory the queue (and the writer's hands) hold now, in bytes (record_batch::footprint).
   std::size_t queued_bytes() const noexcept { return state_->queued_bytes.load(); }
 
   /// Waits until everything queued is written and flushed, or `deadline`. Returns whether it was.
@@ -90,16 +96,26 @@ class sink_worker {
   bool left_behind() const;
 
  private:
+  // One plugin's batches, in order; the writer is `at` in the first one.
+  struct lane {
+    std::deque<std::shared_ptr<const record_batch>> batches;
+    std::size_t bytes = 0;      // their footprints
+    record_batch::cursor at;    // in the first batch
+    std::uint64_t written = 0;  // records of the first batch written already
+    bool in_hand = false;       // the writer is writing a slice of the first batch
+    bool waiting = false;       // in the ring
+  };
   struct state {
     named_sink sink;
     std::size_t index = 0;
     std::function<void()> on_room;
     std::mutex mutex;
     std::condition_variable wake, done_cv;
-    std::deque<std::shared_ptr<const record_batch>> queue;  // guarded by mutex
+    // Guarded by mutex: the lanes by plugin, and those with batches to write, in turn.
+    std::map<std::string, lane, std::less<>> lanes;
+    std::deque<std::map<std::string, lane, std::less<>>::iterator> ring;
     bool closing = false, done = false, abandoned = false;  // guarded by mutex
-    bool busy = false;                         // a batch is in the writer's hands; guarded by mutex
-    std::uint64_t in_hand = 0;                 // that batch's records for this sink; guarded
+    bool busy = false;                         // a slice is in the writer's hands; guarded
     std::string last_error;                    // guarded by mutex
     std::atomic<std::size_t> queued_bytes{0};  // in the queue and in the writer's hands
     std::atomic<bool> room_wanted{false};
@@ -108,8 +124,15 @@ class sink_worker {
     bool reopen_wanted = false;  // guarded by mutex
     std::atomic<bool> loss_noticed{false};
   };
+  using lane_ref = std::map<std::string, lane, std::less<>>::iterator;
+  static bool over(const state& s, std::size_t own) noexcept;
+  static void drop_oldest(state& s, std::size_t weight,
+                          std::vector<std::shared_ptr<const record_batch>>& dropped);
+  static std::uint64_t held_records(const state& s);
   static void write_batches(const std::shared_ptr<state>& s);
-  static void write_one(state& s, const record_batch& b, std::size_t& unflushed);
+  static void write_one(state& s, const record& r);
+  // Writes the next slice of the lane first in turn (mutex held on entry and return).
+  static void write_slice(state& s, std::unique_lock<std::mutex>& lock, std::size_t& unflushed);
   /// Returns whether to flush again later: the sink said it still holds records.
   static bool flush(state& s, std::size_t& unflushed);
   static void make_again(state& s, std::size_t& unflushed);

@@ -477,6 +477,10 @@ void supervision_machine::schedule_restart(plugin& p, bool failed, clock::durati
 
 void supervision_machine::on_restart_due(plugin& p) {
   if (p.state != plugin_state::backoff || phase_ != run_phase::running) return;
+  if (!port_.output_room(p.item.name)) {  // its sink is full: the restart waits for room
+    port_.arm_on_room({timer_key::kind::restart, p.id}, p.item.name);
+    return;
+  }
   ++p.restarts;
   start_run(p);
 }

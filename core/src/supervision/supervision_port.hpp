@@ -97,6 +97,12 @@ class supervision_port {
   virtual void arm(timer_key key, clock::duration after) = 0;
   virtual void cancel(timer_key key) = 0;
 
+  /// Whether the `block` sinks of `plugin` have room for its records. A restart waits for it:
+  /// a plugin that ends at once must not fill a full queue with the events of its runs.
+  virtual bool output_room(std::string_view plugin) = 0;
+  /// Calls on_timer(key) once output_room(plugin); arm() and cancel() of `key` replace it.
+  virtual void arm_on_room(timer_key key, std::string_view plugin) = 0;
+
   /// A record of the `event` stream.
   virtual void event(std::string_view plugin, int pid, std::string_view name,
                      std::span<const event_field> fields) = 0;

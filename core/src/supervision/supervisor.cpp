@@ -36,6 +36,7 @@
 #include "output/output_pump.hpp"
 #include "plughost/error.hpp"
 #include "supervision/guardian.hpp"
+#include "supervision/room_timers.hpp"
 #include "supervision/spawn.hpp"
 #include "supervision/supervision_machine.hpp"
 
@@ -65,6 +66,11 @@ struct run_io {
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
+  // Its main process exited while its `block` sinks were full: the exit reaches the machine
+  // once the pumps have read what the pipes held then (exit_waits of them still reading).
+  std::optional<exit_status> held_exit;
+  int exit_waits = 0;
+  bool exit_was_held = false;
 };
 
 }  // namespace
@@ -200,6 +206,7 @@ class supervisor::impl : private supervision_port {
   template <typename... Args>
   void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
     (machine_.*handle)(std::forward<decltype(args)>(args)...);
+    deliver_held_exits();
     out_.flush();
   }
 
@@ -459,7 +466,51 @@ class supervisor::impl : private supervision_port {
   void main_exited(run_id id, run_io& io, const siginfo_t& info) {
     io.main_reaped = true;
     main_pids_.erase(io.pid);
-    machine_.on_main_exit(id, {info.si_code != CLD_EXITED, info.si_status});
+    const exit_status status{info.si_code != CLD_EXITED, info.si_status};
+    // What a run leaves in its pipes waits for room in a full `block` sink like the rest of
+    // its output (a pipe can hold a MiB), and so does its exit event, which comes after it;
+    // and so the restart the machine decides on the exit. Not while stopping: all is read then.
+    if (machine_.phase() == run_phase::starting || machine_.phase() == run_phase::running) {
+      for (auto* pump : {io.out.get(), io.err.get()}) {
+        if (!pump->drain_or_wait([this, id] { exit_drained(id); })) ++io.exit_waits;
+      }
+      if (io.exit_waits > 0) {
+        io.held_exit = status;
+        ++held_exits_;
+        return;
+      }
+    }
+    machine_.on_main_exit(id, status);
+  }
+
+  // A pump of a held exit has read what its pipe held at the exit (posted: it may be inside
+  // the machine's own call to close the pipe).
+  void exit_drained(run_id id) {
+    asio::post(ioc_, [this, id] {
+      auto* io = find(id);
+      if (io && io->held_exit && --io->exit_waits == 0) deliver_held_exit(id, *io);
+    });
+  }
+
+  void deliver_held_exit(run_id id, run_io& io) {
+    const auto status = *io.held_exit;
+    io.held_exit.reset();
+    io.exit_was_held = true;
+    --held_exits_;
+    after(&supervision_machine::on_main_exit, id, status);
+  }
+
+  // Stopping: the exits that waited for room are delivered, with all that is in their pipes.
+  void deliver_held_exits() {
+    if (held_exits_ == 0 || machine_.phase() != run_phase::stopping) return;
+    for (auto& [id, io] : runs_) {
+      if (!io.held_exit) continue;
+      io.exit_was_held = false;  // drain_output reads all
+      const auto status = *io.held_exit;
+      io.held_exit.reset();
+      --held_exits_;
+      machine_.on_main_exit(id, status);
+    }
   }
 
   void wait_for_stop_signal() {
@@ -623,7 +674,9 @@ class supervisor::impl : private supervision_port {
   }
 
   void drain_output(run_id id) override {
-    if (auto* io = find(id)) {
+    // A held exit was delivered once its pumps had read what the pipes held at the exit: what
+    // came since is the group's, and waits for room like any output.
+    if (auto* io = find(id); io && !io->exit_was_held) {
       io->out->drain_now();
       io->err->drain_now();
     }
@@ -646,6 +699,7 @@ class supervisor::impl : private supervision_port {
   // A timer that has expired may have its handler queued already when it is re-armed or
   // cancelled: each arming has a number, and only the handler of the latest one counts.
   void arm(timer_key key, clock::duration after_) override {
+    room_timers_.cancel(key);
     auto& armed = timers_[key];
     if (!armed.timer) armed.timer = std::make_unique<asio::steady_timer>(ioc_);
     const auto generation = ++timer_generation_;
@@ -661,6 +715,14 @@ class supervisor::impl : private supervision_port {
   void cancel(timer_key key) override {
     // Destroying the timer cancels its wait: the handler sees operation_aborted.
     timers_.erase(key);
+    room_timers_.cancel(key);
+  }
+
+  bool output_room(std::string_view plugin) override { return room_timers_.room(plugin); }
+
+  void arm_on_room(timer_key key, std::string_view plugin) override {
+    timers_.erase(key);
+    room_timers_.arm(key, plugin);
   }
 
   void event(std::string_view plugin, int pid, std::string_view name,
@@ -673,6 +735,7 @@ class supervisor::impl : private supervision_port {
     if (exit_with_) exit_with_->cancel(ec);
     if (watchdog_timer_) watchdog_timer_->cancel();
     timers_.clear();
+    room_timers_.clear();
     out_.detach();
     guardian_.dismiss();
     restore_process();
@@ -726,6 +789,9 @@ class supervisor::impl : private supervision_port {
   };
   std::map<timer_key, armed_timer> timers_;
   std::uint64_t timer_generation_ = 0;
+  room_timers room_timers_{out_, ioc_.get_executor(),
+                           [this](timer_key key) { after(&supervision_machine::on_timer, key); }};
+  int held_exits_ = 0;  // runs whose exit waits for room (run_io::held_exit)
   supervision_machine machine_{*this};
   std::atomic<bool> stop_requested_{false};
   clock::time_point first_stop_signal_{};

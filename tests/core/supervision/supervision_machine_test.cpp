@@ -57,8 +57,19 @@ class fake_world : public supervision_port {
     trace.push_back("close " + processes.at(id).plugin);
   }
   void release(run_id id, pid_t) override { processes.at(id).released = true; }
-  void arm(timer_key key, clock::duration after) override { timers[key] = now_ + after; }
-  void cancel(timer_key key) override { timers.erase(key); }
+  void arm(timer_key key, clock::duration after) override {
+    waiting_for_room.erase(key);
+    timers[key] = now_ + after;
+  }
+  void cancel(timer_key key) override {
+    waiting_for_room.erase(key);
+    timers.erase(key);
+  }
+  bool output_room(std::string_view plugin) override { return !full_output.count(plugin); }
+  void arm_on_room(timer_key key, std::string_view plugin) override {
+    timers.erase(key);
+    waiting_for_room[key] = std::string(plugin);
+  }
   void event(std::string_view plugin, int, std::string_view name,
              std::span<const event_field> fields) override {
     std::string text = std::string(plugin) + " " + std::string(name);
@@ -92,6 +103,20 @@ class fake_world : public supervision_port {
     now_ = until;
   }
 
+  // The sinks of `plugin` have room again.
+  void room_for(const std::string& plugin) {
+    full_output.erase(plugin);
+    for (auto it = waiting_for_room.begin(); it != waiting_for_room.end();) {
+      if (it->second != plugin) {
+        ++it;
+        continue;
+      }
+      const auto key = it->first;
+      it = waiting_for_room.erase(it);
+      machine->on_timer(key);
+    }
+  }
+
   // The main process of run `id` exits; `leaves` keeps something else alive in its group.
   void exit(run_id id, int code, bool leaves = false) {
     auto& p = processes.at(id);
@@ -122,6 +147,8 @@ class fake_world : public supervision_port {
   std::map<run_id, process> processes;
   std::map<timer_key, clock::time_point> timers;
   std::set<std::string> unstartable;
+  std::set<std::string, std::less<>> full_output;  // plugins whose `block` sinks are full
+  std::map<timer_key, std::string> waiting_for_room;
   std::vector<std::string> events;
   std::vector<std::string> trace;
   bool is_finished = false;
@@ -204,6 +231,30 @@ TEST_F(machine_test, on_failure_restarts_after_delays_that_double_up_to_the_maxi
   }
   EXPECT_EQ(delays, (std::vector<double>{1, 2, 4, 8, 8}));
   EXPECT_EQ(world.processes.size(), 6u) << "five restarts, six runs";
+}
+
+TEST_F(machine_test, a_restart_waits_while_the_plugins_sink_is_full_and_a_stop_forgets_it) {
+  start({item("a.sh", restarting(restart_mode::always)), item("b.sh")});
+  world.full_output.insert("a.sh");
+  world.exit(current("a.sh"), 1);
+  world.advance(10s);
+  EXPECT_EQ(state("a.sh"), plugin_state::backoff) << "no new run while its sink is full";
+  EXPECT_EQ(world.processes.size(), 2u);
+  EXPECT_EQ(view("a.sh").restarts, 0u);
+  world.room_for("b.sh");
+  EXPECT_EQ(state("a.sh"), plugin_state::backoff) << "room for another plugin is not room for a";
+  world.room_for("a.sh");
+  EXPECT_EQ(state("a.sh"), plugin_state::running) << "room: the restart that was due happens";
+  EXPECT_EQ(view("a.sh").restarts, 1u);
+
+  world.full_output.insert("a.sh");
+  world.exit(current("a.sh"), 1);
+  world.advance(10s);
+  ASSERT_EQ(world.waiting_for_room.size(), 1u);
+  machine.stop("shutdown");
+  EXPECT_TRUE(world.waiting_for_room.empty()) << "a stop cancels the restart waiting for room";
+  world.room_for("a.sh");
+  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
 }
 
 TEST_F(machine_test, a_run_longer_than_restart_reset_after_starts_the_backoff_again) {
