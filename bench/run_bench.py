@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import select
 import shutil
 import signal
 import statistics
@@ -23,6 +24,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
 def median_spread(values):
@@ -160,6 +167,93 @@ class bench:
         self.add(f"fan-in: {plugins} plugins × {lines:,} lines → jsonl (all {plugins * lines:,} "
                  "accounted for)", fmt_spread(ours), fmt_spread(base), f"{ratio:.2f}", "≤ 4",
                  ratio <= 4)
+
+    # ---- 2b: one sink shared fairly --------------------------------------------------------------
+
+    def shared_sink(self, flood, heartbeat, seconds):
+        """plughost with a flooding plugin and/or a heartbeat (a line every 10 ms carrying the
+        time it was printed) writing one jsonl sink into a FIFO that this process reads as fast
+        as it can. Returns the heartbeat's latencies (print → arrival, ms) and the flood's rate
+        (lines/s), both after a 2 s warm-up."""
+        folder = Path(tempfile.mkdtemp(dir=self.tmp, prefix="shared-"))
+        (folder / "p").mkdir()
+        if flood:
+            (folder / "p" / "flood.sh").write_text(
+                "exec yes 'a line of the flooding plugin, as long as an ordinary log line'\n")
+        if heartbeat:
+            (folder / "p" / "heartbeat.py").write_text(
+                "import time\nwhile True:\n    print(time.time_ns(), flush=True)\n"
+                "    time.sleep(0.01)\n")
+        fifo = folder / "out.fifo"
+        os.mkfifo(fifo)
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        host = subprocess.Popen([self.plughost, "run", "--location", str(folder / "p"), "--sink",
+                                 f"jsonl:{fifo}"], env=self.env, stderr=subprocess.DEVNULL)
+        beat, flood_mark = b'"plugin":"heartbeat.py"', b'"plugin":"flood.sh"'
+        latencies, flood_lines = [], 0
+        warm = time.time() + 2
+        end = warm + seconds
+        counting_since = None
+        try:
+            while time.time() < end:
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if not ready:
+                    continue
+                try:
+                    data = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                now = time.time_ns()
+                if counting_since is None:
+                    if time.time() < warm:
+                        continue
+                    counting_since = time.time()
+                flood_lines += data.count(flood_mark)
+                at = data.find(beat)
+                while at >= 0:
+                    start = data.find(b'"line":"', at)
+                    stop = data.find(b'"', start + 8) if start >= 0 else -1
+                    if stop < 0:
+                        break  # cut by the read: one sample fewer
+                    try:
+                        latencies.append((now - int(data[start + 8:stop])) / 1e6)
+                    except ValueError:
+                        pass
+                    at = data.find(beat, stop)
+            elapsed = time.time() - counting_since
+        finally:
+            host.send_signal(signal.SIGTERM)
+            while host.poll() is None:  # keep reading: plughost drains into the FIFO at stop
+                try:
+                    os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            os.close(fd)
+        return sorted(latencies), flood_lines / elapsed
+
+    def fairness(self):
+        seconds = 5 if self.quick else 10
+        alone_rate, alone_p99, p50s, p99s, rates = [], [], [], [], []
+        for _ in range(self.runs):
+            _, rate = self.shared_sink(flood=True, heartbeat=False, seconds=seconds)
+            alone_rate.append(rate)
+            beats, _ = self.shared_sink(flood=False, heartbeat=True, seconds=seconds)
+            alone_p99.append(percentile(beats, 0.99))
+            beats, rate = self.shared_sink(flood=True, heartbeat=True, seconds=seconds)
+            p50s.append(percentile(beats, 0.5))
+            p99s.append(percentile(beats, 0.99))
+            rates.append(rate)
+        p99 = statistics.median(p99s)
+        self.add("one jsonl sink shared by a flood and a heartbeat (a line every 10 ms): the "
+                 f"heartbeat's print → arrival, p50 {statistics.median(p50s):.2f} ms, p99",
+                 fmt_spread(p99s, "ms", digits=2), fmt_spread(alone_p99, "ms", digits=2) +
+                 " p99 without the flood", f"{p99 / statistics.median(alone_p99):.2f}", "p99 < 2 ms",
+                 p99 < 2)
+        share = statistics.median(rates) / statistics.median(alone_rate)
+        self.add("… the flood's lines/s beside the heartbeat",
+                 fmt_spread([r / 1e6 for r in rates], "M/s", digits=2),
+                 fmt_spread([r / 1e6 for r in alone_rate], "M/s", digits=2) + " alone",
+                 f"{share:.2f}", "≥ 0.9", share >= 0.9)
 
     # ---- 3 to 6: start, stop, idle, footprint -------------------------------------------------
 
@@ -362,6 +456,8 @@ def main():
         b.throughput()
         print("fan-in…", file=sys.stderr)
         b.fan_in()
+        print("one sink shared by a flood and a quiet plugin…", file=sys.stderr)
+        b.fairness()
         print("start-up, stop, idle, footprint…", file=sys.stderr)
         b.fleets()
         print("hot path…", file=sys.stderr)

@@ -23,8 +23,7 @@ class record_tap {
   using follower = std::function<void(const batch_ptr&)>;
 
   /// Keeps the latest batches, at most `recent_batches` of them and `recent_weight` bytes of
-  /// records (the latest one always). By count too: a batch keeps its buffers (a page or two
-  /// touched even for one line), so thousands of one-line batches would cost megabytes.
+  /// memory (record_batch::footprint; the latest one always).
   explicit record_tap(std::size_t recent_weight = 256 * 1024, std::size_t recent_batches = 32)
       : recent_weight_(recent_weight), recent_batches_(recent_batches) {}
 

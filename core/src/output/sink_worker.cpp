@@ -14,6 +14,7 @@ constexpr auto report_interval = std::chrono::seconds(10);
 constexpr std::size_t slice_bytes = 32 * 1024;
 // Under a flood the queue never runs empty: the sink is flushed at least this often anyway.
 constexpr auto flush_interval = std::chrono::milliseconds(1);
+constexpr auto quiet_flush_interval = std::chrono::microseconds(100);
 // For a worker destroyed without close() (an error path): what it holds still gets written.
 constexpr auto close_grace = std::chrono::seconds(5);
 
@@ -244,15 +245,18 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
       break;
     }
     s.busy = true;
-    write_slice(s, lock, unflushed);
+    const bool quiet_lane_done = write_slice(s, lock, unflushed);
     if (s.abandoned) break;  // close() gave up while the slice was in the sink: counted lost
     // Flush when there is nothing more to write now, so that output becomes visible promptly
-    // and a busy sink still writes in large pieces; and under a flood at least every
-    // flush_interval, so that a quiet plugin's line served between two slices is not held
-    // back in the sink's buffer behind the flood's.
+    // and a busy sink still writes in large pieces. Under a flood the queue never runs empty:
+    // a quiet plugin's lines, written between two of the flood's slices, are flushed at once
+    // (at most every quiet_flush_interval), and whatever is written at least every
+    // flush_interval.
     const auto now = std::chrono::steady_clock::now();
     const bool idle = s.ring.empty();
-    if (idle || (unflushed > 0 && now - last_flush >= flush_interval)) {
+    const auto since = now - last_flush;
+    if (idle || (quiet_lane_done && since >= quiet_flush_interval) ||
+        (unflushed > 0 && since >= flush_interval)) {
       lock.unlock();
       flush_again = flush(s, unflushed);
       lock.lock();
@@ -270,7 +274,7 @@ void sink_worker::write_batches(const std::shared_ptr<state>& sp) {
   s.done_cv.notify_all();
 }
 
-void sink_worker::write_slice(state& s, std::unique_lock<std::mutex>& lock,
+bool sink_worker::write_slice(state& s, std::unique_lock<std::mutex>& lock,
                               std::size_t& unflushed) {
   const auto it = s.ring.front();
   s.ring.pop_front();
@@ -285,9 +289,10 @@ void sink_worker::write_slice(state& s, std::unique_lock<std::mutex>& lock,
     ++unflushed;
   });
   lock.lock();
-  if (s.abandoned) return;
+  if (s.abandoned) return false;
   l.in_hand = false;
   l.at = at;
+  const bool whole_batch_at_once = l.written == 0 && batch->finished(at);
   l.written += passed;
   if (batch->finished(at)) {
     const auto freed = batch->footprint();
@@ -299,10 +304,11 @@ void sink_worker::write_slice(state& s, std::unique_lock<std::mutex>& lock,
   }
   if (l.batches.empty()) {
     s.lanes.erase(it);
-  } else {
-    s.ring.push_back(it);
-    l.waiting = true;
+    return whole_batch_at_once;
   }
+  s.ring.push_back(it);
+  l.waiting = true;
+  return false;
 }
 
 void sink_worker::write_one(state& s, const record& r) {

@@ -131,8 +131,9 @@ class sink_worker {
   static std::uint64_t held_records(const state& s);
   static void write_batches(const std::shared_ptr<state>& s);
   static void write_one(state& s, const record& r);
-  // Writes the next slice of the lane first in turn (mutex held on entry and return).
-  static void write_slice(state& s, std::unique_lock<std::mutex>& lock, std::size_t& unflushed);
+  // Writes the next slice of the lane first in turn (mutex held on entry and return). Returns
+  // whether that emptied a lane that held one batch written in one slice: a quiet plugin's.
+  static bool write_slice(state& s, std::unique_lock<std::mutex>& lock, std::size_t& unflushed);
   /// Returns whether to flush again later: the sink said it still holds records.
   static bool flush(state& s, std::size_t& unflushed);
   static void make_again(state& s, std::size_t& unflushed);

@@ -1,9 +1,11 @@
 // The fan-out as a whole: a sink that close() leaves behind keeps its records readable after
-// the dispatch is gone, and what it held (the batch in its hands too) is counted as lost.
+// the dispatch is gone, and what it held (the batch in its hands too) is counted as lost; a
+// sink's queue is shared fairly between a plugin that floods it and one that writes little.
 #include "output/record_dispatch.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -86,6 +88,92 @@ TEST(record_dispatch, a_sink_left_behind_counts_what_it_holds_as_lost_and_outliv
   std::vector<std::string> expected;
   for (int i = 0; i < per_batch; ++i) expected.push_back(names[0] + ": " + std::to_string(i));
   EXPECT_EQ(gate->lines(), expected);
+}
+
+// Writes `n` lines of `plugin` and hands them to the sinks.
+void write_lines(record_dispatch& d, const std::string& plugin, int n) {
+  record r;
+  r.stream = stream::out;
+  r.plugin = plugin;
+  const std::string text(100, 'x');
+  for (int i = 0; i < n; ++i) {
+    r.line = text;
+    d.write(r);
+  }
+  d.flush();
+}
+
+TEST(record_dispatch, a_quiet_plugins_line_is_written_between_the_floods_slices_not_after_them) {
+  auto gate = std::make_shared<gated_sink>();
+  record_dispatch dispatch;
+  std::vector<named_sink> sinks;
+  sinks.push_back({"gate", "gate", gate, {}});
+  dispatch.open(std::move(sinks));
+  write_lines(dispatch, "flood", 1);
+  gate->wait_entered();  // the writer holds the flood's first line
+  for (int i = 0; i < 20; ++i) write_lines(dispatch, "flood", 1000);  // 20,000 lines queued
+  write_lines(dispatch, "quiet", 1);
+  gate->release();
+  dispatch.close(60s);
+  const auto lines = gate->lines();
+  ASSERT_EQ(lines.size(), 20002u);
+  const auto at = std::find(lines.begin(), lines.end(), "quiet: " + std::string(100, 'x'));
+  ASSERT_NE(at, lines.end());
+  // One slice of the flood's (32 KiB of lines: about 200 of these) at most comes first, not
+  // the 20,000 lines queued before it.
+  EXPECT_LT(at - lines.begin(), 1000) << "the quiet line came after " << at - lines.begin();
+}
+
+TEST(record_dispatch, a_flood_is_held_back_before_a_quiet_plugin_sharing_its_block_sink) {
+  auto gate = std::make_shared<gated_sink>();
+  record_dispatch dispatch;
+  std::vector<named_sink> sinks;
+  sinks.push_back({"gate", "gate", gate, {64 * 1024, overflow_policy::block}});
+  dispatch.open(std::move(sinks));
+  const auto& to = dispatch.route_for("flood");
+  write_lines(dispatch, "flood", 1);
+  gate->wait_entered();
+  int batches = 0;
+  while (dispatch.accepting(to, "flood") && batches < 1000) {
+    write_lines(dispatch, "flood", 20);
+    ++batches;
+  }
+  ASSERT_FALSE(dispatch.accepting(to, "flood")) << "the stalled queue never filled";
+  // The last quarter of the queue is the quiet plugins': the flood holds it all but that.
+  EXPECT_TRUE(dispatch.accepting(to, "quiet"));
+  const auto queued = dispatch.statuses().at(0).queued_bytes;
+  EXPECT_GE(queued, 48u * 1024);
+  EXPECT_LT(queued, 64u * 1024 + 16 * 1024);
+  // The quiet plugin fills the rest; then it waits too, and the queue holds its size.
+  while (dispatch.accepting(to, "quiet") && batches < 2000) {
+    write_lines(dispatch, "quiet", 1);
+    ++batches;
+  }
+  EXPECT_FALSE(dispatch.accepting(to, "quiet"));
+  EXPECT_LT(dispatch.statuses().at(0).queued_bytes, 64u * 1024 + 8 * 1024);
+  gate->release();
+  dispatch.close(60s);
+}
+
+TEST(record_dispatch, the_drop_policies_drop_the_floods_records_not_the_quiet_plugins) {
+  for (const auto policy : {overflow_policy::drop_new, overflow_policy::drop_oldest}) {
+    auto gate = std::make_shared<gated_sink>();
+    record_dispatch dispatch;
+    std::vector<named_sink> sinks;
+    sinks.push_back({"gate", "gate", gate, {64 * 1024, policy}});
+    dispatch.open(std::move(sinks));
+    write_lines(dispatch, "flood", 1);
+    gate->wait_entered();
+    for (int i = 0; i < 50; ++i) write_lines(dispatch, "flood", 20);  // far past 64 KiB
+    write_lines(dispatch, "quiet", 1);
+    for (int i = 0; i < 50; ++i) write_lines(dispatch, "flood", 20);
+    gate->release();
+    dispatch.close(60s);
+    const auto lines = gate->lines();
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), "quiet: " + std::string(100, 'x')), 1)
+        << (policy == overflow_policy::drop_new ? "drop_new" : "drop_oldest");
+    EXPECT_LT(lines.size(), 1000u) << "the flood's records were dropped";
+  }
 }
 
 }  // namespace
