@@ -11,6 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
 #include <regex>
 #include <thread>
 
@@ -682,6 +686,163 @@ TEST_F(metrics, scrapes_do_not_grow_memory_and_a_stuck_client_does_not_stop_the_
   EXPECT_TRUE(eventually(
       [&] { return plugin_status("all_talk.sh")["stdout"]["lines"].get<long>() > lines + 20; }));
   for (const int fd : stuck) ::close(fd);
+  stop_host(*host);
+}
+
+// ---- a flood of connections on the metrics port ----------------------------------------------
+
+using steady = std::chrono::steady_clock;
+
+// A TCP connection from `source` (an address of 127/8: each its own peer to plughost) to
+// 127.0.0.1:port, not blocking; -1 when it cannot be made by `deadline`.
+int connect_from(const char* source, int port, steady::time_point deadline) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)) {
+    ::close(fd);
+    return -1;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Ends a connection with a reset, as a flooding client does (no TIME_WAIT left on its side).
+void reset(int fd) {
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+// GET `path` from `source` as a probe does: the status code (0 when no whole answer came within
+// `patience`, connecting included) and how long it took.
+std::pair<int, std::chrono::microseconds> probe(const char* source, int port,
+                                                const std::string& path,
+                                                std::chrono::milliseconds patience) {
+  const auto begun = steady::now();
+  const auto deadline = begun + patience;
+  const auto took = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - begun);
+  };
+  const int fd = connect_from(source, port, deadline);
+  if (fd < 0) return {0, took()};
+  const auto request = "GET " + path + " HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return {0, took()};
+  }
+  std::string response;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    char buffer[65536];
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto head_end = response.find("\r\n\r\n");
+  const auto length_at = response.find("Content-Length: ");
+  if (response.size() < 12 || head_end == std::string::npos || length_at == std::string::npos ||
+      response.size() - head_end - 4 != std::stoul(response.substr(length_at + 16))) {
+    return {0, took()};
+  }
+  return {std::stoi(response.substr(9, 3)), took()};
+}
+
+double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  const auto at = static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(values.size())));
+  return values[std::min(values.size() - 1, at == 0 ? 0 : at - 1)];
+}
+
+TEST_F(metrics, healthz_answers_probes_during_a_flood_of_pipelined_scrapes) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_with_metrics();
+  // Two clients, each opening about 650 connections a second, each connection pipelining
+  // /metrics requests and reading nothing (it keeps its last 256 open, then resets them).
+  std::atomic<bool> stop{false};
+  std::atomic<long> opened{0};
+  std::string requests;
+  for (int i = 0; i < 32; ++i) requests += "GET /metrics HTTP/1.1\r\nHost: flood\r\n\r\n";
+  const auto flood = [&](const char* source) {
+    std::deque<int> held;
+    auto next = steady::now();
+    while (!stop) {
+      if (const int fd = connect_from(source, port_, steady::now() + 100ms); fd >= 0) {
+        static_cast<void>(::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL));
+        held.push_back(fd);
+        ++opened;
+      }
+      if (held.size() > 256) {
+        reset(held.front());
+        held.pop_front();
+      }
+      next += std::chrono::microseconds(1'000'000 / 650);
+      std::this_thread::sleep_until(next);
+    }
+    for (const int fd : held) reset(fd);
+  };
+  const auto flood_began = steady::now();
+  std::thread first(flood, "127.0.0.2");
+  std::thread second(flood, "127.0.0.3");
+  std::this_thread::sleep_for(500ms);
+
+  // A liveness probe (Kubernetes: a new connection each time, 1 s timeout) every 100 ms for 8 s,
+  // and a scraper of its own address now and then.
+  std::vector<double> latencies_ms;
+  int unanswered = 0;
+  int scrapes = 0, scraped = 0;
+  const auto probing_ends = steady::now() + 8s;
+  for (int i = 0; steady::now() < probing_ends; ++i) {
+    const auto [code, took] = probe("127.0.0.1", port_, "/healthz", 1000ms);
+    if (code == 200) {
+      latencies_ms.push_back(static_cast<double>(took.count()) / 1000);
+    } else {
+      ++unanswered;
+    }
+    if (i % 20 == 10) {
+      ++scrapes;
+      scraped += probe("127.0.0.4", port_, "/metrics", 5000ms).first == 200 ? 1 : 0;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  first.join();
+  second.join();
+  const auto flood_seconds = std::chrono::duration<double>(steady::now() - flood_began).count();
+
+  ASSERT_FALSE(latencies_ms.empty()) << "no probe was answered";
+  const auto p50 = percentile(latencies_ms, 50);
+  const auto p99 = percentile(latencies_ms, 99);
+  const auto worst = percentile(latencies_ms, 100);
+  std::printf(
+      "healthz during the flood: %zu of %zu probes answered, p50 %.2f ms, p99 %.2f ms, max "
+      "%.2f ms; flood: %.0f connections/s from 2 clients\n",
+      latencies_ms.size(), latencies_ms.size() + static_cast<std::size_t>(unanswered), p50, p99,
+      worst, static_cast<double>(opened) / flood_seconds);
+  RecordProperty("healthz_p99_ms", std::to_string(p99));
+  EXPECT_EQ(unanswered, 0) << "probes that got no answer within 1 s (Kubernetes' timeout)";
+  EXPECT_GE(latencies_ms.size() + static_cast<std::size_t>(unanswered), 15u);
+  EXPECT_EQ(scraped, scrapes) << "a scraper of another address got no /metrics within 5 s";
+  EXPECT_EQ(get("/healthz").first, 200) << "and it goes on answering";
   stop_host(*host);
 }
 
