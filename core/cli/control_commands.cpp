@@ -13,6 +13,9 @@
 #include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <system_error>
+#include <vector>
 
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
@@ -35,23 +38,25 @@ class unreachable_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Connects to the control socket at `path`: the descriptor, or -errno.
+int connect_to(const std::filesystem::path& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 // One connection to the control socket: requests out, lines in.
 class control_connection {
  public:
-  explicit control_connection(const std::filesystem::path& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (fd_ < 0 ||
-        ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-      const int e = errno;
-      throw unreachable_error(fmt::format(
-          "no plughost answers at {}: {}{}", visible(path.string()), std::strerror(e),
-          e == ENOENT ? " (is it running, with the same --config, --role and --worker-id, or "
-                        "give its --socket)"
-                      : ""));
-    }
+  control_connection(int fd, const std::filesystem::path& path) : path_(path), fd_(fd) {
     // Whoever answers must be this user or root: a socket planted at the path (a folder in /tmp
     // someone else made first) would otherwise receive the requests and forge the answers.
     struct ucred peer {};
@@ -66,6 +71,7 @@ class control_connection {
     // A plughost that does not answer (stopped, or its loop stuck) is said so, not waited for.
     timeval patience{answer_patience_seconds, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
   }
 
   // logs -f: wait for records as long as they take.
@@ -79,7 +85,26 @@ class control_connection {
   control_connection(const control_connection&) = delete;
   control_connection& operator=(const control_connection&) = delete;
 
-  void send(const json& request) { write_fully(fd_, request.dump() + "\n"); }
+  // A request. plughost may answer and close before it has read it all (a request over its
+  // limit, a refusal): what it said is then the answer, read next. No SIGPIPE: that would end
+  // this command without a word.
+  void send(const json& request) {
+    const auto text = request.dump() + "\n";
+    for (std::string_view left(text); !left.empty();) {
+      const auto n = ::send(fd_, left.data(), left.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        throw unreachable_error(fmt::format("plughost at {} did not take the request within {} s",
+                                            visible(path_.string()), answer_patience_seconds));
+      }
+      if (n < 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "sending the request to " + visible(path_.string()));
+      }
+      left.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
 
   // The next line; nullopt when plughost closed the connection.
   std::optional<std::string> next_line() {
@@ -257,6 +282,32 @@ void add_finding_options(CLI::App& cmd, finding_options& o) {
       ->type_name("ID");
 }
 
+// Where the socket may be: where `run` with these options would put it, and, as root with the
+// default path under $XDG_RUNTIME_DIR (a login shell has one), where a system service's plughost
+// puts it: systemd gives a service no XDG_RUNTIME_DIR, so it uses /run/plughost.
+std::vector<std::filesystem::path> places_to_look(const finding_options& o,
+                                                  const std::filesystem::path& found) {
+  std::vector<std::filesystem::path> places{found};
+  if (::geteuid() != 0 || o.socket || o.launch.environment || !std::getenv("XDG_RUNTIME_DIR")) {
+    return places;
+  }
+  auto as_service = o.launch;
+  as_service.environment.emplace();
+  for (char** e = ::environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("XDG_RUNTIME_DIR=", 0) != 0) {
+      as_service.environment->emplace_back(*e);
+    }
+  }
+  try {
+    std::string unread;  // said once already
+    if (const auto other = control_socket_path(as_service, &unread); other && *other != found) {
+      places.push_back(*other);
+    }
+  } catch (const std::exception&) {  // the same error as the first look, which said it
+  }
+  return places;
+}
+
 control_connection connect(finding_options& o) {
   o.launch.control = true;
   if (o.socket) o.launch.control_socket = *o.socket;  // its placeholders filled, as run's
@@ -274,7 +325,21 @@ control_connection connect(finding_options& o) {
                                : "the configuration turns the control socket off "
                                  "(plughost.control_socket: none)");
   }
-  return control_connection(*found);
+  const auto places = places_to_look(o, *found);
+  std::string tried;
+  bool missing = false;
+  for (const auto& place : places) {
+    const int fd = connect_to(place);
+    if (fd >= 0) return control_connection(fd, place);
+    missing = missing || fd == -ENOENT;
+    tried += fmt::format("{}{}{}: {}", tried.empty() ? "" : ", nor at ", visible(place.string()),
+                         place == *found ? "" : " (where a service puts it)", std::strerror(-fd));
+  }
+  throw unreachable_error(fmt::format(
+      "no plughost answers at {}{}", tried,
+      missing ? " (is it running, with the same --config, --role and --worker-id, or give its "
+                "--socket)"
+              : ""));
 }
 
 // Runs a command; what went wrong on the way is said on stderr with its exit status.

@@ -3,6 +3,7 @@
 // /metrics checked by Prometheus' own promtool, /healthz, and a scraper that cannot grow memory.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -77,6 +78,24 @@ class control : public plughost_run {
   void stop_host(child_process& host) {
     host.signal(SIGTERM);
     ASSERT_TRUE(host.wait_for(30s));
+  }
+
+  // As root, a client that finds no plughost at its default socket also looks where a system
+  // service (no XDG_RUNTIME_DIR) puts it, and says so.
+  static std::string and_where_a_service_puts_it() {
+    if (::geteuid() != 0) return "";
+    return ", nor at /run/plughost/all.0.sock (where a service puts it): No such file or "
+           "directory";
+  }
+  static constexpr const char* where_hint =
+      " (is it running, with the same --config, --role and --worker-id, or give its --socket)";
+
+  // Plugin names that make a request of about 1.5 MB: more than plughost reads (64 KiB) and
+  // than a socket's buffer holds, so that plughost answers and closes while it is being sent.
+  static std::vector<std::string> a_huge_request(std::string command) {
+    std::vector<std::string> args{std::move(command)};
+    for (int i = 0; i < 15; ++i) args.push_back("all_" + std::string(100 * 1024, 'a' + i));
+    return args;
   }
 };
 
@@ -323,7 +342,8 @@ TEST_F(control, a_socket_left_by_a_killed_plughost_is_replaced) {
   auto r = ctl({"status"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
-                       ": Connection refused\n");
+                       ": Connection refused" + and_where_a_service_puts_it() +
+                       (::geteuid() == 0 ? where_hint : "") + "\n");
   auto again = start_host();
   EXPECT_EQ(ctl({"status"}).exit_code, 0);
   stop_host(*again);
@@ -333,8 +353,113 @@ TEST_F(control, without_a_running_plughost_the_command_says_where_it_looked) {
   const auto r = ctl({"status"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
-                       ": No such file or directory (is it running, with the same --config, "
-                       "--role and --worker-id, or give its --socket)\n");
+                       ": No such file or directory" + and_where_a_service_puts_it() + where_hint +
+                       "\n");
+}
+
+TEST_F(control, as_root_the_client_also_finds_a_service_s_socket) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "a system service's socket folder, /run/plughost, is root's";
+  plugin("all_a.sh", "exec sleep 300\n");
+  // An identity no other run on this machine has: this socket is in the machine's /run/plughost.
+  const auto role = "H22TEST" + std::to_string(::getpid());
+  const fs::path service_socket = "/run/plughost/" + role + ".7.sock";
+  struct cleanup {
+    fs::path socket;
+    bool had_folder = fs::exists("/run/plughost");
+    ~cleanup() {
+      std::error_code ignored;
+      fs::remove(socket, ignored);
+      if (!had_folder) fs::remove(socket.parent_path(), ignored);  // only if empty
+    }
+  } clean{service_socket};
+  // As systemd starts a service: no XDG_RUNTIME_DIR.
+  std::vector<std::string> service_env;
+  for (const auto& e : env) {
+    if (e.rfind("XDG_RUNTIME_DIR=", 0) != 0) service_env.push_back(e);
+  }
+  child_process service(
+      {{plughost_binary().string(), "run", "--role", role, "--worker-id", "7", "--location",
+        plugins.string(), "--sink", "jsonl:" + records_file.string()},
+       service_env,
+       dir.path() / "service.out",
+       dir.path() / "service.err"});
+  ASSERT_TRUE(eventually([&] { return fs::exists(fs::symlink_status(service_socket)); }))
+      << read_file(dir.path() / "service.err");
+
+  // A root login shell has XDG_RUNTIME_DIR (the test's folder here): found all the same.
+  const std::vector<std::string> status_args{"status", "--role", role, "--worker-id", "7"};
+  auto r = run_plughost(status_args, env, dir, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("all_a.sh"), std::string::npos) << r.out;
+
+  service.signal(SIGTERM);
+  ASSERT_TRUE(service.wait_for(30s));
+  r = run_plughost(status_args, env, dir, 30s);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "plughost: error: no plughost answers at " +
+                       (dir.path() / "run" / "plughost" / (role + ".7.sock")).string() +
+                       ": No such file or directory, nor at " + service_socket.string() +
+                       " (where a service puts it): No such file or directory" + where_hint + "\n");
+}
+
+TEST_F(control, a_request_over_64_kib_gets_plughost_s_answer_not_a_sigpipe) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  const auto r = ctl(a_huge_request("stop"));
+  EXPECT_EQ(r.exit_code, 1) << "-1: killed by a signal (SIGPIPE)";
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "plughost: error: a request is one line of JSON of at most 65536 bytes\n");
+  EXPECT_EQ(ctl({"status"}).exit_code, 0) << "plughost goes on";
+  stop_host(*host);
+}
+
+TEST_F(control, too_many_control_connections_is_said_not_a_sigpipe) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  std::vector<int> followers;  // busy: they cannot be closed to make room
+  const std::string follow = "{\"command\":\"logs\",\"follow\":true,\"lines\":0}\n";
+  for (int i = 0; i < 64; ++i) {
+    const int fd = connect_raw();
+    ASSERT_GE(fd, 0);
+    followers.push_back(fd);
+    ASSERT_EQ(::write(fd, follow.data(), follow.size()), static_cast<ssize_t>(follow.size()));
+    char answer[64] = {};
+    ASSERT_GT(::read(fd, answer, sizeof answer - 1), 0);
+    ASSERT_EQ(std::string(answer), "{\"ok\":true}\n");
+  }
+  const auto r = ctl(a_huge_request("stop"));
+  for (const int fd : followers) ::close(fd);
+  EXPECT_EQ(r.exit_code, 1) << "-1: killed by a signal (SIGPIPE)";
+  EXPECT_EQ(r.err, "plughost: error: too many control connections (at most 64): try again later\n");
+  stop_host(*host);
+}
+
+TEST_F(control, a_refusal_as_another_user_is_said_not_a_sigpipe) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the client as another user";
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  // Opened up on purpose: plughost's check of the credentials is what refuses.
+  for (const auto& folder : {dir.path(), dir.path() / "run", socket().parent_path()}) {
+    fs::permissions(folder, fs::perms(0755));
+  }
+  fs::permissions(socket(), fs::perms(0666));
+  auto argv = a_huge_request("stop");
+  argv.insert(argv.begin(), plughost_binary().string());
+  argv.insert(argv.begin() + 2, {"--socket", socket().string()});
+  child_process client({argv, env, dir.path() / "client.out", dir.path() / "client.err", {}, [] {
+                          if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 ||
+                              ::setuid(65534) != 0) {
+                            ::_exit(10);
+                          }
+                        }});
+  const auto status = client.wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1)
+      << "wait status " << *status << " (13: SIGPIPE)";
+  EXPECT_EQ(read_file(dir.path() / "client.err"),
+            "plughost: error: permission denied: only the user plughost runs as, or root\n");
+  stop_host(*host);
 }
 
 TEST_F(control, another_user_is_refused_by_its_credentials) {
