@@ -175,7 +175,12 @@ void print_status(const json& s) {
              s.value("phase", std::string("?")));
   const auto& plugins = s["plugins"];
   std::size_t width = 6;
-  for (const auto& p : plugins) width = std::max(width, visible(p.value("name", "")).size());
+  // As plughost shows names (exact where "name" is not: JSON has no room for bytes that are not
+  // UTF-8); from an older plughost, as the name reads.
+  const auto shown = [](const json& p) {
+    return p.value("shown_name", visible_name(p.value("name", std::string())));
+  };
+  for (const auto& p : plugins) width = std::max(width, shown(p).size());
   fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
              "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR");
   for (const auto& p : plugins) {
@@ -195,16 +200,16 @@ void print_status(const json& s) {
       const auto& st = p[name];
       return fmt::format("{}/{}", st.value("lines", 0ull), size_text(st.value("bytes", 0ull)));
     };
-    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n",
-               visible(p.value("name", "")), width, state, pid, uptime, p.value("restarts", 0ull),
-               last, stream("stdout"), stream("stderr"));
+    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", shown(p), width,
+               state, pid, uptime, p.value("restarts", 0ull), last, stream("stdout"),
+               stream("stderr"));
   }
   if (plugins.empty()) fmt::print("no plugins\n");
   for (const auto& k : s["sinks"]) {
     std::uint64_t dropped = 0;
     for (const auto& [plugin, n] : k["dropped"].items()) dropped += n.get<std::uint64_t>();
     fmt::print("sink {}: queue {} of {}, {} dropped, {} lost, {} errors\n",
-               visible(k.value("label", "")), size_text(k.value("queued_bytes", 0ull)),
+               visible_name(k.value("label", "")), size_text(k.value("queued_bytes", 0ull)),
                size_text(k.value("queue_size", 0ull)), dropped, k.value("lost", 0ull),
                k.value("errors", 0ull));
   }
@@ -249,7 +254,7 @@ void print_record(const json& j) {
     }
     r.fields = fields;
   }
-  std::string out = "[" + visible(shown_plugin(r));
+  std::string out = "[" + visible_name(shown_plugin(r));
   if (r.stream != stream::out) out += ":" + std::string(to_string(r.stream));
   out += "] ";
   out += r.stream == stream::event ? describe_event(r) : visible(r.line);
@@ -412,7 +417,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
           const auto reply = c.answer();
           if (!reply.contains("results")) return said_ok(reply) ? 0 : refused;
           for (const auto& r : reply["results"]) {
-            const auto plugin = visible(r.value("plugin", ""));
+            const auto plugin = visible_name(r.value("plugin", ""));
             if (r.value("ok", false)) {
               fmt::print("{}: {}\n", plugin, visible(r.value("said", "")));
             } else {

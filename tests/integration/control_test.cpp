@@ -17,10 +17,12 @@
 #include <cmath>
 #include <deque>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "integration.hpp"
 #include "plughost/launcher.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::test {
 namespace {
@@ -29,7 +31,11 @@ using namespace std::chrono_literals;
 
 class control : public plughost_run {
  protected:
-  fs::path socket() const { return dir.path() / "run" / "plughost" / "all.0.sock"; }
+  // A worker id of this test's own: as root the commands also look in the machine's
+  // /run/plughost, where a plughost of the same identity (a service, a benchmark) may answer.
+  const std::string worker = std::to_string(::getpid());
+  const std::string workers = std::to_string(::getpid() + 1);  // so that the id is one of them
+  fs::path socket() const { return dir.path() / "run" / "plughost" / ("all." + worker + ".sock"); }
 
   // A connection of the test's own to the control socket; -1 when it cannot connect.
   int connect_raw() const {
@@ -46,7 +52,8 @@ class control : public plughost_run {
 
   // plughost run in the background, once its control socket answers.
   std::unique_ptr<child_process> start_host(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"run", "--role", "none"};
+    std::vector<std::string> args{"run",  "--role",         "none", "--worker-id",
+                                  worker, "--worker-count", workers};
     args.insert(args.end(), extra.begin(), extra.end());
     auto host = start(args);
     EXPECT_TRUE(eventually([&] { return ctl({"status"}).exit_code == 0; }))
@@ -57,7 +64,7 @@ class control : public plughost_run {
   // A control command, finding the socket as an operator would (same identity, same runtime
   // folder).
   run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin() + 1, {"--role", "none"});
+    args.insert(args.begin() + 1, {"--role", "none", "--worker-id", worker});
     return run_plughost(args, env, dir, 30s);
   }
 
@@ -82,10 +89,10 @@ class control : public plughost_run {
 
   // As root, a client that finds no plughost at its default socket also looks where a system
   // service (no XDG_RUNTIME_DIR) puts it, and says so.
-  static std::string and_where_a_service_puts_it() {
+  std::string and_where_a_service_puts_it() const {
     if (::geteuid() != 0) return "";
-    return ", nor at /run/plughost/all.0.sock (where a service puts it): No such file or "
-           "directory";
+    return ", nor at /run/plughost/all." + worker +
+           ".sock (where a service puts it): No such file or directory";
   }
   static constexpr const char* where_hint =
       " (is it running, with the same --config, --role and --worker-id, or give its --socket)";
@@ -294,8 +301,16 @@ TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
   EXPECT_NE(r.out.find("[all_quiet.sh] quiet\n"), std::string::npos) << r.out;
 
   // logs -f: the look back, then what comes after.
-  std::vector<std::string> argv{
-      plughost_binary().string(), "logs", "--role", "none", "-f", "-n", "1", "all_talk.sh"};
+  std::vector<std::string> argv{plughost_binary().string(),
+                                "logs",
+                                "--role",
+                                "none",
+                                "--worker-id",
+                                worker,
+                                "-f",
+                                "-n",
+                                "1",
+                                "all_talk.sh"};
   child_process follower({argv, env, dir.path() / "follow.out", dir.path() / "follow.err"});
   ASSERT_TRUE(
       eventually([&] { return read_file(dir.path() / "follow.out") == "[all_talk.sh] line 5\n"; }));
@@ -321,8 +336,8 @@ TEST_F(control, the_socket_is_the_owners_only_and_is_removed_at_exit) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 
   // A second plughost of the same identity says so and runs without one; the first keeps it.
-  auto second = run({"run", "--role", "none", "--allow-missing-locations", "--location",
-                     (dir.path() / "none").string()},
+  auto second = run({"run", "--role", "none", "--worker-id", worker, "--worker-count", workers,
+                     "--allow-missing-locations", "--location", (dir.path() / "none").string()},
                     30s);
   EXPECT_NE(second.err.find("no control socket: " + socket().string() +
                             " is the control socket of another running plughost"),
@@ -759,6 +774,80 @@ TEST_F(metrics, the_text_passes_promtool_and_a_restart_shows_in_it) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << read_file(dir.path() / "promtool.out") << read_file(dir.path() / "promtool.err");
   EXPECT_EQ(read_file(dir.path() / "promtool.out") + read_file(dir.path() / "promtool.err"), "");
+  stop_host(*host);
+}
+
+// A label value as Prometheus reads it (\\, \" and \n undone), then as plughost shows names
+// (\\, \r, \e, \xNN and \uNNNN undone): the file name it came from.
+std::string name_of_label(std::string_view label) {
+  std::string shown;
+  for (std::size_t i = 0; i < label.size(); ++i) {
+    if (label[i] == '\\' && i + 1 < label.size()) {
+      ++i;
+      shown.push_back(label[i] == 'n' ? '\n' : label[i]);
+    } else {
+      shown.push_back(label[i]);
+    }
+  }
+  std::string name;
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    if (shown[i] != '\\' || i + 1 >= shown.size()) {
+      name.push_back(shown[i]);
+      continue;
+    }
+    const char kind = shown[++i];
+    if (kind == 'x' || kind == 'u') {
+      const auto digits = kind == 'x' ? 2u : 4u;
+      const auto code = std::stoul(shown.substr(i + 1, digits), nullptr, 16);
+      if (kind == 'u') name.push_back(static_cast<char>(0xc2));  // a C1 control, U+0080-U+009F
+      name.push_back(static_cast<char>(code));
+      i += digits;
+    } else {
+      name.push_back(kind == 'r' ? '\r' : kind == 'e' ? '\x1b' : kind);
+    }
+  }
+  return name;
+}
+
+TEST_F(metrics, hostile_names_each_get_their_own_series) {
+  // Each pair looked the same before a name's backslashes were doubled: a control character (or
+  // a byte that is not UTF-8) and a name that spells its escape. Quotes and backslashes test
+  // the exposition format's own escaping on top.
+  const std::set<std::string> names{"all_a\nb.sh",     "all_a\\x0ab.sh",     "all_c\rd.sh",
+                                    "all_c\\rd.sh",    "all_e\xff.sh",       "all_e\\xff.sh",
+                                    "all_q\"uote.sh",  "all_q\\\"uote.sh",   "all_back\\.sh",
+                                    "all_back\\\\.sh", "all_csi\xc2\x9b.sh", "all_csi\\u009b.sh"};
+  for (const auto& n : names) plugin(n, "exec sleep 300\n");
+  auto host = start_with_metrics();
+  const std::string prefix = "plughost_plugin_up{plugin=\"";
+  std::vector<std::string> labels;
+  ASSERT_TRUE(eventually([&] {
+    labels.clear();
+    std::istringstream text(get("/metrics").second);
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() + 4 &&
+          line.substr(line.size() - 4) == "\"} 1") {
+        labels.push_back(line.substr(prefix.size(), line.size() - prefix.size() - 4));
+      }
+    }
+    return labels.size() == names.size();
+  })) << get("/metrics").second;
+  std::set<std::string> decoded;
+  for (const auto& l : labels) decoded.insert(name_of_label(l));
+  EXPECT_EQ(std::set<std::string>(labels.begin(), labels.end()).size(), names.size())
+      << "a series for each plugin";
+  EXPECT_EQ(decoded, names) << "each label reads back to its plugin's file name";
+
+  // plughost status shows them apart too: a row each, named as plughost shows names.
+  const auto shown = ctl({"status"}).out;
+  std::set<std::string> rows;
+  std::istringstream lines(shown);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("all_", 0) == 0) rows.insert(line.substr(0, line.find("  ")));
+  }
+  std::set<std::string> expected;
+  for (const auto& n : names) expected.insert(visible_name(n));
+  EXPECT_EQ(rows, expected) << shown;
   stop_host(*host);
 }
 

@@ -15,10 +15,11 @@ namespace {
 // A status older than this means the event loop did not answer: not healthy.
 constexpr auto loop_patience = std::chrono::seconds(5);
 
-// A label value: valid UTF-8 (a file name need not be: its bytes are shown as \xNN, as
-// plughost shows them everywhere), backslash, double quote and newline escaped.
+// A label value: the name as plughost shows names (valid UTF-8 with its control characters and
+// other bytes as \xNN and its backslashes doubled, so that no two names give one series), then
+// escaped as the exposition format wants (backslash, double quote, newline).
 std::string label(std::string_view raw) {
-  const auto v = visible(raw);
+  const auto v = visible_name(raw);
   std::string out;
   for (const char c : v) {
     if (c == '\\') {
