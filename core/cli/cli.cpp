@@ -156,9 +156,9 @@ void print_plan(const plan& p) {
   // File names can hold any byte but '/': shown with their control characters made visible,
   // so that a file name cannot forge lines of this table.
   std::size_t width = 4;
-  for (const auto& e : p.plugins) width = std::max(width, visible(e.name).size());
+  for (const auto& e : p.plugins) width = std::max(width, visible_name(e.name).size());
   for (const auto& e : p.plugins) {
-    fmt::print("{:<8}{:<{}}  {}\n", to_string(e.decision), visible(e.name), width,
+    fmt::print("{:<8}{:<{}}  {}\n", to_string(e.decision), visible_name(e.name), width,
                visible(e.reason));
     if (e.decision == decision::run) {
       fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, e.runner,

@@ -13,6 +13,9 @@
 #include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <system_error>
+#include <vector>
 
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
@@ -35,23 +38,25 @@ class unreachable_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Connects to the control socket at `path`: the descriptor, or -errno.
+int connect_to(const std::filesystem::path& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 // One connection to the control socket: requests out, lines in.
 class control_connection {
  public:
-  explicit control_connection(const std::filesystem::path& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (fd_ < 0 ||
-        ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-      const int e = errno;
-      throw unreachable_error(fmt::format(
-          "no plughost answers at {}: {}{}", visible(path.string()), std::strerror(e),
-          e == ENOENT ? " (is it running, with the same --config, --role and --worker-id, or "
-                        "give its --socket)"
-                      : ""));
-    }
+  control_connection(int fd, const std::filesystem::path& path) : path_(path), fd_(fd) {
     // Whoever answers must be this user or root: a socket planted at the path (a folder in /tmp
     // someone else made first) would otherwise receive the requests and forge the answers.
     struct ucred peer {};
@@ -66,6 +71,7 @@ class control_connection {
     // A plughost that does not answer (stopped, or its loop stuck) is said so, not waited for.
     timeval patience{answer_patience_seconds, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
   }
 
   // logs -f: wait for records as long as they take.
@@ -79,7 +85,26 @@ class control_connection {
   control_connection(const control_connection&) = delete;
   control_connection& operator=(const control_connection&) = delete;
 
-  void send(const json& request) { write_fully(fd_, request.dump() + "\n"); }
+  // A request. plughost may answer and close before it has read it all (a request over its
+  // limit, a refusal): what it said is then the answer, read next. No SIGPIPE: that would end
+  // this command without a word.
+  void send(const json& request) {
+    const auto text = request.dump() + "\n";
+    for (std::string_view left(text); !left.empty();) {
+      const auto n = ::send(fd_, left.data(), left.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        throw unreachable_error(fmt::format("plughost at {} did not take the request within {} s",
+                                            visible(path_.string()), answer_patience_seconds));
+      }
+      if (n < 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "sending the request to " + visible(path_.string()));
+      }
+      left.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
 
   // The next line; nullopt when plughost closed the connection.
   std::optional<std::string> next_line() {
@@ -150,7 +175,12 @@ void print_status(const json& s) {
              s.value("phase", std::string("?")));
   const auto& plugins = s["plugins"];
   std::size_t width = 6;
-  for (const auto& p : plugins) width = std::max(width, visible(p.value("name", "")).size());
+  // As plughost shows names (exact where "name" is not: JSON has no room for bytes that are not
+  // UTF-8); from an older plughost, as the name reads.
+  const auto shown = [](const json& p) {
+    return p.value("shown_name", visible_name(p.value("name", std::string())));
+  };
+  for (const auto& p : plugins) width = std::max(width, shown(p).size());
   fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
              "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR");
   for (const auto& p : plugins) {
@@ -170,16 +200,16 @@ void print_status(const json& s) {
       const auto& st = p[name];
       return fmt::format("{}/{}", st.value("lines", 0ull), size_text(st.value("bytes", 0ull)));
     };
-    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n",
-               visible(p.value("name", "")), width, state, pid, uptime, p.value("restarts", 0ull),
-               last, stream("stdout"), stream("stderr"));
+    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", shown(p), width,
+               state, pid, uptime, p.value("restarts", 0ull), last, stream("stdout"),
+               stream("stderr"));
   }
   if (plugins.empty()) fmt::print("no plugins\n");
   for (const auto& k : s["sinks"]) {
     std::uint64_t dropped = 0;
     for (const auto& [plugin, n] : k["dropped"].items()) dropped += n.get<std::uint64_t>();
     fmt::print("sink {}: queue {} of {}, {} dropped, {} lost, {} errors\n",
-               visible(k.value("label", "")), size_text(k.value("queued_bytes", 0ull)),
+               visible_name(k.value("label", "")), size_text(k.value("queued_bytes", 0ull)),
                size_text(k.value("queue_size", 0ull)), dropped, k.value("lost", 0ull),
                k.value("errors", 0ull));
   }
@@ -224,7 +254,7 @@ void print_record(const json& j) {
     }
     r.fields = fields;
   }
-  std::string out = "[" + visible(shown_plugin(r));
+  std::string out = "[" + visible_name(shown_plugin(r));
   if (r.stream != stream::out) out += ":" + std::string(to_string(r.stream));
   out += "] ";
   out += r.stream == stream::event ? describe_event(r) : visible(r.line);
@@ -257,6 +287,32 @@ void add_finding_options(CLI::App& cmd, finding_options& o) {
       ->type_name("ID");
 }
 
+// Where the socket may be: where `run` with these options would put it, and, as root with the
+// default path under $XDG_RUNTIME_DIR (a login shell has one), where a system service's plughost
+// puts it: systemd gives a service no XDG_RUNTIME_DIR, so it uses /run/plughost.
+std::vector<std::filesystem::path> places_to_look(const finding_options& o,
+                                                  const std::filesystem::path& found) {
+  std::vector<std::filesystem::path> places{found};
+  if (::geteuid() != 0 || o.socket || o.launch.environment || !std::getenv("XDG_RUNTIME_DIR")) {
+    return places;
+  }
+  auto as_service = o.launch;
+  as_service.environment.emplace();
+  for (char** e = ::environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("XDG_RUNTIME_DIR=", 0) != 0) {
+      as_service.environment->emplace_back(*e);
+    }
+  }
+  try {
+    std::string unread;  // said once already
+    if (const auto other = control_socket_path(as_service, &unread); other && *other != found) {
+      places.push_back(*other);
+    }
+  } catch (const std::exception&) {  // the same error as the first look, which said it
+  }
+  return places;
+}
+
 control_connection connect(finding_options& o) {
   o.launch.control = true;
   if (o.socket) o.launch.control_socket = *o.socket;  // its placeholders filled, as run's
@@ -274,7 +330,21 @@ control_connection connect(finding_options& o) {
                                : "the configuration turns the control socket off "
                                  "(plughost.control_socket: none)");
   }
-  return control_connection(*found);
+  const auto places = places_to_look(o, *found);
+  std::string tried;
+  bool missing = false;
+  for (const auto& place : places) {
+    const int fd = connect_to(place);
+    if (fd >= 0) return control_connection(fd, place);
+    missing = missing || fd == -ENOENT;
+    tried += fmt::format("{}{}{}: {}", tried.empty() ? "" : ", nor at ", visible(place.string()),
+                         place == *found ? "" : " (where a service puts it)", std::strerror(-fd));
+  }
+  throw unreachable_error(fmt::format(
+      "no plughost answers at {}{}", tried,
+      missing ? " (is it running, with the same --config, --role and --worker-id, or give its "
+                "--socket)"
+              : ""));
 }
 
 // Runs a command; what went wrong on the way is said on stderr with its exit status.
@@ -347,7 +417,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
           const auto reply = c.answer();
           if (!reply.contains("results")) return said_ok(reply) ? 0 : refused;
           for (const auto& r : reply["results"]) {
-            const auto plugin = visible(r.value("plugin", ""));
+            const auto plugin = visible_name(r.value("plugin", ""));
             if (r.value("ok", false)) {
               fmt::print("{}: {}\n", plugin, visible(r.value("said", "")));
             } else {

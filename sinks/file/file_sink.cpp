@@ -75,7 +75,7 @@ void file_sink::close_file_of(std::string_view plugin) {
 
 std::string file_sink::format_line(const record& r, std::string_view timestamp) {
   const auto pid = r.pid > 0 ? fmt::format("[{}]", r.pid) : std::string();
-  const auto plugin = visible(shown_plugin(r));
+  const auto plugin = visible_name(shown_plugin(r));
   if (r.stream == stream::event) {
     return fmt::format("{} {}{} event: {}\n", timestamp, plugin, pid, describe_event(r));
   }

@@ -44,7 +44,7 @@ void stdout_sink::write(const record& r) {
                                                : dim;
   const auto end_color = color_ ? reset : std::string_view();
   fmt::format_to(out, "{}[", color);
-  append_text(shown_plugin(r));
+  append_name(shown_plugin(r));
   if (!tag.empty()) fmt::format_to(out, ":{}", tag);
   fmt::format_to(out, "]{} ", end_color);
   if (r.stream == stream::event) {
@@ -64,6 +64,16 @@ void stdout_sink::append_text(std::string_view text) {
     return;
   }
   const auto shown = visible(text);
+  buffer_.append(shown.data(), shown.data() + shown.size());
+}
+
+// A plugin's name as plughost shows names (its backslashes doubled too: no two names look alike).
+void stdout_sink::append_name(std::string_view name) {
+  if (!has_control_characters(name) && name.find('\\') == std::string_view::npos) {
+    buffer_.append(name.data(), name.data() + name.size());
+    return;
+  }
+  const auto shown = visible_name(name);
   buffer_.append(shown.data(), shown.data() + shown.size());
 }
 

@@ -25,6 +25,7 @@ class stdout_sink : public sink {
 
  private:
   void append_text(std::string_view text);
+  void append_name(std::string_view name);
   int fd_;
   bool color_;
   fmt::memory_buffer buffer_;

@@ -367,10 +367,11 @@ std::vector<std::string> syslog_sink::messages(const record& r) const {
         "<{}>1 {} {} {} {} {} [plughost@32473 plugin=\"{}\" stream=\"{}\"{}{}] [{}] ", pri,
         format_timestamp(r.time), header_field(hostname_, 255), header_field(options_.ident, 48),
         procid, to_string(r.stream), sd_escape(r.plugin), to_string(r.stream),
-        r.partial ? " partial=\"true\"" : "", labels_, shown_plugin(r));
+        r.partial ? " partial=\"true\"" : "", labels_, visible_name(shown_plugin(r)));
   } else {
-    header = fmt::format("<{}>{} {}[{}]: [{}] {}", pri, bsd_timestamp(r.time), options_.ident,
-                         procid, shown_plugin(r), r.stream == stream::err ? "stderr: " : "");
+    header =
+        fmt::format("<{}>{} {}[{}]: [{}] {}", pri, bsd_timestamp(r.time), options_.ident, procid,
+                    visible_name(shown_plugin(r)), r.stream == stream::err ? "stderr: " : "");
   }
   const auto room = options_.max_message > header.size() + 16 ? options_.max_message - header.size()
                                                               : std::size_t{16};

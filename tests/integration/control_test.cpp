@@ -3,6 +3,7 @@
 // /metrics checked by Prometheus' own promtool, /healthz, and a scraper that cannot grow memory.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,11 +12,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "integration.hpp"
 #include "plughost/launcher.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::test {
 namespace {
@@ -24,7 +31,11 @@ using namespace std::chrono_literals;
 
 class control : public plughost_run {
  protected:
-  fs::path socket() const { return dir.path() / "run" / "plughost" / "all.0.sock"; }
+  // A worker id of this test's own: as root the commands also look in the machine's
+  // /run/plughost, where a plughost of the same identity (a service, a benchmark) may answer.
+  const std::string worker = std::to_string(::getpid());
+  const std::string workers = std::to_string(::getpid() + 1);  // so that the id is one of them
+  fs::path socket() const { return dir.path() / "run" / "plughost" / ("all." + worker + ".sock"); }
 
   // A connection of the test's own to the control socket; -1 when it cannot connect.
   int connect_raw() const {
@@ -41,7 +52,8 @@ class control : public plughost_run {
 
   // plughost run in the background, once its control socket answers.
   std::unique_ptr<child_process> start_host(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"run", "--role", "none"};
+    std::vector<std::string> args{"run",  "--role",         "none", "--worker-id",
+                                  worker, "--worker-count", workers};
     args.insert(args.end(), extra.begin(), extra.end());
     auto host = start(args);
     EXPECT_TRUE(eventually([&] { return ctl({"status"}).exit_code == 0; }))
@@ -52,7 +64,7 @@ class control : public plughost_run {
   // A control command, finding the socket as an operator would (same identity, same runtime
   // folder).
   run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin() + 1, {"--role", "none"});
+    args.insert(args.begin() + 1, {"--role", "none", "--worker-id", worker});
     return run_plughost(args, env, dir, 30s);
   }
 
@@ -73,6 +85,24 @@ class control : public plughost_run {
   void stop_host(child_process& host) {
     host.signal(SIGTERM);
     ASSERT_TRUE(host.wait_for(30s));
+  }
+
+  // As root, a client that finds no plughost at its default socket also looks where a system
+  // service (no XDG_RUNTIME_DIR) puts it, and says so.
+  std::string and_where_a_service_puts_it() const {
+    if (::geteuid() != 0) return "";
+    return ", nor at /run/plughost/all." + worker +
+           ".sock (where a service puts it): No such file or directory";
+  }
+  static constexpr const char* where_hint =
+      " (is it running, with the same --config, --role and --worker-id, or give its --socket)";
+
+  // Plugin names that make a request of about 1.5 MB: more than plughost reads (64 KiB) and
+  // than a socket's buffer holds, so that plughost answers and closes while it is being sent.
+  static std::vector<std::string> a_huge_request(std::string command) {
+    std::vector<std::string> args{std::move(command)};
+    for (int i = 0; i < 15; ++i) args.push_back("all_" + std::string(100 * 1024, 'a' + i));
+    return args;
   }
 };
 
@@ -271,8 +301,16 @@ TEST_F(control, logs_shows_the_latest_records_and_follows_new_ones) {
   EXPECT_NE(r.out.find("[all_quiet.sh] quiet\n"), std::string::npos) << r.out;
 
   // logs -f: the look back, then what comes after.
-  std::vector<std::string> argv{
-      plughost_binary().string(), "logs", "--role", "none", "-f", "-n", "1", "all_talk.sh"};
+  std::vector<std::string> argv{plughost_binary().string(),
+                                "logs",
+                                "--role",
+                                "none",
+                                "--worker-id",
+                                worker,
+                                "-f",
+                                "-n",
+                                "1",
+                                "all_talk.sh"};
   child_process follower({argv, env, dir.path() / "follow.out", dir.path() / "follow.err"});
   ASSERT_TRUE(
       eventually([&] { return read_file(dir.path() / "follow.out") == "[all_talk.sh] line 5\n"; }));
@@ -298,8 +336,8 @@ TEST_F(control, the_socket_is_the_owners_only_and_is_removed_at_exit) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 
   // A second plughost of the same identity says so and runs without one; the first keeps it.
-  auto second = run({"run", "--role", "none", "--allow-missing-locations", "--location",
-                     (dir.path() / "none").string()},
+  auto second = run({"run", "--role", "none", "--worker-id", worker, "--worker-count", workers,
+                     "--allow-missing-locations", "--location", (dir.path() / "none").string()},
                     30s);
   EXPECT_NE(second.err.find("no control socket: " + socket().string() +
                             " is the control socket of another running plughost"),
@@ -319,7 +357,8 @@ TEST_F(control, a_socket_left_by_a_killed_plughost_is_replaced) {
   auto r = ctl({"status"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
-                       ": Connection refused\n");
+                       ": Connection refused" + and_where_a_service_puts_it() +
+                       (::geteuid() == 0 ? where_hint : "") + "\n");
   auto again = start_host();
   EXPECT_EQ(ctl({"status"}).exit_code, 0);
   stop_host(*again);
@@ -329,8 +368,113 @@ TEST_F(control, without_a_running_plughost_the_command_says_where_it_looked) {
   const auto r = ctl({"status"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err, "plughost: error: no plughost answers at " + socket().string() +
-                       ": No such file or directory (is it running, with the same --config, "
-                       "--role and --worker-id, or give its --socket)\n");
+                       ": No such file or directory" + and_where_a_service_puts_it() + where_hint +
+                       "\n");
+}
+
+TEST_F(control, as_root_the_client_also_finds_a_service_s_socket) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "a system service's socket folder, /run/plughost, is root's";
+  plugin("all_a.sh", "exec sleep 300\n");
+  // An identity no other run on this machine has: this socket is in the machine's /run/plughost.
+  const auto role = "H22TEST" + std::to_string(::getpid());
+  const fs::path service_socket = "/run/plughost/" + role + ".7.sock";
+  struct cleanup {
+    fs::path socket;
+    bool had_folder = fs::exists("/run/plughost");
+    ~cleanup() {
+      std::error_code ignored;
+      fs::remove(socket, ignored);
+      if (!had_folder) fs::remove(socket.parent_path(), ignored);  // only if empty
+    }
+  } clean{service_socket};
+  // As systemd starts a service: no XDG_RUNTIME_DIR.
+  std::vector<std::string> service_env;
+  for (const auto& e : env) {
+    if (e.rfind("XDG_RUNTIME_DIR=", 0) != 0) service_env.push_back(e);
+  }
+  child_process service(
+      {{plughost_binary().string(), "run", "--role", role, "--worker-id", "7", "--location",
+        plugins.string(), "--sink", "jsonl:" + records_file.string()},
+       service_env,
+       dir.path() / "service.out",
+       dir.path() / "service.err"});
+  ASSERT_TRUE(eventually([&] { return fs::exists(fs::symlink_status(service_socket)); }))
+      << read_file(dir.path() / "service.err");
+
+  // A root login shell has XDG_RUNTIME_DIR (the test's folder here): found all the same.
+  const std::vector<std::string> status_args{"status", "--role", role, "--worker-id", "7"};
+  auto r = run_plughost(status_args, env, dir, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("all_a.sh"), std::string::npos) << r.out;
+
+  service.signal(SIGTERM);
+  ASSERT_TRUE(service.wait_for(30s));
+  r = run_plughost(status_args, env, dir, 30s);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "plughost: error: no plughost answers at " +
+                       (dir.path() / "run" / "plughost" / (role + ".7.sock")).string() +
+                       ": No such file or directory, nor at " + service_socket.string() +
+                       " (where a service puts it): No such file or directory" + where_hint + "\n");
+}
+
+TEST_F(control, a_request_over_64_kib_gets_plughost_s_answer_not_a_sigpipe) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  const auto r = ctl(a_huge_request("stop"));
+  EXPECT_EQ(r.exit_code, 1) << "-1: killed by a signal (SIGPIPE)";
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "plughost: error: a request is one line of JSON of at most 65536 bytes\n");
+  EXPECT_EQ(ctl({"status"}).exit_code, 0) << "plughost goes on";
+  stop_host(*host);
+}
+
+TEST_F(control, too_many_control_connections_is_said_not_a_sigpipe) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  std::vector<int> followers;  // busy: they cannot be closed to make room
+  const std::string follow = "{\"command\":\"logs\",\"follow\":true,\"lines\":0}\n";
+  for (int i = 0; i < 64; ++i) {
+    const int fd = connect_raw();
+    ASSERT_GE(fd, 0);
+    followers.push_back(fd);
+    ASSERT_EQ(::write(fd, follow.data(), follow.size()), static_cast<ssize_t>(follow.size()));
+    char answer[64] = {};
+    ASSERT_GT(::read(fd, answer, sizeof answer - 1), 0);
+    ASSERT_EQ(std::string(answer), "{\"ok\":true}\n");
+  }
+  const auto r = ctl(a_huge_request("stop"));
+  for (const int fd : followers) ::close(fd);
+  EXPECT_EQ(r.exit_code, 1) << "-1: killed by a signal (SIGPIPE)";
+  EXPECT_EQ(r.err, "plughost: error: too many control connections (at most 64): try again later\n");
+  stop_host(*host);
+}
+
+TEST_F(control, a_refusal_as_another_user_is_said_not_a_sigpipe) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the client as another user";
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  // Opened up on purpose: plughost's check of the credentials is what refuses.
+  for (const auto& folder : {dir.path(), dir.path() / "run", socket().parent_path()}) {
+    fs::permissions(folder, fs::perms(0755));
+  }
+  fs::permissions(socket(), fs::perms(0666));
+  auto argv = a_huge_request("stop");
+  argv.insert(argv.begin(), plughost_binary().string());
+  argv.insert(argv.begin() + 2, {"--socket", socket().string()});
+  child_process client({argv, env, dir.path() / "client.out", dir.path() / "client.err", {}, [] {
+                          if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 ||
+                              ::setuid(65534) != 0) {
+                            ::_exit(10);
+                          }
+                        }});
+  const auto status = client.wait_for(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1)
+      << "wait status " << *status << " (13: SIGPIPE)";
+  EXPECT_EQ(read_file(dir.path() / "client.err"),
+            "plughost: error: permission denied: only the user plughost runs as, or root\n");
+  stop_host(*host);
 }
 
 TEST_F(control, another_user_is_refused_by_its_credentials) {
@@ -633,6 +777,80 @@ TEST_F(metrics, the_text_passes_promtool_and_a_restart_shows_in_it) {
   stop_host(*host);
 }
 
+// A label value as Prometheus reads it (\\, \" and \n undone), then as plughost shows names
+// (\\, \r, \e, \xNN and \uNNNN undone): the file name it came from.
+std::string name_of_label(std::string_view label) {
+  std::string shown;
+  for (std::size_t i = 0; i < label.size(); ++i) {
+    if (label[i] == '\\' && i + 1 < label.size()) {
+      ++i;
+      shown.push_back(label[i] == 'n' ? '\n' : label[i]);
+    } else {
+      shown.push_back(label[i]);
+    }
+  }
+  std::string name;
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    if (shown[i] != '\\' || i + 1 >= shown.size()) {
+      name.push_back(shown[i]);
+      continue;
+    }
+    const char kind = shown[++i];
+    if (kind == 'x' || kind == 'u') {
+      const auto digits = kind == 'x' ? 2u : 4u;
+      const auto code = std::stoul(shown.substr(i + 1, digits), nullptr, 16);
+      if (kind == 'u') name.push_back(static_cast<char>(0xc2));  // a C1 control, U+0080-U+009F
+      name.push_back(static_cast<char>(code));
+      i += digits;
+    } else {
+      name.push_back(kind == 'r' ? '\r' : kind == 'e' ? '\x1b' : kind);
+    }
+  }
+  return name;
+}
+
+TEST_F(metrics, hostile_names_each_get_their_own_series) {
+  // Each pair looked the same before a name's backslashes were doubled: a control character (or
+  // a byte that is not UTF-8) and a name that spells its escape. Quotes and backslashes test
+  // the exposition format's own escaping on top.
+  const std::set<std::string> names{"all_a\nb.sh",     "all_a\\x0ab.sh",     "all_c\rd.sh",
+                                    "all_c\\rd.sh",    "all_e\xff.sh",       "all_e\\xff.sh",
+                                    "all_q\"uote.sh",  "all_q\\\"uote.sh",   "all_back\\.sh",
+                                    "all_back\\\\.sh", "all_csi\xc2\x9b.sh", "all_csi\\u009b.sh"};
+  for (const auto& n : names) plugin(n, "exec sleep 300\n");
+  auto host = start_with_metrics();
+  const std::string prefix = "plughost_plugin_up{plugin=\"";
+  std::vector<std::string> labels;
+  ASSERT_TRUE(eventually([&] {
+    labels.clear();
+    std::istringstream text(get("/metrics").second);
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() + 4 &&
+          line.substr(line.size() - 4) == "\"} 1") {
+        labels.push_back(line.substr(prefix.size(), line.size() - prefix.size() - 4));
+      }
+    }
+    return labels.size() == names.size();
+  })) << get("/metrics").second;
+  std::set<std::string> decoded;
+  for (const auto& l : labels) decoded.insert(name_of_label(l));
+  EXPECT_EQ(std::set<std::string>(labels.begin(), labels.end()).size(), names.size())
+      << "a series for each plugin";
+  EXPECT_EQ(decoded, names) << "each label reads back to its plugin's file name";
+
+  // plughost status shows them apart too: a row each, named as plughost shows names.
+  const auto shown = ctl({"status"}).out;
+  std::set<std::string> rows;
+  std::istringstream lines(shown);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("all_", 0) == 0) rows.insert(line.substr(0, line.find("  ")));
+  }
+  std::set<std::string> expected;
+  for (const auto& n : names) expected.insert(visible_name(n));
+  EXPECT_EQ(rows, expected) << shown;
+  stop_host(*host);
+}
+
 TEST_F(metrics, healthz_answers_and_unknown_paths_are_404) {
   plugin("all_a.sh", "exec sleep 300\n");
   auto host = start_with_metrics();
@@ -682,6 +900,163 @@ TEST_F(metrics, scrapes_do_not_grow_memory_and_a_stuck_client_does_not_stop_the_
   EXPECT_TRUE(eventually(
       [&] { return plugin_status("all_talk.sh")["stdout"]["lines"].get<long>() > lines + 20; }));
   for (const int fd : stuck) ::close(fd);
+  stop_host(*host);
+}
+
+// ---- a flood of connections on the metrics port ----------------------------------------------
+
+using steady = std::chrono::steady_clock;
+
+// A TCP connection from `source` (an address of 127/8: each its own peer to plughost) to
+// 127.0.0.1:port, not blocking; -1 when it cannot be made by `deadline`.
+int connect_from(const char* source, int port, steady::time_point deadline) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)) {
+    ::close(fd);
+    return -1;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Ends a connection with a reset, as a flooding client does (no TIME_WAIT left on its side).
+void reset(int fd) {
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+// GET `path` from `source` as a probe does: the status code (0 when no whole answer came within
+// `patience`, connecting included) and how long it took.
+std::pair<int, std::chrono::microseconds> probe(const char* source, int port,
+                                                const std::string& path,
+                                                std::chrono::milliseconds patience) {
+  const auto begun = steady::now();
+  const auto deadline = begun + patience;
+  const auto took = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - begun);
+  };
+  const int fd = connect_from(source, port, deadline);
+  if (fd < 0) return {0, took()};
+  const auto request = "GET " + path + " HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return {0, took()};
+  }
+  std::string response;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    char buffer[65536];
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto head_end = response.find("\r\n\r\n");
+  const auto length_at = response.find("Content-Length: ");
+  if (response.size() < 12 || head_end == std::string::npos || length_at == std::string::npos ||
+      response.size() - head_end - 4 != std::stoul(response.substr(length_at + 16))) {
+    return {0, took()};
+  }
+  return {std::stoi(response.substr(9, 3)), took()};
+}
+
+double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  const auto at = static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(values.size())));
+  return values[std::min(values.size() - 1, at == 0 ? 0 : at - 1)];
+}
+
+TEST_F(metrics, healthz_answers_probes_during_a_flood_of_pipelined_scrapes) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_with_metrics();
+  // Two clients, each opening about 650 connections a second, each connection pipelining
+  // /metrics requests and reading nothing (it keeps its last 256 open, then resets them).
+  std::atomic<bool> stop{false};
+  std::atomic<long> opened{0};
+  std::string requests;
+  for (int i = 0; i < 32; ++i) requests += "GET /metrics HTTP/1.1\r\nHost: flood\r\n\r\n";
+  const auto flood = [&](const char* source) {
+    std::deque<int> held;
+    auto next = steady::now();
+    while (!stop) {
+      if (const int fd = connect_from(source, port_, steady::now() + 100ms); fd >= 0) {
+        static_cast<void>(::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL));
+        held.push_back(fd);
+        ++opened;
+      }
+      if (held.size() > 256) {
+        reset(held.front());
+        held.pop_front();
+      }
+      next += std::chrono::microseconds(1'000'000 / 650);
+      std::this_thread::sleep_until(next);
+    }
+    for (const int fd : held) reset(fd);
+  };
+  const auto flood_began = steady::now();
+  std::thread first(flood, "127.0.0.2");
+  std::thread second(flood, "127.0.0.3");
+  std::this_thread::sleep_for(500ms);
+
+  // A liveness probe (Kubernetes: a new connection each time, 1 s timeout) every 100 ms for 8 s,
+  // and a scraper of its own address now and then.
+  std::vector<double> latencies_ms;
+  int unanswered = 0;
+  int scrapes = 0, scraped = 0;
+  const auto probing_ends = steady::now() + 8s;
+  for (int i = 0; steady::now() < probing_ends; ++i) {
+    const auto [code, took] = probe("127.0.0.1", port_, "/healthz", 1000ms);
+    if (code == 200) {
+      latencies_ms.push_back(static_cast<double>(took.count()) / 1000);
+    } else {
+      ++unanswered;
+    }
+    if (i % 20 == 10) {
+      ++scrapes;
+      scraped += probe("127.0.0.4", port_, "/metrics", 5000ms).first == 200 ? 1 : 0;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  first.join();
+  second.join();
+  const auto flood_seconds = std::chrono::duration<double>(steady::now() - flood_began).count();
+
+  ASSERT_FALSE(latencies_ms.empty()) << "no probe was answered";
+  const auto p50 = percentile(latencies_ms, 50);
+  const auto p99 = percentile(latencies_ms, 99);
+  const auto worst = percentile(latencies_ms, 100);
+  std::printf(
+      "healthz during the flood: %zu of %zu probes answered, p50 %.2f ms, p99 %.2f ms, max "
+      "%.2f ms; flood: %.0f connections/s from 2 clients\n",
+      latencies_ms.size(), latencies_ms.size() + static_cast<std::size_t>(unanswered), p50, p99,
+      worst, static_cast<double>(opened) / flood_seconds);
+  RecordProperty("healthz_p99_ms", std::to_string(p99));
+  EXPECT_EQ(unanswered, 0) << "probes that got no answer within 1 s (Kubernetes' timeout)";
+  EXPECT_GE(latencies_ms.size() + static_cast<std::size_t>(unanswered), 15u);
+  EXPECT_EQ(scraped, scrapes) << "a scraper of another address got no /metrics within 5 s";
+  EXPECT_EQ(get("/healthz").first, 200) << "and it goes on answering";
   stop_host(*host);
 }
 

@@ -62,6 +62,16 @@ void append_visible(std::string& out, std::string_view text);
 /// `text` with its control characters made visible (append_visible).
 std::string visible(std::string_view text);
 
+/// Appends a name (a plugin's, a sink's, a file's) as plughost shows names: as append_visible(),
+/// and a backslash doubled ("\\"). Two names never look the same: a file named with a newline
+/// shows "a\x0ab.sh", one named with the four characters \x0a "a\\x0ab.sh". What it gives is
+/// left as it is by append_visible(), so a message holding a name can be made visible whole.
+/// Plugins' lines keep append_visible(): their backslashes (JSON's \", Windows paths) stay single.
+void append_visible_name(std::string& out, std::string_view name);
+
+/// `name` as append_visible_name() shows it.
+std::string visible_name(std::string_view name);
+
 /// Whether `text` has a character append_visible() would change (for a fast path).
 bool has_control_characters(std::string_view text) noexcept;
 

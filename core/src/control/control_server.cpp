@@ -255,7 +255,8 @@ class control_server::connection : public std::enable_shared_from_this<connectio
       for (const auto& p : calls_.status().plugins) known.push_back(p.name);
       for (const auto& n : names) {
         if (std::find(known.begin(), known.end(), n) == known.end()) {
-          throw std::invalid_argument("no plugin named " + visible(n) + did_you_mean(n, known));
+          throw std::invalid_argument("no plugin named " + visible_name(n) +
+                                      did_you_mean(n, known));
         }
       }
     }

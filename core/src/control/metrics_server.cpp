@@ -1,20 +1,26 @@
-// /metrics and /healthz: the text, from a launcher status and /proc; the HTTP, with Boost.Beast.
+// /metrics and /healthz over HTTP with Boost.Beast: who keeps a connection, and where answers are
+// made (the operator thread reads and writes; the texts are made on threads of their own).
 #include "control/metrics_server.hpp"
 
 #include <fmt/format.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "common/log.hpp"
-#include "plughost/sink_helpers.hpp"
 #include "plughost/version.hpp"
 
 namespace plughost::detail {
@@ -23,187 +29,130 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
 
 namespace {
 
 constexpr std::size_t max_connections = 16;
 constexpr std::uint32_t max_header_bytes = 8 * 1024;
 constexpr auto idle_limit = std::chrono::seconds(10);
-// A status older than this means the event loop did not answer: not healthy.
-constexpr auto loop_patience = std::chrono::seconds(5);
+// Scrapes this soon after a /metrics text was begun get that text: a flood of scrapes costs at
+// most ten renderings a second (each asks the event loop for a status and reads all of /proc).
+constexpr auto metrics_reuse = std::chrono::milliseconds(100);
+// A connection that ends with requests still coming (pipelined, or refused) reads and drops
+// them for a moment: closing with them unread would reset it, and its answer with it.
+constexpr auto linger_time = std::chrono::seconds(1);
+constexpr std::size_t linger_bytes = 64 * 1024;
 
-// A label value: valid UTF-8 (a file name need not be: its bytes are shown as \xNN, as
-// plughost shows them everywhere), backslash, double quote and newline escaped.
-std::string label(std::string_view raw) {
-  const auto v = visible(raw);
-  std::string out;
-  for (const char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
+}  // namespace
 
-class exposition {
- public:
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                   type);
-  }
-  template <typename T>
-  void sample(std::string_view name, std::string_view labels, T value) {
-    fmt::format_to(std::back_inserter(text_), "{}{}{}{} {}\n", name, labels.empty() ? "" : "{",
-                   labels, labels.empty() ? "" : "}", value);
-  }
-  std::string take() { return std::move(text_); }
-
- private:
-  std::string text_;
+struct metrics_server::reply {
+  http::status status = http::status::ok;
+  const char* content_type = "text/plain; charset=utf-8";
+  const char* allow = nullptr;  // the Allow header of a 405
+  std::string body;
+  steady::time_point begun{};  // when making it began
 };
 
-double unix_seconds(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
+namespace {
+
+metrics_server::shared_reply make_reply(http::status status, std::string body) {
+  auto r = std::make_shared<metrics_server::reply>();
+  r->status = status;
+  r->body = std::move(body);
+  return r;
 }
 
 }  // namespace
 
-std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_usage>& usage) {
-  exposition m;
-  m.family("plughost_build_info", "gauge", "plughost's version (always 1).");
-  m.sample("plughost_build_info", fmt::format("version=\"{}\"", PLUGHOST_VERSION_STRING), 1);
-  if (s.started) {
-    m.family("plughost_start_time_seconds", "gauge",
-             "When plughost began to run its plugins, in seconds since the epoch.");
-    m.sample("plughost_start_time_seconds", "", fmt::format("{:.3f}", unix_seconds(*s.started)));
-  }
-  const auto per_plugin = [&](std::string_view name, std::string_view type, std::string_view help,
-                              auto value) {
-    m.family(name, type, help);
-    for (const auto& p : s.plugins) value(p, fmt::format("plugin=\"{}\"", label(p.name)));
-  };
-  per_plugin("plughost_plugin_up", "gauge", "1 while the plugin's process runs, 0 otherwise.",
-             [&](const plugin_status& p, const std::string& l) {
-               m.sample("plughost_plugin_up", l, p.state == "running" && p.pid != 0 ? 1 : 0);
-             });
-  m.family("plughost_plugin_state", "gauge",
-           "1 for the state the plugin is in (starting, running, backoff, replacing, exited, "
-           "failed, stopped, retired).");
-  for (const auto& p : s.plugins) {
-    m.sample("plughost_plugin_state",
-             fmt::format("plugin=\"{}\",state=\"{}\"", label(p.name), label(p.state)), 1);
-  }
-  per_plugin("plughost_plugin_restarts_total", "counter",
-             "Runs of the plugin its restart policy started.",
-             [&](const plugin_status& p, const std::string& l) {
-               m.sample("plughost_plugin_restarts_total", l, p.restarts);
-             });
-  m.family("plughost_plugin_exits_total", "counter",
-           "Ends of the plugin's main process, by exit code or by signal.");
-  for (const auto& p : s.plugins) {
-    for (const auto& [code, n] : p.exit_codes) {
-      m.sample("plughost_plugin_exits_total",
-               fmt::format("plugin=\"{}\",code=\"{}\",signal=\"\"", label(p.name), code), n);
-    }
-    for (const auto& [signal, n] : p.exit_signals) {
-      m.sample("plughost_plugin_exits_total",
-               fmt::format("plugin=\"{}\",code=\"\",signal=\"{}\"", label(p.name), label(signal)),
-               n);
-    }
-  }
-  const auto per_stream = [&](std::string_view name, std::string_view help,
-                              std::uint64_t plugin_status::stream_count::*value) {
-    m.family(name, "counter", help);
-    for (const auto& p : s.plugins) {
-      m.sample(name, fmt::format("plugin=\"{}\",stream=\"stdout\"", label(p.name)), p.out.*value);
-      m.sample(name, fmt::format("plugin=\"{}\",stream=\"stderr\"", label(p.name)), p.err.*value);
-    }
-  };
-  per_stream("plughost_plugin_output_lines_total",
-             "Records the plugin wrote, by stream (a line over the length limit counts per piece).",
-             &plugin_status::stream_count::lines);
-  per_stream("plughost_plugin_output_bytes_total",
-             "Bytes the plugin wrote, by stream, newlines included.",
-             &plugin_status::stream_count::bytes);
-  const auto usage_of = [&](const plugin_status& p) -> const group_usage* {
-    if (p.pid == 0) return nullptr;
-    const auto it = usage.find(p.pid);
-    return it == usage.end() ? nullptr : &it->second;
-  };
-  m.family("plughost_plugin_cpu_seconds_total", "counter",
-           "CPU time (user and system) of the processes of the plugin's current run, with the "
-           "children they reaped.");
-  for (const auto& p : s.plugins) {
-    if (const auto* u = usage_of(p)) {
-      m.sample("plughost_plugin_cpu_seconds_total", fmt::format("plugin=\"{}\"", label(p.name)),
-               fmt::format("{:.2f}", u->cpu_seconds));
-    }
-  }
-  m.family("plughost_plugin_resident_memory_bytes", "gauge",
-           "Resident memory of the processes of the plugin's current run.");
-  for (const auto& p : s.plugins) {
-    if (const auto* u = usage_of(p)) {
-      m.sample("plughost_plugin_resident_memory_bytes", fmt::format("plugin=\"{}\"", label(p.name)),
-               u->resident_bytes);
-    }
-  }
-  const auto per_sink = [&](std::string_view name, std::string_view type, std::string_view help,
-                            auto value) {
-    m.family(name, type, help);
-    for (const auto& k : s.sinks)
-      m.sample(name, fmt::format("sink=\"{}\"", label(k.name)), value(k));
-  };
-  per_sink("plughost_sink_queued_bytes", "gauge", "Records waiting in the sink's queue, in bytes.",
-           [](const sink_status& k) { return k.queued_bytes; });
-  per_sink("plughost_sink_queue_size_bytes", "gauge", "The size of the sink's queue, in bytes.",
-           [](const sink_status& k) { return k.queue_size; });
-  per_sink("plughost_sink_errors_total", "counter", "Writes and flushes of the sink that failed.",
-           [](const sink_status& k) { return k.errors; });
-  per_sink("plughost_sink_records_lost_total", "counter", "Records the sink failed to write.",
-           [](const sink_status& k) { return k.lost; });
-  m.family("plughost_sink_records_dropped_total", "counter",
-           "Records the sink's overflow policy dropped, by plugin.");
-  for (const auto& k : s.sinks) {
-    for (const auto& [plugin, n] : k.dropped) {
-      m.sample("plughost_sink_records_dropped_total",
-               fmt::format("sink=\"{}\",plugin=\"{}\"", label(k.name), label(plugin)), n);
-    }
-  }
-  return m.take();
-}
+// ---- answers made off the operator thread ----------------------------------------------------
 
-bool healthy(const launcher_status& s, std::chrono::system_clock::time_point now,
-             std::string& why) {
-  if (s.phase != "starting" && s.phase != "running") {
-    why = "plughost is " + s.phase;
-    return false;
+// Makes a reply on a thread of its own, once for every connection that asked while it was not
+// making one; a later question waits for the next one, so no answer is older than its question.
+class metrics_server::maker {
+ public:
+  maker(asio::io_context& ioc, std::function<reply()> make)
+      : ioc_(ioc), make_(std::move(make)), thread_([this, logger = current_logger()] {
+          const log_scope scope(logger);
+          work();
+        }) {}
+  ~maker() {
+    stop();
+    thread_.join();
   }
-  if (!s.taken || now - *s.taken > loop_patience) {
-    why = "plughost's event loop is not answering";
-    return false;
-  }
-  return true;
-}
+  maker(const maker&) = delete;
+  maker& operator=(const maker&) = delete;
 
-// ---- HTTP ------------------------------------------------------------------------------------
+  /// On the operator thread; `done` runs there too, with the reply.
+  void ask(std::function<void(shared_reply)> done) {
+    {
+      const std::lock_guard lock(mutex_);
+      waiting_.push_back(std::move(done));
+    }
+    wake_.notify_one();
+  }
+
+  void stop() noexcept {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+      if (stopping_) return;
+      auto asked = std::move(waiting_);
+      waiting_.clear();
+      lock.unlock();
+      auto made = std::make_shared<reply>();
+      const auto begun = steady::now();
+      try {
+        *made = make_();
+      } catch (const std::exception& e) {
+        made = std::make_shared<reply>();
+        made->status = http::status::internal_server_error;
+        made->body = fmt::format("cannot make the answer: {}\n", e.what());
+      }
+      made->begun = begun;
+      asio::post(ioc_, [asked = std::move(asked), made = shared_reply(std::move(made))] {
+        for (const auto& done : asked) done(made);
+      });
+      lock.lock();
+    }
+  }
+
+  asio::io_context& ioc_;
+  std::function<reply()> make_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::function<void(shared_reply)>> waiting_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: it uses the members above
+};
+
+// ---- a connection ----------------------------------------------------------------------------
 
 class metrics_server::session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, operator_calls& calls, std::shared_ptr<std::size_t> count)
-      : stream_(std::move(socket)), calls_(calls), count_(std::move(count)) {
-    ++*count_;
+  session(tcp::socket socket, metrics_server& server)
+      : stream_(std::move(socket)), server_(server) {
+    boost::system::error_code ec;
+    peer_ = stream_.socket().remote_endpoint(ec).address();
   }
-  ~session() { --*count_; }
 
   void start() { read(); }
-  /// Waiting for a request (not in the middle of answering one).
-  bool idle() const noexcept { return idle_; }
+
+  const asio::ip::address& peer() const noexcept { return peer_; }
+
+  /// How readily it is closed to make room among a peer's connections: one that is ending
+  /// first, one answering /healthz (cheap, and what a liveness probe waits for) last.
+  int expendability() const noexcept { return ending_ ? 2 : probing_ ? 0 : 1; }
+
   void close() noexcept {
     boost::system::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -212,7 +161,7 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
 
  private:
   void read() {
-    idle_ = true;
+    probing_ = false;
     parser_.emplace();
     parser_->header_limit(max_header_bytes);
     parser_->body_limit(0);
@@ -220,9 +169,36 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        if (ec) return self->refuse(ec);
-                       self->idle_ = false;
-                       self->respond(self->parser_->release());
+                       self->route(self->parser_->release());
                      });
+  }
+
+  void route(const http::request<http::empty_body>& request) {
+    version_ = request.version();
+    head_ = request.method() == http::verb::head;
+    // Pipelined (the next request came before this answer went out): this answer, then the
+    // connection ends. A client cannot have answer after answer made that it does not read.
+    pipelined_ = buffer_.size() > 0;
+    keep_alive_ = request.keep_alive() && !pipelined_;
+    auto answer = [weak = weak_from_this()](shared_reply r) {
+      if (const auto self = weak.lock()) self->send(r);
+    };
+    const auto target = request.target();
+    const auto path = target.substr(0, target.find('?'));
+    if (request.method() != http::verb::get && !head_) {
+      auto r = std::make_shared<reply>();
+      r->status = http::status::method_not_allowed;
+      r->allow = "GET, HEAD";
+      r->body = "only GET and HEAD\n";
+      send(r);
+    } else if (path == "/healthz") {
+      probing_ = true;
+      server_.ask_health(std::move(answer));
+    } else if (path == "/metrics") {
+      server_.ask_metrics(std::move(answer));
+    } else {
+      send(make_reply(http::status::not_found, "not found: try /metrics or /healthz\n"));
+    }
   }
 
   // A request that cannot be read: a client that went away or was too slow is only closed; one
@@ -230,36 +206,50 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
   void refuse(beast::error_code ec) {
     if (ec.category() != http::make_error_code(http::error::bad_method).category() ||
         ec == http::error::end_of_stream || ec == http::error::partial_message) {
-      return close();
+      return end();
     }
-    idle_ = false;
-    auto response = std::make_shared<http::response<http::string_body>>();
-    response->version(11);
-    response->keep_alive(false);
-    response->set(http::field::server, "plughost/" PLUGHOST_VERSION_STRING);
-    response->set(http::field::content_type, "text/plain; charset=utf-8");
+    version_ = 11;
+    head_ = false;
+    keep_alive_ = false;
+    pipelined_ = true;  // what follows is read and dropped before the connection closes
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      response->result(http::status::request_header_fields_too_large);
-      response->body() = fmt::format("the request's header is over {} bytes\n", max_header_bytes);
+      send(make_reply(http::status::request_header_fields_too_large,
+                      fmt::format("the request's header is over {} bytes\n", max_header_bytes)));
     } else if (ec == http::error::body_limit) {
-      response->result(http::status::payload_too_large);
-      response->body() = "a request has no body here: GET /metrics or /healthz\n";
+      send(make_reply(http::status::payload_too_large,
+                      "a request has no body here: GET /metrics or /healthz\n"));
     } else {
-      response->result(http::status::bad_request);
-      response->body() = "bad request: " + ec.message() + "\n";
+      send(make_reply(http::status::bad_request, "bad request: " + ec.message() + "\n"));
     }
-    response->prepare_payload();
+  }
+
+  void send(const shared_reply& r) {
+    if (!stream_.socket().is_open()) return;
+    auto response = std::make_shared<http::response<http::span_body<const char>>>();
+    response->version(version_);
+    response->result(r->status);
+    response->keep_alive(keep_alive_);
+    response->set(http::field::server, "plughost/" PLUGHOST_VERSION_STRING);
+    response->set(http::field::content_type, r->content_type);
+    if (r->allow) response->set(http::field::allow, r->allow);
+    if (!head_) response->body() = {r->body.data(), r->body.size()};
+    response->content_length(r->body.size());  // HEAD: the length of what GET would send
     stream_.expires_after(idle_limit);
     http::async_write(stream_, *response,
-                      [self = shared_from_this(), response](beast::error_code failed, std::size_t) {
-                        if (failed) return self->close();
-                        // What the client still sends is read and dropped for a moment: closing
-                        // with it unread would reset the connection, and the answer with it.
-                        boost::system::error_code ignored;
-                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                        self->stream_.expires_after(std::chrono::seconds(1));
-                        self->drain(0);
+                      [self = shared_from_this(), response, r](beast::error_code ec, std::size_t) {
+                        if (ec) return self->end();
+                        if (self->keep_alive_) return self->read();
+                        if (self->pipelined_) return self->linger();
+                        self->end();
                       });
+  }
+
+  void linger() {
+    ending_ = true;
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(linger_time);
+    drain(0);
   }
 
   void drain(std::size_t so_far) {
@@ -267,63 +257,31 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
     stream_.async_read_some(
         buffer_.prepare(max_header_bytes),
         [self = shared_from_this(), so_far](beast::error_code ec, std::size_t n) {
-          if (ec || so_far + n > 64 * 1024) return self->close();
+          if (ec || so_far + n > linger_bytes) return self->end();
           self->drain(so_far + n);
         });
   }
 
-  void respond(const http::request<http::empty_body>& request) {
-    auto response = std::make_shared<http::response<http::string_body>>();
-    response->version(request.version());
-    response->keep_alive(request.keep_alive());
-    response->set(http::field::server, "plughost/" PLUGHOST_VERSION_STRING);
-    const auto target = request.target();
-    const auto path = target.substr(0, target.find('?'));
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      response->result(http::status::method_not_allowed);
-      response->set(http::field::allow, "GET, HEAD");
-      response->body() = "only GET and HEAD\n";
-    } else if (path == "/metrics") {
-      const auto s = calls_.status();
-      std::set<pid_t> groups;
-      for (const auto& p : s.plugins) {
-        if (p.pid != 0) groups.insert(p.pid);
-      }
-      response->result(http::status::ok);
-      response->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      response->body() = metrics_text(s, usage_of_groups(groups));
-    } else if (path == "/healthz") {
-      std::string why;
-      const bool ok = healthy(calls_.status(), std::chrono::system_clock::now(), why);
-      response->result(ok ? http::status::ok : http::status::service_unavailable);
-      response->set(http::field::content_type, "text/plain; charset=utf-8");
-      response->body() = ok ? "ok\n" : why + "\n";
-    } else {
-      response->result(http::status::not_found);
-      response->set(http::field::content_type, "text/plain; charset=utf-8");
-      response->body() = "not found: try /metrics or /healthz\n";
-    }
-    response->prepare_payload();
-    if (request.method() == http::verb::head) {  // the length of what GET would send, no body
-      const auto length = response->body().size();
-      response->body().clear();
-      response->content_length(length);
-    }
-    stream_.expires_after(idle_limit);
-    http::async_write(stream_, *response,
-                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                        if (ec || !response->keep_alive()) return self->close();
-                        self->read();
-                      });
+  void end() noexcept {
+    ending_ = true;
+    close();
+    server_.forget(this);
   }
 
   beast::tcp_stream stream_;
+  metrics_server& server_;
+  asio::ip::address peer_;
   beast::flat_buffer buffer_{max_header_bytes};
   std::optional<http::request_parser<http::empty_body>> parser_;
-  operator_calls& calls_;
-  std::shared_ptr<std::size_t> count_;
-  bool idle_ = true;
+  unsigned version_ = 11;
+  bool head_ = false;
+  bool keep_alive_ = false;
+  bool pipelined_ = false;
+  bool probing_ = false;
+  bool ending_ = false;
 };
+
+// ---- the server ------------------------------------------------------------------------------
 
 metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& where,
                                operator_calls calls)
@@ -354,19 +312,44 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
   if (ec) fail("listen there");
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("listen there");
+  health_ = std::make_unique<maker>(ioc_, [this] {
+    reply r;
+    std::string why;
+    if (healthy(calls_.status(), std::chrono::system_clock::now(), why)) {
+      r.body = "ok\n";
+    } else {
+      r.status = http::status::service_unavailable;
+      r.body = why + "\n";
+    }
+    return r;
+  });
+  metrics_ = std::make_unique<maker>(ioc_, [this] {
+    const auto s = calls_.status();
+    std::set<pid_t> groups;
+    for (const auto& p : s.plugins) {
+      if (p.pid != 0) groups.insert(p.pid);
+    }
+    reply r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_text(s, usage_of_groups(groups));
+    return r;
+  });
   accept();
 }
 
 metrics_server::~metrics_server() {
   shutdown();
+  health_.reset();
+  metrics_.reset();
 }
 
 void metrics_server::shutdown() noexcept {
   boost::system::error_code ec;
   acceptor_.close(ec);
-  for (const auto& weak : open_) {
-    if (auto s = weak.lock()) s->close();
-  }
+  for (const auto& s : open_) s->close();
+  open_.clear();
+  if (health_) health_->stop();
+  if (metrics_) metrics_->stop();
 }
 
 tcp::endpoint metrics_server::local_endpoint() const {
@@ -377,23 +360,48 @@ tcp::endpoint metrics_server::local_endpoint() const {
 void metrics_server::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      std::erase_if(open_, [](const auto& w) { return w.expired(); });
-      if (*count_ >= max_connections) {
-        // Full: the oldest connection that is only waiting makes room (idle connections cannot
-        // keep a scraper or a liveness probe out); if all are busy, the new one waits its turn.
-        for (const auto& weak : open_) {
-          if (auto old = weak.lock(); old && old->idle()) {
-            old->close();
-            break;
-          }
-        }
-      }
-      auto s = std::make_shared<session>(std::move(socket), calls_, count_);
-      open_.push_back(s);
-      s->start();
-    }
+    if (!ec) admit(std::move(socket));
     accept();
+  });
+}
+
+// Full: the peer holding the most connections (this new one counted) loses its oldest, the
+// ones answering /healthz last. A client opening connections by the hundred closes its own, not
+// a scraper's or a liveness probe's, and idle connections cannot keep anyone out.
+void metrics_server::admit(tcp::socket socket) {
+  auto fresh = std::make_shared<session>(std::move(socket), *this);
+  if (open_.size() >= max_connections) {
+    std::map<asio::ip::address, std::size_t> held{{fresh->peer(), 1}};
+    for (const auto& s : open_) ++held[s->peer()];
+    const auto rank = [&](const std::shared_ptr<session>& s) {
+      return std::make_pair(held[s->peer()], s->expendability());
+    };
+    auto victim = open_.begin();
+    for (auto it = open_.begin(); it != open_.end(); ++it) {
+      if (rank(*it) > rank(*victim)) victim = it;
+    }
+    (*victim)->close();
+    open_.erase(victim);
+  }
+  open_.push_back(fresh);
+  fresh->start();
+}
+
+void metrics_server::forget(const session* s) noexcept {
+  std::erase_if(open_, [s](const auto& o) { return o.get() == s; });
+}
+
+void metrics_server::ask_health(std::function<void(shared_reply)> done) {
+  health_->ask(std::move(done));
+}
+
+void metrics_server::ask_metrics(std::function<void(shared_reply)> done) {
+  if (latest_metrics_ && steady::now() - latest_metrics_->begun < metrics_reuse) {
+    return done(latest_metrics_);
+  }
+  metrics_->ask([this, done = std::move(done)](shared_reply r) {
+    if (!latest_metrics_ || r->begun > latest_metrics_->begun) latest_metrics_ = r;
+    done(std::move(r));
   });
 }
 

@@ -22,6 +22,7 @@
 #include "plughost/error.hpp"
 #include "plughost/record.hpp"
 #include "plughost/sink.hpp"
+#include "plughost/sink_helpers.hpp"
 #include "supervision/supervisor.hpp"
 
 namespace plughost {
@@ -142,7 +143,7 @@ struct launcher::impl {
   }
 
   void report_error(const std::string& plugin, const std::string& message) {
-    detail::log().error("plugin {}: {}", plugin, message);
+    detail::log().error("plugin {}: {}", visible_name(plugin), message);
     const event_field fields[] = {{"message", std::string_view(message)}};
     dispatch.event(plugin, 0, "error", fields);
   }

@@ -149,6 +149,8 @@ std::string to_json(const launcher_status& s) {
     for (const auto& [code, n] : p.exit_codes) codes[std::to_string(code)] = n;
     item["exit_codes"] = std::move(codes);
     item["exit_signals"] = p.exit_signals;
+    // JSON cannot hold bytes that are not UTF-8 (name has U+FFFD for them): this one is exact.
+    item["shown_name"] = visible_name(p.name);
     plugins.push_back(std::move(item));
   }
   out["plugins"] = std::move(plugins);

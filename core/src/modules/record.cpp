@@ -163,6 +163,21 @@ void append_visible(std::string& out, std::string_view text) {
   out.append(text.substr(start));
 }
 
+void append_visible_name(std::string& out, std::string_view name) {
+  for (auto at = name.find('\\'); at != std::string_view::npos; at = name.find('\\')) {
+    append_visible(out, name.substr(0, at));
+    out.append("\\\\");
+    name.remove_prefix(at + 1);
+  }
+  append_visible(out, name);
+}
+
+std::string visible_name(std::string_view name) {
+  std::string out;
+  append_visible_name(out, name);
+  return out;
+}
+
 bool has_control_characters(std::string_view text) noexcept {
   for (std::size_t i = 0; i < text.size();) {
     const auto n = shown_as_is(text, i);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 
@@ -139,7 +140,7 @@ bool output_pump::read_some(std::size_t budget, bool until_full) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-    log().error("reading the {} of plugin {} failed: {}", to_string(stream_), plugin_,
+    log().error("reading the {} of plugin {} failed: {}", to_string(stream_), visible_name(plugin_),
                 std::strerror(errno));
     close_with_eof();
     return false;

@@ -19,7 +19,7 @@ std::string per_plugin(const std::map<std::string, std::uint64_t, std::less<>>& 
   std::string out;
   for (const auto& [plugin, n] : counts) {
     if (!out.empty()) out += ", ";
-    out += fmt::format("{} {}", visible(plugin), n);
+    out += fmt::format("{} {}", visible_name(plugin), n);
   }
   return out;
 }

@@ -12,6 +12,7 @@
 
 #include "common/log.hpp"
 #include "common/nearest.hpp"
+#include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
 
@@ -382,7 +383,7 @@ void supervision_machine::start_run(plugin& p) {
   p.start_error.clear();
   if (auto* error = std::get_if<std::string>(&result)) {
     p.start_error = *error;
-    log().error("plugin {}: {}", p.item.name, *error);
+    log().error("plugin {}: {}", visible_name(p.item.name), *error);
     const event_field fields[] = {{"message", std::string_view(*error)}};
     port_.event(p.item.name, 0, "error", fields);
     run_ended(p, /*failed=*/true, clock::duration::zero());
@@ -461,7 +462,7 @@ void supervision_machine::schedule_restart(plugin& p, bool failed, clock::durati
     p.failed = true;
     const auto reason = fmt::format("{} restarts in a row, each run shorter than {}s",
                                     policy.max_restarts, seconds(policy.restart_reset_after));
-    log().error("plugin {} gave up: {}", p.item.name, reason);
+    log().error("plugin {} gave up: {}", visible_name(p.item.name), reason);
     const event_field fields[] = {{"restarts", std::int64_t{policy.max_restarts}},
                                   {"reason", std::string_view(reason)}};
     port_.event(p.item.name, 0, "gave_up", fields);
@@ -548,7 +549,8 @@ void supervision_machine::on_time_limit(run& r) {
   if (r.state != run_state::running) return;  // already stopping, or its main process ended
   r.timed_out = true;
   const auto limit = seconds(*r.policy.timeout);
-  log().warn("plugin {} ran longer than its timeout of {}s: stopping it", r.name, limit);
+  log().warn("plugin {} ran longer than its timeout of {}s: stopping it", visible_name(r.name),
+             limit);
   const event_field fields[] = {{"timeout", limit}};
   port_.event(r.name, r.pid, "timed_out", fields);
   stop_run(r, "timeout");
@@ -586,7 +588,9 @@ void supervision_machine::kill_run(run& r) {
   if (r.state == run_state::killing || done(r)) return;
   if (!r.main_exited) r.stopped_by_us = true;
   if (!r.main_exited || port_.group_alive(r.pid)) {
-    if (!r.main_exited) log().warn("plugin {} did not stop in time: sending SIGKILL", r.name);
+    if (!r.main_exited) {
+      log().warn("plugin {} did not stop in time: sending SIGKILL", visible_name(r.name));
+    }
     // What was sent, and how long after the stop signal it really came (a second SIGTERM
     // kills before the stop timeout).
     const auto elapsed = r.stop_sent ? port_.now() - *r.stop_sent : clock::duration::zero();

@@ -100,6 +100,19 @@ TEST(record, control_characters_are_made_visible_for_humans) {
   EXPECT_EQ(describe_event(e), "skipped: bad\\rname");
 }
 
+TEST(record, names_are_shown_so_that_no_two_look_alike) {
+  // A control character (or a byte that is not UTF-8) and a name spelling its escape looked the
+  // same; a name's backslash is doubled, so they do not. Lines keep single backslashes.
+  EXPECT_EQ(visible_name("a\nb.sh"), "a\\x0ab.sh");
+  EXPECT_EQ(visible_name("a\\x0ab.sh"), "a\\\\x0ab.sh");
+  EXPECT_EQ(visible_name("c\r\\r\xff\\xff"), "c\\r\\\\r\\xff\\\\xff");
+  EXPECT_EQ(visible_name("plain \xc3\xa9.sh"), "plain \xc3\xa9.sh");
+  EXPECT_EQ(visible_name("\\"), "\\\\");
+  EXPECT_EQ(visible("C:\\dir \\\"q\\\""), "C:\\dir \\\"q\\\"") << "a line";
+  // What it gives, made visible again (a message holding a name), stays as it is.
+  EXPECT_EQ(visible(visible_name("a\nb\\c\x1b")), visible_name("a\nb\\c\x1b"));
+}
+
 TEST(record, stream_names) {
   EXPECT_EQ(to_string(stream::out), "stdout");
   EXPECT_EQ(to_string(stream::err), "stderr");

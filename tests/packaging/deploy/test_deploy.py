@@ -112,6 +112,41 @@ class Kubernetes(Workdir):
         self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], 15)
         return pod, plughost
 
+    def check_metrics_port_is_narrow(self, docs, workload, plughost):
+        # /metrics and /healthz listen on the pod's IP (where the kubelet and Prometheus reach
+        # them), not on every address, and a NetworkPolicy lets only chosen peers reach the port
+        # while the pod's other ports stay open. The kubelet's probe comes from the node, which
+        # a NetworkPolicy always allows.
+        args = plughost["args"]
+        address = args[args.index("--metrics-address") + 1]
+        host, _, port = address.rpartition(":")
+        self.assertEqual(host, "$(POD_IP)", "not 0.0.0.0: the pod's IP only")
+        pod_ip = next(e for e in plughost["env"] if e["name"] == "POD_IP")
+        self.assertEqual(pod_ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP")
+        metrics_port = {p["name"]: p["containerPort"] for p in plughost["ports"]}["metrics"]
+        self.assertEqual(int(port), metrics_port)
+        template = workload["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        policies = [d for d in docs if d["kind"] == "NetworkPolicy"
+                    and d["spec"]["podSelector"]["matchLabels"].items() <= labels.items()]
+        self.assertEqual(len(policies), 1, "one NetworkPolicy selects the pod")
+        spec = policies[0]["spec"]
+        self.assertEqual(spec["policyTypes"], ["Ingress"])
+        allowed_from_anywhere = set()
+        for rule in spec["ingress"]:
+            ports = {p["port"] for p in rule.get("ports", [])}
+            self.assertTrue(ports, "a rule without ports would open every port")
+            if not rule.get("from"):
+                allowed_from_anywhere |= ports
+        self.assertNotIn(metrics_port, allowed_from_anywhere)
+        self.assertTrue(any(metrics_port in {p["port"] for p in r.get("ports", [])} and r.get("from")
+                            for r in spec["ingress"]), "Prometheus must still reach it")
+        for c in template["spec"]["containers"]:
+            for p in c.get("ports", []):
+                if c is not plughost:
+                    self.assertIn(p["containerPort"], allowed_from_anywhere,
+                                  f"the policy must not cut {c['name']} off")
+
     def plugins_folder(self, config_map):
         # As the kubelet lays out a ConfigMap volume: a folder writable by all, the files in a
         # timestamped folder reached through ..data, and a link per key.
@@ -151,8 +186,9 @@ class Kubernetes(Workdir):
         for name in ("sidecar.yaml", "daemonset.yaml"):
             for doc in self.documents(name):
                 with self.subTest(file=name, kind=doc.get("kind")):
-                    self.assertIn(doc["apiVersion"], ("v1", "apps/v1"))
-                    self.assertIn(doc["kind"], ("ConfigMap", "Deployment", "DaemonSet"))
+                    self.assertIn(doc["apiVersion"], ("v1", "apps/v1", "networking.k8s.io/v1"))
+                    self.assertIn(doc["kind"],
+                                  ("ConfigMap", "Deployment", "DaemonSet", "NetworkPolicy"))
                     self.assertRegex(doc["metadata"]["name"], r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
                     if doc["kind"] == "ConfigMap":
                         for key in doc["data"]:
@@ -163,12 +199,12 @@ class Kubernetes(Workdir):
         maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
         deployment = next(d for d in docs if d["kind"] == "Deployment")
         pod, plughost = self.check_workload(deployment, maps)
+        self.check_metrics_port_is_narrow(docs, deployment, plughost)
         # The configuration as mounted, its plugin location pointed at the ConfigMap's files.
         plugins = self.plugins_folder(maps["lmcache-plugins"])
         config = yaml.safe_load(maps["lmcache-config"]["data"]["lmcache.yaml"])
         self.assertEqual(config["runtime_plugin_locations"], ["/opt/lmcache/plugins"])
-        port = int(config["plughost"]["metrics_address"].rsplit(":", 1)[1])
-        self.assertEqual(port, {p["name"]: p["containerPort"] for p in plughost["ports"]}["metrics"])
+        self.assertNotIn("metrics_address", config["plughost"], "the command line gives it")
         config["runtime_plugin_locations"] = [str(plugins)]
         (self.tmp / "lmcache.yaml").write_text(yaml.safe_dump(config))
         env = self.env_of(plughost)
@@ -184,6 +220,7 @@ class Kubernetes(Workdir):
         maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
         daemonset = next(d for d in docs if d["kind"] == "DaemonSet")
         _, plughost = self.check_workload(daemonset, maps)
+        self.check_metrics_port_is_narrow(docs, daemonset, plughost)
         plugins = self.plugins_folder(maps["lmcache-server-plugins"])
         args = plughost["args"]
         self.assertEqual(args[0], "run")

@@ -1,0 +1,178 @@
+// /metrics and /healthz: the text, from a launcher status and /proc.
+#include "control/metrics_text.hpp"
+
+#include <fmt/format.h>
+
+#include <iterator>
+
+#include "plughost/sink_helpers.hpp"
+#include "plughost/version.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// A status older than this means the event loop did not answer: not healthy.
+constexpr auto loop_patience = std::chrono::seconds(5);
+
+// A label value: the name as plughost shows names (valid UTF-8 with its control characters and
+// other bytes as \xNN and its backslashes doubled, so that no two names give one series), then
+// escaped as the exposition format wants (backslash, double quote, newline).
+std::string label(std::string_view raw) {
+  const auto v = visible_name(raw);
+  std::string out;
+  for (const char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+class exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  template <typename T>
+  void sample(std::string_view name, std::string_view labels, T value) {
+    fmt::format_to(std::back_inserter(text_), "{}{}{}{} {}\n", name, labels.empty() ? "" : "{",
+                   labels, labels.empty() ? "" : "}", value);
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_usage>& usage) {
+  exposition m;
+  m.family("plughost_build_info", "gauge", "plughost's version (always 1).");
+  m.sample("plughost_build_info", fmt::format("version=\"{}\"", PLUGHOST_VERSION_STRING), 1);
+  if (s.started) {
+    m.family("plughost_start_time_seconds", "gauge",
+             "When plughost began to run its plugins, in seconds since the epoch.");
+    m.sample("plughost_start_time_seconds", "", fmt::format("{:.3f}", unix_seconds(*s.started)));
+  }
+  const auto per_plugin = [&](std::string_view name, std::string_view type, std::string_view help,
+                              auto value) {
+    m.family(name, type, help);
+    for (const auto& p : s.plugins) value(p, fmt::format("plugin=\"{}\"", label(p.name)));
+  };
+  per_plugin("plughost_plugin_up", "gauge", "1 while the plugin's process runs, 0 otherwise.",
+             [&](const plugin_status& p, const std::string& l) {
+               m.sample("plughost_plugin_up", l, p.state == "running" && p.pid != 0 ? 1 : 0);
+             });
+  m.family("plughost_plugin_state", "gauge",
+           "1 for the state the plugin is in (starting, running, backoff, replacing, exited, "
+           "failed, stopped, retired).");
+  for (const auto& p : s.plugins) {
+    m.sample("plughost_plugin_state",
+             fmt::format("plugin=\"{}\",state=\"{}\"", label(p.name), label(p.state)), 1);
+  }
+  per_plugin("plughost_plugin_restarts_total", "counter",
+             "Runs of the plugin its restart policy started.",
+             [&](const plugin_status& p, const std::string& l) {
+               m.sample("plughost_plugin_restarts_total", l, p.restarts);
+             });
+  m.family("plughost_plugin_exits_total", "counter",
+           "Ends of the plugin's main process, by exit code or by signal.");
+  for (const auto& p : s.plugins) {
+    for (const auto& [code, n] : p.exit_codes) {
+      m.sample("plughost_plugin_exits_total",
+               fmt::format("plugin=\"{}\",code=\"{}\",signal=\"\"", label(p.name), code), n);
+    }
+    for (const auto& [signal, n] : p.exit_signals) {
+      m.sample("plughost_plugin_exits_total",
+               fmt::format("plugin=\"{}\",code=\"\",signal=\"{}\"", label(p.name), label(signal)),
+               n);
+    }
+  }
+  const auto per_stream = [&](std::string_view name, std::string_view help,
+                              std::uint64_t plugin_status::stream_count::*value) {
+    m.family(name, "counter", help);
+    for (const auto& p : s.plugins) {
+      m.sample(name, fmt::format("plugin=\"{}\",stream=\"stdout\"", label(p.name)), p.out.*value);
+      m.sample(name, fmt::format("plugin=\"{}\",stream=\"stderr\"", label(p.name)), p.err.*value);
+    }
+  };
+  per_stream("plughost_plugin_output_lines_total",
+             "Records the plugin wrote, by stream (a line over the length limit counts per piece).",
+             &plugin_status::stream_count::lines);
+  per_stream("plughost_plugin_output_bytes_total",
+             "Bytes the plugin wrote, by stream, newlines included.",
+             &plugin_status::stream_count::bytes);
+  const auto usage_of = [&](const plugin_status& p) -> const group_usage* {
+    if (p.pid == 0) return nullptr;
+    const auto it = usage.find(p.pid);
+    return it == usage.end() ? nullptr : &it->second;
+  };
+  m.family("plughost_plugin_cpu_seconds_total", "counter",
+           "CPU time (user and system) of the processes of the plugin's current run, with the "
+           "children they reaped.");
+  for (const auto& p : s.plugins) {
+    if (const auto* u = usage_of(p)) {
+      m.sample("plughost_plugin_cpu_seconds_total", fmt::format("plugin=\"{}\"", label(p.name)),
+               fmt::format("{:.2f}", u->cpu_seconds));
+    }
+  }
+  m.family("plughost_plugin_resident_memory_bytes", "gauge",
+           "Resident memory of the processes of the plugin's current run.");
+  for (const auto& p : s.plugins) {
+    if (const auto* u = usage_of(p)) {
+      m.sample("plughost_plugin_resident_memory_bytes", fmt::format("plugin=\"{}\"", label(p.name)),
+               u->resident_bytes);
+    }
+  }
+  const auto per_sink = [&](std::string_view name, std::string_view type, std::string_view help,
+                            auto value) {
+    m.family(name, type, help);
+    for (const auto& k : s.sinks)
+      m.sample(name, fmt::format("sink=\"{}\"", label(k.name)), value(k));
+  };
+  per_sink("plughost_sink_queued_bytes", "gauge", "Records waiting in the sink's queue, in bytes.",
+           [](const sink_status& k) { return k.queued_bytes; });
+  per_sink("plughost_sink_queue_size_bytes", "gauge", "The size of the sink's queue, in bytes.",
+           [](const sink_status& k) { return k.queue_size; });
+  per_sink("plughost_sink_errors_total", "counter", "Writes and flushes of the sink that failed.",
+           [](const sink_status& k) { return k.errors; });
+  per_sink("plughost_sink_records_lost_total", "counter", "Records the sink failed to write.",
+           [](const sink_status& k) { return k.lost; });
+  m.family("plughost_sink_records_dropped_total", "counter",
+           "Records the sink's overflow policy dropped, by plugin.");
+  for (const auto& k : s.sinks) {
+    for (const auto& [plugin, n] : k.dropped) {
+      m.sample("plughost_sink_records_dropped_total",
+               fmt::format("sink=\"{}\",plugin=\"{}\"", label(k.name), label(plugin)), n);
+    }
+  }
+  return m.take();
+}
+
+bool healthy(const launcher_status& s, std::chrono::system_clock::time_point now,
+             std::string& why) {
+  if (s.phase != "starting" && s.phase != "running") {
+    why = "plughost is " + s.phase;
+    return false;
+  }
+  if (!s.taken || now - *s.taken > loop_patience) {
+    why = "plughost's event loop is not answering";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace plughost::detail
