@@ -366,6 +366,24 @@ TEST_F(supervision, on_failure_restarts_with_growing_delays_until_the_plugin_run
             (std::vector<std::string>{"failing 0", "failing 1", "running"}));
 }
 
+TEST_F(supervision, a_restart_due_while_the_others_are_still_starting_is_not_lost) {
+  // The first plugin fails at once and restarts without delay while plughost is still starting
+  // the 99 others (it polls its loop every 16 starts): the restart timer fires during the
+  // start-up. It was dropped there, the plugin stayed in backoff for ever, and run never ended.
+  plugin("a000.sh", "echo run\nexit 1\n");
+  for (int i = 1; i < 100; ++i) plugin(fmt::format("p{:03}.sh", i), "exit 0\n");
+  const auto config = restart_config(
+      dir, "  plugins:\n    a000.sh: {restart: on-failure, restart_delay: 0, max_restarts: 3}\n");
+  // Generous: it only catches a run that never ends.
+  const auto r = run({"run", "--config", config.string()}, 30s);
+  EXPECT_EQ(r.exit_code, 1) << "it gave up: a failure\n" << r.err;
+  EXPECT_EQ(lines_of("a000.sh", "stdout"), std::vector<std::string>(4, "run"))
+      << "three restarts, four runs";
+  const auto events = events_of(records_of("a000.sh"));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["event"], "gave_up");
+}
+
 TEST_F(supervision, a_run_longer_than_restart_reset_after_resets_the_backoff) {
   // Run 1 fails at once, run 2 fails after 0.5 s (longer than restart_reset_after), run 3 fails
   // at once, run 4 runs: the restart after run 2 starts again from the first delay.
