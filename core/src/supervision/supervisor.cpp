@@ -321,10 +321,7 @@ class supervisor::impl : private supervision_port {
     const pid_t pid = requested == 0 ? ::getppid() : requested;
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) {
-      if (errno == ESRCH) {
-        log().warn("process {} (--exit-with-parent) does not exist: starting nothing", pid);
-        return on_exit_with_gone(pid);
-      }
+      if (errno == ESRCH) return on_exit_with_gone(pid);  // one line says so
       log().warn("cannot watch process {} (--exit-with-parent): {}", pid, std::strerror(errno));
       if (requested == 0 && ::prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && ::getppid() != pid) {
         on_exit_with_gone(pid);
