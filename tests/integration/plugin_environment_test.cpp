@@ -67,7 +67,13 @@ TEST_F(plugin_environment, is_the_hosts_plus_exactly_the_lmcache_variables) {
     // The pid of the plughost that started it (a plughost started from a plugin refuses to run).
     ASSERT_TRUE(seen.count("PLUGHOST_HOST_PID"));
     EXPECT_GT(std::stol(seen["PLUGHOST_HOST_PID"]), 1);
+    // Its run's mark: "<that pid>:<run>", by which plughost finds what leaves the plugin's
+    // process group.
+    ASSERT_TRUE(seen.count("PLUGHOST_RUN"));
+    EXPECT_EQ(seen["PLUGHOST_RUN"].rfind(seen["PLUGHOST_HOST_PID"] + ":", 0), 0u)
+        << seen["PLUGHOST_RUN"];
     seen.erase("PLUGHOST_HOST_PID");
+    seen.erase("PLUGHOST_RUN");
     EXPECT_EQ(seen, expected) << name;
   }
 }
