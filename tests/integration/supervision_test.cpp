@@ -363,6 +363,35 @@ TEST_F(supervision, a_host_killed_while_starting_daemon_plugins_leaves_no_daemon
   for (const auto pid : processes_with_marker(dir.marker())) ::kill(pid, SIGKILL);
 }
 
+TEST_F(supervision, a_host_killed_during_a_reload_leaves_no_daemon_behind) {
+  // 20 plugins with their daemons run; a reload adds 60 more, and plughost is killed while it
+  // starts them.
+  std::vector<std::string> names;
+  for (int i = 0; i < 80; ++i) names.push_back(fmt::format("p{:03}.sh", i));
+  for (int i = 0; i < 20; ++i) plugin(names[i], starts_daemons);
+  auto host = start({"run", "--stop-timeout", "1"});
+  ASSERT_TRUE(eventually([&] { return fs::exists(plugins / "p019.sh.daemon2"); }, 30s));
+  for (int i = 20; i < 80; ++i) plugin(names[i], starts_daemons);
+  host->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return fs::exists(plugins / "p025.sh.daemon2"); }, 30s));
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(10s));
+  // Generous: only a guardian that leaves them fails.
+  EXPECT_TRUE(eventually([&] { return processes_with_marker(dir.marker()).empty(); }, 20s))
+      << processes_with_marker(dir.marker()).size() << " processes left";
+  std::vector<pid_t> daemons;
+  for (const auto& name : names) {
+    for (const auto* which : {".daemon1", ".daemon2"}) {
+      const auto text = read_file(plugins / (name + which));
+      if (!text.empty() && text.back() == '\n') daemons.push_back(std::stoi(text));
+    }
+  }
+  EXPECT_GE(daemons.size(), 41u) << "the first 20 plugins' daemons, and some of the reload's";
+  EXPECT_EQ(still_running(daemons), 0u);
+  for (const auto pid : daemons) ::kill(pid, SIGKILL);
+  for (const auto pid : processes_with_marker(dir.marker())) ::kill(pid, SIGKILL);
+}
+
 TEST_F(supervision, a_host_killed_while_starting_plugins_leaves_none_behind) {
   // Each plugin starts a background process at once. Killed in the middle of the start-up,
   // plughost leaves the guardian to stop every plugin that started, also the last one, whose
