@@ -28,7 +28,7 @@ namespace {
 
 // How long a look through /proc serves signals sent after it (a stop of a thousand runs sends a
 // thousand). Whether a run is over never uses an older look than its group's end (alive()).
-constexpr auto look_again_after = std::chrono::milliseconds(50);
+constexpr auto look_again_after = std::chrono::milliseconds(250);
 
 struct process_info {
   pid_t pid = 0;
@@ -70,6 +70,43 @@ std::vector<process_info> every_process() {
   return out;
 }
 
+// The children of a process: /proc/<pid>/task/<tid>/children of each of its threads (an orphan
+// is adopted by one thread of its subreaper). nullopt where the kernel does not list them
+// (CONFIG_PROC_CHILDREN).
+std::optional<std::vector<pid_t>> children_of(pid_t pid) {
+  const auto tasks = fmt::format("/proc/{}/task", pid);
+  DIR* dir = ::opendir(tasks.c_str());
+  if (!dir) return std::vector<pid_t>{};  // it has ended
+  std::vector<pid_t> out;
+  bool listed = true;
+  while (const auto* entry = ::readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const auto path = fmt::format("{}/{}/children", tasks, entry->d_name);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      listed = listed && errno != ENOENT;
+      continue;
+    }
+    std::string text;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+      text.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    const char* at = text.data();
+    const char* end = text.data() + text.size();
+    while (at < end) {
+      int child = 0;
+      const auto [next, ec] = std::from_chars(at, end, child);
+      if (ec == std::errc() && child > 0) out.push_back(child);
+      at = next == at ? at + 1 : next;
+    }
+  }
+  ::closedir(dir);
+  if (!listed) return std::nullopt;
+  return out;
+}
+
 // The value of `variable` in the environment a process was started with (/proc/<pid>/environ),
 // read in pieces: it may hold megabytes. nullopt when absent or unreadable (another user's).
 std::optional<std::string> environment_value(pid_t pid, std::string_view variable) {
@@ -105,7 +142,7 @@ std::optional<std::string> environment_value(pid_t pid, std::string_view variabl
 
 class group_run_processes final : public run_processes {
  public:
-  explicit group_run_processes(pid_t host) : host_(host) {}
+  group_run_processes(pid_t host, pid_t own) : host_(host), own_(own) {}
   ~group_run_processes() override {
     for (auto& [group, r] : runs_) close_all(r);
   }
@@ -136,9 +173,11 @@ class group_run_processes final : public run_processes {
     const auto it = runs_.find(group);
     if (it == runs_.end()) return false;
     auto& r = it->second;
+    if (!r.empty_since) r.empty_since = looks_;
     prune(r);
-    // Its group is empty: everything that left it has left it by now, and one look finds it.
-    if (r.outside.empty() && !r.looked) look();
+    // Its group is empty: everything that left it has left it by now, and one look started
+    // since finds it.
+    if (r.outside.empty() && *r.empty_since == looks_) look_at_adopted();
     return !r.outside.empty();
   }
 
@@ -160,8 +199,9 @@ class group_run_processes final : public run_processes {
   struct run {
     run_id id = 0;
     std::vector<escaped> outside;
-    // A look through /proc since its group was last seen empty with nothing known outside it.
-    bool looked = false;
+    // How many looks had started when its group was seen empty with nothing known outside it:
+    // a later look has seen all it left.
+    std::optional<std::uint64_t> empty_since;
   };
 
   static void close_all(run& r) {
@@ -192,14 +232,14 @@ class group_run_processes final : public run_processes {
 
   // Forgets what has ended; once nothing is left, the next alive() looks again (what has ended
   // may have started others).
-  static void prune(run& r) {
+  void prune(run& r) {
     const auto before = r.outside.size();
     std::erase_if(r.outside, [](const escaped& e) {
       if (still_there(e)) return false;
       if (e.pidfd >= 0) ::close(e.pidfd);
       return true;
     });
-    if (before > 0 && r.outside.empty()) r.looked = false;
+    if (before > 0 && r.outside.empty()) r.empty_since = looks_;
   }
 
   void add(run& r, const process_info& p) {
@@ -238,16 +278,44 @@ class group_run_processes final : public run_processes {
     return group == groups_by_run_.end() ? nullptr : &runs_.at(group->second);
   }
 
+  // The process `p` and what descends from it: whose run they are (see look()).
+  void walk(const process_info& p, run* parents_run) {
+    run* owner = nullptr;
+    if (const auto in_group = runs_.find(p.group); in_group != runs_.end()) {
+      owner = &in_group->second;
+    } else {
+      owner = marked(p.pid);
+      if (!owner) owner = parents_run;
+      if (owner && !p.zombie) add(*owner, p);
+    }
+    for (const auto child : children_of(p.pid).value_or(std::vector<pid_t>{})) {
+      if (const auto c = read_process(child)) walk(*c, owner);
+    }
+  }
+
+  // What is left of a run whose group is empty: the processes that left it have lost every
+  // ancestor in it, so the first of each line is an orphan plughost adopted as subreaper. Only
+  // plughost's children outside every run's group are looked at, and what descends from them:
+  // cheap, also when a thousand groups end one after the other.
+  void look_at_adopted() {
+    auto children = children_of(host_);
+    if (!children) return look();  // the kernel does not list children: all of /proc then
+    ++looks_;
+    for (const auto child : *children) {
+      if (runs_.count(child) || child == own_) continue;  // a run's main process; the guardian
+      const auto p = read_process(child);
+      if (!p || runs_.count(p->group)) continue;
+      walk(*p, nullptr);
+    }
+  }
+
   // Walks plughost's descendants: a process belongs to the run of its group, else to the run
   // its mark names, else to its parent's (one that replaced its environment). Those of a run
   // outside its group are what group signals miss.
   void look() {
+    ++looks_;  // before reading: it covers every group seen empty until now
     const auto processes = every_process();
     looked_at_ = std::chrono::steady_clock::now();
-    std::vector<run*> empty;  // whose group was empty before this look: it sees all they left
-    for (auto& [group, r] : runs_) {
-      if (r.outside.empty() && ::kill(-group, 0) != 0 && errno == ESRCH) empty.push_back(&r);
-    }
     std::unordered_map<pid_t, std::vector<const process_info*>> children;
     for (const auto& p : processes) children[p.parent].push_back(&p);
     std::vector<std::pair<pid_t, run*>> to_visit{{host_, nullptr}};
@@ -257,6 +325,7 @@ class group_run_processes final : public run_processes {
       const auto kids = children.find(pid);
       if (kids == children.end()) continue;
       for (const auto* child : kids->second) {
+        if (child->pid == own_) continue;
         run* owner = nullptr;
         if (const auto in_group = runs_.find(child->group); in_group != runs_.end()) {
           owner = &in_group->second;  // group signals reach it
@@ -268,19 +337,20 @@ class group_run_processes final : public run_processes {
         to_visit.emplace_back(child->pid, owner);
       }
     }
-    for (auto* r : empty) r->looked = true;
   }
 
   pid_t host_;
+  pid_t own_;                  // plughost's own child, never a run's
   std::map<pid_t, run> runs_;  // by process group
   std::unordered_map<run_id, pid_t> groups_by_run_;
   std::chrono::steady_clock::time_point looked_at_{};
+  std::uint64_t looks_ = 0;  // started
 };
 
 }  // namespace
 
-std::unique_ptr<run_processes> make_group_run_processes(pid_t host) {
-  return std::make_unique<group_run_processes>(host);
+std::unique_ptr<run_processes> make_group_run_processes(pid_t host, pid_t own) {
+  return std::make_unique<group_run_processes>(host, own);
 }
 
 }  // namespace plughost::detail

@@ -36,7 +36,8 @@ class run_processes {
 
 /// Process groups, and what left them found through /proc: among the descendants of `host`
 /// (plughost is their subreaper, so orphans stay its descendants), those outside every run's
-/// group that carry a run's mark (or descend from one that does).
-std::unique_ptr<run_processes> make_group_run_processes(pid_t host);
+/// group that carry a run's mark (or descend from one that does). `own` is a child of
+/// plughost's that is never a run's (the guardian): not looked at.
+std::unique_ptr<run_processes> make_group_run_processes(pid_t host, pid_t own);
 
 }  // namespace plughost::detail

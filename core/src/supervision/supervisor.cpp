@@ -313,6 +313,7 @@ class supervisor::impl : private supervision_port {
     if (!guardian_.start(max_stop_timeout_)) {
       log().warn("cannot start the guardian process: plugins would outlive a killed host");
     }
+    processes_ = make_group_run_processes(context_.host_pid, guardian_.pid());
     if (options_.exit_with) watch_exit_with(*options_.exit_with);
   }
 
@@ -710,7 +711,7 @@ class supervisor::impl : private supervision_port {
   supervisor_options options_;
   spawn_context context_;
   guardian guardian_;
-  std::unique_ptr<run_processes> processes_ = make_group_run_processes(::getpid());
+  std::unique_ptr<run_processes> processes_;  // made once the guardian runs
   asio::signal_set child_signals_;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
