@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -134,6 +136,23 @@ int exit_with_pid(const std::string& value) {
   }
   if (pid == ::getpid()) {
     throw usage_error(fmt::format("--exit-with-parent: {} is this plughost itself", pid));
+  }
+  // A process that is gone before plughost starts is a mistake in the command line (a pid
+  // written down too early, or mistyped), not a reason to start and stop at once: said here, in
+  // one line, before anything starts. (One that exits after this is watched as usual.)
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && errno == ESRCH) {
+    throw usage_error(fmt::format("--exit-with-parent: there is no process {}", pid));
+  }
+  if (fd >= 0) {
+    struct pollfd ended {
+      fd, POLLIN, 0
+    };
+    const bool exited = ::poll(&ended, 1, 0) > 0;  // readable: it has exited (not yet reaped)
+    ::close(fd);
+    if (exited) {
+      throw usage_error(fmt::format("--exit-with-parent: process {} has already exited", pid));
+    }
   }
   return pid;
 }

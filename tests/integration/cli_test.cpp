@@ -1,12 +1,16 @@
 // The command line: version, help, usage errors (exit 2), list and list --json, and data found
 // relative to the binary.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "integration.hpp"
@@ -216,6 +220,75 @@ TEST_F(cli, list_exits_1_when_a_selected_plugin_cannot_run) {
   EXPECT_EQ(run({"list", "--json", "--config", config.string(), "--location", plugins.string()})
                 .exit_code,
             1);
+}
+
+TEST_F(cli, a_plugin_whose_path_is_longer_than_linux_accepts_is_an_error) {
+  // Folders nested until the plugin's path is over PATH_MAX (4096 bytes), made one level at a
+  // time (mkdir of the whole path fails with ENAMETOOLONG). It was ignored: "no plugins to
+  // start", exit 0.
+  plugin("fine.sh", "echo fine\n");
+  const std::string level(200, 'd');
+  // Removed level by level at the end (fs::remove_all cannot reach that deep).
+  struct deep_tree {
+    std::vector<int> folders;
+    ~deep_tree() {
+      if (folders.empty()) return;
+      ::unlinkat(folders.back(), "deep.sh", 0);
+      for (std::size_t i = folders.size() - 1; i > 0; --i) {
+        ::close(folders[i]);
+        ::unlinkat(folders[i - 1], std::string(200, 'd').c_str(), AT_REMOVEDIR);
+      }
+      ::close(folders[0]);
+    }
+  } tree;
+  tree.folders.push_back(::open(plugins.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_GE(tree.folders.back(), 0);
+  std::string name;
+  while (plugins.native().size() + name.size() < 4200) {
+    ASSERT_EQ(::mkdirat(tree.folders.back(), level.c_str(), 0755), 0) << std::strerror(errno);
+    const int next =
+        ::openat(tree.folders.back(), level.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(next, 0);
+    tree.folders.push_back(next);
+    name += level + "/";
+  }
+  const int file = ::openat(tree.folders.back(), "deep.sh", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(::write(file, "echo deep\n", 10), 10);
+  ::close(file);
+  name += "deep.sh";
+  const auto path = (plugins / name).native();
+  ASSERT_GT(path.size(), 4096u);
+  // What is reported is the first path on the way that is too long (with its NUL, over 4096
+  // bytes): a folder the file is in, or the file.
+  std::size_t too_long = path.size();
+  for (auto slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+    const auto folder = (plugins / name.substr(0, slash)).native().size();
+    if (folder >= 4096) {
+      too_long = folder;
+      break;
+    }
+  }
+  const auto reason = fmt::format(
+      "its path is {} bytes long, longer than Linux accepts (4096 bytes, PATH_MAX): it can be "
+      "neither read nor run; move it to a shorter path",
+      too_long);
+  auto r = run({"list", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto j = json::parse(r.out);
+  bool found = false;
+  for (const auto& p : j["plugins"]) {
+    if (p["decision"] != "error") continue;
+    found = true;
+    EXPECT_EQ(p["reason"], reason);
+  }
+  EXPECT_TRUE(found) << r.out;
+
+  r = run({"run"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("no plugins to start"), std::string::npos) << r.err;
+  EXPECT_EQ(lines_of("fine.sh", "stdout"), std::vector<std::string>{"fine"});
 }
 
 TEST_F(cli, the_guardian_shows_as_such_in_ps) {

@@ -4,6 +4,7 @@
 // exits with its parent.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -320,11 +321,32 @@ TEST_F(lmcache_compat, exit_with_a_given_process) {
   EXPECT_NE(read_file(dir.path() / "bg.err").find("has exited: stopping every plugin"),
             std::string::npos);
 
-  // A process that is already gone: nothing starts.
+  // A process that is already gone: a usage error, in one line, and nothing starts (it said
+  // "does not exist: starting nothing", then "has exited: stopping every plugin", and exit 0).
   ASSERT_TRUE(watched.wait_for(std::chrono::seconds(20)).has_value());
   fs::remove(records_file);
-  const auto r = run({"run", "--exit-with-parent=" + std::to_string(watched.pid())});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto gone = std::to_string(watched.pid());
+  const auto r = run({"run", "--exit-with-parent=" + gone});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: --exit-with-parent: there is no process " + gone + "\n");
+  EXPECT_TRUE(records_of("all_wait.sh").empty());
+}
+
+TEST_F(lmcache_compat, exit_with_a_process_that_has_exited_but_is_not_reaped_is_refused) {
+  plugin("all_wait.sh", "echo ready\nexec sleep 1000\n");
+  // A child of this test that has exited, not yet waited for: a zombie still has its pid.
+  const pid_t zombie = ::fork();
+  ASSERT_GE(zombie, 0);
+  if (zombie == 0) ::_exit(0);
+  ASSERT_TRUE(eventually([&] {
+    const auto stat = read_file("/proc/" + std::to_string(zombie) + "/stat");
+    return stat.find(") Z ") != std::string::npos;
+  }));
+  const auto r = run({"run", "--exit-with-parent=" + std::to_string(zombie)});
+  ::waitpid(zombie, nullptr, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: --exit-with-parent: process " + std::to_string(zombie) +
+                       " has already exited\n");
   EXPECT_TRUE(records_of("all_wait.sh").empty());
 }
 

@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "integration.hpp"
@@ -67,7 +69,13 @@ TEST_F(plugin_environment, is_the_hosts_plus_exactly_the_lmcache_variables) {
     // The pid of the plughost that started it (a plughost started from a plugin refuses to run).
     ASSERT_TRUE(seen.count("PLUGHOST_HOST_PID"));
     EXPECT_GT(std::stol(seen["PLUGHOST_HOST_PID"]), 1);
+    // Its run's mark: "<that pid>:<run>", by which plughost finds what leaves the plugin's
+    // process group.
+    ASSERT_TRUE(seen.count("PLUGHOST_RUN"));
+    EXPECT_EQ(seen["PLUGHOST_RUN"].rfind(seen["PLUGHOST_HOST_PID"] + ":", 0), 0u)
+        << seen["PLUGHOST_RUN"];
     seen.erase("PLUGHOST_HOST_PID");
+    seen.erase("PLUGHOST_RUN");
     EXPECT_EQ(seen, expected) << name;
   }
 }
@@ -144,6 +152,79 @@ TEST_F(plugin_environment, process_state_is_clean_even_when_the_host_was_not) {
   }
   EXPECT_EQ(signal_state,
             (std::vector<std::string>{"SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"}));
+}
+
+// Linux's limit for the whole of a program's environment and command line is a quarter of the
+// stack limit, at least 128 KiB: plughost under `ulimit -s 512` can give its plugins 128 KiB.
+void small_stack() {
+  struct rlimit stack {
+    512 * 1024, 512 * 1024
+  };
+  ::setrlimit(RLIMIT_STACK, &stack);
+}
+
+// A configuration whose JSON is about `bytes` long: plugins receive it twice
+// (LMCACHE_RUNTIME_PLUGIN_CONFIG and LMCACHE_PLUGIN_CONFIG).
+std::string config_of(std::size_t bytes) {
+  return "runtime_plugin_locations: [plugins]\nfiller: " + std::string(bytes, 'x') + "\n";
+}
+
+TEST_F(plugin_environment, more_than_exec_accepts_at_the_start_is_one_configuration_error) {
+  // Each plugin failed alone with a bare "Argument list too long", and run went on.
+  plugin("all_a.sh", "echo ran\n");
+  plugin("all_b.sh", "echo ran\n");
+  const auto config = dir.write("lmcache.yaml", config_of(70000));
+  auto host =
+      start({"run", "--config", config.string(), "--sink", "jsonl:" + records_file.string()},
+            small_stack);
+  const auto status = host->wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
+  const auto err = read_file(dir.path() / "bg.err");
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  const std::string start =
+      "plughost: error: plugin environment: plugin all_a.sh cannot be started: its environment "
+      "and command line take ";
+  EXPECT_EQ(err.substr(0, start.size()), start) << err;
+  EXPECT_NE(err.find(" bytes, more than the 131072 bytes Linux accepts when starting a program "
+                     "(ARG_MAX: a quarter of the stack limit, ulimit -s, at least 128 KiB and at "
+                     "most 6 MiB); the largest parts: LMCACHE_RUNTIME_PLUGIN_CONFIG ("),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find(" KiB), LMCACHE_PLUGIN_CONFIG ("), std::string::npos) << err;
+  EXPECT_NE(err.find("; make them smaller, or raise the stack limit (and 1 other plugin)\n"),
+            std::string::npos)
+      << err;
+  for (const auto& r : records()) EXPECT_NE(r.value("event", ""), "started") << r.dump();
+}
+
+TEST_F(plugin_environment, a_reload_to_more_than_exec_accepts_is_refused_and_all_keeps_running) {
+  plugin("all_a.sh", "echo ready\nexec sleep 300\n");
+  const auto config = dir.write("lmcache.yaml", config_of(1000));
+  auto host =
+      start({"run", "--config", config.string(), "--sink", "jsonl:" + records_file.string()},
+            small_stack);
+  ASSERT_TRUE(wait_for_line("all_a.sh", "ready"));
+  const auto pid = records_of("all_a.sh").front()["pid"].get<pid_t>();
+  dir.write("lmcache.yaml", config_of(70000));
+  plugin("all_b.sh", "echo ready\nexec sleep 300\n");  // would start, if the reload applied
+  host->signal(SIGHUP);
+  const std::string refused =
+      "plughost: error: reload failed, everything keeps running as it was: plugin environment: "
+      "plugin all_a.sh cannot be started: its environment and command line take ";
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find(refused) != std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  EXPECT_NE(read_file(dir.path() / "bg.err").find("(and 1 other plugin)"), std::string::npos);
+  EXPECT_TRUE(process_alive(pid));
+  EXPECT_TRUE(records_of("all_b.sh").empty());
+  for (const auto& e : events_of(records_of("all_a.sh"))) EXPECT_NE(e["event"], "stopping");
+  // Smaller again: the reload applies.
+  dir.write("lmcache.yaml", config_of(1000));
+  host->signal(SIGHUP);
+  EXPECT_TRUE(wait_for_line("all_b.sh", "ready"));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
 }
 
 }  // namespace

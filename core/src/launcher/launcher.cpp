@@ -14,6 +14,7 @@
 #include "common/log.hpp"
 #include "config/launch_settings.hpp"
 #include "control/operator_endpoints.hpp"
+#include "launcher/exec_limits.hpp"
 #include "launcher/launch_context.hpp"
 #include "launcher/plugin_environment.hpp"
 #include "modules/module_registry.hpp"
@@ -148,36 +149,48 @@ struct launcher::impl {
     dispatch.event(plugin, 0, "error", fields);
   }
 
-  // The plugins of the current plan that should run, as the supervisor takes them. Reports the
-  // plan's errors (and its skips, when `report_skips`); `ok` turns false on an error.
-  std::vector<detail::launch_item> launch_items(bool report_skips, bool& ok) {
+  // What launch_items() reports: at the start, the plan's errors and skips; at a reload, its
+  // errors; before a reload is applied (to check it), nothing.
+  enum class reporting { start, reload, none };
+
+  // The plugins of a plan (the current one, by default) that should run, as the supervisor
+  // takes them. Reports as `report` says; `ok` turns false on an error.
+  std::vector<detail::launch_item> launch_items(reporting report, bool& ok) {
+    return launch_items(settings, the_plan, runners, report, ok);
+  }
+  std::vector<detail::launch_item> launch_items(const detail::launch_settings& with,
+                                                const plughost::plan& of,
+                                                const std::vector<detail::loaded_runner>& by,
+                                                reporting report, bool& ok) {
     const auto shared_env = std::make_shared<const std::vector<std::string>>(
-        detail::plugin_environment(base.env, settings).entries());
+        detail::plugin_environment(base.env, with).entries());
     std::vector<detail::launch_item> items;
-    for (const auto& p : the_plan.plugins) {
+    const auto error = [&](const std::string& plugin, const std::string& message) {
+      if (report != reporting::none) report_error(plugin, message);
+    };
+    for (const auto& p : of.plugins) {
       if (p.decision == decision::skip) {
-        if (!report_skips) continue;
+        if (report != reporting::start) continue;
         const event_field fields[] = {{"reason", std::string_view(p.reason)}};
         dispatch.event(p.name, 0, "skipped", fields);
       } else if (p.decision == decision::error) {
         ok = false;
-        report_error(p.name, p.reason);
+        error(p.name, p.reason);
       } else if (p.decision == decision::run) {
         detail::plugin_environment_entries environment{shared_env, {}};
         environment.own.push_back("LMCACHE_RUNTIME_PLUGIN_NAME=" + p.name);
         try {
-          if (const auto* r = detail::find_runner(runners, p.runner)) {
+          if (const auto* r = detail::find_runner(by, p.runner)) {
             for (const auto& [k, v] : r->impl->environment(p.path)) {
               environment.own.push_back(k + "=" + v);
             }
           }
         } catch (const std::exception& e) {
           ok = false;
-          report_error(p.name,
-                       fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
+          error(p.name, fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
           continue;
         }
-        items.push_back({p.name, p.argv, std::move(environment), settings.policy_for(p.name),
+        items.push_back({p.name, p.argv, std::move(environment), with.policy_for(p.name),
                          detail::plugin_fingerprint(p.path, p.argv)});
       }
     }
@@ -235,6 +248,15 @@ struct launcher::impl {
             "control_socket and metrics_address changes take effect when plughost starts "
             "again; they stay as they are");
       }
+      // Every plugin can still be started with what the new configuration gives it (a larger
+      // configuration, a runner's variables): else the reload is refused, and nothing changes.
+      bool fits = true;
+      const auto limit = detail::exec_size_limit();
+      if (auto problem = detail::exec_size_problem(
+              launch_items(fresh, fresh_plan, fresh_runners, reporting::none, fits), limit);
+          !problem.empty()) {
+        throw config_error("plugin environment", problem);
+      }
       fresh.control_socket = settings.control_socket;
       fresh.control_socket_named = settings.control_socket_named;
       fresh.metrics = settings.metrics;
@@ -243,7 +265,7 @@ struct launcher::impl {
       runners = std::move(fresh_runners);
       the_plan = std::move(fresh_plan);
       bool ok = true;
-      return launch_items(/*report_skips=*/false, ok);
+      return launch_items(reporting::reload, ok);
     } catch (const std::exception&) {
       for (const auto& w : news()) detail::log().warn("{}", w);
       throw;  // the supervisor says it failed, and why
@@ -326,7 +348,14 @@ struct launcher::impl {
     check_locations();
     if (settings.control_socket) dispatch.tap_into(&tap);  // for `plughost logs`
     dispatch.open(open_sinks(), settings.plugin_sinks);
-    auto items = launch_items(/*report_skips=*/true, plan_ok);
+    // Checked before the first spawn: otherwise every plugin fails alone with a bare "Argument
+    // list too long".
+    if (auto problem = detail::exec_size_problem(launch_items(reporting::none, plan_ok),
+                                                 detail::exec_size_limit());
+        !problem.empty()) {
+      throw config_error("plugin environment", problem);
+    }
+    auto items = launch_items(reporting::start, plan_ok);
     dispatch.flush();
     if (items.empty()) detail::log().info("no plugins to start");
     return items;

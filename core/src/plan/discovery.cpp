@@ -2,6 +2,7 @@
 #include "plan/discovery.hpp"
 
 #include <fmt/format.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -70,10 +71,17 @@ class walker {
       struct stat child {};
       if (::stat(path.c_str(), &child) != 0) {
         const int err = errno;
-        out_.files.push_back({relative, path, location_, false,
-                              err == ENOENT
-                                  ? std::string("broken symbolic link")
-                                  : fmt::format("cannot be read: {}", std::strerror(err))});
+        if (err == ENAMETOOLONG) {  // a file or a folder: neither can be read, nor run
+          out_.files.push_back({relative, path, location_, false, {}, too_long(path)});
+          continue;
+        }
+        out_.files.push_back({relative,
+                              path,
+                              location_,
+                              false,
+                              err == ENOENT ? std::string("broken symbolic link")
+                                            : fmt::format("cannot be read: {}", std::strerror(err)),
+                              {}});
         continue;
       }
       if (S_ISDIR(child.st_mode)) {
@@ -85,7 +93,7 @@ class walker {
   }
 
   void file(const fs::path& path, const std::string& name, const struct stat& st) {
-    found_file f{name, path, location_, false, {}};
+    found_file f{name, path, location_, false, {}, {}};
     if (!S_ISREG(st.st_mode)) {
       f.ignored_reason = "not a regular file";
     } else if (!claims_(path)) {
@@ -102,6 +110,13 @@ class walker {
   }
 
   void warn(std::string message) { out_.warnings.push_back(std::move(message)); }
+
+  static std::string too_long(const fs::path& path) {
+    return fmt::format(
+        "its path is {} bytes long, longer than Linux accepts ({} bytes, PATH_MAX): it can be "
+        "neither read nor run; move it to a shorter path",
+        path.native().size(), PATH_MAX);
+  }
 
   const std::function<bool(const fs::path&)>& claims_;
   discovery_result& out_;

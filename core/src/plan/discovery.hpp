@@ -14,6 +14,9 @@ struct found_file {
   std::filesystem::path location;  ///< the location it was found in
   bool plugin = false;             ///< some runner claims it
   std::string ignored_reason;      ///< when not a plugin, or already reached another way
+  /// It could not be looked at (its path is longer than Linux accepts): an error of the plan,
+  /// as an unreadable plugin is, not a file quietly ignored.
+  std::string error;
 };
 
 struct discovery_result {

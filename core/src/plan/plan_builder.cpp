@@ -141,6 +141,12 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
     p.name = std::move(f.name);
     p.path = std::move(f.path);
     p.location = std::move(f.location);
+    if (!f.error.empty()) {
+      p.decision = decision::error;
+      p.reason = std::move(f.error);
+      out.plugins.push_back(std::move(p));
+      continue;
+    }
     if (!f.plugin) {
       p.decision = decision::ignored;
       p.reason = std::move(f.ignored_reason);

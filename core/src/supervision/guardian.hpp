@@ -1,8 +1,9 @@
 // The guardian: a small process forked when supervision starts, so that plugins do not outlive
 // a host that is killed with SIGKILL or crashes. It holds one end of a socket pair; the host
 // tells it each plugin's process group as it starts and ends. When the host's end closes
-// without a goodbye (the host died), the guardian sends SIGTERM to every group it knows, waits
-// up to the stop timeout, sends SIGKILL to what is left, and exits. See docs/running.md.
+// without a goodbye (the host died), the guardian sends SIGTERM to every group it knows and to
+// every process that left one (found by the host's mark in its environment, PLUGHOST_RUN),
+// waits up to the stop timeout, sends SIGKILL to what is left, and exits. See docs/running.md.
 #pragma once
 
 #include <sys/types.h>

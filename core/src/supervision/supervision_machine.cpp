@@ -477,7 +477,15 @@ void supervision_machine::schedule_restart(plugin& p, bool failed, clock::durati
 }
 
 void supervision_machine::on_restart_due(plugin& p) {
-  if (p.state != plugin_state::backoff || phase_ != run_phase::running) return;
+  // Due during the start-up too (it polls the loop between starts): the restart happens now,
+  // as the start-up's own starts do. Waiting for the start-up's end would hold a plugin (and a
+  // periodic job) back by however long starting thousands of others takes; and its timer has
+  // fired, so nothing else would ever start it. Only a stop (which cancels the timer) prevents
+  // it.
+  if (p.state != plugin_state::backoff ||
+      (phase_ != run_phase::running && phase_ != run_phase::starting)) {
+    return;
+  }
   if (!port_.output_room(p.item.name)) {  // its sink is full: the restart waits for room
     port_.arm_on_room({timer_key::kind::restart, p.id}, p.item.name);
     return;

@@ -37,6 +37,7 @@
 #include "plughost/error.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/room_timers.hpp"
+#include "supervision/run_processes.hpp"
 #include "supervision/spawn.hpp"
 #include "supervision/supervision_machine.hpp"
 
@@ -319,6 +320,7 @@ class supervisor::impl : private supervision_port {
     if (!guardian_.start(max_stop_timeout_)) {
       log().warn("cannot start the guardian process: plugins would outlive a killed host");
     }
+    processes_ = make_group_run_processes(context_.host_pid, guardian_.pid());
     if (options_.exit_with) watch_exit_with(*options_.exit_with);
   }
 
@@ -328,10 +330,7 @@ class supervisor::impl : private supervision_port {
     const pid_t pid = requested == 0 ? ::getppid() : requested;
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) {
-      if (errno == ESRCH) {
-        log().warn("process {} (--exit-with-parent) does not exist: starting nothing", pid);
-        return on_exit_with_gone(pid);
-      }
+      if (errno == ESRCH) return on_exit_with_gone(pid);  // one line says so
       log().warn("cannot watch process {} (--exit-with-parent): {}", pid, std::strerror(errno));
       if (requested == 0 && ::prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && ::getppid() != pid) {
         on_exit_with_gone(pid);
@@ -634,13 +633,23 @@ class supervisor::impl : private supervision_port {
 
   std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
     context_.guardian_fd = guardian_.socket();
-    auto result = spawn_plugin(item.argv, item.environment.entries(), context_);
+    // The run's mark first (found in /proc/<pid>/environ without reading megabytes of
+    // configuration first): what leaves the run's group is still found by it.
+    auto environment = item.environment.entries();
+    std::erase_if(environment, [](const std::string& e) {
+      return e.size() > run_mark_variable.size() &&
+             e.compare(0, run_mark_variable.size(), run_mark_variable) == 0 &&
+             e[run_mark_variable.size()] == '=';
+    });
+    environment.insert(environment.begin(), processes_->mark(id));
+    auto result = spawn_plugin(item.argv, environment, context_);
     if (auto* error = std::get_if<std::string>(&result)) {
       if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
       return std::move(*error);
     }
     const auto& p = std::get<spawned>(result);
     if (context_.registered != p.pid) guardian_.watch(p.pid);  // it could not say so itself
+    processes_->started(id, p.pid);
     auto& io = runs_[id];
     io.pid = p.pid;
     main_pids_[p.pid] = id;
@@ -656,17 +665,10 @@ class supervisor::impl : private supervision_port {
     return p.pid;
   }
 
-  void signal_group(pid_t group, int sig) override {
-    if (group <= 0) return;  // kill(-0) would signal our own group
-    if (::kill(-group, sig) != 0 && errno != ESRCH) {
-      log().warn("cannot send {} to process group {}: {}", signal_name(sig), group,
-                 std::strerror(errno));
-    }
-  }
+  // A run's group, and what left it (setsid()): run_processes.hpp.
+  void signal_group(pid_t group, int sig) override { processes_->signal(group, sig); }
 
-  bool group_alive(pid_t group) override {
-    return group > 0 && (::kill(-group, 0) == 0 || errno == EPERM);
-  }
+  bool group_alive(pid_t group) override { return processes_->alive(group); }
 
   bool output_open(run_id id) override {
     const auto* io = find(id);
@@ -693,6 +695,7 @@ class supervisor::impl : private supervision_port {
   // pipe's end of file is what ended the run).
   void release(run_id id, pid_t group) override {
     guardian_.forget(group);
+    processes_->ended(group);
     asio::post(ioc_, [this, id] { runs_.erase(id); });
   }
 
@@ -771,6 +774,7 @@ class supervisor::impl : private supervision_port {
   supervisor_options options_;
   spawn_context context_;
   guardian guardian_;
+  std::unique_ptr<run_processes> processes_;  // made once the guardian runs
   asio::signal_set child_signals_;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;

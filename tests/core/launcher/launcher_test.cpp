@@ -209,5 +209,27 @@ TEST(launcher_api, bad_options_throw_before_anything_starts) {
   EXPECT_THROW(launcher{o}, config_error);
 }
 
+TEST(launcher_api, an_environment_variable_longer_than_exec_accepts_is_a_configuration_error) {
+  // Linux refuses to start a program with one string over 128 KiB (MAX_ARG_STRLEN): every
+  // plugin failed alone with a bare "Argument list too long". Said once, before anything starts.
+  temp_dir dir;
+  dir.write("plugins/a.sh", "echo never > \"$0.ran\"\n", fs::perms(0755));
+  dir.write("plugins/b.sh", "echo never > \"$0.ran\"\n", fs::perms(0755));
+  auto o = options_for(dir);
+  o.environment->push_back("BIG=" + std::string(140000, 'x'));
+  launcher l(o);
+  try {
+    l.run();
+    ADD_FAILURE() << "it ran";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "plugin environment: plugin a.sh cannot be started: its environment variable BIG "
+              "is 140005 bytes with its name, more than Linux accepts for one variable (131072 "
+              "bytes, MAX_ARG_STRLEN) (and 1 other plugin)");
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "plugins/a.sh.ran"));
+  EXPECT_FALSE(fs::exists(dir.path() / "plugins/b.sh.ran"));
+}
+
 }  // namespace
 }  // namespace plughost

@@ -307,6 +307,48 @@ TEST_F(machine_test, a_plugin_that_cannot_start_is_an_error_and_restarts_on_fail
   EXPECT_EQ(state("a.sh"), plugin_state::running);
 }
 
+TEST_F(machine_test, a_restart_that_falls_due_during_the_start_up_happens_then) {
+  // The start-up polls the loop between starts: a plugin added early exits, and its restart
+  // timer fires while later plugins are still being added (issue 22: it was dropped, and the
+  // plugin stayed in backoff for ever).
+  auto policy = restarting(restart_mode::on_failure);
+  policy.restart_delay = 0s;
+  machine.add(item("a.sh", policy));
+  world.exit(current("a.sh"), 1);
+  ASSERT_EQ(state("a.sh"), plugin_state::backoff);
+  world.advance(0s);
+  EXPECT_EQ(state("a.sh"), plugin_state::running) << "restarted during the start-up";
+  EXPECT_EQ(view("a.sh").restarts, 1u);
+  EXPECT_EQ(world.processes.size(), 2u);
+  auto job = restarting(restart_mode::interval);
+  job.interval = 1s;
+  machine.add(item("job.sh", job));
+  world.exit(current("job.sh"), 0);
+  world.advance(1s);
+  EXPECT_EQ(state("job.sh"), plugin_state::running) << "a periodic job runs again";
+  machine.add(item("late.sh"));
+  machine.started_all();
+  world.exit(current("a.sh"), 0);
+  world.exit(current("job.sh"), 0);
+  world.exit(current("late.sh"), 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::exited);
+  EXPECT_EQ(state("job.sh"), plugin_state::backoff);
+  world.advance(1s);
+  EXPECT_EQ(view("job.sh").restarts, 2u);
+}
+
+TEST_F(machine_test, a_stop_during_the_start_up_cancels_a_pending_restart) {
+  auto policy = restarting(restart_mode::always);
+  machine.add(item("a.sh", policy));
+  world.exit(current("a.sh"), 0);
+  machine.stop("shutdown");
+  world.advance(10s);
+  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+  EXPECT_EQ(world.processes.size(), 1u);
+  machine.started_all();
+  EXPECT_TRUE(world.is_finished);
+}
+
 // ---- leftovers of a run ---------------------------------------------------------------------
 
 TEST_F(machine_test, what_a_restarting_plugins_run_left_behind_is_stopped) {
