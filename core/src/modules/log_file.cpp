@@ -160,8 +160,19 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
     operators_link = S_ISLNK(planted.st_mode);
     if (!operators_link) check_log_file(planted, where);
   }
-  // Non-blocking first: opening a FIFO that nobody reads would wait without a word.
-  int fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK, 0644);
+  // Non-blocking first: opening a FIFO that nobody reads would wait without a word. Made
+  // here (O_EXCL) as root, the file gets no group or other write bit whatever the umask, so
+  // that check_log_file() passes for plughost's own files when it opens them again.
+  int fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK | O_EXCL, 0644);
+  const bool created = fd >= 0;
+  if (created && ::geteuid() == 0) {
+    struct stat made {};
+    if (::fstat(fd, &made) == 0 && (made.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      ::fchmod(fd, made.st_mode & 07755);
+    }
+  } else if (errno == EEXIST) {
+    fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK, 0644);
+  }
   if (fd < 0 && errno == ENXIO) {
     // The module API has no logger of its own: the same form as plughost's warnings.
     fmt::print(stderr,

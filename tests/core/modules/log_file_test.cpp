@@ -123,8 +123,11 @@ TEST_F(log_file, a_log_file_another_user_planted_in_a_shared_folder_is_refused) 
     fs::permissions(planted, mode);
     EXPECT_EQ(refusal(shared, "plugins.jsonl"), "");
   }
-  // One plughost creates itself passes next time too.
+  // One plughost creates itself passes next time too, whatever the umask.
+  const auto before = ::umask(002);
   EXPECT_EQ(refusal(shared, "fresh.jsonl"), "");
+  ::umask(before);
+  EXPECT_EQ(fs::status(shared / "fresh.jsonl").permissions(), fs::perms(0644));
   EXPECT_EQ(refusal(shared, "fresh.jsonl"), "");
 }
 
