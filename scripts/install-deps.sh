@@ -21,7 +21,8 @@ test_packages=(
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
   zsh  # the zsh completion's syntax check
   lintian  # the Debian package's check
-  python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet)
+  python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet);
+  # python3-yaml also: YAML configurations read as LMCache's PyYAML reads them (lmcache_yaml tests)
 )
 # Groups: "build" alone installs only build_packages; no group, "test" or "bench" install the
 # test tools too; "test" adds the fuzz targets' clang and libFuzzer (which clang-14 only

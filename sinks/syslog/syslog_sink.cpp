@@ -240,8 +240,28 @@ void syslog_sink::connect_stream() {
     }
   }
   ::SSL_set_fd(tls_->ssl, fd_);
-  if (::SSL_connect(tls_->ssl) != 1) {
-    const auto why = openssl_error("TLS handshake with " + options_.address);
+  ::ERR_clear_error();
+  errno = 0;
+  if (const int rc = ::SSL_connect(tls_->ssl); rc != 1) {
+    const int sys_err = errno;
+    const int kind = ::SSL_get_error(tls_->ssl, rc);
+    const auto what = "TLS handshake with " + options_.address;
+    // OpenSSL says nothing of the socket's own failures: its receive timeout (SO_RCVTIMEO),
+    // an end of the connection.
+    std::string why;
+    if (::ERR_peek_error() == 0 && (kind == SSL_ERROR_SYSCALL || kind == SSL_ERROR_WANT_READ ||
+                                    kind == SSL_ERROR_WANT_WRITE)) {
+      ::ERR_clear_error();
+      if (sys_err == EAGAIN || sys_err == EWOULDBLOCK) {
+        why = fmt::format("{}: no answer within {}s", what, options_.timeout.count() / 1000.0);
+      } else if (sys_err == 0) {
+        why = fmt::format("{}: the receiver closed the connection", what);
+      } else {
+        why = fmt::format("{}: {}", what, std::strerror(sys_err));
+      }
+    } else {
+      why = openssl_error(what);
+    }
     const auto verdict = ::SSL_get_verify_result(tls_->ssl);
     disconnect();
     throw std::runtime_error(

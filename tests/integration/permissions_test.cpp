@@ -1,8 +1,12 @@
 // As root, the real binary refuses plugins and modules that a user other than root owns or that
-// others could write (or a folder holding them within their location or module folder), says
-// why in `list`, `modules` and an `error` record, and runs everything else; the opt-out runs
-// them with a warning. Only folders inside the test's own temporary folder are ever changed or
-// checked, so where the checkout lives does not matter.
+// others could write (or a folder holding them within their location or module folder, or on
+// the path to it from /), says why in `list`, `modules` and an `error` record, and runs
+// everything else; the opt-out runs them with a warning. Sinks refuse a log folder on such a
+// path, a log file another user planted, and (as any user) a link planted in a folder others
+// write. Only folders inside the test's own temporary folder are ever changed, and the checkout
+// and /tmp are root's on the test machines.
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -105,11 +109,12 @@ TEST_F(permissions, list_shows_each_refused_plugin_with_the_reason) {
       << text.out;
 }
 
-TEST_F(permissions, a_file_location_is_checked_with_its_own_folder_and_nothing_above) {
+TEST_F(permissions, a_file_location_is_checked_with_its_own_folder_and_the_path_above) {
   const auto loose = dir.write("loose/x.sh", "echo x\n", fs::perms(0755));
   fs::permissions(dir.path() / "loose", fs::perms(0777));
   const auto kept = dir.write("shared/kept/y.sh", "echo y\n", fs::perms(0755));
-  fs::permissions(dir.path() / "shared", fs::perms(0777));  // above the location: not checked
+  // Above the location, sticky as /tmp: others may add to it, not move kept/ away.
+  fs::permissions(dir.path() / "shared", fs::perms(01777));
   fs::permissions(dir.path() / "shared" / "kept", fs::perms(0755));
   const auto r = run({"run", "--location", loose.string(), "--location", kept.string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -149,6 +154,102 @@ TEST_F(permissions, the_opt_out_runs_them_all_with_one_warning_at_start) {
                                 std::string(opt_out_warning) + "\n"),
             1u)
       << r.err;
+}
+
+// A file made by `nobody` (the test's folder is opened to it, as /tmp is).
+void create_as_nobody(const fs::path& file, mode_t mode) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    ::_exit(fd >= 0 && ::fchmod(fd, mode) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not create it as nobody";
+}
+
+TEST_F(permissions,
+       a_location_under_a_folder_another_user_owns_is_refused_even_swapped_for_root_files) {
+  // The attack: `nobody` owns a folder above a location of root's, and swaps the location for a
+  // link to a tree of root's files (/usr/share/doc in the attack): each of them would run.
+  const auto home = dir.path() / "home";
+  const auto location = home / "plugins";
+  dir.write("home/plugins/mine.sh", "touch \"$0.ran\"\n", fs::perms(0755));
+  ASSERT_EQ(::chown(home.c_str(), 65534, 65534), 0);
+  const auto refusal = [&](const std::string& name) {
+    return "refused: " + home.string() + " is on the path to " + (location / name).string() +
+           " and is owned by uid 65534 (nobody), not root (mode 0755): whoever owns it can put "
+           "anything in the place of what lies below it; chown root " +
+           home.string() + ", or move " + (location / name).string() + " elsewhere";
+  };
+  auto r = run({"run", "--location", location.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  auto events = events_of(records_of("mine.sh"));
+  ASSERT_EQ(events.size(), 1u) << json(events).dump();
+  EXPECT_EQ(events[0]["message"], refusal("mine.sh"));
+  EXPECT_FALSE(fs::exists(location / "mine.sh.ran"));
+
+  fs::rename(location, home / "old");
+  const auto roots = dir.write("roots/all_root.sh", "touch \"$0.ran\"\n", fs::perms(0755));
+  fs::create_symlink(roots.parent_path(), location);
+  fs::remove(records_file);
+  r = run({"run", "--location", location.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  events = events_of(records_of("all_root.sh"));
+  ASSERT_EQ(events.size(), 1u) << json(events).dump();
+  EXPECT_EQ(events[0]["message"], refusal("all_root.sh"));
+  EXPECT_FALSE(fs::exists(roots.string() + ".ran")) << "a script of root's ran";
+  const auto listed = run({"list", "--location", location.string()});
+  EXPECT_NE(listed.out.find(refusal("all_root.sh")), std::string::npos) << listed.out;
+}
+
+TEST_F(permissions, a_log_file_another_user_planted_is_refused_before_anything_runs) {
+  fs::permissions(dir.path(), fs::perms(0755));
+  const auto shared = dir.path() / "shared";
+  fs::create_directories(shared);
+  fs::permissions(shared, fs::perms(01777));  // as /tmp, which the check allows for a log folder
+  const auto planted = shared / "records.jsonl";
+  create_as_nobody(planted, 0666);
+  plugin("a.sh", "touch \"$0.ran\"\n");
+  const auto r = run({"run", "--sink", "jsonl:" + planted.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: sink jsonl (" + planted.string() + "): refused: log file " +
+                       planted.string() +
+                       " is owned by uid 65534 (nobody), not by root: its owner could read every "
+                       "record; remove it or chown it to root\n");
+  EXPECT_FALSE(fs::exists(plugins / "a.sh.ran"));
+  EXPECT_EQ(fs::file_size(planted), 0u);
+}
+
+// A link planted in a folder others write, for any user: named as a link, the sink by its name
+// and path.
+using planted_links = plughost_run;
+
+TEST_F(planted_links, a_link_in_a_folder_others_write_is_refused_in_words) {
+  const auto shared = dir.path() / "shared";
+  fs::create_directories(shared);
+  fs::permissions(shared, fs::perms(01777));
+  const auto target = dir.write("precious", "keep\n");
+  fs::create_symlink(target, shared / "x.log");
+  fs::create_symlink(target, shared / "x.jsonl");
+  plugin("a.sh", "touch \"$0.ran\"\n");
+  const std::string link_words =
+      " is a symbolic link in a folder others can write; refusing to follow it\n";
+  const auto log = (shared / "x.log").string();
+  auto r = run({"run", "--sink", "file:" + log});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: sink file (" + log + "): " + log + link_words);
+  const auto config =
+      dir.write("c.yaml", "plughost:\n  sinks:\n    - {type: jsonl, name: main, path: " +
+                              (shared / "x.jsonl").string() + "}\n");
+  r = run({"run", "--location", plugins.string(), "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "plughost: error: sink main (jsonl (" + (shared / "x.jsonl").string() +
+                       ")): " + (shared / "x.jsonl").string() + link_words);
+  EXPECT_FALSE(fs::exists(plugins / "a.sh.ran"));
+  EXPECT_EQ(read_file(target), "keep\n");
 }
 
 class module_permissions : public permissions {
@@ -225,6 +326,21 @@ TEST_F(module_permissions, a_module_others_could_have_written_is_refused_before_
       << r.err;
   EXPECT_NE(r.err.find("unknown sink 'marked'"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+}
+
+TEST_F(module_permissions, a_module_folder_under_a_folder_another_user_owns_is_refused) {
+  // mods/ is root's, the folder holding it nobody's: nobody could put any folder in its place.
+  ASSERT_EQ(::chown(dir.path().c_str(), 65534, 65534), 0);
+  const auto e = entry();
+  EXPECT_EQ(e["status"], "failed");
+  EXPECT_EQ(e["reason"], "refused: " + dir.path().string() + " is on the path to " +
+                             module.string() +
+                             " and is owned by uid 65534 (nobody), not root (mode 0700): whoever "
+                             "owns it can put anything in the place of what lies below it; chown "
+                             "root " +
+                             dir.path().string() + ", or move " + module.string() + " elsewhere");
+  EXPECT_FALSE(fs::exists(mark)) << "the library was opened";
+  ASSERT_EQ(::chown(dir.path().c_str(), 0, 0), 0);
 }
 
 TEST_F(module_permissions, the_opt_out_loads_it_with_one_warning) {

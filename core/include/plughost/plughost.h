@@ -11,10 +11,15 @@
  * - A launcher is created, run, started and freed on one thread; plughost_launcher_stop(),
  *   _reload(), _status_json() and _wait() may be called from any thread at any time.
  * - The record and diagnostics callbacks are called from plughost's own threads (a writer thread
- *   for records, any of the launcher's threads for diagnostics), one call at a time each. They
- *   may call plughost_launcher_stop(), _reload() and _status_json(), never _free(), _run(),
- *   _start() or _wait() (those wait for the thread the callback runs on: _wait() fails with
- *   PLUGHOST_ERROR_USAGE, _free() leaves the launcher running and unfreed, with an error message).
+ *   for records, any of the launcher's threads for diagnostics, the thread of _run() among
+ *   them), one call at a time each. They may call plughost_launcher_stop(), _reload(),
+ *   _status_json() and _plan_json(), never _free(), _run(), _start() or _wait() on their own
+ *   launcher (those wait for the thread the callback runs on): _run(), _start() and _wait() fail
+ *   with PLUGHOST_ERROR_USAGE, _free() leaves the launcher running and unfreed, with the reason in
+ *   plughost_last_error().
+ * - A launcher handle is checked against the live ones: a call with one freed already fails with
+ *   PLUGHOST_ERROR_USAGE instead of using freed memory (as long as the address has not been
+ *   given to a newer launcher).
  * - The launcher never returns from _run(), _wait() or _free() while the record callback is
  *   running: a slow callback is waited for, so `user_data` may be freed once they returned.
  * - Strings passed in are copied; strings handed to callbacks live only for the call.
@@ -165,7 +170,12 @@ typedef struct plughost_launcher plughost_launcher;
 /* Loads the configuration and modules, and decides what runs (nothing starts yet). */
 PLUGHOST_C_API plughost_result plughost_launcher_new(const plughost_options* options,
                                                      plughost_launcher** out);
-/* Stops a started launcher and waits for it, then frees it. NULL is fine. */
+/* Stops a started launcher and waits for it, then frees it. NULL is fine. It returns nothing:
+ * plughost_last_error() is "" when the launcher was freed, else it says why it was not, and the
+ * launcher is left as it was: called from one of its callbacks, while _run() runs on another
+ * thread (stop it, and free it once _run() returned), or with a launcher freed already. Calls
+ * that other threads have in progress on it (a _wait()) are waited for (they return), later ones
+ * fail with PLUGHOST_ERROR_USAGE. */
 PLUGHOST_C_API void plughost_launcher_free(plughost_launcher* launcher);
 
 /* What `plughost list --json` prints, for this launcher. Free with plughost_string_free(). */
@@ -174,7 +184,8 @@ PLUGHOST_C_API plughost_result plughost_launcher_plan_json(plughost_launcher* la
 
 /* Runs the plugins on the calling thread until they have all ended or stop() was called;
  * `exit_code` (may be NULL) is then `plughost run`'s: 0, 1 (a plugin failed for good) or 3
- * (records were lost). Once per launcher, like start(). */
+ * (records were lost). Once per launcher, like start(): a second call (after, or meanwhile on
+ * another thread) fails with PLUGHOST_ERROR_USAGE. */
 PLUGHOST_C_API plughost_result plughost_launcher_run(plughost_launcher* launcher, int* exit_code);
 /* Runs them on a thread of the launcher's; returns once they are being started. */
 PLUGHOST_C_API plughost_result plughost_launcher_start(plughost_launcher* launcher);

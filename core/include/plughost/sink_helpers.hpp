@@ -123,10 +123,13 @@ class record_buffer {
 /// path, relative and without "." or "..". Each folder of `below` is created (0755) or entered
 /// without following a symbolic link; the file is opened without following one (O_NOFOLLOW)
 /// when the folder holding it may be written by its group, others, or a user other than root
-/// and plughost's (a link there could be anyone's). Running as root, `folder` and every folder
-/// below it must belong to root, and not be writable by others unless it has the sticky bit (as
-/// /tmp). Returns a descriptor (close-on-exec, O_APPEND; the caller closes it). Throws
-/// std::system_error or std::runtime_error naming the path and what is wrong.
+/// and plughost's (a link there could be anyone's): such a link is refused as "<path> is a
+/// symbolic link in a folder others can write; refusing to follow it". Running as root,
+/// `folder` and every folder below it must belong to root, and not be writable by others unless
+/// it has the sticky bit (as /tmp); the path to `folder` from / is checked as a secure path (as
+/// a plugin location's); and the file must be root's and not writable by its group or others
+/// (one it creates gets no such bit). Returns a descriptor (close-on-exec, O_APPEND; the caller
+/// closes it). Throws std::system_error or std::runtime_error naming the path and what is wrong.
 int open_log_file(const std::filesystem::path& folder, const std::filesystem::path& below,
                   bool create_folder);
 

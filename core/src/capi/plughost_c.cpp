@@ -1,10 +1,14 @@
 // The C API (plughost/plughost.h): the C++ launcher behind opaque handles. Every entry point
-// catches everything: no exception crosses into C.
+// catches everything: no exception crosses into C; a launcher handle is checked against the
+// live ones, so that a call the header forbids is an error, not a crash.
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_set>
 
 #include "plughost/error.hpp"
 #include "plughost/launcher.hpp"
@@ -16,15 +20,51 @@ struct plughost_options {
   plughost::launch_options options;
   plughost_record_callback on_record = nullptr;
   void* record_user = nullptr;
+  plughost_diagnostics_callback on_diagnostic = nullptr;
+  void* diagnostic_user = nullptr;
 };
 
+// The counters are the registry's (its mutex guards them).
 struct plughost_launcher {
   std::unique_ptr<plughost::launcher> launcher;
+  int calls = 0;  // calls in progress on it, run() included
+  int runs = 0;   // run() in progress
 };
 
 namespace {
 
 thread_local std::string last_error;
+
+// The launcher whose callback this thread is in (nullptr: none). run(), start(), wait() and
+// free() would wait for the very thread the callback runs on.
+thread_local const plughost_launcher* in_callback_of = nullptr;
+
+// Sets in_callback_of for one call of the program's callback.
+class callback_scope {
+ public:
+  explicit callback_scope(const plughost_launcher* l) : before_(in_callback_of) {
+    in_callback_of = l;
+  }
+  ~callback_scope() { in_callback_of = before_; }
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+
+ private:
+  const plughost_launcher* before_;
+};
+
+// The launchers made and not yet freed: a handle that is not one (freed already, never made)
+// is refused, and free() waits for the calls in progress on the one it frees.
+struct launcher_registry {
+  std::mutex mutex;
+  std::condition_variable idle;  // a launcher's calls went down
+  std::unordered_set<const plughost_launcher*> live;
+};
+
+launcher_registry& registry() {
+  static auto* r = new launcher_registry();  // never destroyed: a launcher may outlive exit()
+  return *r;
+}
 
 plughost_result fail(plughost_result code, std::string message) {
   try {
@@ -64,6 +104,52 @@ std::string text(const char* s, const char* what) {
   return s;
 }
 
+// One call of a plughost_launcher_* function: refused when the handle is not a live launcher,
+// or, for a function that waits for the launcher's threads, when called from one of its
+// callbacks; while it lasts, plughost_launcher_free() waits.
+class launcher_call {
+ public:
+  enum kind { any_thread, waits, runs };
+  launcher_call(plughost_launcher* l, const char* function, kind k) : l_(l), runs_(k == runs) {
+    require(l, "launcher");
+    if (k != any_thread && in_callback_of == l) {
+      throw plughost::usage_error(std::string(function) +
+                                  "() called from one of the launcher's callbacks would wait for "
+                                  "the thread the callback runs on; call it from a thread of the "
+                                  "program's");
+    }
+    auto& r = registry();
+    const std::lock_guard lock(r.mutex);
+    if (!r.live.contains(l)) throw not_live(function);
+    ++l->calls;
+    if (runs_) ++l->runs;
+  }
+  ~launcher_call() {
+    auto& r = registry();
+    {
+      const std::lock_guard lock(r.mutex);
+      --l_->calls;
+      if (runs_) --l_->runs;
+    }
+    r.idle.notify_all();
+  }
+  launcher_call(const launcher_call&) = delete;
+  launcher_call& operator=(const launcher_call&) = delete;
+
+  plughost::launcher& operator*() const { return *l_->launcher; }
+  plughost::launcher* operator->() const { return l_->launcher.get(); }
+
+  static plughost::usage_error not_live(const char* function) {
+    return plughost::usage_error(std::string(function) +
+                                 "(): not a launcher (freed already, or not made by "
+                                 "plughost_launcher_new())");
+  }
+
+ private:
+  plughost_launcher* l_;
+  bool runs_;
+};
+
 char* copy_out(const std::string& s) {
   auto* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (!out) throw std::bad_alloc();
@@ -96,7 +182,8 @@ std::string event_json(const plughost::record& r) {
 // The record callback as a sink: called from its writer thread.
 class callback_to_c final : public plughost::sink {
  public:
-  callback_to_c(plughost_record_callback f, void* user) : f_(f), user_(user) {}
+  callback_to_c(plughost_record_callback f, void* user, const plughost_launcher* of)
+      : f_(f), user_(user), of_(of) {}
   void write(const plughost::record& r) override {
     plughost_record c{};
     c.size = sizeof c;
@@ -118,6 +205,7 @@ class callback_to_c final : public plughost::sink {
     }
     c.data = data.c_str();
     c.data_length = data.size();
+    const callback_scope scope(of_);
     f_(&c, user_);
   }
   void flush() override {}
@@ -125,6 +213,7 @@ class callback_to_c final : public plughost::sink {
  private:
   plughost_record_callback f_;
   void* user_;
+  const plughost_launcher* of_;
 };
 
 plughost_level to_c(plughost::diagnostic_level l) {
@@ -251,15 +340,8 @@ plughost_result plughost_options_set_diagnostics_callback(plughost_options* o,
                                                           void* user_data) {
   return guarded([&] {
     require(o, "options");
-    if (!callback) {
-      o->options.diagnostics = nullptr;
-      return;
-    }
-    o->options.diagnostics = [callback, user_data](plughost::diagnostic_level level,
-                                                   std::string_view message) {
-      const std::string line(message);
-      callback(to_c(level), line.c_str(), user_data);
-    };
+    o->on_diagnostic = callback;
+    o->diagnostic_user = user_data;
   });
 }
 
@@ -297,74 +379,111 @@ plughost_result plughost_launcher_new(const plughost_options* o, plughost_launch
     require(o, "options");
     require(out, "out");
     *out = nullptr;
+    auto l = std::make_unique<plughost_launcher>();
     auto options = o->options;
     if (o->on_record) {
       options.program_sinks.push_back(
-          {"callback", std::make_shared<callback_to_c>(o->on_record, o->record_user)});
+          {"callback", std::make_shared<callback_to_c>(o->on_record, o->record_user, l.get())});
     }
-    auto l = std::make_unique<plughost_launcher>();
+    if (o->on_diagnostic) {
+      options.diagnostics = [callback = o->on_diagnostic, user = o->diagnostic_user, of = l.get()](
+                                plughost::diagnostic_level level, std::string_view message) {
+        const std::string line(message);
+        const callback_scope scope(of);
+        callback(to_c(level), line.c_str(), user);
+      };
+    }
     l->launcher = std::make_unique<plughost::launcher>(options);
+    auto& r = registry();
+    const std::lock_guard lock(r.mutex);
+    r.live.insert(l.get());
     *out = l.release();
   });
 }
 
+// The header's misuses (from a callback, while run() runs on another thread, twice) leave the
+// launcher as it is, with an error; calls on it that other threads make meanwhile are waited
+// for, and later ones refused.
 void plughost_launcher_free(plughost_launcher* l) {
-  try {
+  static_cast<void>(guarded([&] {
+    if (!l) return;
+    if (in_callback_of == l) {
+      throw plughost::usage_error(
+          "plughost_launcher_free() called from one of the launcher's callbacks would wait for "
+          "the thread the callback runs on: the launcher is left running and not freed; free it "
+          "from a thread of the program's once run() or wait() returned");
+    }
+    auto& r = registry();
+    {
+      const std::lock_guard lock(r.mutex);
+      if (!r.live.contains(l)) throw launcher_call::not_live("plughost_launcher_free");
+      if (l->runs > 0) {
+        throw plughost::usage_error(
+            "plughost_launcher_free() called while plughost_launcher_run() runs on another "
+            "thread: the launcher is left running and not freed; call plughost_launcher_stop(), "
+            "and free it once run() returned");
+      }
+      r.live.erase(l);
+    }
+    l->launcher->stop();  // a wait() in progress on another thread then returns
+    {
+      std::unique_lock lock(r.mutex);
+      r.idle.wait(lock, [&] { return l->calls == 0; });
+    }
     delete l;
-  } catch (...) {
-  }
+  }));
 }
 
 plughost_result plughost_launcher_plan_json(plughost_launcher* l, char** json) {
   return guarded([&] {
-    require(l, "launcher");
+    const launcher_call call(l, "plughost_launcher_plan_json", launcher_call::any_thread);
     require(json, "json");
-    *json = copy_out(plughost::to_json(l->launcher->plan()));
+    *json = copy_out(plughost::to_json(call->plan()));
   });
 }
 
 plughost_result plughost_launcher_run(plughost_launcher* l, int* exit_code) {
   return guarded([&] {
-    require(l, "launcher");
-    const int code = l->launcher->run();
+    const launcher_call call(l, "plughost_launcher_run", launcher_call::runs);
+    const int code = call->run();
     if (exit_code) *exit_code = code;
   });
 }
 
 plughost_result plughost_launcher_start(plughost_launcher* l) {
   return guarded([&] {
-    require(l, "launcher");
-    l->launcher->start();
+    const launcher_call call(l, "plughost_launcher_start", launcher_call::waits);
+    call->start();
   });
 }
 
 plughost_result plughost_launcher_wait(plughost_launcher* l, int* exit_code) {
   return guarded([&] {
-    require(l, "launcher");
-    const int code = l->launcher->wait();
+    const launcher_call call(l, "plughost_launcher_wait", launcher_call::waits);
+    const int code = call->wait();
     if (exit_code) *exit_code = code;
   });
 }
 
 plughost_result plughost_launcher_stop(plughost_launcher* l) {
   return guarded([&] {
-    require(l, "launcher");
-    l->launcher->stop();
+    const launcher_call call(l, "plughost_launcher_stop", launcher_call::any_thread);
+    call->stop();
   });
 }
 
 plughost_result plughost_launcher_reload(plughost_launcher* l) {
   return guarded([&] {
-    require(l, "launcher");
-    l->launcher->reload();
+    const launcher_call call(l, "plughost_launcher_reload", launcher_call::any_thread);
+    call->reload();
   });
 }
 
 plughost_result plughost_launcher_status_json(plughost_launcher* l, char** json) {
   return guarded([&] {
-    require(l, "launcher");
+    const launcher_call call(l, "plughost_launcher_status_json", launcher_call::any_thread);
     require(json, "json");
-    *json = copy_out(plughost::to_json(l->launcher->status()));
+    *json = copy_out(plughost::to_json(call->status()));
   });
 }
 

@@ -28,6 +28,18 @@ struct file_status {
 /// replacing what is there, not from adding files or links), unless it is on a read-only mount.
 std::string permission_problem(const file_status& s, uid_t trusted_uid);
 
+/// "uid 65534 (nobody)", or "uid 1234" for a uid without a name.
+std::string describe_user(uid_t uid);
+
+/// Checks the path that leads to `path` as sudo and OpenSSH check a secure path: from / down,
+/// following symbolic links as the kernel does, every folder it goes through must be owned by
+/// root or `trusted_uid` and not writable by its group or others, unless it has the sticky bit
+/// (/tmp: others cannot rename or remove there what is not theirs; what is in it is checked in its
+/// turn); a symbolic link met in a folder others may write must be root's or `trusted_uid`'s (its
+/// owner could point it anywhere). Returns every problem, each naming the folder or link, its owner
+/// and mode, and what to change, joined with "; "; empty when there is none. Never throws.
+std::string check_path_to(const std::filesystem::path& path, uid_t trusted_uid);
+
 /// Checks `file` and every folder that holds it, from its own folder up to and including `top`,
 /// which is its own folder or one above it (lexically; when it is neither, only the file's own
 /// folder is checked: never a folder above `top`). Paths are followed through symbolic links

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "plughost/error.hpp"
 
@@ -174,6 +175,81 @@ config_document parse_config_text(std::string_view text, config_format format, s
                                   describe_type(doc.root)));
   }
   return doc;
+}
+
+std::string python_float_text(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value < 0 ? "-Infinity" : "Infinity";
+  // fmt's shortest form switches to an exponent where repr() does (below 1e-4, from 1e16);
+  // repr() then adds ".0" to a whole number.
+  auto text = fmt::format("{}", value);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+namespace {
+
+void dump_into(std::string& out, const json& value, std::string& at,
+               const std::map<std::string, std::string>& exact) {
+  const auto string = [&](const std::string& s) {
+    out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  const auto child = [&](const std::string& token, const json& v) {
+    const auto before = at.size();
+    at += '/';
+    for (const char c : token) {  // RFC 6901 escapes, as json_pointer::to_string() writes them
+      if (c == '~') {
+        at += "~0";
+      } else if (c == '/') {
+        at += "~1";
+      } else {
+        at += c;
+      }
+    }
+    dump_into(out, v, at, exact);
+    at.resize(before);
+  };
+  switch (value.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, v] : value.items()) {
+        if (!std::exchange(first, false)) out += ',';
+        string(key);
+        out += ':';
+        child(key, v);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        if (i > 0) out += ',';
+        child(std::to_string(i), value[i]);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::number_float:
+      if (const auto it = exact.find(at); it != exact.end()) {
+        out += it->second;
+      } else {
+        out += python_float_text(value.get<double>());
+      }
+      return;
+    default:
+      out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
+std::string dump_for_plugins(const json& value, const std::map<std::string, std::string>& exact) {
+  std::string out;
+  std::string at;
+  dump_into(out, value, at, exact);
+  return out;
 }
 
 std::string describe_type(const json& v) {

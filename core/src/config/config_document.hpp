@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -35,6 +36,9 @@ class config_document {
   std::string source;              ///< the file as given, or the variable it came from
   std::filesystem::path base_dir;  ///< folder that relative paths in it are relative to
   json root = json::object();
+  /// Integers the tree cannot hold (beyond 64 bits; it holds them as doubles), by JSON pointer:
+  /// their exact digits, which plugins receive (dump_for_plugins()).
+  std::map<std::string, std::string> exact_numbers;
 
   /// Position of the value at `where`, or of its nearest ancestor that has one.
   source_position value_position(const json::json_pointer& where) const;
@@ -80,6 +84,15 @@ void parse_toml_into(config_document& doc, std::string_view text);
 void parse_json_into(config_document& doc, std::string_view text);
 /// Records positions for JSON text (which nlohmann::json does not keep) by reading it as YAML.
 void index_json_positions(config_document& doc, std::string_view text);
+
+/// A double as Python's repr() writes it (json.dumps writes floats so): "1.0", "1e+16",
+/// "1000000000000000.0", "NaN", "Infinity", "-Infinity".
+std::string python_float_text(double value);
+
+/// `value` as compact JSON, numbers as LMCache's to_json() (Python's json.dumps) writes them:
+/// floats as python_float_text() (non-finite ones included, where nlohmann::json writes null),
+/// and at the pointers of `exact` the digits given there. Invalid UTF-8 in strings is replaced.
+std::string dump_for_plugins(const json& value, const std::map<std::string, std::string>& exact);
 
 /// A short description of a JSON value's type for messages: "a string", "a list", ...
 std::string describe_type(const json& v);

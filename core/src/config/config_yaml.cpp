@@ -1,12 +1,20 @@
-// YAML → neutral tree. Plain scalars are typed the way LMCache's own loader (PyYAML, YAML 1.1)
-// types them, so plugins receive the same JSON from plughost as from LMCache.
+// YAML → neutral tree, read as LMCache's own loader (PyYAML's safe_load, YAML 1.1) reads it: the
+// same encodings and characters, the same tags, plain scalars typed the same way, integers of
+// any size (their exact digits kept for plugins), so that plugins receive the same JSON from
+// plughost as from LMCache. What safe_load refuses is refused.
 #include <fmt/format.h>
+#include <iconv.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/multiprecision/cpp_int.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <regex>
 
 #include "config/config_document.hpp"
@@ -62,49 +70,71 @@ long double sexagesimal(const std::string& s) {
   }
 }
 
-// Sign and digits of a YAML 1.1 integer → json (int64, or uint64 / double when larger).
-json to_integer(const std::string& text) {
+// A YAML 1.1 integer as Python's int() makes it: exact, whatever its size.
+boost::multiprecision::cpp_int exact_integer(const std::string& text) {
+  using boost::multiprecision::cpp_int;
   std::string s = without_underscores(text);
   bool negative = false;
   if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
     negative = s[0] == '-';
     s.erase(0, 1);
   }
-  long double magnitude = 0;
-  if (s.find(':') != std::string::npos) {
-    magnitude = sexagesimal(s);
-  } else {
-    int base = 10;
-    std::size_t skip = 0;
-    if (s.rfind("0b", 0) == 0) {
-      base = 2;
-      skip = 2;
-    } else if (s.rfind("0x", 0) == 0) {
-      base = 16;
-      skip = 2;
-    } else if (s.size() > 1 && s[0] == '0') {
-      base = 8;
-      skip = 1;
-    }
-    for (std::size_t i = skip; i < s.size(); ++i) {
-      const char c = s[i];
+  const auto digits = [](const std::string& part, int base) {
+    cpp_int value = 0;
+    for (const char c : part) {
       const int digit = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-      magnitude = magnitude * base + digit;
+      value = value * base + digit;
     }
+    return value;
+  };
+  cpp_int magnitude = 0;
+  if (s.find(':') != std::string::npos) {
+    std::size_t start = 0;
+    while (true) {
+      const auto colon = s.find(':', start);
+      magnitude = magnitude * 60 + digits(s.substr(start, colon - start), 10);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  } else if (s.rfind("0b", 0) == 0) {
+    magnitude = digits(s.substr(2), 2);
+  } else if (s.rfind("0x", 0) == 0) {
+    magnitude = digits(s.substr(2), 16);
+  } else if (s.size() > 1 && s[0] == '0') {
+    magnitude = digits(s.substr(1), 8);
+  } else {
+    magnitude = digits(s, 10);
   }
-  if (!negative &&
-      magnitude <= static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
-    return static_cast<std::int64_t>(magnitude);
+  if (negative) magnitude = -magnitude;
+  return magnitude;
+}
+
+// A scalar's value and, for an integer the tree cannot hold (beyond 64 bits: held as a double,
+// which plughost's own settings then find too large), the exact digits plugins receive.
+struct typed {
+  json value;
+  std::optional<std::string> exact;
+};
+
+typed to_integer(const std::string& text) {
+  const auto value = exact_integer(text);
+  if (value >= std::numeric_limits<std::int64_t>::min() &&
+      value <= std::numeric_limits<std::int64_t>::max()) {
+    return {value.convert_to<std::int64_t>(), {}};
   }
-  if (negative &&
-      magnitude <= static_cast<long double>(std::numeric_limits<std::int64_t>::max()) + 1) {
-    return static_cast<std::int64_t>(-magnitude);
+  if (value > 0 && value <= std::numeric_limits<std::uint64_t>::max()) {
+    return {value.convert_to<std::uint64_t>(), {}};
   }
-  if (!negative &&
-      magnitude <= static_cast<long double>(std::numeric_limits<std::uint64_t>::max())) {
-    return static_cast<std::uint64_t>(magnitude);
-  }
-  return static_cast<double>(negative ? -magnitude : magnitude);
+  // As a double for plughost's own settings (plugins get the digits): near and beyond a
+  // double's range, shifted first (Boost's conversion aborts where it would round up to
+  // infinity), so that it becomes infinite as Python's float() of it would.
+  const boost::multiprecision::cpp_int magnitude = abs(value);
+  const auto bits = static_cast<int>(msb(magnitude));
+  const int shift = bits < 1000 ? 0 : bits - 900;
+  const double approximate =
+      (value < 0 ? -1.0 : 1.0) *
+      std::ldexp(boost::multiprecision::cpp_int(magnitude >> shift).convert_to<double>(), shift);
+  return {approximate, value.str()};
 }
 
 json to_float(const std::string& text) {
@@ -132,29 +162,153 @@ json to_float(const std::string& text) {
 // stay strings.
 constexpr std::size_t max_typed_scalar = 1024;
 
-json plain_scalar(const std::string& s) {
-  if (s.size() > max_typed_scalar) return s;
-  if (is_null_word(s)) return nullptr;
+typed plain_scalar(const std::string& s) {
+  if (s.size() > max_typed_scalar) return {s, {}};
+  if (is_null_word(s)) return {nullptr, {}};
   if (std::regex_match(s, bool_re())) {
     const char c = s[0];
-    return c == 'y' || c == 'Y' || c == 't' || c == 'T' ||
-           (s.size() == 2 && (c == 'o' || c == 'O'));
+    return {
+        c == 'y' || c == 'Y' || c == 't' || c == 'T' || (s.size() == 2 && (c == 'o' || c == 'O')),
+        {}};
   }
   if (std::regex_match(s, int_re())) return to_integer(s);
-  if (std::regex_match(s, float_re())) return to_float(s);
+  if (std::regex_match(s, float_re())) return {to_float(s), {}};
+  return {s, {}};
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-json scalar(const YAML::Node& node) {
-  const std::string& tag = node.Tag();
-  const std::string& text = node.Scalar();
-  if (tag == "?") return plain_scalar(text);
-  if (tag == "tag:yaml.org,2002:null") return nullptr;
-  if (tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:int" ||
-      tag == "tag:yaml.org,2002:float") {
-    return plain_scalar(text);
+// !!float on any text: what Python's float() makes of it after PyYAML's clean-up (underscores
+// out, .inf and .nan, base 60), or nothing where float() would raise.
+std::optional<double> explicit_float(const std::string& text) {
+  const std::string s = lower(without_underscores(text));
+  const bool signed_ = !s.empty() && (s[0] == '-' || s[0] == '+');
+  const std::string magnitude = signed_ ? s.substr(1) : s;
+  const double sign = signed_ && s[0] == '-' ? -1.0 : 1.0;
+  if (magnitude == ".inf") return sign * std::numeric_limits<double>::infinity();
+  if (magnitude == ".nan") return std::numeric_limits<double>::quiet_NaN();
+  if (s.find(':') != std::string::npos) {
+    if (!std::regex_match(s, std::regex("[-+]?[0-9]+(?::[0-9]+)*(?:\\.[0-9]*)?"))) return {};
+    return sign * static_cast<double>(sexagesimal(magnitude));
   }
-  return text;  // quoted ("!"), !!str, or a tag we do not interpret
+  // strtod also reads hexadecimal, which float() does not.
+  if (s.empty() || s.find('x') != std::string::npos) return {};
+  char* end = nullptr;
+  const double value = std::strtod(s.c_str(), &end);
+  while (*end == ' ' || *end == '\t') ++end;
+  if (end == s.c_str() || *end != '\0') return {};
+  return value;
+}
+
+constexpr std::string_view yaml_tag_prefix = "tag:yaml.org,2002:";
+
+// "!!python/object:x" for tag:yaml.org,2002:python/object:x; other tags as written.
+std::string shown_tag(const std::string& tag) {
+  if (tag.rfind(yaml_tag_prefix, 0) == 0) return "!!" + tag.substr(yaml_tag_prefix.size());
+  return tag;
+}
+
+constexpr std::string_view accepted_tags =
+    "expected no tag, or one of !!str, !!int, !!float, !!bool, !!null, !!seq, !!map, !!omap and "
+    "!!pairs";
+
+// The bytes as UTF-8: UTF-16 with a byte order mark converted (PyYAML reads both), anything
+// else taken as UTF-8.
+std::string as_utf8(const config_document& doc, std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const bool utf16 = text.size() >= 2 &&
+                     ((byte(0) == 0xFF && byte(1) == 0xFE) || (byte(0) == 0xFE && byte(1) == 0xFF));
+  if (!utf16) return std::string(text);
+  const iconv_t cd = ::iconv_open("UTF-8", "UTF-16");  // reads the byte order mark
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    throw config_error(doc.source, "cannot read UTF-16: " + std::string(std::strerror(errno)));
+  }
+  std::string out(text.size() * 2 + 16, '\0');
+  std::string in(text);
+  char* from = in.data();
+  std::size_t from_left = in.size();
+  char* to = out.data();
+  std::size_t to_left = out.size();
+  const auto rc = ::iconv(cd, &from, &from_left, &to, &to_left);
+  ::iconv_close(cd);
+  if (rc == static_cast<std::size_t>(-1)) {
+    throw config_error(doc.source,
+                       fmt::format("not UTF-16 after its byte order mark (at byte {}): write the "
+                                   "configuration in UTF-8, or UTF-16 with a byte order mark, as "
+                                   "LMCache's reader (PyYAML) expects",
+                                   in.size() - from_left));
+  }
+  out.resize(out.size() - to_left);
+  return out;
+}
+
+// What PyYAML's reader lets through: tab, line feed, carriage return, and printable characters.
+bool yaml_printable(char32_t c) {
+  return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+         (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
+         (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+// Refuses bytes that are not UTF-8 and characters PyYAML refuses, at their line and column.
+void check_characters(const config_document& doc, const std::string& text) {
+  int line = 1;
+  int column = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t length = 1;
+    char32_t c = b;
+    if (b >= 0x80) {
+      length = b >= 0xF0 && b <= 0xF4   ? 4
+               : b >= 0xE0 && b <= 0xEF ? 3
+               : b >= 0xC2 && b <= 0xDF ? 2
+                                        : 0;
+      c = b & (length == 4 ? 0x07 : length == 3 ? 0x0F : 0x1F);
+      for (std::size_t k = 1; length > 0 && k < length; ++k) {
+        const auto next = i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0;
+        if ((next & 0xC0) != 0x80) {
+          length = 0;
+          break;
+        }
+        c = (c << 6) | (next & 0x3F);
+      }
+      const char32_t least = length == 4 ? 0x10000 : length == 3 ? 0x800 : 0x80;
+      if (length == 0 || c < least || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+        throw config_error(doc.source, line, column,
+                           fmt::format("not UTF-8 (byte 0x{:02x}): write the configuration in "
+                                       "UTF-8, or UTF-16 with a byte order mark, as LMCache's "
+                                       "reader (PyYAML) expects",
+                                       b));
+      }
+    }
+    if (!yaml_printable(c)) {
+      throw config_error(doc.source, line, column,
+                         fmt::format("character U+{:04X} is not allowed in YAML (LMCache's reader, "
+                                     "PyYAML, refuses it): only tab, line feed, carriage return "
+                                     "and printable characters are",
+                                     static_cast<std::uint32_t>(c)));
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += length;
+  }
+}
+
+// A key as Python's json.dumps writes a key PyYAML typed: 1 → "1", true → "true", ~ → "null".
+std::string key_text(const typed& key) {
+  const auto& v = key.value;
+  if (v.is_string()) return v.get<std::string>();
+  if (key.exact) return *key.exact;
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_float()) return python_float_text(v.get<double>());
+  return v.dump();
 }
 
 class converter {
@@ -184,10 +338,16 @@ class converter {
       case YAML::NodeType::Null:
       case YAML::NodeType::Undefined:
         return nullptr;
-      case YAML::NodeType::Scalar:
+      case YAML::NodeType::Scalar: {
         count_bytes(node.Scalar().size(), at);
-        return scalar(node);
+        auto t = scalar(node, at);
+        if (t.exact) doc_.exact_numbers[where.to_string()] = *t.exact;
+        return std::move(t.value);
+      }
       case YAML::NodeType::Sequence: {
+        const auto tag = tag_of(node);
+        if (tag == "omap" || tag == "pairs") return pairs(node, where);
+        if (!tag.empty() && tag != "seq") refuse_tag(node, at, "a list");
         json out = json::array();
         std::size_t i = 0;
         for (const auto& item : node) {
@@ -196,13 +356,101 @@ class converter {
         }
         return out;
       }
-      case YAML::NodeType::Map:
+      case YAML::NodeType::Map: {
+        const auto tag = tag_of(node);
+        if (!tag.empty() && tag != "map") refuse_tag(node, at, "a mapping");
         return mapping(node, where);
+      }
     }
     return nullptr;
   }
 
  private:
+  // "" for no tag ("?" plain, "!" quoted or non-specific), the name after tag:yaml.org,2002:
+  // for YAML's own, else the tag as written.
+  static std::string tag_of(const YAML::Node& node) {
+    const std::string& tag = node.Tag();
+    if (tag.empty() || tag == "?" || tag == "!") return "";
+    if (tag.rfind(yaml_tag_prefix, 0) == 0) return tag.substr(yaml_tag_prefix.size());
+    return tag;
+  }
+
+  [[noreturn]] void refuse_tag(const YAML::Node& node, source_position at,
+                               std::string_view on) const {
+    const auto tag = tag_of(node);
+    if (tag == "binary" || tag == "timestamp" || tag == "set") {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("the tag {} gives a value that LMCache cannot pass on to "
+                                     "plugins as JSON (its to_json() would fail): {}",
+                                     shown_tag(node.Tag()), accepted_tags));
+    }
+    const bool standard = tag == "str" || tag == "int" || tag == "float" || tag == "bool" ||
+                          tag == "null" || tag == "seq" || tag == "map" || tag == "omap" ||
+                          tag == "pairs";
+    if (standard) {
+      throw config_error(doc_.source, at.line, at.column,
+                         fmt::format("the tag {} cannot be on {}", shown_tag(node.Tag()), on));
+    }
+    throw config_error(doc_.source, at.line, at.column,
+                       fmt::format("the tag {} is not one that LMCache's reader (PyYAML's "
+                                   "safe_load) accepts: {}",
+                                   shown_tag(node.Tag()), accepted_tags));
+  }
+
+  [[noreturn]] void refuse_value(source_position at, const YAML::Node& node,
+                                 std::string_view expected) const {
+    throw config_error(doc_.source, at.line, at.column,
+                       fmt::format("expected {} after {}, got '{}'", expected,
+                                   shown_tag(node.Tag()), node.Scalar()));
+  }
+
+  // A scalar as safe_load constructs it, by its tag.
+  typed scalar(const YAML::Node& node, source_position at) const {
+    const std::string& text = node.Scalar();
+    if (node.Tag() == "?") return plain_scalar(text);
+    const auto tag = tag_of(node);
+    if (tag.empty() || tag == "str") return {text, {}};  // quoted, "!", !!str
+    if (tag == "null") return {nullptr, {}};
+    if (tag == "bool") {
+      const auto word = lower(text);
+      if (word == "yes" || word == "true" || word == "on") return {true, {}};
+      if (word == "no" || word == "false" || word == "off") return {false, {}};
+      refuse_value(at, node, "yes, no, true, false, on or off");
+    }
+    if (tag == "int") {
+      if (!std::regex_match(text, int_re())) refuse_value(at, node, "an integer");
+      return to_integer(text);
+    }
+    if (tag == "float") {
+      const auto value = explicit_float(text);
+      if (!value) refuse_value(at, node, "a number");
+      return {*value, {}};
+    }
+    refuse_tag(node, at, "a scalar");
+  }
+
+  // !!omap and !!pairs: a list of one-key mappings, which safe_load makes a list of (key, value)
+  // tuples, and json.dumps a list of two-item lists.
+  json pairs(const YAML::Node& node, const json::json_pointer& where) {
+    json out = json::array();
+    std::size_t i = 0;
+    for (const auto& item : node) {
+      if (!item.IsMap() || item.size() != 1) {
+        const auto p = position_of(item.Mark());
+        throw config_error(
+            doc_.source, p.line, p.column,
+            fmt::format("expected a mapping of one key in {}", shown_tag(node.Tag())));
+      }
+      const auto kv = *item.begin();
+      json pair = json::array();
+      pair.push_back(convert(kv.first, where / i / 0));
+      pair.push_back(convert(kv.second, where / i / 1));
+      out.push_back(std::move(pair));
+      ++i;
+    }
+    return out;
+  }
+
   // Like the values, the bytes of keys and strings: one alias of a long string, repeated.
   void count_bytes(std::size_t n, source_position at) {
     bytes_ += n;
@@ -214,20 +462,29 @@ class converter {
     }
   }
 
+  // A key as plugins see it: typed as safe_load types it, then written as json.dumps writes a
+  // key (yes: → "true", 010: → "8").
+  std::string key_of(const YAML::Node& key) const {
+    const auto at = position_of(key.Mark());
+    if (key.IsNull()) return "null";  // ~ or nothing: None, which json.dumps writes so
+    if (!key.IsScalar()) {
+      const auto tag = tag_of(key);
+      if (!tag.empty() && tag != "seq" && tag != "map") refuse_tag(key, at, "a key");
+      throw config_error(doc_.source, at.line, at.column,
+                         "expected a plain key, got a list or mapping as a key");
+    }
+    return key_text(scalar(key, at));
+  }
+
   json mapping(const YAML::Node& node, const json::json_pointer& where) {
     json out = json::object();
     std::vector<YAML::Node> merges;
     for (const auto& kv : node) {
-      if (!kv.first.IsScalar()) {
-        throw config_error(doc_.source, position_of(kv.first.Mark()).line,
-                           position_of(kv.first.Mark()).column,
-                           "expected a plain key, got a list or mapping as a key");
-      }
-      const std::string key = kv.first.Scalar();
-      if (key == "<<" && kv.first.Tag() == "?") {  // YAML 1.1 merge key, as PyYAML supports it
-        merges.push_back(kv.second);
+      if (kv.first.IsScalar() && kv.first.Scalar() == "<<" && kv.first.Tag() == "?") {
+        merges.push_back(kv.second);  // YAML 1.1 merge key, as PyYAML supports it
         continue;
       }
+      const std::string key = key_of(kv.first);
       const auto child = where / key;
       const auto key_pos = position_of(kv.first.Mark());
       count_bytes(key.size(), key_pos);
@@ -243,7 +500,7 @@ class converter {
                              "expected a mapping or a list of mappings after the merge key <<");
         }
         for (const auto& kv : source) {
-          const std::string key = kv.first.Scalar();
+          const std::string key = key_of(kv.first);
           if (out.contains(key)) continue;
           count_bytes(key.size(), position_of(kv.first.Mark()));
           out[key] = convert(kv.second, where / key);
@@ -266,10 +523,12 @@ class converter {
 
 }  // namespace
 
-void parse_yaml_into(config_document& doc, std::string_view text) {
+void parse_yaml_into(config_document& doc, std::string_view bytes) {
+  const auto text = as_utf8(doc, bytes);
+  check_characters(doc, text);
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(text));
+    root = YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {  // its message is yaml-cpp's "bad file"
     const auto p = position_of(e.mark);
     throw config_error(doc.source, p.line, p.column,

@@ -69,12 +69,24 @@ launch_settings resolve_settings(const launch_options& options, const environmen
     return out;
   }
   json document = user ? user->root : json::object();
+  auto exact = user ? user->exact_numbers : std::map<std::string, std::string>();
+  // What is replaced below keeps none of the document's numbers.
+  const auto forget = [&](const std::string& key) {
+    std::erase_if(exact, [&](const auto& entry) {
+      return entry.first == "/" + key || entry.first.rfind("/" + key + "/", 0) == 0;
+    });
+  };
   json locations = json::array();
   for (const auto& loc : out.locations) locations.push_back(loc.string());
   document.erase("plugin_locations");  // LMCache maps the deprecated key onto this one:
+  forget("plugin_locations");
   document["runtime_plugin_locations"] = std::move(locations);
-  if (extra_config) document["extra_config"] = *extra_config;
-  out.plugin_config_json = document.dump(-1, ' ', false, json::error_handler_t::replace);
+  forget("runtime_plugin_locations");
+  if (extra_config) {
+    document["extra_config"] = *extra_config;
+    forget("extra_config");
+  }
+  out.plugin_config_json = dump_for_plugins(document, exact);
   check_size();
   return out;
 }

@@ -137,7 +137,8 @@ struct launcher::impl {
                                         : detail::create_sink(*request.module, request.values),
                        request.queue, std::move(again), request.instance != nullptr});
       } catch (const detail::module_error& e) {
-        throw config_error(e.module(), e.message());
+        // Named as every message names a sink: by its name and path, not its module's file.
+        throw config_error("sink " + request.label, e.message());
       }
     }
     return out;

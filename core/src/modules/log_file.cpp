@@ -1,5 +1,6 @@
 // Opening a log file so that a link planted in a shared log folder cannot redirect plughost's
-// output (running as root, it would append plugin output to any file the link names).
+// output (running as root, it would append plugin output to any file the link names), and, as
+// root, so that neither the path to the folder nor a file planted there gives the records away.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -8,7 +9,9 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <utility>
 
+#include "common/permissions.hpp"
 #include "plughost/record.hpp"
 #include "plughost/sink.hpp"
 #include "plughost/sink_helpers.hpp"
@@ -38,6 +41,42 @@ void check_folder(int fd, const std::filesystem::path& where) {
   }
 }
 
+// Running as root: the folders leading to the log folder, from /, as a plugin location's.
+void check_path_to_folder(const std::filesystem::path& folder) {
+  if (::geteuid() != 0) return;
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(folder, ec);
+  if (auto problem = detail::check_path_to(ec ? folder : absolute, 0); !problem.empty()) {
+    throw std::runtime_error("refused: " + problem);
+  }
+}
+
+// Running as root: a log file someone else owns (planted before plughost came, in a sticky
+// folder such as /tmp) would let them read every record, and one others may write, rewrite
+// them. Reading by others is the folder's to prevent: plughost creates files 0644, as most of
+// /var/log is, for log shippers that run as other users.
+void check_log_file(const struct stat& st, const std::filesystem::path& where) {
+  if (::geteuid() != 0 || !S_ISREG(st.st_mode)) return;  // FIFOs, /dev/null, terminals
+  if (st.st_uid != 0) {
+    throw std::runtime_error(fmt::format(
+        "refused: log file {} is owned by {}, not by root: its owner could read every record; "
+        "remove it or chown it to root",
+        where.string(), detail::describe_user(st.st_uid)));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw std::runtime_error(fmt::format(
+        "refused: log file {} has mode {:04o}: {} may rewrite the records; chmod go-w "
+        "it",
+        where.string(), st.st_mode & 07777, (st.st_mode & S_IWOTH) != 0 ? "others" : "its group"));
+  }
+}
+
+[[noreturn]] void refuse_link(const std::filesystem::path& where) {
+  throw std::runtime_error(where.string() +
+                           " is a symbolic link in a folder others can write; refusing to "
+                           "follow it");
+}
+
 bool only_owner_writes(int folder) {
   struct stat st {};
   if (::fstat(folder, &st) != 0) return false;
@@ -53,6 +92,7 @@ class descriptor {
   descriptor(const descriptor&) = delete;
   descriptor& operator=(const descriptor&) = delete;
   int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
   void reset(int fd) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -78,6 +118,7 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   descriptor dir(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) fail(errno, top, "cannot open the folder");
   check_folder(dir.get(), top);
+  check_path_to_folder(top);
   auto where = top;
   const auto name = below.filename();
   for (const auto& part : below.parent_path()) {
@@ -88,9 +129,15 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
     const int next =
         ::openat(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
-      fail(errno, where,
-           errno == ENOTDIR || errno == ELOOP ? "not a folder (or a symbolic link):"
-                                              : "cannot open");
+      const int err = errno;
+      struct stat st {};
+      if (!only_owner_writes(dir.get()) &&
+          ::fstatat(dir.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode)) {
+        refuse_link(where);
+      }
+      fail(err, where,
+           err == ENOTDIR || err == ELOOP ? "not a folder (or a symbolic link):" : "cannot open");
     }
     dir.reset(next);
     check_folder(dir.get(), where);
@@ -100,9 +147,32 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   // operator's (/dev/fd/N, /dev/stdout, a link in /var/log): followed. In a folder others may
   // write, it could be anyone's: not followed.
   int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
-  if (!only_owner_writes(dir.get())) flags |= O_NOFOLLOW;
-  // Non-blocking first: opening a FIFO that nobody reads would wait without a word.
-  int fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK, 0644);
+  const bool shared = !only_owner_writes(dir.get());
+  if (shared) flags |= O_NOFOLLOW;
+  // Said before the kernel answers (ELOOP, or EACCES under fs.protected_symlinks and
+  // fs.protected_regular) with words that do not say what is wrong.
+  // A link in a folder only its owner writes is the operator's (/dev/stdout, redirected to a
+  // file of theirs): where it leads is not checked either.
+  struct stat planted {};
+  bool operators_link = false;
+  if (::fstatat(dir.get(), name.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (shared && S_ISLNK(planted.st_mode)) refuse_link(where);
+    operators_link = S_ISLNK(planted.st_mode);
+    if (!operators_link) check_log_file(planted, where);
+  }
+  // Non-blocking first: opening a FIFO that nobody reads would wait without a word. Made
+  // here (O_EXCL) as root, the file gets no group or other write bit whatever the umask, so
+  // that check_log_file() passes for plughost's own files when it opens them again.
+  int fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK | O_EXCL, 0644);
+  const bool created = fd >= 0;
+  if (created && ::geteuid() == 0) {
+    struct stat made {};
+    if (::fstat(fd, &made) == 0 && (made.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      ::fchmod(fd, made.st_mode & 07755);
+    }
+  } else if (errno == EEXIST) {
+    fd = ::openat(dir.get(), name.c_str(), flags | O_NONBLOCK, 0644);
+  }
   if (fd < 0 && errno == ENXIO) {
     // The module API has no logger of its own: the same form as plughost's warnings.
     fmt::print(stderr,
@@ -113,11 +183,14 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   }
   if (fd < 0) {
-    fail(errno, where,
-         errno == ELOOP ? "a symbolic link in a folder others may write, not followed:"
-                        : "cannot open");
+    if (errno == ELOOP && shared) refuse_link(where);
+    fail(errno, where, "cannot open");
   }
-  return fd;
+  descriptor opened(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(errno, where, "cannot look at");
+  if (!operators_link) check_log_file(st, where);  // what was opened, whatever was there before
+  return opened.release();
 }
 
 }  // namespace plughost

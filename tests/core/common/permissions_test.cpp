@@ -1,6 +1,6 @@
 // The owner and mode checks: the rule for one file or folder (a table), then the walk over real
-// files and folders: which ones it looks at (never above the top it is given), symbolic links,
-// read-only mounts.
+// files and folders: which ones it looks at (strictly up to the top it is given, then the whole
+// path from / as a secure path), symbolic links, read-only mounts.
 #include "common/permissions.hpp"
 
 #include <fcntl.h>
@@ -68,6 +68,14 @@ class permission_walk : public ::testing::Test {
   static void require_root() {
     if (::geteuid() != 0) GTEST_SKIP() << "changing a file's owner needs root";
   }
+  // What the check says of a folder on the path to `target` (above the top, or a link's).
+  static std::string on_path(const fs::path& folder, const fs::path& target,
+                             const std::string& what, const std::string& change,
+                             const std::string& who = "may write") {
+    return folder.string() + " is on the path to " + target.string() + " and is " + what +
+           ": whoever " + who + " it can put anything in the place of what lies below it; " +
+           change + ", or move " + target.string() + " elsewhere";
+  }
 
   temp_dir dir;
   fs::path outer = dir.path() / "outer";
@@ -98,19 +106,67 @@ TEST_F(permission_walk, every_folder_up_to_and_including_the_top_is_checked) {
             loc.string() + " is writable by its group (mode 0775)");
 }
 
-TEST_F(permission_walk, no_folder_above_the_top_is_checked) {
+TEST_F(permission_walk, the_folders_above_the_top_are_checked_as_a_secure_path) {
   fs::permissions(outer, fs::perms(0777));
+  EXPECT_EQ(check(file, loc),
+            on_path(outer, file, "writable by others (mode 0777)", "chmod go-w " + outer.string()));
+  // Sticky, as /tmp: others may add to it, not move loc away; loc itself is checked.
+  fs::permissions(outer, fs::perms(01777));
   EXPECT_EQ(check(file, loc), "");
-  // A top that is not above the file (a file location is the file): its own folder only.
+  fs::permissions(outer, fs::perms(0755));
+  // A top that is not above the file (a file location is the file): its own folder strictly,
+  // the rest as a path.
   EXPECT_EQ(check(file, file), "");
   EXPECT_EQ(check(file, file.parent_path()), "");
   EXPECT_EQ(check(file, dir.path() / "elsewhere"), "");
   fs::permissions(loc, fs::perms(0777));
   fs::permissions(loc / "sub", fs::perms(0777));
   for (const auto& top : {file, file.parent_path(), dir.path() / "elsewhere"}) {
-    EXPECT_EQ(check(file, top), (loc / "sub").string() + " is writable by others (mode 0777)")
+    EXPECT_EQ(check(file, top), (loc / "sub").string() + " is writable by others (mode 0777); " +
+                                    on_path(loc, file, "writable by others (mode 0777)",
+                                            "chmod go-w " + loc.string()))
         << top;
   }
+}
+
+TEST_F(permission_walk, a_parent_another_user_owns_is_refused_even_when_it_leads_to_root_files) {
+  require_root();
+  // The attack: the owner of a folder above the location swaps the location for a link to a
+  // tree of root's; everything there passes the owner and mode check.
+  ASSERT_EQ(::chown(outer.c_str(), 65534, 65534), 0);
+  fs::rename(loc, outer / "old");
+  const auto tree = dir.write("roots/x.py", "print('root')\n", fs::perms(0644));
+  fs::create_symlink(tree.parent_path(), loc);
+  const auto reached = loc / "x.py";
+  EXPECT_EQ(check(reached, loc),
+            on_path(outer, reached, "owned by uid 65534 (nobody), not root (mode 0755)",
+                    "chown root " + outer.string(), "owns"));
+  // Its owner also passes for the trusted user: plughost's own.
+  EXPECT_EQ(check_permissions(reached, loc, 65534), "");
+}
+
+TEST_F(permission_walk, a_link_on_the_path_in_a_sticky_folder_must_be_roots) {
+  require_root();
+  // A sticky folder others write (as /tmp), holding a link that another user owns: they can
+  // point it elsewhere at any time.
+  const auto shared = dir.path() / "shared";
+  fs::create_directories(shared);
+  fs::permissions(shared, fs::perms(01777));
+  const auto link = shared / "plugins";
+  fs::create_symlink(loc, link);
+  EXPECT_EQ(check(link / "sub" / "x.py", link), "");
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(check(link / "sub" / "x.py", link),
+            link.string() + " is on the path to " + (link / "sub" / "x.py").string() +
+                " and is a symbolic link owned by uid 65534 (nobody) in " + shared.string() +
+                ", which others may write (mode 1777): its owner can point it anywhere; replace "
+                "it with a link of root's, or name its target instead");
+  // The same, for a folder alone (a sink's log folder, a module folder).
+  EXPECT_EQ(check_path_to(link, 0),
+            link.string() + " is on the path to " + link.string() +
+                " and is a symbolic link owned by uid 65534 (nobody) in " + shared.string() +
+                ", which others may write (mode 1777): its owner can point it anywhere; replace "
+                "it with a link of root's, or name its target instead");
 }
 
 TEST_F(permission_walk, every_problem_is_named_from_the_file_up) {
@@ -121,9 +177,10 @@ TEST_F(permission_walk, every_problem_is_named_from_the_file_up) {
 }
 
 TEST_F(permission_walk, a_link_out_of_the_top_is_checked_where_it_leads) {
-  // The target's own folder counts (whoever writes it replaces the file), its parents do not.
+  // The target's own folder counts (whoever writes it replaces the file), its parents as a
+  // secure path.
   const auto target = dir.write("shared/team/y.py", "print('y')\n", fs::perms(0644));
-  fs::permissions(dir.path() / "shared", fs::perms(0777));
+  fs::permissions(dir.path() / "shared", fs::perms(01777));  // sticky: team cannot be moved
   fs::permissions(dir.path() / "shared" / "team", fs::perms(0755));
   const auto link = loc / "y.py";
   fs::create_symlink(target, link);

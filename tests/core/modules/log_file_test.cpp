@@ -1,8 +1,10 @@
-// open_log_file(): a link planted in a shared log folder does not redirect plughost's output.
+// open_log_file(): a link planted in a shared log folder does not redirect plughost's output, a
+// file planted there is not written to, and the path to the folder is one only root controls.
 // Runs as root (the owner and mode rules apply to root); skipped otherwise.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,16 +44,17 @@ TEST_F(log_file, a_link_planted_in_a_folder_others_may_write_is_not_followed) {
   dir.write("precious", "do not touch\n");
   fs::create_symlink(target, shared / "plugins.jsonl");
   EXPECT_EQ(refusal(shared, "plugins.jsonl"),
-            "a symbolic link in a folder others may write, not followed: " +
-                (shared / "plugins.jsonl").string() + ": Too many levels of symbolic links");
+            (shared / "plugins.jsonl").string() +
+                " is a symbolic link in a folder others can write; refusing to follow it");
   EXPECT_EQ(test::read_file(target), "do not touch\n");
 }
 
 TEST_F(log_file, a_per_plugin_folder_that_is_a_planted_link_is_not_entered) {
   fs::create_directories(dir.path() / "elsewhere");
   fs::create_symlink(dir.path() / "elsewhere", shared / "team");
-  EXPECT_EQ(refusal(shared, "team/a.sh.log"), "not a folder (or a symbolic link): " +
-                                                  (shared / "team").string() + ": Not a directory");
+  EXPECT_EQ(refusal(shared, "team/a.sh.log"),
+            (shared / "team").string() +
+                " is a symbolic link in a folder others can write; refusing to follow it");
   EXPECT_TRUE(fs::is_empty(dir.path() / "elsewhere"));
   // Not planted: created, and written.
   const int fd = open_log_file(shared, "crew/b.sh.log", true);
@@ -81,6 +84,70 @@ TEST_F(log_file, a_link_in_a_folder_only_root_writes_is_the_operators_and_follow
   EXPECT_EQ(refusal(dir.path() / "logs", "p.jsonl"), "");
   EXPECT_EQ(refusal(dir.path() / "logs", "../p.jsonl"),
             "not a plain path: ../p.jsonl: Invalid argument");
+}
+
+// A file made by `nobody`, as that user would plant it before plughost first runs.
+void create_as_nobody(const fs::path& file, mode_t mode) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    ::_exit(fd >= 0 && ::fchmod(fd, mode) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not create it as nobody";
+}
+
+TEST_F(log_file, a_log_file_another_user_planted_in_a_shared_folder_is_refused) {
+  const auto planted = shared / "plugins.jsonl";
+  fs::permissions(dir.path(), fs::perms(0755));  // nobody reaches the shared folder, as /tmp
+  create_as_nobody(planted, 0666);
+  EXPECT_EQ(refusal(shared, "plugins.jsonl"),
+            "refused: log file " + planted.string() +
+                " is owned by uid 65534 (nobody), not by root: its owner could read every "
+                "record; remove it or chown it to root");
+  EXPECT_EQ(fs::file_size(planted), 0u) << "nothing was written to it";
+  // Made root's, it is still open to every writer.
+  ASSERT_EQ(::chown(planted.c_str(), 0, 0), 0);
+  EXPECT_EQ(refusal(shared, "plugins.jsonl"),
+            "refused: log file " + planted.string() +
+                " has mode 0666: others may rewrite the records; chmod go-w it");
+  fs::permissions(planted, fs::perms(0664));
+  EXPECT_EQ(refusal(shared, "plugins.jsonl"),
+            "refused: log file " + planted.string() +
+                " has mode 0664: its group may rewrite the records; chmod go-w it");
+  // Private enough: 0640 (root:adm, as much of /var/log), 0644 (the mode plughost creates).
+  for (const auto mode : {fs::perms(0640), fs::perms(0644)}) {
+    fs::permissions(planted, mode);
+    EXPECT_EQ(refusal(shared, "plugins.jsonl"), "");
+  }
+  // One plughost creates itself passes next time too, whatever the umask.
+  const auto before = ::umask(002);
+  EXPECT_EQ(refusal(shared, "fresh.jsonl"), "");
+  ::umask(before);
+  EXPECT_EQ(fs::status(shared / "fresh.jsonl").permissions(), fs::perms(0644));
+  EXPECT_EQ(refusal(shared, "fresh.jsonl"), "");
+}
+
+TEST_F(log_file, a_log_folder_below_a_folder_another_user_owns_is_refused) {
+  // The attack on the path: the owner of a folder above the log folder swaps the log folder for
+  // a link to any folder of root's, and plughost appends there.
+  const auto theirs = dir.path() / "theirs";
+  fs::create_directories(theirs / "logs");
+  ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
+  const auto expected = "refused: " + theirs.string() + " is on the path to " +
+                        (theirs / "logs").string() +
+                        " and is owned by uid 65534 (nobody), not root (mode 0755): whoever owns "
+                        "it can put anything in the place of what lies below it; chown root " +
+                        theirs.string() + ", or move " + (theirs / "logs").string() + " elsewhere";
+  EXPECT_EQ(refusal(theirs / "logs", "p.jsonl"), expected);
+  fs::rename(theirs / "logs", theirs / "old");
+  fs::create_directories(dir.path() / "roots");
+  fs::create_symlink(dir.path() / "roots", theirs / "logs");
+  EXPECT_EQ(refusal(theirs / "logs", "p.jsonl"), expected);
+  EXPECT_TRUE(fs::is_empty(dir.path() / "roots"));
 }
 
 TEST(log_file_fifo, a_fifo_nobody_reads_is_said_before_it_is_waited_for) {
