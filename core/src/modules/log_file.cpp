@@ -55,19 +55,25 @@ void check_path_to_folder(const std::filesystem::path& folder) {
 // folder such as /tmp) would let them read every record, and one others may write, rewrite
 // them. Reading by others is the folder's to prevent: plughost creates files 0644, as most of
 // /var/log is, for log shippers that run as other users.
-void check_log_file(const struct stat& st, const std::filesystem::path& where) {
-  if (::geteuid() != 0 || !S_ISREG(st.st_mode)) return;  // FIFOs, /dev/null, terminals
+// A FIFO in a folder others may write (a sticky /tmp) is checked as a file is: another user's
+// FIFO there is a reader of every record. In a folder only root writes, root put it there,
+// whoever owns it (a log shipper's FIFO); devices (/dev/null, terminals) are the operator's.
+void check_log_file(const struct stat& st, const std::filesystem::path& where, bool shared) {
+  if (::geteuid() != 0) return;
+  if (!S_ISREG(st.st_mode) && !(S_ISFIFO(st.st_mode) && shared)) return;
   if (st.st_uid != 0) {
     throw std::runtime_error(fmt::format(
-        "refused: log file {} is owned by {}, not by root: its owner could read every record; "
+        "refused: log {} {} is owned by {}, not by root: its owner could read every record; "
         "remove it or chown it to root",
-        where.string(), detail::describe_user(st.st_uid)));
+        S_ISFIFO(st.st_mode) ? "FIFO" : "file", where.string(), detail::describe_user(st.st_uid)));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    throw std::runtime_error(fmt::format(
-        "refused: log file {} has mode {:04o}: {} may rewrite the records; chmod go-w "
-        "it",
-        where.string(), st.st_mode & 07777, (st.st_mode & S_IWOTH) != 0 ? "others" : "its group"));
+    throw std::runtime_error(
+        fmt::format("refused: log {} {} has mode {:04o}: {} may {} the records; chmod go-w "
+                    "it",
+                    S_ISFIFO(st.st_mode) ? "FIFO" : "file", where.string(), st.st_mode & 07777,
+                    (st.st_mode & S_IWOTH) != 0 ? "others" : "its group",
+                    S_ISFIFO(st.st_mode) ? "forge" : "rewrite"));
   }
 }
 
@@ -158,7 +164,7 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   if (::fstatat(dir.get(), name.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0) {
     if (shared && S_ISLNK(planted.st_mode)) refuse_link(where);
     operators_link = S_ISLNK(planted.st_mode);
-    if (!operators_link) check_log_file(planted, where);
+    if (!operators_link) check_log_file(planted, where, shared);
   }
   // Non-blocking first: opening a FIFO that nobody reads would wait without a word. Made
   // here (O_EXCL) as root, the file gets no group or other write bit whatever the umask, so
@@ -189,7 +195,7 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   descriptor opened(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail(errno, where, "cannot look at");
-  if (!operators_link) check_log_file(st, where);  // what was opened, whatever was there before
+  if (!operators_link) check_log_file(st, where, shared);  // what was opened, whatever was there
   return opened.release();
 }
 

@@ -162,6 +162,14 @@ const record_batch::owned_event& record_batch::keep_event(const record& r) {
   return e;
 }
 
+bool record_batch::is_report(const line_run& r) noexcept {
+  return r.event && (r.event->name == "dropped" || r.event->name == "lost");
+}
+
+bool record_batch::reports_only() const noexcept {
+  return !runs_.empty() && std::all_of(runs_.begin(), runs_.end(), is_report);
+}
+
 bool record_batch::goes_to(const line_run& r, std::size_t s) noexcept {
   return std::find(r.to->begin(), r.to->end(), s) != r.to->end();
 }
@@ -192,7 +200,7 @@ void record_batch::count_per_plugin(
     if (!goes_to(run, s)) continue;
     // plughost's own reports of dropped or lost records are not counted: a full sink that
     // drops them would otherwise report its own reports, once a second, for ever.
-    if (run.event && (run.event->name == "dropped" || run.event->name == "lost")) continue;
+    if (is_report(run)) continue;
     const auto plugin = head(run).plugin;
     auto it = counts.find(plugin);
     if (it == counts.end()) it = counts.emplace(std::string(plugin), 0).first;

@@ -103,6 +103,9 @@ class record_batch {
   /// How many records it holds.
   std::size_t size() const noexcept;
 
+  /// Whether it holds only plughost's own `dropped` and `lost` reports.
+  bool reports_only() const noexcept;
+
   /// Adds to `counts` the records for sink `s`, per plugin; plughost's own `dropped` and `lost`
   /// reports are left out.
   void count_per_plugin(std::size_t s,
@@ -126,6 +129,7 @@ class record_batch {
     std::uint32_t at = 0, size = 0;
   };
   static bool goes_to(const line_run& r, std::size_t s) noexcept;
+  static bool is_report(const line_run& r) noexcept;
   // What a record costs a writer's slice besides its text.
   static constexpr std::size_t slice_cost = 64;
   // f(record) for each record of the runs `wanted` accepts.

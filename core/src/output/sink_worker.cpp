@@ -52,22 +52,32 @@ std::vector<std::shared_ptr<const record_batch>> sink_worker::push(
   {
     const std::lock_guard lock(s.mutex);
     if (s.closing) return dropped;
-    auto it = s.lanes.find(b->plugin());
-    if (it == s.lanes.end()) it = s.lanes.emplace(std::string(b->plugin()), lane{}).first;
+    // The policy first, the lane after: dropping the oldest may empty and erase the very lane
+    // this batch goes to.
+    const auto found = s.lanes.find(b->plugin());
+    const auto own = found == s.lanes.end() ? 0 : found->second.bytes;
     switch (s.sink.queue.overflow) {
       case overflow_policy::block:
         break;
       case overflow_policy::drop_new:
-        if (over(s, it->second.bytes)) {
-          if (it->second.batches.empty()) s.lanes.erase(it);
+        if (over(s, own)) {
           dropped.push_back(std::move(b));
           return dropped;
         }
         break;
       case overflow_policy::drop_oldest:
+        // plughost's own reports never push a plugin's records out: each would make room by
+        // dropping more, to be reported a second later, for as long as the sink is stalled.
+        // A report that finds no room is dropped; the next one carries the running total.
+        if (b->reports_only() && s.queued_bytes.load() + weight > s.sink.queue.size) {
+          dropped.push_back(std::move(b));
+          return dropped;
+        }
         drop_oldest(s, weight, dropped);
         break;
     }
+    auto it = s.lanes.find(b->plugin());
+    if (it == s.lanes.end()) it = s.lanes.emplace(std::string(b->plugin()), lane{}).first;
     auto& l = it->second;
     l.bytes += weight;
     s.queued_bytes += weight;

@@ -100,6 +100,42 @@ void create_as_nobody(const fs::path& file, mode_t mode) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not create it as nobody";
 }
 
+// A FIFO made by `nobody` in `folder`, with a reader of the test's own (so that an open that
+// is not refused does not wait for one). Returns the reader's descriptor.
+int fifo_of_nobody(const fs::path& fifo) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    ::_exit(::mkfifo(fifo.c_str(), 0666) == 0 && ::chmod(fifo.c_str(), 0666) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+TEST_F(log_file, a_fifo_another_user_planted_in_a_shared_folder_is_refused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (the check is root's)";
+  fs::permissions(dir.path(), fs::perms(0755));  // nobody reaches the shared folder, as /tmp
+  const auto planted = shared / "plugins.jsonl";
+  const int reader = fifo_of_nobody(planted);
+  ASSERT_GE(reader, 0) << "could not make the FIFO as nobody";
+  EXPECT_EQ(refusal(shared, "plugins.jsonl"),
+            "refused: log FIFO " + planted.string() +
+                " is owned by uid 65534 (nobody), not by root: its owner could read every "
+                "record; remove it or chown it to root");
+  ::close(reader);
+  // In a folder only root writes, root put it there: a log shipper's FIFO, whoever owns it.
+  fs::create_directories(dir.path() / "logs");
+  const auto shippers = dir.path() / "logs" / "ship.fifo";
+  fs::permissions(dir.path() / "logs", fs::perms(0777));
+  const int reader2 = fifo_of_nobody(shippers);
+  fs::permissions(dir.path() / "logs", fs::perms(0755));
+  ASSERT_GE(reader2, 0);
+  EXPECT_EQ(refusal(dir.path() / "logs", "ship.fifo"), "");
+  ::close(reader2);
+}
+
 TEST_F(log_file, a_log_file_another_user_planted_in_a_shared_folder_is_refused) {
   const auto planted = shared / "plugins.jsonl";
   fs::permissions(dir.path(), fs::perms(0755));  // nobody reaches the shared folder, as /tmp
