@@ -988,6 +988,11 @@ double percentile(std::vector<double> values, double p) {
 }
 
 TEST_F(metrics, healthz_answers_probes_during_a_flood_of_pipelined_scrapes) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // What it measures is time: a sanitizer's Debug build answers 10-20 times slower, so the
+  // same flood says nothing of plughost's design there (10 of 13 probes in a second, seen).
+  GTEST_SKIP() << "a latency bound: meaningless in a sanitizer build";
+#endif
   plugin("all_a.sh", "exec sleep 300\n");
   auto host = start_with_metrics();
   // Two clients, each opening about 650 connections a second, each connection pipelining
