@@ -289,6 +289,21 @@ TEST_F(cli, a_plugin_whose_path_is_longer_than_linux_accepts_is_an_error) {
   EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("no plugins to start"), std::string::npos) << r.err;
   EXPECT_EQ(lines_of("fine.sh", "stdout"), std::vector<std::string>{"fine"});
+
+  // The same file given as a location of its own: an error too (it was a warning, exit 0),
+  // saying how long the whole path is.
+  const auto whole = fmt::format(
+      "its path is {} bytes long, longer than Linux accepts (4096 bytes, PATH_MAX): it can be "
+      "neither read nor run; move it to a shorter path",
+      path.size());
+  r = run({"list", "--json", "--location", path});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  ASSERT_EQ(json::parse(r.out)["plugins"].size(), 1u) << r.out;
+  EXPECT_EQ(json::parse(r.out)["plugins"][0]["decision"], "error");
+  EXPECT_EQ(json::parse(r.out)["plugins"][0]["reason"], whole);
+  r = run({"run", "--location", path});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(whole), std::string::npos) << r.err;
 }
 
 TEST_F(cli, the_guardian_shows_as_such_in_ps) {

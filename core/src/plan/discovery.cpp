@@ -35,6 +35,8 @@ class walker {
       const int err = errno;
       if (err == ENOENT || err == ENOTDIR) {
         warn(fmt::format("plugin location {} does not exist", loc.string()));
+      } else if (err == ENAMETOOLONG) {  // a plugin that can be neither read nor run: an error
+        out_.files.push_back({loc.filename().string(), loc, loc, false, {}, too_long(loc)});
       } else {
         warn(
             fmt::format("plugin location {} cannot be read: {}", loc.string(), std::strerror(err)));
