@@ -26,6 +26,21 @@ namespace plughost::cli {
 
 namespace {
 
+// Plugin names for a request: JSON carries only UTF-8, so a name given with bytes that are not
+// (a file named so, typed raw) goes as plughost shows it, which plughost also accepts.
+std::vector<std::string> names_for_request(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& n : names) {
+    try {
+      (void)nlohmann::json(n).dump();
+      out.push_back(n);
+    } catch (const nlohmann::json::exception&) {
+      out.push_back(visible_name(n));
+    }
+  }
+  return out;
+}
+
 using json = nlohmann::json;
 
 // Exit statuses of the control commands (docs/cli.md).
@@ -413,7 +428,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
       run = [i, name] {
         return guarded([i, name] {
           auto c = connect(act_o[i]);
-          c.send({{"command", name}, {"plugins", act_names[i]}});
+          c.send({{"command", name}, {"plugins", names_for_request(act_names[i])}});
           const auto reply = c.answer();
           if (!reply.contains("results")) return said_ok(reply) ? 0 : refused;
           for (const auto& r : reply["results"]) {
@@ -487,7 +502,7 @@ std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()
       return guarded([] {
         auto c = connect(logs_o);
         json request{{"command", "logs"}, {"follow", logs_follow}, {"lines", logs_lines}};
-        if (!logs_names.empty()) request["plugins"] = logs_names;
+        if (!logs_names.empty()) request["plugins"] = names_for_request(logs_names);
         c.send(request);
         if (!said_ok(c.answer())) return refused;
         if (logs_follow) c.wait_forever();

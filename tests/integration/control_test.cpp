@@ -184,6 +184,33 @@ TEST_F(control, a_plugin_stopped_by_hand_stays_stopped_until_started) {
   stop_host(*host);
 }
 
+TEST_F(control, a_plugin_whose_name_is_not_utf8_is_reached_raw_or_as_status_shows_it) {
+  // JSON carries only UTF-8: the raw name made the client throw ("invalid UTF-8 byte", exit 3),
+  // and the name as status shows it matched no plugin.
+  plugin("all_e\xff.sh", "exec sleep 300\n");
+  plugin("all_e\xfe.sh", "exec sleep 300\n");
+  auto host = start_host();
+  const auto state_of = [&](const std::string& shown) {
+    const auto all = status();
+    for (const auto& p : all["plugins"]) {
+      if (p.value("shown_name", "") == shown) return p.value("state", "");
+    }
+    return std::string("none");
+  };
+  ASSERT_TRUE(eventually([&] { return state_of("all_e\\xff.sh") == "running"; }))
+      << status().dump();
+  auto r = ctl({"stop", "all_e\xff.sh"});  // raw bytes, as a shell passes $'all_e\xff.sh'
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually([&] { return state_of("all_e\\xff.sh") == "stopped"; }));
+  EXPECT_EQ(state_of("all_e\\xfe.sh"), "running") << "the other one is left alone";
+  r = ctl({"stop", "all_e\\xfe.sh"});  // as status shows it, typed with a backslash
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually([&] { return state_of("all_e\\xfe.sh") == "stopped"; }));
+  r = ctl({"logs", "all_e\xff.sh"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  stop_host(*host);
+}
+
 TEST_F(control, reload_through_the_socket_starts_a_new_plugin) {
   plugin("all_a.sh", "exec sleep 300\n");
   auto host = start_host();

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -207,8 +208,27 @@ class control_server::connection : public std::enable_shared_from_this<connectio
                                visible(name), did_you_mean(name, commands))));
   }
 
-  // The plugins a request names: a list of strings, maybe required.
-  static std::vector<std::string> plugins_of(const json& request, bool required) {
+  // The plugins a request names: a list of strings, maybe required. A name may be given as
+  // plughost shows it (status, logs): one that is no plugin's own name but is how one is shown
+  // (bytes that are not UTF-8, control characters: names JSON cannot carry or a shell cannot
+  // type) means that plugin.
+  std::vector<std::string> plugins_of(const json& request, bool required) {
+    auto names = given_plugins(request, required);
+    std::optional<launcher_status> now;
+    for (auto& n : names) {
+      if (!now) now = calls_.status();
+      const auto& plugins = now->plugins;
+      if (std::any_of(plugins.begin(), plugins.end(), [&](const auto& p) { return p.name == n; })) {
+        continue;
+      }
+      const auto shown = std::find_if(plugins.begin(), plugins.end(),
+                                      [&](const auto& p) { return visible_name(p.name) == n; });
+      if (shown != plugins.end()) n = shown->name;
+    }
+    return names;
+  }
+
+  static std::vector<std::string> given_plugins(const json& request, bool required) {
     const auto it = request.find("plugins");
     if (it == request.end() || it->is_null()) {
       if (required) throw std::invalid_argument(R"(the request names no "plugins")");
