@@ -196,7 +196,9 @@ TEST(record_dispatch, drop_oldest_may_drop_every_record_of_the_plugin_it_makes_r
   }
   gate->release();
   dispatch.close(60s);
-  const auto lines = gate->lines();
+  auto lines = gate->lines();
+  // The `dropped` report close() makes may come last, when it finds room (an event: no line).
+  std::erase(lines, "a: ");
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines.back(), "a: " + std::string(100, 'x')) << "the newest stays";
   EXPECT_LT(lines.size(), 20u * 650) << "the oldest were dropped";
