@@ -232,6 +232,20 @@ TEST_F(sink_memory, under_block_runs_that_end_wait_for_room_with_their_leftovers
     EXPECT_LE(peak_resident, 32 * mib);
   }
 
+  // A run whose exit waits for room says so, and stopping it by hand has nothing left to stop.
+  const auto state = [](const json& st, const std::string& name) {
+    for (const auto& p : st.value("plugins", json::array())) {
+      if (p["name"] == name) return p.value("state", "");
+    }
+    return std::string();
+  };
+  EXPECT_EQ(state(last, "crash.sh"), "draining") << last.dump();
+  const auto restarted = run_plughost({"restart", "--role", "none", "crash.sh"}, env, dir, 30s);
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.err;
+  std::this_thread::sleep_for(1500ms);  // past the 1 s stop timeout
+  EXPECT_EQ(read_file(dir.path() / "host.err").find("did not stop in time"), std::string::npos)
+      << read_file(dir.path() / "host.err");
+
   // The consumer reads again: the runs go on, and nothing of what they wrote was lost.
   consumer.drain();
   ASSERT_TRUE(eventually([&] { return restarts(status(), "crash.sh") >= 10; }, 60s));

@@ -29,6 +29,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -149,9 +150,12 @@ class supervisor::impl : private supervision_port {
     return on_loop("a plugin cannot be stopped or started by hand from the launcher's loop",
                    act_patience, [this, what, name = std::string(plugin)] {
                      using enum supervisor::by_hand;
-                     return what == stop    ? machine_.stop_by_hand(name)
-                            : what == start ? machine_.start_by_hand(name)
-                                            : machine_.restart_by_hand(name);
+                     auto said = what == stop    ? machine_.stop_by_hand(name)
+                                 : what == start ? machine_.start_by_hand(name)
+                                                 : machine_.restart_by_hand(name);
+                     deliver_held_exits();  // a run it stops may have ended already
+                     out_.flush();
+                     return said;
                    });
   }
 
@@ -258,6 +262,10 @@ class supervisor::impl : private supervision_port {
       // A run being stopped (by hand, by a reload, by the shutdown) says so.
       if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
         p.state = "stopping";
+      }
+      // Its main process has exited; what it wrote waits for room in a full `block` sink.
+      if (const auto* io = v.current ? find(*v.current) : nullptr; io && io->held_exit) {
+        p.state = "draining";
       }
       p.pid = v.pid;
       p.restarts = v.restarts;
@@ -499,11 +507,23 @@ class supervisor::impl : private supervision_port {
     after(&supervision_machine::on_main_exit, id, status);
   }
 
-  // Stopping: the exits that waited for room are delivered, with all that is in their pipes.
+  // The exits that waited for room are delivered, with all that is in their pipes, when the
+  // run is being stopped (the shutdown, by hand, a reload): there is nothing left to stop.
   void deliver_held_exits() {
-    if (held_exits_ == 0 || machine_.phase() != run_phase::stopping) return;
+    if (held_exits_ == 0) return;
+    std::set<run_id> stopping;
+    if (machine_.phase() != run_phase::stopping) {
+      machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
+        if (v.current &&
+            (v.current_state == run_state::stopping || v.current_state == run_state::killing)) {
+          stopping.insert(*v.current);
+        }
+      });
+      if (stopping.empty()) return;
+    }
     for (auto& [id, io] : runs_) {
       if (!io.held_exit) continue;
+      if (machine_.phase() != run_phase::stopping && !stopping.count(id)) continue;
       io.exit_was_held = false;  // drain_output reads all
       const auto status = *io.held_exit;
       io.held_exit.reset();
