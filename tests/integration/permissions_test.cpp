@@ -156,20 +156,6 @@ TEST_F(permissions, the_opt_out_runs_them_all_with_one_warning_at_start) {
       << r.err;
 }
 
-// A file made by `nobody` (the test's folder is opened to it, as /tmp is).
-void create_as_nobody(const fs::path& file, mode_t mode) {
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    ::_exit(fd >= 0 && ::fchmod(fd, mode) == 0 ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not create it as nobody";
-}
-
 TEST_F(permissions,
        a_location_under_a_folder_another_user_owns_is_refused_even_swapped_for_root_files) {
   // The attack: `nobody` owns a folder above a location of root's, and swaps the location for a
@@ -211,7 +197,7 @@ TEST_F(permissions, a_log_file_another_user_planted_is_refused_before_anything_r
   fs::create_directories(shared);
   fs::permissions(shared, fs::perms(01777));  // as /tmp, which the check allows for a log folder
   const auto planted = shared / "records.jsonl";
-  create_as_nobody(planted, 0666);
+  ASSERT_TRUE(create_as_nobody(planted, 0666)) << "could not create it as nobody";
   plugin("a.sh", "touch \"$0.ran\"\n");
   const auto r = run({"run", "--sink", "jsonl:" + planted.string()});
   EXPECT_EQ(r.exit_code, 2) << r.err;

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,6 +163,24 @@ run_result run_plughost(const std::vector<std::string>& args, const std::vector<
   result.out = read_file(out_file);
   result.err = read_file(err_file);
   return result;
+}
+
+bool as_nobody(const std::function<bool()>& what) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    ::_exit(what() ? 0 : 1);
+  }
+  int status = 0;
+  return ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool create_as_nobody(const fs::path& file, mode_t mode) {
+  return as_nobody([&] {
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    return fd >= 0 && ::fchmod(fd, mode) == 0;
+  });
 }
 
 std::string read_file(const fs::path& p) {

@@ -92,6 +92,12 @@ run_result run_plughost(const std::vector<std::string>& args, const std::vector<
                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 std::string read_file(const fs::path& p);
+
+/// Runs `what` in a child process as the user `nobody` (uid and gid 65534), as another user on
+/// the machine would act (planting a file or a FIFO). Returns whether it returned true.
+bool as_nobody(const std::function<bool()>& what);
+/// A file `nobody` creates with `mode` (what it would plant before plughost first runs).
+bool create_as_nobody(const fs::path& file, mode_t mode);
 /// Every line of a JSON Lines file, parsed.
 std::vector<json> read_jsonl(const fs::path& p);
 

@@ -18,6 +18,8 @@ namespace plughost {
 namespace {
 
 namespace fs = std::filesystem;
+using test::as_nobody;
+using test::create_as_nobody;
 using test::temp_dir;
 
 class log_file : public ::testing::Test {
@@ -86,31 +88,13 @@ TEST_F(log_file, a_link_in_a_folder_only_root_writes_is_the_operators_and_follow
             "not a plain path: ../p.jsonl: Invalid argument");
 }
 
-// A file made by `nobody`, as that user would plant it before plughost first runs.
-void create_as_nobody(const fs::path& file, mode_t mode) {
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    ::_exit(fd >= 0 && ::fchmod(fd, mode) == 0 ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not create it as nobody";
-}
-
 // A FIFO made by `nobody` in `folder`, with a reader of the test's own (so that an open that
 // is not refused does not wait for one). Returns the reader's descriptor.
 int fifo_of_nobody(const fs::path& fifo) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
-    ::_exit(::mkfifo(fifo.c_str(), 0666) == 0 && ::chmod(fifo.c_str(), 0666) == 0 ? 0 : 1);
+  if (!as_nobody(
+          [&] { return ::mkfifo(fifo.c_str(), 0666) == 0 && ::chmod(fifo.c_str(), 0666) == 0; })) {
+    return -1;
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
   return ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 }
 
@@ -139,7 +123,7 @@ TEST_F(log_file, a_fifo_another_user_planted_in_a_shared_folder_is_refused) {
 TEST_F(log_file, a_log_file_another_user_planted_in_a_shared_folder_is_refused) {
   const auto planted = shared / "plugins.jsonl";
   fs::permissions(dir.path(), fs::perms(0755));  // nobody reaches the shared folder, as /tmp
-  create_as_nobody(planted, 0666);
+  ASSERT_TRUE(create_as_nobody(planted, 0666)) << "could not create it as nobody";
   EXPECT_EQ(refusal(shared, "plugins.jsonl"),
             "refused: log file " + planted.string() +
                 " is owned by uid 65534 (nobody), not by root: its owner could read every "

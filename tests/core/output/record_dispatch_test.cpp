@@ -104,14 +104,23 @@ void write_lines(record_dispatch& d, const std::string& plugin, int n) {
   d.flush();
 }
 
-TEST(record_dispatch, a_quiet_plugins_line_is_written_between_the_floods_slices_not_after_them) {
-  auto gate = std::make_shared<gated_sink>();
+// A dispatch to one gated sink with `queue`, whose writer holds `first`'s line in its hands.
+struct stalled_dispatch {
+  explicit stalled_dispatch(queue_policy queue, const std::string& first) {
+    std::vector<named_sink> sinks;
+    sinks.push_back({"gate", "gate", gate, queue});
+    dispatch.open(std::move(sinks));
+    write_lines(dispatch, first, 1);
+    gate->wait_entered();
+  }
+  std::shared_ptr<gated_sink> gate = std::make_shared<gated_sink>();
   record_dispatch dispatch;
-  std::vector<named_sink> sinks;
-  sinks.push_back({"gate", "gate", gate, {}});
-  dispatch.open(std::move(sinks));
-  write_lines(dispatch, "flood", 1);
-  gate->wait_entered();  // the writer holds the flood's first line
+};
+
+TEST(record_dispatch, a_quiet_plugins_line_is_written_between_the_floods_slices_not_after_them) {
+  stalled_dispatch stalled(queue_policy{}, "flood");
+  auto& gate = stalled.gate;
+  auto& dispatch = stalled.dispatch;
   for (int i = 0; i < 20; ++i) write_lines(dispatch, "flood", 1000);  // 20,000 lines queued
   write_lines(dispatch, "quiet", 1);
   gate->release();
@@ -126,14 +135,10 @@ TEST(record_dispatch, a_quiet_plugins_line_is_written_between_the_floods_slices_
 }
 
 TEST(record_dispatch, a_flood_is_held_back_before_a_quiet_plugin_sharing_its_block_sink) {
-  auto gate = std::make_shared<gated_sink>();
-  record_dispatch dispatch;
-  std::vector<named_sink> sinks;
-  sinks.push_back({"gate", "gate", gate, {64 * 1024, overflow_policy::block}});
-  dispatch.open(std::move(sinks));
+  stalled_dispatch stalled(queue_policy{64 * 1024, overflow_policy::block}, "flood");
+  auto& gate = stalled.gate;
+  auto& dispatch = stalled.dispatch;
   const auto& to = dispatch.route_for("flood");
-  write_lines(dispatch, "flood", 1);
-  gate->wait_entered();
   int batches = 0;
   while (dispatch.accepting(to, "flood") && batches < 1000) {
     write_lines(dispatch, "flood", 20);
@@ -158,13 +163,9 @@ TEST(record_dispatch, a_flood_is_held_back_before_a_quiet_plugin_sharing_its_blo
 
 TEST(record_dispatch, the_drop_policies_drop_the_floods_records_not_the_quiet_plugins) {
   for (const auto policy : {overflow_policy::drop_new, overflow_policy::drop_oldest}) {
-    auto gate = std::make_shared<gated_sink>();
-    record_dispatch dispatch;
-    std::vector<named_sink> sinks;
-    sinks.push_back({"gate", "gate", gate, {64 * 1024, policy}});
-    dispatch.open(std::move(sinks));
-    write_lines(dispatch, "flood", 1);
-    gate->wait_entered();
+    stalled_dispatch stalled(queue_policy{64 * 1024, policy}, "flood");
+    auto& gate = stalled.gate;
+    auto& dispatch = stalled.dispatch;
     for (int i = 0; i < 50; ++i) write_lines(dispatch, "flood", 20);  // far past 64 KiB
     write_lines(dispatch, "quiet", 1);
     for (int i = 0; i < 50; ++i) write_lines(dispatch, "flood", 20);
@@ -183,13 +184,9 @@ TEST(record_dispatch, drop_oldest_may_drop_every_record_of_the_plugin_it_makes_r
   // into the lane just freed: a heap corruption within milliseconds of eight `yes` plugins).
   // Freed memory is overwritten from now on, so that a use after free shows without ASan too.
   ::mallopt(M_PERTURB, 0xa5);
-  auto gate = std::make_shared<gated_sink>();
-  record_dispatch dispatch;
-  std::vector<named_sink> sinks;
-  sinks.push_back({"gate", "gate", gate, {64 * 1024, overflow_policy::drop_oldest}});
-  dispatch.open(std::move(sinks));
-  write_lines(dispatch, "other", 1);
-  gate->wait_entered();
+  stalled_dispatch stalled(queue_policy{64 * 1024, overflow_policy::drop_oldest}, "other");
+  auto& gate = stalled.gate;
+  auto& dispatch = stalled.dispatch;
   for (int round = 0; round < 20; ++round) {
     for (int i = 0; i < 5; ++i) write_lines(dispatch, "a", 10);
     write_lines(dispatch, "a", 600);  // about the whole queue: every queued batch of a goes
@@ -208,13 +205,9 @@ TEST(record_dispatch, drop_oldest_may_drop_every_record_of_the_plugin_it_makes_r
 TEST(record_dispatch, plughosts_own_reports_never_push_a_plugins_records_out) {
   // Each report of drops, made room for by dropping the oldest records, would be reported a
   // second later, making room again: the plugin's newest lines went, one report at a time.
-  auto gate = std::make_shared<gated_sink>();
-  record_dispatch dispatch;
-  std::vector<named_sink> sinks;
-  sinks.push_back({"gate", "gate", gate, {64 * 1024, overflow_policy::drop_oldest}});
-  dispatch.open(std::move(sinks));
-  write_lines(dispatch, "a", 1);
-  gate->wait_entered();
+  stalled_dispatch stalled(queue_policy{64 * 1024, overflow_policy::drop_oldest}, "a");
+  auto& gate = stalled.gate;
+  auto& dispatch = stalled.dispatch;
   for (int i = 0; i < 50; ++i) write_lines(dispatch, "a", 20);  // full, some dropped
   const auto dropped = [&] {
     const auto st = dispatch.statuses().at(0).dropped;
