@@ -229,6 +229,9 @@ TEST_F(supervision, a_process_that_escaped_the_group_keeps_the_run_going_and_sto
   // process left in the group, and the stop reaches it. It was neither waited for nor stopped.
   plugin("leaves_one_behind.sh",
          "(setsid sleep 300 & echo $! > \"$0.left\")\n"
+         // Past its exec: a look at it in the middle of execve() can miss its mark (seen once
+         // in a full run; docs/running.md, Limits).
+         "sleep 0.3\n"
          "echo bye\n");
   auto host = start({"run"});
   ASSERT_TRUE(wait_for_line("leaves_one_behind.sh", "bye"));
