@@ -90,7 +90,7 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME plughost-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 # The headers include Boost's; find_package(plughost) finds the libraries the archive needs.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-    "plughost (= ${PROJECT_VERSION}), libboost1.81-dev, libboost-filesystem1.81-dev, libyaml-cpp-dev, libtomlplusplus-dev, nlohmann-json3-dev, libspdlog-dev, libfmt-dev")
+    "plughost (= ${PROJECT_VERSION}), libboost1.81-dev, libyaml-cpp-dev, libtomlplusplus-dev, nlohmann-json3-dev, libspdlog-dev, libfmt-dev")
 set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION "plugin host for LMCache deployments (development files)
 The C and C++ headers, the static library, and the CMake and pkg-config
 files, for embedding plughost in a program and for building runner and sink

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the plughost wheel (the executable, its modules and the libraries they need, plus the
-# plughost_lmcache drop-in) from a built build tree: build-wheel.sh BUILD_DIR OUT_DIR.
-# Works in a temporary staging folder; the source tree is only read. The wheel's path is the
-# last line printed.
+# plughost_lmcache drop-in) from a built build tree, and the portable tarball of the same files:
+# build-wheel.sh BUILD_DIR OUT_DIR. Both run on glibc 2.28 and newer. Works in a temporary
+# staging folder; the source tree is only read. Prints the tarball's path, then the wheel's as
+# the last line.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -23,7 +24,7 @@ out_dir=$(cd "$2" && pwd)
 python=/usr/bin/python3
 
 [ "$(uname -m)" = x86_64 ] || fail "only x86_64 wheels are supported (this is $(uname -m))"
-for tool in cmake patchelf ldd objdump "$python"; do
+for tool in cmake patchelf ldd objdump cc strip tar gzip "$python"; do
   command -v "$tool" > /dev/null 2>&1 ||
     fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
@@ -102,16 +103,38 @@ for lib in "$root/lib/$soname" "${bundled[@]}"; do
   patchelf --set-rpath '$ORIGIN' "$lib"
 done
 
-# The platform tag follows the newest glibc symbol version anything in the tree needs.
-glibc_minor=0
+# glibc 2.28 and newer (docs/deployment.md, "Where the wheel runs"): the tree was linked against
+# this machine's glibc; glibc_floor.py lowers each file's version requirements to 2.28, and
+# libplughost-glibc-compat.so, loaded by the executable and libplughost, provides what glibc 2.28
+# lacks (stat as a function, arc4random, ...). The floor tool refuses a file that needs anything
+# else.
+floor_minor=28
+compat=libplughost-glibc-compat.so
+cc -shared -fPIC -O2 -Wall -Wextra -Werror -Wl,-soname,$compat -o "$root/lib/$compat" \
+  "$source_dir/packaging/portable/glibc_compat.c" -Wl,--no-as-needed -l:libdl.so.2 \
+  -l:libpthread.so.0 || fail "cannot build $compat (a C compiler: build-essential)"
+strip --strip-unneeded "$root/lib/$compat"
+for elf in "$root/bin/plughost" "$root/lib/$soname"; do
+  patchelf --add-needed "$compat" "$elf"
+done
+elves=()
 while IFS= read -r -d '' file; do
-  [ "$(head -c 4 "$file" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] || continue
+  [ "$(head -c 4 "$file" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] && elves+=("$file")
+done < <(find "$root" -type f -print0)
+PYTHONPATH="$source_dir/packaging/python" "$python" -m plughost_lmcache.glibc_floor \
+  --floor "2.$floor_minor" --compat "$root/lib/$compat" "${elves[@]}" ||
+  fail "cannot lower the glibc the files need to 2.$floor_minor"
+
+# The platform tag is the floor, checked as auditwheel would: no file needs a newer glibc
+# symbol version.
+for file in "${elves[@]}"; do
   needed=$(objdump -T "$file" | grep -o 'GLIBC_2\.[0-9]\+' | sed 's/GLIBC_2\.//' |
     sort -n | tail -n 1 || true)
-  if [ -n "$needed" ] && [ "$needed" -gt "$glibc_minor" ]; then glibc_minor=$needed; fi
-done < <(find "$root" -type f -print0)
-[ "$glibc_minor" -gt 0 ] || fail "found no GLIBC_2.x symbol version in $root"
-plat="manylinux_2_${glibc_minor}_x86_64"
+  if [ -n "$needed" ] && [ "$needed" -gt "$floor_minor" ]; then
+    fail "${file#"$root"/} still needs GLIBC_2.$needed after lowering to 2.$floor_minor"
+  fi
+done
+plat="manylinux_2_${floor_minor}_x86_64"
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$stage/pyproject.toml")
 wheel="$out_dir/plughost-$version-py3-none-$plat.whl"
@@ -120,4 +143,19 @@ rm -f "$wheel"
 (cd "$stage" && PLUGHOST_WHEEL_PLAT="$plat" "$python" -m build --wheel --no-isolation \
   --outdir "$out_dir" "$stage") >&2
 [ -f "$wheel" ] || fail "python -m build did not produce $wheel"
+
+# The same tree as a tarball, for hosts and containers without Python: plughost-VERSION/ with
+# bin/, lib/ and share/ (docs/deployment.md, "The portable tarball").
+tarball="$out_dir/plughost-$version-linux-x86_64.tar.gz"
+tree="$stage/tarball/plughost-$version"
+mkdir -p "$tree"
+cp -a "$root/." "$tree/"
+cp "$source_dir/LICENSE" "$source_dir/NOTICE" "$tree/"
+# Files sorted, owned by root, dated by the last commit's time or 0: the same tree, the same
+# bytes.
+mtime=${SOURCE_DATE_EPOCH:-$(git -C "$source_dir" log -1 --format=%ct 2> /dev/null || echo 0)}
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -C "$stage/tarball" \
+  -cf - "plughost-$version" | gzip -n -9 > "$tarball.part"
+mv "$tarball.part" "$tarball"
+echo "$tarball"
 echo "$wheel"

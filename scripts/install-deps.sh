@@ -6,7 +6,7 @@ set -euo pipefail
 # libraries, help2man for the man page, dpkg-dev for the package's dependencies.
 build_packages=(
   build-essential cmake make pkg-config
-  libboost1.81-dev libboost-filesystem1.81-dev
+  libboost1.81-dev
   libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
   help2man dpkg-dev file
@@ -19,6 +19,7 @@ test_packages=(
   prometheus  # promtool checks the /metrics text
   rsyslog-gnutls openssl  # the syslog sink's TLS test: rsyslogd's TLS driver, a certificate made by the test
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
+  debootstrap  # the wheel's and the tarball's test on Debian 11 (scripts/older-root.sh)
   zsh  # the zsh completion's syntax check
   lintian  # the Debian package's check
   python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet);

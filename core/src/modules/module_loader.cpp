@@ -51,6 +51,22 @@ alias_list aliases_in(const dll::fs::path& file) {
   return out;
 }
 
+// What to do about a library that needs a newer glibc or C++ runtime than the system has (the
+// dynamic loader says only which version it did not find).
+std::string version_hint(const std::string& reason) {
+  if (reason.find("version `GLIBC_") != std::string::npos) {
+    return "; it was built against a newer glibc than this system's: build it on a system "
+           "with this glibc or older, or lower what it needs with `python3 -m "
+           "plughost_lmcache.glibc_floor` (docs/modules.md, \"Modules for the wheel\")";
+  }
+  if (reason.find("version `GLIBCXX_") != std::string::npos ||
+      reason.find("version `CXXABI_") != std::string::npos) {
+    return "; it was built with a newer C++ runtime than this plughost's: build it with GCC 12 "
+           "(Debian 12's) or older";
+  }
+  return {};
+}
+
 load_result load_from(const dll::fs::path& file, const std::string& source,
                       dll::load_mode::type mode) {
   load_result out;
@@ -66,7 +82,9 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
   library->load(file, mode, ec);
   if (ec) {
     const char* why = ::dlerror();
-    out.failures.push_back({source, fmt::format("cannot be loaded: {}", why ? why : ec.message())});
+    const std::string reason = why ? why : ec.message();
+    out.failures.push_back(
+        {source, fmt::format("cannot be loaded: {}{}", reason, version_hint(reason))});
     return out;
   }
   for (const auto& alias : aliases) {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/process/v2/environment.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -71,11 +70,19 @@ std::optional<std::filesystem::path> find_program(std::string_view name,
     if (is_executable_file(std::filesystem::path(name))) return std::filesystem::path(name);
     return std::nullopt;
   }
-  namespace bpe = boost::process::v2::environment;
-  const std::vector<std::pair<std::string, std::string>> env{{"PATH", std::string(path_var)}};
-  auto found = bpe::find_executable(std::string(name), env);
-  if (found.empty()) return std::nullopt;
-  return std::filesystem::path(found.string());
+  // Each folder of PATH in turn, as execvp() searches it (an empty entry is the current
+  // folder). Not Boost.Process's find_executable: it needs Boost.Filesystem's library, which
+  // nothing else in plughost does.
+  std::size_t from = 0;
+  while (from <= path_var.size()) {
+    auto to = path_var.find(':', from);
+    if (to == std::string_view::npos) to = path_var.size();
+    const auto folder = path_var.substr(from, to - from);
+    auto candidate = std::filesystem::path(folder.empty() ? "." : folder) / name;
+    if (is_executable_file(candidate)) return candidate;
+    from = to + 1;
+  }
+  return std::nullopt;
 }
 
 namespace {

@@ -58,8 +58,11 @@ class DebianPackage(unittest.TestCase):
         depends = self.field(self.deb, "Depends")
         # From dpkg-shlibdeps: the Debian packages of what the binary and modules link against.
         for package in ("libc6", "libstdc++6", "libyaml-cpp0.7", "libspdlog1.10-fmt9", "libfmt9",
-                        "libboost-filesystem1.81.0", "libssl3", "libtomlplusplus3"):
+                        "libssl3", "libtomlplusplus3"):
             self.assertRegex(depends, rf"(^|, ){re.escape(package)}( \(|,|$)", depends)
+        # Boost is headers only (Boost.DLL on std::filesystem): no Boost library to depend on.
+        self.assertNotIn("libboost", depends)
+        self.assertNotIn("libboost-filesystem", self.field(self.dev, "Depends"))
         self.assertEqual(self.field(self.deb, "Recommends"), "python3")
         self.assertIn(f"plughost (= {VERSION})", self.field(self.dev, "Depends"))
         self.assertEqual(self.field(self.deb, "Section"), "admin")

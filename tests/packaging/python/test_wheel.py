@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import textwrap
 import unittest
@@ -75,6 +76,7 @@ class WheelTest(lib.PluginTestCase):
         cls.build_output = built
         lines = built.stdout.decode().strip().splitlines()
         cls.wheel = Path(lines[-1]) if built.returncode == 0 and lines else None
+        cls.tarball = Path(lines[-2]) if built.returncode == 0 and len(lines) > 1 else None
 
     @classmethod
     def tearDownClass(cls):
@@ -88,7 +90,8 @@ class WheelTest(lib.PluginTestCase):
     def test_wheel_name_and_contents(self):
         self.assertTrue(self.wheel.is_file())
         self.assertTrue(self.wheel.is_relative_to(self.work / "dist"))
-        match = re.fullmatch(r"plughost-0\.1\.0-py3-none-manylinux_2_(\d+)_x86_64\.whl",
+        # glibc 2.28 and newer (RHEL 8, Ubuntu 20.04, vLLM's Ubuntu 22.04 images).
+        match = re.fullmatch(r"plughost-0\.1\.0-py3-none-manylinux_2_(28)_x86_64\.whl",
                              self.wheel.name)
         self.assertIsNotNone(match, self.wheel.name)
         with zipfile.ZipFile(self.wheel) as archive:
@@ -118,6 +121,40 @@ class WheelTest(lib.PluginTestCase):
                     if re.fullmatch(r"plughost_lmcache/_root/share/doc/bundled/[^/]+/copyright", n)]
         self.assertGreaterEqual(len(licences), 5, licences)
         self.assertIn("plughost_lmcache/_root/share/doc/plughost/LICENSE", infos)
+
+    def test_no_file_needs_a_glibc_symbol_version_past_2_28(self):
+        # As auditwheel checks a manylinux_2_28 wheel: every symbol version each ELF file asks
+        # of glibc, from its version requirements (objdump -p) and its symbols (objdump -T).
+        extracted = self.tmp / "extracted"
+        _extract_with_modes(self.wheel, extracted)
+        elves = [p for p in extracted.rglob("*") if p.is_file() and _is_elf(p)]
+        names = {p.name for p in elves}
+        self.assertIn("libplughost-glibc-compat.so", names)
+        self.assertFalse([n for n in names if "boost" in n], names)  # Boost.DLL on std::filesystem
+        for elf in elves:
+            with self.subTest(elf=elf.name):
+                dump = subprocess.run(["objdump", "-p", "-T", str(elf)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, env=_clean_env(), timeout=60)
+                self.assertEqual(dump.returncode, 0, dump.stdout.decode()[-2000:])
+                versions = {tuple(int(x) for x in v.split("."))
+                            for v in re.findall(r"GLIBC_(2\.[0-9.]+[0-9])", dump.stdout.decode())}
+                self.assertTrue(versions, "no glibc version at all: not what objdump shows")
+                self.assertLessEqual(max(versions), (2, 28), sorted(versions))
+
+    def test_the_tarball_holds_the_wheels_files(self):
+        self.assertIsNotNone(self.tarball)
+        self.assertEqual(self.tarball.name, "plughost-0.1.0-linux-x86_64.tar.gz")
+        with tarfile.open(self.tarball) as archive:
+            members = {m.name: m for m in archive.getmembers()}
+        self.assertTrue(all(n.startswith("plughost-0.1.0/") or n == "plughost-0.1.0"
+                            for n in members), sorted(members)[:5])
+        in_tarball = {n[len("plughost-0.1.0/"):] for n, m in members.items() if m.isfile()}
+        with zipfile.ZipFile(self.wheel) as archive:
+            prefix = "plughost_lmcache/_root/"
+            in_wheel = {n[len(prefix):] for n in archive.namelist() if n.startswith(prefix)}
+        self.assertEqual(in_tarball - {"LICENSE", "NOTICE"}, in_wheel)
+        self.assertTrue(members["plughost-0.1.0/bin/plughost"].mode & stat.S_IXUSR)
+        self.assertEqual({m.uid for m in members.values()}, {0})
 
     def test_every_elf_needs_only_glibc_beyond_the_wheel(self):
         extracted = self.tmp / "extracted"
