@@ -21,6 +21,7 @@ test_packages=(
   patchelf python3-build python3-setuptools python3-wheel python3-venv  # the wheel (make wheel) and its test
   zsh  # the zsh completion's syntax check
   lintian  # the Debian package's check
+  python3-pytest  # LMCache's own launcher test files, run under the Python drop-in
   python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet);
   # python3-yaml also: YAML configurations read as LMCache's PyYAML reads them (lmcache_yaml tests)
 )
