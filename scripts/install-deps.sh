@@ -22,6 +22,7 @@ test_packages=(
   debootstrap  # the wheel's and the tarball's test on Debian 11 (scripts/older-root.sh)
   zsh  # the zsh completion's syntax check
   lintian  # the Debian package's check
+  python3-pytest  # LMCache's own launcher test files, run under the Python drop-in
   python3-yaml logrotate  # the deployment files' checks (Kubernetes manifests, logrotate snippet);
   # python3-yaml also: YAML configurations read as LMCache's PyYAML reads them (lmcache_yaml tests)
 )

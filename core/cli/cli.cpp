@@ -231,6 +231,11 @@ int main(int argc, char** argv) {
                   "a sink added to the configured ones, given every plugin's records "
                   "(repeatable); with it, no default stdout sink")
       ->type_name("SINK");
+  run->add_option("--plugin-variable", run_opts.plugin_variables,
+                  "NAME=TEXT: plugins get TEXT in the identity variable NAME "
+                  "(LMCACHE_RUNTIME_PLUGIN_ROLE, LMCACHE_PLUGIN_WORKER_ID...) instead of "
+                  "plughost's value; NAME alone: NAME is not set (repeatable)")
+      ->type_name("NAME[=TEXT]");
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5")

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "config/identity.hpp"
 #include "config/lmcache_environment.hpp"
@@ -12,6 +13,44 @@
 #include "plughost/error.hpp"
 
 namespace plughost::detail {
+
+namespace {
+
+// --plugin-variable NAME[=TEXT], checked against the eight identity variables plughost sets.
+std::map<std::string, std::optional<std::string>> resolve_plugin_variables(
+    const std::vector<std::string>& specs) {
+  std::map<std::string, std::optional<std::string>> out;
+  for (const auto& spec : specs) {
+    const auto equals = spec.find('=');
+    const auto name = spec.substr(0, equals);
+    const bool known = std::ranges::any_of(
+        std::array{"LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"}, [&](std::string_view prefix) {
+          return name.starts_with(prefix) &&
+                 std::ranges::any_of(std::array{"ROLE", "WORKER_ID", "WORKER_COUNT", "CONFIG"},
+                                     [&](std::string_view suffix) {
+                                       return name.size() == prefix.size() + suffix.size() &&
+                                              name.ends_with(suffix);
+                                     });
+        });
+    if (!known) {
+      throw usage_error(fmt::format(
+          "--plugin-variable {}: expected LMCACHE_RUNTIME_PLUGIN_ or LMCACHE_PLUGIN_ followed by "
+          "ROLE, WORKER_ID, WORKER_COUNT or CONFIG, then =TEXT or nothing",
+          spec));
+    }
+    if (equals != std::string::npos && name.ends_with("CONFIG")) {
+      throw usage_error(fmt::format(
+          "--plugin-variable {}: {} takes no text (it is the configuration's); give {} alone "
+          "to leave it unset",
+          spec, name, name));
+    }
+    out[name] = equals == std::string::npos ? std::nullopt
+                                            : std::optional<std::string>(spec.substr(equals + 1));
+  }
+  return out;
+}
+
+}  // namespace
 
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
                                  const module_registry& modules) {
@@ -22,6 +61,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
                                  const configuration& config, const module_registry& modules) {
   launch_settings out;
   out.who = resolve_identity(options, env);
+  out.plugin_variables = resolve_plugin_variables(options.plugin_variables);
   if (out.who.worker_id >= 0 &&
       static_cast<std::uint64_t>(out.who.worker_id) >= out.who.worker_count) {
     out.warnings.push_back(fmt::format("worker id {} is not below the worker count {}",

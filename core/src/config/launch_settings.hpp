@@ -115,6 +115,8 @@ struct launch_settings {
   /// as, unchanged; else the whole configuration document as compact JSON, with
   /// runtime_plugin_locations (and extra_config) as in effect.
   std::string plugin_config_json;
+  /// --plugin-variable: identity variables given another text (a value) or left unset (none).
+  std::map<std::string, std::optional<std::string>> plugin_variables;
   location_policy missing_locations;
   /// The control socket's path; none: no control socket.
   std::optional<std::filesystem::path> control_socket;

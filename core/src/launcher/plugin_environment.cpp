@@ -40,6 +40,14 @@ environment_block plugin_environment(const environment_block& host,
     block.set(fmt::format("{}WORKER_COUNT", prefix), count);
     block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
   }
+  // --plugin-variable: the caller stands for a launcher that set other texts, or fewer.
+  for (const auto& [name, text] : settings.plugin_variables) {
+    if (text) {
+      block.set(name, *text);
+    } else {
+      block.unset(name);
+    }
+  }
   // systemd's notification protocol is plughost's to speak: a plugin that sent READY=1 or
   // WATCHDOG=1 on its behalf would say that plughost is ready, or alive, when it may not be.
   for (const auto* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) block.unset(name);

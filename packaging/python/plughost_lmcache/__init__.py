@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MPRuntimePluginLauncher",
+    "PluginLauncher",
     "PluginProcess",
     "RuntimePluginLauncher",
     "binary_path",
@@ -16,6 +17,7 @@ __all__ = [
 # first use, so that start-up costs nothing when the drop-in is not wanted.
 _EXPORTS = {
     "MPRuntimePluginLauncher": "_mp",
+    "PluginLauncher": "_legacy",
     "PluginProcess": "_launcher",
     "RuntimePluginLauncher": "_launcher",
     "binary_path": "_launcher",

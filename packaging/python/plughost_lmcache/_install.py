@@ -7,6 +7,8 @@ import threading
 _TARGETS = {
     "lmcache.v1.plugin.runtime_plugin_launcher": ("RuntimePluginLauncher",),
     "lmcache.v1.multiprocess.mp_runtime_plugin_launcher": ("MPRuntimePluginLauncher",),
+    # LMCache 0.3.10 and older, and vLLM's fallback when RuntimePluginLauncher is missing.
+    "lmcache.v1.plugin.plugin_launcher": ("PluginLauncher",),
 }
 
 _lock = threading.RLock()
@@ -22,6 +24,10 @@ def _replacement(attribute):
         from ._launcher import RuntimePluginLauncher
 
         return RuntimePluginLauncher
+    if attribute == "PluginLauncher":
+        from ._legacy import PluginLauncher
+
+        return PluginLauncher
     from ._mp import MPRuntimePluginLauncher
 
     return MPRuntimePluginLauncher
@@ -81,7 +87,7 @@ class _PatchingLoader:
 
 
 class _LMCacheFinder:
-    """A sys.meta_path entry that wraps the loader of LMCache's two launcher modules."""
+    """A sys.meta_path entry that wraps the loader of LMCache's three launcher modules."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in _TARGETS:
@@ -107,7 +113,7 @@ _finder = _LMCacheFinder()
 def install():
     """Make LMCache use plughost_lmcache's launchers, now and for modules imported later.
 
-    Replaces the classes in LMCache's two launcher modules if they are loaded, every reference
+    Replaces the classes in LMCache's three launcher modules if they are loaded, every reference
     to the original classes held by a loaded module (`from ... import RuntimePluginLauncher`),
     and wraps the loading of those modules when they are imported later. Idempotent.
     """

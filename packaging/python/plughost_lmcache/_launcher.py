@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -33,10 +34,11 @@ _GUARDIAN_WAIT = 120.0
 
 # plughost's identity comes from these when no flag is given; the launcher's own attributes must
 # win (role None means no role, whatever the parent process inherited).
+_IDENTITY_SUFFIXES = ("ROLE", "WORKER_ID", "WORKER_COUNT", "CONFIG")
 _IDENTITY_VARIABLES = tuple(
     prefix + suffix
     for prefix in ("LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_")
-    for suffix in ("ROLE", "WORKER_ID", "WORKER_COUNT", "CONFIG")
+    for suffix in _IDENTITY_SUFFIXES
 )
 
 _HOST_LINE = re.compile(r"plughost: (warning|error|info): (.*)", re.DOTALL)
@@ -49,6 +51,8 @@ _EVENT_LEVELS = {
     "timed_out": logging.WARNING,
 }
 _RECORD_KEYS = ("ts", "plugin", "pid", "stream", "event")
+# Stops plughost makes when asked to end: routine, so only logged at DEBUG.
+_QUIET_STOPS = ("shutdown", "parent exited")
 
 _logger_lock = threading.Lock()
 _loggers = {}
@@ -76,6 +80,57 @@ def get_logger(name):
                 logger = init_logger(name)
         _loggers[name] = logger
         return logger
+
+
+def lmcache_logger(module_name):
+    """The logger of LMCache's module `module_name` as that module holds it now, else ours.
+
+    Looked up at each message, as LMCache's own code reads its module's `logger`: a test or an
+    operator that replaces it (unittest.mock.patch of ...runtime_plugin_launcher.logger) gets
+    the drop-in's messages too.
+    """
+    module = sys.modules.get(module_name)
+    logger = getattr(module, "logger", None) if module is not None else None
+    if logger is not None and callable(getattr(logger, "log", None)):
+        return logger
+    return get_logger(module_name)
+
+
+def role_name(role):
+    """The role plugins' names are matched against: a string as it is, an enum by its name.
+
+    vLLM's in-tree integration hands LMCache a KVConnectorRole member; LMCache's launchers of
+    that time compared `role.name`. An empty string is no role for plughost.
+    """
+    if role is None or isinstance(role, str):
+        return role
+    name = getattr(role, "name", None)
+    return name if isinstance(name, str) else str(role)
+
+
+def should_skip(role, worker_id, parts):
+    """plughost's naming rules (docs/discovery-naming-interpreters.md, section 4) on a name's parts.
+
+    Returns None when the plugin runs, else ("role", PART1) or ("worker", N).
+    """
+    if len(parts) < 2:
+        return None
+    wanted = role_name(role)
+    if not wanted:  # no role: no filtering at all, as LMCache's multiprocess mode
+        return None
+    first = _ascii_upper(str(parts[0]))
+    if first != "ALL" and first != _ascii_upper(wanted):
+        return ("role", first)
+    second = str(parts[1])
+    if len(parts) > 2 and second and all("0" <= c <= "9" for c in second):
+        if int(second) != worker_id:
+            return ("worker", int(second))
+    return None
+
+
+def _ascii_upper(text):
+    # plughost folds ASCII only: no Unicode table changes a decision.
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in text)
 
 
 def _is_console_script(path):
@@ -131,6 +186,17 @@ def _field_text(value):
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def _unclaimed(entry):
+    # A file no runner in use claims (plughost's `ignored`, or an `error` naming the runners).
+    return (entry.get("decision") in ("ignored", "error") and not entry.get("runner")
+            and "claims" in str(entry.get("reason", "")))
+
+
+def _unsupported_message(path):
+    # LMCache's words, trailing space included.
+    return f"Plugin type {path.suffix} not supported "
 
 
 def _signal_number(name):
@@ -195,6 +261,10 @@ class _Plan:
             if index < len(caller_locations) and isinstance(location, str):
                 self._caller_of.setdefault(location, caller_locations[index])
         self.entries = [e for e in listing.get("plugins") or [] if isinstance(e, dict)]
+        # Configured files (not found in folders) that no runner in use claims: LMCache would
+        # try them and fail.
+        self.unclaimed = {e.get("name") for e in self.entries
+                          if _unclaimed(e) and e.get("location") == e.get("path")}
         self._by_name = {}
         for entry in self.entries:
             entry["_display"] = self._display_of(entry)
@@ -296,6 +366,20 @@ class _Run:
 class RuntimePluginLauncher:
     """LMCache's RuntimePluginLauncher: same constructor and attributes; plughost runs plugins."""
 
+    # The LMCache module whose logger the messages go through, and its messages' templates
+    # (LMCache's words and argument order: handlers and tests read record.args).
+    _MODULE = LOGGER_NAME
+    _LOCATIONS_KEY = "runtime_plugin_locations"
+    _MESSAGES = {
+        "missing": "Runtime plugin location %s does not exist",
+        "launched": "Launched runtime plugin: %s with %s",
+        "exited": "Runtime plugin %s exited with code %d",
+        "worker": "worker %d is skipping plugin %s, which is only for worker ID %d",
+        "noun": "Runtime plugin",
+    }
+    # The identity variables plugins receive (plughost sets all eight unless told otherwise).
+    _VARIABLE_PREFIXES = ("LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_")
+
     def __init__(self, config, role, worker_count, worker_id):
         self.config = config
         self.role = role
@@ -304,29 +388,101 @@ class RuntimePluginLauncher:
         self.plugin_processes = []
         self._runs = []
         self._stop_requested = False
-        self._logger = get_logger(LOGGER_NAME)
-        self._stderr_logger = logging.getLogger(STDERR_LOGGER_NAME)
         atexit.register(self.stop_plugins)
+
+    @property
+    def _logger(self):
+        return lmcache_logger(self._MODULE)
+
+    @property
+    def _stderr_logger(self):
+        return logging.getLogger(self._MODULE + ".stderr")
+
+    def _configured_locations(self):
+        return self.config.runtime_plugin_locations
+
+    # -- LMCache's two private decisions, made as plughost makes them -----------------------
+
+    def _should_skip_plugin(self, file, parts):
+        """Whether plughost skips a plugin whose name splits into `parts`; logs why, as LMCache.
+
+        plughost's rules: ASCII case folding, an empty role is no role, an enum role is matched
+        by its name (docs/lmcache.md).
+        """
+        decision = should_skip(self.role, self.worker_id, list(parts))
+        if decision is None:
+            return False
+        if decision[0] == "role":
+            self._logger.info("Skipping %s: requires role %s", file, decision[1])
+        else:
+            self._log_skip_worker(file, decision[1])
+        return True
+
+    def _get_interpreter(self, file):
+        """The program plughost would run `file` with (argv[0] of its plan), as a string.
+
+        Asks the plughost binary (`plughost list` on that one file, no role): the shebang read
+        as the kernel reads it, then python3, python or bash on PATH. Raises ValueError as
+        LMCache does: "Plugin type <suffix> not supported " for a file no runner in use claims,
+        plughost's reason when no interpreter is found.
+        """
+        entry = self._plan_file(Path(file))
+        if entry.get("decision") == "run" and entry.get("argv"):
+            return str(entry["argv"][0])
+        if _unclaimed(entry):
+            raise ValueError(_unsupported_message(Path(file)))
+        raise ValueError(f"No valid interpreter found for {file}: {entry.get('reason', '')}")
+
+    def _plan_file(self, file):
+        listed = subprocess.run(
+            [binary_path(), "list", "--json", f"--location={file}", "--role=none",
+             "--config-json={}"] + _runner_arguments(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_plughost_environment(),
+            close_fds=True, timeout=_LIST_TIMEOUT)
+        try:
+            entries = json.loads(listed.stdout.decode("utf-8", "replace")).get("plugins") or []
+        except (ValueError, AttributeError):
+            entries = []
+        if not entries:
+            why = listed.stderr.decode("utf-8", "replace").strip()
+            raise ValueError(f"plughost cannot plan {file}: {why or 'no answer'}")
+        return entries[0]
+
+    def _log_skip_worker(self, display, wanted, extra=None):
+        self._logger.info(self._MESSAGES["worker"], self.worker_id, display, wanted,
+                          extra=extra)
+
+    def _report_unclaimed(self, plan):
+        """A configured file that no runner in use claims: LMCache's skip or failure line."""
+        for entry in plan.entries:
+            if entry.get("name") not in plan.unclaimed:
+                continue
+            display = entry["_display"]
+            path = Path(entry.get("path") or display)
+            if self._should_skip_plugin(display, path.stem.lower().split("_")):
+                continue
+            self._logger.error("Failed to launch plugin %s: %s", display,
+                               ValueError(_unsupported_message(path)))
 
     # -- launching -------------------------------------------------------------------------
 
     def launch_plugins(self):
         """Launch all configured plugins."""
         self._stop_requested = False
-        configured = self.config.runtime_plugin_locations
+        configured = self._configured_locations()
         if not configured:
             return
         if isinstance(configured, (str, bytes, os.PathLike)):
             # LMCache would iterate over the characters: "/opt/p" would run every plugin under
             # "/" (its first character). One path is what was meant.
             self._logger.warning(
-                f"runtime_plugin_locations is one path, not a list: taking {configured!r} as "
-                f"the only location")
+                "%s is one path, not a list: taking %r as the only location",
+                self._LOCATIONS_KEY, configured)
             configured = [os.fsdecode(configured)]
         locations = []
         for loc in configured:
             if not Path(loc).exists():
-                self._logger.warning(f"Runtime plugin location {loc} does not exist")
+                self._logger.warning(self._MESSAGES["missing"], loc)
                 continue
             locations.append(loc)
         if not locations:
@@ -334,14 +490,14 @@ class RuntimePluginLauncher:
         try:
             self._launch(locations)
         except Exception as e:  # LMCache's launcher never lets a plugin problem stop LMCache
-            self._logger.error(f"Failed to launch runtime plugins: {e}")
+            self._logger.error("Failed to launch runtime plugins: %s", e)
 
     def _common_arguments(self, locations):
         # `--flag=value` throughout: a value starting with '-' (worker id -1, an odd path) is
         # never taken for an option.
         args = ["--location=" + str(Path(loc)) for loc in locations]
         if self.role is not None:
-            args.append(f"--role={self.role}")
+            args.append(f"--role={role_name(self.role)}")
         args.append(f"--worker-id={self.worker_id}")
         args.append(f"--worker-count={self.worker_count}")
         args += _runner_arguments()
@@ -349,6 +505,24 @@ class RuntimePluginLauncher:
         # LMCache configurations can hold credentials.
         args.append("--config-json=-")
         return args
+
+    def _variable_arguments(self):
+        """--plugin-variable flags: what differs from plughost's eight identity variables."""
+        args = []
+        role_text = self._role_text()
+        for prefix in ("LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"):
+            if prefix not in self._VARIABLE_PREFIXES:
+                args += [f"--plugin-variable={prefix}{suffix}" for suffix in _IDENTITY_SUFFIXES]
+            elif role_text is not None:
+                args.append(f"--plugin-variable={prefix}ROLE={role_text}")
+        return args
+
+    def _role_text(self):
+        # The role variables' text when it is not the role plughost filters on: str(role) for
+        # an enum, as LMCache's launchers of the enum era wrote it.
+        if self.role is None or isinstance(self.role, str):
+            return None
+        return str(self.role)
 
     def _launch(self, locations):
         config_json = self.config.to_json()
@@ -372,15 +546,17 @@ class RuntimePluginLauncher:
                 logged_error |= self._log_host_line(line) == logging.ERROR
             if not logged_error:
                 self._logger.error(
-                    f"Failed to launch runtime plugins: plughost list exited with code "
-                    f"{listed.returncode}")
+                    "Failed to launch runtime plugins: plughost list exited with code %d",
+                    listed.returncode)
             return
         listing = json.loads(listed.stdout.decode("utf-8", "replace"))
         if not isinstance(listing, dict):
             raise ValueError("plughost list --json did not print an object")
         plan = _Plan(listing, locations)
+        self._report_unclaimed(plan)
 
-        if not any(e.get("decision") in ("run", "error") for e in plan.entries):
+        if not any(e.get("decision") in ("run", "error") and e.get("name") not in plan.unclaimed
+                   for e in plan.entries):
             # Nothing to supervise: no process is kept, as with LMCache. `run` would have
             # repeated list's warnings; here they are only said once.
             for line in host_lines:
@@ -395,7 +571,8 @@ class RuntimePluginLauncher:
         if self._stop_requested:  # stop_plugins() ran from another thread meanwhile
             return
         pending = Counter(e.get("name") for e in plan.entries
-                          if e.get("decision") in ("run", "error", "skip"))
+                          if e.get("decision") in ("run", "error", "skip")
+                          and e.get("name") not in plan.unclaimed)
         # Spawned from the calling thread, in this process's session and group: plughost's
         # --exit-with-parent watches this pid, and nothing here outlives it. --add-sink keeps
         # the sinks the operator configured (PLUGHOST_SETTINGS) besides the records read here,
@@ -405,6 +582,7 @@ class RuntimePluginLauncher:
         try:
             proc = subprocess.Popen(
                 [binary, "run"] + common
+                + self._variable_arguments()
                 + ["--allow-missing-locations",  # LMCache warns and starts the others
                    f"--add-sink=jsonl:/dev/fd/{records_write}",
                    f"--exit-with-parent={os.getpid()}"],
@@ -476,8 +654,8 @@ class RuntimePluginLauncher:
                 left = [p for p in run.process_of_pid.values() if p.returncode is None]
                 for process in left:
                     self._logger.warning(
-                        f"Runtime plugin {process.path}: plughost ended without reporting its "
-                        f"exit; its guardian stops it")
+                        "%s %s: plughost ended without reporting its exit; its guardian stops "
+                        "it", self._MESSAGES["noun"], process.path)
                 _mark_ended_when_gone(left)
             except Exception:
                 pass
@@ -535,8 +713,7 @@ class RuntimePluginLauncher:
                 run.process_of_pid[pid] = process
             self.plugin_processes.append(process)
             interpreter = argv[0] if argv else None
-            self._logger.info(f"Launched runtime plugin: {display} with {interpreter}",
-                              extra=extra)
+            self._logger.info(self._MESSAGES["launched"], display, interpreter, extra=extra)
         elif event == "exited":
             code = record.get("exit_code")
             if not isinstance(code, int):
@@ -545,17 +722,27 @@ class RuntimePluginLauncher:
             process = run.process_of_pid.get(pid)
             if process is not None:
                 process.returncode = code if isinstance(code, int) else -1
-            self._logger.info(f"Runtime plugin {display} exited with code {code}", extra=extra)
+            template = self._MESSAGES["exited"]
+            if not isinstance(code, int):
+                template = template.replace("%d", "%s")
+            self._logger.info(template, display, code, extra=extra)
         elif event == "skipped":
             self._log_skip(display, record)
         elif event == "error":
             message = record.get("message", "")
-            self._logger.error(f"Failed to launch plugin {display}: {message}", extra=extra)
+            if name in run.plan.unclaimed:  # reported as LMCache words it, after list
+                run.note_first_record(name)
+                return
+            self._logger.error("Failed to launch plugin %s: %s", display, message, extra=extra)
         else:
             fields = " ".join(f"{key}={_field_text(value)}" for key, value in record.items()
                               if key not in _RECORD_KEYS)
             level = _EVENT_LEVELS.get(event, logging.INFO)
-            self._logger.log(level, f"Runtime plugin {display} {event}: {fields}", extra=extra)
+            if event == "stopping" and (run.stopping or record.get("reason") in _QUIET_STOPS):
+                # LMCache says nothing when it stops its plugins: the exits are enough.
+                level = logging.DEBUG
+            self._logger.log(level, "%s %s %s: %s", self._MESSAGES["noun"], display, event,
+                             fields, extra=extra)
 
         if event in ("started", "error", "skipped"):
             run.note_first_record(name)
@@ -570,9 +757,7 @@ class RuntimePluginLauncher:
             self._logger.info("Skipping %s: requires role %s", display, role.group(1),
                               extra=extra)
         elif worker is not None:
-            self._logger.info(
-                f"worker {self.worker_id} is skipping plugin {display}, "
-                f"which is only for worker ID {int(worker.group(1))}", extra=extra)
+            self._log_skip_worker(display, int(worker.group(1)), extra)
         else:
             self._logger.info("Skipping %s: %s", display, reason, extra=extra)
 

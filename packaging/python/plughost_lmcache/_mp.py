@@ -2,12 +2,28 @@
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
-from ._launcher import RuntimePluginLauncher, get_logger
+from ._launcher import RuntimePluginLauncher, lmcache_logger
 
 LOGGER_NAME = "lmcache.v1.multiprocess.mp_runtime_plugin_launcher"
+_LMCACHE_RUNTIME_MODULE = "lmcache.v1.plugin.runtime_plugin_launcher"
+
+
+def _inner_class():
+    """The RuntimePluginLauncher LMCache's MP module holds now, as LMCache's code would use it.
+
+    Read at each construction, so that a patch of the module's name (LMCache's own tests
+    replace it with a mock) applies. LMCache's original class, should the module still hold
+    it, is not taken: the drop-in MP launcher always runs plugins through plughost.
+    """
+    module = sys.modules.get(LOGGER_NAME)
+    found = getattr(module, "RuntimePluginLauncher", None) if module is not None else None
+    if found is None or getattr(found, "__module__", None) == _LMCACHE_RUNTIME_MODULE:
+        return RuntimePluginLauncher
+    return found
 
 
 def _safe_asdict(obj: Any) -> Dict[str, Any]:
@@ -55,13 +71,13 @@ class MPRuntimePluginLauncher:
             extra_config=getattr(runtime_plugin_config, "extra_config", {}),
             configs_dict=aggregated,
         )
-        self._inner = RuntimePluginLauncher(
+        self._inner = _inner_class()(
             config=wrapper,
             role=None,
             worker_count=1,
             worker_id=0,
         )
-        get_logger(LOGGER_NAME).info(f"MPRuntimePluginLauncher initialized with {wrapper}")
+        lmcache_logger(LOGGER_NAME).info("MPRuntimePluginLauncher initialized with %s", wrapper)
 
     def launch_plugins(self) -> None:
         self._inner.launch_plugins()

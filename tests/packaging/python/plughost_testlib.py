@@ -184,7 +184,14 @@ def write_fake_lmcache(root):
             """,
         "lmcache/v1/__init__.py": "",
         "lmcache/v1/plugin/__init__.py": "",
+        # LMCache's module imports these, and its tests patch them through it.
         "lmcache/v1/plugin/runtime_plugin_launcher.py": """
+            import atexit
+            import os
+            import shutil
+            import subprocess
+            import threading
+
             from lmcache.logging import init_logger
 
             logger = init_logger(__name__)
@@ -203,9 +210,36 @@ def write_fake_lmcache(root):
                 def stop_plugins(self):
                     pass
             """,
+        "lmcache/v1/plugin/plugin_launcher.py": """
+            import atexit
+            import os
+            import subprocess
+            import threading
+
+            from lmcache.logging import init_logger
+
+            logger = init_logger(__name__)
+
+
+            class PluginLauncher:
+                ORIGINAL = True
+
+                def __init__(self, config, role, worker_id):
+                    self.config = config
+                    self.plugin_processes = []
+
+                def launch_plugins(self):
+                    logger.info("the original launcher ran")
+
+                def stop_plugins(self):
+                    pass
+            """,
         "lmcache/v1/multiprocess/__init__.py": "",
         "lmcache/v1/multiprocess/mp_runtime_plugin_launcher.py": """
+            from lmcache.logging import init_logger
             from lmcache.v1.plugin.runtime_plugin_launcher import RuntimePluginLauncher
+
+            logger = init_logger(__name__)
 
 
             class MPRuntimePluginLauncher:

@@ -493,7 +493,9 @@ class InstallTest(lib.PluginTestCase):
         import lmcache.v1.plugin.runtime_plugin_launcher as rpl
         import lmcache.v1.multiprocess.mp_runtime_plugin_launcher as mp
         import lmcache.v1.manager as manager
+        import lmcache.v1.plugin.plugin_launcher as legacy
         print(json.dumps({
+            "legacy": legacy.PluginLauncher.__module__,
             "rpl": rpl.RuntimePluginLauncher.__module__,
             "mp": mp.MPRuntimePluginLauncher.__module__,
             "mp_inner": mp.RuntimePluginLauncher.__module__,
@@ -501,7 +503,8 @@ class InstallTest(lib.PluginTestCase):
             "drop_in_loaded": "plughost_lmcache._launcher" in sys.modules,
         }))
         """
-    REPLACED = {"rpl": "plughost_lmcache._launcher", "mp": "plughost_lmcache._mp",
+    REPLACED = {"legacy": "plughost_lmcache._legacy",
+                "rpl": "plughost_lmcache._launcher", "mp": "plughost_lmcache._mp",
                 "mp_inner": "plughost_lmcache._launcher", "manager": "plughost_lmcache._launcher",
                 "drop_in_loaded": True}
 
@@ -545,12 +548,14 @@ class InstallTest(lib.PluginTestCase):
         # drop-in itself and keeps it.
         result = self.run_child("""
             import lmcache.v1.manager, lmcache.v1.multiprocess.mp_runtime_plugin_launcher
+            import lmcache.v1.plugin.plugin_launcher
             import plughost_lmcache
             plughost_lmcache.install()
             plughost_lmcache.uninstall()
             plughost_lmcache.uninstall()
             """, self.CHECK)
-        self.assertEqual(result, {"rpl": "lmcache.v1.plugin.runtime_plugin_launcher",
+        self.assertEqual(result, {"legacy": "lmcache.v1.plugin.plugin_launcher",
+                                  "rpl": "lmcache.v1.plugin.runtime_plugin_launcher",
                                   "mp": "lmcache.v1.multiprocess.mp_runtime_plugin_launcher",
                                   "mp_inner": "lmcache.v1.plugin.runtime_plugin_launcher",
                                   "manager": "lmcache.v1.plugin.runtime_plugin_launcher",
