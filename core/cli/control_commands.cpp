@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -279,15 +280,18 @@ void print_record(const json& j) {
 struct finding_options {
   launch_options launch;
   std::optional<std::string> socket;
+  std::optional<int> pid;  // --pid: the plughost with this pid, or the one serving this process
 };
 
 // How a control command finds the plughost it talks to: as `run` was told (configuration,
 // identity), or its socket.
 void add_finding_options(CLI::App& cmd, finding_options& o) {
-  cmd.add_option("--socket", o.socket,
-                 "the control socket of the plughost to talk to; default: the one `run` with the "
-                 "same --config, --settings, --role and --worker-id uses")
-      ->type_name("PATH");
+  auto* socket =
+      cmd.add_option(
+             "--socket", o.socket,
+             "the control socket of the plughost to talk to; default: the one `run` with the "
+             "same --config, --settings, --role and --worker-id uses")
+          ->type_name("PATH");
   cmd.add_option("--config", o.launch.config_file,
                  "the configuration `run` was given (for plughost.control_socket)")
       ->type_name("FILE");
@@ -300,27 +304,45 @@ void add_finding_options(CLI::App& cmd, finding_options& o) {
   cmd.add_option("--worker-id", o.launch.worker_id,
                  "the worker id `run` has; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0")
       ->type_name("ID");
+  cmd.add_option("--pid", o.pid,
+                 "the plughost with this pid, or the one serving this process (the LMCache "
+                 "process of the Python drop-in), among those whose sockets are in the default "
+                 "folder (plughost status --all lists them)")
+      ->type_name("PID")
+      ->check(CLI::PositiveNumber)
+      ->excludes(socket);
 }
 
 // Where the socket may be: where `run` with these options would put it, and, as root with the
 // default path under $XDG_RUNTIME_DIR (a login shell has one), where a system service's plughost
 // puts it: systemd gives a service no XDG_RUNTIME_DIR, so it uses /run/plughost.
+// As a system service's plughost finds its socket: root's login shells have an XDG_RUNTIME_DIR
+// (/run/user/0), while systemd gives a service none, so it uses /run/plughost. nullopt when that
+// is where these options look already.
+std::optional<launch_options> as_service(const finding_options& o) {
+  if (::geteuid() != 0 || o.socket || o.launch.environment || !std::getenv("XDG_RUNTIME_DIR")) {
+    return std::nullopt;
+  }
+  auto service = o.launch;
+  service.environment.emplace();
+  for (char** e = ::environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("XDG_RUNTIME_DIR=", 0) != 0) {
+      service.environment->emplace_back(*e);
+    }
+  }
+  return service;
+}
+
+// Where the socket may be: where `run` with these options would put it, and, as root with the
+// default path under $XDG_RUNTIME_DIR, where a system service's plughost puts it.
 std::vector<std::filesystem::path> places_to_look(const finding_options& o,
                                                   const std::filesystem::path& found) {
   std::vector<std::filesystem::path> places{found};
-  if (::geteuid() != 0 || o.socket || o.launch.environment || !std::getenv("XDG_RUNTIME_DIR")) {
-    return places;
-  }
-  auto as_service = o.launch;
-  as_service.environment.emplace();
-  for (char** e = ::environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("XDG_RUNTIME_DIR=", 0) != 0) {
-      as_service.environment->emplace_back(*e);
-    }
-  }
+  const auto service = as_service(o);
+  if (!service) return places;
   try {
     std::string unread;  // said once already
-    if (const auto other = control_socket_path(as_service, &unread); other && *other != found) {
+    if (const auto other = control_socket_path(*service, &unread); other && *other != found) {
       places.push_back(*other);
     }
   } catch (const std::exception&) {  // the same error as the first look, which said it
@@ -328,7 +350,146 @@ std::vector<std::filesystem::path> places_to_look(const finding_options& o,
   return places;
 }
 
+// A plughost found by its socket: its status, or why it gave none.
+struct found_run {
+  std::filesystem::path socket;
+  json status;  // null when it did not answer
+  std::string error;
+};
+
+found_run ask_status(const std::filesystem::path& socket) {
+  found_run out{socket, nullptr, {}};
+  const int fd = connect_to(socket);
+  if (fd < 0) {
+    out.error = std::strerror(-fd);
+    return out;
+  }
+  try {
+    control_connection c(fd, socket);
+    c.send({{"command", "status"}});
+    const auto reply = c.answer();
+    if (reply.value("ok", false) && reply.contains("status") && reply["status"].is_object()) {
+      out.status = reply["status"];
+    } else {
+      out.error = reply.value("error", std::string("no status in its answer"));
+    }
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
+// Every socket in the default folders (this user's, and as root a service's), in name order.
+std::vector<std::filesystem::path> sockets_in_default_folders(const finding_options& o,
+                                                              std::string& looked_in) {
+  std::vector<std::filesystem::path> folders{control_socket_folder(o.launch)};
+  if (const auto service = as_service(o)) {
+    if (const auto other = control_socket_folder(*service); other != folders.front()) {
+      folders.push_back(other);
+    }
+  }
+  std::vector<std::filesystem::path> out;
+  for (const auto& folder : folders) {
+    looked_in += (looked_in.empty() ? "" : " and ") + visible(folder.string());
+    std::error_code ec;
+    std::vector<std::filesystem::path> here;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+      if (entry.path().extension() == ".sock" && entry.is_socket(ec)) here.push_back(entry.path());
+    }
+    std::sort(here.begin(), here.end());
+    out.insert(out.end(), here.begin(), here.end());
+  }
+  return out;
+}
+
+std::string run_role(const json& status) {
+  const auto& who = status.value("identity", json(nullptr));
+  if (!who.is_object()) return "?";
+  return who["role"].is_string() ? who["role"].get<std::string>() : std::string("(none)");
+}
+
+std::string run_worker(const json& status) {
+  const auto& who = status.value("identity", json(nullptr));
+  return who.is_object() ? who.value("worker_id", json(nullptr)).dump() : std::string("?");
+}
+
+std::string pid_text(const json& status, const char* key) {
+  const auto& v = status.value(key, json(nullptr));
+  return v.is_number() ? v.dump() : std::string("-");
+}
+
+// One line per plughost, for a choice between several.
+std::string describe_runs(const std::vector<found_run>& runs) {
+  std::string out;
+  for (const auto& r : runs) {
+    out += fmt::format("{}pid {} (role {}, worker {}, serving process {}) at {}",
+                       out.empty() ? "" : "; ", pid_text(r.status, "pid"),
+                       visible(run_role(r.status)), run_worker(r.status),
+                       pid_text(r.status, "parent_pid"), visible(r.socket.string()));
+  }
+  return out;
+}
+
+// --pid: the plughost with that pid, or serving that process, among the default folders' ones.
+std::filesystem::path socket_of_pid(const finding_options& o) {
+  std::string looked_in;
+  std::vector<found_run> matches;
+  for (const auto& socket : sockets_in_default_folders(o, looked_in)) {
+    auto run = ask_status(socket);
+    if (run.status.is_null()) continue;
+    const auto pid = json(*o.pid);
+    if (run.status.value("pid", json(nullptr)) == pid ||
+        run.status.value("parent_pid", json(nullptr)) == pid) {
+      matches.push_back(std::move(run));
+    }
+  }
+  if (matches.empty()) {
+    throw unreachable_error(fmt::format(
+        "no plughost with pid {}, nor one serving process {}, answers in {} (plughost status "
+        "--all lists those that do)",
+        *o.pid, *o.pid, looked_in));
+  }
+  if (matches.size() > 1) {
+    throw usage_error(fmt::format("{} plughosts serve process {}: {}; choose one with --socket",
+                                  matches.size(), *o.pid, describe_runs(matches)));
+  }
+  return matches.front().socket;
+}
+
+// The default socket for an identity is ROLE.WORKER_ID.sock; a run serving a process (the Python
+// drop-in's) has ROLE.WORKER_ID.PID.sock beside it. The ones of these that answer.
+std::vector<found_run> runs_serving_a_process(const std::filesystem::path& place) {
+  const auto stem = place.stem().string() + ".";
+  std::vector<found_run> out;
+  std::error_code ec;
+  std::vector<std::filesystem::path> candidates;
+  for (const auto& entry : std::filesystem::directory_iterator(place.parent_path(), ec)) {
+    const auto name = entry.path().filename().string();
+    if (!name.starts_with(stem) || !name.ends_with(".sock")) continue;
+    const auto middle = name.substr(stem.size(), name.size() - stem.size() - 5);
+    if (middle.empty() ||
+        !std::all_of(middle.begin(), middle.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    candidates.push_back(entry.path());
+  }
+  std::sort(candidates.begin(), candidates.end());
+  for (const auto& c : candidates) {
+    if (auto run = ask_status(c); !run.status.is_null()) out.push_back(std::move(run));
+  }
+  return out;
+}
+
 control_connection connect(finding_options& o) {
+  if (o.pid) {
+    const auto socket = socket_of_pid(o);
+    const int fd = connect_to(socket);
+    if (fd < 0) {
+      throw unreachable_error(fmt::format("no plughost answers at {}: {}", visible(socket.string()),
+                                          std::strerror(-fd)));
+    }
+    return control_connection(fd, socket);
+  }
   o.launch.control = true;
   if (o.socket) o.launch.control_socket = *o.socket;  // its placeholders filled, as run's
   std::string unread;
@@ -355,11 +516,66 @@ control_connection connect(finding_options& o) {
     tried += fmt::format("{}{}{}: {}", tried.empty() ? "" : ", nor at ", visible(place.string()),
                          place == *found ? "" : " (where a service puts it)", std::strerror(-fd));
   }
+  if (!o.socket) {
+    // None of its own: a plughost serving one process, of this identity (the Python drop-in's).
+    std::vector<found_run> serving;
+    for (const auto& place : places) {
+      auto here = runs_serving_a_process(place);
+      serving.insert(serving.end(), here.begin(), here.end());
+    }
+    if (serving.size() == 1) {
+      const int fd = connect_to(serving.front().socket);
+      if (fd >= 0) return control_connection(fd, serving.front().socket);
+    } else if (serving.size() > 1) {
+      throw usage_error(fmt::format(
+          "{} plughosts run with this role and worker id, each serving a process: {}; choose one "
+          "with --pid (its pid, or the pid of the process it serves) or --socket",
+          serving.size(), describe_runs(serving)));
+    }
+  }
   throw unreachable_error(fmt::format(
       "no plughost answers at {}{}", tried,
       missing ? " (is it running, with the same --config, --role and --worker-id, or give its "
-                "--socket)"
+                "--socket or --pid; plughost status --all lists every one)"
               : ""));
+}
+
+// status --all: every plughost whose socket is in the default folders.
+int status_of_all(const finding_options& o, bool as_json) {
+  std::string looked_in;
+  const auto sockets = sockets_in_default_folders(o, looked_in);
+  if (sockets.empty()) throw unreachable_error("no plughost socket in " + looked_in);
+  json all = json::array();
+  std::vector<found_run> runs;
+  for (const auto& socket : sockets) runs.push_back(ask_status(socket));
+  if (as_json) {
+    for (const auto& r : runs) {
+      json item{{"socket", r.socket.string()}, {"status", r.status}};
+      item["error"] = r.error.empty() ? json(nullptr) : json(r.error);
+      all.push_back(std::move(item));
+    }
+    fmt::print("{}\n", all.dump(-1, ' ', false, json::error_handler_t::replace));
+    return 0;
+  }
+  fmt::print("{:<8} {:<10} {:>7} {:>8} {:<9} {:>8}  {}\n", "PID", "ROLE", "WORKER", "SERVING",
+             "PHASE", "PLUGINS", "SOCKET");
+  for (const auto& r : runs) {
+    if (r.status.is_null()) {
+      fmt::print("{:<8} {:<10} {:>7} {:>8} {:<9} {:>8}  {} (not answering: {})\n", "-", "-", "-",
+                 "-", "-", "-", visible(r.socket.string()), visible(r.error));
+      continue;
+    }
+    std::size_t running = 0, total = 0;
+    for (const auto& p : r.status.value("plugins", json::array())) {
+      ++total;
+      running += p.value("state", std::string()) == "running" ? 1 : 0;
+    }
+    fmt::print("{:<8} {:<10} {:>7} {:>8} {:<9} {:>8}  {}\n", pid_text(r.status, "pid"),
+               visible(run_role(r.status)), run_worker(r.status), pid_text(r.status, "parent_pid"),
+               r.status.value("phase", std::string("?")), fmt::format("{}/{}", running, total),
+               visible(r.socket.string()));
+  }
+  return 0;
 }
 
 // Runs a command; what went wrong on the way is said on stderr with its exit status.
@@ -383,19 +599,24 @@ int guarded(const std::function<int()>& f) {
 std::vector<std::string> add_control_commands(CLI::App& app, std::function<int()>& run) {
   // Each command's options live as long as the program (the lambdas read them after parsing).
   static finding_options status_o, act_o[3], logs_o;
-  static bool status_json = false, logs_json = false, logs_follow = false;
+  static bool status_json = false, status_all = false, logs_json = false, logs_follow = false;
   static std::vector<std::string> act_names[3], logs_names;
   static std::int64_t logs_lines = 20;
 
   auto* status = app.add_subcommand("status", "show what a running plughost's plugins are doing");
   add_finding_options(*status, status_o);
   status->add_flag("--json", status_json, "print the status as one JSON object");
+  status->add_flag("--all", status_all,
+                   "one line for every plughost whose socket is in the default folder (role, "
+                   "worker, pid, the process it serves); with --json, an array");
   status->footer(
-      "\nExit status: 0; 3 when no plughost answers at the socket; 2 for a bad option.\n"
+      "\nExit status: 0; 3 when no plughost answers at the socket (with --all: when there is "
+      "no socket); 2 for a bad option.\n"
       "Example: plughost status --role WORKER --worker-id 0");
   status->callback([&run] {
     run = [] {
       return guarded([] {
+        if (status_all) return status_of_all(status_o, status_json);
         auto c = connect(status_o);
         c.send({{"command", "status"}});
         const auto reply = c.answer();

@@ -6,9 +6,4 @@ namespace plughost::runners {
 
 python_runner::python_runner() : script_runner({".py"}, {"python3", "python"}) {}
 
-std::vector<std::pair<std::string, std::string>> python_runner::environment(
-    const std::filesystem::path&) const {
-  return {{"PYTHONUNBUFFERED", "1"}};
-}
-
 }  // namespace plughost::runners

@@ -8,11 +8,8 @@ namespace plughost::runners {
 class python_runner : public script_runner {
  public:
   python_runner();
-
-  /// PYTHONUNBUFFERED=1: a plugin's stdout is a pipe, which Python would buffer by the block,
-  /// so that its lines would reach the sinks late (or, for one that is killed, never).
-  std::vector<std::pair<std::string, std::string>> environment(
-      const std::filesystem::path& plugin) const override;
+  // No variables of its own: PYTHONUNBUFFERED=1 comes from plughost.environment, for every
+  // plugin (a .sh plugin that runs python too), as LMCache sets it.
 };
 
 }  // namespace plughost::runners

@@ -167,7 +167,7 @@ TEST_F(cli, completion_scripts_offer_every_command_and_option) {
   EXPECT_EQ(offered("plughost completion z"), "zsh");
   EXPECT_EQ(offered("plughost run --role W"), "") << "a value of the user's: nothing to offer";
   EXPECT_EQ(offered("plughost logs -"),
-            "--config --follow --help --json --lines --role --settings "
+            "--config --follow --help --json --lines --pid --role --settings "
             "--socket --worker-id -f -h -n");
   EXPECT_EQ(offered("plughost man"), "") << "the build's hidden command is not offered";
   dir.write("lmcache-config.yaml", "");

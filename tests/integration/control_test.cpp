@@ -50,6 +50,18 @@ class control : public plughost_run {
     return fd;
   }
 
+  // A TCP socket of the test's own, bound to a free port of 127.0.0.1: {descriptor, port}.
+  static std::pair<int, int> loopback_socket() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t size = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size);
+    return {fd, ntohs(a.sin_port)};
+  }
+
   // plughost run in the background, once its control socket answers.
   std::unique_ptr<child_process> start_host(std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"run",  "--role",         "none", "--worker-id",
@@ -95,7 +107,8 @@ class control : public plughost_run {
            ".sock (where a service puts it): No such file or directory";
   }
   static constexpr const char* where_hint =
-      " (is it running, with the same --config, --role and --worker-id, or give its --socket)";
+      " (is it running, with the same --config, --role and --worker-id, or give its --socket or "
+      "--pid; plughost status --all lists every one)";
 
   // Plugin names that make a request of about 1.5 MB: more than plughost reads (64 KiB) and
   // than a socket's buffer holds, so that plughost answers and closes while it is being sent.
@@ -700,6 +713,172 @@ TEST_F(control, a_reload_says_that_endpoint_changes_wait_for_a_restart) {
   })) << read_file(dir.path() / "bg.err");
   EXPECT_EQ(ctl({"status"}).exit_code, 0) << "the socket stays where it was";
   stop_host(*host);
+}
+
+// ---- runs that serve a process (--exit-with-parent, as the Python drop-in starts them) -------
+
+class serving : public control {
+ protected:
+  // A stand-in for an LMCache process: something to serve and exit with.
+  std::unique_ptr<child_process> lmcache_process() {
+    return std::make_unique<child_process>(child_process::options{{"/bin/sleep", "300"}, env});
+  }
+
+  // plughost run for `parent`, with its own records and stderr (`n` names them).
+  std::unique_ptr<child_process> start_serving(const child_process& parent, int n,
+                                               std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{plughost_binary().string(),
+                                  "run",
+                                  "--role",
+                                  "none",
+                                  "--worker-id",
+                                  worker,
+                                  "--worker-count",
+                                  workers,
+                                  "--location",
+                                  plugins.string(),
+                                  "--sink",
+                                  "jsonl:" + records(n).string(),
+                                  "--exit-with-parent=" + std::to_string(parent.pid())};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<child_process>(
+        child_process::options{argv, env, {}, err_of(n), dir.path(), {}});
+  }
+  fs::path records(int n) const { return dir.path() / ("records." + std::to_string(n)); }
+  fs::path err_of(int n) const { return dir.path() / ("err." + std::to_string(n)); }
+
+  // Whether run `n` has started its plugin.
+  bool started(int n) const {
+    for (const auto& r : read_jsonl(records(n))) {
+      if (r.value("event", "") == "started") return true;
+    }
+    return false;
+  }
+};
+
+// Two vLLM instances on a host: each has a scheduler of worker -1, each a plughost of the same
+// role and worker. Each has a socket of its own (named after the process it serves), and the
+// commands reach either.
+TEST_F(serving, two_runs_of_one_identity_each_have_a_socket_and_status_reaches_each) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto lmcache1 = lmcache_process(), lmcache2 = lmcache_process();
+  auto host1 = start_serving(*lmcache1, 1), host2 = start_serving(*lmcache2, 2);
+  ASSERT_TRUE(eventually([&] { return started(1) && started(2); }))
+      << read_file(err_of(1)) << read_file(err_of(2));
+  const auto folder = dir.path() / "run" / "plughost";
+  const auto socket_of = [&](const child_process& p) {
+    return folder / ("all." + worker + "." + std::to_string(p.pid()) + ".sock");
+  };
+  ASSERT_TRUE(eventually(
+      [&] { return fs::exists(socket_of(*lmcache1)) && fs::exists(socket_of(*lmcache2)); }));
+
+  // --pid: the process served, or plughost's own pid.
+  for (const auto* p : {lmcache1.get(), lmcache2.get()}) {
+    const auto r = run_plughost({"status", "--json", "--pid", std::to_string(p->pid())}, env, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto s = json::parse(r.out);
+    EXPECT_EQ(s["parent_pid"], p->pid());
+    EXPECT_EQ(s["identity"]["worker_id"], std::stoll(worker));
+    ASSERT_EQ(s["plugins"].size(), 1u);
+    EXPECT_EQ(s["plugins"][0]["state"], "running");
+  }
+  EXPECT_EQ(run_plughost({"status", "--pid", std::to_string(host2->pid())}, env, dir).exit_code, 0);
+
+  // --all: both, with what tells them apart.
+  const auto all = run_plughost({"status", "--all", "--json"}, env, dir);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  // As root, a service's folder (/run/plughost) is listed too: only this test's folder counts.
+  json listed = json::array();
+  for (const auto& item : json::parse(all.out)) {
+    if (item["socket"].get<std::string>().rfind(folder.string() + "/", 0) == 0) {
+      listed.push_back(item);
+    }
+  }
+  ASSERT_EQ(listed.size(), 2u) << all.out;
+  std::set<int> served;
+  for (const auto& item : listed) {
+    EXPECT_TRUE(item["error"].is_null()) << item.dump();
+    served.insert(item["status"]["parent_pid"].get<int>());
+  }
+  EXPECT_EQ(served, (std::set<int>{lmcache1->pid(), lmcache2->pid()}));
+  const auto table = run_plughost({"status", "--all"}, env, dir);
+  EXPECT_NE(table.out.find(socket_of(*lmcache1).string()), std::string::npos) << table.out;
+
+  // By identity alone, the choice is the operator's: both are named.
+  const auto ambiguous = ctl({"status"});
+  EXPECT_EQ(ambiguous.exit_code, 2);
+  EXPECT_NE(ambiguous.err.find("2 plughosts run with this role and worker id, each serving a "
+                               "process: pid "),
+            std::string::npos)
+      << ambiguous.err;
+  EXPECT_NE(ambiguous.err.find("choose one with --pid"), std::string::npos) << ambiguous.err;
+
+  // Neither warned of a socket taken.
+  for (const int n : {1, 2}) {
+    EXPECT_EQ(read_file(err_of(n)).find("no control socket"), std::string::npos)
+        << read_file(err_of(n));
+  }
+
+  // Once one is gone (its LMCache process ended), the identity finds the other.
+  lmcache1->signal(SIGKILL);
+  ASSERT_TRUE(host1->wait_for(30s));
+  const auto one = ctl({"status", "--json"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(json::parse(one.out)["parent_pid"], lmcache2->pid());
+  stop_host(*host2);
+  EXPECT_EQ(run_plughost({"status", "--pid", std::to_string(lmcache2->pid())}, env, dir).exit_code,
+            3);
+}
+
+// A settings file every LMCache process of a host shares names one metrics address: the run
+// that cannot listen there warns and runs its plugins; a run of its own still refuses.
+TEST_F(serving, a_metrics_address_in_use_is_a_warning_for_a_run_serving_a_process) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto [holder, port] = loopback_socket();
+  ASSERT_EQ(::listen(holder, 4), 0);
+  const auto taken = "127.0.0.1:" + std::to_string(port);
+
+  auto lmcache1 = lmcache_process();
+  auto host = start_serving(*lmcache1, 1, {"--metrics-address", taken});
+  ASSERT_TRUE(eventually([&] { return started(1); })) << read_file(err_of(1));
+  ASSERT_TRUE(eventually([&] {
+    return read_file(err_of(1)).find("plughost: warning: no metrics endpoint: ") !=
+           std::string::npos;
+  })) << read_file(err_of(1));
+  EXPECT_NE(read_file(err_of(1)).find("the plugins run without it (give each plughost its own "
+                                      "port: HOST:PORT+{worker_id}, docs/operations.md)"),
+            std::string::npos)
+      << read_file(err_of(1));
+  stop_host(*host);
+
+  const auto alone = run({"run", "--metrics-address", taken});
+  EXPECT_EQ(alone.exit_code, 2) << alone.err;
+  EXPECT_NE(alone.err.find("plughost: error: metrics endpoint: "), std::string::npos) << alone.err;
+  ::close(holder);
+}
+
+// HOST:PORT+{worker_id}: one setting, a port per worker (the scheduler, worker -1, one below).
+TEST_F(control, a_metrics_port_can_be_offset_by_the_worker_id) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto [probe, free_port] = loopback_socket();
+  ::close(probe);
+  // Worker 3 of a base three below a port that was free.
+  const auto address = "127.0.0.1:" + std::to_string(free_port - 3) + "+{worker_id}";
+  auto host = start({"run", "--role", "WORKER", "--worker-id", "3", "--worker-count", "4",
+                     "--metrics-address", address});
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err")
+               .find("metrics: http://127.0.0.1:" + std::to_string(free_port) + "/metrics") !=
+           std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  stop_host(*host);
+
+  const auto below =
+      run({"run", "--worker-id", "-1", "--metrics-address", "127.0.0.1:1+{worker_id}"});
+  EXPECT_EQ(below.exit_code, 2);
+  EXPECT_EQ(below.err,
+            "plughost: error: --metrics-address: '127.0.0.1:1+{worker_id}' gives worker -1 the "
+            "port 0, not one from 1 to 65535\n");
 }
 
 // ---- metrics ---------------------------------------------------------------------------------

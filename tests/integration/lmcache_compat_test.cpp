@@ -145,6 +145,44 @@ TEST_F(lmcache_compat, plughost_never_starts_itself) {
   EXPECT_EQ(events.back()["exit_code"], 2);
 }
 
+// Way 3 of docs/lmcache.md with a launcher script that gives no --location: plughost, started
+// by LMCache's launcher, would read LMCache's own locations and run every plugin a second time.
+TEST_F(lmcache_compat, started_by_lmcaches_launcher_it_runs_only_what_location_names) {
+  plugin("all_hello.sh", "touch \"$0.ran\"\n");
+  const auto config = dir.write("lmcache.yaml", "runtime_plugin_locations: [plugins]\n");
+  const auto text = R"({"runtime_plugin_locations": [")" + plugins.string() + R"("]})";
+  // What LMCache's launcher gives each plugin (both spellings, as the newest sets them).
+  for (const std::string prefix : {"LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"}) {
+    env.insert(env.end(), {prefix + "ROLE=WORKER", prefix + "CONFIG=" + text,
+                           prefix + "WORKER_ID=0", prefix + "WORKER_COUNT=1"});
+  }
+  const std::pair<std::string, std::string> sources[] = {
+      {"", "LMCACHE_RUNTIME_PLUGIN_CONFIG (runtime_plugin_locations)"},
+      {"LMCACHE_CONFIG_FILE=" + config.string(), config.string() + " (runtime_plugin_locations)"},
+      {"LMCACHE_RUNTIME_PLUGIN_LOCATIONS=" + plugins.string(), "LMCACHE_RUNTIME_PLUGIN_LOCATIONS"}};
+  for (const auto& [variable, from] : sources) {
+    if (!variable.empty()) env.push_back(variable);
+    const auto r = run_plughost({"run", "--sink", "jsonl:" + records_file.string()}, env, dir);
+    if (!variable.empty()) env.pop_back();
+    EXPECT_EQ(r.exit_code, 2) << from;
+    EXPECT_EQ(r.err,
+              "plughost: error: refusing to run: LMCache's plugin launcher started this process "
+              "(LMCACHE_PLUGIN_ROLE and LMCACHE_PLUGIN_CONFIG are set) and no --location was "
+              "given (the locations would come from " +
+                  from +
+                  "): LMCache runs the plugins of its own locations itself, so each would run "
+                  "twice; give plughost the folders it should run with --location (see "
+                  "docs/lmcache.md)\n");
+    EXPECT_FALSE(fs::exists(plugins / "all_hello.sh.ran")) << from;
+  }
+  // list is a dry run: it may look.
+  EXPECT_EQ(run_plughost({"list"}, env, dir).exit_code, 0);
+  // Its own folders, named: it runs.
+  const auto r = run({"run"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(plugins / "all_hello.sh.ran"));
+}
+
 TEST_F(lmcache_compat, a_plugins_environment_makes_run_refuse_but_not_list) {
   plugin("all_hello.sh", "touch \"$0.ran\"\n");
   env.push_back("PLUGHOST_HOST_PID=4242");

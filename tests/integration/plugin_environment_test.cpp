@@ -80,6 +80,34 @@ TEST_F(plugin_environment, is_the_hosts_plus_exactly_the_lmcache_variables) {
   }
 }
 
+// LMCache sets PYTHONUNBUFFERED=1 for every plugin, over an inherited value: a .sh plugin that
+// runs python gets it too. plughost.environment sets it otherwise, or leaves it inherited (~).
+TEST_F(plugin_environment, every_plugin_gets_pythonunbuffered_unless_configured_otherwise) {
+  plugin("all_show.sh", "#!/bin/sh\necho \"${PYTHONUNBUFFERED-unset} ${TEAM-unset}\"\n");
+  env.push_back("PYTHONUNBUFFERED=0");
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "1 unset"},                           // the default: LMCache's value
+      {"    TEAM: cache\n", "1 cache"},          // another variable keeps the default one
+      {"    PYTHONUNBUFFERED: ~\n", "0 unset"},  // left as inherited
+      {"    PYTHONUNBUFFERED: 2\n", "2 unset"}};
+  for (const auto& [variables, seen] : cases) {
+    fs::remove(records_file);
+    const auto settings =
+        dir.write("settings.yaml", variables.empty() ? std::string("plughost: {}\n")
+                                                     : "plughost:\n  environment:\n" + variables);
+    const auto r = run({"run", "--settings", settings.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(lines_of("all_show.sh", "stdout"), std::vector<std::string>{seen}) << variables;
+  }
+  const auto settings =
+      dir.write("settings.yaml", "plughost:\n  environment:\n    PLUGHOST_RUN: x\n");
+  const auto r = run({"run", "--settings", settings.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "plughost: error: " + settings.string() +
+                       ":3:5: environment in plughost: PLUGHOST_RUN is set by plughost for every "
+                       "plugin (docs/running.md) and cannot be configured\n");
+}
+
 TEST_F(plugin_environment, without_a_role_the_role_variables_are_empty) {
   plugin("dump.py", dump_environment);
   ASSERT_EQ(run({"run"}).exit_code, 0);

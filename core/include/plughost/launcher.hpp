@@ -118,6 +118,11 @@ struct launcher_status {
   std::vector<sink_status> sinks;      ///< in the order they were configured
   int pid = 0;                         ///< of the process the launcher runs in, once started
   std::optional<std::chrono::system_clock::time_point> started;  ///< when the run began
+  /// Its role, worker id and count, once started: which run answers (`plughost status --all`).
+  std::optional<identity> who;
+  /// The process it exits with (launch_options::exit_with; the LMCache process, for the Python
+  /// drop-in); 0: none.
+  int parent_pid = 0;
 };
 
 /// Where `plughost run` with these options has its control socket: --socket (its identity
@@ -128,6 +133,11 @@ struct launcher_status {
 /// without the configuration (as if it named no control_socket).
 std::optional<std::filesystem::path> control_socket_path(const launch_options& options,
                                                          std::string* unread = nullptr);
+
+/// The folder of the default control sockets for this environment (options.environment, else
+/// this process's): $XDG_RUNTIME_DIR/plughost, else /run/plughost as root, else
+/// /tmp/plughost-UID. `plughost status --all` looks there.
+std::filesystem::path control_socket_folder(const launch_options& options);
 
 /// Renders a status as a JSON object (times in UTC, RFC 3339).
 std::string to_json(const launcher_status& s);

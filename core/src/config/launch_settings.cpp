@@ -3,6 +3,7 @@
 #include "config/launch_settings.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -71,11 +72,14 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   out.locations = resolve_locations(options, env, config, out);
 
   out.default_policy = resolve_default_policy(options, config);
-  out.control_socket = resolve_control_socket(options, env, config, out.who);
+  if (options.exit_with)
+    out.parent_pid = *options.exit_with == 0 ? ::getppid() : *options.exit_with;
+  out.control_socket = resolve_control_socket(options, env, config, out.who, out.parent_pid);
   out.control_socket_named =
       out.control_socket && (options.control_socket || pick(config, "control_socket").value);
-  out.metrics = resolve_metrics_address(options, config);
+  out.metrics = resolve_metrics_address(options, config, out.who);
   out.missing_locations = resolve_location_policy(options, config);
+  out.environment = resolve_environment(config);
   out.enabled_runners = enabled_runner_names(options, config, modules);
   out.runners = resolve_runners(config, modules, out.enabled_runners);
 

@@ -84,6 +84,13 @@ struct metrics_endpoint {
   std::string text;  ///< as given
 };
 
+/// A variable of plughost.environment: set in every plugin's environment; no value (`~`): left
+/// as plughost inherited it.
+struct environment_variable {
+  std::string name;
+  std::optional<std::string> value;
+};
+
 /// What run() does about a plugin location that does not exist.
 struct location_policy {
   bool allow_missing = false;        ///< run without it (with a warning), as LMCache does
@@ -118,11 +125,18 @@ struct launch_settings {
   /// --plugin-variable: identity variables given another text (a value) or left unset (none).
   std::map<std::string, std::optional<std::string>> plugin_variables;
   location_policy missing_locations;
+  /// plughost.environment, variable by variable (the defaults set PYTHONUNBUFFERED=1).
+  std::vector<environment_variable> environment;
   /// The control socket's path; none: no control socket.
   std::optional<std::filesystem::path> control_socket;
   bool control_socket_named = false;  ///< by --socket or the configuration, not the default
   /// The metrics endpoint; none: off.
   std::optional<metrics_endpoint> metrics;
+  /// The process this run exits with (--exit-with-parent, resolved: the parent's pid for 0);
+  /// 0: none. Such a run serves that process (the Python drop-in's plughost serves one LMCache
+  /// process): its default control socket is named after it, and an endpoint it cannot open
+  /// (a metrics address another process holds) is a warning, not a reason to run no plugin.
+  int parent_pid = 0;
   std::vector<std::string> warnings;
 };
 
@@ -132,19 +146,23 @@ std::filesystem::path runtime_folder(const environment_block& env);
 
 /// --socket ("none": none), else plughost.control_socket (a path, none or false), else with
 /// options.control the default: <runtime_folder>/<role>.<worker id>.sock ("all" without a
-/// role). Throws usage_error or config_error (a path too long for a UNIX socket, a bad value).
+/// role), <role>.<worker id>.<parent pid>.sock for a run with a parent_pid. Throws usage_error or
+/// config_error (a path too long for a UNIX socket, a bad value).
 std::optional<std::filesystem::path> resolve_control_socket(const launch_options& options,
                                                             const environment_block& env,
                                                             const configuration& config,
-                                                            const identity& who);
+                                                            const identity& who,
+                                                            int parent_pid = 0);
 
 /// --allow-missing-locations, plughost.allow_missing_locations; --wait-for-locations,
 /// plughost.wait_for_locations. Throws usage_error or config_error for a bad value.
 location_policy resolve_location_policy(const launch_options& options, const configuration& config);
 
-/// --metrics-address, else plughost.metrics_address: HOST:PORT, or none (the default).
+/// --metrics-address, else plughost.metrics_address: HOST:PORT, HOST:PORT+{worker_id} (the
+/// port offset by `who`'s worker id), or none (the default).
 std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& options,
-                                                        const configuration& config);
+                                                        const configuration& config,
+                                                        const identity& who);
 
 /// Resolves the settings. Locations: --location, else LMCache's environment spelling
 /// (LMCACHE_RUNTIME_PLUGIN_LOCATIONS), else the document's runtime_plugin_locations (or its

@@ -62,7 +62,8 @@ fs::path runtime_folder(const environment_block& env) {
 
 std::optional<fs::path> resolve_control_socket(const launch_options& options,
                                                const environment_block& env,
-                                               const configuration& config, const identity& who) {
+                                               const configuration& config, const identity& who,
+                                               int parent_pid) {
   fs::path chosen;
   std::string from;
   const auto known = identity_values(who);
@@ -86,7 +87,11 @@ std::optional<fs::path> resolve_control_socket(const launch_options& options,
         return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
       });
     }
-    chosen = runtime_folder(env) / fmt::format("{}.{}.sock", role, who.worker_id);
+    // A run that serves one process (the Python drop-in's, for one LMCache process) is named
+    // after it too: two vLLM instances on a host each have a scheduler of worker -1.
+    chosen = runtime_folder(env) /
+             (parent_pid > 0 ? fmt::format("{}.{}.{}.sock", role, who.worker_id, parent_pid)
+                             : fmt::format("{}.{}.sock", role, who.worker_id));
     from = "the default path";
   } else {
     return std::nullopt;
@@ -101,7 +106,8 @@ std::optional<fs::path> resolve_control_socket(const launch_options& options,
 }
 
 std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& options,
-                                                        const configuration& config) {
+                                                        const configuration& config,
+                                                        const identity& who) {
   std::string text, from;
   if (options.metrics_address) {
     text = *options.metrics_address;
@@ -112,21 +118,35 @@ std::optional<metrics_endpoint> resolve_metrics_address(const launch_options& op
     from = key.where;
   }
   if (is_off(text)) return std::nullopt;
-  // HOST:PORT, [IPv6]:PORT, or :PORT (every address).
-  const auto colon = text.rfind(':');
+  // HOST:PORT, [IPv6]:PORT, or :PORT (every address); PORT+{worker_id}: each worker of a
+  // machine its own port from one setting.
+  constexpr std::string_view by_worker = "+{worker_id}";
+  const bool offset = text.ends_with(by_worker);
+  const std::string_view address =
+      std::string_view(text).substr(0, text.size() - (offset ? by_worker.size() : 0));
+  const auto colon = address.rfind(':');
   metrics_endpoint out;
   out.text = text;
   unsigned port = 0;
-  const auto* port_begin = text.data() + (colon == std::string::npos ? 0 : colon + 1);
-  const auto* end = text.data() + text.size();
+  const auto* port_begin = address.data() + (colon == std::string::npos ? 0 : colon + 1);
+  const auto* end = address.data() + address.size();
   const auto [rest, ec] = std::from_chars(port_begin, end, port);
   if (colon == std::string::npos || ec != std::errc() || rest != end || port > 65535) {
     throw usage_error(
-        fmt::format("{}: expected HOST:PORT (127.0.0.1:9464, [::1]:9464, :9464) "
-                    "or none, got '{}'",
+        fmt::format("{}: expected HOST:PORT (127.0.0.1:9464, [::1]:9464, :9464), "
+                    "HOST:PORT+{{worker_id}} or none, got '{}'",
                     from, text));
   }
-  out.host = text.substr(0, colon);
+  if (offset) {
+    const auto shifted = static_cast<std::int64_t>(port) + who.worker_id;
+    if (port == 0 || shifted < 1 || shifted > 65535) {
+      throw usage_error(fmt::format(
+          "{}: '{}' gives worker {} the port {}, not one from 1 to 65535{}", from, text,
+          who.worker_id, shifted, port == 0 ? " (port 0, any free port, takes no offset)" : ""));
+    }
+    port = static_cast<unsigned>(shifted);
+  }
+  out.host = std::string(address.substr(0, colon));
   if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
     out.host = out.host.substr(1, out.host.size() - 2);
   }

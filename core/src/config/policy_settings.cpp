@@ -63,7 +63,8 @@ const std::vector<std::string> core_structured_keys = {"sinks",
                                                        "control_socket",
                                                        "metrics_address",
                                                        "allow_missing_locations",
-                                                       "wait_for_locations"};
+                                                       "wait_for_locations",
+                                                       "environment"};
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {

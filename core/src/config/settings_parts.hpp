@@ -37,6 +37,12 @@ picked pick(const configuration& config, const std::string& key);
 /// A list of paths (`what` names it in errors), relative ones against their document's folder.
 std::vector<std::filesystem::path> paths_from(const picked& p, const std::string& what);
 
+// ---- environment_settings.cpp ---------------------------------------------------------------
+
+/// plughost.environment: each variable from the first section that names it (settings file,
+/// configuration, defaults). Throws config_error for a name or value that cannot be one.
+std::vector<environment_variable> resolve_environment(const configuration& config);
+
 // ---- locations.cpp --------------------------------------------------------------------------
 
 /// The locations in effect, in LMCache's order of precedence (see resolve_settings); sets

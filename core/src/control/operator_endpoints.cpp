@@ -14,8 +14,11 @@ operator_endpoints::operator_endpoints(const launch_settings& settings, operator
       control_.emplace(ioc_, *settings.control_socket, calls);
       log().debug("control socket: {}", settings.control_socket->string());
     } catch (const std::exception& e) {
-      // Asked for by name: an error. The default one (two plughosts of one identity): a warning.
-      if (settings.control_socket_named) throw config_error("control socket", e.what());
+      // Asked for by name: an error, unless the run serves a process (below). The default one
+      // (two plughosts of one identity): a warning.
+      if (settings.control_socket_named && settings.parent_pid == 0) {
+        throw config_error("control socket", e.what());
+      }
       log().warn("no control socket: {}", e.what());
     }
   }
@@ -23,8 +26,18 @@ operator_endpoints::operator_endpoints(const launch_settings& settings, operator
     try {
       metrics_.emplace(ioc_, *settings.metrics, calls);
     } catch (const std::exception& e) {
-      throw config_error("metrics endpoint", e.what());
+      // A run that serves a process (the Python drop-in's, for one LMCache process) runs its
+      // plugins anyway: nobody would start it again, and LMCache would go on without them (a
+      // settings file that every LMCache process of a host shares names one address). A run of
+      // its own fails, so that whoever started it sees why.
+      if (settings.parent_pid == 0) throw config_error("metrics endpoint", e.what());
+      log().warn(
+          "no metrics endpoint: {}; the plugins run without it (give each plughost its "
+          "own port: HOST:PORT+{{worker_id}}, docs/operations.md)",
+          e.what());
     }
+  }
+  if (metrics_) {
     const auto at = metrics_->local_endpoint();
     log().info("metrics: http://{}/metrics",
                at.address().is_v6()

@@ -339,6 +339,7 @@ struct launcher::impl {
       began = true;
     }
     detail::refuse_nesting(base.env);
+    detail::refuse_doubling(base.env, settings);
     if (options.handle_signals) {
       // Until the event loop handles them: a SIGHUP (systemctl reload) or a SIGUSR1 (logrotate)
       // while plughost waits for a location or opens its sinks (a FIFO nobody reads yet) must
@@ -362,6 +363,16 @@ struct launcher::impl {
     return items;
   }
 
+  // The supervisor's snapshot, with which run this is.
+  launcher_status status() const {
+    auto s = supervisor.status();
+    if (s.pid != 0) {
+      s.who = who;
+      s.parent_pid = parent_pid;
+    }
+    return s;
+  }
+
   void reopen_sinks() noexcept {
     const std::lock_guard lock(run_mutex);
     if (began) dispatch.reopen();
@@ -370,7 +381,7 @@ struct launcher::impl {
   // What the control socket and the metrics endpoint may ask.
   detail::operator_calls operator_calls() {
     detail::operator_calls calls;
-    calls.status = [this] { return supervisor.status(); };
+    calls.status = [this] { return status(); };
     calls.act = [this](std::string_view what, std::string_view plugin) {
       using enum detail::supervisor::by_hand;
       return supervisor.act(what == "stop" ? stop : what == "start" ? start : restart, plugin);
@@ -431,6 +442,9 @@ struct launcher::impl {
   launch_options options;
   detail::launch_context base;
   detail::launch_settings settings;
+  // Copies for status() from other threads (a reload replaces `settings` on the loop thread).
+  const identity who = settings.who;
+  const int parent_pid = settings.parent_pid;
   // After the plugins have stopped, how long the sinks get to write what they still hold.
   static constexpr auto sink_close_grace = std::chrono::seconds(5);
 
@@ -499,7 +513,7 @@ int launcher::wait() {
 }
 
 launcher_status launcher::status() const {
-  return impl_->supervisor.status();
+  return impl_->status();
 }
 
 void launcher::stop() noexcept {

@@ -40,6 +40,11 @@ environment_block plugin_environment(const environment_block& host,
     block.set(fmt::format("{}WORKER_COUNT", prefix), count);
     block.set(fmt::format("{}CONFIG", prefix), settings.plugin_config_json);
   }
+  // plughost.environment (PYTHONUNBUFFERED=1 by default, as LMCache sets it for every plugin);
+  // a variable without a value stays as plughost inherited it.
+  for (const auto& v : settings.environment) {
+    if (v.value) block.set(v.name, *v.value);
+  }
   // --plugin-variable: the caller stands for a launcher that set other texts, or fewer.
   for (const auto& [name, text] : settings.plugin_variables) {
     if (text) {
@@ -64,6 +69,22 @@ void refuse_nesting(const environment_block& host) {
       "refusing to run: this process was started by plughost (pid {}){}, and a plughost never "
       "starts plughost ({} is set; see docs/lmcache.md)",
       *pid, plugin ? fmt::format(" as its plugin {}", *plugin) : std::string(), host_pid_variable));
+}
+
+void refuse_doubling(const environment_block& host, const launch_settings& settings) {
+  // Every launcher LMCache has had sets these three for its plugins (the newest sets the
+  // LMCACHE_RUNTIME_PLUGIN_* ones as well); people do not set the old spelling by hand.
+  for (const auto* name :
+       {"LMCACHE_PLUGIN_ROLE", "LMCACHE_PLUGIN_CONFIG", "LMCACHE_PLUGIN_WORKER_ID"}) {
+    if (!host.get(name)) return;
+  }
+  if (settings.locations_from == "--location") return;
+  throw usage_error(fmt::format(
+      "refusing to run: LMCache's plugin launcher started this process (LMCACHE_PLUGIN_ROLE and "
+      "LMCACHE_PLUGIN_CONFIG are set) and no --location was given (the locations would come "
+      "from {}): LMCache runs the plugins of its own locations itself, so each would run twice; "
+      "give plughost the folders it should run with --location (see docs/lmcache.md)",
+      settings.locations_from));
 }
 
 std::string plugin_fingerprint(const std::filesystem::path& file,

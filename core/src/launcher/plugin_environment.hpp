@@ -25,6 +25,12 @@ environment_block plugin_environment(const environment_block& host,
 /// again, without end. Throws usage_error when `host` is a plugin's environment.
 void refuse_nesting(const environment_block& host);
 
+/// A `plughost run` that LMCache's launcher started as one of its plugins (LMCache's variables
+/// set; a plughost's plugin was refused by refuse_nesting already) runs only what --location
+/// names: LMCache's own locations (its configuration file, its JSON, its variables) hold the
+/// plugins LMCache starts itself, and every one of them would run twice. Throws usage_error.
+void refuse_doubling(const environment_block& host, const launch_settings& settings);
+
 /// Changes when the plugin's file (its bytes) or its argv changes.
 std::string plugin_fingerprint(const std::filesystem::path& file,
                                const std::vector<std::string>& argv);

@@ -114,6 +114,12 @@ std::optional<std::filesystem::path> control_socket_path(const launch_options& o
   }
 }
 
+std::filesystem::path control_socket_folder(const launch_options& options) {
+  return detail::runtime_folder(options.environment
+                                    ? detail::environment_block(*options.environment)
+                                    : detail::environment_block::current());
+}
+
 std::string to_json(const launcher_status& s) {
   using json = nlohmann::ordered_json;
   const auto time = [](const auto& t) { return t ? json(format_timestamp(*t)) : json(nullptr); };
@@ -122,6 +128,11 @@ std::string to_json(const launcher_status& s) {
   out["taken"] = time(s.taken);
   out["pid"] = s.pid == 0 ? json(nullptr) : json(s.pid);
   out["started"] = time(s.started);
+  out["identity"] = s.who ? json{{"role", s.who->role ? json(*s.who->role) : json(nullptr)},
+                                 {"worker_id", s.who->worker_id},
+                                 {"worker_count", s.who->worker_count}}
+                          : json(nullptr);
+  out["parent_pid"] = s.parent_pid == 0 ? json(nullptr) : json(s.parent_pid);
   json plugins = json::array();
   for (const auto& p : s.plugins) {
     json item;

@@ -332,7 +332,7 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
           "stop_signal, restart, interval, restart_delay, restart_delay_max, restart_reset_after, "
           "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
           "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
-          "allow_missing_locations, wait_for_locations)");
+          "allow_missing_locations, wait_for_locations, environment)");
 }
 
 TEST_F(config_values, durations_are_checked) {
