@@ -232,10 +232,10 @@ int main(int argc, char** argv) {
                   "(repeatable); with it, no default stdout sink")
       ->type_name("SINK");
   run->add_option("--plugin-variable", run_opts.plugin_variables,
-                  "NAME=TEXT: plugins get TEXT in the identity variable NAME "
+                  "NAME=VALUE: plugins get VALUE in the identity variable NAME "
                   "(LMCACHE_RUNTIME_PLUGIN_ROLE, LMCACHE_PLUGIN_WORKER_ID...) instead of "
                   "plughost's value; NAME alone: NAME is not set (repeatable)")
-      ->type_name("NAME[=TEXT]");
+      ->type_name("NAME[=VALUE]");
   run->add_option("--stop-timeout", run_opts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5")

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <utility>
 
 #include "integration.hpp"
 
@@ -220,6 +222,49 @@ TEST_F(cli, list_exits_1_when_a_selected_plugin_cannot_run) {
   EXPECT_EQ(run({"list", "--json", "--config", config.string(), "--location", plugins.string()})
                 .exit_code,
             1);
+}
+
+TEST_F(cli, a_file_named_as_a_location_that_no_runner_claims_is_an_error) {
+  // LMCache logs "Failed to launch plugin <file>: Plugin type .txt not supported"; plughost
+  // ignored such a file quietly ("no plugins to start", exit 0). In a folder it is still only
+  // ignored, and a file the naming rules would not run here is skipped as before.
+  plugin("fine.sh", "echo fine\n");
+  plugin("notes.txt", "print('x')\n");
+  plugin("scheduler_only.txt", "print('x')\n");
+  const std::vector<std::string> locations{"--location", (plugins / "notes.txt").string(),
+                                           "--location", (plugins / "scheduler_only.txt").string(),
+                                           "--location", (plugins / "fine.sh").string()};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), locations.begin(), locations.end());
+    return args;
+  };
+  const std::string reason =
+      "no runner claims '.txt' files: it is named as a location, so it was meant to run";
+  auto r = run(with({"list", "--json", "--role", "worker"}));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  std::map<std::string, std::pair<std::string, std::string>> decided;
+  const auto listed = json::parse(r.out);
+  for (const auto& p : listed["plugins"]) {
+    decided[p["name"].get<std::string>()] = {p["decision"].get<std::string>(),
+                                             p["reason"].get<std::string>()};
+  }
+  EXPECT_EQ(decided["notes.txt"], std::make_pair(std::string("error"), reason)) << r.out;
+  EXPECT_EQ(decided["scheduler_only.txt"].first, "skip") << r.out;
+
+  r = run(with({"run", "--role", "worker"}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
+  EXPECT_EQ(lines_of("fine.sh", "stdout"), std::vector<std::string>{"fine"});
+
+  // The folder that holds them: ignored, and the run is clean.
+  r = run({"list", "--json", "--role", "worker", "--location", plugins.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto in_folder = json::parse(r.out);
+  for (const auto& p : in_folder["plugins"]) {
+    if (p["name"] == "notes.txt") {
+      EXPECT_EQ(p["decision"], "ignored") << r.out;
+    }
+  }
 }
 
 TEST_F(cli, a_plugin_whose_path_is_longer_than_linux_accepts_is_an_error) {

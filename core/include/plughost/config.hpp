@@ -90,7 +90,7 @@ struct launch_options {
   std::vector<std::string> added_sinks;
   /// --runner: the only runners that claim files (replaces plughost.enabled_runners).
   std::vector<std::string> runners;
-  /// --plugin-variable NAME[=TEXT]: one of the eight identity variables plugins receive
+  /// --plugin-variable NAME[=VALUE]: one of the eight identity variables plugins receive
   /// (LMCACHE_RUNTIME_PLUGIN_ROLE ... LMCACHE_PLUGIN_CONFIG) gets TEXT instead of plughost's
   /// value, or, without '=', is not set: for callers that stand for a launcher which set other
   /// texts (LMCache's enum roles) or fewer variables (its old PluginLauncher). The CONFIG ones

@@ -17,7 +17,7 @@ namespace plughost::detail {
 
 namespace {
 
-// --plugin-variable NAME[=TEXT], checked against the eight identity variables plughost sets.
+// --plugin-variable NAME[=VALUE], checked against the eight identity variables plughost sets.
 std::map<std::string, std::optional<std::string>> resolve_plugin_variables(
     const std::vector<std::string>& specs) {
   std::map<std::string, std::optional<std::string>> out;
@@ -36,7 +36,7 @@ std::map<std::string, std::optional<std::string>> resolve_plugin_variables(
     if (!known) {
       throw usage_error(fmt::format(
           "--plugin-variable {}: expected LMCACHE_RUNTIME_PLUGIN_ or LMCACHE_PLUGIN_ followed by "
-          "ROLE, WORKER_ID, WORKER_COUNT or CONFIG, then =TEXT or nothing",
+          "ROLE, WORKER_ID, WORKER_COUNT or CONFIG, then =VALUE or nothing",
           spec));
     }
     if (equals != std::string::npos && name.ends_with("CONFIG")) {

@@ -160,6 +160,18 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
             claimed_kind(p.path), fmt::join(names_of(runners, true), ", "),
             fmt::join(not_loaded, ", "));
       }
+      // A file named as a location is meant to run: that no runner runs it is an error (LMCache
+      // logs "Failed to launch plugin …: Plugin type .txt not supported"), unless the naming
+      // rules would not have run it here anyway.
+      if (p.path == p.location && (unclaimed.count(p.path) || claimed_by_disabled.count(p.path))) {
+        if (auto sel = select_plugin(p.path.filename().string(), settings.who); !sel.run) {
+          p.decision = decision::skip;
+          p.reason = std::move(sel.reason);
+        } else {
+          p.decision = decision::error;
+          p.reason += ": it is named as a location, so it was meant to run";
+        }
+      }
       out.plugins.push_back(std::move(p));
       continue;
     }
