@@ -832,6 +832,51 @@ TEST_F(serving, two_runs_of_one_identity_each_have_a_socket_and_status_reaches_e
 
 // A settings file every LMCache process of a host shares names one metrics address: the run
 // that cannot listen there warns and runs its plugins; a run of its own still refuses.
+// A plughost killed with SIGKILL leaves the socket named after the LMCache process it served; a
+// new serving run removes those whose process is gone and where nobody answers, and nothing else.
+TEST_F(serving, sockets_left_by_killed_runs_are_removed_by_the_next_serving_run) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  const auto folder = dir.path() / "run" / "plughost";
+  fs::create_directories(folder);
+  ::chmod(folder.c_str(), 0700);
+  // A pid that is gone: a child started and reaped.
+  pid_t gone = 0;
+  {
+    child_process ended(child_process::options{{"/bin/true"}, env});
+    ASSERT_TRUE(ended.wait_for(std::chrono::seconds(30)));
+    gone = ended.pid();
+  }
+  // A socket file nobody listens on any more (bound, then closed without unlinking).
+  const auto leave_socket = [&](const fs::path& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+        << std::strerror(errno);
+    ::close(fd);
+  };
+  auto lmcache_alive = lmcache_process();
+  const auto left = folder / ("all.0." + std::to_string(gone) + ".sock");
+  const auto still_served = folder / ("all.1." + std::to_string(lmcache_alive->pid()) + ".sock");
+  const auto not_a_serving_name = folder / "all.0.sock";
+  leave_socket(left);
+  leave_socket(still_served);
+  leave_socket(not_a_serving_name);
+  auto lmcache = lmcache_process();
+  auto host = start_serving(*lmcache, 1);
+  ASSERT_TRUE(eventually([&] { return started(1); })) << read_file(err_of(1));
+  ASSERT_TRUE(eventually([&] { return !fs::exists(left); })) << read_file(err_of(1));
+  EXPECT_NE(read_file(err_of(1)).find("removed " + left.string()), std::string::npos)
+      << read_file(err_of(1));
+  // Its process lives (a plughost may be starting for it), or it is no serving run's: kept.
+  EXPECT_TRUE(fs::exists(still_served));
+  EXPECT_TRUE(fs::exists(not_a_serving_name));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+}
+
 TEST_F(serving, a_metrics_address_in_use_is_a_warning_for_a_run_serving_a_process) {
   plugin("all_a.sh", "exec sleep 300\n");
   const auto [holder, port] = loopback_socket();

@@ -4,6 +4,7 @@
 #include "control/control_server.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -82,6 +83,50 @@ void prepare_folder(const fs::path& folder) {
   if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0 && (st.st_mode & S_ISVTX) == 0) {
     throw std::runtime_error(fmt::format("{} may be written by others than its owner (mode {:o})",
                                          folder.string(), st.st_mode & 07777));
+  }
+}
+
+// The pid in a serving run's socket name, ROLE.WORKER.PID.sock (the LMCache process it
+// serves), or 0 for another name.
+pid_t served_pid(const std::string& name) {
+  constexpr std::string_view suffix = ".sock";
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return 0;
+  }
+  const auto stem = std::string_view(name).substr(0, name.size() - suffix.size());
+  const auto dot = stem.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == stem.size()) return 0;
+  const auto digits = stem.substr(dot + 1);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      digits.size() > 9 || std::count(stem.begin(), stem.end(), '.') < 2) {
+    return 0;
+  }
+  return static_cast<pid_t>(std::stol(std::string(digits)));
+}
+
+// Each LMCache process a run served has a socket of its own: one killed with SIGKILL leaves its
+// file, and every restart of vLLM on a host would add one. A serving run removes, in its folder,
+// the ones whose LMCache process is gone and where nobody answers (this user's sockets only).
+void remove_sockets_left_behind(asio::io_context& ioc, const fs::path& own) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(own.parent_path(), ec)) {
+    const auto path = entry.path();
+    const pid_t pid = served_pid(path.filename().string());
+    if (pid <= 0 || path == own) continue;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) {
+      continue;
+    }
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process lives (or is not ours)
+    local::socket probe(ioc);
+    boost::system::error_code refused;
+    probe.connect(local::endpoint(path.string()), refused);
+    if (refused == boost::asio::error::connection_refused) {
+      ::unlink(path.c_str());
+      log().info("control socket: removed {}, left by a plughost whose LMCache process {} is gone",
+                 path.string(), pid);
+    }
   }
 }
 
@@ -458,6 +503,7 @@ control_server::control_server(asio::io_context& ioc, fs::path path, operator_ca
   made_ino_ = st.st_ino;
   acceptor_.listen();
   accept();
+  if (served_pid(path_.filename().string()) > 0) remove_sockets_left_behind(ioc_, path_);
 }
 
 void control_server::shutdown() noexcept {
