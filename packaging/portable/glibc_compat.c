@@ -27,20 +27,40 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* glibc's own definition of a symbol at one version, or NULL where the running glibc has none.
- * This library's definitions carry no version, so the look-up never finds them. */
-static void* glibc_symbol(const char* name, const char* version) {
-  return dlvsym(RTLD_DEFAULT, name, version);
-}
+/* glibc's own definitions, where the running glibc has them, looked up once when the library
+ * is loaded: never while an exception is being unwound or a lock is waited on. A look-up
+ * (dlvsym) takes the dynamic loader's lock, which a thread in dlopen() holds while a module's
+ * constructors run: a constructor waiting for a thread that throws would wait for ever. And a
+ * look-up that fails sets dlerror(), which must stay the caller's. This library's own
+ * definitions carry no version, so a look-up by version never finds them. */
+typedef const char* (*sigabbrev_np_fn)(int);
+typedef int (*cond_clockwait_fn)(pthread_cond_t*, pthread_mutex_t*, clockid_t,
+                                 const struct timespec*);
+typedef int (*mutex_clocklock_fn)(pthread_mutex_t*, clockid_t, const struct timespec*);
+typedef int (*condattr_setclock_fn)(pthread_condattr_t*, clockid_t);
+typedef int (*dl_find_object_fn)(void*, struct dl_find_object*);
 
-/* The function a wrapper forwards to, looked up once; threads that race store the same value. */
-#define GLIBC_FUNCTION(type, name, version)                                   \
-  static type cached_;                                                         \
-  type real = __atomic_load_n(&cached_, __ATOMIC_ACQUIRE);                     \
-  if (!real) {                                                                 \
-    real = (type)glibc_symbol(name, version);                                  \
-    __atomic_store_n(&cached_, real, __ATOMIC_RELEASE);                        \
-  }
+static struct {
+  sigabbrev_np_fn sigabbrev_np;
+  cond_clockwait_fn pthread_cond_clockwait;
+  mutex_clocklock_fn pthread_mutex_clocklock;
+  condattr_setclock_fn pthread_condattr_setclock;
+  dl_find_object_fn _dl_find_object;
+} glibc;
+
+/* Before the libraries that need these are initialised: they depend on this one. */
+__attribute__((constructor)) static void find_glibc_functions(void) {
+  glibc.sigabbrev_np = (sigabbrev_np_fn)dlvsym(RTLD_DEFAULT, "sigabbrev_np", "GLIBC_2.32");
+  glibc.pthread_cond_clockwait =
+      (cond_clockwait_fn)dlvsym(RTLD_DEFAULT, "pthread_cond_clockwait", "GLIBC_2.30");
+  glibc.pthread_mutex_clocklock =
+      (mutex_clocklock_fn)dlvsym(RTLD_DEFAULT, "pthread_mutex_clocklock", "GLIBC_2.30");
+  glibc.pthread_condattr_setclock =
+      (condattr_setclock_fn)dlvsym(RTLD_DEFAULT, "pthread_condattr_setclock", "GLIBC_2.3.3");
+  glibc._dl_find_object =
+      (dl_find_object_fn)dlvsym(RTLD_DEFAULT, "_dl_find_object", "GLIBC_2.35");
+  (void)dlerror(); /* what the failed look-ups left is nobody's */
+}
 
 /* --- glibc 2.32: a flag libstdc++ reads to skip atomic operations in a single-threaded process.
  * Zero means "not known to be single-threaded": always correct, at the cost of those atomics. */
@@ -85,11 +105,9 @@ EXPORT const char* sigabbrev_np(int sig) {
       [SIGCHLD] = "CHLD", [SIGCONT] = "CONT",     [SIGSTOP] = "STOP",     [SIGTSTP] = "TSTP",
       [SIGTTIN] = "TTIN", [SIGTTOU] = "TTOU",     [SIGURG] = "URG",       [SIGXCPU] = "XCPU",
       [SIGXFSZ] = "XFSZ", [SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF",     [SIGWINCH] = "WINCH",
-      [SIGIO] = "IO",     [SIGPWR] = "PWR",       [SIGSYS] = "SYS",
+      [SIGPOLL] = "POLL",     [SIGPWR] = "PWR",       [SIGSYS] = "SYS",
   };
-  typedef const char* (*fn)(int);
-  GLIBC_FUNCTION(fn, "sigabbrev_np", "GLIBC_2.32")
-  if (real) return real(sig);
+  if (glibc.sigabbrev_np) return glibc.sigabbrev_np(sig);
   if (sig <= 0 || sig >= (int)(sizeof names / sizeof names[0])) return NULL;
   return names[sig];
 }
@@ -145,9 +163,9 @@ static struct timespec realtime_deadline(clockid_t clock, const struct timespec*
 
 EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex_t* mutex, clockid_t clock,
                                   const struct timespec* deadline) {
-  typedef int (*fn)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
-  GLIBC_FUNCTION(fn, "pthread_cond_clockwait", "GLIBC_2.30")
-  if (real) return real(cond, mutex, clock, deadline);
+  if (glibc.pthread_cond_clockwait) {
+    return glibc.pthread_cond_clockwait(cond, mutex, clock, deadline);
+  }
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   const struct timespec until = realtime_deadline(clock, deadline);
   return pthread_cond_timedwait(cond, mutex, &until);
@@ -155,9 +173,9 @@ EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex_t* mutex, 
 
 EXPORT int pthread_mutex_clocklock(pthread_mutex_t* mutex, clockid_t clock,
                                    const struct timespec* deadline) {
-  typedef int (*fn)(pthread_mutex_t*, clockid_t, const struct timespec*);
-  GLIBC_FUNCTION(fn, "pthread_mutex_clocklock", "GLIBC_2.30")
-  if (real) return real(mutex, clock, deadline);
+  if (glibc.pthread_mutex_clocklock) {
+    return glibc.pthread_mutex_clocklock(mutex, clock, deadline);
+  }
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   const struct timespec until = realtime_deadline(clock, deadline);
   return pthread_mutex_timedlock(mutex, &until);
@@ -167,10 +185,8 @@ EXPORT int pthread_mutex_clocklock(pthread_mutex_t* mutex, clockid_t clock,
  * reference binds to neither there: this one forwards to the 2.3.3 symbol, which every glibc
  * has. */
 EXPORT int pthread_condattr_setclock(pthread_condattr_t* attr, clockid_t clock) {
-  typedef int (*fn)(pthread_condattr_t*, clockid_t);
-  GLIBC_FUNCTION(fn, "pthread_condattr_setclock", "GLIBC_2.3.3")
-  if (!real) return ENOSYS;
-  return real(attr, clock);
+  if (!glibc.pthread_condattr_setclock) return ENOSYS;
+  return glibc.pthread_condattr_setclock(attr, clock);
 }
 
 /* --- glibc 2.35: _dl_find_object, which GCC 12's unwinder (libgcc_s) calls to find the unwind
@@ -209,9 +225,7 @@ static int find_object(struct dl_phdr_info* info, size_t size, void* data) {
 }
 
 EXPORT int _dl_find_object(void* pc, struct dl_find_object* result) {
-  typedef int (*fn)(void*, struct dl_find_object*);
-  GLIBC_FUNCTION(fn, "_dl_find_object", "GLIBC_2.35")
-  if (real) return real(pc, result);
+  if (glibc._dl_find_object) return glibc._dl_find_object(pc, result);
   struct find_request request = {(uintptr_t)pc, result, 0};
   dl_iterate_phdr(find_object, &request);
   return request.found ? 0 : -1;

@@ -167,7 +167,8 @@ TEST_F(lmcache_compat, started_by_lmcaches_launcher_it_runs_only_what_location_n
     EXPECT_EQ(r.exit_code, 2) << from;
     EXPECT_EQ(r.err,
               "plughost: error: refusing to run: LMCache's plugin launcher started this process "
-              "(LMCACHE_PLUGIN_ROLE and LMCACHE_PLUGIN_CONFIG are set) and no --location was "
+              "(LMCACHE_PLUGIN_ROLE, LMCACHE_PLUGIN_WORKER_ID and LMCACHE_PLUGIN_CONFIG are set) "
+              "and no --location was "
               "given (the locations would come from " +
                   from +
                   "): LMCache runs the plugins of its own locations itself, so each would run "

@@ -40,8 +40,12 @@ TEST_F(plugin_environment, is_the_hosts_plus_exactly_the_lmcache_variables) {
                                 "extra_config:\n  custom_setting: value\n");
   plugin("worker_dump.py", dump_environment);
   plugin("team/all_dump.py", dump_environment);
+  // The wheel's console script marks its exec of plughost: plughost's own, not the plugins'.
+  auto host_env = env;
+  env.push_back("PLUGHOST_CONSOLE_SCRIPT_EXEC=4242");
   const auto r = run({"run", "--config", config.string(), "--role", "WORKER", "--worker-id", "3",
                       "--worker-count", "8"});
+  env = host_env;
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   const auto expected_config =

@@ -65,6 +65,10 @@ std::vector<environment_variable> resolve_environment(const configuration& confi
         v.value = value.get<std::string>();
       } else if (value.is_number_integer()) {
         v.value = value.dump();
+      } else if (value.is_string()) {
+        doc->fail_at_value(where / name, fmt::format("environment in plughost: {} holds a NUL "
+                                                     "byte, which no environment variable can",
+                                                     name));
       } else if (!value.is_null()) {
         doc->fail_at_value(where / name,
                            fmt::format("environment in plughost: {} expected a string (or ~ to "

@@ -300,9 +300,13 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
     }
     endpoint = found.begin()->endpoint();
   }
+  // Named as given, and with the port it came to where that differs ("HOST:PORT+{worker_id}").
+  const auto named = where.text.find('{') == std::string::npos
+                         ? where.text
+                         : fmt::format("{} (port {})", where.text, where.port);
   const auto fail = [&](std::string_view step) {
     throw std::runtime_error(
-        fmt::format("metrics address {}: cannot {}: {}", where.text, step, ec.message()));
+        fmt::format("metrics address {}: cannot {}: {}", named, step, ec.message()));
   };
   acceptor_.open(endpoint.protocol(), ec);
   if (ec) fail("open a socket");

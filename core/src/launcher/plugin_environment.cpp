@@ -56,6 +56,8 @@ environment_block plugin_environment(const environment_block& host,
   // systemd's notification protocol is plughost's to speak: a plugin that sent READY=1 or
   // WATCHDOG=1 on its behalf would say that plughost is ready, or alive, when it may not be.
   for (const auto* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) block.unset(name);
+  // The wheel's console script marks its exec of plughost (a loop guard): not the plugins' own.
+  block.unset("PLUGHOST_CONSOLE_SCRIPT_EXEC");
   // The mark of a plughost's plugin: a plughost started from here refuses to run.
   block.set(host_pid_variable, std::to_string(::getpid()));
   return block;
@@ -80,8 +82,9 @@ void refuse_doubling(const environment_block& host, const launch_settings& setti
   }
   if (settings.locations_from == "--location") return;
   throw usage_error(fmt::format(
-      "refusing to run: LMCache's plugin launcher started this process (LMCACHE_PLUGIN_ROLE and "
-      "LMCACHE_PLUGIN_CONFIG are set) and no --location was given (the locations would come "
+      "refusing to run: LMCache's plugin launcher started this process (LMCACHE_PLUGIN_ROLE, "
+      "LMCACHE_PLUGIN_WORKER_ID and LMCACHE_PLUGIN_CONFIG are set) and no --location was given "
+      "(the locations would come "
       "from {}): LMCache runs the plugins of its own locations itself, so each would run twice; "
       "give plughost the folders it should run with --location (see docs/lmcache.md)",
       settings.locations_from));

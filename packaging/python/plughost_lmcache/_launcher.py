@@ -455,7 +455,9 @@ class RuntimePluginLauncher:
     def _report_unclaimed(self, plan):
         """A configured file that no runner in use claims: LMCache's skip or failure line."""
         for entry in plan.entries:
-            if entry.get("name") not in plan.unclaimed:
+            # The configured file itself, not a file of that name found in a folder (silent, as
+            # LMCache's rglob never finds it).
+            if not (_unclaimed(entry) and entry.get("location") == entry.get("path")):
                 continue
             display = entry["_display"]
             path = Path(entry.get("path") or display)

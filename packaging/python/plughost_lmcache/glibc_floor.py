@@ -22,7 +22,9 @@ import re
 import struct
 import sys
 
+SHT_DYNAMIC = 6
 SHT_DYNSYM = 11
+DT_NEEDED = 1
 SHT_GNU_VERDEF = 0x6FFFFFFD
 SHT_GNU_VERNEED = 0x6FFFFFFE
 SHT_GNU_VERSYM = 0x6FFFFFFF
@@ -33,6 +35,14 @@ GLIBC_LIBRARIES = (
     "libresolv.so.2", "libutil.so.1", "ld-linux-x86-64.so.2",
 )
 _VERSION = re.compile(r"^GLIBC_2\.(\d+)(?:\.(\d+))?$")
+# What glibc before 2.34 kept in libraries of their own, which a process loads only when a file
+# names them (glibc 2.34 moved them into libc, where this machine's glibc shows them). libpthread
+# and libdl are loaded by plughost's compatibility library, and libm by the C++ runtime.
+_SEPARATE_BEFORE_2_34 = (
+    (re.compile(r"^(shm_|mq_|aio_|lio_listio|timer_)"), "librt.so.1"),
+    (re.compile(r"^(openpty|forkpty|login|login_tty|logout|logwtmp)$"), "libutil.so.1"),
+    (re.compile(r"^(getaddrinfo_a|gai_cancel|gai_error|gai_suspend)$"), "libanl.so.1"),
+)
 
 
 class FloorError(Exception):
@@ -73,6 +83,14 @@ class ElfFile:
         self.path = path
         with open(path, "rb") as f:
             self.data = bytearray(f.read())
+        try:
+            self._read_headers()
+        except (struct.error, IndexError, ValueError) as e:
+            raise FloorError("%s: not a complete ELF file (it ends before its headers do, or "
+                             "they point past its end)" % path) from e
+
+    def _read_headers(self):
+        path = self.path
         d = self.data
         if d[:4] != b"\x7fELF":
             raise FloorError("%s: not an ELF file" % path)
@@ -87,6 +105,7 @@ class ElfFile:
             name, type_, _flags, _addr, offset, size, link, _info, _align, entsize = \
                 struct.unpack_from("<IIQQQQIIQQ", d, shoff + i * shentsize)
             self.sections.append((type_, offset, size, link, entsize))
+        self.dynamic = self._section(SHT_DYNAMIC)
         self.dynsym = self._section(SHT_DYNSYM)
         self.versym = self._section(SHT_GNU_VERSYM)
         self.verneed = self._section(SHT_GNU_VERNEED)
@@ -116,6 +135,20 @@ class ElfFile:
                 return at
             at = table.find(needle, at + 1)
         return None
+
+    def needed(self):
+        """The libraries the file names (DT_NEEDED)."""
+        if self.dynamic is None:
+            return set()
+        _t, offset, size, _link, _e = self.dynamic
+        names = set()
+        for at in range(offset, offset + size - 15, 16):
+            tag, value = struct.unpack_from("<qQ", self.data, at)
+            if tag == 0:
+                break
+            if tag == DT_NEEDED:
+                names.add(self.string(value))
+        return names
 
     def symbols(self):
         """(index, name, defined) for each dynamic symbol."""
@@ -192,35 +225,46 @@ def glibc_definitions(library_dir):
     return found
 
 
-def binds_unversioned(versions):
-    """Whether the dynamic loader binds an unversioned reference to a symbol defined at these
-    versions: it takes the base version (GLIBC_2.2.5) or a symbol's only version, and passes
-    over a symbol defined at several newer ones (`pthread_cond_clockwait` at 2.30 and 2.34)."""
-    return (2, 2, 5) in versions or len(versions) == 1
-
-
 def glibc_provides(definitions, floor):
-    """A test of whether an unversioned reference to a name binds to glibc's symbol both on the
-    floor's glibc and on this machine's. glibc never removes a symbol version, so the versions
-    no newer than the floor that this glibc defines are those the floor's glibc had."""
+    """A test of whether an unversioned reference to a name binds to the right glibc symbol both
+    on the floor's glibc and on this machine's.
+
+    The dynamic loader binds an unversioned reference to a symbol's base version (GLIBC_2.2.5),
+    or to its only version, and passes over a symbol defined at several newer ones. So it binds
+    right where the floor's glibc had the name at the base version only: both glibcs then take
+    that one (glibc never removes a version, so those this glibc defines no newer than the floor
+    are those the floor's had). A name the floor's glibc had at another version (a newer ABI:
+    `timer_create@GLIBC_2.3.3` beside the base's old one), or did not have, is the compatibility
+    library's to provide."""
+    base = {(2, 2, 5)}
+
     def provides(name):
-        versions = definitions.get(name, set())
-        old = {v for v in versions if v <= floor}
-        return bool(old) and binds_unversioned(old) and binds_unversioned(versions)
+        old = {v for v in definitions.get(name, set()) if v <= floor}
+        return old == base
     return provides
+
+
+def separate_library(name):
+    """The library of its own that had `name` before glibc 2.34, or None."""
+    for pattern, library in _SEPARATE_BEFORE_2_34:
+        if pattern.match(name):
+            return library
+    return None
 
 
 def exported_names(path):
     return {name for _i, name, defined in ElfFile(path).symbols() if defined}
 
 
-def lower(path, floor, provided):
+def lower(path, floor, provided, loaded=frozenset()):
     """Lowers `path` in place to `floor`; returns the symbols whose version it cleared.
 
     `provided(name)` says whether a symbol is found where the file will run (the floor's glibc
-    or the compatibility library). Raises FloorError, changing nothing, for a file it cannot
-    lower."""
+    or the compatibility library); `loaded` names the libraries the process loads besides the
+    file's own. Raises FloorError, changing nothing, for a file it cannot lower."""
     elf = ElfFile(path)
+    libraries = elf.needed() | set(loaded)
+    unloaded = []
     newer = {}  # version index -> (library, version name) of each requirement past the floor
     for at, other, library, name in elf.needed_versions():
         if name == "GLIBC_ABI_DT_RELR":
@@ -241,12 +285,22 @@ def lower(path, floor, provided):
         library, version, _at = newer[index]
         if not provided(name):
             missing.append("%s@%s" % (name, version))
+        elif floor < (2, 34, 0):
+            separate = separate_library(name)
+            if separate is not None and separate not in libraries:
+                unloaded.append((name, separate))
         cleared.append((name, version))
         elf.set_symbol_version_index(i, VER_NDX_GLOBAL)
     if missing:
-        raise FloorError("%s: needs %s, which glibc %d.%d does not have and the compatibility "
-                         "library does not provide" % (path, ", ".join(sorted(missing)),
-                                                       floor[0], floor[1]))
+        raise FloorError("%s: needs %s, which glibc %d.%d does not have (at the version an "
+                         "unversioned reference would take) and the compatibility library does "
+                         "not provide" % (path, ", ".join(sorted(missing)), floor[0], floor[1]))
+    if unloaded:
+        name, library = sorted(unloaded)[0]
+        raise FloorError("%s: needs %s, which glibc %d.%d has in %s, a library the file does not "
+                         "load: add it with `patchelf --add-needed %s %s`, then lower it again"
+                         % (path, ", ".join(n for n, _l in sorted(unloaded)), floor[0],
+                            floor[1], library, library, path))
     if newer:
         base = elf.string_offset(BASE_VERSION)
         if base is None:
@@ -290,10 +344,21 @@ def main(argv=None):
             raise FloorError("found no glibc libraries in %s" % args.glibc_dir)
         in_glibc = glibc_provides(definitions, args.floor)
         compat = set()
+        # Always loaded: libc and the dynamic loader; with the compatibility library, what it
+        # loads (libpthread, libdl).
+        loaded = {"libc.so.6", "ld-linux-x86-64.so.2"}
         for library in args.compat:
             compat |= exported_names(library)
+            loaded |= ElfFile(library).needed()
+        # A link is followed: the file that is loaded is the one lowered (once).
+        files = []
         for path in args.files:
-            cleared = lower(path, args.floor, lambda name: name in compat or in_glibc(name))
+            real = os.path.realpath(path)
+            if real not in files:
+                files.append(real)
+        for path in files:
+            cleared = lower(path, args.floor, lambda name: name in compat or in_glibc(name),
+                            loaded)
             if args.verbose:
                 for name, version in cleared:
                     print("%s: %s@%s -> %s" % (path, name, version, name))

@@ -88,6 +88,8 @@ class NewestLauncherTest(lib.PluginTestCase):
         files = [lib.write_file(folder / name, "echo never\n")
                  for name in ("all_x.txt", "all_y.PY", "all_z", "scheduler_w.txt")]
         lib.write_file(folder / "inside" / "all_v.txt", "a helper in a folder: not a plugin\n")
+        # One of the same name in a folder is silent too (it was reported as the file's twin).
+        lib.write_file(folder / "inside" / "all_x.txt", "a helper in a folder: not a plugin\n")
         launcher = self.make(files + [folder / "inside"])
         with lib.captured_logs() as capture:
             launcher.launch_plugins()

@@ -117,18 +117,34 @@ class OlderSystemTest(lib.PluginTestCase):
         # glibc before 2.34 leaves a newer program's own constructors to its start code, which
         # does not run them: plughost's main() does (core/cli/constructors.cpp, the same file).
         program = self.host_dir / "constructed"
+        # Linked with the compatibility library as plughost is: an exception unwound between a
+        # failed dlopen() and dlerror() leaves the error to its caller.
         source = self.write("constructed.cpp", """\
+            #include <dlfcn.h>
             #include <cstdio>
+            #include <cstring>
+            #include <stdexcept>
             #include "constructors.hpp"
             struct announced { announced() { std::puts("constructed"); } } object;
             int main(int argc, char** argv, char** envp) {
               plughost::cli::run_constructors_if_skipped(argc, argv, envp);
               std::puts("main");
+              if (dlopen("/nonexistent/module.so", RTLD_NOW) == nullptr) {
+                try { throw std::runtime_error("x"); } catch (const std::exception&) {}
+                const char* why = dlerror();
+                std::puts(why && std::strstr(why, "/nonexistent/module.so") ? "dlerror-kept"
+                                                                            : "dlerror-lost");
+              }
             }
             """)
         cli = lib.SOURCE_DIR / "core" / "cli"
+        compat_dir = next(self.root.glob(
+            self.venv.lstrip("/") + "/lib/python3*/site-packages/plughost_lmcache/_root/lib"))
         built = subprocess.run(["g++", "-std=c++20", "-O1", f"-I{cli}", str(source),
-                                str(cli / "constructors.cpp"), "-o", str(program)],
+                                str(cli / "constructors.cpp"), f"-L{compat_dir}",
+                                "-Wl,--no-as-needed", "-l:libplughost-glibc-compat.so",
+                                "-Wl,-rpath," + "/" + str(compat_dir.relative_to(self.root)),
+                                "-o", str(program)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
         self.assertEqual(built.returncode, 0, built.stdout.decode())
         lowered = subprocess.run([sys.executable, "-m", "plughost_lmcache.glibc_floor",
@@ -137,7 +153,7 @@ class OlderSystemTest(lib.PluginTestCase):
         self.assertEqual(lowered.returncode, 0, lowered.stdout.decode())
         ran = self.run_inside(f"{self.dir}/constructed")
         self.assertEqual(ran.returncode, 0, ran.stderr.decode())
-        self.assertEqual(ran.stdout.decode().split(), ["constructed", "main"])
+        self.assertEqual(ran.stdout.decode().split(), ["constructed", "main", "dlerror-kept"])
 
     def test_the_wheel_installs_and_every_shipped_module_loads(self):
         # Every module of the package compiles and imports on Python 3.9, warnings as errors.
@@ -280,21 +296,41 @@ class OlderSystemTest(lib.PluginTestCase):
         self.assertEqual({k: listed.get(k) for k in SHIPPED}, {k: "loaded" for k in SHIPPED})
         self.write("plugins/all_hello.py", "print('hello from the tarball')\n")
         self.write("plugins/all_hello.sh", "#!/bin/bash\necho \"bash $BASH_VERSION\"\n", 0o755)
+        # Signal 29's name as glibc 2.32 and later give it (sigabbrev_np), not the older IO.
+        self.write("signalled/all_poll.sh", "#!/bin/bash\nkill -29 $$\n", 0o755)
         run = self.run_inside(f"{binary} run --role worker --worker-id 0 --worker-count 1 "
                               f"--location {self.dir}/plugins", timeout=lib.HANG * 2)
         self.assertEqual(run.returncode, 0, run.stderr.decode())
         out = run.stdout.decode()
         self.assertIn("hello from the tarball", out)
         self.assertRegex(out, r"bash 5\.1")  # Debian 11's bash ran it
+        signalled = self.run_inside(f"{binary} run --role worker --location {self.dir}/signalled",
+                                    timeout=lib.HANG * 2)
+        self.assertIn("SIGPOLL", (signalled.stdout + signalled.stderr).decode())
 
     def test_a_module_built_on_debian_12_loads_once_lowered(self):
         # A team's sink: the test's echo sink and a call to stat(), which glibc 2.33 turned from
         # an inline wrapper into a function (GLIBC_2.33): as a module built on Debian 12 would.
+        # Its static constructor also starts a thread that throws, catches and ends, and waits
+        # for it, while plughost's dlopen() holds the dynamic loader's lock: the unwinder's
+        # look-up must not need that lock (it did: the load hung until killed).
         extra = self.write("touch.cpp", """\
             #include <sys/stat.h>
+            #include <stdexcept>
+            #include <thread>
             extern "C" __attribute__((visibility("default"))) int team_touch(const char* p) {
               struct stat st;
               return stat(p, &st);
+            }
+            namespace {
+            struct warm_up {
+              warm_up() {
+                std::thread t([] {
+                  try { throw std::runtime_error("probe"); } catch (const std::exception&) {}
+                });
+                t.join();
+              }
+            } on_load;
             }
             """)
         folder = self.host_dir / "modules"
@@ -305,7 +341,8 @@ class OlderSystemTest(lib.PluginTestCase):
              "-DBOOST_DLL_USE_STD_FS", '-DECHO_NAME="teamecho"',
              f"-I{lib.SOURCE_DIR / 'core' / 'include'}",
              str(lib.SOURCE_DIR / "tests" / "modules" / "echo_sink.cpp"), str(extra),
-             "-o", str(module)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+             "-pthread", "-o", str(module)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=300)
         self.assertEqual(built.returncode, 0, built.stdout.decode())
         listing = f"{self.venv}/bin/plughost modules --json --module-path {self.dir}/modules"
 
