@@ -105,7 +105,7 @@ done
 
 # glibc 2.28 and newer (docs/deployment.md, "Where the wheel runs"): the tree was linked against
 # this machine's glibc; glibc_floor.py lowers each file's version requirements to 2.28, and
-# libplughost-glibc-compat.so, loaded by the executable and libplughost, provides what glibc 2.28
+# libplughost-glibc-compat.so, which libplughost loads, provides what glibc 2.28
 # lacks (stat as a function, arc4random, ...). The floor tool refuses a file that needs anything
 # else.
 floor_minor=28
@@ -114,9 +114,10 @@ cc -shared -fPIC -O2 -Wall -Wextra -Werror -Wl,-soname,$compat -o "$root/lib/$co
   "$source_dir/packaging/portable/glibc_compat.c" -Wl,--no-as-needed -l:libdl.so.2 \
   -l:libpthread.so.0 || fail "cannot build $compat (a C compiler: build-essential)"
 strip --strip-unneeded "$root/lib/$compat"
-for elf in "$root/bin/plughost" "$root/lib/$soname"; do
-  patchelf --add-needed "$compat" "$elf"
-done
+# libplughost names it (the executable loads libplughost, so it is in the program's global
+# scope from the start); the executable itself does not, because patchelf puts a new entry
+# first, and a sanitizer's runtime must stay the first library a program loads.
+patchelf --add-needed "$compat" "$root/lib/$soname"
 elves=()
 while IFS= read -r -d '' file; do
   [ "$(head -c 4 "$file" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] && elves+=("$file")
