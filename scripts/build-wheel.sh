@@ -31,6 +31,12 @@ done
 "$python" -c 'import build, setuptools, wheel' 2> /dev/null ||
   fail "$python cannot import build, setuptools and wheel (scripts/install-deps.sh installs them)"
 
+# A sanitizer build would bundle its runtime, which needs the build machine's glibc: no product.
+if sanitizer=$(objdump -p "$build_dir/plughost" 2> /dev/null |
+  grep -oE 'NEEDED +lib[a-z]*san\.' | awk '{print $2}' | tr -d .) && [ -n "$sanitizer" ]; then
+  fail "$build_dir is a sanitizer build ($sanitizer): build the wheel from a normal build (make wheel)"
+fi
+
 stage=$(mktemp -d "${TMPDIR:-/tmp}/plughost-wheel.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp -a "$source_dir/packaging/python/." "$stage/"

@@ -30,9 +30,10 @@ inline long status_field(pid_t pid, const std::string& field) {
   return -1;
 }
 
-/// AddressSanitizer holds freed memory back (its quarantine): resident memory then grows with
-/// the work done, and a check that it does not says nothing about plughost.
-#if defined(__SANITIZE_ADDRESS__)
+/// AddressSanitizer holds freed memory back (its quarantine), and ThreadSanitizer keeps shadow
+/// memory and a history for what every thread touched: resident memory then grows with the work
+/// done, and a check that it does not says nothing about plughost.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool memory_is_measurable = false;
 #else
 inline constexpr bool memory_is_measurable = true;

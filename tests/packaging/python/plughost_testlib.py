@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,15 @@ if str(PACKAGE_DIR) not in sys.path:
 LOGGER_NAME = "lmcache.v1.plugin.runtime_plugin_launcher"
 STDERR_LOGGER_NAME = LOGGER_NAME + ".stderr"
 MP_LOGGER_NAME = "lmcache.v1.multiprocess.mp_runtime_plugin_launcher"
+
+def sanitizer_build():
+    """The sanitizer runtime the plughost under test loads (libasan, libtsan), or None: such a
+    build's wheel bundles it, needs glibc 2.36 and is no product."""
+    needed = subprocess.run(["objdump", "-p", BINARY], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, timeout=60).stdout.decode()
+    found = re.search(r"NEEDED\s+(lib[a-z]*san)\.", needed)
+    return found.group(1) if found else None
+
 
 # Bounds that only catch hangs: nothing here takes more than a fraction of them.
 HANG = 30.0
