@@ -1,7 +1,7 @@
 // The supervision state machine: the state of the whole run, of every plugin and of every run of
-// a plugin, and every transition between them, in one place (docs/architecture.md has the
-// tables). It does nothing by itself: what it decides goes through a supervision_port, so that
-// it runs the same on the event loop and in unit tests with a fake clock and fake processes.
+// a plugin; every transition goes through a cell of supervision_table.hpp (docs/architecture.md
+// shows the tables). It does nothing by itself: what it decides goes through a supervision_port, so
+// that it runs the same on the event loop and in unit tests with a fake clock and fake processes.
 //
 // Threading: one thread, the one that calls its events. Events may not be called from inside
 // the port's calls, except on_output_closed (a drain can reach the end of a pipe).
@@ -16,42 +16,35 @@
 #include <vector>
 
 #include "supervision/supervision_port.hpp"
+#include "supervision/supervision_states.hpp"
+#include "supervision/supervision_table.hpp"
 
 namespace plughost::detail {
-
-/// The whole run. starting: the first plugins are being started (nothing can finish the run
-/// yet); running; stopping: every run is being stopped and nothing starts any more; finished:
-/// everything has ended and left nothing behind.
-enum class run_phase { starting, running, stopping, finished };
-
-/// A plugin across its runs.
-enum class plugin_state {
-  starting,   ///< being spawned (a spawn is synchronous: only seen from inside it)
-  running,    ///< its current run's main process runs (or is being stopped)
-  backoff,    ///< its run ended; the restart timer is set
-  replacing,  ///< a reload changed its file: the current run is stopped, then the new starts
-  exited,     ///< its run ended well and it does not restart
-  failed,     ///< ended for good in failure: exited non-zero or by a signal on its own without
-              ///< a restart to follow, gave up restarting, timed out, or could not start
-  stopped,    ///< its run was stopped by the shutdown
-  retired,    ///< removed by a reload: its run is stopped, and it never starts again
-};
-
-/// One run of a plugin, from the stop sequence's point of view.
-enum class run_state {
-  running,   ///< main process runs, not signalled
-  draining,  ///< main process exited; its pipes or its process group are not empty yet
-  stopping,  ///< stop signal sent to the group; SIGKILL when the stop timeout passes
-  killing,   ///< SIGKILL sent; its pipes are closed if still held after the kill grace
-};
-
-std::string_view to_string(run_phase p) noexcept;
-std::string_view to_string(plugin_state s) noexcept;
-std::string_view to_string(run_state s) noexcept;
 
 /// After SIGKILL, how long pipes may stay open before plughost closes them itself (a process
 /// outside the plugin's group, e.g. one that called setsid(), can hold them).
 inline constexpr std::chrono::seconds kill_grace{1};
+
+/// A repeated stop signal within this is the same request (timeout(1) signals a child and then
+/// its whole group); later, it means "kill now".
+inline constexpr std::chrono::seconds stop_signal_debounce{1};
+
+// What an event brings with it.
+struct plugin_input {
+  std::optional<launch_item> item;  // reload_*: the plugin as the configuration says now
+  bool failed = false;              // run_ended
+  supervision_port::clock::duration ran_for{};  // run_ended
+};
+struct run_input {
+  exit_status status{};                     // main_exit, exit_held
+  std::string_view reason;                  // stop
+  supervision_port::clock::duration cap{};  // cap_grace
+};
+struct phase_input {
+  std::string_view reason;                        // stop, stop_again, cap_grace
+  supervision_port::clock::duration cap{};        // cap_grace
+  std::optional<std::vector<launch_item>> items;  // reload
+};
 
 class supervision_machine {
  public:
@@ -63,21 +56,28 @@ class supervision_machine {
 
   // ---- events -------------------------------------------------------------------------------
 
-  /// A new plugin (during start-up, or from a reload): starts its first run.
+  /// A new plugin (during start-up): starts its first run. Ignored once stopping.
   void add(launch_item item);
   /// Start-up is over: from now on, the run finishes when nothing is left.
   void started_all();
   /// Stops every plugin (their stop signals, then SIGKILL after their stop timeouts); nothing
   /// starts again. Once is enough: a second call changes nothing.
   void stop(std::string_view reason);
-  /// While stopping: SIGKILL to every run now.
-  void kill_all();
+  /// A stop signal (SIGTERM, SIGINT) named `signal`: the first stops everything, as stop(); one
+  /// that comes stop_signal_debounce or more after it kills every run now. Returns whether
+  /// this one began the stop.
+  bool stop_signal(std::string_view signal);
   /// No plugin gets more than `cap` after its stop signal from now on; stops everything.
   void cap_stop_grace(clock::duration cap, std::string_view reason);
+
+  struct reload_result {
+    bool applied = false;  ///< false: ignored (plughost is stopping)
+    std::string said;      ///< what changed, in words
+  };
   /// The configuration read again: starts the new plugins, restarts the changed ones (by
   /// fingerprint), stops the removed ones, and gives the unchanged ones their new policy for
   /// their next run. During start-up it waits for started_all(); while stopping it is ignored.
-  std::string reload(std::vector<launch_item> items);
+  reload_result reload(std::vector<launch_item> items);
 
   /// By hand (the control socket): stops one plugin and keeps it stopped (no restart, the run
   /// goes on without it) until start_by_hand(), restart_by_hand() or a reload. Returns what
@@ -92,6 +92,11 @@ class supervision_machine {
   std::string restart_by_hand(std::string_view name);
 
   void on_main_exit(run_id id, exit_status status);
+  /// The main process exited, but what its pipes hold waits for room in a full `block` sink:
+  /// its exit (and what the plugin does next) waits for on_exit_drained(), unless the run is
+  /// stopped meanwhile (its output is then read at once).
+  void on_exit_held(run_id id, exit_status status);
+  void on_exit_drained(run_id id);
   void on_output_closed(run_id id);
   /// A process of some group was reaped: has a run left nothing behind?
   void on_group_change();
@@ -120,6 +125,7 @@ class supervision_machine {
     /// How its runs' main processes ended, in all: by exit code, and by signal name.
     std::map<int, std::uint64_t> exit_codes;
     std::map<std::string, std::uint64_t> exit_signals;
+    plugin_id id = 0;
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;
@@ -129,25 +135,45 @@ class supervision_machine {
   /// Runs that have not yet left nothing behind (a plugin's current one, and earlier ones
   /// still being stopped).
   std::size_t live_runs() const noexcept { return runs_.size(); }
+  struct run_view {
+    run_id id = 0;
+    plugin_id owner = 0;
+    run_state state = run_state::running;
+    pid_t pid = 0;
+  };
+  /// Every run not yet released, current or earlier.
+  std::vector<run_view> runs() const;
+  /// What the machine's own invariants say is wrong (one current run per plugin, a run for
+  /// exactly the states that have one, every transition ending where its cell says): empty
+  /// when all hold. For tests; cheap enough to call after every event.
+  std::vector<std::string> broken_invariants() const;
+
+  /// How often each cell of plugin_table and run_table ran: tests check that their walks reach
+  /// every cell that can happen.
+  using plugin_visits =
+      std::array<std::array<std::uint64_t, plugin_event_count>, plugin_state_count>;
+  using run_visits = std::array<std::array<std::uint64_t, run_event_count>, run_state_count>;
+  const plugin_visits& plugin_cell_visits() const noexcept { return plugin_visits_; }
+  const run_visits& run_cell_visits() const noexcept { return run_visits_; }
+
+  /// How status shows a plugin: its state, but "stopping" while its run is being stopped and
+  /// "draining" while its exit waits for room, "stopped" when stopped by hand.
+  static std::string_view shown_state(const plugin_view& v) noexcept;
 
  private:
   struct plugin {
     plugin_id id = 0;
     launch_item item;
-    std::optional<launch_item> replacement;  // replacing: what starts once the run has ended
+    std::optional<launch_item> replacement;  // exactly while replacing: what starts next
     plugin_state state = plugin_state::starting;
     std::optional<run_id> current;
     int attempts = 0;            // restarts in a row, for the backoff and max_restarts
     std::uint64_t restarts = 0;  // in all, for status
     std::optional<exit_status> last_exit;
     clock::time_point restart_due{};
-    // It ended for good in failure: kept when a reload then retires it (the run still failed).
-    bool failed = false;
-    // Stopped by hand: stays stopped (and keeps the run going) until started or reloaded.
-    bool held = false;
-    bool started_by_hand = false;
-    bool restart_when_ended = false;  // restart_by_hand() while it ran
-    std::string start_error;          // why its latest start failed
+    bool failed_for_good = false;  // see supervision_table.hpp: data, not a state
+    bool started_by_hand = false;  // the same
+    std::string start_error;       // why its latest start failed
     std::map<int, std::uint64_t> exit_codes;
     std::map<std::string, std::uint64_t> exit_signals;
   };
@@ -159,38 +185,67 @@ class supervision_machine {
     plugin_policy policy;
     clock::time_point started;
     run_state state = run_state::running;
-    bool main_exited = false;
-    bool stopped_by_us = false;  // signalled while its main process ran
-    bool timed_out = false;
-    clock::time_point stop_deadline;             // stopping: when SIGKILL follows
+    bool timed_out = false;                      // see supervision_table.hpp
+    exit_status held_exit{};                     // draining: how its main process ended
+    clock::time_point stop_deadline;             // when SIGKILL follows the stop signal
     std::optional<clock::time_point> stop_sent;  // when its stop signal went to the group
     clock::duration recheck_after{};             // main exited, group and pipes live on: next look
   };
+  struct reload_tally {
+    std::size_t started = 0, restarted = 0, stopped = 0, resumed = 0;
+  };
 
-  // Transitions of a plugin.
+  // The three dispatchers: the cell of the table, its action, and a check of where it ended.
+  std::string on(phase_event e, phase_input in = {});
+  std::string on(plugin& p, plugin_event e, plugin_input in = {});
+  void on(run& r, run_event e, run_input in = {});
+  std::string act(phase_action a, phase_input& in);
+  std::string act(plugin& p, plugin_action a, plugin_input& in);
+  std::string act_on_request(plugin& p, plugin_action a, plugin_input& in);
+  std::string act_by_hand(plugin& p, plugin_action a);
+  std::string resume(plugin& p, plugin_action a, launch_item item);
+  void act(run& r, run_action a, const run_input& in);
+  template <typename E>
+  std::string in_event(E&& handle);
+
+  // The whole run's actions.
+  void start_running();
+  void stop_all(std::string_view reason);
+  void kill_if_repeated();
+  void shorten_stops(clock::duration cap);
+  std::string defer_reload(std::vector<launch_item> items);
+  std::string apply_reload(std::vector<launch_item> items);
+  void reload_one(launch_item item, reload_tally& tally);
+  void finish_if_idle();
+  // A plugin's actions.
   void start_run(plugin& p);
-  void run_ended(plugin& p, bool failed, clock::duration ran_for);
-  void schedule_restart(plugin& p, bool failed, clock::duration ran_for);
-  void on_restart_due(plugin& p);
-  void change(plugin& p, launch_item item);
-  bool retire(plugin& p);
-  bool revive(launch_item& item);
+  std::string start_anew(plugin& p, std::string_view reason);
+  void by_policy(plugin& p, bool failed, clock::duration ran_for);
+  void end_for_good(plugin& p, bool failed);
+  void schedule(plugin& p, clock::duration delay);
+  void restart(plugin& p);
+  void keep_policy(plugin& p, launch_item item);
+  std::string retire(plugin& p);
+  void come_back(plugin& p, launch_item item);
+  void stop_current(plugin& p, std::string_view reason);
+  std::string start_if_stopping(plugin& p);
   bool stop_leftovers(plugin& p, std::string_view reason);
   plugin& by_hand(std::string_view name);
-  std::string start_again(plugin& p);
-  // Transitions of a run.
-  void on_time_limit(run& r);
-  void stop_run(run& r, std::string_view reason);
-  void kill_run(run& r);
-  void on_stop_timer(run& r);
+  std::string by_hand_event(std::string_view name, plugin_event e);
+  // A run's actions.
+  void exit(run& r, exit_status status);
+  void time_out(run& r);
+  void signal_stop(run& r, std::string_view reason);
+  void signal_kill(run& r);
   void close_held_output(run& r);
+  void recheck_later(run& r);
   void arm_stop(run& r, clock::duration grace);
   clock::duration stop_grace(const run& r) const;
-  void begin_stopping(std::string_view reason);
 
   // Frees runs that left nothing behind; finishes the run when nothing is left.
   void settle();
   bool done(const run& r);
+  void violated(std::string what);
 
   plugin* find_plugin(plugin_id id);
   run* find_run(run_id id);
@@ -202,8 +257,13 @@ class supervision_machine {
   std::map<run_id, run> runs_;                // until they leave nothing behind
   std::uint64_t next_id_ = 1;
   clock::duration stop_grace_cap_ = clock::duration::max();
+  clock::time_point stop_began_{};
   int depth_ = 0;  // events in progress: only the outermost one settles
   std::optional<std::vector<launch_item>> pending_reload_;  // asked for during start-up
+  reload_tally* tally_ = nullptr;                           // of the reload being applied
+  plugin_visits plugin_visits_{};
+  run_visits run_visits_{};
+  std::vector<std::string> violations_;  // transitions that ended outside their cell
 };
 
 }  // namespace plughost::detail

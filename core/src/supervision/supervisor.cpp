@@ -56,10 +56,6 @@ constexpr auto act_patience = std::chrono::seconds(5);
 // Under the control client's 10 s: reading the configuration may load modules.
 constexpr auto reload_patience = std::chrono::seconds(8);
 
-// A repeated SIGINT/SIGTERM within this is the same request (timeout(1) signals a child and then
-// its whole group); later, it means "kill now".
-constexpr auto signal_debounce = std::chrono::seconds(1);
-
 // What the loop holds for one run: its process group and its two pipes.
 struct run_io {
   pid_t pid = 0;  // also its process group id
@@ -68,11 +64,12 @@ struct run_io {
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::unique_ptr<output_pump> out;
   std::unique_ptr<output_pump> err;
-  // Its main process exited while its `block` sinks were full: the exit reaches the machine
-  // once the pumps have read what the pipes held then (exit_waits of them still reading).
-  std::optional<exit_status> held_exit;
+  // Its main process exited while its `block` sinks were full: the machine hears its exit once
+  // the pumps have read what the pipes held then (exit_waits of them still reading), or reads
+  // all at once when it stops the run meanwhile.
+  bool exit_held = false;
   int exit_waits = 0;
-  bool exit_was_held = false;
+  bool exit_was_held = false;  // and was delivered once read: what comes since is the group's
 };
 
 }  // namespace
@@ -153,7 +150,6 @@ class supervisor::impl : private supervision_port {
                      auto said = what == stop    ? machine_.stop_by_hand(name)
                                  : what == start ? machine_.start_by_hand(name)
                                                  : machine_.restart_by_hand(name);
-                     deliver_held_exits();  // a run it stops may have ended already
                      out_.flush();
                      return said;
                    });
@@ -211,7 +207,6 @@ class supervisor::impl : private supervision_port {
   template <typename... Args>
   void after(void (supervision_machine::*handle)(Args...), auto&&... args) {
     (machine_.*handle)(std::forward<decltype(args)>(args)...);
-    deliver_held_exits();
     out_.flush();
   }
 
@@ -258,15 +253,7 @@ class supervisor::impl : private supervision_port {
     machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
       plugin_status p;
       p.name = v.name;
-      p.state = to_string(v.state);
-      // A run being stopped (by hand, by a reload, by the shutdown) says so.
-      if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
-        p.state = "stopping";
-      }
-      // Its main process has exited; what it wrote waits for room in a full `block` sink.
-      if (const auto* io = v.current ? find(*v.current) : nullptr; io && io->held_exit) {
-        p.state = "draining";
-      }
+      p.state = supervision_machine::shown_state(v);
       p.pid = v.pid;
       p.restarts = v.restarts;
       if (v.since) p.since = wall(*v.since);
@@ -476,16 +463,13 @@ class supervisor::impl : private supervision_port {
     const exit_status status{info.si_code != CLD_EXITED, info.si_status};
     // What a run leaves in its pipes waits for room in a full `block` sink like the rest of
     // its output (a pipe can hold a MiB), and so does its exit event, which comes after it;
-    // and so the restart the machine decides on the exit. Not while stopping: all is read then.
-    if (machine_.phase() == run_phase::starting || machine_.phase() == run_phase::running) {
-      for (auto* pump : {io.out.get(), io.err.get()}) {
-        if (!pump->drain_or_wait([this, id] { exit_drained(id); })) ++io.exit_waits;
-      }
-      if (io.exit_waits > 0) {
-        io.held_exit = status;
-        ++held_exits_;
-        return;
-      }
+    // and so the restart the machine decides on the exit.
+    for (auto* pump : {io.out.get(), io.err.get()}) {
+      if (!pump->drain_or_wait([this, id] { exit_drained(id); })) ++io.exit_waits;
+    }
+    if (io.exit_waits > 0) {
+      io.exit_held = true;
+      return machine_.on_exit_held(id, status);
     }
     machine_.on_main_exit(id, status);
   }
@@ -495,58 +479,19 @@ class supervisor::impl : private supervision_port {
   void exit_drained(run_id id) {
     asio::post(ioc_, [this, id] {
       auto* io = find(id);
-      if (io && io->held_exit && --io->exit_waits == 0) deliver_held_exit(id, *io);
+      if (!io || !io->exit_held || --io->exit_waits > 0) return;
+      io->exit_held = false;
+      io->exit_was_held = true;
+      after(&supervision_machine::on_exit_drained, id);
     });
-  }
-
-  void deliver_held_exit(run_id id, run_io& io) {
-    const auto status = *io.held_exit;
-    io.held_exit.reset();
-    io.exit_was_held = true;
-    --held_exits_;
-    after(&supervision_machine::on_main_exit, id, status);
-  }
-
-  // The exits that waited for room are delivered, with all that is in their pipes, when the
-  // run is being stopped (the shutdown, by hand, a reload): there is nothing left to stop.
-  void deliver_held_exits() {
-    if (held_exits_ == 0) return;
-    std::set<run_id> stopping;
-    if (machine_.phase() != run_phase::stopping) {
-      machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
-        if (v.current &&
-            (v.current_state == run_state::stopping || v.current_state == run_state::killing)) {
-          stopping.insert(*v.current);
-        }
-      });
-      if (stopping.empty()) return;
-    }
-    for (auto& [id, io] : runs_) {
-      if (!io.held_exit) continue;
-      if (machine_.phase() != run_phase::stopping && !stopping.count(id)) continue;
-      io.exit_was_held = false;  // drain_output reads all
-      const auto status = *io.held_exit;
-      io.held_exit.reset();
-      --held_exits_;
-      machine_.on_main_exit(id, status);
-    }
   }
 
   void wait_for_stop_signal() {
     stop_signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
-      const auto now = clock::now();
-      const auto phase = machine_.phase();
-      if (phase == run_phase::starting || phase == run_phase::running) {
-        log().info("received {}: stopping plugins", signal_name(signal));
-        tell_systemd_stopping();
-        first_stop_signal_ = now;
-        stop_requested_ = true;
-        after(&supervision_machine::stop, "shutdown");
-      } else if (phase == run_phase::stopping && now - first_stop_signal_ > signal_debounce) {
-        log().warn("received {} again: killing plugins now", signal_name(signal));
-        after(&supervision_machine::kill_all);
-      }
+      stop_requested_ = true;
+      if (machine_.stop_signal(signal_name(signal))) tell_systemd_stopping();
+      out_.flush();
       if (machine_.phase() != run_phase::finished) wait_for_stop_signal();
     });
   }
@@ -604,10 +549,12 @@ class supervisor::impl : private supervision_port {
           fmt::format("reload failed, everything keeps running as it was: {}", e.what()));
     }
     for (const auto& item : items) update_guardian_timeout(item.policy.stop_timeout);
-    auto said = machine_.reload(std::move(items));
+    auto result = machine_.reload(std::move(items));
     out_.flush();
     tell_systemd_ready();
-    return said;
+    if (!result.applied)
+      throw std::runtime_error("plughost is stopping: the reload was not applied");
+    return result.said;
   }
 
   // ---- systemd -------------------------------------------------------------------------------
@@ -699,6 +646,7 @@ class supervisor::impl : private supervision_port {
     // A held exit was delivered once its pumps had read what the pipes held at the exit: what
     // came since is the group's, and waits for room like any output.
     if (auto* io = find(id); io && !io->exit_was_held) {
+      io->exit_held = false;  // stopped while its exit waited: all of it is read now
       io->out->drain_now();
       io->err->drain_now();
     }
@@ -815,10 +763,8 @@ class supervisor::impl : private supervision_port {
   std::uint64_t timer_generation_ = 0;
   room_timers room_timers_{out_, ioc_.get_executor(),
                            [this](timer_key key) { after(&supervision_machine::on_timer, key); }};
-  int held_exits_ = 0;  // runs whose exit waits for room (run_io::held_exit)
   supervision_machine machine_{*this};
   std::atomic<bool> stop_requested_{false};
-  clock::time_point first_stop_signal_{};
   std::chrono::nanoseconds max_stop_timeout_{0};
   int was_subreaper_ = 0;
   bool sigchld_ = false;  // SIGCHLD handled (else each main process has its pidfd)

@@ -11,210 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "fake_world.hpp"
+
 namespace plughost::detail {
 namespace {
 
-using namespace std::chrono_literals;
-using clock = supervision_port::clock;
-
-// A world where time moves only when the test says so and processes do only what the test says.
-class fake_world : public supervision_port {
- public:
-  struct process {
-    std::string plugin;
-    pid_t pid = 0;
-    bool group_alive = true;  // its main process or something else in its group
-    bool output_open = true;
-    bool released = false;
-    std::vector<int> signals;
-  };
-
-  // ---- the port -----------------------------------------------------------------------------
-  clock::time_point now() override { return now_; }
-
-  std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
-    if (unstartable.count(item.name)) return std::string("no such interpreter");
-    const pid_t pid = next_pid_++;
-    processes[id] = {item.name, pid};
-    return pid;
-  }
-  void signal_group(pid_t group, int signal) override {
-    for (auto& [id, p] : processes) {
-      if (p.pid == group) p.signals.push_back(signal);
-    }
-    trace.push_back(fmt_signal(group, signal));
-  }
-  bool group_alive(pid_t group) override {
-    for (auto& [id, p] : processes) {
-      if (p.pid == group) return p.group_alive;
-    }
-    return false;
-  }
-  bool output_open(run_id id) override { return processes.at(id).output_open; }
-  void drain_output(run_id id) override { trace.push_back("drain " + processes.at(id).plugin); }
-  void close_output(run_id id) override {
-    processes.at(id).output_open = false;
-    trace.push_back("close " + processes.at(id).plugin);
-  }
-  void release(run_id id, pid_t) override { processes.at(id).released = true; }
-  void arm(timer_key key, clock::duration after) override {
-    waiting_for_room.erase(key);
-    timers[key] = now_ + after;
-  }
-  void cancel(timer_key key) override {
-    waiting_for_room.erase(key);
-    timers.erase(key);
-  }
-  bool output_room(std::string_view plugin) override { return !full_output.count(plugin); }
-  void arm_on_room(timer_key key, std::string_view plugin) override {
-    timers.erase(key);
-    waiting_for_room[key] = std::string(plugin);
-  }
-  void event(std::string_view plugin, int, std::string_view name,
-             std::span<const event_field> fields) override {
-    std::string text = std::string(plugin) + " " + std::string(name);
-    for (const auto& f : fields) {
-      text += " " + std::string(f.key) + "=";
-      if (const auto* i = std::get_if<std::int64_t>(&f.value)) text += std::to_string(*i);
-      if (const auto* d = std::get_if<double>(&f.value)) text += fmt_double(*d);
-      if (const auto* s = std::get_if<std::string_view>(&f.value)) text += *s;
-    }
-    events.push_back(text);
-    trace.push_back("event " + text);
-  }
-  void finished() override { is_finished = true; }
-
-  // ---- what the test does -------------------------------------------------------------------
-
-  // Lets `d` pass, firing every timer that falls due, in order of deadline.
-  void advance(clock::duration d) {
-    const auto until = now_ + d;
-    while (true) {
-      auto next = timers.end();
-      for (auto it = timers.begin(); it != timers.end(); ++it) {
-        if (it->second <= until && (next == timers.end() || it->second < next->second)) next = it;
-      }
-      if (next == timers.end()) break;
-      const auto key = next->first;
-      now_ = next->second;
-      timers.erase(next);
-      machine->on_timer(key);
-    }
-    now_ = until;
-  }
-
-  // The sinks of `plugin` have room again.
-  void room_for(const std::string& plugin) {
-    full_output.erase(plugin);
-    for (auto it = waiting_for_room.begin(); it != waiting_for_room.end();) {
-      if (it->second != plugin) {
-        ++it;
-        continue;
-      }
-      const auto key = it->first;
-      it = waiting_for_room.erase(it);
-      machine->on_timer(key);
-    }
-  }
-
-  // The main process of run `id` exits; `leaves` keeps something else alive in its group.
-  void exit(run_id id, int code, bool leaves = false) {
-    auto& p = processes.at(id);
-    p.output_open = leaves;
-    p.group_alive = leaves;
-    machine->on_main_exit(id, {false, code});
-  }
-  void killed_by(run_id id, int signal) {
-    auto& p = processes.at(id);
-    p.output_open = false;
-    p.group_alive = false;
-    machine->on_main_exit(id, {true, signal});
-  }
-  // What was left in a run's group ends.
-  void leftovers_end(run_id id) {
-    auto& p = processes.at(id);
-    p.output_open = false;
-    p.group_alive = false;
-    machine->on_group_change();
-  }
-
-  std::optional<clock::time_point> timer(timer_key::kind what, std::uint64_t owner) const {
-    const auto it = timers.find({what, owner});
-    if (it == timers.end()) return std::nullopt;
-    return it->second;
-  }
-
-  std::map<run_id, process> processes;
-  std::map<timer_key, clock::time_point> timers;
-  std::set<std::string> unstartable;
-  std::set<std::string, std::less<>> full_output;  // plugins whose `block` sinks are full
-  std::map<timer_key, std::string> waiting_for_room;
-  std::vector<std::string> events;
-  std::vector<std::string> trace;
-  bool is_finished = false;
-  supervision_machine* machine = nullptr;
-
- private:
-  static std::string fmt_signal(pid_t group, int signal) {
-    return "signal " + std::to_string(group) + " " + signal_name(signal);
-  }
-  static std::string fmt_double(double d) {
-    std::string s = std::to_string(d);
-    s.erase(s.find_last_not_of('0') + 1);
-    if (!s.empty() && s.back() == '.') s.pop_back();
-    return s;
-  }
-  clock::time_point now_{};
-  pid_t next_pid_ = 100;
-};
-
-class machine_test : public ::testing::Test {
- protected:
-  machine_test() { world.machine = &machine; }
-
-  static launch_item item(const std::string& name, plugin_policy policy = {},
-                          const std::string& fingerprint = "v1") {
-    return {name, {"/bin/sh", name}, {}, policy, fingerprint};
-  }
-  // Adds the plugins and ends the start-up.
-  void start(std::vector<launch_item> items) {
-    for (auto& i : items) machine.add(std::move(i));
-    machine.started_all();
-  }
-  const supervision_machine::plugin_view& view(const std::string& name) {
-    views_ = machine.plugins();
-    for (const auto& v : views_) {
-      if (v.name == name) return v;
-    }
-    throw std::runtime_error("no plugin " + name);
-  }
-  run_id current(const std::string& name) { return view(name).current.value(); }
-  plugin_state state(const std::string& name) { return view(name).state; }
-  // The events of one plugin, without its name.
-  std::vector<std::string> events_of(const std::string& name) const {
-    std::vector<std::string> out;
-    for (const auto& e : world.events) {
-      if (e.rfind(name + " ", 0) == 0) out.push_back(e.substr(name.size() + 1));
-    }
-    return out;
-  }
-
-  fake_world world;
-  supervision_machine machine{world};
-
- private:
-  std::vector<supervision_machine::plugin_view> views_;
-};
-
-plugin_policy restarting(restart_mode mode) {
-  plugin_policy p;
-  p.restart = mode;
-  p.restart_delay = 1s;
-  p.restart_delay_max = 8s;
-  p.restart_reset_after = 60s;
-  p.max_restarts = 5;
-  return p;
-}
+using namespace fakes;
 
 // ---- restarts -------------------------------------------------------------------------------
 
@@ -472,7 +274,7 @@ TEST_F(machine_test, what_is_left_of_a_plugin_whose_main_process_exited_is_stopp
   machine.on_main_exit(run, {false, 0});  // its group lives on: a background process
   machine.stop("shutdown");
   world.advance(1s);
-  machine.kill_all();  // a second SIGTERM, a second later
+  machine.stop_signal("SIGTERM");  // a second SIGTERM, a second later
   EXPECT_EQ(events_of("left.sh"),
             (std::vector<std::string>{"started argv=", "exited exit_code=0",
                                       "stopping signal=SIGTERM reason=shutdown",
@@ -480,13 +282,16 @@ TEST_F(machine_test, what_is_left_of_a_plugin_whose_main_process_exited_is_stopp
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
 }
 
-TEST_F(machine_test, a_stopping_plugin_is_stopped_once_and_kill_all_skips_the_wait) {
+TEST_F(machine_test, a_stopping_plugin_is_stopped_once_and_a_later_stop_signal_kills_it) {
   start({item("a.sh")});
   const auto run = current("a.sh");
+  EXPECT_TRUE(machine.stop_signal("SIGTERM"));
   machine.stop("shutdown");
-  machine.stop("shutdown");
+  world.advance(999ms);
+  EXPECT_FALSE(machine.stop_signal("SIGTERM")) << "timeout(1) signals the child, then its group";
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM}));
-  machine.kill_all();
+  world.advance(1ms);
+  EXPECT_FALSE(machine.stop_signal("SIGTERM"));
   EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
 }
 
@@ -711,7 +516,7 @@ TEST_F(machine_test, a_plugin_stopped_by_hand_stays_stopped_and_keeps_the_run_go
   EXPECT_EQ(events_of("a.sh").back(), "stopping signal=SIGTERM reason=stopped by hand");
   world.exit(first, 0);
   world.advance(1h);
-  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+  EXPECT_EQ(state("a.sh"), plugin_state::held);
   EXPECT_EQ(view("a.sh").by_hand, "stopped");
   EXPECT_EQ(world.processes.size(), 1u) << "its restart policy does not start it";
   EXPECT_FALSE(world.is_finished) << "whoever stopped it may start it again";
@@ -730,7 +535,7 @@ TEST_F(machine_test, a_plugin_stopped_by_hand_while_waiting_to_restart_does_not_
   ASSERT_EQ(state("a.sh"), plugin_state::backoff);
   EXPECT_EQ(machine.stop_by_hand("a.sh"), "was waiting to restart: it will not");
   world.advance(1h);
-  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+  EXPECT_EQ(state("a.sh"), plugin_state::held);
   EXPECT_EQ(world.processes.size(), 2u);
   machine.stop("shutdown");
   world.exit(current("b.sh"), 0);
@@ -789,7 +594,7 @@ TEST_F(machine_test, a_reload_forgets_what_was_done_by_hand) {
   machine.stop_by_hand("a.sh");
   world.exit(current("a.sh"), 0);
   ASSERT_EQ(view("a.sh").by_hand, "stopped");
-  EXPECT_EQ(machine.reload({item("a.sh"), item("b.sh")}),
+  EXPECT_EQ(machine.reload({item("a.sh"), item("b.sh")}).said,
             "reloaded: 0 started, 0 restarted, 0 stopped, 1 stopped by hand started again");
   EXPECT_EQ(state("a.sh"), plugin_state::running) << "the configuration wants it running";
   EXPECT_EQ(view("a.sh").by_hand, "");
@@ -821,6 +626,170 @@ TEST_F(machine_test, exits_are_counted_by_code_and_signal) {
   world.killed_by(current("a.sh"), SIGKILL);
   EXPECT_EQ(view("a.sh").exit_codes, (std::map<int, std::uint64_t>{{3, 2}}));
   EXPECT_EQ(view("a.sh").exit_signals, (std::map<std::string, std::uint64_t>{{"SIGKILL", 1}}));
+}
+
+}  // namespace
+}  // namespace plughost::detail
+
+// ---- behaviours each guarded by a test of its own (issue 24's list) --------------------------
+
+namespace plughost::detail {
+namespace {
+
+using namespace fakes;
+
+TEST_F(machine_test, a_reload_resumes_a_plugin_still_stopping_by_hand_even_under_restart_never) {
+  start({item("a.sh", restarting(restart_mode::never))});
+  const auto first = current("a.sh");
+  machine.stop_by_hand("a.sh");
+  EXPECT_EQ(machine.reload({item("a.sh", restarting(restart_mode::never))}).said,
+            "reloaded: 0 started, 0 restarted, 0 stopped, 1 stopped by hand started again");
+  world.exit(first, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running) << "it said it started it again";
+  EXPECT_NE(current("a.sh"), first);
+}
+
+TEST_F(machine_test, what_an_ended_run_left_is_stopped_before_a_start_by_hand_or_a_resume) {
+  start({item("a.sh", restarting(restart_mode::never)),
+         item("b.sh", restarting(restart_mode::never))});
+  const auto a = current("a.sh");
+  const auto b = current("b.sh");
+  world.exit(a, 0, /*leaves=*/true);
+  world.exit(b, 0, /*leaves=*/true);
+  machine.stop_by_hand("b.sh");
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "started");
+  EXPECT_EQ(world.processes.at(a).signals, (std::vector<int>{SIGTERM}));
+  machine.reload({item("a.sh", restarting(restart_mode::never)),
+                  item("b.sh", restarting(restart_mode::never))});
+  EXPECT_EQ(world.processes.at(b).signals, (std::vector<int>{SIGTERM}));
+  EXPECT_EQ(state("b.sh"), plugin_state::running);
+}
+
+TEST_F(machine_test, a_file_a_reload_changes_counts_its_restarts_anew_waiting_or_running) {
+  auto policy = restarting(restart_mode::always);
+  start({item("a.sh", policy), item("b.sh", policy)});
+  for (int i = 0; i < 3; ++i) {
+    world.exit(current("a.sh"), 1);
+    world.exit(current("b.sh"), 1);
+    world.advance(8s);
+  }
+  world.exit(current("a.sh"), 1);  // a.sh waits for its 4th restart; b.sh runs its 3rd
+  ASSERT_EQ(view("a.sh").restarts_in_a_row, 4);
+  ASSERT_EQ(view("b.sh").restarts_in_a_row, 3);
+  machine.reload({item("a.sh", policy, "v2"), item("b.sh", policy, "v2")});
+  world.exit(current("b.sh"), 0);  // the replaced run ends: the new file starts
+  world.exit(current("a.sh"), 1);
+  world.exit(current("b.sh"), 1);
+  EXPECT_EQ(events_of("a.sh").back(), "restarting attempt=1 delay=1");
+  EXPECT_EQ(events_of("b.sh").back(), "restarting attempt=1 delay=1");
+}
+
+TEST_F(machine_test, a_plugin_stopped_by_hand_while_replaced_does_not_start_its_new_file) {
+  start({item("a.sh"), item("b.sh")});
+  const auto old = current("a.sh");
+  machine.reload({item("a.sh", {}, "v2"), item("b.sh")});
+  ASSERT_EQ(state("a.sh"), plugin_state::replacing);
+  EXPECT_EQ(machine.stop_by_hand("a.sh"), "stopping");
+  world.exit(old, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::held);
+  EXPECT_EQ(world.spawns, 2u);
+  machine.start_by_hand("a.sh");
+  EXPECT_EQ(world.processes.at(current("a.sh")).plugin, "a.sh");
+  EXPECT_EQ(machine.reload({item("a.sh", {}, "v2"), item("b.sh")}).said,
+            "reloaded: 0 started, 0 restarted, 0 stopped")
+      << "the file it started by hand is the new one";
+}
+
+TEST_F(machine_test, a_plugin_stopped_by_hand_then_removed_lets_the_run_finish) {
+  start({item("a.sh", restarting(restart_mode::never))});
+  machine.stop_by_hand("a.sh");
+  world.exit(current("a.sh"), 0);
+  ASSERT_FALSE(world.is_finished) << "stopped by hand keeps the run going";
+  machine.reload({});
+  EXPECT_TRUE(world.is_finished);
+}
+
+TEST_F(machine_test, the_recheck_of_what_a_run_left_doubles_up_to_a_minute) {
+  start({item("a.sh", restarting(restart_mode::never))});
+  const auto run = current("a.sh");
+  world.exit(run, 0, /*leaves=*/true);
+  std::vector<clock::duration> gaps;
+  for (int i = 0; i < 12; ++i) {
+    const auto at = world.timer(timer_key::kind::recheck, run).value();
+    gaps.push_back(at - world.now());
+    world.advance(at - world.now());
+  }
+  EXPECT_EQ(gaps.front(), clock::duration(100ms));
+  EXPECT_EQ(gaps[1], clock::duration(200ms));
+  EXPECT_EQ(gaps.back(), clock::duration(60s));
+}
+
+TEST_F(machine_test, a_cap_on_the_stop_grace_never_makes_a_sooner_kill_later) {
+  auto quick = restarting(restart_mode::never);
+  quick.stop_timeout = 2s;
+  start({item("a.sh", quick)});
+  const auto run = current("a.sh");
+  machine.stop("shutdown");
+  machine.cap_stop_grace(10s, "parent exited");
+  world.advance(2s);
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
+}
+
+TEST_F(machine_test, a_run_being_killed_is_not_stopped_again_nor_its_kill_grace_deferred) {
+  auto quick = restarting(restart_mode::never);
+  quick.stop_timeout = 2s;
+  start({item("a.sh", quick), item("b.sh")});
+  const auto run = current("a.sh");
+  machine.stop_by_hand("a.sh");
+  world.advance(2s);  // the stop timeout: SIGKILL
+  ASSERT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  const auto grace_ends = world.timer(timer_key::kind::stop, run).value();
+  world.advance(500ms);
+  machine.reload({item("b.sh")});  // removed: stopped again?
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  EXPECT_EQ(world.timer(timer_key::kind::stop, run).value(), grace_ends);
+}
+
+TEST_F(machine_test, a_could_not_start_does_not_outlive_a_good_start) {
+  world.unstartable.insert("a.sh");
+  start({item("a.sh", restarting(restart_mode::never)), item("b.sh")});
+  ASSERT_EQ(state("a.sh"), plugin_state::failed);
+  ASSERT_TRUE(machine.any_failed());
+  world.unstartable.clear();
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "started");
+  EXPECT_FALSE(machine.any_failed());
+  world.exit(current("a.sh"), 0);
+  machine.stop_by_hand("a.sh");
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "started");
+}
+
+TEST_F(machine_test, a_restart_by_hand_and_the_by_hand_mark_end_where_they_should) {
+  start({item("a.sh", restarting(restart_mode::never)), item("b.sh")});
+  const auto first = current("a.sh");
+  machine.restart_by_hand("a.sh");
+  machine.stop_by_hand("a.sh");  // the restart is off
+  world.exit(first, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::held);
+  machine.start_by_hand("a.sh");
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  machine.reload({item("a.sh", restarting(restart_mode::never)), item("b.sh")});
+  EXPECT_EQ(view("a.sh").by_hand, "") << "a reload forgets it";
+  const auto second = current("a.sh");
+  machine.restart_by_hand("a.sh");
+  machine.reload({item("b.sh")});  // removed while restarting: it never starts again
+  world.exit(second, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::retired);
+}
+
+TEST_F(machine_test, a_reload_gives_the_next_run_the_new_environment) {
+  start({item("a.sh", restarting(restart_mode::always))});
+  auto changed = item("a.sh", restarting(restart_mode::always));
+  changed.environment.own = {"LEVEL=debug"};
+  machine.reload({changed});
+  const auto first = current("a.sh");
+  world.exit(first, 1);
+  world.advance(1s);
+  EXPECT_EQ(world.environments.at(current("a.sh")), (std::vector<std::string>{"LEVEL=debug"}));
 }
 
 }  // namespace
