@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "common/nearest.hpp"
 #include "completion.hpp"
@@ -205,19 +207,20 @@ void print_modules(const module_report& r) {
   }
 }
 
-}  // namespace
+// What `run` was given: the launch options, and --exit-with-parent's value.
+struct run_choice {
+  launch_options options;
+  std::optional<std::string> exit_with;
+};
 
-int main(int argc, char** argv) {
-  open_closed_standard_descriptors();
-  CLI::App app{
-      "plughost: starts LMCache runtime plugins for this process's role and worker, "
-      "captures their output and stops them when it exits.",
-      "plughost"};
-  app.set_version_flag("--version", fmt::format("plughost {}", version()));
-  app.require_subcommand(1);
-  app.footer("\nplughost help COMMAND (or plughost COMMAND --help) shows a command's options.");
+// What `list` or `modules` was given.
+struct listing_choice {
+  launch_options options;
+  bool json = false;
+};
 
-  launch_options run_opts;
+void add_run_command(CLI::App& app, run_choice& c) {
+  auto& run_opts = c.options;
   auto* run = app.add_subcommand("run", "start the selected plugins and supervise them");
   run->footer(
       "\nExample: plughost run --config /etc/lmcache/lmcache.yaml --role WORKER --worker-id 0 "
@@ -240,8 +243,7 @@ int main(int argc, char** argv) {
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5")
       ->type_name("DURATION");
-  std::optional<std::string> exit_with;
-  run->add_option("--exit-with-parent", exit_with,
+  run->add_option("--exit-with-parent", c.exit_with,
                   "when the parent process (or, with =PID, that process) exits, even killed, "
                   "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")
       ->expected(0, 1)
@@ -256,20 +258,22 @@ int main(int argc, char** argv) {
                   "serve /metrics (Prometheus) and /healthz over HTTP there; default: "
                   "plughost.metrics_address, else none")
       ->type_name("HOST:PORT");
+}
 
-  launch_options list_opts;
-  bool list_json = false;
+CLI::App* add_list_command(CLI::App& app, listing_choice& c) {
   auto* list = app.add_subcommand("list", "show what run would do with every file found, and why");
   list->footer(
       "\nExit status: 0; 1 when a selected plugin cannot run (no interpreter, unreadable) or a "
       "location does not exist (unless --allow-missing-locations); 2 for "
       "a bad option or configuration.\nExample: plughost list --config lmcache.yaml --role "
       "SCHEDULER --worker-id -1");
-  add_selection_options(*list, list_opts);
-  list->add_flag("--json", list_json, "print one JSON object instead of a table");
+  add_selection_options(*list, c.options);
+  list->add_flag("--json", c.json, "print one JSON object instead of a table");
+  return list;
+}
 
-  launch_options modules_opts;
-  bool modules_json = false;
+CLI::App* add_modules_command(CLI::App& app, listing_choice& c) {
+  auto& modules_opts = c.options;
   auto* modules = app.add_subcommand("modules",
                                      "list the runner and sink modules found, and why "
                                      "any did not load");
@@ -286,14 +290,12 @@ int main(int argc, char** argv) {
                    "settings file whose plughost.module_locations come first; default: "
                    "$PLUGHOST_SETTINGS")
       ->type_name("FILE");
-  modules->add_flag("--json", modules_json, "print one JSON object instead of a table");
+  modules->add_flag("--json", c.json, "print one JSON object instead of a table");
+  return modules;
+}
 
-  std::function<int()> control_run;
-  const auto control_commands = add_control_commands(app, control_run);
-  add_completion_command(app, control_run);
-  add_man_sections_command(app, control_run);
-
-  // "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
+// "--role=" is an empty value, not a flag waiting for the next argument (as CLI11 reads it).
+std::vector<std::string> split_empty_values(int argc, char** argv) {
   std::vector<std::string> split_args;
   for (int i = 0; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -305,86 +307,87 @@ int main(int argc, char** argv) {
       split_args.emplace_back(a);
     }
   }
-  std::vector<char*> args;
-  for (auto& a : split_args) args.push_back(a.data());
+  return split_args;
+}
 
-  // The command: a mistyped one is named, with the nearest; `help [COMMAND]` prints help.
-  std::vector<std::string> commands = {"run", "list", "modules"};
-  commands.insert(commands.end(), control_commands.begin(), control_commands.end());
-  commands.push_back("completion");
-  if (split_args.size() > 1 && !split_args[1].starts_with("-")) {
-    const auto& given = split_args[1];
-    if (given == "help") {
-      if (split_args.size() == 2) {
-        fmt::print("{}", app.help());
-        return 0;
-      }
-      if (std::find(commands.begin(), commands.end(), split_args[2]) != commands.end()) {
-        fmt::print("{}", app.get_subcommand(split_args[2])->help("plughost"));
-        return 0;
-      }
-    }
-    const auto& unknown = given == "help" ? split_args[2] : given;
-    if (given == "help" || (given != "man-sections" &&
-                            std::find(commands.begin(), commands.end(), given) == commands.end())) {
-      auto known = commands;
-      known.push_back("help");
-      fmt::print(stderr, "plughost: error: unknown command '{}'{}; the commands are {} and help\n",
-                 visible(unknown), detail::did_you_mean(unknown, known), fmt::join(commands, ", "));
-      return 2;
-    }
-  }
-
-  try {
-    app.parse(static_cast<int>(args.size()), args.data());
-  } catch (const CLI::Success& e) {
-    return app.exit(e);  // --help, --version
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
-
-  if (control_run) return control_run();
-  try {
-    if (*modules) {
-      const auto report = list_modules(modules_opts);
-      if (modules_json) {
-        fmt::print("{}\n", to_json(report));
-      } else {
-        print_modules(report);
-      }
+// The command: a mistyped one is named, with the nearest; `help [COMMAND]` prints help. Returns
+// the exit status when that was all there was to do.
+std::optional<int> help_or_unknown_command(CLI::App& app,
+                                           const std::vector<std::string>& split_args,
+                                           const std::vector<std::string>& commands) {
+  if (split_args.size() <= 1 || split_args[1].starts_with("-")) return std::nullopt;
+  const auto& given = split_args[1];
+  if (given == "help") {
+    if (split_args.size() == 2) {
+      fmt::print("{}", app.help());
       return 0;
     }
-    if (*list) {
-      read_config_json(list_opts, max_plugin_config_bytes);
-      const launcher l(list_opts);
-      if (list_json) {
-        fmt::print("{}\n", to_json(l.plan()));
-      } else {
-        print_plan(l.plan());
-      }
-      // A deployment can gate on it: a plugin meant for this process cannot run, or run would
-      // refuse a location that does not exist.
-      for (const auto& e : l.plan().location_errors) fmt::print(stderr, "plughost: error: {}\n", e);
-      const auto& plugins = l.plan().plugins;
-      return std::any_of(plugins.begin(), plugins.end(),
-                         [](const auto& p) { return p.decision == decision::error; }) ||
-                     !l.plan().location_errors.empty()
-                 ? 1
-                 : 0;
+    if (std::find(commands.begin(), commands.end(), split_args[2]) != commands.end()) {
+      fmt::print("{}", app.get_subcommand(split_args[2])->help("plughost"));
+      return 0;
     }
-    // A closed stdout must become a write error the sink reports, not a silent death.
-    ::signal(SIGPIPE, SIG_IGN);
-    run_opts.handle_signals = true;
-    run_opts.reap_all_children = true;  // this program starts no other children
-    run_opts.child_subreaper_and_sigchld_handler = true;
-    run_opts.raise_open_file_limit = true;
-    run_opts.control = true;
-    run_opts.notify_systemd = true;
-    read_config_json(run_opts, max_plugin_config_bytes);
-    if (exit_with) run_opts.exit_with = exit_with_pid(*exit_with);
-    launcher l(run_opts);
-    return l.run();
+  }
+  const auto& unknown = given == "help" ? split_args[2] : given;
+  if (given == "help" || (given != "man-sections" &&
+                          std::find(commands.begin(), commands.end(), given) == commands.end())) {
+    auto known = commands;
+    known.push_back("help");
+    fmt::print(stderr, "plughost: error: unknown command '{}'{}; the commands are {} and help\n",
+               visible(unknown), detail::did_you_mean(unknown, known), fmt::join(commands, ", "));
+    return 2;
+  }
+  return std::nullopt;
+}
+
+int show_modules(const listing_choice& c) {
+  const auto report = list_modules(c.options);
+  if (c.json) {
+    fmt::print("{}\n", to_json(report));
+  } else {
+    print_modules(report);
+  }
+  return 0;
+}
+
+int show_list(listing_choice& c) {
+  read_config_json(c.options, max_plugin_config_bytes);
+  const launcher l(c.options);
+  if (c.json) {
+    fmt::print("{}\n", to_json(l.plan()));
+  } else {
+    print_plan(l.plan());
+  }
+  // A deployment can gate on it: a plugin meant for this process cannot run, or run would
+  // refuse a location that does not exist.
+  for (const auto& e : l.plan().location_errors) fmt::print(stderr, "plughost: error: {}\n", e);
+  const auto& plugins = l.plan().plugins;
+  return std::any_of(plugins.begin(), plugins.end(),
+                     [](const auto& p) { return p.decision == decision::error; }) ||
+                 !l.plan().location_errors.empty()
+             ? 1
+             : 0;
+}
+
+int run_plugins(run_choice& c) {
+  auto& run_opts = c.options;
+  // A closed stdout must become a write error the sink reports, not a silent death.
+  ::signal(SIGPIPE, SIG_IGN);
+  run_opts.handle_signals = true;
+  run_opts.reap_all_children = true;  // this program starts no other children
+  run_opts.child_subreaper_and_sigchld_handler = true;
+  run_opts.raise_open_file_limit = true;
+  run_opts.control = true;
+  run_opts.notify_systemd = true;
+  read_config_json(run_opts, max_plugin_config_bytes);
+  if (c.exit_with) run_opts.exit_with = exit_with_pid(*c.exit_with);
+  launcher l(run_opts);
+  return l.run();
+}
+
+// Runs run, list or modules; an error is said on stderr, with its exit status.
+int reported(const std::function<int()>& command) {
+  try {
+    return command();
   } catch (const error& e) {
     std::fflush(stdout);
     fmt::print(stderr, "plughost: error: {}\n", plughost::visible(e.what()));
@@ -394,6 +397,52 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "plughost: internal error: {}\n", plughost::visible(e.what()));
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  open_closed_standard_descriptors();
+  CLI::App app{
+      "plughost: starts LMCache runtime plugins for this process's role and worker, "
+      "captures their output and stops them when it exits.",
+      "plughost"};
+  app.set_version_flag("--version", fmt::format("plughost {}", version()));
+  app.require_subcommand(1);
+  app.footer("\nplughost help COMMAND (or plughost COMMAND --help) shows a command's options.");
+
+  run_choice run_c;
+  listing_choice list_c, modules_c;
+  add_run_command(app, run_c);
+  auto* list = add_list_command(app, list_c);
+  auto* modules = add_modules_command(app, modules_c);
+  std::function<int()> control_run;
+  const auto control_commands = add_control_commands(app, control_run);
+  add_completion_command(app, control_run);
+  add_man_sections_command(app, control_run);
+
+  auto split_args = split_empty_values(argc, argv);
+  std::vector<char*> args;
+  for (auto& a : split_args) args.push_back(a.data());
+  std::vector<std::string> commands = {"run", "list", "modules"};
+  commands.insert(commands.end(), control_commands.begin(), control_commands.end());
+  commands.push_back("completion");
+  if (const auto status = help_or_unknown_command(app, split_args, commands)) return *status;
+
+  try {
+    app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (control_run) return control_run();
+  return reported([&] {
+    if (*modules) return show_modules(modules_c);
+    if (*list) return show_list(list_c);
+    return run_plugins(run_c);
+  });
 }
 
 }  // namespace plughost::cli

@@ -51,6 +51,47 @@ std::map<std::string, std::optional<std::string>> resolve_plugin_variables(
   return out;
 }
 
+// The sinks: configured (or --sink), each plugin's; then --add-sink and the program's own, on
+// top of the others, for every plugin.
+void resolve_all_sinks(const launch_options& options, const configuration& config,
+                       const module_registry& modules, launch_settings& out) {
+  out.sinks = resolve_sinks(options, config, modules);
+  resolve_plugin_entries(config, /*sinks_from_flags=*/!options.sinks.empty(), out);
+  const auto before = out.sinks.size();
+  add_flag_sinks(options.added_sinks, "--add-sink", modules, out.sinks);
+  add_program_sinks(options.program_sinks, out.sinks);
+  for (auto& [plugin, names] : out.plugin_sinks) {
+    for (auto i = before; i < out.sinks.size(); ++i) names.push_back(out.sinks[i].name);
+  }
+  fill_identity_placeholders(out.sinks, out.who);
+  if (out.sinks.empty()) out.warnings.push_back("no sinks are configured: records are discarded");
+}
+
+// The user's whole document, with the locations (and extra_config) in effect, as JSON text.
+std::string document_for_plugins(const std::optional<config_document>& user,
+                                 const std::vector<std::filesystem::path>& in_effect,
+                                 const std::optional<json>& extra_config) {
+  json document = user ? user->root : json::object();
+  auto exact = user ? user->exact_numbers : std::map<std::string, std::string>();
+  // What is replaced below keeps none of the document's numbers.
+  const auto forget = [&](const std::string& key) {
+    std::erase_if(exact, [&](const auto& entry) {
+      return entry.first == "/" + key || entry.first.rfind("/" + key + "/", 0) == 0;
+    });
+  };
+  json locations = json::array();
+  for (const auto& loc : in_effect) locations.push_back(loc.string());
+  document.erase("plugin_locations");  // LMCache maps the deprecated key onto this one:
+  forget("plugin_locations");
+  document["runtime_plugin_locations"] = std::move(locations);
+  forget("runtime_plugin_locations");
+  if (extra_config) {
+    document["extra_config"] = *extra_config;
+    forget("extra_config");
+  }
+  return dump_for_plugins(document, exact);
+}
+
 }  // namespace
 
 launch_settings resolve_settings(const launch_options& options, const environment_block& env,
@@ -83,17 +124,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   out.enabled_runners = enabled_runner_names(options, config, modules);
   out.runners = resolve_runners(config, modules, out.enabled_runners);
 
-  out.sinks = resolve_sinks(options, config, modules);
-  resolve_plugin_entries(config, /*sinks_from_flags=*/!options.sinks.empty(), out);
-  // --add-sink and the program's own: on top of the others, for every plugin.
-  const auto before = out.sinks.size();
-  add_flag_sinks(options.added_sinks, "--add-sink", modules, out.sinks);
-  add_program_sinks(options.program_sinks, out.sinks);
-  for (auto& [plugin, names] : out.plugin_sinks) {
-    for (auto i = before; i < out.sinks.size(); ++i) names.push_back(out.sinks[i].name);
-  }
-  fill_identity_placeholders(out.sinks, out.who);
-  if (out.sinks.empty()) out.warnings.push_back("no sinks are configured: records are discarded");
+  resolve_all_sinks(options, config, modules, out);
 
   // What plugins see: the JSON text they were handed, unchanged; else the user's whole
   // document, with the locations (and extra_config) in effect.
@@ -112,25 +143,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
     check_size();
     return out;
   }
-  json document = user ? user->root : json::object();
-  auto exact = user ? user->exact_numbers : std::map<std::string, std::string>();
-  // What is replaced below keeps none of the document's numbers.
-  const auto forget = [&](const std::string& key) {
-    std::erase_if(exact, [&](const auto& entry) {
-      return entry.first == "/" + key || entry.first.rfind("/" + key + "/", 0) == 0;
-    });
-  };
-  json locations = json::array();
-  for (const auto& loc : out.locations) locations.push_back(loc.string());
-  document.erase("plugin_locations");  // LMCache maps the deprecated key onto this one:
-  forget("plugin_locations");
-  document["runtime_plugin_locations"] = std::move(locations);
-  forget("runtime_plugin_locations");
-  if (extra_config) {
-    document["extra_config"] = *extra_config;
-    forget("extra_config");
-  }
-  out.plugin_config_json = dump_for_plugins(document, exact);
+  out.plugin_config_json = document_for_plugins(user, out.locations, extra_config);
   check_size();
   return out;
 }

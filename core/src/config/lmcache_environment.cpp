@@ -38,6 +38,75 @@ std::optional<char32_t> hex_digits(std::string_view body, std::size_t i, std::si
   return static_cast<char32_t>(v);
 }
 
+// Up to three octal digits from body[i]; `i` is left on the last.
+char32_t octal_escape(std::string_view body, std::size_t& i) {
+  char32_t v = 0;
+  std::size_t n = 0;
+  while (n < 3 && i < body.size() && body[i] >= '0' && body[i] <= '7') {
+    v = v * 8 + static_cast<char32_t>(body[i] - '0');
+    ++i;
+    ++n;
+  }
+  --i;
+  return v;
+}
+
+// The escape at body[i] (after its backslash), appended decoded; `i` is left on its last
+// character. False where Python's ast.literal_eval would fail.
+bool decode_escape(std::string_view body, std::size_t& i, std::string& out) {
+  const char e = body[i];
+  switch (e) {
+    case '\n':
+      break;  // a line continuation
+    case '\\':
+    case '\'':
+    case '"':
+      out.push_back(e);
+      break;
+    case 'a':
+      out.push_back('\a');
+      break;
+    case 'b':
+      out.push_back('\b');
+      break;
+    case 'f':
+      out.push_back('\f');
+      break;
+    case 'n':
+      out.push_back('\n');
+      break;
+    case 'r':
+      out.push_back('\r');
+      break;
+    case 't':
+      out.push_back('\t');
+      break;
+    case 'v':
+      out.push_back('\v');
+      break;
+    case 'x':
+    case 'u':
+    case 'U': {
+      const std::size_t count = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+      const auto v = hex_digits(body, i + 1, count);
+      if (!v) return false;
+      append_utf8(out, *v);
+      i += count;
+      break;
+    }
+    case 'N':
+      return false;
+    default:
+      if (e >= '0' && e <= '7') {
+        append_utf8(out, octal_escape(body, i));
+      } else {  // an unknown escape stays as written
+        out.push_back('\\');
+        out.push_back(e);
+      }
+  }
+  return true;
+}
+
 // The body of a Python string literal quoted with `quote` (quotes removed), decoded; nullopt
 // where Python's ast.literal_eval would fail (an unescaped quote or line break inside, an escape
 // it rejects). \N{NAME} is not decoded: the value then just loses its quotes, as for an error.
@@ -51,64 +120,7 @@ std::optional<std::string> python_string_body(std::string_view body, char quote)
       continue;
     }
     if (++i == body.size()) return std::nullopt;  // the closing quote was escaped
-    const char e = body[i];
-    switch (e) {
-      case '\n':
-        break;  // a line continuation
-      case '\\':
-      case '\'':
-      case '"':
-        out.push_back(e);
-        break;
-      case 'a':
-        out.push_back('\a');
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'v':
-        out.push_back('\v');
-        break;
-      case 'x':
-      case 'u':
-      case 'U': {
-        const std::size_t count = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-        const auto v = hex_digits(body, i + 1, count);
-        if (!v) return std::nullopt;
-        append_utf8(out, *v);
-        i += count;
-        break;
-      }
-      case 'N':
-        return std::nullopt;
-      default:
-        if (e >= '0' && e <= '7') {  // up to three octal digits
-          char32_t v = 0;
-          std::size_t n = 0;
-          while (n < 3 && i < body.size() && body[i] >= '0' && body[i] <= '7') {
-            v = v * 8 + static_cast<char32_t>(body[i] - '0');
-            ++i;
-            ++n;
-          }
-          --i;
-          append_utf8(out, v);
-        } else {  // an unknown escape stays as written
-          out.push_back('\\');
-          out.push_back(e);
-        }
-    }
+    if (!decode_escape(body, i, out)) return std::nullopt;
   }
   return out;
 }

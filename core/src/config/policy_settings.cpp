@@ -115,6 +115,46 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
   return policy;
 }
 
+namespace {
+
+// plughost.plugins.NAME.sinks: the configured sinks the plugin's records go to. A name that
+// is no sink is an error, or, when --sink replaced the configured sinks, a warning (the
+// plugin's records then go to every sink).
+void route_plugin(const std::string& plugin, const json& entry, const config_document& doc,
+                  const json::json_pointer& where, const std::vector<std::string>& sink_names,
+                  bool sinks_from_flags, launch_settings& out) {
+  const auto list = entry.find("sinks");
+  if (list == entry.end() || list->is_null()) return;
+  if (!list->is_array() || list->empty()) {
+    doc.fail_at_value(where / "sinks",
+                      fmt::format("sinks of plugin {} must be a non-empty list of sink "
+                                  "names, got {}",
+                                  plugin, describe_type(*list)));
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto& n = (*list)[i];
+    if (n.is_string() &&
+        std::find(sink_names.begin(), sink_names.end(), n.get<std::string>()) != sink_names.end()) {
+      names.push_back(n.get<std::string>());
+      continue;
+    }
+    const auto message = fmt::format(
+        "plugin {} is routed to the sink '{}', which is not "
+        "configured (sinks: {})",
+        plugin, n.is_string() ? n.get<std::string>() : n.dump(), fmt::join(sink_names, ", "));
+    if (!sinks_from_flags) doc.fail_at_value(where / "sinks" / i, message);
+    out.warnings.push_back(message +
+                           "; --sink replaced the configured sinks, so its records go "
+                           "to every sink");
+    names.clear();
+    break;
+  }
+  if (!names.empty()) out.plugin_sinks[plugin] = std::move(names);
+}
+
+}  // namespace
+
 void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
                             launch_settings& out) {
   const auto& sinks = out.sinks;
@@ -147,34 +187,7 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
         at.line > 0 ? fmt::format("{}:{}:{}", section.doc->source, at.line, at.column)
                     : section.doc->source;
 
-    const auto list = entry.find("sinks");
-    if (list == entry.end() || list->is_null()) continue;
-    if (!list->is_array() || list->empty()) {
-      section.doc->fail_at_value(where / "sinks",
-                                 fmt::format("sinks of plugin {} must be a non-empty list of sink "
-                                             "names, got {}",
-                                             plugin, describe_type(*list)));
-    }
-    std::vector<std::string> names;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const auto& n = (*list)[i];
-      if (n.is_string() && std::find(sink_names.begin(), sink_names.end(), n.get<std::string>()) !=
-                               sink_names.end()) {
-        names.push_back(n.get<std::string>());
-        continue;
-      }
-      const auto message = fmt::format(
-          "plugin {} is routed to the sink '{}', which is not "
-          "configured (sinks: {})",
-          plugin, n.is_string() ? n.get<std::string>() : n.dump(), fmt::join(sink_names, ", "));
-      if (!sinks_from_flags) section.doc->fail_at_value(where / "sinks" / i, message);
-      out.warnings.push_back(message +
-                             "; --sink replaced the configured sinks, so its records go "
-                             "to every sink");
-      names.clear();
-      break;
-    }
-    if (!names.empty()) out.plugin_sinks[plugin] = std::move(names);
+    route_plugin(plugin, entry, *section.doc, where, sink_names, sinks_from_flags, out);
   }
 }
 

@@ -1,12 +1,10 @@
-// The control socket: its file (folder, mode, a stale one replaced, another plughost's left
-// alone), its connections (peer credentials, one JSON request per line), and `logs`, which
-// streams records from the record tap without ever holding up the plugins.
+// The control socket's connections (peer credentials, one JSON request per line, answers
+// written in batches), and `logs`, which streams records from the record tap without ever
+// holding up the plugins. The socket's file is control_socket_file.cpp.
 #include "control/control_server.hpp"
 
 #include <fmt/format.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,6 +23,7 @@
 
 #include "common/log.hpp"
 #include "common/nearest.hpp"
+#include "control/control_socket_file.hpp"
 #include "plughost/error.hpp"
 #include "plughost/sink_helpers.hpp"
 
@@ -50,84 +49,6 @@ std::string error_line(std::string_view message) {
   return json{{"ok", false}, {"error", message}}.dump(-1, ' ', false,
                                                       json::error_handler_t::replace) +
          "\n";
-}
-
-// The folder the socket goes in: created 0700 when missing; else it must be this user's (or
-// root's) and writable by no one else, since whoever may write it could put their own socket
-// where `plughost stop` looks.
-void prepare_folder(const fs::path& folder) {
-  struct stat st {};
-  if (::lstat(folder.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      throw std::runtime_error(
-          fmt::format("cannot use {}: {}", folder.string(), std::strerror(errno)));
-    }
-    std::error_code ec;
-    fs::create_directories(folder.parent_path(), ec);
-    if (::mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw std::runtime_error(
-          fmt::format("cannot create {}: {}", folder.string(), std::strerror(errno)));
-    }
-    if (::lstat(folder.c_str(), &st) != 0) {
-      throw std::runtime_error(
-          fmt::format("cannot use {}: {}", folder.string(), std::strerror(errno)));
-    }
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    throw std::runtime_error(fmt::format("{} is not a folder", folder.string()));
-  }
-  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
-    throw std::runtime_error(fmt::format("{} belongs to uid {}, not to this user ({})",
-                                         folder.string(), st.st_uid, ::geteuid()));
-  }
-  if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-    throw std::runtime_error(fmt::format("{} may be written by others than its owner (mode {:o})",
-                                         folder.string(), st.st_mode & 07777));
-  }
-}
-
-// The pid in a serving run's socket name, ROLE.WORKER.PID.sock (the LMCache process it
-// serves), or 0 for another name.
-pid_t served_pid(const std::string& name) {
-  constexpr std::string_view suffix = ".sock";
-  if (name.size() <= suffix.size() ||
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    return 0;
-  }
-  const auto stem = std::string_view(name).substr(0, name.size() - suffix.size());
-  const auto dot = stem.rfind('.');
-  if (dot == std::string_view::npos || dot + 1 == stem.size()) return 0;
-  const auto digits = stem.substr(dot + 1);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      digits.size() > 9 || std::count(stem.begin(), stem.end(), '.') < 2) {
-    return 0;
-  }
-  return static_cast<pid_t>(std::stol(std::string(digits)));
-}
-
-// Each LMCache process a run served has a socket of its own: one killed with SIGKILL leaves its
-// file, and every restart of vLLM on a host would add one. A serving run removes, in its folder,
-// the ones whose LMCache process is gone and where nobody answers (this user's sockets only).
-void remove_sockets_left_behind(asio::io_context& ioc, const fs::path& own) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(own.parent_path(), ec)) {
-    const auto path = entry.path();
-    const pid_t pid = served_pid(path.filename().string());
-    if (pid <= 0 || path == own) continue;
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) {
-      continue;
-    }
-    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process lives (or is not ours)
-    local::socket probe(ioc);
-    boost::system::error_code refused;
-    probe.connect(local::endpoint(path.string()), refused);
-    if (refused == boost::asio::error::connection_refused) {
-      ::unlink(path.c_str());
-      log().info("control socket: removed {}, left by a plughost whose LMCache process {} is gone",
-                 path.string(), pid);
-    }
-  }
 }
 
 }  // namespace
@@ -315,54 +236,75 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   void logs(const json& request) {
     if (!calls_.tap) throw std::invalid_argument("this plughost keeps no records for logs");
     const auto names = plugins_of(request, /*required=*/false);
-    if (!names.empty()) {  // a mistyped name would otherwise show nothing, silently
-      std::vector<std::string> known;
-      for (const auto& p : calls_.status().plugins) known.push_back(p.name);
-      for (const auto& n : names) {
-        if (std::find(known.begin(), known.end(), n) == known.end()) {
-          throw std::invalid_argument("no plugin named " + visible_name(n) +
-                                      did_you_mean(n, known));
-        }
-      }
-    }
+    check_known(names);
     wanted_ = std::set<std::string>(names.begin(), names.end());
-    bool follow = false;
-    if (const auto it = request.find("follow"); it != request.end()) {
-      if (!it->is_boolean()) throw std::invalid_argument(R"("follow" must be true or false)");
-      follow = it->get<bool>();
-    }
-    std::int64_t lines = default_log_lines;
-    if (const auto it = request.find("lines"); it != request.end()) {
-      if (!it->is_number_integer() || it->get<std::int64_t>() < 0) {
-        throw std::invalid_argument(R"("lines" must be a whole number, 0 or more)");
-      }
-      lines = it->get<std::int64_t>();
-    }
+    const bool follow = follow_of(request);
+    const std::int64_t lines = lines_of(request);
     std::vector<record_tap::batch_ptr> recent;
     if (follow) {
-      following_ = true;
-      auto posted = posted_;
-      auto dropped = dropped_;
-      follow_id_ = calls_.tap->follow(
-          [weak = weak_from_this(), ex = socket_.get_executor(), posted,
-           dropped](const record_tap::batch_ptr& b) {
-            if (posted->load() >= max_posted_batches) {
-              dropped->fetch_add(b->size());
-              return;
-            }
-            ++*posted;
-            asio::post(ex, [weak, b, posted] {
-              --*posted;
-              if (auto self = weak.lock()) self->on_batch(*b);
-            });
-          },
-          &recent);
+      follow_records(recent);
     } else {
       recent = calls_.tap->recent();
     }
     send(R"({"ok":true})"
          "\n");
-    // The look back: the last `lines` records of the plugins asked for.
+    send_last(recent, lines);
+    if (!follow) finish_with("");
+  }
+
+  // A mistyped name would otherwise show nothing, silently.
+  void check_known(const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    std::vector<std::string> known;
+    for (const auto& p : calls_.status().plugins) known.push_back(p.name);
+    for (const auto& n : names) {
+      if (std::find(known.begin(), known.end(), n) == known.end()) {
+        throw std::invalid_argument("no plugin named " + visible_name(n) + did_you_mean(n, known));
+      }
+    }
+  }
+
+  static bool follow_of(const json& request) {
+    const auto it = request.find("follow");
+    if (it == request.end()) return false;
+    if (!it->is_boolean()) throw std::invalid_argument(R"("follow" must be true or false)");
+    return it->get<bool>();
+  }
+
+  static std::int64_t lines_of(const json& request) {
+    const auto it = request.find("lines");
+    if (it == request.end()) return default_log_lines;
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0) {
+      throw std::invalid_argument(R"("lines" must be a whole number, 0 or more)");
+    }
+    return it->get<std::int64_t>();
+  }
+
+  // logs -f: the tap's batches from now on come here, through the connection's executor; a
+  // client too slow for them has batches dropped (and counted) instead of queued without end.
+  // `recent` gets what the tap holds from before.
+  void follow_records(std::vector<record_tap::batch_ptr>& recent) {
+    following_ = true;
+    auto posted = posted_;
+    auto dropped = dropped_;
+    follow_id_ = calls_.tap->follow(
+        [weak = weak_from_this(), ex = socket_.get_executor(), posted,
+         dropped](const record_tap::batch_ptr& b) {
+          if (posted->load() >= max_posted_batches) {
+            dropped->fetch_add(b->size());
+            return;
+          }
+          ++*posted;
+          asio::post(ex, [weak, b, posted] {
+            --*posted;
+            if (auto self = weak.lock()) self->on_batch(*b);
+          });
+        },
+        &recent);
+  }
+
+  // The look back: the last `lines` records of the plugins asked for.
+  void send_last(const std::vector<record_tap::batch_ptr>& recent, std::int64_t lines) {
     std::deque<std::string> last;
     for (const auto& b : recent) {
       b->for_each([&](const record& r) {
@@ -372,7 +314,6 @@ class control_server::connection : public std::enable_shared_from_this<connectio
       });
     }
     for (auto& l : last) send(std::move(l));
-    if (!follow) finish_with("");
   }
 
   bool wanted(const record& r) const {
@@ -473,35 +414,9 @@ class control_server::connection : public std::enable_shared_from_this<connectio
 
 control_server::control_server(asio::io_context& ioc, fs::path path, operator_calls calls)
     : ioc_(ioc), path_(std::move(path)), calls_(std::move(calls)), acceptor_(ioc) {
-  prepare_folder(path_.parent_path());
-  struct stat st {};
-  if (::lstat(path_.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      throw std::runtime_error(fmt::format("{} exists and is not a socket", path_.string()));
-    }
-    // Another plughost answering there keeps it; one that died left it behind.
-    local::socket probe(ioc_);
-    boost::system::error_code ec;
-    probe.connect(local::endpoint(path_.string()), ec);
-    if (!ec) {
-      throw std::runtime_error(fmt::format(
-          "{} is the control socket of another running plughost (same role and worker id?); "
-          "give this one its own with --socket or plughost.control_socket",
-          path_.string()));
-    }
-    ::unlink(path_.c_str());
-  }
-  acceptor_.open(local());
-  acceptor_.bind(local::endpoint(path_.string()));
-  // Owner only, before anyone can connect (listen() comes after).
-  if (::chmod(path_.c_str(), 0600) != 0 || ::lstat(path_.c_str(), &st) != 0) {
-    const int e = errno;
-    ::unlink(path_.c_str());
-    throw std::runtime_error(fmt::format("cannot set up {}: {}", path_.string(), std::strerror(e)));
-  }
-  made_dev_ = st.st_dev;
-  made_ino_ = st.st_ino;
-  acceptor_.listen();
+  const auto made = bind_control_socket(ioc_, acceptor_, path_);
+  made_dev_ = made.dev;
+  made_ino_ = made.ino;
   accept();
   if (served_pid(path_.filename().string()) > 0) remove_sockets_left_behind(ioc_, path_);
 }
@@ -521,10 +436,7 @@ control_server::~control_server() {
     if (auto c = weak.lock()) c->close();
   }
   // Removed only if it is still ours: a plughost started since may have replaced it.
-  struct stat st {};
-  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == made_dev_ && st.st_ino == made_ino_) {
-    ::unlink(path_.c_str());
-  }
+  remove_control_socket(path_, {made_dev_, made_ino_});
 }
 
 void control_server::accept() {

@@ -56,10 +56,8 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-}  // namespace
-
-std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_usage>& usage) {
-  exposition m;
+// plughost itself: its version, and when it began to run its plugins.
+void host_metrics(exposition& m, const launcher_status& s) {
   m.family("plughost_build_info", "gauge", "plughost's version (always 1).");
   m.sample("plughost_build_info", fmt::format("version=\"{}\"", PLUGHOST_VERSION_STRING), 1);
   if (s.started) {
@@ -67,6 +65,10 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
              "When plughost began to run its plugins, in seconds since the epoch.");
     m.sample("plughost_start_time_seconds", "", fmt::format("{:.3f}", unix_seconds(*s.started)));
   }
+}
+
+// Each plugin's state: up, state, restarts, exits.
+void plugin_state_metrics(exposition& m, const launcher_status& s) {
   const auto per_plugin = [&](std::string_view name, std::string_view type, std::string_view help,
                               auto value) {
     m.family(name, type, help);
@@ -101,6 +103,10 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
                n);
     }
   }
+}
+
+// Each plugin's output, by stream: records and bytes.
+void plugin_output_metrics(exposition& m, const launcher_status& s) {
   const auto per_stream = [&](std::string_view name, std::string_view help,
                               std::uint64_t plugin_status::stream_count::*value) {
     m.family(name, "counter", help);
@@ -115,6 +121,11 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
   per_stream("plughost_plugin_output_bytes_total",
              "Bytes the plugin wrote, by stream, newlines included.",
              &plugin_status::stream_count::bytes);
+}
+
+// What each plugin's current run uses, from /proc: CPU time, resident memory.
+void plugin_usage_metrics(exposition& m, const launcher_status& s,
+                          const std::map<pid_t, group_usage>& usage) {
   const auto usage_of = [&](const plugin_status& p) -> const group_usage* {
     if (p.pid == 0) return nullptr;
     const auto it = usage.find(p.pid);
@@ -137,6 +148,10 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
                u->resident_bytes);
     }
   }
+}
+
+// Each sink's queue, errors, lost and dropped records.
+void sink_metrics(exposition& m, const launcher_status& s) {
   const auto per_sink = [&](std::string_view name, std::string_view type, std::string_view help,
                             auto value) {
     m.family(name, type, help);
@@ -159,6 +174,17 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
                fmt::format("sink=\"{}\",plugin=\"{}\"", label(k.name), label(plugin)), n);
     }
   }
+}
+
+}  // namespace
+
+std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_usage>& usage) {
+  exposition m;
+  host_metrics(m, s);
+  plugin_state_metrics(m, s);
+  plugin_output_metrics(m, s);
+  plugin_usage_metrics(m, s, usage);
+  sink_metrics(m, s);
   return m.take();
 }
 

@@ -108,26 +108,12 @@ class descriptor {
   int fd_;
 };
 
-}  // namespace
-
-int open_log_file(const std::filesystem::path& folder, const std::filesystem::path& below,
-                  bool create_folder) {
-  if (below.empty() || below.is_absolute()) fail(EINVAL, below, "not a relative file name:");
-  for (const auto& part : below) {
-    if (part.empty() || part == "." || part == "..") fail(EINVAL, below, "not a plain path:");
-  }
-  const auto top = folder.empty() ? std::filesystem::path(".") : folder;
-  if (create_folder) {
-    std::error_code ec;
-    std::filesystem::create_directories(top, ec);
-  }
-  descriptor dir(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0) fail(errno, top, "cannot open the folder");
-  check_folder(dir.get(), top);
-  check_path_to_folder(top);
-  auto where = top;
-  const auto name = below.filename();
-  for (const auto& part : below.parent_path()) {
+// Into the folders of `parts`, below `dir` (made when missing, 0755), each checked as the log
+// folder is; a symbolic link among them is followed only where just its owner may write.
+// `where` follows along, for messages.
+void enter_folders(descriptor& dir, std::filesystem::path& where,
+                   const std::filesystem::path& parts) {
+  for (const auto& part : parts) {
     where /= part;
     if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
       fail(errno, where, "cannot create the folder");
@@ -148,7 +134,13 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
     dir.reset(next);
     check_folder(dir.get(), where);
   }
-  where /= name;
+}
+
+// Opens `name` in `dir` for appending (`where` is its path, for messages): links and planted
+// files refused where others may write, a FIFO without a reader waited for with a word, the
+// file opened checked as the file found was.
+int open_in_folder(const descriptor& dir, const std::filesystem::path& name,
+                   const std::filesystem::path& where) {
   // A link in a folder that only its owner (root, or plughost's user) may write is the
   // operator's (/dev/fd/N, /dev/stdout, a link in /var/log): followed. In a folder others may
   // write, it could be anyone's: not followed.
@@ -197,6 +189,28 @@ int open_log_file(const std::filesystem::path& folder, const std::filesystem::pa
   if (::fstat(fd, &st) != 0) fail(errno, where, "cannot look at");
   if (!operators_link) check_log_file(st, where, shared);  // what was opened, whatever was there
   return opened.release();
+}
+
+}  // namespace
+
+int open_log_file(const std::filesystem::path& folder, const std::filesystem::path& below,
+                  bool create_folder) {
+  if (below.empty() || below.is_absolute()) fail(EINVAL, below, "not a relative file name:");
+  for (const auto& part : below) {
+    if (part.empty() || part == "." || part == "..") fail(EINVAL, below, "not a plain path:");
+  }
+  const auto top = folder.empty() ? std::filesystem::path(".") : folder;
+  if (create_folder) {
+    std::error_code ec;
+    std::filesystem::create_directories(top, ec);
+  }
+  descriptor dir(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) fail(errno, top, "cannot open the folder");
+  check_folder(dir.get(), top);
+  check_path_to_folder(top);
+  auto where = top;
+  enter_folders(dir, where, below.parent_path());
+  return open_in_folder(dir, below.filename(), where / below.filename());
 }
 
 }  // namespace plughost

@@ -67,6 +67,47 @@ std::string version_hint(const std::string& reason) {
   return {};
 }
 
+// The descriptor `alias` gives, checked before anything else in it is used: the ABI version,
+// its size, the build, its contents. nullptr, with `problem` saying what is wrong, if unusable.
+const module_descriptor* checked_descriptor(dll::shared_library& library, const std::string& alias,
+                                            std::string& problem) {
+  if (!library.has(alias)) {
+    problem = fmt::format("{} is not exported (built without -rdynamic, or hidden?)", alias);
+    return nullptr;
+  }
+  const module_descriptor* d = nullptr;
+  try {
+    d = library.get_alias<module_entry>(alias)();
+  } catch (const std::exception& e) {
+    problem = fmt::format("{} failed: {}", alias, e.what());
+    return nullptr;
+  }
+  if (d == nullptr) {
+    problem = fmt::format("{} returned no descriptor", alias);
+    return nullptr;
+  }
+  // The ABI version first: with another major version nothing else in it can be trusted.
+  if (d->abi_version != module_abi_version) {
+    problem = abi_mismatch(d->abi_version);
+    return nullptr;
+  }
+  if (d->size < sizeof(module_descriptor)) {
+    problem = fmt::format(
+        "{}: its descriptor is {} bytes, this plughost's {}: rebuild it against this plughost",
+        alias, d->size, sizeof(module_descriptor));
+    return nullptr;
+  }
+  if (auto mismatch = build_mismatch(d->build); !mismatch.empty()) {
+    problem = std::move(mismatch);
+    return nullptr;
+  }
+  if (const auto wrong = describe_descriptor_problem(*d); !wrong.empty()) {
+    problem = fmt::format("{}: {}", alias, wrong);
+    return nullptr;
+  }
+  return d;
+}
+
 load_result load_from(const dll::fs::path& file, const std::string& source,
                       dll::load_mode::type mode) {
   load_result out;
@@ -75,8 +116,6 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
     out.failures.push_back({source, std::move(listed.problem)});
     return out;
   }
-  const auto& aliases = listed.aliases;
-
   auto library = std::make_shared<dll::shared_library>();
   boost::dll::fs::error_code ec;
   library->load(file, mode, ec);
@@ -87,45 +126,13 @@ load_result load_from(const dll::fs::path& file, const std::string& source,
         {source, fmt::format("cannot be loaded: {}{}", reason, version_hint(reason))});
     return out;
   }
-  for (const auto& alias : aliases) {
-    if (!library->has(alias)) {
-      out.failures.push_back({source, fmt::format("{} is not exported (built without "
-                                                  "-rdynamic, or hidden?)",
-                                                  alias)});
-      continue;
+  for (const auto& alias : listed.aliases) {
+    std::string problem;
+    if (const auto* d = checked_descriptor(*library, alias, problem)) {
+      out.modules.push_back({d, source, library});
+    } else {
+      out.failures.push_back({source, std::move(problem)});
     }
-    const module_descriptor* d = nullptr;
-    try {
-      d = library->get_alias<module_entry>(alias)();
-    } catch (const std::exception& e) {
-      out.failures.push_back({source, fmt::format("{} failed: {}", alias, e.what())});
-      continue;
-    }
-    if (d == nullptr) {
-      out.failures.push_back({source, fmt::format("{} returned no descriptor", alias)});
-      continue;
-    }
-    // The ABI version first: with another major version nothing else in it can be trusted.
-    if (d->abi_version != module_abi_version) {
-      out.failures.push_back({source, abi_mismatch(d->abi_version)});
-      continue;
-    }
-    if (d->size < sizeof(module_descriptor)) {
-      out.failures.push_back(
-          {source, fmt::format("{}: its descriptor is {} bytes, this plughost's {}: rebuild it "
-                               "against this plughost",
-                               alias, d->size, sizeof(module_descriptor))});
-      continue;
-    }
-    if (auto mismatch = build_mismatch(d->build); !mismatch.empty()) {
-      out.failures.push_back({source, std::move(mismatch)});
-      continue;
-    }
-    if (const auto problem = describe_descriptor_problem(*d); !problem.empty()) {
-      out.failures.push_back({source, fmt::format("{}: {}", alias, problem)});
-      continue;
-    }
-    out.modules.push_back({d, source, library});
   }
   return out;
 }

@@ -269,8 +269,7 @@ void record_dispatch::report() noexcept {
 
 record_dispatch::outcome record_dispatch::close(
     std::chrono::steady_clock::duration grace) noexcept {
-  outcome result;
-  if (closed_) return result;
+  if (closed_) return {};
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + grace;
   // The last fifth of the grace is for the last reports, written by the sinks that are not
@@ -308,6 +307,13 @@ record_dispatch::outcome record_dispatch::close(
           workers_[s]->sink().program ? std::chrono::steady_clock::time_point::max() : deadline);
     }
   }
+  return final_tally(finished, settle - start);
+}
+
+// What each sink dropped and lost, summed and said once (and which one was left behind).
+record_dispatch::outcome record_dispatch::final_tally(
+    const std::vector<bool>& finished, std::chrono::steady_clock::duration waited) const noexcept {
+  outcome result;
   for (std::size_t s = 0; s < workers_.size(); ++s) {
     const auto& w = *workers_[s];
     const auto dropped = total(dropped_[s]);
@@ -321,7 +327,7 @@ record_dispatch::outcome record_dispatch::close(
       if (!finished[s]) {
         log().error("sink {} was still busy {} ms after the plugins stopped: left behind",
                     w.sink().label,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(settle - start).count());
+                    std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
       }
       if (w.lost() > 0) {
         const auto error = w.last_error();

@@ -115,6 +115,8 @@ class record_dispatch {
   void note_dropped(std::size_t sink, const std::vector<std::shared_ptr<const record_batch>>& b);
   void arm_report();
   void report() noexcept;
+  outcome final_tally(const std::vector<bool>& finished,
+                      std::chrono::steady_clock::duration waited) const noexcept;
   struct waiter {
     room_waiter* who;
     const route* to;

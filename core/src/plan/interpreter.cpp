@@ -136,54 +136,45 @@ bool drop_carriage_return(shebang& sb, const std::filesystem::path& plugin,
   return !sb.interpreter.empty();
 }
 
-}  // namespace
-
-resolution resolve_interpreter(const runner& r, std::string_view runner_name,
-                               const std::filesystem::path& plugin, std::string_view path_var,
-                               const runner_overrides& overrides) {
-  resolution out;
-  const auto head = read_head(plugin);
-  if (!head.error.empty()) {
-    out.error = fmt::format("cannot read the plugin: {}", head.error);
-    return out;
+// The shebang's interpreter, when it can run the plugin: chosen (true). Else false, and
+// `set_aside` says why it was not used, for the warning or the error.
+bool choose_from_shebang(const shebang& sb, const std::filesystem::path& plugin,
+                         std::string_view path_var, resolution& out, std::string& set_aside) {
+  const auto use = [&](const std::string& program) {
+    out.chosen = interpreter_choice{program, {}};
+    if (sb.argument) out.chosen->arguments.push_back(*sb.argument);
+  };
+  const bool bare = sb.interpreter.find('/') == std::string::npos;
+  if (!bare && is_executable_file(sb.interpreter)) {
+    use(sb.interpreter);
+    return true;
   }
-
-  std::string set_aside;  // the shebang interpreter we could not use, for the warning
-  bool truncated = false;
-  auto sb = parse_shebang(head.bytes, &truncated);
-  if (sb && !drop_carriage_return(*sb, plugin, out.warnings)) sb.reset();
-  if (sb) {
-    const auto use = [&](const std::string& program) {
-      out.chosen = interpreter_choice{program, {}};
-      if (sb->argument) out.chosen->arguments.push_back(*sb->argument);
-    };
-    const bool bare = sb->interpreter.find('/') == std::string::npos;
-    if (!bare && is_executable_file(sb->interpreter)) {
-      use(sb->interpreter);
-      return out;
+  // A bare name (#!python3): LMCache looks it up on PATH, so plugins written for it rely on
+  // that; the kernel would look in the working directory only.
+  if (bare) {
+    if (const auto found = find_program(sb.interpreter, path_var)) {
+      use(found->string());
+      out.warnings.push_back(fmt::format(
+          "{}: shebang interpreter '{}' is a bare name, which Linux would not look up on PATH; "
+          "using {} found on PATH (write #!/usr/bin/env {} to run it anywhere)",
+          plugin.string(), sb.interpreter, found->string(), sb.interpreter));
+      return true;
     }
-    // A bare name (#!python3): LMCache looks it up on PATH, so plugins written for it rely on
-    // that; the kernel would look in the working directory only.
-    if (bare) {
-      if (const auto found = find_program(sb->interpreter, path_var)) {
-        use(found->string());
-        out.warnings.push_back(fmt::format(
-            "{}: shebang interpreter '{}' is a bare name, which Linux would not look up on PATH; "
-            "using {} found on PATH (write #!/usr/bin/env {} to run it anywhere)",
-            plugin.string(), sb->interpreter, found->string(), sb->interpreter));
-        return out;
-      }
-    }
-    set_aside = bare
-                    ? fmt::format("shebang interpreter '{}' is not on PATH", sb->interpreter)
-                    : fmt::format("shebang interpreter {} {}", sb->interpreter,
-                                  ::access(sb->interpreter.c_str(), F_OK) == 0 ? "is not executable"
-                                                                               : "does not exist");
-  } else if (truncated) {
-    set_aside = fmt::format("shebang interpreter name is longer than {} bytes", shebang_limit);
   }
+  set_aside = bare ? fmt::format("shebang interpreter '{}' is not on PATH", sb.interpreter)
+                   : fmt::format("shebang interpreter {} {}", sb.interpreter,
+                                 ::access(sb.interpreter.c_str(), F_OK) == 0 ? "is not executable"
+                                                                             : "does not exist");
+  return false;
+}
+
+// Without a usable shebang: the configured interpreter, else the first of the runner's defaults
+// found on PATH; or the error saying what was tried.
+void choose_configured_or_default(const runner& r, std::string_view runner_name,
+                                  const std::filesystem::path& plugin, std::string_view path_var,
+                                  const runner_overrides& overrides, const std::string& set_aside,
+                                  resolution& out) {
   const auto set_aside_prefix = set_aside.empty() ? std::string() : set_aside + "; ";
-
   std::vector<std::string> candidates;
   if (overrides.interpreter) {
     // Configured: this one or nothing, so that a wrong path is noticed, not worked around.
@@ -194,7 +185,7 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
     } catch (const std::exception& e) {
       out.error =
           fmt::format("runner {} failed in default_interpreters(): {}", runner_name, e.what());
-      return out;
+      return;
     }
   }
   for (const auto& name : candidates) {
@@ -204,7 +195,7 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
         out.warnings.push_back(fmt::format("{}: {}; using {} ({}) instead", plugin.string(),
                                            set_aside, name, found->string()));
       }
-      return out;
+      return;
     }
   }
   if (overrides.interpreter) {
@@ -216,6 +207,29 @@ resolution resolve_interpreter(const runner& r, std::string_view runner_name,
     out.error = fmt::format("no interpreter found: {}tried {} on PATH", set_aside_prefix,
                             fmt::join(candidates, ", "));
   }
+}
+
+}  // namespace
+
+resolution resolve_interpreter(const runner& r, std::string_view runner_name,
+                               const std::filesystem::path& plugin, std::string_view path_var,
+                               const runner_overrides& overrides) {
+  resolution out;
+  const auto head = read_head(plugin);
+  if (!head.error.empty()) {
+    out.error = fmt::format("cannot read the plugin: {}", head.error);
+    return out;
+  }
+  std::string set_aside;  // the shebang interpreter we could not use, for the warning
+  bool truncated = false;
+  auto sb = parse_shebang(head.bytes, &truncated);
+  if (sb && !drop_carriage_return(*sb, plugin, out.warnings)) sb.reset();
+  if (sb) {
+    if (choose_from_shebang(*sb, plugin, path_var, out, set_aside)) return out;
+  } else if (truncated) {
+    set_aside = fmt::format("shebang interpreter name is longer than {} bytes", shebang_limit);
+  }
+  choose_configured_or_default(r, runner_name, plugin, path_var, overrides, set_aside, out);
   return out;
 }
 

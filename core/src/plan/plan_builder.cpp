@@ -97,15 +97,8 @@ void warn_of_entries_for_no_plugin(const launch_settings& settings, plan& out) {
   }
 }
 
-}  // namespace
-
-plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
-                const environment_block& env, const permission_policy& permissions) {
-  plan out;
-  out.identity = settings.who;
-  out.warnings = settings.warnings;
-  out.locations = settings.locations;
-  out.locations_from = settings.locations_from;
+// The runners as the plan shows them: name, extensions, enabled, loaded.
+void plan_runners(const std::vector<loaded_runner>& runners, plan& out) {
   for (const auto& r : runners) {
     std::vector<std::string> extensions;
     try {
@@ -115,27 +108,130 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
     }
     out.runners.push_back({r.name, std::move(extensions), r.enabled, r.impl != nullptr});
   }
-  const auto not_loaded = names_of(runners, false);
-  const auto path_var = env.get("PATH").value_or(fallback_path);
+}
 
-  // Each file is offered to the runners once: the one that claims it is kept for the plan.
-  // A file only a runner that is not enabled claims is ignored, and the reason names that runner.
-  // A file no runner claims may be one a runner that is not loaded would have claimed.
+// Which runner each file offered was claimed by, for the reasons the plan gives.
+struct claims {
   std::map<std::filesystem::path, const loaded_runner*> claimed;
   std::map<std::filesystem::path, const loaded_runner*> claimed_by_disabled;
   std::set<std::filesystem::path> unclaimed;
+};
+
+// Each file is offered to the runners once: the one that claims it is kept for the plan.
+// A file only a runner that is not enabled claims is ignored, and the reason names that runner.
+// A file no runner claims may be one a runner that is not loaded would have claimed.
+discovery_result discover_claimed(const launch_settings& settings,
+                                  const std::vector<loaded_runner>& runners, claims& c,
+                                  std::vector<std::string>& warnings) {
   auto found = discover(settings.locations, [&](const std::filesystem::path& file) {
-    const auto* r = claiming_runner(runners, file, out.warnings);
+    const auto* r = claiming_runner(runners, file, warnings);
     if (r && !r->enabled) {
-      claimed_by_disabled[file] = r;
+      c.claimed_by_disabled[file] = r;
       return false;
     }
-    if (r) claimed[file] = r;
-    if (!r) unclaimed.insert(file);
+    if (r) c.claimed[file] = r;
+    if (!r) c.unclaimed.insert(file);
     return r != nullptr;
   });
-  out.warnings.insert(out.warnings.end(), found.warnings.begin(), found.warnings.end());
+  warnings.insert(warnings.end(), found.warnings.begin(), found.warnings.end());
+  return found;
+}
 
+// A file found that is no plugin: why it is ignored, skipped, or (named as a location) an error.
+void plan_not_a_plugin(plugin_plan& p, std::string ignored_reason, const claims& c,
+                       const std::vector<loaded_runner>& runners, const launch_settings& settings) {
+  p.decision = decision::ignored;
+  p.reason = std::move(ignored_reason);
+  const auto not_loaded = names_of(runners, false);
+  if (const auto it = c.claimed_by_disabled.find(p.path); it != c.claimed_by_disabled.end()) {
+    p.reason = fmt::format("runner {} claims {} but is not enabled (enabled runners: {})",
+                           it->second->name, claimed_kind(p.path),
+                           fmt::join(names_of(runners, true), ", "));
+  } else if (c.unclaimed.count(p.path) && !not_loaded.empty()) {
+    p.reason = fmt::format(
+        "no enabled runner claims {} (enabled runners: {}; not enabled, so not loaded: {})",
+        claimed_kind(p.path), fmt::join(names_of(runners, true), ", "),
+        fmt::join(not_loaded, ", "));
+  }
+  // A file named as a location is meant to run: that no runner runs it is an error (LMCache
+  // logs "Failed to launch plugin …: Plugin type .txt not supported"), unless the naming
+  // rules would not have run it here anyway.
+  if (p.path == p.location && (c.unclaimed.count(p.path) || c.claimed_by_disabled.count(p.path))) {
+    if (auto sel = select_plugin(p.path.filename().string(), settings.who); !sel.run) {
+      p.decision = decision::skip;
+      p.reason = std::move(sel.reason);
+    } else {
+      p.decision = decision::error;
+      p.reason += ": it is named as a location, so it was meant to run";
+    }
+  }
+}
+
+// The argv runner `r` gives for the plugin, once its interpreter is chosen; or why not.
+void plan_command(plugin_plan& p, const loaded_runner& r, std::string_view path_var,
+                  std::vector<std::string>& warnings) {
+  auto res = resolve_interpreter(*r.impl, r.name, p.path, path_var, r.overrides);
+  warnings.insert(warnings.end(), res.warnings.begin(), res.warnings.end());
+  if (!res.chosen) {
+    p.decision = decision::error;
+    p.reason = std::move(res.error);
+    return;
+  }
+  try {
+    p.argv = r.impl->command(*res.chosen, p.path);
+    if (p.argv.empty()) throw std::runtime_error("it returned an empty argv");
+    p.decision = decision::run;
+    p.reason += fmt::format("; runner {} claims {}", r.name, claimed_kind(p.path));
+  } catch (const std::exception& e) {
+    p.decision = decision::error;
+    p.reason = fmt::format("runner {} failed in command(): {}", r.name, e.what());
+    p.argv.clear();
+  }
+}
+
+// A plugin a runner claims: disabled, not selected by the naming rules, refused for its owner
+// or mode, or run with the argv its runner gives.
+void plan_plugin(plugin_plan& p, const loaded_runner& r, const launch_settings& settings,
+                 const permission_policy& permissions, std::string_view path_var,
+                 std::vector<std::string>& warnings) {
+  p.runner = r.name;
+  if (!settings.policy_for(p.name).enabled) {
+    p.decision = decision::skip;
+    p.reason = fmt::format("disabled by plughost.plugins.{}.enabled", p.name);
+    return;
+  }
+  auto sel = select_plugin(p.path.filename().string(), settings.who);
+  p.reason = std::move(sel.reason);
+  if (!sel.run) {
+    p.decision = decision::skip;
+    return;
+  }
+  // Before its first line is read: as root, a file someone else could have written is not run.
+  // (A file location is not above the file: its own folder is checked, and no further.)
+  if (permissions.check) {
+    if (auto problem = check_permissions(p.path, p.location, permissions.trusted_uid);
+        !problem.empty()) {
+      p.decision = decision::error;
+      p.reason = "refused: " + problem;
+      return;
+    }
+  }
+  plan_command(p, r, path_var, warnings);
+}
+
+}  // namespace
+
+plan build_plan(const launch_settings& settings, const std::vector<loaded_runner>& runners,
+                const environment_block& env, const permission_policy& permissions) {
+  plan out;
+  out.identity = settings.who;
+  out.warnings = settings.warnings;
+  out.locations = settings.locations;
+  out.locations_from = settings.locations_from;
+  plan_runners(runners, out);
+  const auto path_var = env.get("PATH").value_or(fallback_path);
+  claims c;
+  auto found = discover_claimed(settings, runners, c, out.warnings);
   for (auto& f : found.files) {
     plugin_plan p;
     p.name = std::move(f.name);
@@ -144,80 +240,10 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
     if (!f.error.empty()) {
       p.decision = decision::error;
       p.reason = std::move(f.error);
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
-    if (!f.plugin) {
-      p.decision = decision::ignored;
-      p.reason = std::move(f.ignored_reason);
-      if (const auto it = claimed_by_disabled.find(p.path); it != claimed_by_disabled.end()) {
-        p.reason = fmt::format("runner {} claims {} but is not enabled (enabled runners: {})",
-                               it->second->name, claimed_kind(p.path),
-                               fmt::join(names_of(runners, true), ", "));
-      } else if (unclaimed.count(p.path) && !not_loaded.empty()) {
-        p.reason = fmt::format(
-            "no enabled runner claims {} (enabled runners: {}; not enabled, so not loaded: {})",
-            claimed_kind(p.path), fmt::join(names_of(runners, true), ", "),
-            fmt::join(not_loaded, ", "));
-      }
-      // A file named as a location is meant to run: that no runner runs it is an error (LMCache
-      // logs "Failed to launch plugin …: Plugin type .txt not supported"), unless the naming
-      // rules would not have run it here anyway.
-      if (p.path == p.location && (unclaimed.count(p.path) || claimed_by_disabled.count(p.path))) {
-        if (auto sel = select_plugin(p.path.filename().string(), settings.who); !sel.run) {
-          p.decision = decision::skip;
-          p.reason = std::move(sel.reason);
-        } else {
-          p.decision = decision::error;
-          p.reason += ": it is named as a location, so it was meant to run";
-        }
-      }
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
-    const auto* r = claimed.at(p.path);
-    p.runner = r->name;
-    if (!settings.policy_for(p.name).enabled) {
-      p.decision = decision::skip;
-      p.reason = fmt::format("disabled by plughost.plugins.{}.enabled", p.name);
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
-    auto sel = select_plugin(p.path.filename().string(), settings.who);
-    p.reason = std::move(sel.reason);
-    if (!sel.run) {
-      p.decision = decision::skip;
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
-    // Before its first line is read: as root, a file someone else could have written is not run.
-    // (A file location is not above the file: its own folder is checked, and no further.)
-    if (permissions.check) {
-      if (auto problem = check_permissions(p.path, p.location, permissions.trusted_uid);
-          !problem.empty()) {
-        p.decision = decision::error;
-        p.reason = "refused: " + problem;
-        out.plugins.push_back(std::move(p));
-        continue;
-      }
-    }
-    auto res = resolve_interpreter(*r->impl, r->name, p.path, path_var, r->overrides);
-    out.warnings.insert(out.warnings.end(), res.warnings.begin(), res.warnings.end());
-    if (!res.chosen) {
-      p.decision = decision::error;
-      p.reason = std::move(res.error);
-      out.plugins.push_back(std::move(p));
-      continue;
-    }
-    try {
-      p.argv = r->impl->command(*res.chosen, p.path);
-      if (p.argv.empty()) throw std::runtime_error("it returned an empty argv");
-      p.decision = decision::run;
-      p.reason += fmt::format("; runner {} claims {}", r->name, claimed_kind(p.path));
-    } catch (const std::exception& e) {
-      p.decision = decision::error;
-      p.reason = fmt::format("runner {} failed in command(): {}", r->name, e.what());
-      p.argv.clear();
+    } else if (!f.plugin) {
+      plan_not_a_plugin(p, std::move(f.ignored_reason), c, runners, settings);
+    } else {
+      plan_plugin(p, *c.claimed.at(p.path), settings, permissions, path_var, out.warnings);
     }
     out.plugins.push_back(std::move(p));
   }

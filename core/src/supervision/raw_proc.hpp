@@ -1,0 +1,39 @@
+// /proc read with raw system calls and stack buffers only: async-signal-safe, for the guardian,
+// which runs in a forked child of a threaded host and may not allocate.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace plughost::detail {
+
+/// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when there is no such
+/// process.
+char process_state(pid_t pid);
+
+/// Reads /proc/<name>/stat into `stat`. Returns false when there is no such process.
+bool read_stat(const char* name, std::size_t name_length, char (&stat)[512]);
+
+/// The fields of a stat line that matter here: state, process group, start time (clock ticks
+/// after boot: with the pid, it names one process, whatever reuses the pid later).
+struct stat_fields {
+  char state = 0;
+  long group = 0;
+  unsigned long long started = 0;
+};
+
+/// Reads the fields of a stat line; false when it is not one.
+bool parse_stat(const char* stat, stat_fields& out);
+
+/// Whether the environment a process started with (/proc/<name>/environ) has an entry beginning
+/// with `prefix`. Read in pieces into a stack buffer: it may hold megabytes.
+bool environment_has(const char* name, std::size_t name_length, const char* prefix,
+                     std::size_t prefix_length);
+
+/// Calls `visit(name, name_length)` for each process in /proc (name: its pid in digits) until
+/// it returns false.
+void for_each_process(bool (*visit)(const char* name, std::size_t name_length, void* context),
+                      void* context);
+
+}  // namespace plughost::detail
