@@ -59,7 +59,7 @@ launcher::impl::impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
            options.reap_all_children, options.child_subreaper_and_sigchld_handler,
            options.raise_open_file_limit,
            options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env) : nullptr,
-           [this] { reopen_sinks(); }}) {
+           [this] { reopen_sinks(); }, [this] { report_reload_errors(); }}) {
   auto warnings = base.all_warnings();  // after the settings: they load the modules they use
   runners = detail::load_runners(settings, warnings);
   the_plan = detail::build_plan(settings, runners, base.env, base.permissions);

@@ -40,7 +40,8 @@ struct launcher::impl {
   void report_error(const std::string& plugin, const std::string& message);
 
   // What launch_items() reports: at the start, the plan's errors and skips; at a reload, its
-  // errors; before a reload is applied (to check it), nothing.
+  // errors (kept in reload_errors, for the loop); before a reload is applied (to check it),
+  // nothing.
   enum class reporting { start, reload, none };
   // The plugins of a plan (the current one, by default) that should run, as the supervisor
   // takes them. Reports as `report` says; `ok` turns false on an error.
@@ -65,6 +66,7 @@ struct launcher::impl {
   // ---- reload planning (launcher_reload.cpp) -------------------------------------------------
 
   std::vector<detail::launch_item> reload_items();
+  void report_reload_errors();
   void warn_of_what_stays(const detail::launch_settings& fresh,
                           const std::function<void(const std::string&)>& warn) const;
 
@@ -78,7 +80,9 @@ struct launcher::impl {
   launch_options options;
   detail::launch_context base;
   detail::launch_settings settings;
-  // Copies for status() from other threads (a reload replaces `settings` on the loop thread).
+  // `settings`, `runners`, `base.modules`: the thread of run() or start() until the run
+  // begins, then only the supervisor's planner thread (reload_items), one at a time.
+  // Copies for status() from other threads (a reload replaces `settings`).
   const identity who = settings.who;
   const int parent_pid = settings.parent_pid;
   // After the plugins have stopped, how long the sinks get to write what they still hold.
@@ -86,17 +90,20 @@ struct launcher::impl {
 
   detail::record_tap tap;  // before the dispatch, which hands it batches
   detail::record_dispatch dispatch;
-  detail::supervisor supervisor;
   std::vector<detail::loaded_runner> runners;
   plughost::plan the_plan;
+  // After what its planner thread uses (reload_items): destroyed, and that thread joined, first.
+  detail::supervisor supervisor;
 
   bool plan_ok = true;                  // no plugin of the plan was an error
   std::atomic<bool> stop_asked{false};  // stop() was called: waiting for locations ends
   std::mutex run_mutex;
   bool began = false;
-  // What the latest reload warned of (written on the loop, read by `plughost reload`'s answer).
+  // What the latest reload warned of (written on the planner thread, read by `plughost
+  // reload`'s answer), and the errors its plan found (reported, as records, on the loop).
   std::mutex reload_mutex;
   std::vector<std::string> reload_warnings;
+  std::vector<std::pair<std::string, std::string>> reload_errors;  // plugin, message
   // start(): the thread that runs, and what it returned or threw.
   std::thread thread;
   std::mutex wait_mutex;

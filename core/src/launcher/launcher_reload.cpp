@@ -9,13 +9,14 @@
 
 namespace plughost {
 
-// For a reload: the configuration and the locations read again. The module search path and
-// the sinks stay as they were (changing them needs a restart of plughost); a module found at
-// start that the configuration now uses is loaded.
+// For a reload, on the supervisor's planner thread: the configuration and the locations read
+// again. The module search path and the sinks stay as they were (changing them needs a restart
+// of plughost); a module found at start that the configuration now uses is loaded.
 std::vector<detail::launch_item> launcher::impl::reload_items() {
   {
     const std::lock_guard lock(reload_mutex);
     reload_warnings.clear();
+    reload_errors.clear();
   }
   // Said on plughost's stderr and, by `plughost reload`, to whoever asked for the reload.
   const std::function<void(const std::string&)> warn = [this](const std::string& w) {
@@ -89,6 +90,16 @@ void launcher::impl::warn_of_what_stays(const detail::launch_settings& fresh,
         "control_socket and metrics_address changes take effect when plughost starts "
         "again; they stay as they are");
   }
+}
+
+// On the loop, as the reload applies: the plugins of the new plan that cannot start.
+void launcher::impl::report_reload_errors() {
+  std::vector<std::pair<std::string, std::string>> errors;
+  {
+    const std::lock_guard lock(reload_mutex);
+    errors.swap(reload_errors);
+  }
+  for (const auto& [plugin, message] : errors) report_error(plugin, message);
 }
 
 }  // namespace plughost

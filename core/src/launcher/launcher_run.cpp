@@ -59,7 +59,11 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
       detail::plugin_environment(base.env, with).entries());
   std::vector<detail::launch_item> items;
   const auto error = [&](const std::string& plugin, const std::string& message) {
-    if (report != reporting::none) report_error(plugin, message);
+    if (report == reporting::start) report_error(plugin, message);
+    if (report == reporting::reload) {  // on the planner thread: reported on the loop
+      const std::lock_guard lock(reload_mutex);
+      reload_errors.emplace_back(plugin, message);
+    }
   };
   for (const auto& p : of.plugins) {
     if (p.decision == decision::skip) {

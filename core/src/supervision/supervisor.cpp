@@ -28,6 +28,7 @@ supervisor::impl::impl(record_dispatch& out, supervisor_options options)
     : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
 
 supervisor::impl::~impl() {
+  if (planner_.joinable()) planner_.join();  // run() ended early, by an exception
   out_.detach();
   release_descriptors(context_);
   if (context_.devnull >= 0) ::close(context_.devnull);
@@ -80,6 +81,7 @@ void supervisor::impl::start_all(std::vector<launch_item>& items) {
 
 // After the loop: the process as it was, the last snapshot, and nobody waits for the loop.
 void supervisor::impl::loop_ended() {
+  end_planning();
   out_.flush();
   restore_process();
   publish();

@@ -144,8 +144,17 @@ class supervisor::impl : private supervision_port {
 
   // ---- reload (supervisor_reload.cpp) --------------------------------------------------------
 
-  void reload_here() noexcept;
-  std::string apply_reload();
+  using reload_waiter = std::shared_ptr<std::promise<std::string>>;
+  // What a planner thread hands the loop: the new set of plugins, or why there is none.
+  using reload_outcome = std::variant<std::vector<launch_item>, std::string>;
+  void request_reload(reload_waiter waiter);
+  std::optional<std::string> reload_refused() const;
+  void start_planning();
+  void planned(reload_outcome outcome);
+  std::string apply_plan(reload_outcome outcome);
+  static void answer_reloads(std::vector<reload_waiter>& waiters, const std::string* said,
+                             std::exception_ptr failed);
+  void end_planning();
 
   // ---- status (supervisor_status.cpp) --------------------------------------------------------
 
@@ -200,6 +209,14 @@ class supervisor::impl : private supervision_port {
   int was_subreaper_ = 0;
   bool sigchld_ = false;  // SIGCHLD handled (else each main process has its pidfd)
   bool restored_ = false;
+  // Reload: options_.reload runs on a planner thread (it reads files and loads modules: the
+  // loop goes on meanwhile), one at a time; the loop applies what it planned. Loop thread only
+  // (run() joins the planner before it returns).
+  std::thread planner_;
+  bool planning_ = false;
+  bool plan_again_ = false;                    // asked for while planning: once more after it
+  std::vector<reload_waiter> reload_waiting_;  // for the planning under way
+  std::vector<reload_waiter> reload_next_;     // for the one after it
   // status(): the snapshot, and how callers wait for a fresh one.
   std::thread::id loop_thread_;
   std::mutex status_mutex_;

@@ -59,7 +59,7 @@ void supervisor::impl::wait_for_reload_signal() {
   reload_signals_->async_wait([this](const boost::system::error_code& ec, int) {
     if (ec) return;
     log().info("received SIGHUP: reloading the configuration");
-    reload_here();
+    request_reload(nullptr);
     if (machine_.phase() != run_phase::finished) wait_for_reload_signal();
   });
 }
