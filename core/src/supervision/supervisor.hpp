@@ -19,8 +19,10 @@ namespace plughost::detail {
 struct supervisor_options {
   /// SIGTERM/SIGINT stop the plugins (a second one, a second later, kills them); SIGHUP reloads.
   bool handle_signals = false;
-  /// Called on the loop thread by reload(): the new set of plugins; throws, saying why, when the
-  /// configuration could not be loaded (everything then keeps running as it is).
+  /// Called by reload(), reload_now() and SIGHUP on a planner thread of the supervisor's (one at
+  /// a time; the loop goes on meanwhile, and applies the outcome): the new set of plugins;
+  /// throws, saying why, when the configuration could not be loaded (everything then keeps
+  /// running as it is). Must touch nothing the loop thread does.
   std::function<std::vector<launch_item>()> reload;
   /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
   /// stop then gives plugins at most parent_exit_grace after their stop signal.
@@ -39,6 +41,10 @@ struct supervisor_options {
   std::shared_ptr<systemd_notifier> notifier;
   /// With handle_signals: what SIGUSR1 does (the sinks made again).
   std::function<void()> reopen;
+  /// Called on the loop thread right before what `reload` planned is applied (not when it is
+  /// refused: plughost is stopping): records of what planning found are written then, since
+  /// only the loop thread writes records. May be empty.
+  std::function<void()> reload_planned;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:
@@ -63,9 +69,11 @@ class supervisor {
   /// Starts the stop sequence. Thread-safe; before run(), run() returns without starting.
   void stop() noexcept;
 
-  /// Re-reads the configuration (options.reload) and applies it. Thread-safe.
+  /// Re-reads the configuration (options.reload, on the planner thread) and applies it on the
+  /// loop. Requests made while one is being planned are merged into one more planning after
+  /// it. Thread-safe.
   void reload() noexcept;
-  /// The same, waiting for it on the loop (up to 8 s): returns what changed; throws usage_error
+  /// The same, waiting for its outcome (up to 8 s): returns what changed; throws usage_error
   /// saying why nothing did. Thread-safe, not from the loop.
   std::string reload_now();
 

@@ -1,0 +1,133 @@
+// The port the supervision machine acts through, on the loop: spawning a run with its pipes,
+// signalling and looking at its process group, its output, timers, records, the end.
+#include <boost/asio/post.hpp>
+
+#include "supervision/supervisor_impl.hpp"
+
+namespace plughost::detail {
+
+supervisor::impl::clock::time_point supervisor::impl::now() {
+  return clock::now();
+}
+
+std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch_item& item) {
+  context_.guardian_fd = guardian_.socket();
+  // The run's mark first (found in /proc/<pid>/environ without reading megabytes of
+  // configuration first): what leaves the run's group is still found by it.
+  auto environment = item.environment.entries();
+  std::erase_if(environment, [](const std::string& e) {
+    return e.size() > run_mark_variable.size() &&
+           e.compare(0, run_mark_variable.size(), run_mark_variable) == 0 &&
+           e[run_mark_variable.size()] == '=';
+  });
+  environment.insert(environment.begin(), processes_->mark(id));
+  auto result = spawn_plugin(item.argv, environment, context_);
+  if (auto* error = std::get_if<std::string>(&result)) {
+    if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
+    return std::move(*error);
+  }
+  const auto& p = std::get<spawned>(result);
+  if (context_.registered != p.pid) guardian_.watch(p.pid);  // it could not say so itself
+  processes_->started(id, p.pid);
+  auto& io = runs_[id];
+  io.pid = p.pid;
+  main_pids_[p.pid] = id;
+  const auto on_closed = [this, id] { after(&supervision_machine::on_output_closed, id); };
+  auto& totals = totals_[item.name];
+  io.out = std::make_unique<output_pump>(ioc_.get_executor(), p.out_fd, item.name, p.pid,
+                                         stream::out, out_, on_closed, &totals[0]);
+  io.err = std::make_unique<output_pump>(ioc_.get_executor(), p.err_fd, item.name, p.pid,
+                                         stream::err, out_, on_closed, &totals[1]);
+  io.out->start();  // only waits: the first lines come after the machine's "started"
+  io.err->start();
+  if (!sigchld_) watch_main_process(id, io);
+  return p.pid;
+}
+
+// A run's group, and what left it (setsid()): run_processes.hpp.
+void supervisor::impl::signal_group(pid_t group, int sig) {
+  processes_->signal(group, sig);
+}
+
+bool supervisor::impl::group_alive(pid_t group) {
+  return processes_->alive(group);
+}
+
+bool supervisor::impl::output_open(run_id id) {
+  const auto* io = find(id);
+  return io && (io->out->is_open() || io->err->is_open());
+}
+
+void supervisor::impl::drain_output(run_id id) {
+  // A held exit was delivered once its pumps had read what the pipes held at the exit: what
+  // came since is the group's, and waits for room like any output.
+  if (auto* io = find(id); io && !io->exit_was_held) {
+    io->exit_held = false;  // stopped while its exit waited: all of it is read now
+    io->out->drain_now();
+    io->err->drain_now();
+  }
+}
+
+void supervisor::impl::close_output(run_id id) {
+  if (auto* io = find(id)) {
+    io->out->close();
+    io->err->close();
+  }
+}
+
+// Later, from the queue: a pump may be inside its own handler when its run is released (its
+// pipe's end of file is what ended the run).
+void supervisor::impl::release(run_id id, pid_t group) {
+  guardian_.forget(group);
+  processes_->ended(group);
+  asio::post(ioc_, [this, id] { runs_.erase(id); });
+}
+
+// A timer that has expired may have its handler queued already when it is re-armed or
+// cancelled: each arming has a number, and only the handler of the latest one counts.
+void supervisor::impl::arm(timer_key key, clock::duration after_) {
+  room_timers_.cancel(key);
+  auto& armed = timers_[key];
+  if (!armed.timer) armed.timer = std::make_unique<asio::steady_timer>(ioc_);
+  const auto generation = ++timer_generation_;
+  armed.generation = generation;
+  armed.timer->expires_after(after_);
+  armed.timer->async_wait([this, key, generation](const boost::system::error_code& ec) {
+    const auto it = timers_.find(key);
+    if (ec || it == timers_.end() || it->second.generation != generation) return;
+    after(&supervision_machine::on_timer, key);
+  });
+}
+
+void supervisor::impl::cancel(timer_key key) {
+  // Destroying the timer cancels its wait: the handler sees operation_aborted.
+  timers_.erase(key);
+  room_timers_.cancel(key);
+}
+
+bool supervisor::impl::output_room(std::string_view plugin) {
+  return room_timers_.room(plugin);
+}
+
+void supervisor::impl::arm_on_room(timer_key key, std::string_view plugin) {
+  timers_.erase(key);
+  room_timers_.arm(key, plugin);
+}
+
+void supervisor::impl::event(std::string_view plugin, int pid, std::string_view name,
+                             std::span<const event_field> fields) {
+  out_.event(plugin, pid, name, fields);
+}
+
+void supervisor::impl::finished() {
+  boost::system::error_code ec;
+  if (exit_with_) exit_with_->cancel(ec);
+  if (watchdog_timer_) watchdog_timer_->cancel();
+  timers_.clear();
+  room_timers_.clear();
+  out_.detach();
+  guardian_.dismiss();
+  restore_process();
+}
+
+}  // namespace plughost::detail

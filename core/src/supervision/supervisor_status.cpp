@@ -1,0 +1,84 @@
+// Status: the machine's view of every plugin, published by the loop for status() callers on
+// other threads (who wait for a fresh one, or get the last).
+#include <boost/asio/post.hpp>
+
+#include "supervision/supervisor_impl.hpp"
+
+namespace plughost::detail {
+
+namespace {
+
+// How long status() waits for the loop to answer before it gives the last snapshot (a handler
+// of the embedding program's may hold the loop).
+constexpr auto status_patience = std::chrono::seconds(1);
+
+}  // namespace
+
+// Built on the loop when asked for (building it after every event would cost O(plugins) each
+// time: O(plugins²) to stop them all). While the loop runs, the caller waits for it.
+launcher_status supervisor::impl::status() {
+  std::unique_lock lock(status_mutex_);
+  if (loop_running_ && std::this_thread::get_id() == loop_thread_) {  // a diagnostics handler
+    lock.unlock();
+    publish();
+    lock.lock();
+  } else if (loop_running_) {
+    const auto wanted = ++status_requested_;
+    try {
+      asio::post(ioc_, [this] { publish(); });
+      status_changed_.wait_for(lock, status_patience,
+                               [&] { return status_published_ >= wanted || !loop_running_; });
+    } catch (...) {  // the last snapshot, then
+    }
+  }
+  return status_;
+}
+
+// The machine's view of every plugin, for status() from other threads. On the loop thread.
+void supervisor::impl::publish() {
+  std::uint64_t requested = 0;
+  {
+    const std::lock_guard lock(status_mutex_);
+    requested = status_requested_;
+  }
+  const auto steady_now = clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  const auto wall = [&](clock::time_point t) {
+    return system_now -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
+  };
+  launcher_status fresh;
+  fresh.phase = to_string(machine_.phase());
+  fresh.taken = system_now;
+  fresh.plugins.reserve(machine_.plugin_count());
+  machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
+    plugin_status p;
+    p.name = v.name;
+    p.state = supervision_machine::shown_state(v);
+    p.pid = v.pid;
+    p.restarts = v.restarts;
+    if (v.since) p.since = wall(*v.since);
+    if (v.next_restart) p.next_restart = wall(*v.next_restart);
+    if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
+    if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
+    p.by_hand = v.by_hand;
+    p.exit_codes = std::move(v.exit_codes);
+    p.exit_signals = std::move(v.exit_signals);
+    if (const auto it = totals_.find(v.name); it != totals_.end()) {
+      p.out = {it->second[0].lines, it->second[0].bytes};
+      p.err = {it->second[1].lines, it->second[1].bytes};
+    }
+    fresh.plugins.push_back(std::move(p));
+  });
+  fresh.sinks = out_.statuses();
+  fresh.pid = context_.host_pid;
+  fresh.started = started_;
+  {
+    const std::lock_guard lock(status_mutex_);
+    status_ = std::move(fresh);
+    status_published_ = requested;
+  }
+  status_changed_.notify_all();
+}
+
+}  // namespace plughost::detail
