@@ -64,7 +64,7 @@ std::vector<detail::launch_item> launcher::impl::reload_items() {
     fresh.sinks = std::move(settings.sinks);
     settings = std::move(fresh);
     runners = std::move(fresh_runners);
-    the_plan = std::move(fresh_plan);
+    publish_plan(std::move(fresh_plan));
     bool ok = true;
     return launch_items(reporting::reload, ok);
   } catch (const std::exception&) {
