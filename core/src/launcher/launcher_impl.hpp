@@ -67,6 +67,8 @@ struct launcher::impl {
 
   std::vector<detail::launch_item> reload_items();
   void report_reload_errors();
+  void adopt(detail::launch_settings fresh, std::vector<detail::loaded_runner> fresh_runners,
+             plughost::plan fresh_plan);
   void warn_of_what_stays(const detail::launch_settings& fresh,
                           const std::function<void(const std::string&)>& warn) const;
 
