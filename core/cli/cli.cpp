@@ -351,19 +351,19 @@ int show_modules(const listing_choice& c) {
 
 int show_list(listing_choice& c) {
   read_config_json(c.options, max_plugin_config_bytes);
-  const launcher l(c.options);
+  const auto listed = launcher(c.options).plan();  // a copy: it outlives the launcher
   if (c.json) {
-    fmt::print("{}\n", to_json(l.plan()));
+    fmt::print("{}\n", to_json(listed));
   } else {
-    print_plan(l.plan());
+    print_plan(listed);
   }
   // A deployment can gate on it: a plugin meant for this process cannot run, or run would
   // refuse a location that does not exist.
-  for (const auto& e : l.plan().location_errors) fmt::print(stderr, "plughost: error: {}\n", e);
-  const auto& plugins = l.plan().plugins;
+  for (const auto& e : listed.location_errors) fmt::print(stderr, "plughost: error: {}\n", e);
+  const auto& plugins = listed.plugins;
   return std::any_of(plugins.begin(), plugins.end(),
                      [](const auto& p) { return p.decision == decision::error; }) ||
-                 !l.plan().location_errors.empty()
+                 !listed.location_errors.empty()
              ? 1
              : 0;
 }

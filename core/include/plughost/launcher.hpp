@@ -142,7 +142,7 @@ std::filesystem::path control_socket_folder(const launch_options& options);
 /// Renders a status as a JSON object (times in UTC, RFC 3339).
 std::string to_json(const launcher_status& s);
 
-/// Thread-safety: construct, plan(), run() and start() from one thread; stop(), reload(),
+/// Thread-safety: construct, run() and start() from one thread; plan(), stop(), reload(),
 /// status() and wait() from any thread at any time (not async-signal-safe: for signals, use
 /// launch_options::handle_signals). Destroying a launcher that was start()ed stops it and waits.
 class launcher {
@@ -156,7 +156,9 @@ class launcher {
   launcher(const launcher&) = delete;
   launcher& operator=(const launcher&) = delete;
 
-  const plughost::plan& plan() const noexcept;
+  /// What was found and decided: at construction, then after each reload that read the
+  /// configuration. A copy (a reload replaces the launcher's own on another thread). Thread-safe.
+  plughost::plan plan() const;
 
   /// Opens the sinks, starts every selected plugin and supervises them until no plugin's
   /// process group has a live process and no restart is pending, or stop() was called and the

@@ -9,7 +9,8 @@
  * Threading:
  * - An options object belongs to one thread at a time.
  * - A launcher is created, run, started and freed on one thread; plughost_launcher_stop(),
- *   _reload(), _status_json() and _wait() may be called from any thread at any time.
+ *   _reload(), _status_json(), _plan_json() and _wait() may be called from any thread at any
+ *   time.
  * - The record and diagnostics callbacks are called from plughost's own threads (a writer thread
  *   for records, any of the launcher's threads for diagnostics, the thread of _run() among
  *   them), one call at a time each. They may call plughost_launcher_stop(), _reload(),

@@ -62,23 +62,35 @@ launcher::impl::impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
            [this] { reopen_sinks(); }, [this] { report_reload_errors(); }}) {
   auto warnings = base.all_warnings();  // after the settings: they load the modules they use
   runners = detail::load_runners(settings, warnings);
-  the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
-  warnings.insert(warnings.end(), the_plan.warnings.begin(), the_plan.warnings.end());
-  the_plan.warnings = std::move(warnings);
+  auto plan = detail::build_plan(settings, runners, base.env, base.permissions);
+  warnings.insert(warnings.end(), plan.warnings.begin(), plan.warnings.end());
+  plan.warnings = std::move(warnings);
   // A location run() refuses is its error, not also a warning before it.
   std::vector<std::string> refused;
   if (!settings.missing_locations.allow_missing && settings.missing_locations.wait.count() == 0) {
     for (const auto& location : missing_locations()) {
-      the_plan.location_errors.push_back(
+      plan.location_errors.push_back(
           config_error(settings.locations_from, missing_location_error(location)).what());
       refused.push_back(fmt::format("plugin location {} does not exist", location.string()));
     }
   }
-  for (const auto& w : the_plan.warnings) {
+  for (const auto& w : plan.warnings) {
     if (std::find(refused.begin(), refused.end(), w) == refused.end()) {
       detail::log().warn("{}", w);
     }
   }
+  publish_plan(std::move(plan));
+}
+
+std::shared_ptr<const plughost::plan> launcher::impl::current_plan() const {
+  const std::lock_guard lock(plan_mutex);
+  return the_plan;
+}
+
+void launcher::impl::publish_plan(plughost::plan p) {
+  auto fresh = std::make_shared<const plughost::plan>(std::move(p));
+  const std::lock_guard lock(plan_mutex);
+  the_plan = std::move(fresh);  // the one it replaces is freed by its last reader
 }
 
 std::string launcher::impl::missing_location_error(const std::filesystem::path& location) const {
@@ -126,8 +138,8 @@ launcher::~launcher() {
   }
 }
 
-const plughost::plan& launcher::plan() const noexcept {
-  return impl_->the_plan;
+plughost::plan launcher::plan() const {
+  return *impl_->current_plan();  // copied outside the lock: a reload need not wait for it
 }
 
 int launcher::run() {

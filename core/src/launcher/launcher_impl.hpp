@@ -67,6 +67,8 @@ struct launcher::impl {
 
   std::vector<detail::launch_item> reload_items();
   void report_reload_errors();
+  void adopt(detail::launch_settings fresh, std::vector<detail::loaded_runner> fresh_runners,
+             plughost::plan fresh_plan);
   void warn_of_what_stays(const detail::launch_settings& fresh,
                           const std::function<void(const std::string&)>& warn) const;
 
@@ -91,7 +93,12 @@ struct launcher::impl {
   detail::record_tap tap;  // before the dispatch, which hands it batches
   detail::record_dispatch dispatch;
   std::vector<detail::loaded_runner> runners;
-  plughost::plan the_plan;
+  // The plan, replaced whole (a reload, on the planner thread) and read from any thread (plan()):
+  // a snapshot nobody changes, behind plan_mutex.
+  std::shared_ptr<const plughost::plan> current_plan() const;
+  void publish_plan(plughost::plan p);
+  mutable std::mutex plan_mutex;
+  std::shared_ptr<const plughost::plan> the_plan;
   // After what its planner thread uses (reload_items): destroyed, and that thread joined, first.
   detail::supervisor supervisor;
 

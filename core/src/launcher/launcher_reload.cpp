@@ -58,19 +58,26 @@ std::vector<detail::launch_item> launcher::impl::reload_items() {
         !problem.empty()) {
       throw config_error("plugin environment", problem);
     }
-    fresh.control_socket = settings.control_socket;
-    fresh.control_socket_named = settings.control_socket_named;
-    fresh.metrics = settings.metrics;
-    fresh.sinks = std::move(settings.sinks);
-    settings = std::move(fresh);
-    runners = std::move(fresh_runners);
-    the_plan = std::move(fresh_plan);
+    adopt(std::move(fresh), std::move(fresh_runners), std::move(fresh_plan));
     bool ok = true;
     return launch_items(reporting::reload, ok);
   } catch (const std::exception&) {
     for (const auto& w : news()) detail::log().warn("{}", w);
     throw;  // the supervisor says it failed, and why
   }
+}
+
+// The new settings, runners and plan replace the old; what a reload does not change stays.
+void launcher::impl::adopt(detail::launch_settings fresh,
+                           std::vector<detail::loaded_runner> fresh_runners,
+                           plughost::plan fresh_plan) {
+  fresh.control_socket = settings.control_socket;
+  fresh.control_socket_named = settings.control_socket_named;
+  fresh.metrics = settings.metrics;
+  fresh.sinks = std::move(settings.sinks);
+  settings = std::move(fresh);
+  runners = std::move(fresh_runners);
+  publish_plan(std::move(fresh_plan));
 }
 
 // What a reload does not change (the sinks, the control socket, the metrics endpoint) is said

@@ -49,7 +49,7 @@ void launcher::impl::report_error(const std::string& plugin, const std::string& 
 }
 
 std::vector<detail::launch_item> launcher::impl::launch_items(reporting report, bool& ok) {
-  return launch_items(settings, the_plan, runners, report, ok);
+  return launch_items(settings, *current_plan(), runners, report, ok);
 }
 
 std::vector<detail::launch_item> launcher::impl::launch_items(
@@ -142,8 +142,9 @@ void launcher::impl::check_locations() {
     if (options.handle_signals) ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     if (missing.size() < initially) {
       // What appeared is looked at again.
-      the_plan = detail::build_plan(settings, runners, base.env, base.permissions);
-      for (const auto& w : the_plan.warnings) detail::log().warn("{}", w);
+      auto plan = detail::build_plan(settings, runners, base.env, base.permissions);
+      for (const auto& w : plan.warnings) detail::log().warn("{}", w);
+      publish_plan(std::move(plan));
     }
   }
   if (missing.empty() || policy.allow_missing || stop_asked) return;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <thread>
@@ -84,6 +85,43 @@ TEST(launcher_api, reload_from_another_thread_starts_a_new_plugin) {
   EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
 }
 
+// plan() from another thread while reloads replace the plan (on the supervisor's planner
+// thread): each call a whole copy. ThreadSanitizer reports a data race when plan() hands out the
+// launcher's own, which a reload assigns while the other thread reads it.
+TEST(launcher_api, plan_can_be_read_from_another_thread_while_reloads_replace_it) {
+  temp_dir dir;
+  dir.write("plugins/p0.sh", "exec sleep 300\n", fs::perms(0755));
+  launcher l(options_for(dir));
+  l.start();
+  // reload() before the loop runs does nothing.
+  ASSERT_TRUE(test::eventually([&] { return l.status().phase == "running"; }));
+  std::atomic<bool> done{false};
+  std::size_t most = 0;
+  bool whole = true;
+  std::thread reader([&] {
+    for (bool last = false; !last;) {  // once more after `done`: the last plan too
+      last = done;
+      const auto plan = l.plan();
+      most = std::max(most, plan.plugins.size());
+      for (const auto& p : plan.plugins) whole = whole && p.decision == decision::run;
+    }
+  });
+  constexpr std::size_t plugins = 8;
+  bool reloaded = true;
+  for (std::size_t i = 1; i < plugins; ++i) {
+    dir.write("plugins/p" + std::to_string(i) + ".sh", "exec sleep 300\n", fs::perms(0755));
+    l.reload();
+    reloaded = reloaded && test::eventually([&] { return l.plan().plugins.size() == i + 1; });
+  }
+  done = true;
+  reader.join();
+  l.stop();
+  EXPECT_EQ(l.wait(), 0);
+  EXPECT_TRUE(reloaded);
+  EXPECT_TRUE(whole);
+  EXPECT_EQ(most, plugins);
+}
+
 TEST(launcher_api, stop_before_run_starts_nothing) {
   temp_dir dir;
   dir.write("plugins/touch.sh", "touch \"$0.ran\"\n", fs::perms(0755));
@@ -157,9 +195,10 @@ TEST(launcher_api, allow_insecure_permissions_runs_them_with_a_warning) {
   auto o = options_for(dir);
   o.allow_insecure_permissions = true;
   launcher l(o);
-  ASSERT_EQ(l.plan().plugins.size(), 1u);
-  EXPECT_EQ(l.plan().plugins[0].decision, decision::run);
-  EXPECT_EQ(std::count(l.plan().warnings.begin(), l.plan().warnings.end(),
+  const auto plan = l.plan();
+  ASSERT_EQ(plan.plugins.size(), 1u);
+  EXPECT_EQ(plan.plugins[0].decision, decision::run);
+  EXPECT_EQ(std::count(plan.warnings.begin(), plan.warnings.end(),
                        "--allow-insecure-permissions: plughost runs as root and does not check "
                        "who owns plugins and modules or may write them: whoever can write one "
                        "runs code as root"),

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -92,6 +93,44 @@ TEST(supervisor, the_loop_answers_while_a_reload_is_planned) {
   out.close(std::chrono::seconds(5));
   EXPECT_TRUE(ok);
   EXPECT_TRUE(test::processes_with_marker(marker).empty());
+}
+
+// Reloads asked for while one is being planned are merged into one more planning after it (it
+// reads the configuration as it is then).
+TEST(supervisor, reloads_asked_for_while_planning_are_planned_once_more) {
+  const test::temp_dir dir;
+  const auto marker = dir.marker();
+  record_dispatch out;
+  out.open({{"test", "test", callback_sink([](const record&) {}), {}, {}, true}});
+  gate first;
+  std::atomic<int> plans{0};
+  supervisor_options options;
+  options.reload = [&] {
+    if (++plans == 1) {
+      first.enter_and_wait();
+      return std::vector{sleeper("a", marker)};
+    }
+    return std::vector{sleeper("a", marker), sleeper("b", marker)};
+  };
+  supervisor s(out, options);
+  std::thread loop([&] { s.run({sleeper("a", marker)}); });
+  ASSERT_TRUE(test::eventually([&] { return state_of(s.status(), "a") == "running"; }));
+
+  s.reload();
+  ASSERT_TRUE(first.wait_entered());
+  s.reload();
+  s.reload();
+  // Both requests have reached the loop once a status() asked after them is answered.
+  EXPECT_TRUE(test::eventually([&] { return s.status().plugins.size() == 1; }));
+  first.let_through();
+  EXPECT_TRUE(test::eventually([&] { return state_of(s.status(), "b") == "running"; }));
+  EXPECT_EQ(plans, 2);
+  // Nothing is being planned: one that is waited for plans again, and says what it changed.
+  EXPECT_EQ(s.reload_now(), "reloaded: 0 started, 0 restarted, 0 stopped");
+  EXPECT_EQ(plans, 3);
+  s.stop();
+  loop.join();
+  out.close(std::chrono::seconds(5));
 }
 
 }  // namespace
