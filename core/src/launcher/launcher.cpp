@@ -21,6 +21,7 @@
 #include "output/record_dispatch.hpp"
 #include "plan/plan_builder.hpp"
 #include "plughost/error.hpp"
+#include "plughost/events.hpp"
 #include "plughost/record.hpp"
 #include "plughost/sink.hpp"
 #include "plughost/sink_helpers.hpp"
@@ -147,7 +148,7 @@ struct launcher::impl {
   void report_error(const std::string& plugin, const std::string& message) {
     detail::log().error("plugin {}: {}", visible_name(plugin), message);
     const event_field fields[] = {{"message", std::string_view(message)}};
-    dispatch.event(plugin, 0, "error", fields);
+    dispatch.event(plugin, 0, events::error, fields);
   }
 
   // What launch_items() reports: at the start, the plan's errors and skips; at a reload, its
@@ -173,7 +174,7 @@ struct launcher::impl {
       if (p.decision == decision::skip) {
         if (report != reporting::start) continue;
         const event_field fields[] = {{"reason", std::string_view(p.reason)}};
-        dispatch.event(p.name, 0, "skipped", fields);
+        dispatch.event(p.name, 0, events::skipped, fields);
       } else if (p.decision == decision::error) {
         ok = false;
         error(p.name, p.reason);
