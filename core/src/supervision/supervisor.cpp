@@ -37,6 +37,7 @@
 #include "output/output_pump.hpp"
 #include "plughost/error.hpp"
 #include "supervision/guardian.hpp"
+#include "supervision/published_state.hpp"
 #include "supervision/room_timers.hpp"
 #include "supervision/run_processes.hpp"
 #include "supervision/spawn.hpp"
@@ -91,14 +92,14 @@ class supervisor::impl : private supervision_port {
   bool run(std::vector<launch_item> items) {
     if (stop_requested_) {  // stopped before it ran: nothing starts
       const std::lock_guard lock(status_mutex_);
-      status_.phase = to_string(run_phase::finished);
+      status_.phase = launcher_phase::finished;
       return true;
     }
     {
       const std::lock_guard lock(status_mutex_);
       loop_thread_ = std::this_thread::get_id();
       loop_running_ = true;
-      status_.phase = to_string(run_phase::starting);
+      status_.phase = launcher_phase::starting;
       status_.taken = std::chrono::system_clock::now();
       started_ = status_.taken;
     }
@@ -252,28 +253,21 @@ class supervisor::impl : private supervision_port {
              std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
     };
     launcher_status fresh;
-    fresh.phase = to_string(machine_.phase());
+    fresh.phase = published_phase(machine_.phase());
     fresh.taken = system_now;
     fresh.plugins.reserve(machine_.plugin_count());
     machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
       plugin_status p;
       p.name = v.name;
-      p.state = to_string(v.state);
-      // A run being stopped (by hand, by a reload, by the shutdown) says so.
-      if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
-        p.state = "stopping";
-      }
-      // Its main process has exited; what it wrote waits for room in a full `block` sink.
-      if (const auto* io = v.current ? find(*v.current) : nullptr; io && io->held_exit) {
-        p.state = "draining";
-      }
+      const auto* io = v.current ? find(*v.current) : nullptr;
+      p.state = published_state(v.state, v.current_state, io && io->held_exit);
       p.pid = v.pid;
       p.restarts = v.restarts;
       if (v.since) p.since = wall(*v.since);
       if (v.next_restart) p.next_restart = wall(*v.next_restart);
       if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
       if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
-      p.by_hand = v.by_hand;
+      p.by_hand = published_by_hand(v.by_hand);
       p.exit_codes = std::move(v.exit_codes);
       p.exit_signals = std::move(v.exit_signals);
       if (const auto it = totals_.find(v.name); it != totals_.end()) {
