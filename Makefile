@@ -1,5 +1,5 @@
 # Entry points. `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
-.PHONY: all deps build test demo bench install package wheel format format-check clean
+.PHONY: all deps build test demo bench mutate install package wheel format format-check clean
 
 BUILD_DIR := build
 PREFIX ?= /usr/local
@@ -25,6 +25,11 @@ bench: build
 	cmake --preset default
 	cmake --build --preset default
 	python3 bench/run_bench.py --build $(BUILD_DIR)
+
+# Mutation testing of core/src/supervision/ (scripts/mutate.py; CONTRIBUTING.md): its own build
+# in build-mutate/, not part of `make test`. Exits non-zero when a mutant survives.
+mutate: deps
+	python3 scripts/mutate.py
 
 # Only what is installed is built, with only the build dependencies (no test tools), and
 # installed stripped (the build tree in build-release/ keeps the debug information).
@@ -54,4 +59,4 @@ format-check:
 	./scripts/format.sh --check
 
 clean:
-	rm -rf $(BUILD_DIR) build-release dist
+	rm -rf $(BUILD_DIR) build-release build-mutate dist

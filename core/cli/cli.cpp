@@ -195,11 +195,12 @@ void print_modules(const module_report& r) {
   std::size_t width = 4;
   for (const auto& m : r.modules) width = std::max(width, m.name.size());
   for (const auto& m : r.modules) {
-    if (m.status == "failed" && m.name.empty()) {
-      fmt::print("{:<9}{}: {}\n", m.status, visible(m.source), visible(m.reason));
+    if (m.status == module_status::failed && m.name.empty()) {
+      fmt::print("{:<9}{}: {}\n", to_string(m.status), visible(m.source), visible(m.reason));
       continue;
     }
-    fmt::print("{:<9}{:<7}{:<{}}  abi {}  {}", m.status, m.kind, m.name, width, m.abi_version,
+    fmt::print("{:<9}{:<7}{:<{}}  abi {}  {}", to_string(m.status),
+               m.kind ? to_string(*m.kind) : std::string_view(), m.name, width, m.abi_version,
                visible(m.source));
     if (!m.extensions.empty()) fmt::print("  claims {}", fmt::join(m.extensions, " "));
     if (!m.reason.empty()) fmt::print("  ({})", visible(m.reason));

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 
 namespace plughost::sinks {
@@ -100,7 +101,7 @@ void file_sink::write(const record& r) {
   if (r.stream == stream::event) {
     file_for(r.plugin).write(format_line(r, format_timestamp(r.time)));
     // Its run is over: a renamed or removed plugin must not keep its file open for ever.
-    if (per_plugin_ && r.event == "exited") close_file_of(r.plugin);
+    if (per_plugin_ && r.event == events::exited) close_file_of(r.plugin);
     return;
   }
   const auto& prefix = prefix_for(r);

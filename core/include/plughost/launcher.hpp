@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plughost/config.hpp"
+#include "plughost/module_kind.hpp"
 
 // Everything this header declares is part of libplughost's interface (docs/embedding.md).
 #pragma GCC visibility push(default)
@@ -64,14 +65,35 @@ struct plan {
 /// Renders a plan as the `plughost list --json` object.
 std::string to_json(const plan& p);
 
+/// What a plugin is doing (plugin_status::state). Later versions may add states.
+enum class plugin_state {
+  starting,   ///< being started
+  running,    ///< a process of its current run lives
+  stopping,   ///< its run is being stopped (stop signal sent, or SIGKILL)
+  draining,   ///< its main process exited; what it wrote waits for room in a full `block` sink
+  backoff,    ///< its run ended; it restarts at next_restart
+  replacing,  ///< a reload changed its file: the run is stopped, then the new file starts
+  exited,     ///< ended well, no restart
+  failed,     ///< for good: exited non-zero without a restart to follow, gave up, timed out, or
+              ///< could not start
+  stopped,    ///< stopped by plughost (the shutdown, or by hand)
+  retired,    ///< gone from the configuration after a reload
+};
+
+/// "starting", "running", "stopping", "draining", "backoff", "replacing", "exited", "failed",
+/// "stopped" or "retired": as `plughost status`, the JSON and the C API name them.
+std::string_view to_string(plugin_state s) noexcept;
+
+/// Whether a plugin was stopped or started by hand (plugin_status::by_hand).
+enum class by_hand_action { none, stopped, started };
+
+/// "" (none), "stopped" or "started".
+std::string_view to_string(by_hand_action a) noexcept;
+
 /// One plugin, as the launcher supervises it.
 struct plugin_status {
   std::string name;
-  /// starting, running, stopping (its run is being stopped), backoff (waiting to restart),
-  /// replacing (a reload changed its file),
-  /// exited (ended well, no restart), failed (for good), stopped (by plughost), retired (gone
-  /// from the configuration after a reload)
-  std::string state;
+  plugin_state state = plugin_state::starting;
   int pid = 0;                 ///< of its current run; 0 when none
   std::uint64_t restarts = 0;  ///< runs its restart policy started
   /// When its current run started.
@@ -80,9 +102,9 @@ struct plugin_status {
   std::optional<std::string> last_signal;  ///< or killed by this signal ("SIGKILL")
   /// backoff: when it starts again.
   std::optional<std::chrono::system_clock::time_point> next_restart;
-  /// "stopped" or "started" when it was stopped or started by hand (launcher::stop_plugin(), the
-  /// control socket) since the run or the last reload began; empty otherwise.
-  std::string by_hand;
+  /// stopped or started when it was stopped or started by hand (launcher::stop_plugin(), the
+  /// control socket) since the run or the last reload began; none otherwise.
+  by_hand_action by_hand = by_hand_action::none;
   /// What it wrote, in all its runs: records (a line over the length limit counts once per
   /// piece) and bytes, newlines included.
   struct stream_count {
@@ -107,10 +129,15 @@ struct sink_status {
   std::map<std::string, std::uint64_t> dropped;
 };
 
+/// Where a launcher's run is (launcher_status::phase).
+enum class launcher_phase { not_started, starting, running, stopping, finished };
+
+/// "not started", "starting", "running", "stopping" or "finished".
+std::string_view to_string(launcher_phase p) noexcept;
+
 /// A snapshot of a launcher's run.
 struct launcher_status {
-  /// "not started", "starting", "running", "stopping" or "finished"
-  std::string phase = "not started";
+  launcher_phase phase = launcher_phase::not_started;
   /// When it was taken: at the call, unless the event loop was busy for more than a second (in
   /// a handler of the program's, e.g.); then it is the last one taken. None before the run.
   std::optional<std::chrono::system_clock::time_point> taken;
@@ -223,11 +250,21 @@ class launcher {
   std::unique_ptr<impl> impl_;
 };
 
+/// What became of a module found on the search path (module_info::status).
+enum class module_status {
+  loaded,
+  shadowed,  ///< another module earlier on the search path has its kind and name
+  failed,
+};
+
+/// "loaded", "shadowed" or "failed".
+std::string_view to_string(module_status s) noexcept;
+
 /// One module found on the module search path (what `plughost modules` prints).
 struct module_info {
-  std::string status;  ///< "loaded", "shadowed" (another module has its kind and name) or "failed"
-  std::string kind;    ///< "runner" or "sink"; empty when it failed to load
-  std::string name;    ///< empty when it failed to load
+  module_status status = module_status::failed;
+  std::optional<module_kind> kind;  ///< none when it failed to load before saying its kind
+  std::string name;                 ///< empty when it failed to load
   std::uint32_t abi_version = 0;
   std::string source;  ///< "built-in" or the .so's path
   std::string description;

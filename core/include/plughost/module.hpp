@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "plughost/module_kind.hpp"
 #include "plughost/runner.hpp"
 #include "plughost/sink.hpp"
 #include "plughost/version.hpp"
@@ -88,11 +89,6 @@ constexpr module_build this_module_build() {
   detail::copy_cut(b.plughost, PLUGHOST_VERSION_STRING);
   return b;
 }
-
-enum class module_kind { runner, sink };
-
-/// "runner" or "sink".
-std::string_view to_string(module_kind kind) noexcept;
 
 /// The type of one setting; the core parses and checks values before a module sees them.
 enum class setting_type {

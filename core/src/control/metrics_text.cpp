@@ -76,14 +76,16 @@ void plugin_state_metrics(exposition& m, const launcher_status& s) {
   };
   per_plugin("plughost_plugin_up", "gauge", "1 while the plugin's process runs, 0 otherwise.",
              [&](const plugin_status& p, const std::string& l) {
-               m.sample("plughost_plugin_up", l, p.state == "running" && p.pid != 0 ? 1 : 0);
+               m.sample("plughost_plugin_up", l,
+                        p.state == plughost::plugin_state::running && p.pid != 0 ? 1 : 0);
              });
   m.family("plughost_plugin_state", "gauge",
            "1 for the state the plugin is in (starting, running, backoff, replacing, exited, "
            "failed, stopped, retired).");
   for (const auto& p : s.plugins) {
     m.sample("plughost_plugin_state",
-             fmt::format("plugin=\"{}\",state=\"{}\"", label(p.name), label(p.state)), 1);
+             fmt::format("plugin=\"{}\",state=\"{}\"", label(p.name), label(to_string(p.state))),
+             1);
   }
   per_plugin("plughost_plugin_restarts_total", "counter",
              "Runs of the plugin its restart policy started.",
@@ -190,8 +192,8 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
 
 bool healthy(const launcher_status& s, std::chrono::system_clock::time_point now,
              std::string& why) {
-  if (s.phase != "starting" && s.phase != "running") {
-    why = "plughost is " + s.phase;
+  if (s.phase != launcher_phase::starting && s.phase != launcher_phase::running) {
+    why = "plughost is " + std::string(to_string(s.phase));
     return false;
   }
   if (!s.taken || now - *s.taken > loop_patience) {

@@ -11,6 +11,7 @@
 #include "launcher/plugin_environment.hpp"
 #include "modules/module_registry.hpp"
 #include "plughost/error.hpp"
+#include "plughost/events.hpp"
 #include "plughost/record.hpp"
 #include "plughost/sink_helpers.hpp"
 
@@ -45,7 +46,7 @@ std::vector<detail::named_sink> launcher::impl::open_sinks() const {
 void launcher::impl::report_error(const std::string& plugin, const std::string& message) {
   detail::log().error("plugin {}: {}", visible_name(plugin), message);
   const event_field fields[] = {{"message", std::string_view(message)}};
-  dispatch.event(plugin, 0, "error", fields);
+  dispatch.event(plugin, 0, events::error, fields);
 }
 
 std::vector<detail::launch_item> launcher::impl::launch_items(reporting report, bool& ok) {
@@ -69,7 +70,7 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
     if (p.decision == decision::skip) {
       if (report != reporting::start) continue;
       const event_field fields[] = {{"reason", std::string_view(p.reason)}};
-      dispatch.event(p.name, 0, "skipped", fields);
+      dispatch.event(p.name, 0, events::skipped, fields);
     } else if (p.decision == decision::error) {
       ok = false;
       error(p.name, p.reason);

@@ -32,6 +32,72 @@ std::string_view to_string(decision d) noexcept {
   return "error";
 }
 
+std::string_view to_string(plugin_state s) noexcept {
+  switch (s) {
+    case plugin_state::starting:
+      return "starting";
+    case plugin_state::running:
+      return "running";
+    case plugin_state::stopping:
+      return "stopping";
+    case plugin_state::draining:
+      return "draining";
+    case plugin_state::backoff:
+      return "backoff";
+    case plugin_state::replacing:
+      return "replacing";
+    case plugin_state::exited:
+      return "exited";
+    case plugin_state::failed:
+      return "failed";
+    case plugin_state::stopped:
+      return "stopped";
+    case plugin_state::retired:
+      return "retired";
+  }
+  return "?";
+}
+
+std::string_view to_string(by_hand_action a) noexcept {
+  switch (a) {
+    case by_hand_action::none:
+      return "";
+    case by_hand_action::stopped:
+      return "stopped";
+    case by_hand_action::started:
+      return "started";
+  }
+  return "";
+}
+
+std::string_view to_string(launcher_phase p) noexcept {
+  switch (p) {
+    case launcher_phase::not_started:
+      return "not started";
+    case launcher_phase::starting:
+      return "starting";
+    case launcher_phase::running:
+      return "running";
+    case launcher_phase::stopping:
+      return "stopping";
+    case launcher_phase::finished:
+      return "finished";
+  }
+  return "?";
+}
+
+std::string_view to_string(module_status s) noexcept {
+  switch (s) {
+    case module_status::loaded:
+      return "loaded";
+    case module_status::shadowed:
+      return "shadowed";
+    case module_status::failed:
+      return "failed";
+  }
+  return "failed";
+}
+
 std::string to_json(const plan& p) {
   using json = nlohmann::ordered_json;
   json out;
@@ -120,50 +186,63 @@ std::filesystem::path control_socket_folder(const launch_options& options) {
                                     : detail::environment_block::current());
 }
 
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+ordered_json json_time(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? ordered_json(format_timestamp(*t)) : ordered_json(nullptr);
+}
+
+// One plugin of a status, as of `taken`.
+ordered_json plugin_json(const plugin_status& p,
+                         const std::optional<std::chrono::system_clock::time_point>& taken) {
+  using json = ordered_json;
+  json item;
+  item["name"] = p.name;
+  item["state"] = to_string(p.state);
+  item["pid"] = p.pid == 0 ? json(nullptr) : json(p.pid);
+  item["restarts"] = p.restarts;
+  item["since"] = json_time(p.since);
+  // As of `taken`: what a reader would otherwise compute from two time stamps.
+  const auto seconds_between = [](auto from, auto to) {
+    return std::round(std::chrono::duration<double>(to - from).count() * 1000) / 1000;
+  };
+  item["uptime_seconds"] =
+      p.since && taken ? json(seconds_between(*p.since, *taken)) : json(nullptr);
+  item["last_exit_code"] = p.last_exit_code ? json(*p.last_exit_code) : json(nullptr);
+  item["last_signal"] = p.last_signal ? json(*p.last_signal) : json(nullptr);
+  item["next_restart"] = json_time(p.next_restart);
+  item["next_restart_in_seconds"] =
+      p.next_restart && taken ? json(seconds_between(*taken, *p.next_restart)) : json(nullptr);
+  item["by_hand"] = p.by_hand == by_hand_action::none ? json(nullptr) : json(to_string(p.by_hand));
+  item["stdout"] = {{"lines", p.out.lines}, {"bytes", p.out.bytes}};
+  item["stderr"] = {{"lines", p.err.lines}, {"bytes", p.err.bytes}};
+  json codes = json::object();
+  for (const auto& [code, n] : p.exit_codes) codes[std::to_string(code)] = n;
+  item["exit_codes"] = std::move(codes);
+  item["exit_signals"] = p.exit_signals;
+  // JSON cannot hold bytes that are not UTF-8 (name has U+FFFD for them): this one is exact.
+  item["shown_name"] = visible_name(p.name);
+  return item;
+}
+
+}  // namespace
+
 std::string to_json(const launcher_status& s) {
-  using json = nlohmann::ordered_json;
-  const auto time = [](const auto& t) { return t ? json(format_timestamp(*t)) : json(nullptr); };
+  using json = ordered_json;
   json out;
-  out["phase"] = s.phase;
-  out["taken"] = time(s.taken);
+  out["phase"] = to_string(s.phase);
+  out["taken"] = json_time(s.taken);
   out["pid"] = s.pid == 0 ? json(nullptr) : json(s.pid);
-  out["started"] = time(s.started);
+  out["started"] = json_time(s.started);
   out["identity"] = s.who ? json{{"role", s.who->role ? json(*s.who->role) : json(nullptr)},
                                  {"worker_id", s.who->worker_id},
                                  {"worker_count", s.who->worker_count}}
                           : json(nullptr);
   out["parent_pid"] = s.parent_pid == 0 ? json(nullptr) : json(s.parent_pid);
   json plugins = json::array();
-  for (const auto& p : s.plugins) {
-    json item;
-    item["name"] = p.name;
-    item["state"] = p.state;
-    item["pid"] = p.pid == 0 ? json(nullptr) : json(p.pid);
-    item["restarts"] = p.restarts;
-    item["since"] = time(p.since);
-    // As of `taken`: what a reader would otherwise compute from two time stamps.
-    const auto seconds_between = [](auto from, auto to) {
-      return std::round(std::chrono::duration<double>(to - from).count() * 1000) / 1000;
-    };
-    item["uptime_seconds"] =
-        p.since && s.taken ? json(seconds_between(*p.since, *s.taken)) : json(nullptr);
-    item["last_exit_code"] = p.last_exit_code ? json(*p.last_exit_code) : json(nullptr);
-    item["last_signal"] = p.last_signal ? json(*p.last_signal) : json(nullptr);
-    item["next_restart"] = time(p.next_restart);
-    item["next_restart_in_seconds"] = p.next_restart && s.taken
-                                          ? json(seconds_between(*s.taken, *p.next_restart))
-                                          : json(nullptr);
-    item["by_hand"] = p.by_hand.empty() ? json(nullptr) : json(p.by_hand);
-    item["stdout"] = {{"lines", p.out.lines}, {"bytes", p.out.bytes}};
-    item["stderr"] = {{"lines", p.err.lines}, {"bytes", p.err.bytes}};
-    json codes = json::object();
-    for (const auto& [code, n] : p.exit_codes) codes[std::to_string(code)] = n;
-    item["exit_codes"] = std::move(codes);
-    item["exit_signals"] = p.exit_signals;
-    // JSON cannot hold bytes that are not UTF-8 (name has U+FFFD for them): this one is exact.
-    item["shown_name"] = visible_name(p.name);
-    plugins.push_back(std::move(item));
-  }
+  for (const auto& p : s.plugins) plugins.push_back(plugin_json(p, s.taken));
   out["plugins"] = std::move(plugins);
   json sinks = json::array();
   for (const auto& k : s.sinks) {
@@ -195,8 +274,10 @@ module_report list_modules(const launch_options& options) {
     const auto& s = m.summary;
     const auto shadowed_by = base.modules.shadowed_by(m);
     module_info info;
-    info.status = !shadowed_by.empty() ? "shadowed" : s.failure.empty() ? "loaded" : "failed";
-    info.kind = to_string(s.kind);
+    info.status = !shadowed_by.empty() ? module_status::shadowed
+                  : s.failure.empty()  ? module_status::loaded
+                                       : module_status::failed;
+    info.kind = s.kind;
     info.name = s.name;
     info.abi_version = s.abi_version;
     info.source = m.source;
@@ -208,7 +289,7 @@ module_report list_modules(const launch_options& options) {
   }
   for (const auto& f : base.modules.failures()) {
     module_info info;
-    info.status = "failed";
+    info.status = module_status::failed;
     info.source = f.source;
     info.reason = f.reason;
     report.modules.push_back(std::move(info));
@@ -225,14 +306,14 @@ std::string to_json(const module_report& r) {
   json modules = json::array();
   for (const auto& m : r.modules) {
     json item;
-    item["status"] = m.status;
-    item["kind"] = m.kind.empty() ? json(nullptr) : json(m.kind);
+    item["status"] = to_string(m.status);
+    item["kind"] = m.kind ? json(to_string(*m.kind)) : json(nullptr);
     item["name"] = m.name.empty() ? json(nullptr) : json(m.name);
     item["abi_version"] =
-        m.status == "failed" && m.name.empty() ? json(nullptr) : json(m.abi_version);
+        m.status == module_status::failed && m.name.empty() ? json(nullptr) : json(m.abi_version);
     item["source"] = m.source;
     item["description"] = m.description;
-    if (m.kind == "runner") item["extensions"] = m.extensions;
+    if (m.kind == module_kind::runner) item["extensions"] = m.extensions;
     item["built_with"] = m.built_with.empty() ? json(nullptr) : json(m.built_with);
     item["reason"] = m.reason.empty() ? json(nullptr) : json(m.reason);
     modules.push_back(std::move(item));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 
 namespace plughost {
@@ -195,26 +196,27 @@ std::string visible(std::string_view text) {
 
 namespace {
 std::string describe(const record& r) {
-  if (r.event == "started") {
+  if (r.event == events::started) {
     return fmt::format("started (pid {}): {}", r.pid, text_of(r, "argv"));
   }
-  if (r.event == "exited") {
+  if (r.event == events::exited) {
     if (find_field(r, "signal")) return fmt::format("killed by {}", text_of(r, "signal"));
     return fmt::format("exited with code {}", text_of(r, "exit_code"));
   }
-  if (r.event == "skipped") return fmt::format("skipped: {}", text_of(r, "reason"));
-  if (r.event == "error") return fmt::format("error: {}", text_of(r, "message"));
-  if (r.event == "restarting") {
+  if (r.event == events::skipped) return fmt::format("skipped: {}", text_of(r, "reason"));
+  if (r.event == events::error) return fmt::format("error: {}", text_of(r, "message"));
+  if (r.event == events::restarting) {
     return fmt::format("restarting in {}s (attempt {})", text_of(r, "delay"),
                        text_of(r, "attempt"));
   }
-  if (r.event == "gave_up") return fmt::format("gave up: {}", text_of(r, "reason"));
-  if (r.event == "next_run") return fmt::format("next run in {}s", text_of(r, "delay"));
-  if (r.event == "timed_out") return fmt::format("timed out after {}s", text_of(r, "timeout"));
-  if (r.event == "stopping") {
+  if (r.event == events::gave_up) return fmt::format("gave up: {}", text_of(r, "reason"));
+  if (r.event == events::next_run) return fmt::format("next run in {}s", text_of(r, "delay"));
+  if (r.event == events::timed_out)
+    return fmt::format("timed out after {}s", text_of(r, "timeout"));
+  if (r.event == events::stopping) {
     return fmt::format("stopping ({}): {}", text_of(r, "reason"), text_of(r, "signal"));
   }
-  if (r.event == "killed") {
+  if (r.event == events::killed) {
     const auto stop_signal = text_of(r, "stop_signal");  // none: killed without a stop signal
     if (stop_signal.empty()) return "killed with SIGKILL";
     return fmt::format("killed with SIGKILL: still running {}s after {}", text_of(r, "after"),

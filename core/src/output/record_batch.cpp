@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "plughost/events.hpp"
 namespace plughost::detail {
 
 // An event's strings and fields, owned. Events are rare: plain containers, built once, each
@@ -163,7 +164,7 @@ const record_batch::owned_event& record_batch::keep_event(const record& r) {
 }
 
 bool record_batch::is_report(const line_run& r) noexcept {
-  return r.event && (r.event->name == "dropped" || r.event->name == "lost");
+  return r.event && (r.event->name == events::dropped || r.event->name == events::lost);
 }
 
 bool record_batch::reports_only() const noexcept {

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 
 namespace plughost::detail {
@@ -249,7 +250,7 @@ void record_dispatch::report() noexcept {
             {"records", static_cast<std::int64_t>(n)},
             {"total", static_cast<std::int64_t>(all == dropped_[s].end() ? n : all->second)},
             {"reason", std::string_view("queue full")}};
-        event(plugin, 0, "dropped", fields);
+        event(plugin, 0, events::dropped, fields);
       }
       const auto lost = workers_[s]->take_lost();
       if (lost > lost_reported_[s]) {
@@ -259,7 +260,7 @@ void record_dispatch::report() noexcept {
             {"records", static_cast<std::int64_t>(lost - lost_reported_[s])},
             {"total", static_cast<std::int64_t>(lost)},
             {"message", std::string_view(message)}};
-        event("", 0, "lost", fields);
+        event("", 0, events::lost, fields);
         lost_reported_[s] = lost;
       }
     }

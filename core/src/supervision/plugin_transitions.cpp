@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/log.hpp"
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 #include "supervision/supervision_machine.hpp"
 
@@ -141,7 +142,7 @@ void supervision_machine::start_run(plugin& p) {
     p.start_error = *error;
     log().error("plugin {}: {}", visible_name(p.item.name), *error);
     const event_field fields[] = {{"message", std::string_view(*error)}};
-    port_.event(p.item.name, 0, "error", fields);
+    port_.event(p.item.name, 0, events::error, fields);
     on(p, plugin_event::run_ended, {{}, /*failed=*/true, clock::duration::zero()});
     return;
   }
@@ -155,7 +156,7 @@ void supervision_machine::start_run(plugin& p) {
   p.state = plugin_state::running;
   p.current = id;
   const event_field started[] = {{"argv", std::span<const std::string>(p.item.argv)}};
-  port_.event(r.name, r.pid, "started", started);
+  port_.event(r.name, r.pid, events::started, started);
   if (r.policy.timeout) port_.arm({timer_key::kind::limit, id}, *r.policy.timeout);
 }
 
@@ -178,7 +179,7 @@ void supervision_machine::by_policy(plugin& p, bool failed, clock::duration ran_
     const auto delay =
         std::max<clock::duration>(policy.interval - ran_for, clock::duration::zero());
     const event_field fields[] = {{"delay", seconds(delay)}};
-    port_.event(p.item.name, 0, "next_run", fields);
+    port_.event(p.item.name, 0, events::next_run, fields);
     return schedule(p, delay);
   }
   const bool again = policy.restart == restart_mode::always ||
@@ -193,12 +194,12 @@ void supervision_machine::by_policy(plugin& p, bool failed, clock::duration ran_
     log().error("plugin {} gave up: {}", visible_name(p.item.name), reason);
     const event_field fields[] = {{"restarts", std::int64_t{policy.max_restarts}},
                                   {"reason", std::string_view(reason)}};
-    port_.event(p.item.name, 0, "gave_up", fields);
+    port_.event(p.item.name, 0, events::gave_up, fields);
     return;
   }
   const auto delay = policy.backoff(p.attempts);
   const event_field fields[] = {{"attempt", std::int64_t{p.attempts}}, {"delay", seconds(delay)}};
-  port_.event(p.item.name, 0, "restarting", fields);
+  port_.event(p.item.name, 0, events::restarting, fields);
   schedule(p, delay);
 }
 

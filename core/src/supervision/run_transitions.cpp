@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/log.hpp"
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 #include "supervision/supervision_machine.hpp"
 
@@ -77,11 +78,11 @@ void supervision_machine::exit(run& r, exit_status status) {
   bool failed = status.by_signal || status.value != 0;
   if (!status.by_signal) {
     const event_field fields[] = {{"exit_code", std::int64_t{status.value}}};
-    port_.event(r.name, r.pid, "exited", fields);
+    port_.event(r.name, r.pid, events::exited, fields);
   } else {
     const auto name = signal_name(status.value);
     const event_field fields[] = {{"signal", std::string_view(name)}};
-    port_.event(r.name, r.pid, "exited", fields);
+    port_.event(r.name, r.pid, events::exited, fields);
   }
   if (signalled && !r.timed_out) failed = false;
   auto* p = find_plugin(r.owner);
@@ -105,7 +106,7 @@ void supervision_machine::time_out(run& r) {
   log().warn("plugin {} ran longer than its timeout of {}s: stopping it", visible_name(r.name),
              limit);
   const event_field fields[] = {{"timeout", limit}};
-  port_.event(r.name, r.pid, "timed_out", fields);
+  port_.event(r.name, r.pid, events::timed_out, fields);
   signal_stop(r, "timeout");
 }
 
@@ -118,7 +119,7 @@ void supervision_machine::signal_stop(run& r, std::string_view reason) {
   if (main_runs || port_.group_alive(r.pid)) {
     const auto name = signal_name(sig);
     const event_field fields[] = {{"signal", std::string_view(name)}, {"reason", reason}};
-    port_.event(r.name, r.pid, "stopping", fields);
+    port_.event(r.name, r.pid, events::stopping, fields);
   }
   port_.signal_group(r.pid, sig);
   r.stop_sent = port_.now();
@@ -138,7 +139,7 @@ void supervision_machine::signal_kill(run& r) {
     const event_field fields[] = {{"signal", std::string_view("SIGKILL")},
                                   {"after", after},
                                   {"stop_signal", std::string_view(stop_signal)}};
-    port_.event(r.name, r.pid, "killed", std::span(fields, r.stop_sent ? 3 : 2));
+    port_.event(r.name, r.pid, events::killed, std::span(fields, r.stop_sent ? 3 : 2));
   }
   port_.signal_group(r.pid, SIGKILL);
   r.state = main_runs ? run_state::killing : run_state::lingering_killing;

@@ -426,18 +426,6 @@ std::vector<supervision_machine::run_view> supervision_machine::runs() const {
   return out;
 }
 
-std::string_view supervision_machine::shown_state(const plugin_view& v) noexcept {
-  if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
-    return "stopping";
-  }
-  if (v.current_state == run_state::draining) return "draining";
-  if (v.state == plugin_state::held) return "stopped";
-  if (v.state == plugin_state::stopping_by_hand || v.state == plugin_state::stopping) {
-    return "stopping";
-  }
-  return to_string(v.state);
-}
-
 std::vector<std::string> supervision_machine::broken_invariants() const {
   auto broken = violations_;
   std::map<run_id, int> current_of;

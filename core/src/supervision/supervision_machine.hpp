@@ -156,10 +156,6 @@ class supervision_machine {
   const plugin_visits& plugin_cell_visits() const noexcept { return plugin_visits_; }
   const run_visits& run_cell_visits() const noexcept { return run_visits_; }
 
-  /// How status shows a plugin: its state, but "stopping" while its run is being stopped and
-  /// "draining" while its exit waits for room, "stopped" when stopped by hand.
-  static std::string_view shown_state(const plugin_view& v) noexcept;
-
  private:
   struct plugin {
     plugin_id id = 0;

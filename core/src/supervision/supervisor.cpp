@@ -37,14 +37,14 @@ supervisor::impl::~impl() {
 bool supervisor::impl::run(std::vector<launch_item> items) {
   if (stop_requested_) {  // stopped before it ran: nothing starts
     const std::lock_guard lock(status_mutex_);
-    status_.phase = to_string(run_phase::finished);
+    status_.phase = launcher_phase::finished;
     return true;
   }
   {
     const std::lock_guard lock(status_mutex_);
     loop_thread_ = std::this_thread::get_id();
     loop_running_ = true;
-    status_.phase = to_string(run_phase::starting);
+    status_.phase = launcher_phase::starting;
     status_.taken = std::chrono::system_clock::now();
     started_ = status_.taken;
   }

@@ -2,6 +2,7 @@
 // other threads (who wait for a fresh one, or get the last).
 #include <boost/asio/post.hpp>
 
+#include "supervision/published_state.hpp"
 #include "supervision/supervisor_impl.hpp"
 
 namespace plughost::detail {
@@ -48,20 +49,20 @@ void supervisor::impl::publish() {
            std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
   };
   launcher_status fresh;
-  fresh.phase = to_string(machine_.phase());
+  fresh.phase = published_phase(machine_.phase());
   fresh.taken = system_now;
   fresh.plugins.reserve(machine_.plugin_count());
   machine_.visit_plugins([&](supervision_machine::plugin_view&& v) {
     plugin_status p;
     p.name = v.name;
-    p.state = supervision_machine::shown_state(v);
+    p.state = published_state(v);
     p.pid = v.pid;
     p.restarts = v.restarts;
     if (v.since) p.since = wall(*v.since);
     if (v.next_restart) p.next_restart = wall(*v.next_restart);
     if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
     if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
-    p.by_hand = v.by_hand;
+    p.by_hand = published_by_hand(v.by_hand);
     p.exit_codes = std::move(v.exit_codes);
     p.exit_signals = std::move(v.exit_signals);
     if (const auto it = totals_.find(v.name); it != totals_.end()) {

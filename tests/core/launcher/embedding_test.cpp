@@ -192,7 +192,7 @@ TEST(embedding, start_runs_on_the_launchers_thread_and_status_follows_the_plugin
   auto o = options_for(dir);
   o.config_file = dir.path() / "plughost.yaml";
   launcher l(o);
-  EXPECT_EQ(l.status().phase, "not started");
+  EXPECT_EQ(l.status().phase, launcher_phase::not_started);
   l.start();
   const auto find = [](const launcher_status& s, const std::string& name) {
     for (const auto& p : s.plugins) {
@@ -202,13 +202,14 @@ TEST(embedding, start_runs_on_the_launchers_thread_and_status_follows_the_plugin
   };
   const bool settled = test::eventually([&] {
     const auto s = l.status();
-    return find(s, "stay.sh").state == "running" && find(s, "crash.sh").state == "backoff";
+    return find(s, "stay.sh").state == plugin_state::running &&
+           find(s, "crash.sh").state == plugin_state::backoff;
   });
   const auto s = l.status();
   l.stop();
   const int code = l.wait();
   ASSERT_TRUE(settled) << to_json(s);
-  EXPECT_EQ(s.phase, "running");
+  EXPECT_EQ(s.phase, launcher_phase::running);
   const auto stay = find(s, "stay.sh");
   EXPECT_GT(stay.pid, 0);
   EXPECT_TRUE(stay.since.has_value());
@@ -223,8 +224,8 @@ TEST(embedding, start_runs_on_the_launchers_thread_and_status_follows_the_plugin
   EXPECT_EQ(j["plugins"][0]["last_exit_code"], 3);
   EXPECT_EQ(code, 0);  // stopped while waiting to restart: not a failure for good
   const auto after = l.status();
-  EXPECT_EQ(after.phase, "finished");
-  EXPECT_EQ(find(after, "stay.sh").state, "stopped");
+  EXPECT_EQ(after.phase, launcher_phase::finished);
+  EXPECT_EQ(find(after, "stay.sh").state, plugin_state::stopped);
   EXPECT_EQ(find(after, "stay.sh").last_signal, "SIGTERM");
   EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());
 }
@@ -242,7 +243,7 @@ TEST(embedding, restarts_count_in_status) {
   EXPECT_EQ(l.wait(), 1);  // gave up
   const auto s = l.status();
   ASSERT_EQ(s.plugins.size(), 1u);
-  EXPECT_EQ(s.plugins[0].state, "failed");
+  EXPECT_EQ(s.plugins[0].state, plugin_state::failed);
   EXPECT_EQ(s.plugins[0].restarts, 2u);
   EXPECT_EQ(s.plugins[0].last_exit_code, 4);
 }
@@ -356,7 +357,7 @@ TEST(embedding, without_the_sigchld_handler_a_background_process_without_pipes_k
   l.start();
   EXPECT_EQ(l.wait(), 0);
   EXPECT_TRUE(test::processes_with_marker(dir.marker()).empty());  // not one second earlier
-  EXPECT_EQ(l.status().phase, "finished");
+  EXPECT_EQ(l.status().phase, launcher_phase::finished);
 }
 
 TEST(embedding, a_slow_program_sink_is_waited_for_never_left_behind) {
@@ -445,9 +446,9 @@ TEST(embedding, status_answers_from_the_last_snapshot_while_a_handler_holds_the_
   changed.notify_all();
   l.stop();
   EXPECT_EQ(l.wait(), 0);
-  EXPECT_EQ(s.phase, "running");
+  EXPECT_EQ(s.phase, launcher_phase::running);
   ASSERT_EQ(s.plugins.size(), 1u);
-  EXPECT_EQ(s.plugins[0].state, "running");
+  EXPECT_EQ(s.plugins[0].state, plugin_state::running);
   ASSERT_TRUE(s.taken.has_value());
   EXPECT_LT(*s.taken, called);  // the last snapshot, taken before the call
 }
@@ -473,7 +474,7 @@ TEST(embedding, reload_before_the_run_does_nothing_and_stop_before_it_ends_it) {
   l.stop();
   l.start();
   EXPECT_EQ(l.wait(), 0);
-  EXPECT_EQ(l.status().phase, "finished");
+  EXPECT_EQ(l.status().phase, launcher_phase::finished);
   EXPECT_TRUE(l.status().plugins.empty());
 }
 

@@ -94,7 +94,7 @@ TEST(launcher_api, plan_can_be_read_from_another_thread_while_reloads_replace_it
   launcher l(options_for(dir));
   l.start();
   // reload() before the loop runs does nothing.
-  ASSERT_TRUE(test::eventually([&] { return l.status().phase == "running"; }));
+  ASSERT_TRUE(test::eventually([&] { return l.status().phase == launcher_phase::running; }));
   std::atomic<bool> done{false};
   std::size_t most = 0;
   bool whole = true;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "plughost/events.hpp"
 #include "plughost/sink_helpers.hpp"
 
 namespace plughost {
@@ -28,12 +29,12 @@ TEST(record, events_are_described_in_words) {
   r.pid = 42;
   const std::vector<std::string> argv{"/bin/bash", "/p/x.sh"};
   const event_field started[] = {{"argv", std::span<const std::string>(argv)}};
-  r.event = "started";
+  r.event = events::started;
   r.fields = started;
   EXPECT_EQ(describe_event(r), "started (pid 42): /bin/bash /p/x.sh");
 
   const event_field code[] = {{"exit_code", std::int64_t{3}}};
-  r.event = "exited";
+  r.event = events::exited;
   r.fields = code;
   EXPECT_EQ(describe_event(r), "exited with code 3");
 
@@ -45,19 +46,19 @@ TEST(record, events_are_described_in_words) {
   const event_field killed[] = {{"signal", std::string_view("SIGKILL")},
                                 {"after", 4.0},
                                 {"stop_signal", std::string_view("SIGTERM")}};
-  r.event = "killed";
+  r.event = events::killed;
   r.fields = killed;
   EXPECT_EQ(describe_event(r), "killed with SIGKILL: still running 4s after SIGTERM");
   r.fields = std::span(killed, 2);  // no stop signal was sent
   EXPECT_EQ(describe_event(r), "killed with SIGKILL");
 
   const event_field reason[] = {{"reason", std::string_view("requires role WORKER")}};
-  r.event = "skipped";
+  r.event = events::skipped;
   r.fields = reason;
   EXPECT_EQ(describe_event(r), "skipped: requires role WORKER");
 
   const event_field restarting[] = {{"attempt", std::int64_t{2}}, {"delay", 1.5}};
-  r.event = "restarting";
+  r.event = events::restarting;
   r.fields = restarting;
   EXPECT_EQ(describe_event(r), "restarting in 1.5s (attempt 2)");
 
@@ -94,7 +95,7 @@ TEST(record, control_characters_are_made_visible_for_humans) {
   record e;
   e.plugin = "x";
   e.stream = stream::event;
-  e.event = "skipped";
+  e.event = events::skipped;
   const event_field reason[] = {{"reason", std::string_view("bad\rname")}};
   e.fields = reason;
   EXPECT_EQ(describe_event(e), "skipped: bad\\rname");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "plughost/events.hpp"
+
 namespace plughost::detail {
 namespace {
 
@@ -84,7 +86,7 @@ TEST(record_batch, each_sink_gets_only_its_routes_and_its_own_weight) {
   e.plugin = p;
   e.pid = 1;
   e.stream = stream::event;
-  e.event = "exited";
+  e.event = events::exited;
   e.fields = fields;
   batch.add(e, both);
   batch.seal();

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "plughost/events.hpp"
+
 namespace plughost::detail {
 namespace {
 
@@ -220,7 +222,7 @@ TEST(record_dispatch, plughosts_own_reports_never_push_a_plugins_records_out) {
     const event_field fields[] = {{"sink", std::string_view("gate")},
                                   {"records", std::int64_t{1}},
                                   {"reason", std::string_view("queue full")}};
-    dispatch.event("a", 0, "dropped", fields);
+    dispatch.event("a", 0, events::dropped, fields);
     dispatch.flush();
   }
   EXPECT_EQ(dropped(), before) << "reports made room by dropping the plugin's records";

@@ -53,7 +53,7 @@ struct gate {
 
 std::string state_of(const launcher_status& s, const std::string& plugin) {
   for (const auto& p : s.plugins) {
-    if (p.name == plugin) return p.state;
+    if (p.name == plugin) return std::string(to_string(p.state));
   }
   return "";
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "file/file_sink.hpp"
+#include "plughost/events.hpp"
 #include "test_support.hpp"
 
 namespace plughost::sinks {
@@ -111,7 +112,7 @@ TEST(file_sink, lines_name_time_plugin_pid_and_stream) {
   record e;
   e.plugin = "x.py";
   e.stream = stream::event;
-  e.event = "skipped";
+  e.event = events::skipped;
   const event_field reason[] = {{"reason", std::string_view("requires role WORKER")}};
   e.fields = reason;
   EXPECT_EQ(file_sink::format_line(e, "T"), "T x.py event: skipped: requires role WORKER\n");

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "plughost/events.hpp"
 #include "test_support.hpp"
 
 namespace plughost::sinks {
@@ -32,13 +33,13 @@ TEST(jsonl_sink, writes_one_object_per_record_in_spec_order) {
     record e = output(stream::event, "");
     const std::vector<std::string> argv{"/bin/bash", "/p/all_plugin.sh"};
     const event_field started[] = {{"argv", std::span<const std::string>(argv)}};
-    e.event = "started";
+    e.event = events::started;
     e.fields = started;
     s.write(e);
     record skipped = output(stream::event, "");
     skipped.pid = 0;
     const event_field reason[] = {{"reason", std::string_view("requires role WORKER")}};
-    skipped.event = "skipped";
+    skipped.event = events::skipped;
     skipped.fields = reason;
     s.write(skipped);
     s.flush();

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "plughost/events.hpp"
+
 namespace plughost::sinks {
 namespace {
 
@@ -44,7 +46,7 @@ TEST_F(stdout_sink_test, prefixes_every_line_with_the_plugin_and_marks_stderr_an
     s.write(line(stream::err, "oops"));
     record e = line(stream::event, "");
     const event_field code[] = {{"exit_code", std::int64_t{0}}};
-    e.event = "exited";
+    e.event = events::exited;
     e.fields = code;
     s.write(e);
     s.flush();

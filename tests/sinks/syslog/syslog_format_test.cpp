@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plughost/events.hpp"
 #include "syslog/syslog_sink.hpp"
 
 namespace plughost::sinks {
@@ -45,7 +46,7 @@ TEST(syslog_format, rfc5424_with_severity_by_stream_and_the_plugin_in_structured
                 "stream=\"stdout\"] [all_plugin.sh] hello"});
   EXPECT_EQ(s.messages(line(stream::err, "x"))[0].substr(0, 5), "<132>");  // local0.warning
   record e = line(stream::event, "");
-  e.event = "exited";
+  e.event = events::exited;
   const event_field code[] = {{"exit_code", std::int64_t{0}}};
   e.fields = code;
   const auto m = s.messages(e)[0];
