@@ -41,7 +41,7 @@ class embedding : public plughost_run {
                           env),
               0)
         << read_file(log);
-    ASSERT_TRUE(fs::exists(prefix / "lib" / "libplughost.so.0"));
+    ASSERT_TRUE(fs::exists(prefix / "lib" / "libplughost.so.1"));
     ASSERT_TRUE(fs::exists(prefix / "include" / "plughost" / "plughost.h"));
   }
 
@@ -130,7 +130,7 @@ TEST_F(embedding, the_python_host_runs_with_ctypes_alone) {
   install();
   expect_a_clean_run(
       {"/usr/bin/python3", "-I", (examples / "host.py").string(), (examples / "plugins").string(),
-       (prefix / "lib" / "libplughost.so.0").string()},
+       (prefix / "lib" / "libplughost.so.1").string()},
       /*events_as_json=*/true);
 }
 
@@ -143,7 +143,7 @@ TEST_F(embedding, the_python_host_gets_modules_loaded_after_ctypes_opened_the_li
   env.push_back("LMCACHE_CONFIG_FILE=" + (dir.path() / "config.yaml").string());
   expect_a_clean_run(
       {"/usr/bin/python3", "-I", (examples / "host.py").string(), (examples / "plugins").string(),
-       (prefix / "lib" / "libplughost.so.0").string()},
+       (prefix / "lib" / "libplughost.so.1").string()},
       /*events_as_json=*/true);
   const auto logged = read_file(dir.path() / "plugins.log");
   EXPECT_NE(logged.find("hello from all_heartbeat.sh"), std::string::npos) << logged;
@@ -153,7 +153,7 @@ TEST_F(embedding, libplughost_exports_plughost_and_nothing_else) {
   const auto build = folder_from_environment("PLUGHOST_BUILD_DIR");
   const auto listing = dir.path() / "nm.out";
   ASSERT_EQ(run_command({"/usr/bin/env", "nm", "-D", "-C", "--defined-only",
-                         (build / "lib" / "libplughost.so.0").string()},
+                         (build / "lib" / "libplughost.so.1").string()},
                         env, listing, log),
             0)
       << read_file(log);

@@ -5,7 +5,7 @@ status once the first line came, then stops them and exits with plughost's exit 
 
     python3 host.py PLUGIN_FOLDER [PATH_TO_LIBPLUGHOST]
 
-Without a path, libplughost.so.0 is looked up as the dynamic linker does (LD_LIBRARY_PATH, ...).
+Without a path, libplughost.so.1 is looked up as the dynamic linker does (LD_LIBRARY_PATH, ...).
 """
 import ctypes
 import sys
@@ -65,7 +65,7 @@ def main():
     if len(sys.argv) not in (2, 3):
         print(f"usage: {sys.argv[0]} PLUGIN_FOLDER [PATH_TO_LIBPLUGHOST]", file=sys.stderr)
         return 2
-    lib = load(sys.argv[2] if len(sys.argv) == 3 else "libplughost.so.0")
+    lib = load(sys.argv[2] if len(sys.argv) == 3 else "libplughost.so.1")
 
     def check(result, what):
         if result != 0:
