@@ -238,6 +238,48 @@ TEST_F(control, reload_through_the_socket_starts_a_new_plugin) {
   stop_host(*host);
 }
 
+// A reload whose planning takes long (hashing a plugin file of gigabytes) holds up neither the
+// other commands on the socket nor plughost's stop.
+TEST_F(control, a_slow_reload_holds_up_neither_other_commands_nor_the_stop) {
+  plugin("all_a.sh", "exec sleep 300\n");
+  auto host = start_host();
+  // Sparse: no disk used, but hashing it reads 16 GiB (a minute or more).
+  const auto big = plugin("all_big.sh", "exec sleep 300\n");
+  fs::resize_file(big, 16ull << 30);
+  std::vector<std::string> argv{
+      plughost_binary().string(), "reload", "--role", "none", "--worker-id", worker};
+  child_process reload({argv, env, dir.path() / "reload.out", dir.path() / "reload.err", {}, {}});
+  std::this_thread::sleep_for(500ms);  // its planning is under way
+  const auto st = ctl({"status"});
+  EXPECT_EQ(st.exit_code, 0) << st.err;
+  EXPECT_FALSE(reload.wait_for(0ms))
+      << "status was answered only once the reload was: " << read_file(dir.path() / "reload.err");
+  const auto done = reload.wait_for(30s);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(WIFEXITED(*done) && WEXITSTATUS(*done) == 1) << *done;
+  EXPECT_NE(
+      read_file(dir.path() / "reload.err").find("the reload is still being planned after 8 s"),
+      std::string::npos)
+      << read_file(dir.path() / "reload.err");
+  // Stopped while it is still planned: the planning gives up, plughost does not wait for it.
+  host->signal(SIGTERM);
+  const auto stopped = host->wait_for(30s);
+  ASSERT_TRUE(stopped) << "plughost waited for the planning to end";
+  EXPECT_EQ(*stopped, 0) << read_file(dir.path() / "bg.err");  // a clean exit, code 0
+}
+
+// While a reload replaces a plugin whose old run takes its time to stop, status says so.
+TEST_F(control, a_plugin_replaced_by_a_reload_shows_as_replacing_while_its_run_stops) {
+  plugin("all_slow.sh", "trap 'sleep 2; exit 0' TERM\nwhile :; do sleep 0.1; done\n");
+  auto host = start_host();
+  plugin("all_slow.sh", "trap 'sleep 2; exit 0' TERM\nwhile :; do sleep 0.2; done\n");
+  const auto r = ctl({"reload"});
+  EXPECT_EQ(r.out, "reloaded: 0 started, 1 restarted, 0 stopped\n") << r.err;
+  EXPECT_EQ(plugin_status("all_slow.sh")["state"], "replacing");
+  ASSERT_TRUE(eventually([&] { return plugin_status("all_slow.sh")["state"] == "running"; }));
+  stop_host(*host);
+}
+
 TEST_F(control, a_reload_that_fails_is_refused_with_its_reason) {
   plugin("all_a.sh", "exec sleep 300\n");
   const auto config = dir.write("lmcache.yaml", "runtime_plugin_locations: [plugins]\n");

@@ -57,8 +57,9 @@ std::string error_line(std::string_view message) {
 
 class control_server::connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(local::socket socket, operator_calls& calls, std::shared_ptr<std::size_t> count)
-      : socket_(std::move(socket)), calls_(calls), count_(std::move(count)) {
+  connection(local::socket socket, operator_calls& calls, std::shared_ptr<std::size_t> count,
+             waiting_threads& waiters)
+      : socket_(std::move(socket)), calls_(calls), count_(std::move(count)), waiters_(waiters) {
     ++*count_;
   }
   ~connection() {
@@ -119,7 +120,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     in_.erase(0, n);
     if (following_) return read();  // while logs streams, the client only says goodbye
     handle(line);
-    if (closing_) return;
+    if (closing_ || answering_) return;  // a reload's answer reads the next request
     // A client that sends requests without reading the answers waits until it has read them:
     // what it has not read stays bounded.
     if (unsent_ > max_unsent_bytes) {
@@ -145,20 +146,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
       if (name == "status") {
         return send(R"({"ok":true,"status":)" + to_json(calls_.status()) + "}\n");
       }
-      if (name == "reload") {
-        const auto said = calls_.reload();
-        json warnings = json::array();
-        for (auto at = said.find('\n'); at != std::string::npos;) {
-          const auto next = said.find('\n', at + 1);
-          warnings.push_back(said.substr(at + 1, next == std::string::npos ? next : next - at - 1));
-          at = next;
-        }
-        return send(json{{"ok", true},
-                         {"said", said.substr(0, said.find('\n'))},
-                         {"warnings", std::move(warnings)}}
-                        .dump(-1, ' ', false, json::error_handler_t::replace) +
-                    "\n");
-      }
+      if (name == "reload") return reload();
       if (name == "reopen") {
         calls_.reopen();
         return send("{\"ok\":true}\n");
@@ -229,6 +217,57 @@ class control_server::connection : public std::enable_shared_from_this<connectio
     send(json{{"ok", all_ok}, {"results", std::move(results)}}.dump(
              -1, ' ', false, json::error_handler_t::replace) +
          "\n");
+  }
+
+  // A reload waits for its planning (seconds, for a large configuration): on a thread of the
+  // server's, so that other connections (status, stop) are answered meanwhile. This connection
+  // reads its next request once the answer is queued.
+  void reload() {
+    answering_ = true;
+    auto self = shared_from_this();
+    try {
+      waiters_.run([self, ex = socket_.get_executor()] {
+        std::string text;
+        try {
+          text = reload_answer(self->calls_.reload());
+        } catch (const std::exception& e) {
+          text = error_line(e.what());
+        } catch (...) {
+          text = error_line("the reload failed");
+        }
+        asio::post(ex,
+                   [self, text = std::move(text)]() mutable { self->answered(std::move(text)); });
+      });
+    } catch (const std::exception& e) {  // no thread to be had
+      answering_ = false;
+      send(error_line(fmt::format("cannot wait for the reload: {}", e.what())));
+    }
+  }
+
+  void answered(std::string text) {
+    answering_ = false;
+    send(std::move(text));
+    if (closing_ || !socket_.is_open()) return;
+    if (unsent_ > max_unsent_bytes) {
+      paused_ = true;
+      return;
+    }
+    read();
+  }
+
+  // What changed, then one warning a line.
+  static std::string reload_answer(const std::string& said) {
+    json warnings = json::array();
+    for (auto at = said.find('\n'); at != std::string::npos;) {
+      const auto next = said.find('\n', at + 1);
+      warnings.push_back(said.substr(at + 1, next == std::string::npos ? next : next - at - 1));
+      at = next;
+    }
+    return json{{"ok", true},
+                {"said", said.substr(0, said.find('\n'))},
+                {"warnings", std::move(warnings)}}
+               .dump(-1, ' ', false, json::error_handler_t::replace) +
+           "\n";
   }
 
   // ---- logs --------------------------------------------------------------------------------
@@ -394,6 +433,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   local::socket socket_;
   operator_calls& calls_;
   std::shared_ptr<std::size_t> count_;
+  waiting_threads& waiters_;
   std::string in_;
   std::deque<std::string> out_;
   std::deque<std::string> in_flight_;  // being written
@@ -402,6 +442,7 @@ class control_server::connection : public std::enable_shared_from_this<connectio
   bool reading_ = false;  // allowed in, reads requests
   bool paused_ = false;   // stopped reading requests until its answers are read
   bool closing_ = false;
+  bool answering_ = false;  // a reload's answer is awaited
   bool following_ = false;
   std::uint64_t follow_id_ = 0;
   std::set<std::string> wanted_;
@@ -411,6 +452,27 @@ class control_server::connection : public std::enable_shared_from_this<connectio
 };
 
 // ---- the server -------------------------------------------------------------------------------
+
+void waiting_threads::run(std::function<void()> work) {
+  std::erase_if(threads_, [](waiting& w) {  // those that are over
+    if (!w.over->load()) return false;
+    w.thread.join();
+    return true;
+  });
+  auto over = std::make_shared<std::atomic<bool>>(false);
+  threads_.push_back({std::thread([work = std::move(work), over] {
+                        work();
+                        over->store(true);
+                      }),
+                      over});
+}
+
+void waiting_threads::join() noexcept {
+  for (auto& w : threads_) {
+    if (w.thread.joinable()) w.thread.join();
+  }
+  threads_.clear();
+}
 
 control_server::control_server(asio::io_context& ioc, fs::path path, operator_calls calls)
     : ioc_(ioc), path_(std::move(path)), calls_(std::move(calls)), acceptor_(ioc) {
@@ -435,6 +497,7 @@ control_server::~control_server() {
   for (const auto& weak : open_) {
     if (auto c = weak.lock()) c->close();
   }
+  waiters_.join();  // they use calls_
   // Removed only if it is still ours: a plughost started since may have replaced it.
   remove_control_socket(path_, {made_dev_, made_ino_});
 }
@@ -455,7 +518,7 @@ void control_server::accept() {
           break;
         }
       }
-      auto c = std::make_shared<connection>(std::move(socket), calls_, count_);
+      auto c = std::make_shared<connection>(std::move(socket), calls_, count_, waiters_);
       open_.push_back(c);
       c->start(over);
     }

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "output/record_tap.hpp"
@@ -32,6 +34,25 @@ struct operator_calls {
   std::function<std::string()> reload;
   std::function<void()> reopen;
   record_tap* tap = nullptr;  ///< for logs; may be null
+};
+
+/// Threads that wait for something slow on a connection's behalf (a reload's planning): joined
+/// before what they use goes. On the operator thread only.
+class waiting_threads {
+ public:
+  waiting_threads() = default;
+  waiting_threads(const waiting_threads&) = delete;
+  waiting_threads& operator=(const waiting_threads&) = delete;
+  ~waiting_threads() { join(); }
+  void run(std::function<void()> work);
+  void join() noexcept;
+
+ private:
+  struct waiting {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> over;
+  };
+  std::vector<waiting> threads_;
 };
 
 class control_server {
@@ -65,6 +86,7 @@ class control_server {
   // counts itself, and may outlive the server inside a handler that never runs).
   std::vector<std::weak_ptr<connection>> open_;
   std::shared_ptr<std::size_t> count_ = std::make_shared<std::size_t>(0);
+  waiting_threads waiters_;
 };
 
 }  // namespace plughost::detail

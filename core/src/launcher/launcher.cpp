@@ -55,9 +55,10 @@ launcher::impl::impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
       settings(resolve_or_explain(options, base)),
       supervisor(
           dispatch,
-          {options.handle_signals, [this] { return reload_items(); }, options.exit_with,
-           options.reap_all_children, options.child_subreaper_and_sigchld_handler,
-           options.raise_open_file_limit,
+          {options.handle_signals,
+           [this](const std::atomic<bool>& abandon) { return reload_items(abandon); },
+           options.exit_with, options.reap_all_children,
+           options.child_subreaper_and_sigchld_handler, options.raise_open_file_limit,
            options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env) : nullptr,
            [this] { reopen_sinks(); }, [this] { report_reload_errors(); }}) {
   auto warnings = base.all_warnings();  // after the settings: they load the modules they use

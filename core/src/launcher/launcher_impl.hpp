@@ -46,10 +46,12 @@ struct launcher::impl {
   // The plugins of a plan (the current one, by default) that should run, as the supervisor
   // takes them. Reports as `report` says; `ok` turns false on an error.
   std::vector<detail::launch_item> launch_items(reporting report, bool& ok);
+  // `abandon` (may be null): plughost is stopping, the reload that asked gives up.
   std::vector<detail::launch_item> launch_items(const detail::launch_settings& with,
                                                 const plughost::plan& of,
                                                 const std::vector<detail::loaded_runner>& by,
-                                                reporting report, bool& ok);
+                                                reporting report, bool& ok,
+                                                const std::atomic<bool>* abandon = nullptr);
 
   // The locations that do not exist (a path that cannot be read otherwise is the plan's warning).
   std::vector<std::filesystem::path> missing_locations() const { return missing_in(settings); }
@@ -65,7 +67,7 @@ struct launcher::impl {
 
   // ---- reload planning (launcher_reload.cpp) -------------------------------------------------
 
-  std::vector<detail::launch_item> reload_items();
+  std::vector<detail::launch_item> reload_items(const std::atomic<bool>& abandon);
   void report_reload_errors();
   void adopt(detail::launch_settings fresh, std::vector<detail::loaded_runner> fresh_runners,
              plughost::plan fresh_plan);

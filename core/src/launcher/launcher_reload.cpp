@@ -12,7 +12,7 @@ namespace plughost {
 // For a reload, on the supervisor's planner thread: the configuration and the locations read
 // again. The module search path and the sinks stay as they were (changing them needs a restart
 // of plughost); a module found at start that the configuration now uses is loaded.
-std::vector<detail::launch_item> launcher::impl::reload_items() {
+std::vector<detail::launch_item> launcher::impl::reload_items(const std::atomic<bool>& abandon) {
   {
     const std::lock_guard lock(reload_mutex);
     reload_warnings.clear();
@@ -51,16 +51,15 @@ std::vector<detail::launch_item> launcher::impl::reload_items() {
     warn_of_what_stays(fresh, warn);
     // Every plugin can still be started with what the new configuration gives it (a larger
     // configuration, a runner's variables): else the reload is refused, and nothing changes.
-    bool fits = true;
-    if (auto problem = detail::exec_size_problem(
-            launch_items(fresh, fresh_plan, fresh_runners, reporting::none, fits),
-            detail::exec_size_limit());
+    // Its errors are reported only if the reload applies (report_reload_errors).
+    bool ok = true;
+    auto items = launch_items(fresh, fresh_plan, fresh_runners, reporting::reload, ok, &abandon);
+    if (auto problem = detail::exec_size_problem(items, detail::exec_size_limit());
         !problem.empty()) {
       throw config_error("plugin environment", problem);
     }
     adopt(std::move(fresh), std::move(fresh_runners), std::move(fresh_plan));
-    bool ok = true;
-    return launch_items(reporting::reload, ok);
+    return items;
   } catch (const std::exception&) {
     for (const auto& w : news()) detail::log().warn("{}", w);
     throw;  // the supervisor says it failed, and why

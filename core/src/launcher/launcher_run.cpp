@@ -55,7 +55,8 @@ std::vector<detail::launch_item> launcher::impl::launch_items(reporting report, 
 
 std::vector<detail::launch_item> launcher::impl::launch_items(
     const detail::launch_settings& with, const plughost::plan& of,
-    const std::vector<detail::loaded_runner>& by, reporting report, bool& ok) {
+    const std::vector<detail::loaded_runner>& by, reporting report, bool& ok,
+    const std::atomic<bool>* abandon) {
   const auto shared_env = std::make_shared<const std::vector<std::string>>(
       detail::plugin_environment(base.env, with).entries());
   std::vector<detail::launch_item> items;
@@ -89,7 +90,7 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
         continue;
       }
       items.push_back({p.name, p.argv, std::move(environment), with.policy_for(p.name),
-                       detail::plugin_fingerprint(p.path, p.argv)});
+                       detail::plugin_fingerprint(p.path, p.argv, abandon)});
     }
   }
   return items;

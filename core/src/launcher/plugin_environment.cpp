@@ -13,12 +13,17 @@ namespace plughost::detail {
 
 namespace {
 
-// FNV-1a of a file's bytes: enough to notice that a plugin changed between reloads.
-std::string content_hash(const std::filesystem::path& file) {
+// FNV-1a of a file's bytes: enough to notice that a plugin changed between reloads. A reload
+// that plughost's stop abandons gives up between two pieces (a file of gigabytes takes a
+// minute).
+std::string content_hash(const std::filesystem::path& file, const std::atomic<bool>* abandon) {
   std::ifstream in(file, std::ios::binary);
   std::uint64_t h = 1469598103934665603ull;
   char buffer[65536];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    if (abandon && abandon->load(std::memory_order_relaxed)) {
+      throw std::runtime_error("plughost is stopping: the reload was abandoned");
+    }
     for (std::streamsize i = 0; i < in.gcount(); ++i) {
       h = (h ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ull;
     }
@@ -91,8 +96,9 @@ void refuse_doubling(const environment_block& host, const launch_settings& setti
 }
 
 std::string plugin_fingerprint(const std::filesystem::path& file,
-                               const std::vector<std::string>& argv) {
-  return fmt::format("{}\n{}", content_hash(file), fmt::join(argv, "\n"));
+                               const std::vector<std::string>& argv,
+                               const std::atomic<bool>* abandon) {
+  return fmt::format("{}\n{}", content_hash(file, abandon), fmt::join(argv, "\n"));
 }
 
 }  // namespace plughost::detail

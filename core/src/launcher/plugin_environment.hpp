@@ -2,6 +2,7 @@
 // reload whether the plugin changed.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -32,7 +33,9 @@ void refuse_nesting(const environment_block& host);
 void refuse_doubling(const environment_block& host, const launch_settings& settings);
 
 /// Changes when the plugin's file (its bytes) or its argv changes.
+/// `abandon` (may be null) true: throws std::runtime_error (a reload given up: plughost stops).
 std::string plugin_fingerprint(const std::filesystem::path& file,
-                               const std::vector<std::string>& argv);
+                               const std::vector<std::string>& argv,
+                               const std::atomic<bool>* abandon = nullptr);
 
 }  // namespace plughost::detail

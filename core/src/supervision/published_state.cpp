@@ -6,7 +6,9 @@ namespace plughost::detail {
 plughost::plugin_state published_state(const supervision_machine::plugin_view& v) noexcept {
   using public_state = plughost::plugin_state;
   if (v.current_state == run_state::draining) return public_state::draining;
-  // A run being stopped (by hand, by a reload, by the shutdown) says so.
+  // Its run is being stopped too, but to be replaced: an operator tells it from a stop for good.
+  if (v.state == plugin_state::replacing) return public_state::replacing;
+  // A run being stopped (by hand, by the shutdown, a time limit) says so.
   if (v.current_state == run_state::stopping || v.current_state == run_state::killing) {
     return public_state::stopping;
   }

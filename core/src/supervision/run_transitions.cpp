@@ -46,8 +46,10 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
       return time_out(r);
     case run_action::signal_stop:
       return signal_stop(r, in.reason);
-    case run_action::kill_late:
-      log().warn("plugin {} did not stop in time: sending SIGKILL", visible_name(r.name));
+    case run_action::kill_late:  // a warning only for the plugin itself; what it left is killed
+      if (r.state == run_state::stopping) {
+        log().warn("plugin {} did not stop in time: sending SIGKILL", visible_name(r.name));
+      }
       [[fallthrough]];
     case run_action::signal_kill:
       return signal_kill(r);

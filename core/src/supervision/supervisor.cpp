@@ -115,9 +115,10 @@ std::string supervisor::impl::act(supervisor::by_hand what, std::string_view plu
                  });
 }
 
-std::string supervisor::impl::await(std::future<std::string>& answer,
-                                    std::chrono::seconds patience) {
+std::string supervisor::impl::await(std::future<std::string>& answer, std::chrono::seconds patience,
+                                    const char* unanswered) {
   if (answer.wait_for(patience) != std::future_status::ready) {
+    if (unanswered) throw usage_error(unanswered);
     throw usage_error(
         fmt::format("plughost's event loop did not answer within {} s", patience.count()));
   }

@@ -2,6 +2,7 @@
 // with real processes, pipes, timers and signals; reaping as a child subreaper; the guardian.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,7 +24,9 @@ struct supervisor_options {
   /// a time; the loop goes on meanwhile, and applies the outcome): the new set of plugins;
   /// throws, saying why, when the configuration could not be loaded (everything then keeps
   /// running as it is). Must touch nothing the loop thread does.
-  std::function<std::vector<launch_item>()> reload;
+  /// `abandon` turns true once plughost is stopping: a long planning (hashing a huge plugin
+  /// file) may then give up, throwing, so that the stop does not wait for it.
+  std::function<std::vector<launch_item>(const std::atomic<bool>& abandon)> reload;
   /// Stop every plugin when this process exits (0: our parent), even when it is killed: the
   /// stop then gives plugins at most parent_exit_grace after their stop signal.
   std::optional<int> exit_with;

@@ -85,7 +85,10 @@ class supervisor::impl : private supervision_port {
   std::string on_loop(const char* from_loop, std::chrono::seconds patience, F what);
   // Waits up to `patience` for an answer from the loop; what it holds as an exception is the
   // caller's usage_error.
-  static std::string await(std::future<std::string>& answer, std::chrono::seconds patience);
+  // What `answer` gives within `patience`; else usage_error `unanswered` (or: the loop did not
+  // answer).
+  static std::string await(std::future<std::string>& answer, std::chrono::seconds patience,
+                           const char* unanswered = nullptr);
 
   // Every handler ends here: records written by a handler become visible when it ends.
   template <typename... Args>

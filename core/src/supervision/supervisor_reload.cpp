@@ -20,6 +20,9 @@ namespace {
 
 // Under the control client's 10 s: reading the configuration may load modules.
 constexpr auto reload_patience = std::chrono::seconds(8);
+constexpr auto still_planning =
+    "the reload is still being planned after 8 s (reading the configuration, hashing plugin "
+    "files): it applies once its plan is ready; `plughost status` and the log show its outcome";
 
 std::exception_ptr failure(const std::string& why) {
   return std::make_exception_ptr(std::runtime_error(why));
@@ -39,7 +42,14 @@ std::string supervisor::impl::reload_now() {
     }
     asio::post(ioc_, [this, done] { request_reload(done); });
   }
-  return await(answer, reload_patience);
+  // A stop meanwhile answers at once: whoever waits (the control socket) need not hold up the
+  // end of plughost until the planning gives up.
+  const auto until = std::chrono::steady_clock::now() + reload_patience;
+  while (answer.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (stop_requested_) throw usage_error("plughost is stopping: the reload was not applied");
+    if (std::chrono::steady_clock::now() >= until) throw usage_error(still_planning);
+  }
+  return await(answer, reload_patience, still_planning);
 }
 
 void supervisor::impl::reload() noexcept {
@@ -89,7 +99,7 @@ void supervisor::impl::start_planning() {
       const log_scope scope(logger);
       reload_outcome outcome;
       try {
-        outcome = options_.reload();
+        outcome = options_.reload(stop_requested_);
       } catch (const std::exception& e) {
         outcome = std::string(e.what());
       } catch (...) {

@@ -60,7 +60,8 @@ TEST(published_state, a_run_being_stopped_is_stopping_and_a_held_exit_is_drainin
   EXPECT_EQ(published_state(view(plugin_state::running, run_state::stopping)),
             public_state::stopping);
   EXPECT_EQ(published_state(view(plugin_state::replacing, run_state::killing)),
-            public_state::stopping);
+            public_state::replacing)
+      << "a run stopped to be replaced says so, not a stop for good";
   EXPECT_EQ(published_state(view(plugin_state::running, run_state::draining)),
             public_state::draining);
 }

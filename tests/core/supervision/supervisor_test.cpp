@@ -67,7 +67,7 @@ TEST(supervisor, the_loop_answers_while_a_reload_is_planned) {
   out.open({{"test", "test", callback_sink([](const record&) {}), {}, {}, true}});
   gate reading;
   supervisor_options options;
-  options.reload = [&] {
+  options.reload = [&](const std::atomic<bool>&) {
     reading.enter_and_wait();
     return std::vector{sleeper("a", marker), sleeper("b", marker), sleeper("c", marker)};
   };
@@ -105,7 +105,7 @@ TEST(supervisor, reloads_asked_for_while_planning_are_planned_once_more) {
   gate first;
   std::atomic<int> plans{0};
   supervisor_options options;
-  options.reload = [&] {
+  options.reload = [&](const std::atomic<bool>&) {
     if (++plans == 1) {
       first.enter_and_wait();
       return std::vector{sleeper("a", marker)};
