@@ -61,8 +61,32 @@ void add_permission_option(CLI::App& cmd, launch_options& o) {
                "their group or others (or in such a folder); warns at start");
 }
 
+// The options whose text becomes a typed value of launch_options. They are kept as typed until
+// the command runs, then parsed by the library's parsers, so that a bad value gets the
+// library's message ("--worker-id: expected an integer, got 'x'") and exit status 2.
+struct typed_texts {
+  std::optional<std::string> worker_id;           // --worker-id
+  std::optional<std::string> worker_count;        // --worker-count
+  std::optional<std::string> wait_for_locations;  // --wait-for-locations
+  std::optional<std::string> stop_timeout;        // --stop-timeout (run only)
+};
+
+// Parses what was given of `texts` into `o`; throws usage_error naming the flag.
+void apply_typed_texts(const typed_texts& texts, launch_options& o) {
+  if (texts.worker_id) o.worker_id = parse_worker_id_option("--worker-id", *texts.worker_id);
+  if (texts.worker_count) {
+    o.worker_count = parse_worker_count_option("--worker-count", *texts.worker_count);
+  }
+  if (texts.wait_for_locations) {
+    o.wait_for_locations = parse_duration_option("--wait-for-locations", *texts.wait_for_locations);
+  }
+  if (texts.stop_timeout) {
+    o.stop_timeout = parse_duration_option("--stop-timeout", *texts.stop_timeout);
+  }
+}
+
 // Options shared by `run` and `list`: who am I and where are the plugins.
-void add_selection_options(CLI::App& cmd, launch_options& o) {
+void add_selection_options(CLI::App& cmd, launch_options& o, typed_texts& texts) {
   auto* config = cmd.add_option("--config", o.config_file,
                                 "configuration file (.yaml, .yml, .toml, .json); default: "
                                 "$LMCACHE_CONFIG_FILE, then the JSON in "
@@ -82,11 +106,11 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
                  "$LMCACHE_RUNTIME_PLUGIN_ROLE; none: no role filtering, whatever the "
                  "environment says")
       ->type_name("ROLE");
-  cmd.add_option("--worker-id", o.worker_id,
+  cmd.add_option("--worker-id", texts.worker_id,
                  "this worker's id, any integer (LMCache's scheduler is -1); default: "
                  "$LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0")
       ->type_name("ID");
-  cmd.add_option("--worker-count", o.worker_count,
+  cmd.add_option("--worker-count", texts.worker_count,
                  "number of workers (at least 1); default: "
                  "$LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT, else 1")
       ->type_name("N");
@@ -101,7 +125,7 @@ void add_selection_options(CLI::App& cmd, launch_options& o) {
   cmd.add_flag("--allow-missing-locations", o.allow_missing_locations,
                "run without a plugin location that does not exist (a warning), as LMCache "
                "does; otherwise run refuses to start (exit 2) and list fails (exit 1)");
-  cmd.add_option("--wait-for-locations", o.wait_for_locations,
+  cmd.add_option("--wait-for-locations", texts.wait_for_locations,
                  "run first waits this long (30s, 2m) for plugin locations that do not exist "
                  "yet (list does not fail for them)")
       ->type_name("DURATION");
@@ -208,15 +232,18 @@ void print_modules(const module_report& r) {
   }
 }
 
-// What `run` was given: the launch options, and --exit-with-parent's value.
+// What `run` was given: the launch options, the texts of its typed ones, and
+// --exit-with-parent's value.
 struct run_choice {
   launch_options options;
+  typed_texts texts;
   std::optional<std::string> exit_with;
 };
 
 // What `list` or `modules` was given.
 struct listing_choice {
   launch_options options;
+  typed_texts texts;
   bool json = false;
 };
 
@@ -226,7 +253,7 @@ void add_run_command(CLI::App& app, run_choice& c) {
   run->footer(
       "\nExample: plughost run --config /etc/lmcache/lmcache.yaml --role WORKER --worker-id 0 "
       "--worker-count 8 --sink jsonl:/var/log/plughost/worker0.jsonl");
-  add_selection_options(*run, run_opts);
+  add_selection_options(*run, run_opts, c.texts);
   run->add_option("--sink", run_opts.sinks,
                   "where records go (repeatable): stdout, jsonl:PATH, file:PATH, syslog[:IDENT] "
                   "or any sink module's NAME[:VALUE]; replaces plughost.sinks; default: stdout")
@@ -240,7 +267,7 @@ void add_run_command(CLI::App& app, run_choice& c) {
                   "(LMCACHE_RUNTIME_PLUGIN_ROLE, LMCACHE_PLUGIN_WORKER_ID...) instead of "
                   "plughost's value; NAME alone: NAME is not set (repeatable)")
       ->type_name("NAME[=VALUE]");
-  run->add_option("--stop-timeout", run_opts.stop_timeout,
+  run->add_option("--stop-timeout", c.texts.stop_timeout,
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5")
       ->type_name("DURATION");
@@ -268,7 +295,7 @@ CLI::App* add_list_command(CLI::App& app, listing_choice& c) {
       "location does not exist (unless --allow-missing-locations); 2 for "
       "a bad option or configuration.\nExample: plughost list --config lmcache.yaml --role "
       "SCHEDULER --worker-id -1");
-  add_selection_options(*list, c.options);
+  add_selection_options(*list, c.options, c.texts);
   list->add_flag("--json", c.json, "print one JSON object instead of a table");
   return list;
 }
@@ -351,6 +378,7 @@ int show_modules(const listing_choice& c) {
 }
 
 int show_list(listing_choice& c) {
+  apply_typed_texts(c.texts, c.options);
   read_config_json(c.options, max_plugin_config_bytes);
   const auto listed = launcher(c.options).plan();  // a copy: it outlives the launcher
   if (c.json) {
@@ -379,6 +407,7 @@ int run_plugins(run_choice& c) {
   run_opts.raise_open_file_limit = true;
   run_opts.control = true;
   run_opts.notify_systemd = true;
+  apply_typed_texts(c.texts, run_opts);
   read_config_json(run_opts, max_plugin_config_bytes);
   if (c.exit_with) run_opts.exit_with = exit_with_pid(*c.exit_with);
   launcher l(run_opts);

@@ -136,7 +136,7 @@ void add_finding_options(CLI::App& cmd, finding_options& o) {
   cmd.add_option("--role", o.launch.role,
                  "the role `run` has; default: $LMCACHE_RUNTIME_PLUGIN_ROLE")
       ->type_name("ROLE");
-  cmd.add_option("--worker-id", o.launch.worker_id,
+  cmd.add_option("--worker-id", o.worker_id,
                  "the worker id `run` has; default: $LMCACHE_RUNTIME_PLUGIN_WORKER_ID, else 0")
       ->type_name("ID");
   cmd.add_option("--pid", o.pid,
@@ -219,6 +219,7 @@ control_connection connect(finding_options& o) {
     }
     return control_connection(fd, socket);
   }
+  if (o.worker_id) o.launch.worker_id = parse_worker_id_option("--worker-id", *o.worker_id);
   o.launch.control = true;
   if (o.socket) o.launch.control_socket = *o.socket;  // its placeholders filled, as run's
   std::string unread;

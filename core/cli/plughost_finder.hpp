@@ -17,6 +17,8 @@ namespace plughost::cli {
 /// The options every control command has to find its plughost.
 struct finding_options {
   launch_options launch;
+  // --worker-id's text: connect() parses it into launch as `run` does (not with --pid)
+  std::optional<std::string> worker_id;
   std::optional<std::string> socket;
   std::optional<int> pid;  // --pid: the plughost with this pid, or the one serving this process
 };
@@ -25,7 +27,7 @@ struct finding_options {
 void add_finding_options(CLI::App& cmd, finding_options& o);
 
 /// Connects to the plughost the options name. Throws unreachable_error when none answers,
-/// usage_error when the options name none or several.
+/// usage_error when the options name none or several, or --worker-id is no integer.
 control_connection connect(finding_options& o);
 
 /// A plughost found by its socket: its status, or why it gave none.

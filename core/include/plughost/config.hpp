@@ -1,6 +1,7 @@
 // Who this process is and what the launcher was asked to do: the inputs of the pipeline.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -68,8 +69,9 @@ struct program_sink {
 /// keep) and does nothing on flush.
 std::shared_ptr<plughost::sink> callback_sink(std::function<void(const record&)> on_record);
 
-/// What a launcher is asked to do, as a command line gives it. Values are kept as typed by the
-/// user so that errors can quote them; the launcher validates them.
+/// What a launcher is asked to do, as a command line gives it. Numbers and durations are typed;
+/// the texts (role, paths, sink specs, addresses) are kept as the user typed them so that errors
+/// can quote them, and the launcher validates them.
 struct launch_options {
   std::optional<std::filesystem::path> config_file;  ///< --config
   /// --config-json: the configuration as JSON text, instead of a file. Plugins receive this text
@@ -79,10 +81,14 @@ struct launch_options {
   /// configuration's, for callers whose configuration cannot hold one (LMCache drops unknown keys
   /// before its launcher sees them).
   std::optional<std::filesystem::path> settings_file;
-  /// --role; "none" (or ""): no role, so no role filtering, whatever the environment says
+  /// --role; "none" (or ""): no role, so no role filtering, whatever the environment says.
+  /// Text, not an enum: LMCache's roles are open (SCHEDULER, WORKER, and whatever it adds).
   std::optional<std::string> role;
-  std::optional<std::string> worker_id;          ///< --worker-id
-  std::optional<std::string> worker_count;       ///< --worker-count
+  /// --worker-id: any integer (LMCache's scheduler runs as -1); nullopt: from the environment.
+  std::optional<std::int64_t> worker_id;
+  /// --worker-count: at least 1 (0 makes the launcher throw usage_error); nullopt: from the
+  /// environment.
+  std::optional<std::uint64_t> worker_count;
   std::vector<std::filesystem::path> locations;  ///< --location, replaces the config's
   std::vector<std::string> sinks;                ///< --sink, replaces the config's
   /// --add-sink: added to the configured sinks (not to the default stdout one) and given every
@@ -96,7 +102,9 @@ struct launch_options {
   /// texts (LMCache's enum roles) or fewer variables (its old PluginLauncher). The CONFIG ones
   /// take no TEXT: their text is the configuration's.
   std::vector<std::string> plugin_variables;
-  std::optional<std::string> stop_timeout;  ///< --stop-timeout ("5", "500ms")
+  /// --stop-timeout: how long plugins get after their stop signal before SIGKILL; nullopt:
+  /// plughost.stop_timeout. Negative or over max_duration makes the launcher throw usage_error.
+  std::optional<std::chrono::nanoseconds> stop_timeout;
   /// --module-path: folders searched for runner and sink modules (.so) before
   /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
   std::vector<std::filesystem::path> module_paths;
@@ -126,11 +134,13 @@ struct launch_options {
   /// wait_for_locations); plan() and `plughost list` only warn.
   bool allow_missing_locations = false;
   /// --wait-for-locations (or plughost.wait_for_locations): how long run() first waits for
-  /// missing locations to appear ("30s"; a mount, a ConfigMap not there yet).
-  std::optional<std::string> wait_for_locations;
+  /// missing locations to appear (a mount, a ConfigMap not there yet). Negative or over
+  /// max_duration makes the launcher throw usage_error.
+  std::optional<std::chrono::nanoseconds> wait_for_locations;
   /// --socket: the path of the control socket (`plughost status`, `stop`... talk to it; "none":
   /// no control socket); else plughost.control_socket; else, when `control` is set, the default
-  /// path for this identity (docs/operations.md).
+  /// path for this identity (docs/operations.md). Text, as metrics_address: a path with
+  /// placeholders, or the word "none".
   std::optional<std::string> control_socket;
   /// Open a control socket at the default path when neither --socket nor the configuration
   /// names one. The binary sets this.
@@ -162,6 +172,23 @@ struct launch_options {
   /// needs two pipes; plugins get the old limit). The binary sets this.
   bool raise_open_file_limit = false;
 };
+
+/// The longest duration an option or setting takes: beyond about 31 years, a value is a typo,
+/// not a timeout.
+inline constexpr std::chrono::seconds max_duration{1'000'000'000};
+
+// The command line's texts for launch_options' typed values, parsed as `plughost run` parses
+// them, for a program that takes them as text (its own flags, a configuration of its own): the
+// C API uses them too. Each throws usage_error quoting `option` (the name the user knows the
+// value by, e.g. "--worker-id") and the text: "--worker-id: expected an integer, got 'x'".
+
+/// A worker id: an optional '-', then ASCII digits ("-1", "007"); no '+', no blanks.
+std::int64_t parse_worker_id_option(std::string_view option, std::string_view text);
+/// A worker count: ASCII digits, at least 1.
+std::uint64_t parse_worker_count_option(std::string_view option, std::string_view text);
+/// A duration: seconds ("5", "0.5") or a number with a unit ms, s, m or h ("500ms", "2s",
+/// "1m"), at most max_duration.
+std::chrono::nanoseconds parse_duration_option(std::string_view option, std::string_view text);
 
 }  // namespace plughost
 

@@ -18,6 +18,8 @@
 
 struct plughost_options {
   plughost::launch_options options;
+  // C's texts for typed launch_options: the command line's parsers read them in launcher_new.
+  std::optional<std::string> worker_id, worker_count, stop_timeout;
   plughost_record_callback on_record = nullptr;
   void* record_user = nullptr;
   plughost_diagnostics_callback on_diagnostic = nullptr;
@@ -281,8 +283,8 @@ plughost_result plughost_options_set_identity(plughost_options* o, const char* r
       return s ? std::optional<std::string>(s) : std::nullopt;
     };
     o->options.role = optional(role);
-    o->options.worker_id = optional(worker_id);
-    o->options.worker_count = optional(worker_count);
+    o->worker_id = optional(worker_id);
+    o->worker_count = optional(worker_count);
   });
 }
 
@@ -310,7 +312,7 @@ plughost_result plughost_options_add_module_path(plughost_options* o, const char
 plughost_result plughost_options_set_stop_timeout(plughost_options* o, const char* duration) {
   return guarded([&] {
     require(o, "options");
-    o->options.stop_timeout = text(duration, "duration");
+    o->stop_timeout = text(duration, "duration");
   });
 }
 
@@ -381,6 +383,12 @@ plughost_result plughost_launcher_new(const plughost_options* o, plughost_launch
     *out = nullptr;
     auto l = std::make_unique<plughost_launcher>();
     auto options = o->options;
+    if (const auto& t = o->worker_id)
+      options.worker_id = plughost::parse_worker_id_option("--worker-id", *t);
+    if (const auto& t = o->worker_count)
+      options.worker_count = plughost::parse_worker_count_option("--worker-count", *t);
+    if (const auto& t = o->stop_timeout)
+      options.stop_timeout = plughost::parse_duration_option("--stop-timeout", *t);
     if (o->on_record) {
       options.program_sinks.push_back(
           {"callback", std::make_shared<callback_to_c>(o->on_record, o->record_user, l.get())});

@@ -35,14 +35,13 @@ std::optional<std::int64_t> parse_integer(std::string_view text) noexcept {
 namespace {
 
 struct source_value {
-  std::string origin;  // "--worker-id" or the variable's name
+  std::string origin;  // the variable's name
   std::string text;
 };
 
-// The first of: the flag, the new variable, the legacy variable.
-std::optional<source_value> pick(const std::optional<std::string>& flag, std::string_view flag_name,
-                                 const environment_block& env, std::string_view suffix) {
-  if (flag) return source_value{std::string(flag_name), *flag};
+// The new variable, else the legacy one.
+std::optional<source_value> from_environment(const environment_block& env,
+                                             std::string_view suffix) {
   for (const auto* prefix : {"LMCACHE_RUNTIME_PLUGIN_", "LMCACHE_PLUGIN_"}) {
     const auto name = fmt::format("{}{}", prefix, suffix);
     if (const auto v = env.get(name)) return source_value{name, std::string(*v)};
@@ -50,30 +49,45 @@ std::optional<source_value> pick(const std::optional<std::string>& flag, std::st
   return std::nullopt;
 }
 
-std::int64_t id_or(const std::optional<source_value>& v, std::int64_t fallback) {
-  if (!v) return fallback;
-  if (const auto n = parse_integer(v->text)) return *n;
-  throw usage_error(fmt::format("{}: expected an integer, got '{}'", v->origin, v->text));
-}
-
-std::uint64_t count_or(const std::optional<source_value>& v, std::uint64_t fallback) {
-  if (!v) return fallback;
-  if (const auto n = parse_count(v->text); n && *n > 0) return *n;
-  throw usage_error(fmt::format("{}: expected a positive integer, got '{}'", v->origin, v->text));
-}
-
 }  // namespace
 
 identity resolve_identity(const launch_options& options, const environment_block& env) {
   identity who;
   // --role none: no role (no role filtering), whatever the environment says.
-  if (const auto role = pick(options.role, "--role", env, "ROLE");
-      role && !role->text.empty() && !(options.role && *options.role == "none")) {
+  if (options.role) {
+    if (!options.role->empty() && *options.role != "none") who.role = *options.role;
+  } else if (const auto role = from_environment(env, "ROLE"); role && !role->text.empty()) {
     who.role = role->text;
   }
-  who.worker_id = id_or(pick(options.worker_id, "--worker-id", env, "WORKER_ID"), 0);
-  who.worker_count = count_or(pick(options.worker_count, "--worker-count", env, "WORKER_COUNT"), 1);
+  // A flag's text was parsed by the command line (or the C API), with the same parsers.
+  if (options.worker_id) {
+    who.worker_id = *options.worker_id;
+  } else if (const auto id = from_environment(env, "WORKER_ID")) {
+    who.worker_id = parse_worker_id_option(id->origin, id->text);
+  }
+  if (options.worker_count) {
+    if (*options.worker_count == 0) {
+      throw usage_error("launch_options.worker_count: expected a positive integer, got 0");
+    }
+    who.worker_count = *options.worker_count;
+  } else if (const auto count = from_environment(env, "WORKER_COUNT")) {
+    who.worker_count = parse_worker_count_option(count->origin, count->text);
+  }
   return who;
 }
 
 }  // namespace plughost::detail
+
+namespace plughost {
+
+std::int64_t parse_worker_id_option(std::string_view option, std::string_view text) {
+  if (const auto n = detail::parse_integer(text)) return *n;
+  throw usage_error(fmt::format("{}: expected an integer, got '{}'", option, text));
+}
+
+std::uint64_t parse_worker_count_option(std::string_view option, std::string_view text) {
+  if (const auto n = detail::parse_count(text); n && *n > 0) return *n;
+  throw usage_error(fmt::format("{}: expected a positive integer, got '{}'", option, text));
+}
+
+}  // namespace plughost

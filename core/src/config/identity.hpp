@@ -11,9 +11,11 @@
 
 namespace plughost::detail {
 
-/// Resolves the identity: flag, then LMCACHE_RUNTIME_PLUGIN_*, then LMCACHE_PLUGIN_*, then the
-/// defaults (no role, worker 0 of 1). Throws usage_error naming the flag or variable when a
-/// worker id is not an integer or a worker count not a positive integer.
+/// Resolves the identity: the options, then LMCACHE_RUNTIME_PLUGIN_*, then LMCACHE_PLUGIN_*,
+/// then the defaults (no role, worker 0 of 1). Throws usage_error naming the variable when a
+/// worker id is not an integer or a worker count not a positive integer (the variables are
+/// parsed as the flags are, by parse_worker_id_option() and parse_worker_count_option()), and
+/// when the options' worker count is 0.
 identity resolve_identity(const launch_options& options, const environment_block& env);
 
 /// Parses a non-negative decimal integer (ASCII digits only, no sign, no blanks).

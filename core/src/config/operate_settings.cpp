@@ -169,7 +169,8 @@ location_policy resolve_location_policy(const launch_options& options,
     out.allow_missing = key.value->get<bool>();
   }
   if (options.wait_for_locations) {
-    out.wait = duration_flag("--wait-for-locations", *options.wait_for_locations);
+    check_duration_option("launch_options.wait_for_locations", *options.wait_for_locations);
+    out.wait = *options.wait_for_locations;
   } else if (const auto key = pick(config, "wait_for_locations"); key.value) {
     const auto d = parse_duration(*key.value);
     if (!d) {

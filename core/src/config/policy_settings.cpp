@@ -106,8 +106,10 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
                    policy);
     }
   }
-  if (options.stop_timeout)
-    policy.stop_timeout = duration_flag("--stop-timeout", *options.stop_timeout);
+  if (options.stop_timeout) {
+    check_duration_option("launch_options.stop_timeout", *options.stop_timeout);
+    policy.stop_timeout = *options.stop_timeout;
+  }
   if (policy.restart == restart_mode::interval && policy.interval.count() == 0) {
     const auto key = pick(config, "restart");
     key.doc->fail_at_value(key.where, "restart: interval needs an interval (e.g. interval: 5m)");

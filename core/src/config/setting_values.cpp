@@ -37,6 +37,11 @@ std::optional<double> non_negative_number(const json& v) {
   return d;
 }
 
+std::string duration_too_large() {
+  return fmt::format("too large: a duration is at most {:.0f} s (about 31 years)",
+                     max_duration_seconds);
+}
+
 }  // namespace
 
 namespace {
@@ -76,19 +81,19 @@ std::optional<std::chrono::nanoseconds> parse_duration(const json& v) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(*seconds * 1e9)));
 }
 
-std::chrono::nanoseconds duration_flag(std::string_view flag, const std::string& text) {
-  const auto d = parse_duration(json(text));
-  if (!d)
-    throw usage_error(fmt::format("{}: {}, got '{}'", flag, duration_error(json(text)), text));
-  return *d;
+std::string duration_error(const json& v) {
+  if (duration_seconds(v)) return duration_too_large();
+  return std::string(duration_expected);
 }
 
-std::string duration_error(const json& v) {
-  if (duration_seconds(v)) {
-    return fmt::format("too large: a duration is at most {:.0f} s (about 31 years)",
-                       max_duration_seconds);
+void check_duration_option(std::string_view what, std::chrono::nanoseconds d) {
+  const double seconds = std::chrono::duration<double>(d).count();
+  if (d.count() < 0) {
+    throw usage_error(fmt::format("{}: a duration cannot be negative, got {} s", what, seconds));
   }
-  return std::string(duration_expected);
+  if (d > max_duration) {
+    throw usage_error(fmt::format("{}: {}, got {} s", what, duration_too_large(), seconds));
+  }
 }
 
 std::optional<std::int64_t> parse_size(const json& v) {
@@ -250,3 +255,16 @@ settings validate_settings(std::span<const setting_spec> table, const json& obje
 }
 
 }  // namespace plughost::detail
+
+namespace plughost {
+
+std::chrono::nanoseconds parse_duration_option(std::string_view option, std::string_view text) {
+  const detail::json value = std::string(text);
+  const auto d = detail::parse_duration(value);
+  if (!d) {
+    throw usage_error(fmt::format("{}: {}, got '{}'", option, detail::duration_error(value), text));
+  }
+  return *d;
+}
+
+}  // namespace plughost

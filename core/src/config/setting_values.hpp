@@ -11,6 +11,7 @@
 
 #include "common/nearest.hpp"
 #include "config/config_document.hpp"
+#include "plughost/config.hpp"
 #include "plughost/module.hpp"
 
 namespace plughost::detail {
@@ -20,12 +21,13 @@ namespace plughost::detail {
 std::optional<std::chrono::nanoseconds> parse_duration(const json& v);
 inline constexpr std::string_view duration_expected =
     "expected a duration such as 5, 0.5, 500ms, 2s or 1m";
-/// The longest duration accepted: beyond 30 years, a value is a typo, not a timeout.
-inline constexpr double max_duration_seconds = 1e9;
+/// The longest duration accepted (plughost::max_duration), in seconds.
+inline constexpr double max_duration_seconds = static_cast<double>(max_duration.count());
 /// Why `v` is not a duration: too large, or not a duration at all (duration_expected).
 std::string duration_error(const json& v);
-/// A duration given on the command line as `flag`; throws usage_error quoting it.
-std::chrono::nanoseconds duration_flag(std::string_view flag, const std::string& text);
+/// A typed duration of launch_options (`what`: "launch_options.stop_timeout"), as a text one
+/// is checked: throws usage_error when it is negative or longer than max_duration.
+void check_duration_option(std::string_view what, std::chrono::nanoseconds d);
 
 /// A size: a non-negative number of bytes or a string with unit B, KiB, MiB, GiB, KB, MB, GB.
 std::optional<std::int64_t> parse_size(const json& v);

@@ -25,9 +25,9 @@ int main(int argc, char** argv) {
   plughost::launch_options options;
   options.locations = {argv[1]};
   options.role = "WORKER";
-  options.worker_id = "0";
-  options.worker_count = "1";
-  options.stop_timeout = "2s";
+  options.worker_id = 0;
+  options.worker_count = 1;
+  options.stop_timeout = std::chrono::seconds(2);
   // Called from plughost's writer thread, one record at a time; the record is a view.
   options.program_sinks.push_back({"host", plughost::callback_sink([&](const plughost::record& r) {
                                      std::cout

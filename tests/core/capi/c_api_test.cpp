@@ -99,6 +99,22 @@ TEST(c_api, a_bad_identity_is_a_usage_error_and_a_bad_configuration_a_config_err
       << plughost_last_error();
 }
 
+TEST(c_api, texts_for_typed_options_are_parsed_with_the_command_lines_messages) {
+  temp_dir dir;
+  fs::create_directories(dir.path() / "plugins");
+  c_options opts(dir);
+  plughost_launcher* l = nullptr;
+  ASSERT_EQ(plughost_options_set_identity(opts.o, nullptr, "1", "0"), PLUGHOST_OK);
+  EXPECT_EQ(plughost_launcher_new(opts.o, &l), PLUGHOST_ERROR_USAGE);
+  EXPECT_STREQ(plughost_last_error(), "--worker-count: expected a positive integer, got '0'");
+  ASSERT_EQ(plughost_options_set_identity(opts.o, nullptr, "1", "2"), PLUGHOST_OK);
+  ASSERT_EQ(plughost_options_set_stop_timeout(opts.o, "soon"), PLUGHOST_OK);
+  EXPECT_EQ(plughost_launcher_new(opts.o, &l), PLUGHOST_ERROR_USAGE);
+  EXPECT_STREQ(plughost_last_error(),
+               "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");
+  EXPECT_EQ(l, nullptr);
+}
+
 TEST(c_api, calls_out_of_order_are_refused) {
   temp_dir dir;
   dir.write("plugins/x.sh", "exit 0\n", fs::perms(0755));

@@ -22,8 +22,8 @@ TEST(identity, defaults_to_no_role_worker_0_of_1) {
 TEST(identity, flags_win_over_environment) {
   launch_options o;
   o.role = "SCHEDULER";
-  o.worker_id = "2";
-  o.worker_count = "4";
+  o.worker_id = 2;
+  o.worker_count = 4;
   const auto who =
       resolve(o, {"LMCACHE_RUNTIME_PLUGIN_ROLE=WORKER", "LMCACHE_RUNTIME_PLUGIN_WORKER_ID=9",
                   "LMCACHE_RUNTIME_PLUGIN_WORKER_COUNT=10"});
@@ -56,29 +56,47 @@ TEST(identity, empty_role_means_no_role) {
 }
 
 TEST(identity, leading_zeros_are_the_same_number) {
+  EXPECT_EQ(parse_worker_id_option("--worker-id", "007"), 7);
+  EXPECT_EQ(parse_worker_count_option("--worker-count", "008"), 8u);
+  EXPECT_EQ(resolve({}, {"LMCACHE_RUNTIME_PLUGIN_WORKER_ID=007"}).worker_id, 7);
+}
+
+TEST(identity, role_none_or_empty_flag_means_no_role_whatever_the_environment_says) {
   launch_options o;
-  o.worker_id = "007";
-  EXPECT_EQ(resolve(o, {}).worker_id, 7u);
+  o.role = "none";
+  EXPECT_FALSE(resolve(o, {"LMCACHE_RUNTIME_PLUGIN_ROLE=WORKER"}).role.has_value());
+}
+
+TEST(identity, a_worker_count_of_0_from_the_api_is_refused) {
+  launch_options o;
+  o.worker_count = 0;
+  try {
+    resolve(o, {});
+    FAIL() << "accepted a worker count of 0";
+  } catch (const usage_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "launch_options.worker_count: expected a positive integer, got 0");
+  }
 }
 
 TEST(identity, worker_id_may_be_negative_as_for_lmcaches_scheduler) {
   launch_options o;
-  o.worker_id = "-1";
-  EXPECT_EQ(resolve(o, {}).worker_id, -1);
+  o.worker_id = -1;
+  EXPECT_EQ(resolve(o, {"LMCACHE_RUNTIME_PLUGIN_WORKER_ID=3"}).worker_id, -1);
   EXPECT_EQ(resolve({}, {"LMCACHE_RUNTIME_PLUGIN_WORKER_ID=-1"}).worker_id, -1);
   EXPECT_EQ(resolve({}, {"LMCACHE_PLUGIN_WORKER_ID=-12"}).worker_id, -12);
-  o.worker_id = "-0";
-  EXPECT_EQ(resolve(o, {}).worker_id, 0);
+  EXPECT_EQ(parse_worker_id_option("--worker-id", "-1"), -1);
+  EXPECT_EQ(parse_worker_id_option("--worker-id", "-0"), 0);
 }
 
-// Not an integer: rejected as a worker id and as a worker count.
+// Not an integer: rejected as a worker id and as a worker count. The flag's text is parsed by
+// parse_worker_id_option() (the command line and the C API call it), the variables' by
+// resolve_identity() with the same parser.
 class identity_rejects : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(identity_rejects, worker_id_flag) {
-  launch_options o;
-  o.worker_id = GetParam();
   try {
-    resolve(o, {});
+    parse_worker_id_option("--worker-id", GetParam());
     FAIL() << "accepted '" << GetParam() << "'";
   } catch (const usage_error& e) {
     EXPECT_EQ(std::string(e.what()),
@@ -107,10 +125,8 @@ INSTANTIATE_TEST_SUITE_P(values, identity_rejects,
 class worker_count_rejects : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(worker_count_rejects, the_flag) {
-  launch_options o;
-  o.worker_count = GetParam();
   try {
-    resolve(o, {});
+    parse_worker_count_option("--worker-count", GetParam());
     FAIL() << "accepted '" << GetParam() << "'";
   } catch (const usage_error& e) {
     EXPECT_EQ(std::string(e.what()),

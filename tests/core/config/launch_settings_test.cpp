@@ -31,7 +31,7 @@ TEST(launch_settings, the_policy_defaults_are_those_of_defaults_yaml_and_of_the_
   o.locations = {"/p"};
   EXPECT_TRUE(resolve(o).default_policy == plugin_policy{})
       << "core/data/defaults.yaml and plugin_policy (plugin_policy.hpp) disagree";
-  o.stop_timeout = "7";
+  o.stop_timeout = 7s;
   EXPECT_EQ(resolve(o).default_policy.stop_timeout, 7s);
 }
 
@@ -134,11 +134,28 @@ TEST(launch_settings, stop_timeout_from_flag_then_config_then_default) {
   o.config_file = dir.write("c.yaml", "plughost:\n  stop_timeout: 250ms\n");
   o.locations = {"/x"};
   EXPECT_EQ(resolve(o).default_policy.stop_timeout, 250ms);
-  o.stop_timeout = "1.5";
+  o.stop_timeout = parse_duration_option("--stop-timeout", "1.5");
   EXPECT_EQ(resolve(o).default_policy.stop_timeout, 1500ms);
-  o.stop_timeout = "soon";
-  EXPECT_EQ(error_text<usage_error>([&] { resolve(o); }),
+  EXPECT_EQ(error_text<usage_error>([&] { parse_duration_option("--stop-timeout", "soon"); }),
             "--stop-timeout: expected a duration such as 5, 0.5, 500ms, 2s or 1m, got 'soon'");
+  EXPECT_EQ(error_text<usage_error>([&] { parse_duration_option("--stop-timeout", "2000000000"); }),
+            "--stop-timeout: too large: a duration is at most 1000000000 s (about 31 years), "
+            "got '2000000000'");
+}
+
+TEST(launch_settings, typed_durations_out_of_range_are_refused) {
+  launch_options o;
+  o.locations = {"/x"};
+  o.stop_timeout = -1500ms;
+  EXPECT_EQ(error_text<usage_error>([&] { resolve(o); }),
+            "launch_options.stop_timeout: a duration cannot be negative, got -1.5 s");
+  o.stop_timeout.reset();
+  o.wait_for_locations = std::chrono::hours(24 * 365 * 40);
+  EXPECT_EQ(error_text<usage_error>([&] { resolve(o); }),
+            "launch_options.wait_for_locations: too large: a duration is at most 1000000000 s "
+            "(about 31 years), got 1261440000 s");
+  o.wait_for_locations = 30s;
+  EXPECT_EQ(resolve(o).missing_locations.wait, 30s);
 }
 
 TEST(launch_settings, the_same_unnamed_sink_twice_is_refused_wherever_it_is_given) {

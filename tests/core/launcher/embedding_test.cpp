@@ -135,7 +135,7 @@ TEST(embedding, diagnostics_go_to_the_handler_with_their_level_and_not_to_stderr
   std::mutex mutex;
   std::vector<std::pair<diagnostic_level, std::string>> said;
   auto o = options_for(dir);
-  o.worker_id = "5";  // a warning: not below the worker count
+  o.worker_id = 5;  // a warning: not below the worker count
   o.diagnostics = [&](diagnostic_level level, std::string_view message) {
     const std::lock_guard lock(mutex);
     said.emplace_back(level, std::string(message));

@@ -11,7 +11,7 @@ inline launch_options options_for(const temp_dir& dir) {
   launch_options o;
   o.locations = {dir.path() / "plugins"};
   o.sinks = {"jsonl:" + (dir.path() / "records.jsonl").string()};
-  o.stop_timeout = "2s";
+  o.stop_timeout = std::chrono::seconds(2);
   o.environment = clean_environment({dir.marker()});
   return o;
 }

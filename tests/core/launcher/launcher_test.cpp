@@ -240,7 +240,7 @@ TEST(launcher_api, two_launchers_in_one_process_each_deliver_their_own_plugins_l
 TEST(launcher_api, bad_options_throw_before_anything_starts) {
   temp_dir dir;
   auto o = options_for(dir);
-  o.worker_count = "two";
+  o.worker_count = 0;
   EXPECT_THROW(launcher{o}, usage_error);
   o = options_for(dir);
   o.config_file = dir.path() / "missing.yaml";
