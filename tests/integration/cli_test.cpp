@@ -645,7 +645,10 @@ TEST_F(cli, sighup_or_sigusr1_while_waiting_for_a_location_does_not_end_plughost
   }));
   host->signal(SIGHUP);   // systemctl reload
   host->signal(SIGUSR1);  // logrotate's postrotate
-  dir.write("later/all_late.sh", "echo late\n", fs::perms(0755));
+  // The folder appears with its plugin in it (renamed into place): plughost must not find it
+  // empty, half-written.
+  dir.write("later.tmp/all_late.sh", "echo late\n", fs::perms(0755));
+  fs::rename(dir.path() / "later.tmp", later);
   ASSERT_TRUE(wait_for_line("all_late.sh", "late")) << read_file(dir.path() / "bg.err");
   const auto status = host->wait_for(std::chrono::seconds(60));
   ASSERT_TRUE(status);

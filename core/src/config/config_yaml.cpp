@@ -134,8 +134,8 @@ class converter {
     // Aliases are shared in yaml-cpp's tree but copied here: count what the copy becomes.
     if (++values_ > max_config_values) {
       throw config_error(doc_.source, at.line, at.column,
-                         fmt::format("the document expands to more than {} values (aliases "
-                                     "repeated into each other?)",
+                         fmt::format("the document expands to more than {} values (that "
+                                     "large, or aliases repeated into each other?)",
                                      max_config_values));
     }
     if (depth_ >= max_config_depth) {
@@ -268,7 +268,7 @@ class converter {
     if (bytes_ > max_config_expanded_bytes) {
       throw config_error(doc_.source, at.line, at.column,
                          fmt::format("the document expands to more than {} MiB of keys and "
-                                     "values (aliases repeated into each other?)",
+                                     "values (that large, or aliases repeated into each other?)",
                                      max_config_expanded_bytes / (1024 * 1024)));
     }
   }
