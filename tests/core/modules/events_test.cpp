@@ -65,7 +65,9 @@ TEST(events, names_are_unique_and_found) {
     EXPECT_FALSE(e.meaning.empty()) << e.name;
   }
   EXPECT_EQ(events::find("restarted"), nullptr);
+#ifndef __SANITIZE_ADDRESS__  // under ASan, GCC cannot compare an address at compile time
   static_assert(events::find("gave_up") != nullptr, "usable at compile time");
+#endif
 }
 
 }  // namespace
