@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/reload_answers.hpp"
 #include "output/record_tap.hpp"
 #include "plughost/launcher.hpp"
 
@@ -34,25 +35,6 @@ struct operator_calls {
   std::function<std::string()> reload;
   std::function<void()> reopen;
   record_tap* tap = nullptr;  ///< for logs; may be null
-};
-
-/// Threads that wait for something slow on a connection's behalf (a reload's planning): joined
-/// before what they use goes. On the operator thread only.
-class waiting_threads {
- public:
-  waiting_threads() = default;
-  waiting_threads(const waiting_threads&) = delete;
-  waiting_threads& operator=(const waiting_threads&) = delete;
-  ~waiting_threads() { join(); }
-  void run(std::function<void()> work);
-  void join() noexcept;
-
- private:
-  struct waiting {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> over;
-  };
-  std::vector<waiting> threads_;
 };
 
 class control_server {
