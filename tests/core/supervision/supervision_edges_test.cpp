@@ -112,5 +112,74 @@ TEST_F(machine_test, an_exit_held_for_room_keeps_its_code_when_drained_or_stoppe
   EXPECT_EQ(view("b.sh").last_exit->value, 4);
 }
 
+// machine-reload-restarted-not-counted (and the other counts of what a reload says): a new
+// plugin is started, a changed one and one back after a reload removed it restarted, a removed
+// one that still ran stopped, an unchanged one not counted.
+TEST_F(machine_test, a_reload_says_how_many_plugins_it_started_restarted_and_stopped) {
+  start({item("same.sh"), item("changed.sh"), item("removed.sh"), item("back.sh")});
+  EXPECT_EQ(machine.reload({item("same.sh"), item("changed.sh", {}, "v2"), item("new.sh")}).said,
+            "reloaded: 1 started, 1 restarted, 2 stopped");
+  EXPECT_EQ(
+      machine
+          .reload({item("same.sh"), item("changed.sh", {}, "v2"), item("new.sh"), item("back.sh")})
+          .said,
+      "reloaded: 0 started, 1 restarted, 0 stopped");
+}
+
+// run-stop-when-done, run-kill-when-done: what a run left can end with no event saying so (the
+// last process of a group that left it): a stop signal or SIGKILL that comes then is not sent
+// to its process group, whose id may be another's by now.
+TEST_F(machine_test, a_run_that_left_nothing_unseen_is_not_signalled_by_a_stop_or_a_kill) {
+  auto quick_stop = restarting(restart_mode::never);
+  quick_stop.stop_timeout = 2s;
+  start({item("a.sh", quick_stop), item("b.sh", quick_stop)});
+  const auto a = current("a.sh"), b = current("b.sh");
+  world.exit(a, 0, /*leaves=*/true);
+  world.exit(b, 0, /*leaves=*/true);
+  world.advance(3200ms);  // its looks again come at 0.1, 0.3, 0.7, 1.5, 3.1 and 6.3 s
+  auto& left_of_a = world.processes.at(a);
+  left_of_a.group_alive = left_of_a.output_open = false;  // no event says so
+  machine.stop("shutdown");
+  EXPECT_TRUE(left_of_a.signals.empty()) << "a stop signal to a group that is gone";
+  EXPECT_TRUE(left_of_a.released);
+  EXPECT_EQ(world.processes.at(b).signals, (std::vector<int>{SIGTERM}));
+  auto& left_of_b = world.processes.at(b);
+  left_of_b.group_alive = left_of_b.output_open = false;
+  world.advance(2s);  // its stop timeout comes before its next look
+  EXPECT_TRUE(world.timers.empty());
+  EXPECT_EQ(left_of_b.signals, (std::vector<int>{SIGTERM})) << "SIGKILL to a group that is gone";
+  EXPECT_TRUE(left_of_b.released);
+  EXPECT_TRUE(world.is_finished);
+}
+
+// table-stopping-stop-and-kill-swapped: a run already being stopped (by hand) is not signalled
+// again by the shutdown, and is killed at its own stop timeout.
+TEST_F(machine_test, the_shutdown_leaves_a_stop_by_hand_under_way_to_its_stop_timeout) {
+  start({item("a.sh")});
+  const auto run = current("a.sh");
+  machine.stop_by_hand("a.sh");
+  world.advance(2s);
+  machine.stop("shutdown");
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM}));
+  world.advance(2999ms);
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM}));
+  world.advance(1ms);
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM, SIGKILL}));
+}
+
+// run-exit-then-stop-no-stop: stopping a run whose exit waits for room reads its output at
+// once, and stops what is left in its group.
+TEST_F(machine_test, stopping_a_held_exit_ends_it_and_stops_what_it_left) {
+  start({item("a.sh")});
+  const auto run = current("a.sh");
+  world.exit_held(run, 0, /*leaves=*/true);
+  machine.stop("shutdown");
+  EXPECT_EQ(events_of("a.sh"),
+            (std::vector<std::string>{"started argv=", "exited exit_code=0",
+                                      "stopping signal=SIGTERM reason=shutdown"}));
+  EXPECT_EQ(world.processes.at(run).signals, (std::vector<int>{SIGTERM}));
+  EXPECT_EQ(state("a.sh"), plugin_state::stopped);
+}
+
 }  // namespace
 }  // namespace plughost::detail
