@@ -181,5 +181,23 @@ TEST_F(machine_test, stopping_a_held_exit_ends_it_and_stops_what_it_left) {
   EXPECT_EQ(state("a.sh"), plugin_state::stopped);
 }
 
+// plugin-note-start-not-marked, plugin-hold-after-keeps-started-mark: status says "started" by
+// hand for a start asked for while a stop by hand is under way, and forgets a start by hand
+// once a stop by hand follows it (the shutdown then shows no mark).
+TEST_F(machine_test, the_by_hand_mark_follows_the_last_request_while_a_run_is_being_stopped) {
+  start({item("a.sh", restarting(restart_mode::never)), item("b.sh")});
+  machine.stop_by_hand("a.sh");
+  EXPECT_EQ(view("a.sh").by_hand, "stopped");
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "starts once its current run has stopped");
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  world.exit(current("a.sh"), 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  machine.stop_by_hand("a.sh");
+  machine.stop("shutdown");
+  EXPECT_EQ(state("a.sh"), plugin_state::stopping);
+  EXPECT_EQ(view("a.sh").by_hand, "") << "the start by hand was undone by the stop by hand";
+}
+
 }  // namespace
 }  // namespace plughost::detail
