@@ -199,5 +199,26 @@ TEST_F(machine_test, the_by_hand_mark_follows_the_last_request_while_a_run_is_be
   EXPECT_EQ(view("a.sh").by_hand, "") << "the start by hand was undone by the stop by hand";
 }
 
+// plugin-retire-keeps-started-mark: a plugin a reload removed shows no mark of a start by hand.
+TEST_F(machine_test, a_plugin_started_by_hand_then_removed_shows_no_by_hand_mark) {
+  start({item("a.sh", restarting(restart_mode::never)), item("b.sh")});
+  world.exit(current("a.sh"), 0);
+  machine.start_by_hand("a.sh");
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  machine.reload({item("b.sh")});
+  EXPECT_EQ(state("a.sh"), plugin_state::retired);
+  EXPECT_EQ(view("a.sh").by_hand, "");
+}
+
+// plugin-interval-one-ns-not-periodic: any interval above zero makes a periodic job.
+TEST_F(machine_test, an_interval_of_one_nanosecond_is_still_an_interval) {
+  auto job = restarting(restart_mode::interval);
+  job.interval = 1ns;
+  start({item("job.sh", job)});
+  world.exit(current("job.sh"), 1);
+  EXPECT_EQ(events_of("job.sh").back(), "next_run delay=0");
+  EXPECT_EQ(state("job.sh"), plugin_state::backoff);
+}
+
 }  // namespace
 }  // namespace plughost::detail
