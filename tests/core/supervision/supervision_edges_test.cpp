@@ -220,5 +220,31 @@ TEST_F(machine_test, an_interval_of_one_nanosecond_is_still_an_interval) {
   EXPECT_EQ(state("job.sh"), plugin_state::backoff);
 }
 
+// plugin-start-if-stopping-not-marked: started by hand while its time limit stops it: it starts
+// again once that run has ended, and status says it was started by hand.
+TEST_F(machine_test, a_start_by_hand_while_a_time_limit_stops_the_run_is_marked_started) {
+  auto limited = restarting(restart_mode::never);
+  limited.timeout = 10s;
+  start({item("a.sh", limited)});
+  const auto first = current("a.sh");
+  world.advance(10s);
+  EXPECT_EQ(machine.start_by_hand("a.sh"), "starts once its current run has stopped");
+  EXPECT_EQ(state("a.sh"), plugin_state::restarting);
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+  world.exit(first, 0);
+  EXPECT_EQ(state("a.sh"), plugin_state::running);
+  EXPECT_EQ(view("a.sh").by_hand, "started");
+}
+
+// plugin-leftovers-always-any, plugin-leftovers-not-said: a removed plugin that had ended
+// counts as stopped when a process of it was still left, and not when nothing was.
+TEST_F(machine_test, a_removed_plugin_counts_as_stopped_only_if_something_of_it_was_left) {
+  const auto never = restarting(restart_mode::never);
+  start({item("left.sh", never), item("clean.sh", never), item("b.sh")});
+  world.exit(current("left.sh"), 0, /*leaves=*/true);
+  world.exit(current("clean.sh"), 0);
+  EXPECT_EQ(machine.reload({item("b.sh")}).said, "reloaded: 0 started, 0 restarted, 1 stopped");
+}
+
 }  // namespace
 }  // namespace plughost::detail
