@@ -246,5 +246,23 @@ TEST_F(machine_test, a_removed_plugin_counts_as_stopped_only_if_something_of_it_
   EXPECT_EQ(machine.reload({item("b.sh")}).said, "reloaded: 0 started, 0 restarted, 1 stopped");
 }
 
+// run-close-held-when-closed, run-close-held-after-drain-end: after the kill grace, pipes are
+// closed only if something still holds them: not when they are closed already, nor when
+// reading what they hold reached their end (no warning of a process holding them either).
+TEST_F(machine_test, after_the_kill_grace_only_pipes_still_held_are_closed) {
+  world.nested_closes = true;  // reading to the end of a pipe closes it
+  start({item("closed.sh"), item("ends.sh")});
+  const auto closed = current("closed.sh"), ends = current("ends.sh");
+  world.exit(closed, 0, /*leaves=*/true);
+  world.exit(ends, 0, /*leaves=*/true);
+  machine.stop("shutdown");
+  world.advance(5s);  // SIGKILL to what is left; the kill grace is 1 s, the next look at 6.3 s
+  world.processes.at(closed).output_open = false;  // no event says so
+  world.processes.at(ends).group_alive = false;    // its pipes now end when read
+  world.trace.clear();
+  world.advance(kill_grace);
+  EXPECT_EQ(world.trace, (std::vector<std::string>{"drain ends.sh"}));
+}
+
 }  // namespace
 }  // namespace plughost::detail
