@@ -61,7 +61,6 @@ void write_lines(record_dispatch& d, const std::string& plugin, int n) {
 
 const timer_key first{timer_key::kind::restart, 1};
 const timer_key second{timer_key::kind::restart, 2};
-const timer_key control{timer_key::kind::restart, 3};
 
 // One `block` sink, stalled with "flood"'s records until it is full for "flood"; "quiet" still
 // has room (the last quarter of a queue is kept for the plugins that hold little of it).
@@ -86,21 +85,26 @@ class room_timers_test : public ::testing::Test {
     dispatch.close(60s);
   }
 
-  // Lets the sink write its queue, and runs the loop until `control` (armed for "flood" now)
-  // comes due: every wait for "flood" has had its notice then.
+  // Lets the sink write its queue, and runs the loop until a waiter of the test's own, waiting
+  // for "flood" with the dispatch itself, has had its notice: every wait for "flood" has had
+  // its notice then. (Not a wait of room_timers: a new one could take the memory of a waiter
+  // freed but left with the dispatch, and hide it.)
   void room_comes() {
-    timers->arm(control, "flood");
+    struct flag final : record_dispatch::room_waiter {
+      void on_room() override { called = true; }
+      bool called = false;
+    } control;
+    ASSERT_TRUE(dispatch.wait_for_room(control, dispatch.route_for("flood"), "flood"));
     gate->release();
     const auto until = std::chrono::steady_clock::now() + 60s;
-    while (std::find(due.begin(), due.end(), control) == due.end() &&
-           std::chrono::steady_clock::now() < until) {
+    while (!control.called && std::chrono::steady_clock::now() < until) {
       loop.run_for(10ms);
       loop.restart();
     }
-    ASSERT_NE(std::find(due.begin(), due.end(), control), due.end()) << "no room came";
+    dispatch.cancel_wait(control);  // when it never came: it must not outlive this call
+    ASSERT_TRUE(control.called) << "no room came";
     loop.poll();
     loop.restart();
-    due.erase(std::find(due.begin(), due.end(), control));
   }
 
   boost::asio::io_context loop;
