@@ -36,7 +36,8 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
       return;
     case run_action::exit:
     case run_action::exit_held:
-      return exit(r, in.status);
+      // exit_drained brings no status: a held exit's is the one kept when it was held.
+      return exit(r, r.state == run_state::draining ? r.held_exit : in.status);
     case run_action::hold_exit:
       r.held_exit = in.status;
       port_.cancel({timer_key::kind::limit, r.id});  // it ended in time, whatever it wrote
