@@ -285,6 +285,41 @@ class LogSnippets(Workdir):
         self.assertNotIn("error", result.stdout.lower())
 
 
+    @unittest.skipUnless(os.path.exists("/usr/sbin/logrotate"), "logrotate is not installed")
+    def test_the_snippet_has_each_plughost_reopen_its_files_by_its_socket(self):
+        logs = self.tmp / "log"
+        logs.mkdir()
+        sockets = self.tmp / "run"
+        sockets.mkdir(mode=0o700)
+        plugins = self.tmp / "plugins"
+        plugins.mkdir()
+        (plugins / "all_ticks.sh").write_text("while :; do echo tick; sleep 0.05; done\n")
+        log = logs / "plugins-WORKER-0.jsonl"
+        host = subprocess.Popen(
+            [BINARY, "run", "--location", str(plugins), "--sink", f"jsonl:{log}",
+             "--socket", str(sockets / "w.sock")],
+            env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: host.poll() is None and host.kill())
+        deadline = time.time() + SLOW
+        while time.time() < deadline and not (log.exists() and log.stat().st_size > 0):
+            time.sleep(0.05)
+        conf = self.tmp / "plughost"
+        conf.write_text((OPERATIONS / "logrotate-plughost").read_text()
+                        .replace("/var/log/lmcache", str(logs))
+                        .replace("/run/plughost", str(sockets))
+                        .replace("plughost reopen", f"{BINARY} reopen"))
+        result = run(["/usr/sbin/logrotate", "-f", "-s", str(self.tmp / "state"), str(conf)])
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertTrue((logs / "plugins-WORKER-0.jsonl.1").exists(), list(logs.iterdir()))
+        # Reopened under its name: new records go to a new file, and plughost runs on.
+        while time.time() < deadline and not (log.exists() and log.stat().st_size > 0):
+            time.sleep(0.05)
+        self.assertTrue(log.exists() and log.stat().st_size > 0, "not reopened")
+        self.assertIsNone(host.poll())
+        host.send_signal(signal.SIGTERM)
+        self.assertEqual(host.wait(timeout=SLOW), 0)
+
+
 class PidOne(Workdir):
     """plughost as PID 1 of a PID namespace, as in its container image."""
 
