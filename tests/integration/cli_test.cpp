@@ -371,7 +371,8 @@ TEST_F(cli, the_guardian_shows_as_such_in_ps) {
       }
     }
   }
-  // A SIGUSR1 meant for plughost (an operator's signal by name) may reach it too: it must not end it.
+  // A SIGUSR1 meant for plughost (an operator's signal by name) may reach it too: it must not end
+  // it.
   const auto mask = std::stoull(ignored, nullptr, 16);
   EXPECT_TRUE(mask & (1ull << (SIGUSR1 - 1))) << ignored;
   EXPECT_TRUE(mask & (1ull << (SIGUSR2 - 1))) << ignored;
