@@ -17,6 +17,7 @@
 #include "modules/module_registry.hpp"
 #include "plughost/config.hpp"
 #include "plughost/module.hpp"
+#include "supervision/isolation.hpp"
 #include "supervision/plugin_policy.hpp"
 
 namespace plughost::detail {
@@ -109,6 +110,16 @@ struct launch_settings {
     const auto it = plugin_policies.find(plugin);
     return it == plugin_policies.end() ? default_policy : it->second;
   }
+  /// What each plugin may use and see (docs/isolation.md): plughost's keys for every plugin,
+  /// and per plugin name plughost.plugins.<name>'s, layered on them.
+  plugin_isolation default_isolation;
+  std::map<std::string, plugin_isolation> plugin_isolations;
+  const plugin_isolation& isolation_for(const std::string& plugin) const {
+    const auto it = plugin_isolations.find(plugin);
+    return it == plugin_isolations.end() ? default_isolation : it->second;
+  }
+  /// plughost.cgroups: "auto" (a cgroup per plugin where plughost can make one) or "off".
+  std::string cgroups = "auto";
   std::vector<sink_request> sinks;
   std::vector<runner_request> runners;       ///< every runner module found, in search order
   std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "plughost/record.hpp"
+#include "supervision/isolation.hpp"
 #include "supervision/plugin_policy.hpp"
 
 namespace plughost::detail {
@@ -38,6 +39,9 @@ struct launch_item {
   plugin_policy policy;
   /// Changes when a reload must restart the plugin (its file's content, its argv).
   std::string fingerprint;
+  /// What it may use and see, applied by the spawn (cgroup, limits, user...); the launcher has
+  /// already put its arguments, environment and configuration into argv and environment.
+  plugin_isolation isolation;
 };
 
 /// A plugin by name, across its runs; a run is one process tree of it. Never reused.
