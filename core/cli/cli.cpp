@@ -208,6 +208,10 @@ void print_plan(const plan& p) {
     if (e.decision == decision::run) {
       fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, e.runner,
                  visible(fmt::format("{}", fmt::join(e.argv, " "))));
+      for (const auto& [setting, values] : e.isolation) {
+        fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, setting,
+                   visible(fmt::format("{}", fmt::join(values, ", "))));
+      }
     }
   }
   if (p.plugins.empty()) fmt::print("no files found\n");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plughost/config.hpp"
@@ -37,6 +38,12 @@ struct plugin_plan {
   std::string reason;             ///< why, in words
   std::string runner;             ///< the runner module's name; empty when ignored
   std::vector<std::string> argv;  ///< what will run; empty unless decision is run
+  /// What its isolation settings change (docs/isolation.md), setting by setting ("memory_max",
+  /// "env", "redact"...), each with its values in words ("128MiB"; "set A=1", "remove AWS_*
+  /// (AWS_REGION)"; the keys of the configuration it does not receive, "extra_config.hf_token").
+  /// Only the settings that are set, without the defaults every plugin gets; empty unless
+  /// decision is run.
+  std::vector<std::pair<std::string, std::vector<std::string>>> isolation;
 };
 
 /// A runner module and whether it is in use (--runner, plughost.enabled_runners).

@@ -30,6 +30,24 @@ bool reserved(const std::string& name) {
 
 }  // namespace
 
+void check_variable_name(const config_document& doc, const json::json_pointer& where,
+                         const std::string& name, const std::string& what) {
+  if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
+    doc.fail_at_key(where, fmt::format("{}: '{}' is not a variable name (it is empty, or holds "
+                                       "'=' or a NUL)",
+                                       what, name));
+  }
+  if (reserved(name)) {
+    doc.fail_at_key(where, fmt::format("{}: {} is set by plughost for every plugin "
+                                       "(docs/running.md) and cannot be configured",
+                                       what, name));
+  }
+}
+
+bool plughost_variable(const std::string& name) {
+  return reserved(name);
+}
+
 std::vector<environment_variable> resolve_environment(const configuration& config) {
   std::vector<environment_variable> out;
   // Variable by variable, the first section that names it: the settings file's, the user's, then
@@ -46,19 +64,7 @@ std::vector<environment_variable> resolve_environment(const configuration& confi
                                             describe_type(*it)));
     }
     for (const auto& [name, value] : it->items()) {
-      if (name.empty() || name.find('=') != std::string::npos ||
-          name.find('\0') != std::string::npos) {
-        doc->fail_at_key(where / name,
-                         fmt::format("environment in plughost: '{}' is not a variable name (it "
-                                     "is empty, or holds '=' or a NUL)",
-                                     name));
-      }
-      if (reserved(name)) {
-        doc->fail_at_key(where / name,
-                         fmt::format("environment in plughost: {} is set by plughost for every "
-                                     "plugin (docs/running.md) and cannot be configured",
-                                     name));
-      }
+      check_variable_name(*doc, where / name, name, "environment in plughost");
       environment_variable v{name, std::nullopt};
       if (value.is_string() &&
           value.get_ref<const std::string&>().find('\0') == std::string::npos) {

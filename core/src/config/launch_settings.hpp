@@ -92,6 +92,10 @@ struct environment_variable {
   std::optional<std::string> value;
 };
 
+/// Whether plughost sets `name` for every plugin itself (LMCache's identity variables and
+/// configuration, PLUGHOST_HOST_PID, PLUGHOST_RUN): no setting replaces or removes it.
+bool plughost_variable(const std::string& name);
+
 /// What run() does about a plugin location that does not exist.
 struct location_policy {
   bool allow_missing = false;        ///< run without it (with a warning), as LMCache does
@@ -113,6 +117,8 @@ struct launch_settings {
   /// What each plugin may use and see (docs/isolation.md): plughost's keys for every plugin,
   /// and per plugin name plughost.plugins.<name>'s, layered on them.
   plugin_isolation default_isolation;
+  /// What defaults.yaml alone gives every plugin (`list` leaves it out: it is no change).
+  plugin_isolation builtin_isolation;
   std::map<std::string, plugin_isolation> plugin_isolations;
   const plugin_isolation& isolation_for(const std::string& plugin) const {
     const auto it = plugin_isolations.find(plugin);

@@ -64,7 +64,16 @@ const std::vector<std::string> core_structured_keys = {"sinks",
                                                        "metrics_address",
                                                        "allow_missing_locations",
                                                        "wait_for_locations",
-                                                       "environment"};
+                                                       "environment",
+                                                       "housekeeping_cpus",
+                                                       "cgroups"};
+
+// The keys valid under `plughost:`, and under plughost.plugins.NAME, besides the policy's.
+std::vector<std::string> with_isolation_keys(std::vector<std::string> keys) {
+  const auto& isolation = isolation_key_names();
+  keys.insert(keys.end(), isolation.begin(), isolation.end());
+  return keys;
+}
 
 // Puts the settings that are present onto a policy.
 void apply_policy(const settings& s, plugin_policy& p) {
@@ -91,7 +100,7 @@ void apply_policy(const settings& s, plugin_policy& p) {
 void check_plughost_section(const config_document& doc) {
   if (const json* section = plughost_section(doc)) {
     validate_settings(policy_table, *section, doc, json::json_pointer("/plughost"), "plughost",
-                      core_structured_keys);
+                      with_isolation_keys(core_structured_keys));
   }
 }
 
@@ -102,7 +111,8 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
     const config_document* doc = *it;
     if (const json* section = plughost_section(*doc)) {
       apply_policy(validate_settings(policy_table, *section, *doc, json::json_pointer("/plughost"),
-                                     "plughost", core_structured_keys, /*fill_defaults=*/false),
+                                     "plughost", with_isolation_keys(core_structured_keys),
+                                     /*fill_defaults=*/false),
                    policy);
     }
   }
@@ -174,7 +184,8 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
   for (const auto& [plugin, entry] : section.value->items()) {
     const auto where = section.where / plugin;
     const auto values = validate_settings(policy_table, entry, *section.doc, where,
-                                          fmt::format("plughost.plugins.{}", plugin), {"sinks"},
+                                          fmt::format("plughost.plugins.{}", plugin),
+                                          with_isolation_keys({"sinks"}),
                                           /*fill_defaults=*/false);
     auto policy = base;
     apply_policy(values, policy);

@@ -43,6 +43,24 @@ std::vector<std::filesystem::path> paths_from(const picked& p, const std::string
 /// configuration, defaults). Throws config_error for a name or value that cannot be one.
 std::vector<environment_variable> resolve_environment(const configuration& config);
 
+/// Throws config_error at the key `where` when `name` cannot be a variable of a plugin's
+/// environment: empty, with '=' or a NUL, or one plughost sets itself (its identity variables,
+/// the configuration, PLUGHOST_HOST_PID). `what` names the mapping in the message.
+void check_variable_name(const config_document& doc, const json::json_pointer& where,
+                         const std::string& name, const std::string& what);
+
+// ---- isolation_settings.cpp: what each plugin may use and see (docs/isolation.md) -----------
+
+/// plughost.cgroups, the `plughost:` isolation keys (defaults.yaml, the user's, the settings
+/// file's, layered) into out.default_isolation, and each plughost.plugins.NAME's, layered on
+/// them, into out.plugin_isolations. Warnings (a limit this machine cannot apply, an
+/// oom_score_adj below plughost's own) go to out.warnings. Throws config_error at the line of a
+/// value that is wrong or cannot be (an unknown user, a folder that does not exist).
+void resolve_isolation(const configuration& config, launch_settings& out);
+
+/// The isolation keys, valid under `plughost:` and under plughost.plugins.NAME.
+const std::vector<std::string>& isolation_key_names();
+
 // ---- locations.cpp --------------------------------------------------------------------------
 
 /// The locations in effect, in LMCache's order of precedence (see resolve_settings); sets

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <map>
 #include <thread>
 
 #include "common/log.hpp"
+#include "config/redaction.hpp"
 #include "launcher/exec_limits.hpp"
 #include "launcher/launcher_impl.hpp"
 #include "launcher/plugin_environment.hpp"
@@ -53,6 +55,38 @@ std::vector<detail::launch_item> launcher::impl::launch_items(reporting report, 
   return launch_items(settings, *current_plan(), runners, report, ok);
 }
 
+namespace {
+
+// The configuration JSON each list of redact patterns leaves (computed once per list).
+using redactions = std::map<std::vector<std::string>, std::optional<std::string>>;
+
+// A plugin's own environment: its name, its runner's variables, then what its isolation
+// changes. Throws std::runtime_error naming what failed.
+detail::plugin_environment_entries environment_of(
+    const plughost::plugin_plan& p, const std::vector<detail::loaded_runner>& by,
+    const detail::launch_settings& with,
+    const std::shared_ptr<const std::vector<std::string>>& shared, redactions& redacted) {
+  detail::plugin_environment_entries environment{shared, {}, {}};
+  environment.own.push_back("LMCACHE_RUNTIME_PLUGIN_NAME=" + p.name);
+  try {
+    if (const auto* r = detail::find_runner(by, p.runner)) {
+      for (const auto& [k, v] : r->impl->environment(p.path)) {
+        environment.own.push_back(k + "=" + v);
+      }
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(
+        fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
+  }
+  const auto& isolation = with.isolation_for(p.name);
+  auto [it, fresh] = redacted.try_emplace(isolation.redact);
+  if (fresh) it->second = detail::redacted_config(with.plugin_config_json, isolation.redact);
+  detail::add_isolation_entries(isolation, *shared, it->second, environment);
+  return environment;
+}
+
+}  // namespace
+
 std::vector<detail::launch_item> launcher::impl::launch_items(
     const detail::launch_settings& with, const plughost::plan& of,
     const std::vector<detail::loaded_runner>& by, reporting report, bool& ok,
@@ -60,6 +94,7 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
   const auto shared_env = std::make_shared<const std::vector<std::string>>(
       detail::plugin_environment(base.env, with).entries());
   std::vector<detail::launch_item> items;
+  redactions redacted;
   const auto error = [&](const std::string& plugin, const std::string& message) {
     if (report == reporting::start) report_error(plugin, message);
     if (report == reporting::reload) {  // on the planner thread: reported on the loop
@@ -76,21 +111,20 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
       ok = false;
       error(p.name, p.reason);
     } else if (p.decision == decision::run) {
-      detail::plugin_environment_entries environment{shared_env, {}};
-      environment.own.push_back("LMCACHE_RUNTIME_PLUGIN_NAME=" + p.name);
+      detail::plugin_environment_entries environment;
       try {
-        if (const auto* r = detail::find_runner(by, p.runner)) {
-          for (const auto& [k, v] : r->impl->environment(p.path)) {
-            environment.own.push_back(k + "=" + v);
-          }
-        }
+        environment = environment_of(p, by, with, shared_env, redacted);
       } catch (const std::exception& e) {
         ok = false;
-        error(p.name, fmt::format("runner {} failed in environment(): {}", p.runner, e.what()));
+        error(p.name, e.what());
         continue;
       }
+      // The isolation is in the fingerprint: a reload that changes it restarts the plugin.
+      const auto& isolation = with.isolation_for(p.name);
       items.push_back({p.name, p.argv, std::move(environment), with.policy_for(p.name),
-                       detail::plugin_fingerprint(p.path, p.argv, abandon)});
+                       detail::plugin_fingerprint(p.path, p.argv, abandon) + "\n" +
+                           detail::isolation_text(isolation),
+                       isolation});
     }
   }
   return items;

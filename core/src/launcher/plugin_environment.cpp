@@ -1,8 +1,10 @@
-// The plugin environment, the refusal to nest, and fingerprints for reloads.
+// The plugin environment (with what its isolation changes), the refusal to nest, and
+// fingerprints for reloads.
 #include "launcher/plugin_environment.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -66,6 +68,61 @@ environment_block plugin_environment(const environment_block& host,
   // The mark of a plughost's plugin: a plughost started from here refuses to run.
   block.set(host_pid_variable, std::to_string(::getpid()));
   return block;
+}
+
+void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::string>& shared,
+                           const std::optional<std::string>& redacted,
+                           plugin_environment_entries& environment) {
+  auto& own = environment.own;
+  const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  environment.remove = iso.env_remove;
+  for (const auto& entry : shared) {  // plughost's own variables are the plugin's contract
+    const auto name = name_of(entry);
+    if (!plughost_variable(name)) continue;
+    if (std::any_of(iso.env_remove.begin(), iso.env_remove.end(), [&](const std::string& p) {
+          return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+        })) {
+      own.push_back(entry);
+    }
+  }
+  if (iso.gpu != gpu_access::inherit) {
+    for (const char* name : gpu_visibility_variables) {
+      own.push_back(fmt::format("{}={}", name, iso.gpu == gpu_access::none ? "" : iso.gpu_list));
+    }
+  }
+  if (iso.uid) {
+    own.push_back("USER=" + iso.user_name);
+    own.push_back("LOGNAME=" + iso.user_name);
+    own.push_back("HOME=" + iso.home);
+  }
+  for (const auto& [name, value] : iso.env) own.push_back(name + "=" + value);
+  if (!redacted) return;
+  for (const auto& entry : shared) {  // only those it receives (--plugin-variable may unset)
+    const auto name = name_of(entry);
+    if (name == "LMCACHE_RUNTIME_PLUGIN_CONFIG" || name == "LMCACHE_PLUGIN_CONFIG") {
+      own.push_back(name + "=" + *redacted);
+    }
+  }
+}
+
+std::string isolation_text(const plugin_isolation& iso) {
+  const auto opt = [](const auto& v) { return v ? fmt::format("{}", *v) : std::string("-"); };
+  std::vector<std::string> limits, env, credentials;
+  for (const auto& [resource, value] : iso.limits)
+    limits.push_back(fmt::format("{}={}", resource, value));
+  for (const auto& [name, value] : iso.env) env.push_back(name + "=" + value);
+  for (const auto& [name, file] : iso.credentials)
+    credentials.push_back(name + "=" + file.string());
+  return fmt::format(
+      "memory_max {}\nmemory_high {}\ncpu_max {}\ncpu_weight {}\npids_max {}\ncpus {}\nnice {}\n"
+      "oom_score_adj {}\nlimits {}\nworking_dir {}\nuid {}\ngid {}\ngroups {}\ngpu {} {}\n"
+      "env {}\nenv_remove {}\nargs {}\ncredentials {}\nredact {}",
+      opt(iso.memory_max), opt(iso.memory_high), opt(iso.cpu_max), opt(iso.cpu_weight),
+      opt(iso.pids_max), fmt::join(iso.cpus, ","), opt(iso.nice), opt(iso.oom_score_adj),
+      fmt::join(limits, ","), iso.working_dir ? iso.working_dir->string() : "-", opt(iso.uid),
+      opt(iso.gid), fmt::join(iso.groups, ","), static_cast<int>(iso.gpu), iso.gpu_list,
+      fmt::join(env, "\x1f"), fmt::join(iso.env_remove, "\x1f"), fmt::join(iso.args, "\x1f"),
+      fmt::join(credentials, "\x1f"), fmt::join(iso.redact, "\x1f"));
 }
 
 void refuse_nesting(const environment_block& host) {

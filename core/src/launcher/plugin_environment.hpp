@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/environment.hpp"
 #include "config/launch_settings.hpp"
+#include "supervision/supervision_port.hpp"
 
 namespace plughost::detail {
 
@@ -31,6 +33,19 @@ void refuse_nesting(const environment_block& host);
 /// names: LMCache's own locations (its configuration file, its JSON, its variables) hold the
 /// plugins LMCache starts itself, and every one of them would run twice. Throws usage_error.
 void refuse_doubling(const environment_block& host, const launch_settings& settings);
+
+/// What a plugin's isolation (docs/isolation.md) does to its environment, on top of its name
+/// and its runner's variables: env_remove (plughost's own variables are kept), the GPU
+/// variables (gpu: none or LIST), USER, LOGNAME and HOME of its user, its env (which wins), and
+/// `redacted` (redacted_config() of its configuration) as each configuration variable the
+/// shared entries hold.
+void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::string>& shared,
+                           const std::optional<std::string>& redacted,
+                           plugin_environment_entries& environment);
+
+/// A stable text of `iso`, for the fingerprint: a reload restarts a plugin whose isolation
+/// changed.
+std::string isolation_text(const plugin_isolation& iso);
 
 /// Changes when the plugin's file (its bytes) or its argv changes.
 /// `abandon` (may be null) true: throws std::runtime_error (a reload given up: plughost stops).

@@ -98,6 +98,24 @@ std::string_view to_string(module_status s) noexcept {
   return "failed";
 }
 
+namespace {
+
+// A plugin's isolation, setting → its value (a string), or its values (a list) for the
+// settings that have several.
+nlohmann::ordered_json isolation_json(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& isolation) {
+  auto out = nlohmann::ordered_json::object();
+  for (const auto& [setting, values] : isolation) {
+    const bool list = setting == "env" || setting == "args" || setting == "limits" ||
+                      setting == "credentials" || setting == "redact";
+    out[setting] = list || values.size() != 1 ? nlohmann::ordered_json(values)
+                                              : nlohmann::ordered_json(values.front());
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string to_json(const plan& p) {
   using json = nlohmann::ordered_json;
   json out;
@@ -126,6 +144,7 @@ std::string to_json(const plan& p) {
     item["reason"] = e.reason;
     item["runner"] = e.runner.empty() ? json(nullptr) : json(e.runner);
     item["argv"] = e.argv;
+    item["isolation"] = isolation_json(e.isolation);
     plugins.push_back(std::move(item));
   }
   out["plugins"] = std::move(plugins);

@@ -12,6 +12,7 @@
 #include "config/setting_values.hpp"
 #include "plan/discovery.hpp"
 #include "plan/interpreter.hpp"
+#include "plan/isolation_report.hpp"
 #include "plan/naming.hpp"
 
 namespace plughost::detail {
@@ -192,8 +193,8 @@ void plan_command(plugin_plan& p, const loaded_runner& r, std::string_view path_
 // A plugin a runner claims: disabled, not selected by the naming rules, refused for its owner
 // or mode, or run with the argv its runner gives.
 void plan_plugin(plugin_plan& p, const loaded_runner& r, const launch_settings& settings,
-                 const permission_policy& permissions, std::string_view path_var,
-                 std::vector<std::string>& warnings) {
+                 const environment_block& host, const permission_policy& permissions,
+                 std::string_view path_var, std::vector<std::string>& warnings) {
   p.runner = r.name;
   if (!settings.policy_for(p.name).enabled) {
     p.decision = decision::skip;
@@ -217,6 +218,12 @@ void plan_plugin(plugin_plan& p, const loaded_runner& r, const launch_settings& 
     }
   }
   plan_command(p, r, path_var, warnings);
+  // Its args after the runner's argv, here rather than at the spawn: `list` shows what runs.
+  if (p.decision == decision::run) {
+    const auto& args = settings.isolation_for(p.name).args;
+    p.argv.insert(p.argv.end(), args.begin(), args.end());
+    p.isolation = isolation_report(p.name, settings, host);
+  }
 }
 
 }  // namespace
@@ -243,7 +250,7 @@ plan build_plan(const launch_settings& settings, const std::vector<loaded_runner
     } else if (!f.plugin) {
       plan_not_a_plugin(p, std::move(f.ignored_reason), c, runners, settings);
     } else {
-      plan_plugin(p, *c.claimed.at(p.path), settings, permissions, path_var, out.warnings);
+      plan_plugin(p, *c.claimed.at(p.path), settings, env, permissions, path_var, out.warnings);
     }
     out.plugins.push_back(std::move(p));
   }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fnmatch.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -38,7 +39,10 @@ std::vector<std::string> plugin_environment_entries::entries() const {
     for (const auto& e : *shared) {
       const bool replaced = std::any_of(
           own.begin(), own.end(), [&](const std::string& o) { return name_of(o) == name_of(e); });
-      if (!replaced) out.push_back(e);
+      const bool removed = std::any_of(remove.begin(), remove.end(), [&](const std::string& p) {
+        return ::fnmatch(p.c_str(), std::string(name_of(e)).c_str(), 0) == 0;
+      });
+      if (!replaced && !removed) out.push_back(e);
     }
   }
   for (auto it = own.begin(); it != own.end(); ++it) {  // the last of a name wins

@@ -27,6 +27,9 @@ namespace plughost::detail {
 struct plugin_environment_entries {
   std::shared_ptr<const std::vector<std::string>> shared;  ///< NAME=VALUE; may be null
   std::vector<std::string> own;                            ///< NAME=VALUE; the last of a name wins
+  /// env_remove: glob patterns (fnmatch) of names of shared entries the plugin does not get.
+  /// Its own entries are never removed.
+  std::vector<std::string> remove;
   /// The complete environment, for the process.
   std::vector<std::string> entries() const;
 };

@@ -332,7 +332,10 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
           "stop_signal, restart, interval, restart_delay, restart_delay_max, restart_reset_after, "
           "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
           "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
-          "allow_missing_locations, wait_for_locations, environment)");
+          "allow_missing_locations, wait_for_locations, environment, housekeeping_cpus, "
+          "cgroups, memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, nice, "
+          "oom_score_adj, limits, gpu, env, env_remove, working_dir, args, user, group, "
+          "credentials, redact)");
 }
 
 TEST_F(config_values, durations_are_checked) {
