@@ -2,6 +2,7 @@
 // plugins (/proc/self/environ, /proc/self/cmdline), and what `plughost list` says of them
 // (docs/isolation.md).
 #include <fmt/format.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <map>
@@ -178,6 +179,34 @@ TEST_F(isolation_env, list_shows_limits_env_changes_gpus_and_the_keys_a_plugin_w
   EXPECT_EQ(isolation["b.py"], json::parse(R"j({
     "gpu": "0,1", "env": ["set GREETING=hello-all-2", "remove DROP_* (DROP_ME)"],
     "redact": ["extra_config.hf_token"]})j"));
+}
+
+TEST_F(isolation_env, a_reload_that_changes_a_plugins_isolation_restarts_it_alone) {
+  const auto config_with = [&](const char* value) {
+    return dir.write("lmcache.yaml", fmt::format("runtime_plugin_locations: [plugins]\n"
+                                                 "plughost:\n"
+                                                 "  plugins:\n"
+                                                 "    a.sh: {{env: {{X: \"{}\"}}}}\n",
+                                                 value));
+  };
+  plugin("a.sh", "echo \"ready $X\"\nexec sleep 300\n");
+  plugin("b.sh", "echo ready\nexec sleep 300\n");
+  const auto config = config_with("1");
+  auto host =
+      start({"run", "--config", config.string(), "--sink", "jsonl:" + records_file.string()});
+  ASSERT_TRUE(wait_for_line("a.sh", "ready 1"));
+  ASSERT_TRUE(wait_for_line("b.sh", "ready"));
+  config_with("2");
+  host->signal(SIGHUP);
+  EXPECT_TRUE(wait_for_line("a.sh", "ready 2")) << read_file(dir.path() / "bg.err");
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(std::chrono::seconds(30)));
+  const auto started = [&](const char* name) {
+    return std::ranges::count_if(events_of(records_of(name)),
+                                 [](const json& e) { return e["event"] == "started"; });
+  };
+  EXPECT_EQ(started("a.sh"), 2);
+  EXPECT_EQ(started("b.sh"), 1);  // its isolation did not change
 }
 
 }  // namespace
