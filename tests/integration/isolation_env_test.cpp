@@ -209,5 +209,24 @@ TEST_F(isolation_env, a_reload_that_changes_a_plugins_isolation_restarts_it_alon
   EXPECT_EQ(started("b.sh"), 1);  // its isolation did not change
 }
 
+TEST_F(isolation_env, a_limit_this_machine_cannot_apply_is_one_warning_at_start) {
+  plugin("a.sh", "echo ran\n");
+  const auto config = dir.write("lmcache.yaml",
+                                "runtime_plugin_locations: [plugins]\n"
+                                "plughost:\n"
+                                "  sinks: [\"jsonl:records.jsonl\"]\n"
+                                "  cgroups: off\n"
+                                "  plugins:\n"
+                                "    a.sh: {pids_max: 20}\n");
+  const auto r = run({"run", "--config", config.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto warning = "plughost: warning: " + config.string() +
+                       ":6:22: pids_max cannot apply: no pids cgroup controller plughost can use "
+                       "(plughost.cgroups is off)\n";
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning), r.err.rfind(warning)) << "said once";
+  EXPECT_EQ(lines_of("a.sh", "stdout"), std::vector<std::string>{"ran"});  // it runs all the same
+}
+
 }  // namespace
 }  // namespace plughost::test

@@ -266,7 +266,10 @@ void apply_group(const json& v, const isolation_key& k, plugin_isolation& iso) {
 }
 
 std::string scalar_text(const json& v, const isolation_key& k) {
-  if (v.is_string() && v.get_ref<const std::string&>().find('\0') == std::string::npos) {
+  if (v.is_string()) {
+    if (v.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      k.fail("holds a NUL byte, which no environment variable or argument can");
+    }
     return v.get<std::string>();
   }
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";

@@ -205,6 +205,9 @@ TEST_F(isolation_settings, each_wrong_value_is_refused_at_its_line) {
        at(2, 12) + "unknown placeholder {rol} in plughost.env.A (did you mean {role}? plughost's "
                    "are {host}, {role}, {worker_id} and {worker_count}, in lower case and one "
                    "pair of braces)"},
+      {"  env: {A: \"a\\0b\"}\n",
+       at(2, 12) + "plughost.env.A: holds a NUL byte, which no environment variable or argument "
+                   "can"},
       {"  env_remove: AWS_*\n", at(2, 15) +
                                     "plughost.env_remove: expected a list of variable "
                                     "name patterns such as AWS_*, got the string \"AWS_*\""},
