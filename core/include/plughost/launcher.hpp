@@ -128,6 +128,10 @@ struct plugin_status {
   /// What it may use, as in effect: memory_max, memory_high, cpu_max, cpu_weight, pids_max,
   /// cpus, nice, oom_score_adj and its rlimits ("limits.nofile"), by name, as text.
   std::map<std::string, std::string> limits;
+  /// The same limits as numbers, for /metrics: memory_max in bytes, cpu_max in cores, pids_max.
+  std::optional<std::uint64_t> memory_max_bytes;
+  std::optional<double> cpu_max_cores;
+  std::optional<std::uint64_t> pids_max;
 };
 
 /// One sink of a launcher.

@@ -68,7 +68,12 @@ void supervisor::impl::publish() {
     if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
     if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
     p.last_oom_killed = v.last_exit && v.last_exit->oom_killed;
-    if (v.isolation) p.limits = limits_text(*v.isolation);
+    if (v.isolation) {
+      p.limits = limits_text(*v.isolation);
+      p.memory_max_bytes = v.isolation->memory_max;
+      p.cpu_max_cores = v.isolation->cpu_max;
+      p.pids_max = v.isolation->pids_max;
+    }
     if (cgroups_) folders[v.name] = cgroups_->folders(v.name);
     p.by_hand = published_by_hand(v.by_hand);
     p.exit_codes = std::move(v.exit_codes);
