@@ -2,6 +2,7 @@
 #include "control_output.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -48,8 +49,9 @@ void print_status(const json& s) {
     return p.value("shown_name", visible_name(p.value("name", std::string())));
   };
   for (const auto& p : plugins) width = std::max(width, shown(p).size());
-  fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", "PLUGIN", width,
-             "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR");
+  fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}  {:>8} {:>9} {:>5}\n",
+             "PLUGIN", width, "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR",
+             "CPU", "MEM", "PROCS");
   for (const auto& p : plugins) {
     std::string state = p.value("state", "?");
     if (p["by_hand"].is_string()) state += " (by hand)";
@@ -60,16 +62,36 @@ void print_status(const json& s) {
     const auto uptime = p["uptime_seconds"].is_number()
                             ? duration_text(p["uptime_seconds"].get<double>())
                             : std::string("-");
-    const auto last = p["last_signal"].is_string()      ? p["last_signal"].get<std::string>()
-                      : p["last_exit_code"].is_number() ? "code " + p["last_exit_code"].dump()
-                                                        : std::string("-");
+    auto last = p["last_signal"].is_string()      ? p["last_signal"].get<std::string>()
+                : p["last_exit_code"].is_number() ? "code " + p["last_exit_code"].dump()
+                                                  : std::string("-");
+    if (p.value("last_oom_killed", false)) last = "oom_killed";
+    // From its cgroup (docs/isolation.md); "-" without one.
+    const auto figure = [&](const char* key, auto show) {
+      return p.contains(key) && p[key].is_number() ? show(p[key]) : std::string("-");
+    };
+    const auto cpu = figure("cpu_seconds", [](const json& v) {
+      return fmt::format("{:.1f}s", v.get<double>());
+    });
+    const auto memory =
+        figure("memory_bytes", [](const json& v) { return size_text(v.get<std::uint64_t>()); });
+    const auto procs = figure("processes", [](const json& v) { return v.dump(); });
     const auto stream = [&](const char* name) {
       const auto& st = p[name];
       return fmt::format("{}/{}", st.value("lines", 0ull), size_text(st.value("bytes", 0ull)));
     };
-    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}\n", shown(p), width,
-               state, pid, uptime, p.value("restarts", 0ull), last, stream("stdout"),
-               stream("stderr"));
+    fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}  {:>8} {:>9} {:>5}\n",
+               shown(p), width, state, pid, uptime, p.value("restarts", 0ull), last,
+               stream("stdout"), stream("stderr"), cpu, memory, procs);
+  }
+  for (const auto& p : plugins) {  // what each may use, for those with limits
+    if (!p.contains("limits") || !p["limits"].is_object() || p["limits"].empty()) continue;
+    std::vector<std::string> parts;
+    for (const auto& [name, value] : p["limits"].items()) {
+      parts.push_back(fmt::format("{} {}", name, value.get<std::string>()));
+    }
+    if (p.value("oom_kills", 0ull) > 0) parts.push_back(fmt::format("{} OOM kills", p["oom_kills"].get<std::uint64_t>()));
+    fmt::print("{}: {}\n", shown(p), fmt::join(parts, ", "));
   }
   if (plugins.empty()) fmt::print("no plugins\n");
   for (const auto& k : s["sinks"]) {

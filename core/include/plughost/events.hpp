@@ -40,7 +40,10 @@ inline constexpr std::array<event_kind, 12> catalogue{{
     {killed,
      {"signal", "after", "stop_signal"},
      "SIGKILL to the run's group (stop_signal: the one it did not obey, when one was sent)"},
-    {exited, {"exit_code", "signal"}, "its main process ended: with exit_code, or by signal"},
+    {exited,
+     {"exit_code", "signal", "reason"},
+     "its main process ended: with exit_code, or by signal (reason: oom_killed when the "
+     "out-of-memory killer of its cgroup sent it)"},
     {restarting, {"attempt", "delay"}, "a restart is scheduled"},
     {next_run, {"delay"}, "restart: interval: when the next run starts"},
     {gave_up, {"restarts", "reason"}, "max_restarts restarts in a row: no more"},

@@ -122,6 +122,23 @@ struct plugin_status {
   /// How its runs' main processes ended, in all: by exit code, and by signal ("SIGKILL").
   std::map<int, std::uint64_t> exit_codes;
   std::map<std::string, std::uint64_t> exit_signals;
+  /// Its last run's main process was ended by the out-of-memory killer of its cgroup (its
+  /// memory_max), not by a signal someone sent.
+  bool last_oom_killed = false;
+  /// Its cgroup (docs/isolation.md): the folder its runs are held in ("" without one), and what
+  /// the plugin uses now, read from the cgroup when the status was taken.
+  std::string cgroup;
+  std::optional<std::uint64_t> memory_bytes;
+  std::optional<double> cpu_seconds;
+  std::optional<std::uint64_t> processes;
+  std::uint64_t oom_kills = 0;  ///< its processes the OOM killer ended in its cgroup
+  /// What it may use, as in effect: memory_max, memory_high, cpu_max, cpu_weight, pids_max,
+  /// cpus, nice, oom_score_adj and its rlimits ("limits.nofile"), by name, as text.
+  std::map<std::string, std::string> limits;
+  /// The same limits as numbers, for /metrics: memory_max in bytes, cpu_max in cores, pids_max.
+  std::optional<std::uint64_t> memory_max_bytes;
+  std::optional<double> cpu_max_cores;
+  std::optional<std::uint64_t> pids_max;
 };
 
 /// One sink of a launcher.

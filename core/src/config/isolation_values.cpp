@@ -76,17 +76,6 @@ std::vector<int> parse_cpu_list(const json& v, const isolation_key& k) {
   return {cpus.begin(), cpus.end()};
 }
 
-std::string cpu_list_text(const std::vector<int>& cpus) {
-  std::vector<std::string> parts;
-  for (std::size_t i = 0; i < cpus.size();) {
-    auto j = i;
-    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
-    parts.push_back(j == i ? std::to_string(cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]));
-    i = j + 1;
-  }
-  return parts.empty() ? "(none)" : fmt::format("{}", fmt::join(parts, ","));
-}
-
 std::vector<int> allowed_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -111,13 +100,6 @@ constexpr limit_kind limit_kinds[] = {{"nofile", RLIMIT_NOFILE, false},
                                       {"as", RLIMIT_AS, true}};
 
 }  // namespace
-
-std::string limit_name(int resource) {
-  for (const auto& l : limit_kinds) {
-    if (l.resource == resource) return l.name;
-  }
-  return "?";
-}
 
 void apply_limits(const json& v, const isolation_key& k,
                   std::vector<std::pair<int, rlim_t>>& limits) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config_document.hpp"
+#include "supervision/cgroup_files.hpp"  // cpu_list_text
 #include "supervision/isolation.hpp"
 
 namespace plughost::detail {
@@ -28,16 +29,12 @@ struct isolation_key {
 
 /// A CPU list: "0-3,7", a YAML list of numbers, or one number. Sorted, without repeats.
 std::vector<int> parse_cpu_list(const json& v, const isolation_key& k);
-/// "0-3,7"; "(none)" for an empty list.
-std::string cpu_list_text(const std::vector<int>& cpus);
 /// The CPUs this process may run on (sched_getaffinity).
 std::vector<int> allowed_cpus();
 
 /// limits: {nofile, core, nproc, as}: each written one replaces its resource in `limits`.
 void apply_limits(const json& v, const isolation_key& k,
                   std::vector<std::pair<int, rlim_t>>& limits);
-/// "nofile", "core", "nproc" or "as" for RLIMIT_*; "?" for another.
-std::string limit_name(int resource);
 
 /// gpu: inherit, none, or a list ("0,1", or a YAML list of numbers and ids).
 void apply_gpu(const json& v, const isolation_key& k, plugin_isolation& iso);

@@ -331,7 +331,7 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
     const auto s = calls_.status();
     std::set<pid_t> groups;
     for (const auto& p : s.plugins) {
-      if (p.pid != 0) groups.insert(p.pid);
+      if (p.pid != 0 && (!p.cpu_seconds || !p.memory_bytes)) groups.insert(p.pid);
     }
     reply r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <optional>
 
 #include "plughost/sink_helpers.hpp"
 #include "plughost/version.hpp"
@@ -125,7 +126,38 @@ void plugin_output_metrics(exposition& m, const launcher_status& s) {
              &plugin_status::stream_count::bytes);
 }
 
-// What each plugin's current run uses, from /proc: CPU time, resident memory.
+// What the cgroup of each plugin that has one says: its memory (the kernel's count, page cache
+// included), its processes, its OOM kills, and its limits.
+void cgroup_metrics(exposition& m, const launcher_status& s) {
+  const auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto value) {
+    m.family(name, type, help);
+    for (const auto& p : s.plugins) {
+      if (const auto v = value(p)) {
+        m.sample(name, fmt::format("plugin=\"{}\"", label(p.name)), *v);
+      }
+    }
+  };
+  each("plughost_plugin_memory_bytes", "gauge",
+       "Memory the plugin's cgroup is charged for (memory.current or memory.usage_in_bytes).",
+       [](const plugin_status& p) { return p.memory_bytes; });
+  each("plughost_plugin_processes", "gauge", "Processes in the plugin's cgroup.",
+       [](const plugin_status& p) { return p.processes; });
+  each("plughost_plugin_oom_kills_total", "counter",
+       "Processes of the plugin the out-of-memory killer ended in its cgroup (memory_max).",
+       [](const plugin_status& p) {
+         return p.cgroup.empty() ? std::nullopt : std::optional<std::uint64_t>(p.oom_kills);
+       });
+  each("plughost_plugin_memory_max_bytes", "gauge", "The plugin's memory_max.",
+       [](const plugin_status& p) { return p.memory_max_bytes; });
+  each("plughost_plugin_cpu_max_cores", "gauge", "The plugin's cpu_max, in cores (0.5: 50%).",
+       [](const plugin_status& p) { return p.cpu_max_cores; });
+  each("plughost_plugin_pids_max", "gauge", "The plugin's pids_max.",
+       [](const plugin_status& p) { return p.pids_max; });
+}
+
+// What each plugin uses: from its cgroup (docs/isolation.md) where it has one, its current run's
+// processes in /proc otherwise.
 void plugin_usage_metrics(exposition& m, const launcher_status& s,
                           const std::map<pid_t, group_usage>& usage) {
   const auto usage_of = [&](const plugin_status& p) -> const group_usage* {
@@ -134,12 +166,13 @@ void plugin_usage_metrics(exposition& m, const launcher_status& s,
     return it == usage.end() ? nullptr : &it->second;
   };
   m.family("plughost_plugin_cpu_seconds_total", "counter",
-           "CPU time (user and system) of the processes of the plugin's current run, with the "
-           "children they reaped.");
+           "CPU time (user and system) of the plugin: of every process of its runs, from its "
+           "cgroup; without one, of its current run's processes and the children they reaped.");
   for (const auto& p : s.plugins) {
-    if (const auto* u = usage_of(p)) {
+    const auto* u = usage_of(p);
+    if (p.cpu_seconds || u) {
       m.sample("plughost_plugin_cpu_seconds_total", fmt::format("plugin=\"{}\"", label(p.name)),
-               fmt::format("{:.2f}", u->cpu_seconds));
+               fmt::format("{:.2f}", p.cpu_seconds ? *p.cpu_seconds : u->cpu_seconds));
     }
   }
   m.family("plughost_plugin_resident_memory_bytes", "gauge",
@@ -150,6 +183,7 @@ void plugin_usage_metrics(exposition& m, const launcher_status& s,
                u->resident_bytes);
     }
   }
+  cgroup_metrics(m, s);
 }
 
 // Each sink's queue, errors, lost and dropped records.

@@ -4,6 +4,7 @@
 #include "plughost/launcher.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -41,6 +42,14 @@ class function_sink final : public sink {
   std::function<void(const record&)> f_;
 };
 
+// Where each run's credentials folder is made (docs/isolation.md): as root, a folder of its own
+// that every plugin user may pass through (the control sockets' is root's alone); else in
+// plughost's runtime folder, since the plugins then run as plughost's user.
+std::filesystem::path credentials_folder(const detail::environment_block& env) {
+  if (::geteuid() == 0) return "/run/plughost-credentials";
+  return detail::runtime_folder(env) / "credentials";
+}
+
 }  // namespace
 
 std::shared_ptr<sink> callback_sink(std::function<void(const record&)> on_record) {
@@ -60,7 +69,8 @@ launcher::impl::impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
            options.exit_with, options.reap_all_children,
            options.child_subreaper_and_sigchld_handler, options.raise_open_file_limit,
            options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env) : nullptr,
-           [this] { reopen_sinks(); }, [this] { report_reload_errors(); }}) {
+           [this] { reopen_sinks(); }, [this] { report_reload_errors(); }, settings.cgroups,
+           credentials_folder(base.env)}) {
   auto warnings = base.all_warnings();  // after the settings: they load the modules they use
   runners = detail::load_runners(settings, warnings);
   auto plan = detail::build_plan(settings, runners, base.env, base.permissions);

@@ -243,6 +243,14 @@ ordered_json plugin_json(const plugin_status& p,
   item["exit_signals"] = p.exit_signals;
   // JSON cannot hold bytes that are not UTF-8 (name has U+FFFD for them): this one is exact.
   item["shown_name"] = visible_name(p.name);
+  // Its cgroup (docs/isolation.md): what it uses, read when the status was taken; its limits.
+  item["last_oom_killed"] = p.last_oom_killed;
+  item["cgroup"] = p.cgroup.empty() ? json(nullptr) : json(p.cgroup);
+  item["cpu_seconds"] = p.cpu_seconds ? json(*p.cpu_seconds) : json(nullptr);
+  item["memory_bytes"] = p.memory_bytes ? json(*p.memory_bytes) : json(nullptr);
+  item["processes"] = p.processes ? json(*p.processes) : json(nullptr);
+  item["oom_kills"] = p.oom_kills;
+  item["limits"] = p.limits;
   return item;
 }
 

@@ -200,6 +200,10 @@ std::string describe(const record& r) {
     return fmt::format("started (pid {}): {}", r.pid, text_of(r, "argv"));
   }
   if (r.event == events::exited) {
+    if (find_field(r, "reason") && text_of(r, "reason") == "oom_killed") {
+      return fmt::format("killed by {}: out of memory (its cgroup's memory_max)",
+                         text_of(r, "signal"));
+    }
     if (find_field(r, "signal")) return fmt::format("killed by {}", text_of(r, "signal"));
     return fmt::format("exited with code {}", text_of(r, "exit_code"));
   }

@@ -6,53 +6,30 @@
 #include <fmt/ranges.h>
 #include <fnmatch.h>
 
-#include <algorithm>
-
-#include "config/isolation_values.hpp"
 #include "config/redaction.hpp"
 
 namespace plughost::detail {
-
-std::string size_text(std::int64_t bytes) {
-  for (const auto& [unit, size] :
-       {std::pair{"GiB", std::int64_t{1} << 30}, std::pair{"MiB", std::int64_t{1} << 20},
-        std::pair{"KiB", std::int64_t{1} << 10}}) {
-    if (bytes >= size && bytes % size == 0) return fmt::format("{}{}", bytes / size, unit);
-  }
-  return fmt::format("{}B", bytes);
-}
 
 namespace {
 
 using report = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
-// The limits and the process's settings.
+// The limits and the process's settings, as status shows them (limits_text), without those
+// defaults.yaml alone gives: "limits.nofile" and the like as one "limits" entry.
 void report_limits(const plugin_isolation& iso, const plugin_isolation& builtin, report& out) {
-  const auto add = [&](const char* setting, const auto& mine, const auto& theirs, auto text) {
-    if (mine && mine != theirs) out.push_back({setting, {text(*mine)}});
-  };
-  add("memory_max", iso.memory_max, builtin.memory_max, size_text);
-  add("memory_high", iso.memory_high, builtin.memory_high, size_text);
-  add("cpu_max", iso.cpu_max, builtin.cpu_max,
-      [](double share) { return fmt::format("{}%", share * 100); });
-  const auto number = [](auto n) { return fmt::format("{}", n); };
-  add("cpu_weight", iso.cpu_weight, builtin.cpu_weight, number);
-  add("pids_max", iso.pids_max, builtin.pids_max, number);
-  if (!iso.cpus.empty() && iso.cpus != builtin.cpus)
-    out.push_back({"cpus", {cpu_list_text(iso.cpus)}});
-  add("nice", iso.nice, builtin.nice, number);
-  add("oom_score_adj", iso.oom_score_adj, builtin.oom_score_adj, number);
-  if (!iso.limits.empty() && iso.limits != builtin.limits) {
-    std::vector<std::string> limits;
-    for (const auto& [resource, value] : iso.limits) {
-      const bool bytes = resource == RLIMIT_AS || resource == RLIMIT_CORE;
-      limits.push_back(fmt::format("{}={}", limit_name(resource),
-                                   value == RLIM_INFINITY ? std::string("infinity")
-                                   : bytes ? size_text(static_cast<std::int64_t>(value))
-                                           : std::to_string(value)));
+  const auto builtins = limits_text(builtin);
+  std::vector<std::string> limits;
+  for (const auto& [setting, text] : limits_text(iso)) {
+    if (const auto it = builtins.find(setting); it != builtins.end() && it->second == text) {
+      continue;
     }
-    out.push_back({"limits", std::move(limits)});
+    if (setting.starts_with("limits.")) {
+      limits.push_back(fmt::format("{}={}", setting.substr(7), text));
+    } else {
+      out.push_back({setting, {text}});
+    }
   }
+  if (!limits.empty()) out.push_back({"limits", std::move(limits)});
 }
 
 // What it receives: GPUs, environment, arguments, folder, user, credentials.

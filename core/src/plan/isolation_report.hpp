@@ -18,7 +18,4 @@ namespace plughost::detail {
 std::vector<std::pair<std::string, std::vector<std::string>>> isolation_report(
     const std::string& plugin, const launch_settings& settings, const environment_block& host);
 
-/// A size in bytes as the configuration writes it: "128MiB", "1GiB", "1000B".
-std::string size_text(std::int64_t bytes);
-
 }  // namespace plughost::detail

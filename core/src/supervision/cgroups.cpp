@@ -101,8 +101,8 @@ void probe_v2(const std::vector<mount_line>& mounts, const std::string& path, cg
     const auto folder = folder_of(m, path);
     if (!folder || !may_create_in(*folder)) continue;
     out.v2 = *folder;
-    out.v2_kill = std::filesystem::exists(*folder / "cgroup.kill") ||
-                  (path == "/" && kernel_at_least(5, 14));
+    out.v2_kill =
+        std::filesystem::exists(*folder / "cgroup.kill") || (path == "/" && kernel_at_least(5, 14));
     const auto offered = split(read_first_line(*folder / "cgroup.controllers"), ' ');
     const auto enabled = split(read_first_line(*folder / "cgroup.subtree_control"), ' ');
     for (const char* c : {"memory", "cpu", "pids", "cpuset"}) {
@@ -119,7 +119,8 @@ void probe_v2(const std::vector<mount_line>& mounts, const std::string& path, cg
     if (path != "/" && !out.v2_controllers.empty() && !all_enabled) {
       std::ifstream in(*folder / "cgroup.procs");
       int alone = 0;
-      for (std::string pid; std::getline(in, pid);) alone += pid == std::to_string(::getpid()) ? 1 : 2;
+      for (std::string pid; std::getline(in, pid);)
+        alone += pid == std::to_string(::getpid()) ? 1 : 2;
       if (alone == 1) {
         out.v2_move_self = true;
       } else {
@@ -166,7 +167,8 @@ cgroup_layout probe_cgroups(std::string_view setting) {
     const auto first = line.find(':');
     const auto second = line.find(':', first + 1);
     if (first == std::string::npos || second == std::string::npos) continue;
-    const auto controllers = split(std::string_view(line).substr(first + 1, second - first - 1), ',');
+    const auto controllers =
+        split(std::string_view(line).substr(first + 1, second - first - 1), ',');
     const auto path = line.substr(second + 1);
     if (line.compare(0, first, "0") == 0 && controllers.empty()) {
       probe_v2(mounts, path, out);

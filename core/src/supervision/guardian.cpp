@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "supervision/guardian_process.hpp"
@@ -19,7 +20,9 @@ guardian::~guardian() {
   dismiss();
 }
 
-bool guardian::start(std::chrono::nanoseconds stop_timeout) {
+bool guardian::start(std::chrono::nanoseconds stop_timeout,
+                     const std::vector<std::filesystem::path>& cgroups,
+                     const std::filesystem::path& credentials) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
   // Allocated before the fork: the child must not call malloc (another thread may hold its lock).
@@ -28,6 +31,20 @@ bool guardian::start(std::chrono::nanoseconds stop_timeout) {
   static std::unique_ptr<unsigned long long[]> escaped_started(new unsigned long long[max_escaped]);
   static std::unique_ptr<bool[]> escaped_signalled(new bool[max_escaped]);
   guard_state state{groups.get()};
+  static guarded_folders folders;
+  folders = guarded_folders{};
+  for (const auto& c : cgroups) {
+    if (folders.cgroup_count == max_guarded_folders || c.native().size() >= guarded_path_size) {
+      continue;
+    }
+    std::strcpy(folders.cgroups[folders.cgroup_count++], c.c_str());
+  }
+  if (credentials.native().size() < guarded_path_size) {
+    std::strcpy(folders.credentials, credentials.c_str());
+    std::snprintf(folders.credentials_prefix, sizeof folders.credentials_prefix, "%d.",
+                  static_cast<int>(::getpid()));
+  }
+  state.folders = &folders;
   state.escaped = escaped.get();
   state.escaped_started = escaped_started.get();
   state.escaped_signalled = escaped_signalled.get();

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
+#include <vector>
 
 namespace plughost::detail {
 
@@ -21,7 +23,11 @@ class guardian {
 
   /// Forks the guardian. Returns false (and plughost goes on without one) when it cannot.
   /// Call before any plugin starts, from the supervising thread.
-  bool start(std::chrono::nanoseconds stop_timeout);
+  /// `cgroups`: plughost's cgroup folders (the first holds the runs), `credentials`: where the
+  /// runs' credentials folders are; what the host leaves in them is stopped and removed.
+  bool start(std::chrono::nanoseconds stop_timeout,
+             const std::vector<std::filesystem::path>& cgroups = {},
+             const std::filesystem::path& credentials = {});
 
   void watch(pid_t pgid);  ///< a plugin's process group now exists
   /// The message watch() sends, written into `out` without allocating (async-signal-safe):

@@ -284,18 +284,21 @@ void follow_the_host(int fd, guard_state& s) {
 // its plugin's group (setsid()), found by the host's mark in its environment wherever it has been
 // reparented to since the host died.
 void stop_what_the_host_left(guard_state& s) {
-  if (s.count > 0) {
+  static const guarded_folders none;
+  const guarded_folders& folders = s.folders ? *s.folders : none;
+  if (s.count > 0 || folders.populated()) {
     static const char message[] = "plughost guardian: the host is gone; stopping its plugins\n";
     ssize_t ignored = ::write(2, message, sizeof message - 1);
     (void)ignored;
   }
   s.signal_all(SIGTERM);
+  folders.signal_all(SIGTERM);
   s.find_escaped();
   s.signal_escaped(SIGTERM, /*once=*/true);
   long long deadline = now_ms() + s.stop_timeout_ms;
   long long look_again = now_ms() + look_again_ms;
   bool shortened = false;
-  while ((s.any_alive() || s.any_escaped_alive()) && now_ms() < deadline) {
+  while ((s.any_alive() || s.any_escaped_alive() || folders.populated()) && now_ms() < deadline) {
     // The host's --exit-with-parent process is gone too: nobody waits for a graceful stop.
     if (!shortened && s.exit_with_gone()) {
       shortened = true;
@@ -312,9 +315,11 @@ void stop_what_the_host_left(guard_state& s) {
   // Until a look finds nothing left: one killed may have started another just before.
   for (int round = 0; round < kill_rounds; ++round) {
     s.find_escaped();
-    if (s.signal_escaped(SIGKILL, /*once=*/false) == 0) break;
+    const auto found = s.signal_escaped(SIGKILL, /*once=*/false) + folders.signal_all(SIGKILL);
+    if (found == 0) break;
     ::poll(nullptr, 0, poll_interval_ms);
   }
+  folders.remove();
 }
 
 }  // namespace

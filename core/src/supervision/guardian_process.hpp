@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "supervision/guardian_folders.hpp"
+
 namespace plughost::detail {
 
 // Room for this many live process groups (the host forgets groups as they end).
@@ -29,6 +31,8 @@ struct guard_state {
   long long stop_timeout_ms = 5000;
   pid_t exit_with = 0;  // --exit-with-parent's process: once it is gone, the stop is short
   long long exit_with_grace_ms = 1000;
+  /// plughost's cgroup and credentials folders (null: none): stopped and removed.
+  const guarded_folders* folders = nullptr;
 
   bool exit_with_gone() const;
   void add(pid_t g);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,7 +54,7 @@ struct plugin_isolation {
 
   // ---- what it receives (applied by the launcher into argv and the environment) ------------
   gpu_access gpu = gpu_access::inherit;
-  std::string gpu_list;  ///< gpu: LIST, as "0,1"
+  std::string gpu_list;                                  ///< gpu: LIST, as "0,1"
   std::vector<std::pair<std::string, std::string>> env;  ///< identity placeholders filled in
   std::vector<std::string> env_remove;                   ///< glob patterns of variable names
   std::vector<std::string> args;                         ///< after the plugin's own argv
@@ -69,6 +70,14 @@ struct plugin_isolation {
     return memory_max || memory_high || cpu_max || cpu_weight || pids_max || !cpus.empty();
   }
 };
+
+/// What a plugin may use, as status and `list` show it: memory_max, memory_high, cpu_max,
+/// cpu_weight, pids_max, cpus, nice, oom_score_adj, limits.nofile... (those that are set), by
+/// name, as text ("128MiB", "50%", "0-3").
+std::map<std::string, std::string> limits_text(const plugin_isolation& isolation);
+
+/// A size as the configuration writes it: "128MiB" when whole, else bytes.
+std::string size_text(std::int64_t bytes);
 
 /// The variables GPU runtimes read to choose their devices (CUDA, ROCm/HIP, Intel Level Zero,
 /// Ascend, Habana): gpu: none sets each to "", gpu: LIST to the list.

@@ -84,8 +84,9 @@ void supervision_machine::exit(run& r, exit_status status) {
     port_.event(r.name, r.pid, events::exited, fields);
   } else {
     const auto name = signal_name(status.value);
-    const event_field fields[] = {{"signal", std::string_view(name)}};
-    port_.event(r.name, r.pid, events::exited, fields);
+    const event_field fields[] = {{"signal", std::string_view(name)},
+                                  {"reason", std::string_view("oom_killed")}};
+    port_.event(r.name, r.pid, events::exited, std::span(fields, status.oom_killed ? 2 : 1));
   }
   if (signalled && !r.timed_out) failed = false;
   auto* p = find_plugin(r.owner);

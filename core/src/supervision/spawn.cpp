@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,8 +60,58 @@ namespace bp2 = boost::process::v2;
 
 // Runs in the child between fork and exec (only async-signal-safe calls), after the stdio
 // redirection. Gives the plugin the process state docs/running.md promises.
+// A step of the plugin's own set-up failed: said to the caller through the plan.
+bp2::error_code step_failed(child_plan& plan, const char* step) {
+  plan.failed_step = step;
+  plan.failed_errno = errno;
+  return {errno, bp2::system_category()};
+}
+
+// The plugin's own set-up (isolation.hpp), in the child: its cgroups first (nothing it does is
+// outside them), limits and priorities, then its user, then its folder as that user.
+bp2::error_code apply_plan(child_plan& plan) {
+  for (const int fd : plan.cgroup_fds) {
+    if (::write(fd, "0", 1) != 1) return step_failed(plan, "join its cgroup");
+  }
+  for (const auto& [resource, limit] : plan.limits) {
+    if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &limit) != 0) {
+      return step_failed(plan, "set its limits");
+    }
+  }
+  if (plan.nice && ::setpriority(PRIO_PROCESS, 0, *plan.nice) != 0) {
+    return step_failed(plan, "set its nice value");
+  }
+  if (!plan.oom_score_adj.empty()) {
+    const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    const auto size = plan.oom_score_adj.size();
+    if (fd < 0 || ::write(fd, plan.oom_score_adj.data(), size) != static_cast<ssize_t>(size)) {
+      return step_failed(plan, "set its oom_score_adj");
+    }
+    ::close(fd);
+  }
+  if (plan.cpus && ::sched_setaffinity(0, sizeof(cpu_set_t), &*plan.cpus) != 0) {
+    return step_failed(plan, "set its CPUs");
+  }
+  // Raw system calls: glibc's setuid() would signal every thread of the host, whose memory
+  // this vfork child shares.
+  if (plan.gid) {
+    if (::syscall(SYS_setgroups, plan.groups.size(), plan.groups.data()) != 0 ||
+        ::syscall(SYS_setresgid, *plan.gid, *plan.gid, *plan.gid) != 0) {
+      return step_failed(plan, "take its group");
+    }
+  }
+  if (plan.uid && ::syscall(SYS_setresuid, *plan.uid, *plan.uid, *plan.uid) != 0) {
+    return step_failed(plan, "take its user");
+  }
+  if (!plan.working_dir.empty() && ::chdir(plan.working_dir.c_str()) != 0) {
+    return step_failed(plan, "change to its working_dir");
+  }
+  return {};
+}
+
 struct child_setup {
   spawn_context& context;
+  child_plan* plan;
 
   bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
                                 const char* const*) const {
@@ -74,15 +125,19 @@ struct child_setup {
         context.registered = self;
       }
     }
+    ::setrlimit(RLIMIT_NOFILE, &context.nofile);  // the plan's `nofile` may change it again
+    if (plan) {
+      if (auto ec = apply_plan(*plan)) return ec;
+    }
     // Dies with the host. The kernel sends this when the *thread* that forked exits: plugins are
-    // forked from the event-loop thread, which lives as long as they are supervised.
+    // forked from the event-loop thread, which lives as long as they are supervised. After the
+    // change of user, which clears it.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != context.host_pid) ::_exit(127);  // the host died before prctl took effect
     reset_signal_dispositions();
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::setrlimit(RLIMIT_NOFILE, &context.nofile);
     // No descriptor but 0, 1, 2 survives exec. (Boost.Process 1.81's fork launcher leaves every
     // fd below its exec-error pipe open; marking, not closing, keeps that pipe working. Its
     // vfork launcher closes them itself; this does not depend on which one is used.)
@@ -151,7 +206,7 @@ void release_descriptors(spawn_context& context) {
 
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                spawn_context& context) {
+                                                spawn_context& context, child_plan* plan) {
   if (!reserve_descriptors(context)) {
     return fmt::format("cannot start {}: {}", argv[0], reserve_failure(context));
   }
@@ -180,7 +235,7 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
     const std::vector<std::string> args(argv.begin() + 1, argv.end());
     auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
                             bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
-                            bp2::process_environment(environment), child_setup{context});
+                            bp2::process_environment(environment), child_setup{context, plan});
     if (!ec) {
       pid = process.id();
       process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
@@ -194,6 +249,10 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
   reserve_descriptors(context);
   if (ec) {
     close_all({out_pipe[0], err_pipe[0]});
+    if (plan && plan->failed_step) {
+      return fmt::format("cannot start {}: cannot {}: {}", argv[0], plan->failed_step,
+                         std::strerror(plan->failed_errno));
+    }
     return fmt::format("cannot start {}: {}", argv[0], ec.message());
   }
   return spawned{pid, out_pipe[0], err_pipe[0]};

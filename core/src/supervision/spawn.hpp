@@ -2,9 +2,11 @@
 // output pipes, no other descriptors, default signals, its own process group.
 #pragma once
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,6 +35,24 @@ struct spawn_context {
 bool reserve_descriptors(spawn_context& context);
 void release_descriptors(spawn_context& context);
 
+/// What one plugin's process does between fork and exec besides what every plugin's does
+/// (isolation.hpp), prepared by the caller so that the child only makes system calls.
+struct child_plan {
+  std::vector<int> cgroup_fds;  ///< cgroup.procs files it joins first (writes "0" to)
+  std::vector<std::pair<int, struct rlimit>> limits;
+  std::optional<int> nice;
+  std::string oom_score_adj;  ///< written to /proc/self/oom_score_adj; empty: left alone
+  std::optional<cpu_set_t> cpus;
+  std::string working_dir;  ///< empty: plughost's
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
+  /// Set by the child when a step failed (the vfork shares the caller's memory): what it was
+  /// doing ("change to working_dir /x") and the errno.
+  const char* failed_step = nullptr;
+  int failed_errno = 0;
+};
+
 struct spawned {
   pid_t pid = 0;    ///< also the process group id
   int out_fd = -1;  ///< read ends of its stdout and stderr pipes (close-on-exec, owned by caller)
@@ -44,8 +64,9 @@ struct spawned {
 /// open-file limit is reached), so that no process starts that could not be supervised.
 /// The process is not waited for here: the caller reaps it. Call it from the thread that
 /// should be its "parent" for PR_SET_PDEATHSIG.
+/// `plan` (may be null): the plugin's own set-up.
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                spawn_context& context);
+                                                spawn_context& context, child_plan* plan = nullptr);
 
 }  // namespace plughost::detail

@@ -126,6 +126,7 @@ class supervision_machine {
     std::map<int, std::uint64_t> exit_codes;
     std::map<std::string, std::uint64_t> exit_signals;
     plugin_id id = 0;
+    const plugin_isolation* isolation = nullptr;  ///< valid while the view is visited
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;

@@ -64,6 +64,7 @@ struct timer_key {
 struct exit_status {
   bool by_signal = false;
   int value = 0;
+  bool oom_killed = false;  ///< by the OOM killer of its cgroup (SIGKILL)
 };
 
 /// "SIGTERM" for 15; "SIG<n>" for a signal without a name.

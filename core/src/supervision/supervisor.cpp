@@ -154,8 +154,10 @@ void supervisor::impl::prepare() {
     watch_sigchld();
   }
   if (options_.handle_signals) watch_signals();
+  make_cgroups();  // before the guardian: plughost may move itself into a leaf cgroup first
   start_guardian();
   processes_ = make_group_run_processes(context_.host_pid, guardian_.pid());
+  if (cgroups_) processes_ = make_cgroup_run_processes(*cgroups_, std::move(processes_));
   if (options_.exit_with) watch_exit_with(*options_.exit_with);
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,6 +49,10 @@ struct supervisor_options {
   /// refused: plughost is stopping): records of what planning found are written then, since
   /// only the loop thread writes records. May be empty.
   std::function<void()> reload_planned;
+  /// plughost.cgroups: "auto" (a cgroup per plugin where plughost can make one) or "off".
+  std::string cgroups = "auto";
+  /// Where each run's credentials folder is made (docs/isolation.md); empty: none can be.
+  std::filesystem::path credentials;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:

@@ -16,7 +16,9 @@
 namespace plughost::detail {
 
 void supervisor::impl::start_guardian() {
-  if (!guardian_.start(max_stop_timeout_)) {
+  if (!guardian_.start(max_stop_timeout_,
+                       cgroups_ ? cgroups_->roots() : std::vector<std::filesystem::path>{},
+                       options_.credentials)) {
     log().warn("cannot start the guardian process: plugins would outlive a killed host");
   }
 }

@@ -11,7 +11,10 @@ namespace plughost::detail {
 void supervisor::impl::main_exited(run_id id, run_io& io, const siginfo_t& info) {
   io.main_reaped = true;
   main_pids_.erase(io.pid);
-  const exit_status status{info.si_code != CLD_EXITED, info.si_status};
+  const bool by_signal = info.si_code != CLD_EXITED;
+  // A SIGKILL nobody sent: the OOM killer of its cgroup, whose count went up.
+  const exit_status status{by_signal, info.si_status,
+                           by_signal && info.si_status == SIGKILL && oom_killed(io)};
   // What a run leaves in its pipes waits for room in a full `block` sink like the rest of
   // its output (a pipe can hold a MiB), and so does its exit event, which comes after it;
   // and so the restart the machine decides on the exit.

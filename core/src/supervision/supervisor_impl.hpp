@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
@@ -30,6 +31,7 @@
 
 #include "output/output_pump.hpp"
 #include "plughost/error.hpp"
+#include "supervision/cgroup_tree.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/room_timers.hpp"
 #include "supervision/run_processes.hpp"
@@ -44,6 +46,8 @@ namespace asio = boost::asio;
 // What the loop holds for one run: its process group and its two pipes.
 struct run_io {
   pid_t pid = 0;  // also its process group id
+  std::string plugin;
+  std::filesystem::path credentials;  // its credentials folder; empty: none
   bool main_reaped = false;
   // Without the SIGCHLD handler: readable once the main process has exited.
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
@@ -170,6 +174,20 @@ class supervisor::impl : private supervision_port {
   // ---- the guardian, the process plughost exits with (supervisor_guardian.cpp) ---------------
 
   void start_guardian();
+
+  // ---- what each plugin may use and see (supervisor_isolation.cpp) --------------------------
+
+  void make_cgroups();
+  // The run's cgroup, credentials and child set-up; an error text when it cannot start.
+  std::string prepare_isolation(run_id id, const launch_item& item, child_plan& plan,
+                                std::vector<std::string>& environment, run_io& io);
+  void undo_isolation(run_id id, const child_plan& plan, run_io& io);
+  void forget_credentials(run_io& io);
+  // Whether the memory cgroup of the run's plugin killed a process since it was last asked.
+  bool oom_killed(const run_io& io);
+  // Fills each plugin's usage in `status` from its cgroup (off the loop, from published paths).
+  static void read_usage(launcher_status& status,
+                         const std::map<std::string, cgroup_folders, std::less<>>& folders);
   void update_guardian_timeout(std::chrono::nanoseconds t);
   void watch_exit_with(int requested);
   void on_exit_with_gone(pid_t pid);
@@ -179,7 +197,12 @@ class supervisor::impl : private supervision_port {
   supervisor_options options_;
   spawn_context context_;
   guardian guardian_;
+  std::unique_ptr<cgroup_tree> cgroups_;      // null: no cgroup per plugin (before processes_)
   std::unique_ptr<run_processes> processes_;  // made once the guardian runs
+  int own_oom_score_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> oom_seen_;  // oom_kill counts, per plugin
+  // Each plugin's cgroup folders, published with the status (read by status() callers).
+  std::map<std::string, cgroup_folders, std::less<>> published_folders_;
   asio::signal_set child_signals_;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;

@@ -1,5 +1,7 @@
 // The port the supervision machine acts through, on the loop: spawning a run with its pipes,
 // signalling and looking at its process group, its output, timers, records, the end.
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 
 #include "supervision/supervisor_impl.hpp"
@@ -21,15 +23,23 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
            e[run_mark_variable.size()] == '=';
   });
   environment.insert(environment.begin(), processes_->mark(id));
-  auto result = spawn_plugin(item.argv, environment, context_);
+  run_io prepared;
+  prepared.plugin = item.name;
+  child_plan plan;
+  if (auto error = prepare_isolation(id, item, plan, environment, prepared); !error.empty()) {
+    return error;
+  }
+  auto result = spawn_plugin(item.argv, environment, context_, &plan);
   if (auto* error = std::get_if<std::string>(&result)) {
     if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
+    undo_isolation(id, plan, prepared);
     return std::move(*error);
   }
+  for (const int fd : plan.cgroup_fds) ::close(fd);
   const auto& p = std::get<spawned>(result);
   if (context_.registered != p.pid) guardian_.watch(p.pid);  // it could not say so itself
   processes_->started(id, p.pid);
-  auto& io = runs_[id];
+  auto& io = runs_[id] = std::move(prepared);
   io.pid = p.pid;
   main_pids_[p.pid] = id;
   const auto on_closed = [this, id] { after(&supervision_machine::on_output_closed, id); };
@@ -80,6 +90,7 @@ void supervisor::impl::close_output(run_id id) {
 void supervisor::impl::release(run_id id, pid_t group) {
   guardian_.forget(group);
   processes_->ended(group);
+  if (auto* io = find(id)) forget_credentials(*io);
   asio::post(ioc_, [this, id] { runs_.erase(id); });
 }
 

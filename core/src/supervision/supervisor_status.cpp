@@ -32,7 +32,11 @@ launcher_status supervisor::impl::status() {
     } catch (...) {  // the last snapshot, then
     }
   }
-  return status_;
+  auto taken = status_;
+  const auto folders = published_folders_;
+  lock.unlock();
+  read_usage(taken, folders);  // the cgroup files, off the loop and the lock
+  return taken;
 }
 
 // The machine's view of every plugin, for status() from other threads. On the loop thread.
@@ -49,6 +53,7 @@ void supervisor::impl::publish() {
            std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
   };
   launcher_status fresh;
+  std::map<std::string, cgroup_folders, std::less<>> folders;
   fresh.phase = published_phase(machine_.phase());
   fresh.taken = system_now;
   fresh.plugins.reserve(machine_.plugin_count());
@@ -62,6 +67,14 @@ void supervisor::impl::publish() {
     if (v.next_restart) p.next_restart = wall(*v.next_restart);
     if (v.last_exit && v.last_exit->by_signal) p.last_signal = signal_name(v.last_exit->value);
     if (v.last_exit && !v.last_exit->by_signal) p.last_exit_code = v.last_exit->value;
+    p.last_oom_killed = v.last_exit && v.last_exit->oom_killed;
+    if (v.isolation) {
+      p.limits = limits_text(*v.isolation);
+      p.memory_max_bytes = v.isolation->memory_max;
+      p.cpu_max_cores = v.isolation->cpu_max;
+      p.pids_max = v.isolation->pids_max;
+    }
+    if (cgroups_) folders[v.name] = cgroups_->folders(v.name);
     p.by_hand = published_by_hand(v.by_hand);
     p.exit_codes = std::move(v.exit_codes);
     p.exit_signals = std::move(v.exit_signals);
@@ -77,6 +90,7 @@ void supervisor::impl::publish() {
   {
     const std::lock_guard lock(status_mutex_);
     status_ = std::move(fresh);
+    published_folders_ = std::move(folders);
     status_published_ = requested;
   }
   status_changed_.notify_all();

@@ -1,0 +1,330 @@
+// What each plugin may use, through the real binary and the machine's real cgroups
+// (docs/isolation.md): nothing escapes a plugin's cgroup, its memory, process and CPU limits
+// hold inside it while a sibling goes on, and the process settings are seen from inside the
+// plugin. The cgroup tests need root and a cgroup hierarchy plughost may write to; they say so
+// and skip otherwise.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "integration.hpp"
+
+namespace plughost::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Whether this machine lets plughost make a cgroup per plugin: root, and a cgroup v2 folder
+// (unified or hybrid) to write to.
+bool cgroups_here() {
+  if (::geteuid() != 0) return false;
+  for (const char* f : {"/sys/fs/cgroup/unified/cgroup.procs", "/sys/fs/cgroup/cgroup.procs"}) {
+    if (::access(f, W_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Whether a memory controller is there: v1's memory hierarchy, or v2's.
+bool memory_controller_here() {
+  if (::access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) return true;
+  std::ifstream in("/sys/fs/cgroup/cgroup.controllers");
+  std::string all;
+  std::getline(in, all);
+  return all.find("memory") != std::string::npos;
+}
+
+#define NEEDS_CGROUPS()                                                                  \
+  if (!cgroups_here()) GTEST_SKIP() << "needs root and a writable cgroup hierarchy (CI has " \
+                                       "both)"
+
+// A process is gone: no /proc entry, or a zombie nobody reaped yet.
+bool gone(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
+}
+
+pid_t read_pid(const fs::path& file) {
+  try {
+    return static_cast<pid_t>(std::stol(read_file(file)));
+  } catch (...) {
+    return 0;
+  }
+}
+
+class isolation : public plughost_run {
+ protected:
+  fs::path settings(const std::string& yaml) { return dir.write("settings.yaml", yaml); }
+  fs::path socket() const { return dir.path() / "ctl.sock"; }
+
+  std::unique_ptr<child_process> start_host(const std::string& yaml) {
+    auto host = start({"run", "--settings", settings(yaml).string(), "--socket",
+                       socket().string(), "--stop-timeout", "1"});
+    return host;
+  }
+
+  json plugin_status(const std::string& name) {
+    const auto r = run_plughost({"status", "--json", "--socket", socket().string()}, env, dir);
+    if (r.exit_code != 0) return nullptr;
+    for (const auto& p : json::parse(r.out)["plugins"]) {
+      if (p["name"] == name) return p;
+    }
+    return nullptr;
+  }
+
+  // A plugin that starts a daemon which leaves everything plughost could find it by: its
+  // session (setsid), its parent (a double fork) and the run's mark in its environment. It
+  // ignores SIGTERM and writes its pid to daemon.pid.
+  void escaping_daemon() {
+    plugin("escapes.sh",
+           "#!/bin/bash\n"
+           "env -u PLUGHOST_RUN setsid bash -c '(trap \"\" TERM; echo $BASHPID > " +
+               (dir.path() / "daemon.pid").string() +
+               "; exec sleep 1000) &' </dev/null >/dev/null 2>&1\n"
+               "echo started\nexec sleep 1000\n");
+  }
+};
+
+TEST_F(isolation, a_daemon_that_left_its_session_parent_and_mark_is_stopped_with_plughost) {
+  NEEDS_CGROUPS();
+  escaping_daemon();
+  auto host = start_host("plughost: {}\n");
+  ASSERT_TRUE(eventually([&] { return read_pid(dir.path() / "daemon.pid") > 0; }))
+      << read_file(dir.path() / "bg.err");
+  const pid_t daemon = read_pid(dir.path() / "daemon.pid");
+  ASSERT_FALSE(gone(daemon));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+  EXPECT_TRUE(eventually([&] { return gone(daemon); }, 10s)) << "the daemon outlived the stop";
+  if (!gone(daemon)) ::kill(daemon, SIGKILL);
+}
+
+TEST_F(isolation, a_daemon_that_left_everything_is_stopped_when_plughost_is_killed) {
+  NEEDS_CGROUPS();
+  escaping_daemon();
+  auto host = start_host("plughost: {}\n");
+  ASSERT_TRUE(eventually([&] { return read_pid(dir.path() / "daemon.pid") > 0; }))
+      << read_file(dir.path() / "bg.err");
+  const pid_t daemon = read_pid(dir.path() / "daemon.pid");
+  const auto host_pid = host->pid();
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(30s));
+  EXPECT_TRUE(eventually([&] { return gone(daemon); }, 10s))
+      << "the daemon outlived a killed plughost";
+  if (!gone(daemon)) ::kill(daemon, SIGKILL);
+  // The guardian removes plughost's cgroup folders too.
+  EXPECT_TRUE(eventually([&] {
+    return !fs::exists(fmt::format("/sys/fs/cgroup/unified/plughost.{}", host_pid)) &&
+           !fs::exists(fmt::format("/sys/fs/cgroup/plughost.{}", host_pid));
+  }, 10s));
+}
+
+TEST_F(isolation, memory_max_kills_inside_the_plugins_cgroup_and_the_rest_goes_on) {
+  NEEDS_CGROUPS();
+  if (!memory_controller_here()) GTEST_SKIP() << "no memory controller on this machine";
+  plugin("greedy.py",
+         "import time\ntime.sleep(0.5)\nx = b'x' * (512 << 20)\nprint('allocated')\n"
+         "time.sleep(1000)\n");
+  plugin("sibling.sh", "echo $$ > " + (dir.path() / "sibling.pid").string() +
+                           "\nexec sleep 1000\n");
+  auto host = start_host("plughost:\n  plugins:\n    greedy.py:\n      memory_max: 128MiB\n");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& r : records_of("greedy.py")) {
+      if (r["stream"] == "event" && r["event"] == "exited") return true;
+    }
+    return false;
+  })) << read_file(dir.path() / "bg.err");
+  json exited;
+  for (const auto& r : records_of("greedy.py")) {
+    if (r["stream"] == "event" && r["event"] == "exited") exited = r;
+  }
+  EXPECT_EQ(exited["signal"], "SIGKILL");
+  EXPECT_EQ(exited["reason"], "oom_killed");
+  EXPECT_TRUE(lines_of("greedy.py", "stdout").empty());
+  const auto p = plugin_status("greedy.py");
+  ASSERT_FALSE(p.is_null());
+  EXPECT_EQ(p["oom_kills"], 1);
+  EXPECT_EQ(p["last_oom_killed"], true);
+  EXPECT_EQ(p["limits"]["memory_max"], "128MiB");
+  // plughost and the sibling are the same processes as before.
+  const pid_t sibling = read_pid(dir.path() / "sibling.pid");
+  EXPECT_GT(sibling, 0);
+  EXPECT_FALSE(gone(sibling));
+  EXPECT_EQ(plugin_status("sibling.sh")["pid"], sibling);
+  EXPECT_FALSE(host->wait_for(0ms)) << "plughost ended";
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(isolation, pids_max_stops_a_fork_loop_at_its_limit_while_a_sibling_forks_freely) {
+  NEEDS_CGROUPS();
+  const std::string forks =
+      "#!/bin/bash\nn=0\nfor i in $(seq 40); do sleep 1000 & if [ $? -eq 0 ]; then n=$((n+1)); "
+      "fi; done\nsleep 0.5\necho \"running $(jobs -rp | wc -l)\"\nexec sleep 1000\n";
+  plugin("limited.sh", forks);
+  plugin("free.sh", forks);
+  auto host = start_host("plughost:\n  plugins:\n    limited.sh:\n      pids_max: 20\n");
+  ASSERT_TRUE(eventually([&] {
+    return !lines_of("limited.sh", "stdout").empty() && !lines_of("free.sh", "stdout").empty();
+  })) << read_file(dir.path() / "bg.err");
+  // The plugin itself and 19 sleeps: 20 processes; `jobs` forks a subshell, which counts too.
+  const auto limited = lines_of("limited.sh", "stdout").front();
+  const int running = std::stoi(limited.substr(limited.find(' ') + 1));
+  EXPECT_LE(running, 19) << limited;
+  EXPECT_GE(running, 10) << limited;
+  EXPECT_EQ(lines_of("free.sh", "stdout").front(), "running 40");
+  EXPECT_LE(plugin_status("limited.sh")["processes"].get<int>(), 20);
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(isolation, cpu_max_holds_a_busy_loop_to_its_share) {
+  NEEDS_CGROUPS();
+  plugin("busy.sh", "#!/bin/bash\nwhile :; do :; done\n");
+  auto host = start_host("plughost:\n  plugins:\n    busy.sh:\n      cpu_max: 10%\n");
+  ASSERT_TRUE(eventually([&] { return plugin_status("busy.sh")["pid"].is_number(); }));
+  const auto before = plugin_status("busy.sh")["cpu_seconds"];
+  std::this_thread::sleep_for(3s);
+  const auto after = plugin_status("busy.sh")["cpu_seconds"];
+  ASSERT_TRUE(before.is_number() && after.is_number()) << plugin_status("busy.sh").dump();
+  // 10 % of 3 s is 0.3 s; unlimited, the loop takes a whole core (3 s). A generous bound: the
+  // figure itself is make bench's.
+  EXPECT_LT(after.get<double>() - before.get<double>(), 1.0);
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(isolation, process_settings_are_seen_from_inside_the_plugin) {
+  NEEDS_CGROUPS();
+  const auto work = dir.path() / "work";
+  fs::create_directories(work);
+  fs::permissions(dir.path(), fs::perms(0755));
+  plugin("inside.sh",
+         "#!/bin/bash\n"
+         "grep Cpus_allowed_list /proc/self/status | tr -d '\\t'\n"
+         "echo \"nice $(cut -d' ' -f19 /proc/$$/stat)\"\n"
+         "echo \"oom $(cat /proc/self/oom_score_adj)\"\n"
+         "grep 'Max open files' /proc/self/limits | tr -s ' '\n"
+         "grep 'Max core file size' /proc/self/limits | tr -s ' '\n"
+         "echo \"pwd $(pwd)\"\n"
+         "echo \"uid $(id -u)\"\n");
+  const auto r = run({"run", "--settings",
+                      settings("plughost:\n"
+                               "  plugins:\n"
+                               "    inside.sh:\n"
+                               "      cpus: \"0\"\n"
+                               "      nice: 7\n"
+                               "      oom_score_adj: 900\n"
+                               "      limits: {nofile: 256, core: 0}\n"
+                               "      working_dir: " +
+                               work.string() +
+                               "\n"
+                               "      user: nobody\n")
+                          .string(),
+                      "--allow-insecure-permissions"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = lines_of("inside.sh", "stdout");
+  const std::vector<std::string> expected = {"Cpus_allowed_list:0",
+                                             "nice 7",
+                                             "oom 900",
+                                             "Max open files 256 256 files ",
+                                             "Max core file size 0 0 bytes ",
+                                             "pwd " + work.string(),
+                                             "uid 65534"};
+  EXPECT_EQ(lines, expected) << r.err;
+}
+
+TEST_F(isolation, credentials_reach_only_their_plugin_and_go_with_its_run) {
+  NEEDS_CGROUPS();
+  const std::string token = "tok-8f3a1c9e5b7d";
+  const auto secret = dir.write("secret/token", token, fs::perms(0600));
+  plugin("a.sh",
+         "#!/bin/bash\n"
+         "echo \"dir $CREDENTIALS_DIRECTORY\"\n"
+         "echo \"mode $(stat -c %a \"$CREDENTIALS_DIRECTORY/token\")\"\n"
+         "echo \"token $(cat \"$CREDENTIALS_DIRECTORY/token\")\"\n");
+  plugin("b.sh",
+         "#!/bin/bash\n"
+         "tr '\\0' '\\n' < /proc/self/environ > " +
+             (dir.path() / "b.environ").string() +
+             "\n"
+             "printf '%s' \"$LMCACHE_RUNTIME_PLUGIN_CONFIG$LMCACHE_PLUGIN_CONFIG\" > " +
+             (dir.path() / "b.config").string() + "\n");
+  const auto config = dir.write("config.yaml",
+                                "runtime_plugin_locations: [plugins]\n"
+                                "extra_config:\n  upload_token: " +
+                                    token +
+                                    "\n  region: eu\n"
+                                    "plughost:\n"
+                                    "  sinks: [{type: jsonl, path: " +
+                                    records_file.string() +
+                                    "}]\n"
+                                    "  plugins:\n"
+                                    "    a.sh:\n"
+                                    "      credentials: {token: " +
+                                    secret.string() +
+                                    "}\n"
+                                    "      redact: ['extra_config.*token*']\n"
+                                    "    b.sh:\n"
+                                    "      redact: ['extra_config.*token*']\n");
+  const auto r = run({"run", "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto a = lines_of("a.sh", "stdout");
+  ASSERT_EQ(a.size(), 3u) << r.err;
+  const auto folder = a[0].substr(4);
+  EXPECT_FALSE(folder.empty());
+  EXPECT_EQ(a[1], "mode 400");
+  EXPECT_EQ(a[2], "token " + token);
+  EXPECT_FALSE(fs::exists(folder)) << "the credentials folder outlived its run";
+  const auto b_environ = read_file(dir.path() / "b.environ");
+  const auto b_config = read_file(dir.path() / "b.config");
+  EXPECT_EQ(b_environ.find(token), std::string::npos);
+  EXPECT_EQ(b_config.find(token), std::string::npos);
+  EXPECT_NE(b_config.find("region"), std::string::npos) << b_config;
+}
+
+TEST_F(isolation, without_cgroups_one_warning_and_the_rlimits_still_apply) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to hide the cgroups in a mount namespace";
+  if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare";
+  plugin("limited.sh", "#!/bin/bash\ngrep 'Max open files' /proc/self/limits | tr -s ' '\n");
+  const auto s = settings(
+      "plughost:\n  plugins:\n    limited.sh:\n      limits: {nofile: 300}\n      memory_max: "
+      "64MiB\n");
+  // The cgroup hierarchies made unreachable: an empty, read-only folder over /sys/fs/cgroup.
+  run_result r;
+  {
+    child_process p({{"/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh",
+                      "-c", "mount -t tmpfs -o ro none /sys/fs/cgroup && exec \"$0\" \"$@\"",
+                      plughost_binary().string(), "run", "--settings", s.string(), "--location",
+                      plugins.string(), "--sink", "jsonl:" + records_file.string()},
+                     env,
+                     dir.path() / "hidden.out",
+                     dir.path() / "hidden.err",
+                     {},
+                     {}});
+    const auto status = p.wait_for(60s);
+    if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
+  }
+  r.err = read_file(dir.path() / "hidden.err");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of("limited.sh", "stdout"),
+            std::vector<std::string>{"Max open files 300 300 files "});
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; (at = r.err.find("no cgroup per plugin", at)) != std::string::npos;
+       ++at) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << r.err;
+  EXPECT_NE(r.err.find("memory_max"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace plughost::test
