@@ -74,7 +74,10 @@ class isolation : public plughost_run {
   json plugin_status(const std::string& name) {
     const auto r = run_plughost({"status", "--json", "--socket", socket().string()}, env, dir);
     if (r.exit_code != 0) return nullptr;
-    for (const auto& p : json::parse(r.out)["plugins"]) {
+    // Held in a variable: a range-for over a part of a temporary reads it after its end
+    // (C++20 extends the life of the range expression's own value only).
+    const auto status = json::parse(r.out);
+    for (const auto& p : status["plugins"]) {
       if (p["name"] == name) return p;
     }
     return nullptr;
