@@ -13,6 +13,7 @@
 #include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
 #include "supervision/cgroups.hpp"
+#include "supervision/credentials.hpp"
 
 namespace plughost::detail {
 
@@ -247,6 +248,10 @@ void read_credentials(const json& v, const isolation_key& k, const isolation_con
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec) || ::access(path.c_str(), R_OK) != 0) {
       at.fail(fmt::format("{} is not a file plughost can read", path.string()));
+    }
+    if (std::filesystem::file_size(path, ec) > max_credential_bytes) {  // said now, not per run
+      at.fail(fmt::format("{} holds more than {}, the most a credential may", path.string(),
+                          size_text(max_credential_bytes)));
     }
     const auto it =
         std::ranges::find_if(iso.credentials, [&](const auto& e) { return e.first == name; });

@@ -158,6 +158,7 @@ TEST_F(isolation_settings, a_plugin_is_layered_on_plughosts_and_plughosts_on_eac
 
 TEST_F(isolation_settings, each_wrong_value_is_refused_at_its_line) {
   dir.write("work.txt", "");
+  dir.write("big.bin", std::string((1 << 20) + 1, 'x'));
   const auto allowed = cpu_list_text(allowed_cpus());
   const std::pair<std::string, std::string> cases[] = {
       {"  memory_max: 12x\n",
@@ -226,6 +227,9 @@ TEST_F(isolation_settings, each_wrong_value_is_refused_at_its_line) {
       {"  credentials: {a: missing.txt}\n",
        at(2, 20) + "plughost.credentials.a: " + (dir.path() / "missing.txt").string() +
            " is not a file plughost can read"},
+      {"  credentials: {a: big.bin}\n",
+       at(2, 20) + "plughost.credentials.a: " + (dir.path() / "big.bin").string() +
+           " holds more than 1MiB, the most a credential may"},
       {"  redact: [\"a..b\"]\n", at(2, 12) +
                                      "plughost.redact[0]: expected a list of key patterns such as "
                                      "extra_config.*token*"},
