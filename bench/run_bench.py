@@ -361,6 +361,47 @@ class bench:
 
     # ---- 7 and the micro-benchmark ------------------------------------------------------------
 
+    # ---- 7: a CPU limit holds (docs/isolation.md) ------------------------------------------------
+
+    def cpu_limit(self, seconds=10):
+        """A busy loop under cpu_max: 10 %: the share of a core it took over `seconds`, read from
+        its cgroup. Needs a cgroup per plugin (root, or a delegated cgroup)."""
+        folder = self.tmp / "cpu_limit"
+        folder.mkdir(exist_ok=True)
+        busy = folder / "busy.sh"
+        busy.write_text("#!/bin/bash\nwhile :; do :; done\n")
+        busy.chmod(0o755)
+        settings = self.tmp / "cpu_limit.yaml"
+        settings.write_text("plughost:\n  plugins:\n    busy.sh:\n      cpu_max: 10%\n")
+        sock = self.tmp / "cpu_limit.sock"
+        host = subprocess.Popen([self.plughost, "run", "--location", str(folder), "--settings",
+                                 str(settings), "--socket", str(sock), "--sink", "jsonl:/dev/null"],
+                                env=self.env, stderr=subprocess.DEVNULL)
+        try:
+            def used():
+                out = subprocess.run([self.plughost, "status", "--json", "--socket", str(sock)],
+                                     capture_output=True, text=True, env=self.env)
+                if out.returncode != 0:
+                    return None
+                p = [p for p in json.loads(out.stdout)["plugins"] if p["name"] == "busy.sh"]
+                return p[0].get("cpu_seconds") if p else None
+            deadline = time.time() + 10
+            while used() is None and time.time() < deadline:
+                time.sleep(0.05)
+            first = used()
+            if first is None:
+                self.add("cpu_max: 10 %: a busy loop's share of a core over 10 s",
+                         "no cgroup per plugin here", "—", "—", "≤ 12 %", True)
+                return
+            t0 = time.time()
+            time.sleep(seconds)
+            share = (used() - first) / (time.time() - t0)
+            self.add("cpu_max: 10 %: a busy loop's share of a core over 10 s", f"{share:.1%}",
+                     "100 % unlimited", "—", "≤ 12 %", share <= 0.12)
+        finally:
+            host.send_signal(signal.SIGTERM)
+            host.wait(timeout=60)
+
     def plot(self, results):
         data = results / "scaling.dat"
         with open(data, "w") as f:
@@ -460,6 +501,8 @@ def main():
         b.fairness()
         print("start-up, stop, idle, footprint…", file=sys.stderr)
         b.fleets()
+        print("a CPU limit…", file=sys.stderr)
+        b.cpu_limit()
         print("hot path…", file=sys.stderr)
         micro = b.micro_bench()
         plotted = b.plot(results)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,20 @@ std::string size_text(std::uint64_t bytes) {
     return fmt::format("{:.1f}MiB", static_cast<double>(bytes) / (1024 * 1024));
   }
   return fmt::format("{:.1f}GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+}
+
+// What each plugin with limits may use (docs/isolation.md), under the table.
+void print_limits(const json& plugins, const std::function<std::string(const json&)>& shown) {
+  for (const auto& p : plugins) {
+    if (!p.contains("limits") || !p["limits"].is_object() || p["limits"].empty()) continue;
+    std::vector<std::string> parts;
+    for (const auto& [name, value] : p["limits"].items()) {
+      parts.push_back(fmt::format("{} {}", name, value.get<std::string>()));
+    }
+    if (p.value("oom_kills", 0ull) > 0)
+      parts.push_back(fmt::format("{} OOM kills", p["oom_kills"].get<std::uint64_t>()));
+    fmt::print("{}: {}\n", shown(p), fmt::join(parts, ", "));
+  }
 }
 
 }  // namespace
@@ -70,9 +85,8 @@ void print_status(const json& s) {
     const auto figure = [&](const char* key, auto show) {
       return p.contains(key) && p[key].is_number() ? show(p[key]) : std::string("-");
     };
-    const auto cpu = figure("cpu_seconds", [](const json& v) {
-      return fmt::format("{:.1f}s", v.get<double>());
-    });
+    const auto cpu = figure("cpu_seconds",
+                            [](const json& v) { return fmt::format("{:.1f}s", v.get<double>()); });
     const auto memory =
         figure("memory_bytes", [](const json& v) { return size_text(v.get<std::uint64_t>()); });
     const auto procs = figure("processes", [](const json& v) { return v.dump(); });
@@ -84,15 +98,7 @@ void print_status(const json& s) {
                shown(p), width, state, pid, uptime, p.value("restarts", 0ull), last,
                stream("stdout"), stream("stderr"), cpu, memory, procs);
   }
-  for (const auto& p : plugins) {  // what each may use, for those with limits
-    if (!p.contains("limits") || !p["limits"].is_object() || p["limits"].empty()) continue;
-    std::vector<std::string> parts;
-    for (const auto& [name, value] : p["limits"].items()) {
-      parts.push_back(fmt::format("{} {}", name, value.get<std::string>()));
-    }
-    if (p.value("oom_kills", 0ull) > 0) parts.push_back(fmt::format("{} OOM kills", p["oom_kills"].get<std::uint64_t>()));
-    fmt::print("{}: {}\n", shown(p), fmt::join(parts, ", "));
-  }
+  print_limits(plugins, shown);
   if (plugins.empty()) fmt::print("no plugins\n");
   for (const auto& k : s["sinks"]) {
     std::uint64_t dropped = 0;
