@@ -324,7 +324,8 @@ TEST_F(isolation, without_cgroups_one_warning_and_the_rlimits_still_apply) {
   EXPECT_EQ(lines_of("limited.sh", "stdout"),
             std::vector<std::string>{"Max open files 300 300 files "});
   std::size_t warnings = 0;
-  for (std::size_t at = 0; (at = r.err.find("no cgroup per plugin", at)) != std::string::npos;
+  for (std::size_t at = 0;
+       (at = r.err.find("plughost: warning: no cgroup per plugin", at)) != std::string::npos;
        ++at) {
     ++warnings;
   }
