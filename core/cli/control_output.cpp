@@ -8,6 +8,7 @@
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -37,14 +38,20 @@ std::string size_text(std::uint64_t bytes) {
   return fmt::format("{:.1f}GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
 }
 
-// What each plugin with limits may use (docs/isolation.md), under the table.
+// What each plugin with cgroup limits may use (docs/isolation.md), under the table: its
+// nice, oom_score_adj and rlimits are in --json and `plughost list`.
 void print_limits(const json& plugins, const std::function<std::string(const json&)>& shown) {
+  static const std::set<std::string> shown_limits = {"memory_max", "memory_high", "cpu_max",
+                                                     "cpu_weight", "pids_max",    "cpus"};
   for (const auto& p : plugins) {
-    if (!p.contains("limits") || !p["limits"].is_object() || p["limits"].empty()) continue;
+    if (!p.contains("limits") || !p["limits"].is_object()) continue;
     std::vector<std::string> parts;
     for (const auto& [name, value] : p["limits"].items()) {
-      parts.push_back(fmt::format("{} {}", name, value.get<std::string>()));
+      if (shown_limits.contains(name) && value.is_string()) {
+        parts.push_back(fmt::format("{} {}", name, value.get<std::string>()));
+      }
     }
+    if (parts.empty()) continue;
     if (p.value("oom_kills", 0ull) > 0)
       parts.push_back(fmt::format("{} OOM kills", p["oom_kills"].get<std::uint64_t>()));
     fmt::print("{}: {}\n", shown(p), fmt::join(parts, ", "));
