@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -17,6 +18,16 @@ inline std::vector<json> events_of(const std::vector<json>& recs) {
   std::vector<json> out;
   for (const auto& r : recs) {
     if (r.value("stream", "") == "event") out.push_back(r);
+  }
+  return out;
+}
+
+/// NAME=VALUE entries as a map (the last of a name wins).
+inline std::map<std::string, std::string> as_map(const std::vector<std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : env) {
+    const auto eq = e.find('=');
+    out[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
   }
   return out;
 }

@@ -36,15 +36,6 @@ std::vector<std::string> entries_of(const std::string& raw) {
   return out;
 }
 
-std::map<std::string, std::string> as_map(const std::vector<std::string>& env) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : env) {
-    const auto eq = e.find('=');
-    out[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
-  }
-  return out;
-}
-
 constexpr const char* token = "tok-S3CRET-4711";
 
 // Three plugins: a.py with gpu: none and args, b.py with a GPU list and the token redacted,

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,7 +62,7 @@ pid_t read_pid(const fs::path& file) {
   }
 }
 
-class isolation : public plughost_run {
+class isolation_base : public plughost_run {
  protected:
   fs::path settings(const std::string& yaml) { return dir.write("settings.yaml", yaml); }
   fs::path socket() const { return dir.path() / "ctl.sock"; }
@@ -84,6 +85,13 @@ class isolation : public plughost_run {
     return nullptr;
   }
 
+  // The pid of the daemon escaping_daemon() started, once it runs; 0 if it does not.
+  pid_t escaped_daemon() {
+    if (!eventually([&] { return read_pid(dir.path() / "daemon.pid") > 0; })) return 0;
+    const pid_t daemon = read_pid(dir.path() / "daemon.pid");
+    return gone(daemon) ? 0 : daemon;
+  }
+
   // A plugin that starts a daemon which leaves everything plughost could find it by: its
   // session (setsid), its parent (a double fork) and the run's mark in its environment. It
   // ignores SIGTERM and writes its pid to daemon.pid.
@@ -97,14 +105,14 @@ class isolation : public plughost_run {
   }
 };
 
+using isolation = isolation_base;
+
 TEST_F(isolation, a_daemon_that_left_its_session_parent_and_mark_is_stopped_with_plughost) {
   NEEDS_CGROUPS();
   escaping_daemon();
   auto host = start_host("plughost: {}\n");
-  ASSERT_TRUE(eventually([&] { return read_pid(dir.path() / "daemon.pid") > 0; }))
-      << read_file(dir.path() / "bg.err");
-  const pid_t daemon = read_pid(dir.path() / "daemon.pid");
-  ASSERT_FALSE(gone(daemon));
+  const pid_t daemon = escaped_daemon();
+  ASSERT_GT(daemon, 0) << read_file(dir.path() / "bg.err");
   host->signal(SIGTERM);
   ASSERT_TRUE(host->wait_for(30s));
   EXPECT_TRUE(eventually([&] { return gone(daemon); }, 10s)) << "the daemon outlived the stop";
@@ -115,9 +123,8 @@ TEST_F(isolation, a_daemon_that_left_everything_is_stopped_when_plughost_is_kill
   NEEDS_CGROUPS();
   escaping_daemon();
   auto host = start_host("plughost: {}\n");
-  ASSERT_TRUE(eventually([&] { return read_pid(dir.path() / "daemon.pid") > 0; }))
-      << read_file(dir.path() / "bg.err");
-  const pid_t daemon = read_pid(dir.path() / "daemon.pid");
+  const pid_t daemon = escaped_daemon();
+  ASSERT_GT(daemon, 0) << read_file(dir.path() / "bg.err");
   const auto host_pid = host->pid();
   host->signal(SIGKILL);
   ASSERT_TRUE(host->wait_for(30s));
@@ -331,6 +338,140 @@ TEST_F(isolation, without_cgroups_one_warning_and_the_rlimits_still_apply) {
   }
   EXPECT_EQ(warnings, 1u) << r.err;
   EXPECT_NE(r.err.find("memory_max"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace plughost::test
+
+namespace plughost::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class isolation_attacks : public isolation_base {};
+
+TEST_F(isolation_attacks, a_credential_replaced_by_a_fifo_fails_that_run_and_holds_nothing_else) {
+  NEEDS_CGROUPS();
+  const auto secret = dir.write("secret/tok", "t0k", fs::perms(0600));
+  plugin("cred.sh", "#!/bin/bash\necho \"got $(cat \"$CREDENTIALS_DIRECTORY/tok\")\"\n");
+  plugin("tick.sh", "#!/bin/bash\nwhile :; do echo tick; sleep 0.1; done\n");
+  auto host = start_host(
+      "plughost:\n  plugins:\n    cred.sh:\n      restart: always\n      restart_delay: 0.3s\n"
+      "      restart_delay_max: 0.3s\n      max_restarts: 1000\n      credentials: {tok: " +
+      secret.string() + "}\n");
+  ASSERT_TRUE(eventually([&] { return !lines_of("cred.sh", "stdout").empty(); }))
+      << read_file(dir.path() / "bg.err");
+  fs::remove(secret);
+  ASSERT_EQ(::mkfifo(secret.c_str(), 0600), 0);
+  // The next run cannot start, and says why; the loop goes on (the ticks keep coming).
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& r : records_of("cred.sh")) {
+          if (r["stream"] == "event" && r["event"] == "error" &&
+              r["message"].get<std::string>().find("not a regular file") != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s))
+      << read_file(dir.path() / "bg.err");
+  const auto ticks = lines_of("tick.sh", "stdout").size();
+  EXPECT_TRUE(eventually([&] { return lines_of("tick.sh", "stdout").size() > ticks + 3; }, 10s));
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(isolation_attacks, a_credential_another_user_could_replace_is_refused_at_its_line) {
+  NEEDS_CGROUPS();
+  const auto folder = dir.path() / "theirs";
+  fs::create_directories(folder);
+  ASSERT_EQ(::chown(folder.c_str(), 65534, 65534), 0);
+  const auto secret = dir.write("theirs/tok", "t0k", fs::perms(0600));
+  ASSERT_EQ(::chown(secret.c_str(), 65534, 65534), 0);
+  fs::create_symlink("/etc/hostname", dir.path() / "link");
+  plugin("cred.sh", "#!/bin/bash\ncat \"$CREDENTIALS_DIRECTORY/tok\"\n");
+  for (const auto& [file, why] :
+       {std::pair{secret.string(), "belongs to uid 65534"},
+        std::pair{(dir.path() / "link").string(), "is a symbolic link"}}) {
+    const auto r = run(
+        {"run", "--settings",
+         settings("plughost:\n  plugins:\n    cred.sh:\n      credentials: {tok: " + file + "}\n")
+             .string()});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("settings.yaml:4:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(isolation_attacks, a_reload_that_raises_memory_max_restarts_the_plugin_under_the_new_one) {
+  NEEDS_CGROUPS();
+  if (!memory_controller_here()) GTEST_SKIP() << "no memory controller on this machine";
+  plugin("held.sh", "#!/bin/bash\nexec sleep 1000\n");
+  auto host = start_host("plughost:\n  plugins:\n    held.sh:\n      memory_max: 64MiB\n");
+  ASSERT_TRUE(eventually([&] { return plugin_status("held.sh")["pid"].is_number(); }));
+  const auto first = plugin_status("held.sh")["pid"];
+  settings("plughost:\n  plugins:\n    held.sh:\n      memory_max: 256MiB\n");
+  host->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    const auto p = plugin_status("held.sh");
+    return p["pid"].is_number() && p["pid"] != first && p["limits"]["memory_max"] == "256MiB";
+  })) << read_file(dir.path() / "bg.err")
+      << plugin_status("held.sh").dump();
+  EXPECT_EQ(plugin_status("held.sh")["state"], "running");
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+TEST_F(isolation_attacks,
+       a_cgroup_folder_an_earlier_process_left_under_plughosts_name_is_not_used) {
+  NEEDS_CGROUPS();
+  const fs::path v2 = fs::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
+                                                                        : "/sys/fs/cgroup";
+  plugin("once.sh", "#!/bin/bash\necho ran\n");
+  // A wrapper leaves a folder named as plughost's will be, with a process in it, then becomes
+  // plughost (same pid).
+  const auto stale_pid = dir.path() / "stale.pid";
+  const auto script =
+      dir.write("wrapper.sh",
+                "#!/bin/bash\nmkdir -p " + v2.string() +
+                    "/plughost.$$/once_sh.0\n(exec sleep 1000) &\n"
+                    "echo $! > " +
+                    stale_pid.string() + "\necho $! > " + v2.string() +
+                    "/plughost.$$/once_sh.0/cgroup.procs\nexec " + plughost_binary().string() +
+                    " run --location " + plugins.string() +
+                    " --sink jsonl:" + records_file.string() + " --socket none\n",
+                fs::perms(0755));
+  int exit_code = -1;
+  {
+    child_process p({{script.string()}, env, dir.path() / "w.out", dir.path() / "w.err", {}, {}});
+    const auto status = p.wait_for(30s);
+    if (status && WIFEXITED(*status)) exit_code = WEXITSTATUS(*status);
+  }
+  const pid_t stale = read_pid(stale_pid);
+  EXPECT_EQ(exit_code, 0) << read_file(dir.path() / "w.err");
+  EXPECT_EQ(lines_of("once.sh", "stdout"), std::vector<std::string>{"ran"});
+  EXPECT_GT(stale, 0);
+  EXPECT_FALSE(gone(stale)) << "a process of the earlier folder was stopped as the plugin's";
+  if (stale > 0) ::kill(stale, SIGKILL);
+  eventually([&] { return gone(stale); }, 5s);
+}
+
+TEST_F(isolation_attacks, the_guardian_removes_a_credentials_folder_with_folders_in_it) {
+  NEEDS_CGROUPS();
+  const auto secret = dir.write("secret/tok", "t0k", fs::perms(0600));
+  plugin("nest.sh",
+         "#!/bin/bash\nd=\"$CREDENTIALS_DIRECTORY\"\nchmod 700 \"$d\"\nmkdir -p \"$d/a/b\"\n"
+         "cp \"$d/tok\" \"$d/a/b/copy\"\necho \"$d\"\nexec sleep 1000\n");
+  auto host = start_host(
+      "plughost:\n  plugins:\n    nest.sh:\n      credentials: {tok: " + secret.string() + "}\n");
+  ASSERT_TRUE(eventually([&] { return !lines_of("nest.sh", "stdout").empty(); }))
+      << read_file(dir.path() / "bg.err");
+  const fs::path folder = lines_of("nest.sh", "stdout").front();
+  ASSERT_TRUE(fs::exists(folder / "a" / "b" / "copy"));
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(30s));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(folder); }, 10s));
 }
 
 }  // namespace

@@ -17,15 +17,6 @@ namespace {
 
 using plugin_environment = plughost_run;
 
-std::map<std::string, std::string> as_map(const std::vector<std::string>& env) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : env) {
-    const auto eq = e.find('=');
-    out[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
-  }
-  return out;
-}
-
 // Dumps the environment the plugin sees to <plugin>.env.json. The system's python3 itself, not
 // a wrapper from PATH (pyenv's shims, for one, change PATH before starting python).
 constexpr const char* dump_environment =

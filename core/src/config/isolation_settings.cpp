@@ -63,9 +63,15 @@ void warn_unless_controller(const isolation_key& k, const isolation_context& c,
   }
 }
 
+// A memory limit: at least 4 MiB (a shell alone needs about 2; under that a plugin dies before
+// it runs, with an error that names something else).
 std::int64_t positive_size(const json& v, const isolation_key& k) {
+  constexpr std::int64_t least = 4 << 20;
   const auto bytes = parse_size(v);
-  if (!bytes || *bytes == 0) k.fail(fmt::format("{} (more than 0)", size_expected));
+  if (!bytes) k.fail(fmt::format("{} (at least 4MiB)", size_expected));
+  if (*bytes < least) {
+    k.fail(fmt::format("{} bytes is too little for any plugin to start: at least 4MiB", *bytes));
+  }
   return *bytes;
 }
 
@@ -249,6 +255,7 @@ void read_credentials(const json& v, const isolation_key& k, const isolation_con
     if (!std::filesystem::is_regular_file(path, ec) || ::access(path.c_str(), R_OK) != 0) {
       at.fail(fmt::format("{} is not a file plughost can read", path.string()));
     }
+    if (auto problem = credential_source_problem(path); !problem.empty()) at.fail(problem);
     if (std::filesystem::file_size(path, ec) > max_credential_bytes) {  // said now, not per run
       at.fail(fmt::format("{} holds more than {}, the most a credential may", path.string(),
                           size_text(max_credential_bytes)));

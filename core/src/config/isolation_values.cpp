@@ -126,6 +126,16 @@ void apply_limits(const json& v, const isolation_key& k,
                        : "expected a count (0 or more), or infinity");
       }
       n = static_cast<rlim_t>(*bytes);
+      // Under these no plugin starts (its interpreter cannot open its libraries, or map them),
+      // and it would die with an error that names something else.
+      const std::int64_t least = kind->resource == RLIMIT_NOFILE ? 16
+                                 : kind->resource == RLIMIT_AS   ? std::int64_t{64} << 20
+                                                                 : 0;
+      if (*bytes < least) {
+        isolation_key{k.doc, k.where / key, k.name + "." + key}.fail(
+            fmt::format("{} is too little for a plugin to start: at least {}", *bytes,
+                        kind->size ? size_text(least) : std::to_string(least)));
+      }
     }
     const auto it = std::find_if(limits.begin(), limits.end(),
                                  [&](const auto& l) { return l.first == kind->resource; });

@@ -95,6 +95,10 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
       detail::plugin_environment(base.env, with).entries());
   std::vector<detail::launch_item> items;
   redactions redacted;
+  // One copy of each isolation (most plugins share plughost's) and its fingerprint.
+  std::map<const detail::plugin_isolation*,
+           std::pair<std::shared_ptr<const detail::plugin_isolation>, std::string>>
+      shared_isolation;
   const auto error = [&](const std::string& plugin, const std::string& message) {
     if (report == reporting::start) report_error(plugin, message);
     if (report == reporting::reload) {  // on the planner thread: reported on the loop
@@ -121,10 +125,13 @@ std::vector<detail::launch_item> launcher::impl::launch_items(
       }
       // The isolation is in the fingerprint: a reload that changes it restarts the plugin.
       const auto& isolation = with.isolation_for(p.name);
+      auto& [copy, print] = shared_isolation[&isolation];
+      if (!copy) {
+        copy = std::make_shared<const detail::plugin_isolation>(isolation);
+        print = detail::text_fingerprint(detail::isolation_text(isolation));
+      }
       items.push_back({p.name, p.argv, std::move(environment), with.policy_for(p.name),
-                       detail::plugin_fingerprint(p.path, p.argv, abandon) + "\n" +
-                           detail::isolation_text(isolation),
-                       isolation});
+                       detail::plugin_fingerprint(p.path, p.argv, abandon) + "\n" + print, copy});
     }
   }
   return items;

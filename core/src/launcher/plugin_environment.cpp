@@ -15,20 +15,27 @@ namespace plughost::detail {
 
 namespace {
 
+constexpr std::uint64_t fnv_basis = 1469598103934665603ull;
+
+std::uint64_t fnv1a(std::uint64_t h, const char* bytes, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) {
+    h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ull;
+  }
+  return h;
+}
+
 // FNV-1a of a file's bytes: enough to notice that a plugin changed between reloads. A reload
 // that plughost's stop abandons gives up between two pieces (a file of gigabytes takes a
 // minute).
 std::string content_hash(const std::filesystem::path& file, const std::atomic<bool>* abandon) {
   std::ifstream in(file, std::ios::binary);
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t h = fnv_basis;
   char buffer[65536];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
     if (abandon && abandon->load(std::memory_order_relaxed)) {
       throw std::runtime_error("plughost is stopping: the reload was abandoned");
     }
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      h = (h ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ull;
-    }
+    h = fnv1a(h, buffer, static_cast<std::size_t>(in.gcount()));
   }
   return fmt::format("{:016x}", h);
 }
@@ -103,6 +110,10 @@ void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::s
       own.push_back(name + "=" + *redacted);
     }
   }
+}
+
+std::string text_fingerprint(std::string_view text) {
+  return fmt::format("{:016x}", fnv1a(fnv_basis, text.data(), text.size()));
 }
 
 std::string isolation_text(const plugin_isolation& iso) {

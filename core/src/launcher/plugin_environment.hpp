@@ -46,6 +46,8 @@ void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::s
 /// A stable text of `iso`, for the fingerprint: a reload restarts a plugin whose isolation
 /// changed.
 std::string isolation_text(const plugin_isolation& iso);
+/// A short fingerprint of a text (16 hex digits of FNV-1a).
+std::string text_fingerprint(std::string_view text);
 
 /// Changes when the plugin's file (its bytes) or its argv changes.
 /// `abandon` (may be null) true: throws std::runtime_error (a reload given up: plughost stops).

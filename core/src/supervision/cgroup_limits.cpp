@@ -18,13 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::int64_t cpu_period_us = 100'000;
-
-// What the cgroup files hold for a plugin: the settings that have a controller.
-bool same_limits(const plugin_isolation& a, const plugin_isolation& b) {
-  return a.memory_max == b.memory_max && a.memory_high == b.memory_high && a.cpu_max == b.cpu_max &&
-         a.cpu_weight == b.cpu_weight && a.pids_max == b.pids_max && a.cpus == b.cpus &&
-         a.gpu == b.gpu;
-}
+// A file name ending so is written if the kernel takes it, else left as it was.
+constexpr const char* attempt_only = "#attempt";
 
 std::string number_or(const std::optional<std::int64_t>& v, std::string_view none) {
   return v ? std::to_string(*v) : std::string(none);
@@ -33,7 +28,7 @@ std::string number_or(const std::optional<std::int64_t>& v, std::string_view non
 // The files to write, in order, as (controller, file, value); `v2` says which spelling.
 using file_value = std::tuple<std::string, std::string, std::string>;
 
-std::vector<file_value> v2_files(const plugin_isolation& i) {
+std::vector<file_value> v2_files(const cgroup_tree::cgroup_limits& i) {
   const auto quota = i.cpu_max
                          ? std::to_string(std::max<std::int64_t>(
                                1000, std::llround(*i.cpu_max * static_cast<double>(cpu_period_us))))
@@ -48,22 +43,21 @@ std::vector<file_value> v2_files(const plugin_isolation& i) {
           {"cpuset", "cpuset.cpus", cpu_list_text(i.cpus)}};
 }
 
-std::vector<file_value> v1_files(const plugin_isolation& i, const fs::path& cpuset_parent) {
+std::vector<file_value> v1_files(const cgroup_tree::cgroup_limits& i,
+                                 const fs::path& cpuset_parent) {
   const auto quota = i.cpu_max
                          ? std::to_string(std::max<std::int64_t>(
                                1000, std::llround(*i.cpu_max * static_cast<double>(cpu_period_us))))
                          : std::string("-1");
   const auto shares = i.cpu_weight ? std::max<std::int64_t>(2, *i.cpu_weight * 1024 / 100) : 1024;
   std::vector<file_value> out;
-  // memsw (memory and swap) is at least the memory limit: the order depends on the way.
+  // memsw (memory and swap) may never be below the memory limit: raising takes memsw first,
+  // lowering the limit first. Which it is depends on what the folder holds: memsw is tried
+  // first (refused when lowering), then the limit, then memsw.
   const auto limit = number_or(i.memory_max, "-1");
-  if (i.memory_max) {
-    out.emplace_back("memory", "memory.limit_in_bytes", limit);
-    out.emplace_back("memory", "memory.memsw.limit_in_bytes", limit);
-  } else {
-    out.emplace_back("memory", "memory.memsw.limit_in_bytes", limit);
-    out.emplace_back("memory", "memory.limit_in_bytes", limit);
-  }
+  out.emplace_back("memory", std::string("memory.memsw.limit_in_bytes") + attempt_only, limit);
+  out.emplace_back("memory", "memory.limit_in_bytes", limit);
+  out.emplace_back("memory", "memory.memsw.limit_in_bytes", limit);
   out.emplace_back("memory", "memory.soft_limit_in_bytes", number_or(i.memory_high, "-1"));
   out.emplace_back("cpu", "cpu.cfs_period_us", std::to_string(cpu_period_us));
   out.emplace_back("cpu", "cpu.cfs_quota_us", quota);
@@ -102,74 +96,80 @@ bool optional_file(std::string_view file) {
 
 }  // namespace
 
-std::string cgroup_tree::apply_limits(plugin_folders& made, const plugin_isolation& isolation) {
-  auto& applied = made.applied;
-  if (applied ? same_limits(*applied, isolation) : same_limits(plugin_isolation{}, isolation)) {
-    applied = isolation;
-    return {};
-  }
-  const auto write = [&](const fs::path& folder, const std::string& file,
+cgroup_tree::cgroup_limits cgroup_tree::limits_of(const plugin_isolation& i) {
+  return {i.memory_max, i.memory_high, i.cpu_max, i.cpu_weight, i.pids_max, i.cpus, i.gpu};
+}
+
+std::string cgroup_tree::apply_limits(plugin_folders& made, const fs::path& run,
+                                      const cgroup_limits& limits) {
+  const auto write = [&](const fs::path& folder, std::string file,
                          const std::string& value) -> std::string {
     if (value.empty()) return {};
+    if (file.ends_with(attempt_only)) {
+      file.resize(file.size() - std::strlen(attempt_only));
+      write_cgroup_file(folder / file, value);
+      return {};
+    }
     const int err = write_cgroup_file(folder / file, value);
     if (err == 0 || (err == ENOENT && optional_file(file))) return {};
     return fmt::format("cannot write {} to {}: {}", value, (folder / file).string(),
                        std::strerror(err));
   };
+  // A run's v2 folder is new: only what is set needs writing.
   const auto& v2c = layout_.v2_controllers;
-  for (const auto& [c, file, value] : v2_files(isolation)) {
-    if (made.v2.empty() || std::find(v2c.begin(), v2c.end(), c) == v2c.end()) continue;
-    if (auto e = write(made.v2, file, value); !e.empty()) return e;
+  if (!run.empty() && !(limits == cgroup_limits{})) {
+    for (const auto& [c, file, value] : v2_files(limits)) {
+      if (std::find(v2c.begin(), v2c.end(), c) == v2c.end()) continue;
+      if (auto e = write(run, file, value); !e.empty()) return e;
+    }
   }
+  if (made.applied == limits) return {};
   const auto cpuset = made.v1.find("cpuset");
   for (const auto& [c, file, value] :
-       v1_files(isolation, cpuset == made.v1.end() ? fs::path() : cpuset->second.parent_path())) {
+       v1_files(limits, cpuset == made.v1.end() ? fs::path() : cpuset->second.parent_path())) {
     const auto folder = made.v1.find(c);
     if (folder == made.v1.end()) continue;
     if (auto e = write(folder->second, file, value); !e.empty()) return e;
   }
   if (const auto devices = made.v1.find("devices"); devices != made.v1.end()) {
-    const bool hide = isolation.gpu == gpu_access::none;
+    const bool hide = limits.gpu == gpu_access::none;
     for (const auto& rule : gpu_device_rules()) {
       write_cgroup_file(devices->second / (hide ? "devices.deny" : "devices.allow"), rule);
     }
   }
-  applied = isolation;
+  made.applied = limits;
   return {};
 }
 
 cgroup_usage read_cgroup_usage(const cgroup_folders& f) {
   cgroup_usage u;
-  if (!f.main.empty()) {
-    if (!f.main_v1) {
-      u.cpu_usec = cgroup_keyed_value(fs::path(f.main) / "cpu.stat", "usage_usec");
+  const auto number = [](const fs::path& file) -> std::optional<std::uint64_t> {
+    const auto text = read_cgroup_file(file);
+    if (!text) return std::nullopt;
+    return std::strtoull(text->c_str(), nullptr, 10);
+  };
+  std::uint64_t cpu = f.ended_cpu_usec, pids = 0, memory = 0, kills = f.ended_oom_kills;
+  for (const auto& run : f.runs) {
+    const fs::path folder(run);
+    pids += cgroup_pids(folder / "cgroup.procs").size();
+    if (f.runs_v1) continue;
+    cpu += cgroup_keyed_value(folder / "cpu.stat", "usage_usec").value_or(0);
+    if (f.memory_v2) {
+      memory += number(folder / "memory.current").value_or(0);
+      kills += cgroup_keyed_value(folder / "memory.events", "oom_kill").value_or(0);
     }
-    // Its runs' folders: the processes are there.
-    std::uint64_t pids = 0;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(f.main, ec)) {
-      if (entry.is_directory(ec)) pids += cgroup_pids(entry.path() / "cgroup.procs").size();
-    }
-    if (!ec) u.pids = pids;
   }
-  if (!f.cpuacct.empty()) {
-    if (const auto ns = read_cgroup_file(fs::path(f.cpuacct) / "cpuacct.usage")) {
-      u.cpu_usec = std::strtoull(ns->c_str(), nullptr, 10) / 1000;
-    }
+  u.pids = pids;
+  if (!f.runs_v1) u.cpu_usec = cpu;
+  if (!f.cpuacct_v1.empty()) {
+    if (const auto ns = number(fs::path(f.cpuacct_v1) / "cpuacct.usage")) u.cpu_usec = *ns / 1000;
   }
-  if (!f.memory.empty()) {
-    const fs::path m(f.memory);
-    if (f.memory_v1) {
-      if (const auto b = read_cgroup_file(m / "memory.usage_in_bytes")) {
-        u.memory_bytes = std::strtoull(b->c_str(), nullptr, 10);
-      }
-      u.oom_kills = cgroup_keyed_value(m / "memory.oom_control", "oom_kill").value_or(0);
-    } else {
-      if (const auto b = read_cgroup_file(m / "memory.current")) {
-        u.memory_bytes = std::strtoull(b->c_str(), nullptr, 10);
-      }
-      u.oom_kills = cgroup_keyed_value(m / "memory.events", "oom_kill").value_or(0);
-    }
+  if (f.memory_v2) u.memory_bytes = memory;
+  u.oom_kills = kills;
+  if (!f.memory_v1.empty()) {
+    u.memory_bytes = number(fs::path(f.memory_v1) / "memory.usage_in_bytes");
+    u.oom_kills =
+        cgroup_keyed_value(fs::path(f.memory_v1) / "memory.oom_control", "oom_kill").value_or(0);
   }
   return u;
 }

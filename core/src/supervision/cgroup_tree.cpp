@@ -60,6 +60,17 @@ int make_folder(const fs::path& folder) {
   return ::mkdir(folder.c_str(), 0755) == 0 || errno == EEXIST ? 0 : errno;
 }
 
+// A folder plughost makes now, not one left by an earlier process of the same pid (whose
+// processes would become a plugin's): "<name>", else "<name>.1", ... Its errno when none can be.
+int make_new_folder(const fs::path& parent, const std::string& name, fs::path& made) {
+  for (int n = 0; n < 100; ++n) {
+    made = parent / (n == 0 ? name : fmt::format("{}.{}", name, n));
+    if (::mkdir(made.c_str(), 0755) == 0) return 0;
+    if (errno != EEXIST) return errno;
+  }
+  return EEXIST;
+}
+
 // A v1 cpuset folder takes processes only once it has CPUs and memory nodes: its parent's.
 int inherit_cpuset(const fs::path& folder) {
   for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
@@ -82,17 +93,17 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
     std::string controllers;
     for (const auto& c : l.v2_controllers) controllers += (controllers.empty() ? "+" : " +") + c;
     if (l.v2_move_self) {  // cgroup v2: a cgroup that gives controllers holds no process
-      const auto leaf = l.v2 / (name + ".host");
-      if (make_folder(leaf) != 0 ||
+      fs::path leaf;
+      if (make_new_folder(l.v2, name + ".host", leaf) != 0 ||
           write_cgroup_file(leaf / "cgroup.procs", std::to_string(host)) != 0 ||
           write_cgroup_file(l.v2 / "cgroup.subtree_control", controllers) != 0) {
         l.v2_controllers.clear();
         controllers.clear();
       }
     }
-    const auto base = l.v2 / name;
-    if (const int err = make_folder(base)) {
-      problem = failed(base, err);
+    fs::path base;
+    if (const int err = make_new_folder(l.v2, name, base)) {
+      problem = failed(l.v2 / name, err);
       l.v2.clear();
     } else {
       tree->v2_ = base;
@@ -104,8 +115,11 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
     }
   }
   for (const auto& [controller, folder] : l.v1) {
-    const auto base = folder / name;
-    if (make_folder(base) != 0 || (controller == "cpuset" && inherit_cpuset(base) != 0)) continue;
+    fs::path base;
+    if (make_new_folder(folder, name, base) != 0 ||
+        (controller == "cpuset" && inherit_cpuset(base) != 0)) {
+      continue;
+    }
     tree->v1_.emplace(controller, base);
   }
   std::erase_if(l.v1, [&](const auto& c) { return !tree->v1_.contains(c.first); });
@@ -117,9 +131,12 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
 }
 
 cgroup_tree::~cgroup_tree() {
+  stop_ahead();
+  for (const auto& [name, folders] : ahead_) {
+    for (const auto& folder : folders) ::rmdir(folder.c_str());
+  }
   for (const auto& [id, run] : runs_) ::rmdir(run.path.c_str());
   for (const auto& [name, made] : plugins_) {
-    if (!made->v2.empty()) ::rmdir(made->v2.c_str());
     for (const auto& [c, folder] : made->v1) ::rmdir(folder.c_str());
   }
   if (!v2_.empty()) ::rmdir(v2_.c_str());
@@ -133,10 +150,6 @@ std::string cgroup_tree::make_plugin(std::string_view plugin, const plugin_isola
     if (const int n = taken_[name]++; n > 0) name += fmt::format("~{}", n);
     made.name = name;
   }
-  if (made.v2.empty() && !v2_.empty()) {
-    if (const int err = make_folder(v2_ / made.name)) return failed(v2_ / made.name, err);
-    made.v2 = v2_ / made.name;
-  }
   for (const auto& c : v1_needed(layout_, !v2_.empty(), isolation)) {
     if (made.v1.contains(c)) continue;
     const auto folder = v1_.at(c) / made.name;
@@ -148,18 +161,74 @@ std::string cgroup_tree::make_plugin(std::string_view plugin, const plugin_isola
   return {};
 }
 
+// v2: "<plugin>.<n>" beside the other runs; v1 pids without v2: below the plugin's folder.
+fs::path cgroup_tree::run_folder_path(const plugin_folders& made, run_id id) const {
+  if (!v2_.empty()) return v2_ / fmt::format("{}.{}", made.name, id);
+  return made.v1.at("pids") / fmt::format("run-{}", id);
+}
+
+void cgroup_tree::make_ahead(std::vector<std::string> plugins) {
+  if (v2_.empty() || plugins.empty()) return;
+  // Named as prepare_run() names the plugins (the same order gives the same names).
+  std::vector<std::string> names;
+  for (const auto& plugin : plugins) {
+    auto& made = plugins_[plugin];
+    if (!made) made = std::make_unique<plugin_folders>();
+    if (made->name.empty()) {
+      auto name = folder_name(plugin);
+      if (const int n = taken_[name]++; n > 0) name += fmt::format("~{}", n);
+      made->name = name;
+    }
+    names.push_back(made->name);
+  }
+  const auto first = next_folder_;
+  next_folder_ += names.size();
+  ahead_thread_ = std::thread([this, names = std::move(names), first] {
+    for (std::size_t i = 0; i < names.size() && !ahead_stop_; ++i) {
+      auto folder = v2_ / fmt::format("{}.{}", names[i], first + i);
+      if (make_folder(folder) != 0) continue;
+      const std::lock_guard lock(ahead_mutex_);
+      ahead_[names[i]].push_back(std::move(folder));
+    }
+  });
+}
+
+void cgroup_tree::stop_ahead() {
+  ahead_stop_ = true;
+  if (ahead_thread_.joinable()) ahead_thread_.join();
+}
+
+fs::path cgroup_tree::take_ahead(const std::string& name) {
+  const std::lock_guard lock(ahead_mutex_);
+  const auto it = ahead_.find(name);
+  if (it == ahead_.end() || it->second.empty()) return {};
+  auto folder = std::move(it->second.front());
+  it->second.erase(it->second.begin());
+  return folder;
+}
+
 std::variant<std::vector<int>, std::string> cgroup_tree::prepare_run(
     run_id id, std::string_view plugin, const plugin_isolation& isolation) {
   auto& made = plugins_[std::string(plugin)];
   if (!made) made = std::make_unique<plugin_folders>();
   if (auto error = make_plugin(plugin, isolation, *made); !error.empty()) return error;
-  if (auto error = apply_limits(*made, isolation); !error.empty()) return error;
-  // The run's own folder, where its processes are held: v2's, else v1 pids'.
-  const auto leaf = (made->v2.empty() ? made->v1.at("pids") : made->v2) / fmt::format("run-{}", id);
-  if (const int err = make_folder(leaf)) return failed(leaf, err);
+  auto leaf = v2_.empty() ? fs::path() : take_ahead(made->name);
+  if (leaf.empty()) {
+    leaf = v2_.empty() ? run_folder_path(*made, id)
+                       : v2_ / fmt::format("{}.{}", made->name, next_folder_++);
+    if (const int err = make_folder(leaf)) return failed(leaf, err);
+  }
+  const auto undo = [&](std::string error) {
+    ::rmdir(leaf.c_str());
+    return error;
+  };
+  if (auto error = apply_limits(*made, v2_.empty() ? fs::path() : leaf, limits_of(isolation));
+      !error.empty()) {
+    return undo(error);
+  }
   std::vector<fs::path> joins = {leaf / "cgroup.procs"};
   for (const auto& [c, folder] : made->v1) {
-    if (made->v2.empty() && c == "pids") continue;  // the run's folder is below it
+    if (v2_.empty() && c == "pids") continue;  // the run's folder is below it
     joins.push_back(folder / "cgroup.procs");
   }
   std::vector<int> fds;
@@ -168,12 +237,11 @@ std::variant<std::vector<int>, std::string> cgroup_tree::prepare_run(
     if (fd < 0) {
       const int err = errno;
       for (const int f : fds) ::close(f);
-      ::rmdir(leaf.c_str());
-      return failed(file, err);
+      return undo(failed(file, err));
     }
     fds.push_back(fd);
   }
-  runs_[id] = {leaf, 0};
+  runs_[id] = {leaf, 0, made.get()};
   return fds;
 }
 
@@ -228,7 +296,32 @@ std::optional<bool> cgroup_tree::alive(pid_t group) const {
 }
 
 void cgroup_tree::ended(pid_t group) {
-  if (const auto it = by_group_.find(group); it != by_group_.end()) abandon(it->second);
+  const auto it = by_group_.find(group);
+  if (it == by_group_.end()) return;
+  const auto& run = runs_.at(it->second);
+  if (!v2_.empty()) {  // what the run's folder counted goes to its plugin's
+    run.plugin->ended_cpu_usec +=
+        cgroup_keyed_value(run.path / "cpu.stat", "usage_usec").value_or(0);
+    run.plugin->ended_oom_kills +=
+        cgroup_keyed_value(run.path / "memory.events", "oom_kill").value_or(0);
+  }
+  abandon(it->second);
+}
+
+bool cgroup_tree::oom_killed(run_id id) {
+  const auto it = runs_.find(id);
+  if (it == runs_.end()) return false;
+  auto& run = it->second;
+  if (const auto memory = run.plugin->v1.find("memory"); memory != run.plugin->v1.end()) {
+    const auto kills = cgroup_keyed_value(memory->second / "memory.oom_control", "oom_kill");
+    const bool more = kills.value_or(0) > run.plugin->oom_seen;
+    run.plugin->oom_seen = kills.value_or(0);
+    return more;
+  }
+  const auto kills = cgroup_keyed_value(run.path / "memory.events", "oom_kill").value_or(0);
+  const bool more = kills > run.oom_seen;
+  run.oom_seen = kills;
+  return more;
 }
 
 cgroup_folders cgroup_tree::folders(std::string_view plugin) const {
@@ -236,17 +329,21 @@ cgroup_folders cgroup_tree::folders(std::string_view plugin) const {
   const auto it = plugins_.find(plugin);
   if (it == plugins_.end()) return out;
   const auto& made = *it->second;
+  for (const auto& [id, run] : runs_) {
+    if (run.plugin == &made) out.runs.push_back(run.path.string());
+  }
+  out.runs_v1 = v2_.empty();
+  out.memory_v2 =
+      !v2_.empty() && std::find(layout_.v2_controllers.begin(), layout_.v2_controllers.end(),
+                                "memory") != layout_.v2_controllers.end();
   const auto v1 = [&](std::string_view c) {
     const auto f = made.v1.find(c);
     return f == made.v1.end() ? std::string() : f->second.string();
   };
-  out.main = made.v2.empty() ? v1("pids") : made.v2.string();
-  out.main_v1 = made.v2.empty();
-  const bool v2_memory = std::find(layout_.v2_controllers.begin(), layout_.v2_controllers.end(),
-                                   "memory") != layout_.v2_controllers.end();
-  out.memory = v2_memory ? made.v2.string() : v1("memory");
-  out.memory_v1 = !v2_memory;
-  out.cpuacct = v1("cpuacct");
+  out.memory_v1 = v1("memory");
+  out.cpuacct_v1 = v1("cpuacct");
+  out.ended_cpu_usec = made.ended_cpu_usec;
+  out.ended_oom_kills = made.ended_oom_kills;
   return out;
 }
 

@@ -1,18 +1,23 @@
 // plughost's cgroups (docs/isolation.md): a folder of its own in each hierarchy it uses
-// ("plughost.<pid>"), one per plugin below it (its limits), and, where processes are held (v2, or
-// v1's pids hierarchy without v2), one per run below that, which stopping a run empties whatever
-// its processes did (setsid(), double forks).
+// ("plughost.<pid>"); below it, where processes are held, one per run (v2: "<plugin>.<run>",
+// with the plugin's limits; v1 pids without v2: "<plugin>/run-<run>"), which stopping a run
+// empties whatever its processes did (setsid(), double forks); and in each v1 hierarchy a
+// plugin's limits need, one per plugin. One folder per run on v2 keeps the start of a plugin at
+// one mkdir.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -22,13 +27,17 @@
 
 namespace plughost::detail {
 
-/// The folders a plugin's figures are read from ("" where there is none).
+/// The folders a plugin's figures are read from ("" where there is none), and what its runs
+/// that ended had used.
 struct cgroup_folders {
-  std::string main;    ///< where its runs are held (v2, or v1 pids): processes, CPU on v2
-  std::string memory;  ///< memory.current/events (v2) or memory.usage_in_bytes/oom_control (v1)
-  bool memory_v1 = false;
-  std::string cpuacct;  ///< v1 cpuacct.usage, when main is not v2
-  bool main_v1 = false;
+  std::vector<std::string> runs;  ///< its live runs' folders: processes; CPU and memory on v2
+  bool runs_v1 = false;           ///< they are v1 pids folders
+  bool memory_v2 = false;         ///< the runs' folders have v2's memory controller
+  std::string memory_v1;          ///< its v1 memory folder: memory and OOM kills
+  std::string cpuacct_v1;         ///< its v1 cpuacct folder: CPU time
+  std::uint64_t ended_cpu_usec = 0;
+  std::uint64_t ended_oom_kills = 0;
+  bool any() const { return !runs.empty() || !memory_v1.empty() || ended_cpu_usec > 0; }
 };
 
 /// What a plugin's cgroup uses now; nothing for folders that do not exist.
@@ -49,6 +58,12 @@ class cgroup_tree {
   /// descriptors once the process started. An error text when a folder or limit cannot be made.
   std::variant<std::vector<int>, std::string> prepare_run(run_id id, std::string_view plugin,
                                                           const plugin_isolation& isolation);
+  /// Makes the v2 folders of the first runs of `plugins` ahead, on a thread of its own, while
+  /// the caller starts them (a cgroup's mkdir costs about as much as a fifth of a spawn): the
+  /// runs take them as they start. Call before the first prepare_run(); stop_ahead() ends it.
+  void make_ahead(std::vector<std::string> plugins);
+  void stop_ahead();
+
   /// The run's first process exists (its group): stop and look at it by its group.
   void started(run_id id, pid_t group);
   /// The run's exec failed: its folder goes.
@@ -61,8 +76,11 @@ class cgroup_tree {
   bool holds(pid_t group) const { return by_group_.contains(group); }
   /// Whether a process of the run is left; nullopt when the run has no cgroup.
   std::optional<bool> alive(pid_t group) const;
-  /// The run is over: its folder goes.
+  /// The run is over: what it used is added to its plugin's, and its folder goes.
   void ended(pid_t group);
+  /// Whether the OOM killer ended a process of the run's plugin (in the run's folder on v2, in
+  /// the plugin's v1 memory folder) since this was last asked for that plugin.
+  bool oom_killed(run_id id);
 
   /// The plugin's folders; empty ones before its first run.
   cgroup_folders folders(std::string_view plugin) const;
@@ -71,17 +89,31 @@ class cgroup_tree {
   std::vector<std::filesystem::path> roots() const;
   const cgroup_layout& layout() const { return layout_; }
 
+  // The settings that have a cgroup file.
+  struct cgroup_limits {
+    std::optional<std::int64_t> memory_max, memory_high;
+    std::optional<double> cpu_max;
+    std::optional<std::int64_t> cpu_weight, pids_max;
+    std::vector<int> cpus;
+    gpu_access gpu = gpu_access::inherit;
+    bool operator==(const cgroup_limits&) const = default;
+  };
+  static cgroup_limits limits_of(const plugin_isolation& i);
+
  private:
   explicit cgroup_tree(cgroup_layout layout) : layout_(std::move(layout)) {}
   struct plugin_folders {
-    std::string name;          // the folder's name in each hierarchy
-    std::filesystem::path v2;  // empty without v2
+    std::string name;  // the folder's name in each hierarchy
     std::map<std::string, std::filesystem::path, std::less<>> v1;  // controller → folder
-    std::optional<plugin_isolation> applied;                       // the limits written
+    cgroup_limits applied;                                         // what its v1 folders hold
+    std::uint64_t ended_cpu_usec = 0, ended_oom_kills = 0, oom_seen = 0;
   };
   std::string make_plugin(std::string_view plugin, const plugin_isolation& isolation,
                           plugin_folders& made);
-  std::string apply_limits(plugin_folders& made, const plugin_isolation& isolation);
+  // Writes `limits` into the v2 run folder `run` (empty: none) and the plugin's v1 folders.
+  std::string apply_limits(plugin_folders& made, const std::filesystem::path& run,
+                           const cgroup_limits& limits);
+  std::filesystem::path run_folder_path(const plugin_folders& made, run_id id) const;
 
   cgroup_layout layout_;
   std::filesystem::path v2_;                                      // plughost.<pid> under v2
@@ -91,9 +123,18 @@ class cgroup_tree {
   struct run_folder {
     std::filesystem::path path;  // the run's folder, where its processes are
     pid_t group = 0;
+    plugin_folders* plugin = nullptr;
+    std::uint64_t oom_seen = 0;  // v2: the run's own count
   };
   std::map<run_id, run_folder> runs_;
   std::map<pid_t, run_id> by_group_;
+  std::uint64_t next_folder_ = 0;  // v2 run folders are "<plugin>.<n>"
+  // Folders made ahead (make_ahead), by plugin folder name, in the order they were made.
+  std::mutex ahead_mutex_;
+  std::map<std::string, std::vector<std::filesystem::path>, std::less<>> ahead_;
+  std::thread ahead_thread_;
+  std::atomic<bool> ahead_stop_{false};
+  std::filesystem::path take_ahead(const std::string& name);
 };
 
 /// The run's processes through its cgroup where it has one (nothing escapes it), else through

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ struct linux_dirent64 {
 template <typename Visit>
 void each_entry(int dirfd, bool files, Visit visit) {
   alignas(8) char buffer[4096];
+  ::lseek(dirfd, 0, SEEK_SET);  // from the start, whatever an earlier pass read
   for (;;) {
     const long n = ::syscall(SYS_getdents64, dirfd, buffer, sizeof buffer);
     if (n <= 0) return;
@@ -48,7 +50,8 @@ bool join(char (&out)[guarded_path_size], const char* a, const char* b) {
   return true;
 }
 
-// Calls visit(path) for each <root>/<plugin>/<run> folder.
+// Calls visit(path) for each folder below `root`, two levels deep (v2's runs are "<plugin>.<run>"
+// below the root; v1 pids' "<plugin>/run-<run>"), the deeper ones first.
 template <typename Visit>
 void each_run(const char* root, Visit visit) {
   const int top = ::open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -63,6 +66,7 @@ void each_run(const char* root, Visit visit) {
       if (join(run_path, plugin_path, run)) visit(run_path);
     });
     ::close(fd);
+    visit(plugin_path);
   });
   ::close(top);
 }
@@ -135,6 +139,24 @@ bool guarded_folders::populated() const {
   return any;
 }
 
+namespace {
+
+// Removes what is in the folder `dirfd`, `depth` levels of folders deep (a plugin may make
+// folders in its credentials folder).
+void remove_inside(int dirfd, int depth) {
+  each_entry(dirfd, true, [&](const char* file) { ::unlinkat(dirfd, file, 0); });
+  if (depth == 0) return;
+  each_entry(dirfd, false, [&](const char* name) {
+    const int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    remove_inside(fd, depth - 1);
+    ::close(fd);
+    ::unlinkat(dirfd, name, AT_REMOVEDIR);
+  });
+}
+
+}  // namespace
+
 void guarded_folders::remove() const {
   for (std::size_t i = 0; i < cgroup_count; ++i) {
     each_run(cgroups[i], [](const char* run) { ::rmdir(run); });
@@ -151,9 +173,10 @@ void guarded_folders::remove() const {
   const std::size_t prefix = std::strlen(credentials_prefix);
   each_entry(root, false, [&](const char* name) {
     if (std::strncmp(name, credentials_prefix, prefix) != 0) return;
-    const int fd = ::openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int fd = ::openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return;
-    each_entry(fd, true, [&](const char* file) { ::unlinkat(fd, file, 0); });
+    ::fchmod(fd, 0700);
+    remove_inside(fd, 8);
     ::close(fd);
     ::unlinkat(root, name, AT_REMOVEDIR);
   });

@@ -75,7 +75,10 @@ bp2::error_code apply_plan(child_plan& plan) {
   }
   for (const auto& [resource, limit] : plan.limits) {
     if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &limit) != 0) {
-      return step_failed(plan, "set its limits");
+      return step_failed(plan, resource == RLIMIT_NOFILE  ? "set its limits.nofile"
+                               : resource == RLIMIT_NPROC ? "set its limits.nproc"
+                               : resource == RLIMIT_AS    ? "set its limits.as"
+                                                          : "set its limits.core");
     }
   }
   if (plan.nice && ::setpriority(PRIO_PROCESS, 0, *plan.nice) != 0) {

@@ -408,7 +408,7 @@ void supervision_machine::visit_plugins(const std::function<void(plugin_view&&)>
     v.by_hand = held ? "stopped" : p.started_by_hand ? "started" : "";
     v.exit_codes = p.exit_codes;
     v.exit_signals = p.exit_signals;
-    v.isolation = &p.item.isolation;
+    v.isolation = &p.item.isolated();
     v.id = id;
     if (p.current) {
       const auto& r = runs_.at(*p.current);

@@ -43,8 +43,13 @@ struct launch_item {
   /// Changes when a reload must restart the plugin (its file's content, its argv).
   std::string fingerprint;
   /// What it may use and see, applied by the spawn (cgroup, limits, user...); the launcher has
-  /// already put its arguments, environment and configuration into argv and environment.
-  plugin_isolation isolation;
+  /// already put its arguments, environment and configuration into argv and environment. One
+  /// copy shared by the plugins with the same settings; null: none.
+  std::shared_ptr<const plugin_isolation> isolation;
+  const plugin_isolation& isolated() const {
+    static const plugin_isolation none;
+    return isolation ? *isolation : none;
+  }
 };
 
 /// A plugin by name, across its runs; a run is one process tree of it. Never reused.

@@ -14,7 +14,7 @@ void supervisor::impl::main_exited(run_id id, run_io& io, const siginfo_t& info)
   const bool by_signal = info.si_code != CLD_EXITED;
   // A SIGKILL nobody sent: the OOM killer of its cgroup, whose count went up.
   const exit_status status{by_signal, info.si_status,
-                           by_signal && info.si_status == SIGKILL && oom_killed(io)};
+                           by_signal && info.si_status == SIGKILL && oom_killed(id)};
   // What a run leaves in its pipes waits for room in a full `block` sink like the rest of
   // its output (a pipe can hold a MiB), and so does its exit event, which comes after it;
   // and so the restart the machine decides on the exit.

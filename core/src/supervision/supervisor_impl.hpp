@@ -184,7 +184,7 @@ class supervisor::impl : private supervision_port {
   void undo_isolation(run_id id, const child_plan& plan, run_io& io);
   void forget_credentials(run_io& io);
   // Whether the memory cgroup of the run's plugin killed a process since it was last asked.
-  bool oom_killed(const run_io& io);
+  bool oom_killed(run_id id);
   // Fills each plugin's usage in `status` from its cgroup (off the loop, from published paths).
   static void read_usage(launcher_status& status,
                          const std::map<std::string, cgroup_folders, std::less<>>& folders);
@@ -200,7 +200,6 @@ class supervisor::impl : private supervision_port {
   std::unique_ptr<cgroup_tree> cgroups_;      // null: no cgroup per plugin (before processes_)
   std::unique_ptr<run_processes> processes_;  // made once the guardian runs
   int own_oom_score_ = 0;
-  std::map<std::string, std::uint64_t, std::less<>> oom_seen_;  // oom_kill counts, per plugin
   // Each plugin's cgroup folders, published with the status (read by status() callers).
   std::map<std::string, cgroup_folders, std::less<>> published_folders_;
   asio::signal_set child_signals_;

@@ -71,21 +71,21 @@ void supervisor::impl::make_cgroups() {
 std::string supervisor::impl::prepare_isolation(run_id id, const launch_item& item,
                                                 child_plan& plan,
                                                 std::vector<std::string>& environment, run_io& io) {
-  plan = plan_for(item.isolation, own_oom_score_);
+  plan = plan_for(item.isolated(), own_oom_score_);
   if (cgroups_) {
-    auto joined = cgroups_->prepare_run(id, item.name, item.isolation);
+    auto joined = cgroups_->prepare_run(id, item.name, item.isolated());
     if (auto* error = std::get_if<std::string>(&joined)) {
       return fmt::format("cannot start {}: its cgroup: {}", item.argv[0], *error);
     }
     plan.cgroup_fds = std::move(std::get<std::vector<int>>(joined));
   }
-  if (!item.isolation.credentials.empty()) {
+  if (!item.isolated().credentials.empty()) {
     if (options_.credentials.empty()) {
       undo_isolation(id, plan, io);
       return fmt::format("cannot start {}: no folder for its credentials", item.argv[0]);
     }
     const auto folder = options_.credentials / fmt::format("{}.{}", context_.host_pid, id);
-    if (auto error = write_credentials(options_.credentials, folder, item.isolation);
+    if (auto error = write_credentials(options_.credentials, folder, item.isolated());
         !error.empty()) {
       undo_isolation(id, plan, io);
       return fmt::format("cannot start {}: {}", item.argv[0], error);
@@ -109,25 +109,17 @@ void supervisor::impl::forget_credentials(run_io& io) {
   io.credentials.clear();
 }
 
-bool supervisor::impl::oom_killed(const run_io& io) {
-  if (!cgroups_) return false;
-  const auto folders = cgroups_->folders(io.plugin);
-  if (folders.memory.empty()) return false;
-  const auto kills =
-      read_cgroup_usage({.memory = folders.memory, .memory_v1 = folders.memory_v1}).oom_kills;
-  auto& seen = oom_seen_[io.plugin];
-  const bool more = kills > seen;
-  seen = kills;
-  return more;
+bool supervisor::impl::oom_killed(run_id id) {
+  return cgroups_ && cgroups_->oom_killed(id);
 }
 
 void supervisor::impl::read_usage(
     launcher_status& status, const std::map<std::string, cgroup_folders, std::less<>>& folders) {
   for (auto& p : status.plugins) {
     const auto it = folders.find(p.name);
-    if (it == folders.end() || it->second.main.empty()) continue;
+    if (it == folders.end() || !it->second.any()) continue;
     const auto u = read_cgroup_usage(it->second);
-    p.cgroup = it->second.main;
+    p.cgroup = it->second.runs.empty() ? it->second.memory_v1 : it->second.runs.back();
     p.memory_bytes = u.memory_bytes;
     if (u.cpu_usec) p.cpu_seconds = static_cast<double>(*u.cpu_usec) / 1e6;
     p.processes = u.pids;

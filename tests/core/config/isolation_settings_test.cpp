@@ -162,11 +162,19 @@ TEST_F(isolation_settings, each_wrong_value_is_refused_at_its_line) {
   const auto allowed = cpu_list_text(allowed_cpus());
   const std::pair<std::string, std::string> cases[] = {
       {"  memory_max: 12x\n",
-       at(2, 15) + "plughost.memory_max: expected a size such as 65536, 64KiB or 10MiB (more "
-                   "than 0)"},
+       at(2, 15) + "plughost.memory_max: expected a size such as 65536, 64KiB or 10MiB (at "
+                   "least 4MiB)"},
       {"  memory_high: 0\n",
-       at(2, 16) + "plughost.memory_high: expected a size such as 65536, 64KiB or 10MiB (more "
-                   "than 0)"},
+       at(2, 16) + "plughost.memory_high: 0 bytes is too little for any plugin to start: at "
+                   "least 4MiB"},
+      {"  memory_max: 1\n",
+       at(2, 15) + "plughost.memory_max: 1 bytes is too little for any plugin to start: at "
+                   "least 4MiB"},
+      {"  limits: {nofile: 0}\n",
+       at(2, 20) + "plughost.limits.nofile: 0 is too little for a plugin to start: at least 16"},
+      {"  limits: {as: 1MiB}\n",
+       at(2, 16) + "plughost.limits.as: 1048576 is too little for a plugin to start: at least "
+                   "64MiB"},
       {"  cpu_max: 0%\n", at(2, 12) + "plughost.cpu_max: expected a share of one core such as "
                                       "50% (150%: one and a half cores)"},
       {"  cpu_max: 50\n", at(2, 12) + "plughost.cpu_max: expected a share of one core such as "
