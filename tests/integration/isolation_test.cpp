@@ -266,7 +266,7 @@ TEST_F(isolation, credentials_reach_only_their_plugin_and_go_with_its_run) {
          "echo \"token $(cat \"$CREDENTIALS_DIRECTORY/token\")\"\n");
   plugin("b.sh",
          "#!/bin/bash\n"
-         "tr '\\0' '\\n' < /proc/self/environ > " +
+         "tr '\\0' '\\n' < /proc/$$/environ > " +
              (dir.path() / "b.environ").string() +
              "\n"
              "printf '%s' \"$LMCACHE_RUNTIME_PLUGIN_CONFIG$LMCACHE_PLUGIN_CONFIG\" > " +
@@ -288,6 +288,8 @@ TEST_F(isolation, credentials_reach_only_their_plugin_and_go_with_its_run) {
                                     "      redact: ['extra_config.*token*']\n"
                                     "    b.sh:\n"
                                     "      redact: ['extra_config.*token*']\n");
+  // LMCache's environment spelling of extra_config, which plugins inherit, is redacted too.
+  env.push_back("LMCACHE_EXTRA_CONFIG={\"hf_token\": \"" + token + "-env\", \"zone\": 1}");
   const auto r = run({"run", "--config", config.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const auto a = lines_of("a.sh", "stdout");
@@ -299,9 +301,15 @@ TEST_F(isolation, credentials_reach_only_their_plugin_and_go_with_its_run) {
   EXPECT_FALSE(fs::exists(folder)) << "the credentials folder outlived its run";
   const auto b_environ = read_file(dir.path() / "b.environ");
   const auto b_config = read_file(dir.path() / "b.config");
+  ASSERT_NE(b_environ.find("\nPATH="), std::string::npos) << "b.sh's environment was not read";
   EXPECT_EQ(b_environ.find(token), std::string::npos);
   EXPECT_EQ(b_config.find(token), std::string::npos);
-  EXPECT_NE(b_config.find("region"), std::string::npos) << b_config;
+  // The rest is there (extra_config from the environment replaces the file's, as in LMCache).
+  EXPECT_NE(b_config.find("\"zone\":1"), std::string::npos) << b_config;
+  const auto extra = b_environ.find("LMCACHE_EXTRA_CONFIG=");
+  ASSERT_NE(extra, std::string::npos) << b_environ << r.err;
+  EXPECT_EQ(b_environ.substr(extra, b_environ.find('\n', extra) - extra),
+            "LMCACHE_EXTRA_CONFIG={\"zone\": 1}");
 }
 
 TEST_F(isolation, without_cgroups_one_warning_and_the_rlimits_still_apply) {

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "config/redaction.hpp"
 #include "plughost/error.hpp"
 
 namespace plughost::detail {
@@ -77,6 +78,43 @@ environment_block plugin_environment(const environment_block& host,
   return block;
 }
 
+namespace {
+
+// LMCACHE_EXTRA_CONFIG, LMCache's spelling of extra_config in the environment, which plugins
+// inherit: the redact patterns of extra_config apply to it too (the rest of a pattern to its
+// JSON; `extra_config` itself, or JSON that cannot be read, takes the whole variable).
+void redact_extra_config(const std::vector<std::string>& patterns,
+                         const std::vector<std::string>& shared,
+                         plugin_environment_entries& environment) {
+  static constexpr std::string_view variable = "LMCACHE_EXTRA_CONFIG=";
+  const auto entry = std::find_if(shared.begin(), shared.end(), [](const std::string& e) {
+    return e.compare(0, variable.size(), variable) == 0;
+  });
+  if (entry == shared.end()) return;
+  std::vector<std::string> inside;
+  bool whole = false;
+  for (const auto& p : patterns) {
+    const auto dot = p.find('.');
+    if (::fnmatch(p.substr(0, dot).c_str(), "extra_config", 0) != 0) continue;
+    if (dot == std::string::npos) {
+      whole = true;
+    } else {
+      inside.push_back(p.substr(dot + 1));
+    }
+  }
+  const auto value = entry->substr(variable.size());
+  if (!whole && !inside.empty()) {
+    if (!nlohmann::json::accept(value)) {  // not JSON: nothing of it is given
+      whole = true;
+    } else if (const auto text = redacted_config(value, inside)) {
+      environment.own.push_back(std::string(variable) + *text);
+    }
+  }
+  if (whole) environment.remove.emplace_back(variable.substr(0, variable.size() - 1));
+}
+
+}  // namespace
+
 void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::string>& shared,
                            const std::optional<std::string>& redacted,
                            plugin_environment_entries& environment) {
@@ -103,6 +141,7 @@ void add_isolation_entries(const plugin_isolation& iso, const std::vector<std::s
     own.push_back("HOME=" + iso.home);
   }
   for (const auto& [name, value] : iso.env) own.push_back(name + "=" + value);
+  redact_extra_config(iso.redact, shared, environment);
   if (!redacted) return;
   for (const auto& entry : shared) {  // only those it receives (--plugin-variable may unset)
     const auto name = name_of(entry);
