@@ -19,6 +19,7 @@
 #include "output/record_dispatch.hpp"
 #include "plan/plan_builder.hpp"
 #include "plughost/launcher.hpp"
+#include "supervision/cgroups.hpp"
 #include "supervision/supervisor.hpp"
 
 namespace plughost {
@@ -82,6 +83,9 @@ struct launcher::impl {
 
   std::shared_ptr<spdlog::logger> logger;  // where this launcher's messages go
   launch_options options;
+  // Takes the kernel's wait before a first move into a cgroup while the configuration and the
+  // modules load (cgroups.hpp).
+  std::jthread cgroup_primer = detail::prime_cgroup_moves();
   detail::launch_context base;
   detail::launch_settings settings;
   // `settings`, `runners`, `base.modules`: the thread of run() or start() until the run

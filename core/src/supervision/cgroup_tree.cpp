@@ -112,7 +112,6 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
         l.v2_controllers.clear();
       }
       l.v2_kill = fs::exists(base / "cgroup.kill");
-      if (!l.v2_move_self) tree->warm_up(host);
     }
   }
   for (const auto& [controller, folder] : l.v1) {
@@ -168,17 +167,7 @@ fs::path cgroup_tree::run_folder_path(const plugin_folders& made, run_id id) con
   return made.v1.at("pids") / fmt::format("run-{}", id);
 }
 
-// The kernel makes the first move into a cgroup after a quiet while wait for an RCU grace
-// period (milliseconds): plughost's own move into the cgroup it is in (which changes nothing)
-// takes that wait on a thread of its own, while the guardian and the first spawns are made.
-void cgroup_tree::warm_up(pid_t host) {
-  ahead_thread_ = std::thread([procs = layout_.v2 / "cgroup.procs", host] {
-    write_cgroup_file(procs, std::to_string(host));
-  });
-}
-
 void cgroup_tree::make_ahead(std::vector<std::string> plugins) {
-  if (ahead_thread_.joinable()) ahead_thread_.join();  // the first move (create())
   if (v2_.empty() || plugins.empty()) return;
   // Named as prepare_run() names the plugins (the same order gives the same names).
   std::vector<std::string> names;

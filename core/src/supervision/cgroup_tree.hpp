@@ -135,7 +135,6 @@ class cgroup_tree {
   std::thread ahead_thread_;
   std::atomic<bool> ahead_stop_{false};
   std::filesystem::path take_ahead(const std::string& name);
-  void warm_up(pid_t host);
 };
 
 /// The run's processes through its cgroup where it has one (nothing escapes it), else through

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -153,6 +154,18 @@ std::string cgroup_layout::describe() const {
     parts.push_back(fmt::format("v1 ({})", fmt::join(names, ", ")));
   }
   return fmt::format("{}", fmt::join(parts, " + "));
+}
+
+std::jthread prime_cgroup_moves() {
+  auto layout = probe_cgroups();
+  if (layout.v2.empty() || layout.v2_move_self) return {};
+  return std::jthread([procs = layout.v2 / "cgroup.procs"] {
+    const auto pid = std::to_string(::getpid());
+    if (std::FILE* f = std::fopen(procs.c_str(), "w")) {
+      std::fwrite(pid.data(), 1, pid.size(), f);
+      std::fclose(f);
+    }
+  });
 }
 
 cgroup_layout probe_cgroups(std::string_view setting) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "supervision/isolation.hpp"
@@ -49,6 +50,12 @@ struct cgroup_layout {
 /// Probes this process's cgroups. `setting` is plughost.cgroups: "auto" (use what can be used)
 /// or "off" (a layout that is not usable, `missing` saying so).
 cgroup_layout probe_cgroups(std::string_view setting = "auto");
+
+/// The kernel makes the first move of a process into a cgroup after a quiet while wait for an
+/// RCU grace period (milliseconds, on the first plugin's start): this makes a move that changes
+/// nothing (this process into its own cgroup v2) on a thread of its own, so that the wait is
+/// taken while the caller does other things. An empty thread where there is nothing to prime.
+std::jthread prime_cgroup_moves();
 
 /// What a plugin's cgroup has used, read from its files (not by walking /proc).
 struct cgroup_usage {
