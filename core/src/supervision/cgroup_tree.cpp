@@ -269,9 +269,12 @@ bool cgroup_tree::signal(pid_t group, int sig) {
     return true;
   }
   // Each process by a pidfd, kept only if it is still in the folder once the pidfd is held: a
-  // pid that ended and was reused meanwhile is not signalled.
+  // pid that ended and was reused meanwhile is not signalled. Those in the run's process group
+  // had the signal from the caller (kill of the group): a second one would reach a plugin that
+  // is already handling the first (Python's default handler is back while it exits).
   std::vector<std::pair<pid_t, int>> held;
   for (const pid_t pid : cgroup_pids(folder / "cgroup.procs")) {
+    if (sig != SIGKILL && ::getpgid(pid) == group) continue;
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd >= 0) held.emplace_back(pid, fd);
   }

@@ -69,8 +69,9 @@ class cgroup_tree {
   /// The run's exec failed: its folder goes.
   void abandon(run_id id);
 
-  /// `signal` to every process of the run in its cgroup (SIGKILL through cgroup.kill where the
-  /// kernel has it). False when the run has no cgroup.
+  /// `signal` to every process of the run in its cgroup outside its process group `group`,
+  /// which the caller signals (SIGKILL to all, through cgroup.kill where the kernel has it).
+  /// False when the run has no cgroup.
   bool signal(pid_t group, int signal);
   /// Whether run of `group` is held in a cgroup.
   bool holds(pid_t group) const { return by_group_.contains(group); }
