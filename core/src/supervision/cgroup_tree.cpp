@@ -242,6 +242,7 @@ std::variant<std::vector<int>, std::string> cgroup_tree::prepare_run(
     fds.push_back(fd);
   }
   runs_[id] = {leaf, 0, made.get()};
+  made->live.push_back(id);
   return fds;
 }
 
@@ -255,6 +256,7 @@ void cgroup_tree::started(run_id id, pid_t group) {
 void cgroup_tree::abandon(run_id id) {
   if (const auto it = runs_.find(id); it != runs_.end()) {
     ::rmdir(it->second.path.c_str());
+    std::erase(it->second.plugin->live, id);
     by_group_.erase(it->second.group);
     runs_.erase(it);
   }
@@ -332,9 +334,8 @@ cgroup_folders cgroup_tree::folders(std::string_view plugin) const {
   const auto it = plugins_.find(plugin);
   if (it == plugins_.end()) return out;
   const auto& made = *it->second;
-  for (const auto& [id, run] : runs_) {
-    if (run.plugin == &made) out.runs.push_back(run.path.string());
-  }
+  // Its own runs only: a status of a thousand plugins must not look at every run for each.
+  for (const auto id : made.live) out.runs.push_back(runs_.at(id).path.string());
   out.runs_v1 = v2_.empty();
   out.memory_v2 =
       !v2_.empty() && std::find(layout_.v2_controllers.begin(), layout_.v2_controllers.end(),

@@ -107,6 +107,7 @@ class cgroup_tree {
     std::string name;  // the folder's name in each hierarchy
     std::map<std::string, std::filesystem::path, std::less<>> v1;  // controller → folder
     cgroup_limits applied;                                         // what its v1 folders hold
+    std::vector<run_id> live;                                      // its runs that have a folder
     std::uint64_t ended_cpu_usec = 0, ended_oom_kills = 0, oom_seen = 0;
   };
   std::string make_plugin(std::string_view plugin, const plugin_isolation& isolation,
