@@ -131,10 +131,6 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
 }
 
 cgroup_tree::~cgroup_tree() {
-  stop_ahead();
-  for (const auto& [name, folders] : ahead_) {
-    for (const auto& folder : folders) ::rmdir(folder.c_str());
-  }
   for (const auto& [id, run] : runs_) ::rmdir(run.path.c_str());
   for (const auto& [name, made] : plugins_) {
     for (const auto& [c, folder] : made->v1) ::rmdir(folder.c_str());
@@ -167,57 +163,13 @@ fs::path cgroup_tree::run_folder_path(const plugin_folders& made, run_id id) con
   return made.v1.at("pids") / fmt::format("run-{}", id);
 }
 
-void cgroup_tree::make_ahead(std::vector<std::string> plugins) {
-  if (v2_.empty() || plugins.empty()) return;
-  // Named as prepare_run() names the plugins (the same order gives the same names).
-  std::vector<std::string> names;
-  for (const auto& plugin : plugins) {
-    auto& made = plugins_[plugin];
-    if (!made) made = std::make_unique<plugin_folders>();
-    if (made->name.empty()) {
-      auto name = folder_name(plugin);
-      if (const int n = taken_[name]++; n > 0) name += fmt::format("~{}", n);
-      made->name = name;
-    }
-    names.push_back(made->name);
-  }
-  const auto first = next_folder_;
-  next_folder_ += names.size();
-  ahead_thread_ = std::thread([this, names = std::move(names), first] {
-    for (std::size_t i = 0; i < names.size() && !ahead_stop_; ++i) {
-      auto folder = v2_ / fmt::format("{}.{}", names[i], first + i);
-      if (make_folder(folder) != 0) continue;
-      const std::lock_guard lock(ahead_mutex_);
-      ahead_[names[i]].push_back(std::move(folder));
-    }
-  });
-}
-
-void cgroup_tree::stop_ahead() {
-  ahead_stop_ = true;
-  if (ahead_thread_.joinable()) ahead_thread_.join();
-}
-
-fs::path cgroup_tree::take_ahead(const std::string& name) {
-  const std::lock_guard lock(ahead_mutex_);
-  const auto it = ahead_.find(name);
-  if (it == ahead_.end() || it->second.empty()) return {};
-  auto folder = std::move(it->second.front());
-  it->second.erase(it->second.begin());
-  return folder;
-}
-
-std::variant<std::vector<int>, std::string> cgroup_tree::prepare_run(
-    run_id id, std::string_view plugin, const plugin_isolation& isolation) {
+std::variant<cgroup_join, std::string> cgroup_tree::prepare_run(run_id id, std::string_view plugin,
+                                                                const plugin_isolation& isolation) {
   auto& made = plugins_[std::string(plugin)];
   if (!made) made = std::make_unique<plugin_folders>();
   if (auto error = make_plugin(plugin, isolation, *made); !error.empty()) return error;
-  auto leaf = v2_.empty() ? fs::path() : take_ahead(made->name);
-  if (leaf.empty()) {
-    leaf = v2_.empty() ? run_folder_path(*made, id)
-                       : v2_ / fmt::format("{}.{}", made->name, next_folder_++);
-    if (const int err = make_folder(leaf)) return failed(leaf, err);
-  }
+  const auto leaf = run_folder_path(*made, id);
+  if (const int err = make_folder(leaf)) return failed(leaf, err);
   const auto undo = [&](std::string error) {
     ::rmdir(leaf.c_str());
     return error;
@@ -226,24 +178,33 @@ std::variant<std::vector<int>, std::string> cgroup_tree::prepare_run(
       !error.empty()) {
     return undo(error);
   }
-  std::vector<fs::path> joins = {leaf / "cgroup.procs"};
+  std::vector<fs::path> joins;
+  if (v2_.empty()) joins.push_back(leaf / "cgroup.procs");
   for (const auto& [c, folder] : made->v1) {
     if (v2_.empty() && c == "pids") continue;  // the run's folder is below it
     joins.push_back(folder / "cgroup.procs");
   }
-  std::vector<int> fds;
+  cgroup_join join;
+  const auto close_join = [&join] {
+    if (join.folder >= 0) ::close(join.folder);
+    for (const int f : join.procs) ::close(f);
+  };
+  if (!v2_.empty()) {
+    join.folder = ::open(leaf.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (join.folder < 0) return undo(failed(leaf, errno));
+  }
   for (const auto& file : joins) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
-      for (const int f : fds) ::close(f);
+      close_join();
       return undo(failed(file, err));
     }
-    fds.push_back(fd);
+    join.procs.push_back(fd);
   }
   runs_[id] = {leaf, 0, made.get()};
   made->live.push_back(id);
-  return fds;
+  return join;
 }
 
 void cgroup_tree::started(run_id id, pid_t group) {

@@ -8,16 +8,13 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <variant>
 #include <vector>
 
@@ -43,6 +40,12 @@ struct cgroup_folders {
 /// What a plugin's cgroup uses now; nothing for folders that do not exist.
 cgroup_usage read_cgroup_usage(const cgroup_folders& folders);
 
+/// What a run's first process joins before exec (the caller closes the descriptors).
+struct cgroup_join {
+  int folder = -1;         ///< its v2 folder, opened O_DIRECTORY (-1: no v2)
+  std::vector<int> procs;  ///< v1 cgroup.procs files it writes "0" to
+};
+
 class cgroup_tree {
  public:
   /// Makes plughost's folders (moving plughost into a leaf of its own v2 cgroup first when
@@ -54,15 +57,10 @@ class cgroup_tree {
   cgroup_tree& operator=(const cgroup_tree&) = delete;
 
   /// Makes run `id` of `plugin`'s folders (the plugin's with its limits, the run's), and opens
-  /// the cgroup.procs files its first process writes "0" to before exec. The caller closes the
-  /// descriptors once the process started. An error text when a folder or limit cannot be made.
-  std::variant<std::vector<int>, std::string> prepare_run(run_id id, std::string_view plugin,
-                                                          const plugin_isolation& isolation);
-  /// Makes the v2 folders of the first runs of `plugins` ahead, on a thread of its own, while
-  /// the caller starts them (a cgroup's mkdir costs about as much as a fifth of a spawn): the
-  /// runs take them as they start. Call before the first prepare_run(); stop_ahead() ends it.
-  void make_ahead(std::vector<std::string> plugins);
-  void stop_ahead();
+  /// what its first process joins before exec. An error text when a folder or limit cannot be
+  /// made.
+  std::variant<cgroup_join, std::string> prepare_run(run_id id, std::string_view plugin,
+                                                     const plugin_isolation& isolation);
 
   /// The run's first process exists (its group): stop and look at it by its group.
   void started(run_id id, pid_t group);
@@ -130,13 +128,6 @@ class cgroup_tree {
   };
   std::map<run_id, run_folder> runs_;
   std::map<pid_t, run_id> by_group_;
-  std::uint64_t next_folder_ = 0;  // v2 run folders are "<plugin>.<n>"
-  // Folders made ahead (make_ahead), by plugin folder name, in the order they were made.
-  std::mutex ahead_mutex_;
-  std::map<std::string, std::vector<std::filesystem::path>, std::less<>> ahead_;
-  std::thread ahead_thread_;
-  std::atomic<bool> ahead_stop_{false};
-  std::filesystem::path take_ahead(const std::string& name);
 };
 
 /// The run's processes through its cgroup where it has one (nothing escapes it), else through

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "supervision/clone_launcher.hpp"
+
 namespace plughost::detail {
 
 namespace {
@@ -158,7 +160,7 @@ std::string cgroup_layout::describe() const {
 
 std::jthread prime_cgroup_moves() {
   auto layout = probe_cgroups();
-  if (layout.v2.empty() || layout.v2_move_self) return {};
+  if (layout.v2.empty() || layout.v2_move_self || can_clone_into_cgroup()) return {};
   return std::jthread([procs = layout.v2 / "cgroup.procs"] {
     const auto pid = std::to_string(::getpid());
     if (std::FILE* f = std::fopen(procs.c_str(), "w")) {

@@ -54,7 +54,8 @@ cgroup_layout probe_cgroups(std::string_view setting = "auto");
 /// The kernel makes the first move of a process into a cgroup after a quiet while wait for an
 /// RCU grace period (milliseconds, on the first plugin's start): this makes a move that changes
 /// nothing (this process into its own cgroup v2) on a thread of its own, so that the wait is
-/// taken while the caller does other things. An empty thread where there is nothing to prime.
+/// taken while the caller does other things. An empty thread where there is nothing to prime,
+/// and where plugins are born in their cgroups (clone_launcher.hpp), which moves nothing.
 std::jthread prime_cgroup_moves();
 
 /// What a plugin's cgroup has used, read from its files (not by walking /proc).

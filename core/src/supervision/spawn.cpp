@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/posix/vfork_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 // Boost 1.81's header-only mode forgets the out-of-line process_environment::on_setup: it is
@@ -25,6 +24,7 @@
 #include <cstring>
 
 #include "common/signal_dispositions.hpp"
+#include "supervision/clone_launcher.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/supervision_port.hpp"
 
@@ -67,12 +67,25 @@ bp2::error_code step_failed(child_plan& plan, const char* step) {
   return {errno, bp2::system_category()};
 }
 
-// The plugin's own set-up (isolation.hpp), in the child: its cgroups first (nothing it does is
-// outside them), limits and priorities, then its user, then its folder as that user.
-bp2::error_code apply_plan(child_plan& plan) {
+// The plugin's cgroups, first (nothing it does is outside them), by writing to descriptors it
+// may share with the host. It opens one only when it was not born in its v2 folder, and then it
+// has a table of its own (clone_launcher.hpp: it shares the host's only when clone3 started it,
+// in its folder).
+bp2::error_code join_cgroups(child_plan& plan, bool in_cgroup) {
+  if (plan.cgroup_folder >= 0 && !in_cgroup) {
+    const int fd = ::openat(plan.cgroup_folder, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) return step_failed(plan, "join its cgroup");
+    ::close(fd);
+  }
   for (const int fd : plan.cgroup_fds) {
     if (::write(fd, "0", 1) != 1) return step_failed(plan, "join its cgroup");
   }
+  return {};
+}
+
+// The rest of the plugin's own set-up (isolation.hpp), in the child: limits and priorities,
+// then its user, then its folder as that user.
+bp2::error_code apply_plan(child_plan& plan) {
   for (const auto& [resource, limit] : plan.limits) {
     if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &limit) != 0) {
       return step_failed(plan, resource == RLIMIT_NOFILE  ? "set its limits.nofile"
@@ -116,8 +129,9 @@ struct child_setup {
   spawn_context& context;
   child_plan* plan;
 
-  bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&,
-                                const char* const*) const {
+  // First, maybe still in the host's descriptor table (clone_launcher.hpp): nothing here
+  // opens, closes or duplicates a descriptor.
+  bp2::error_code on_child_start(const cgroup_vfork_launcher& launcher) const {
     // Its own process group, so that stopping it reaches everything it started.
     if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
     if (context.guardian_fd >= 0) {  // before any plugin code runs: see spawn_context
@@ -128,6 +142,11 @@ struct child_setup {
         context.registered = self;
       }
     }
+    return plan ? join_cgroups(*plan, launcher.in_cgroup) : bp2::error_code{};
+  }
+
+  bp2::error_code on_exec_setup(cgroup_vfork_launcher&, const bp2::filesystem::path&,
+                                const char* const*) const {
     ::setrlimit(RLIMIT_NOFILE, &context.nofile);  // the plan's `nofile` may change it again
     if (plan) {
       if (auto ec = apply_plan(*plan)) return ec;
@@ -182,6 +201,13 @@ void close_all(std::initializer_list<int> fds) {
 
 }  // namespace
 
+void child_plan::close_cgroups() {
+  if (cgroup_folder >= 0) ::close(cgroup_folder);
+  cgroup_folder = -1;
+  for (const int fd : cgroup_fds) ::close(fd);
+  cgroup_fds.clear();
+}
+
 bool reserve_descriptors(spawn_context& context) {
   for (int& fd : context.reserve) {
     if (fd < 0) fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
@@ -200,12 +226,83 @@ std::string reserve_failure(const spawn_context& context) {
 }
 }  // namespace
 
+bool make_stdio_slots(spawn_context& context) {
+  if (context.stdio[0] >= 0) return true;
+  for (int& fd : context.stdio) {
+    fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      close_stdio_slots(context);
+      return false;
+    }
+  }
+  return true;
+}
+
+void close_stdio_slots(spawn_context& context) {
+  for (int& fd : context.stdio) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+namespace {
+// A launch's stdout and stderr go into the stdio slots (the pipes' own descriptors are closed:
+// the slots hold their write ends until after the launch). False, with nothing changed, when
+// there are no slots or a duplication fails.
+bool into_slots(spawn_context& context, int out, int err) {
+  if (context.stdio[0] < 0) return false;
+  if (::dup3(out, context.stdio[1], O_CLOEXEC) < 0) return false;
+  if (::dup3(err, context.stdio[2], O_CLOEXEC) < 0) {
+    ::dup3(context.devnull, context.stdio[1], O_CLOEXEC);
+    return false;
+  }
+  ::close(out);
+  ::close(err);
+  return true;
+}
+
+// After the launch: the slots hold /dev/null again (which closes the pipes' write ends here).
+void empty_slots(spawn_context& context) {
+  ::dup3(context.devnull, context.stdio[1], O_CLOEXEC);
+  ::dup3(context.devnull, context.stdio[2], O_CLOEXEC);
+}
+}  // namespace
+
 void release_descriptors(spawn_context& context) {
   for (int& fd : context.reserve) {
     if (fd >= 0) ::close(fd);
     fd = -1;
   }
 }
+
+namespace {
+// The launch itself, with the child's stdin, stdout and stderr. Its pid, or -1 and `ec`.
+pid_t launch(const std::vector<std::string>& argv, const std::vector<std::string>& environment,
+             spawn_context& context, child_plan* plan, const int (&stdio)[3], bp2::error_code& ec) {
+  // The launcher calls notify_fork() on the io_context of its executor, in the child too;
+  // after a vfork that runs in memory the host shares with the child, and an io_context with
+  // a reactor would re-create its epoll set there, under the host's feet. A fresh io_context
+  // has no reactor yet when the child starts (Boost.Process adds one only afterwards, for the
+  // process handle), so notify_fork() does nothing. It costs a few system calls.
+  boost::asio::io_context io;
+  // vfork: no copy of the host's page tables and no copy-on-write faults afterwards, which is
+  // most of a fork's cost in a host supervising many plugins (posix_spawn does the same). The
+  // child only makes system calls until exec (child_setup), as vfork requires. Born in its
+  // cgroup, and without a copy of the host's descriptors, where the kernel can do it
+  // (clone_launcher.hpp).
+  cgroup_vfork_launcher launcher;
+  if (plan) launcher.cgroup = plan->cgroup_folder;
+  if (&stdio[0] == &context.stdio[0]) launcher.keep_below = *std::max_element(stdio, stdio + 3) + 1;
+  const std::vector<std::string> args(argv.begin() + 1, argv.end());
+  auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
+                          bp2::process_stdio{stdio[0], stdio[1], stdio[2]},
+                          bp2::process_environment(environment), child_setup{context, plan});
+  if (ec) return -1;
+  const pid_t pid = process.id();
+  process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
+  return pid;
+}
+}  // namespace
 
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
@@ -220,35 +317,27 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
     close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
     return fmt::format("cannot create pipes: {}", std::strerror(err));
   }
+  // The child's stdio in the low slots: it need not copy the host's table (clone_launcher.hpp).
+  const bool slots = into_slots(context, out_pipe[1], err_pipe[1]);
+  if (slots) out_pipe[1] = err_pipe[1] = -1;
+  const auto close_write_ends = [&] {
+    if (slots) empty_slots(context);
+    close_all({out_pipe[1], err_pipe[1]});
+  };
   bp2::error_code ec;
   pid_t pid = -1;
   context.registered = 0;
   release_descriptors(context);  // room for what Boost.Process needs once the child runs
   try {
-    // The launcher calls notify_fork() on the io_context of its executor, in the child too;
-    // after a vfork that runs in memory the host shares with the child, and an io_context with
-    // a reactor would re-create its epoll set there, under the host's feet. A fresh io_context
-    // has no reactor yet when the child starts (Boost.Process adds one only afterwards, for the
-    // process handle), so notify_fork() does nothing. It costs a few system calls.
-    boost::asio::io_context io;
-    // vfork: no copy of the host's page tables and no copy-on-write faults afterwards, which is
-    // most of a fork's cost in a host supervising many plugins (posix_spawn does the same). The
-    // child only makes system calls until exec (child_setup), as vfork requires.
-    bp2::posix::vfork_launcher launcher;
-    const std::vector<std::string> args(argv.begin() + 1, argv.end());
-    auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
-                            bp2::process_stdio{context.devnull, out_pipe[1], err_pipe[1]},
-                            bp2::process_environment(environment), child_setup{context, plan});
-    if (!ec) {
-      pid = process.id();
-      process.detach();  // reaped by the supervisor (SIGCHLD), not by Boost.Process
-    }
+    const int own[3] = {context.devnull, out_pipe[1], err_pipe[1]};
+    pid = launch(argv, environment, context, plan, slots ? context.stdio : own, ec);
   } catch (const std::exception& e) {
-    close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
+    close_write_ends();
+    close_all({out_pipe[0], err_pipe[0]});
     reserve_descriptors(context);
     return fmt::format("cannot start {}: {}", argv[0], e.what());
   }
-  close_all({out_pipe[1], err_pipe[1]});
+  close_write_ends();
   reserve_descriptors(context);
   if (ec) {
     close_all({out_pipe[0], err_pipe[0]});
@@ -257,6 +346,10 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
                          std::strerror(plan->failed_errno));
     }
     return fmt::format("cannot start {}: {}", argv[0], ec.message());
+  }
+  if (pid <= 0) {  // never a group or every process to signal later
+    close_all({out_pipe[0], err_pipe[0]});
+    return fmt::format("cannot start {}: no process id", argv[0]);
   }
   return spawned{pid, out_pipe[0], err_pipe[0]};
 }

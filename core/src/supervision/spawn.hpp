@@ -29,7 +29,16 @@ struct spawn_context {
   /// Set by the child (the vfork shares the host's memory) once it registered its group: after
   /// a failed exec, the caller tells the guardian to forget it.
   pid_t registered = 0;
+  /// Three low descriptors (duplicates of /dev/null between launches) that hold a launch's
+  /// stdin, stdout and stderr: all a child needs of the host's descriptor table is below
+  /// them, so that it takes a table of its own with only those (clone_launcher.hpp), however
+  /// many pipes the host holds. Filled by make_stdio_slots().
+  int stdio[3] = {-1, -1, -1};
 };
+
+/// Fills context.stdio (once, early, while low numbers are free). False when it cannot.
+bool make_stdio_slots(spawn_context& context);
+void close_stdio_slots(spawn_context& context);
 
 /// Fills context.reserve (duplicates of /dev/null). Returns false when the limit is reached.
 bool reserve_descriptors(spawn_context& context);
@@ -38,7 +47,10 @@ void release_descriptors(spawn_context& context);
 /// What one plugin's process does between fork and exec besides what every plugin's does
 /// (isolation.hpp), prepared by the caller so that the child only makes system calls.
 struct child_plan {
-  std::vector<int> cgroup_fds;  ///< cgroup.procs files it joins first (writes "0" to)
+  /// Its cgroup v2 folder (opened O_DIRECTORY; -1: none): it is born there where the kernel can
+  /// do it (clone_launcher.hpp), or joins it first, writing "0" to its cgroup.procs.
+  int cgroup_folder = -1;
+  std::vector<int> cgroup_fds;  ///< v1 cgroup.procs files it joins then (writes "0" to)
   std::vector<std::pair<int, struct rlimit>> limits;
   std::optional<int> nice;
   std::string oom_score_adj;  ///< written to /proc/self/oom_score_adj; empty: left alone
@@ -51,6 +63,9 @@ struct child_plan {
   /// doing ("change to working_dir /x") and the errno.
   const char* failed_step = nullptr;
   int failed_errno = 0;
+
+  /// Closes the cgroup descriptors (once the process started, or could not).
+  void close_cgroups();
 };
 
 struct spawned {

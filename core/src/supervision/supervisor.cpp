@@ -31,6 +31,7 @@ supervisor::impl::~impl() {
   if (planner_.joinable()) planner_.join();  // run() ended early, by an exception
   out_.detach();
   release_descriptors(context_);
+  close_stdio_slots(context_);
   if (context_.devnull >= 0) ::close(context_.devnull);
 }
 
@@ -66,18 +67,12 @@ void supervisor::impl::start_all(std::vector<launch_item>& items) {
   // first plugins' output in small pieces while the others start costs throughput).
   constexpr std::size_t starts_between_polls = 16;
   std::size_t started = 0;
-  if (cgroups_) {
-    std::vector<std::string> names;
-    for (const auto& item : items) names.push_back(item.name);
-    cgroups_->make_ahead(std::move(names));
-  }
   for (auto& item : items) {
     if (stop_requested_ || machine_.phase() != run_phase::starting) break;
     update_guardian_timeout(item.policy.stop_timeout);
     machine_.add(std::move(item));
     if (++started % starts_between_polls == 0) ioc_.poll();
   }
-  if (cgroups_) cgroups_->stop_ahead();
   if (ioc_.stopped()) ioc_.restart();
   out_.flush();
   if (stop_requested_) machine_.stop("shutdown");
@@ -148,6 +143,7 @@ void supervisor::impl::prepare() {
     log().error("cannot open /dev/null for the plugins' stdin: {}", std::strerror(errno));
   }
   context_.host_pid = ::getpid();
+  make_stdio_slots(context_);
   reserve_descriptors(context_);
 
   out_.attach(ioc_.get_executor());

@@ -181,7 +181,7 @@ class supervisor::impl : private supervision_port {
   // The run's cgroup, credentials and child set-up; an error text when it cannot start.
   std::string prepare_isolation(run_id id, const launch_item& item, child_plan& plan,
                                 std::vector<std::string>& environment, run_io& io);
-  void undo_isolation(run_id id, const child_plan& plan, run_io& io);
+  void undo_isolation(run_id id, child_plan& plan, run_io& io);
   void forget_credentials(run_io& io);
   // Whether the memory cgroup of the run's plugin killed a process since it was last asked.
   bool oom_killed(run_id id);

@@ -77,7 +77,9 @@ std::string supervisor::impl::prepare_isolation(run_id id, const launch_item& it
     if (auto* error = std::get_if<std::string>(&joined)) {
       return fmt::format("cannot start {}: its cgroup: {}", item.argv[0], *error);
     }
-    plan.cgroup_fds = std::move(std::get<std::vector<int>>(joined));
+    auto& join = std::get<cgroup_join>(joined);
+    plan.cgroup_folder = join.folder;
+    plan.cgroup_fds = std::move(join.procs);
   }
   if (!item.isolated().credentials.empty()) {
     if (options_.credentials.empty()) {
@@ -98,8 +100,8 @@ std::string supervisor::impl::prepare_isolation(run_id id, const launch_item& it
 
 // After the spawn (whether it started or not): the cgroup descriptors are closed; a run that did
 // not start leaves no folder.
-void supervisor::impl::undo_isolation(run_id id, const child_plan& plan, run_io& io) {
-  for (const int fd : plan.cgroup_fds) ::close(fd);
+void supervisor::impl::undo_isolation(run_id id, child_plan& plan, run_io& io) {
+  plan.close_cgroups();
   if (cgroups_) cgroups_->abandon(id);
   forget_credentials(io);
 }

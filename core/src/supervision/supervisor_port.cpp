@@ -35,7 +35,7 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
     undo_isolation(id, plan, prepared);
     return std::move(*error);
   }
-  for (const int fd : plan.cgroup_fds) ::close(fd);
+  plan.close_cgroups();
   const auto& p = std::get<spawned>(result);
   if (context_.registered != p.pid) guardian_.watch(p.pid);  // it could not say so itself
   processes_->started(id, p.pid);
