@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <utility>
 
 #include "integration.hpp"
@@ -355,22 +356,29 @@ TEST_F(cli, the_guardian_shows_as_such_in_ps) {
   plugin("stay.sh", "echo ready\nexec sleep 300\n");
   auto host = start({"run"});
   ASSERT_TRUE(wait_for_line("stay.sh", "ready"));
-  // The host's children: the plugin and the guardian; the guardian's command line is its own.
+  // The host's children: the plugin and the guardian; the guardian's command line is its own
+  // (set by the guardian once it runs, which under load may be after the plugin printed).
   std::vector<std::string> command_lines;
-  std::istringstream children(read_file("/proc/" + std::to_string(host->pid()) + "/task/" +
-                                        std::to_string(host->pid()) + "/children"));
   std::string ignored;  // the guardian's ignored signals, a hexadecimal mask
-  for (pid_t child; children >> child;) {
-    auto line = read_file("/proc/" + std::to_string(child) + "/cmdline");
-    std::replace(line.begin(), line.end(), '\0', ' ');
-    command_lines.push_back(line.substr(0, line.find_last_not_of(' ') + 1));
-    if (command_lines.back() == "plughost guardian") {
-      std::istringstream status(read_file("/proc/" + std::to_string(child) + "/status"));
-      for (std::string l; std::getline(status, l);) {
-        if (l.rfind("SigIgn:", 0) == 0) ignored = l.substr(7);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ignored.empty() && std::chrono::steady_clock::now() < deadline) {
+    command_lines.clear();
+    std::istringstream children(read_file("/proc/" + std::to_string(host->pid()) + "/task/" +
+                                          std::to_string(host->pid()) + "/children"));
+    for (pid_t child; children >> child;) {
+      auto line = read_file("/proc/" + std::to_string(child) + "/cmdline");
+      std::replace(line.begin(), line.end(), '\0', ' ');
+      command_lines.push_back(line.substr(0, line.find_last_not_of(' ') + 1));
+      if (command_lines.back() == "plughost guardian") {
+        std::istringstream status(read_file("/proc/" + std::to_string(child) + "/status"));
+        for (std::string l; std::getline(status, l);) {
+          if (l.rfind("SigIgn:", 0) == 0) ignored = l.substr(7);
+        }
       }
     }
+    if (ignored.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ASSERT_FALSE(ignored.empty()) << fmt::format("{}", fmt::join(command_lines, " | "));
   // A SIGUSR1 meant for plughost (an operator's signal by name) may reach it too: it must not end
   // it.
   const auto mask = std::stoull(ignored, nullptr, 16);
