@@ -451,8 +451,10 @@ TEST_F(isolation_attacks,
                     " --sink jsonl:" + records_file.string() + " --socket none\n",
                 fs::perms(0755));
   int exit_code = -1;
+  pid_t wrapper = 0;  // then plughost: the folder's pid
   {
     child_process p({{script.string()}, env, dir.path() / "w.out", dir.path() / "w.err", {}, {}});
+    wrapper = p.pid();
     const auto status = p.wait_for(30s);
     if (status && WIFEXITED(*status)) exit_code = WEXITSTATUS(*status);
   }
@@ -463,6 +465,11 @@ TEST_F(isolation_attacks,
   EXPECT_FALSE(gone(stale)) << "a process of the earlier folder was stopped as the plugin's";
   if (stale > 0) ::kill(stale, SIGKILL);
   eventually([&] { return gone(stale); }, 5s);
+  // The earlier folders are the test's to remove (plughost left them alone).
+  const auto earlier = v2 / fmt::format("plughost.{}", wrapper);
+  eventually([&] { return ::rmdir((earlier / "once_sh.0").c_str()) == 0 || errno == ENOENT; }, 5s);
+  ::rmdir(earlier.c_str());
+  EXPECT_FALSE(fs::exists(earlier));
 }
 
 TEST_F(isolation_attacks, the_guardian_removes_a_credentials_folder_with_folders_in_it) {

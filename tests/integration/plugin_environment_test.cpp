@@ -1,13 +1,18 @@
 // What a plugin gets (docs/running.md): exactly the environment promised, stdin from /dev/null, two
 // separate pipes, no other descriptors, default signals, its own process group.
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <map>
 
 #include "integration.hpp"
@@ -175,6 +180,56 @@ TEST_F(plugin_environment, process_state_is_clean_even_when_the_host_was_not) {
   }
   EXPECT_EQ(signal_state,
             (std::vector<std::string>{"SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"}));
+}
+
+// Refuses close_range() (ENOSYS, as a kernel before 5.9 or a seccomp profile that does not know
+// it) and unshare() (EPERM, as container profiles do) to this process and what it starts.
+void refuse_close_range() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    ::_exit(90);
+  }
+}
+
+TEST_F(plugin_environment, without_close_range_no_descriptor_reaches_a_plugin_or_the_guardian) {
+  const auto leak = dir.write("leak.txt", "secret");
+  // The plugin's own descriptors, and the guardian's (a child of plughost named so).
+  plugin("fds.py",
+         "import json, os, sys, time\n"
+         "mine = sorted(int(f) for f in os.listdir('/proc/self/fd'))\n"
+         "host, theirs = os.getppid(), None\n"
+         // until the guardian has named itself and closed what it does not keep
+         "for _ in range(1000):\n"
+         "    for c in open(f'/proc/{host}/task/{host}/children').read().split():\n"
+         "        if open(f'/proc/{c}/cmdline').read().startswith('plughost guardian'):\n"
+         "            theirs = sorted(int(f) for f in os.listdir(f'/proc/{c}/fd'))\n"
+         "    if theirs == [0, 1, 2, 3]: break\n"
+         "    time.sleep(0.01)\n"
+         "json.dump({'mine': mine, 'guardian': theirs}, open(sys.argv[0] + '.json', 'w'))\n");
+  auto host = start({"run", "--sink", "jsonl:" + (dir.path() / "sink.jsonl").string()}, [leak] {
+    const int fd = ::open(leak.c_str(), O_RDONLY);  // no O_CLOEXEC: inherited by plughost
+    ::dup2(fd, 9);
+    refuse_close_range();
+  });
+  const auto status = host->wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << read_file(dir.path() / "bg.err");
+  const auto seen = json::parse(read_file(plugins / "fds.py.json"));
+  // Python's listdir holds one descriptor of its own while it lists.
+  ASSERT_EQ(seen["mine"].size(), 4u) << seen.dump();
+  EXPECT_EQ(seen["mine"][3], seen["mine"][2].get<int>() + 1);
+  EXPECT_EQ(seen["mine"][2], 2);
+  // The guardian keeps 0, 1, 2 and its socket to plughost (3): not fd 9, not the sink's file.
+  EXPECT_EQ(seen["guardian"], json::parse("[0, 1, 2, 3]")) << seen.dump();
 }
 
 // Linux's limit for the whole of a program's environment and command line is a quarter of the

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <climits>
+#include <fstream>
+#include <string>
 
 namespace plughost::detail {
 
@@ -43,6 +45,17 @@ bool kernel_has_it() {
 
 bool can_clone_into_cgroup() {
   static const bool answer = built_for_it && kernel_has_it();
+  return answer;
+}
+
+bool can_share_descriptors() {
+  static const bool answer = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Seccomp:", 0) == 0) return line.find_first_of("12") == std::string::npos;
+    }
+    return false;  // unknown: copy the table
+  }();
   return answer;
 }
 

@@ -37,6 +37,11 @@ struct clone3_args {
 /// run-time libraries know vfork but not this). Asked of the kernel once.
 bool can_clone_into_cgroup();
 
+/// Whether a child may share this process's descriptor table until it takes its own: no
+/// seccomp filter here (one could refuse both ways of taking it, close_range and unshare, and
+/// the child could then start no plugin). Asked once.
+bool can_share_descriptors();
+
 constexpr std::uint64_t clone_vm = 0x100, clone_files = 0x400, clone_vfork = 0x4000,
                         clone_into_cgroup = 0x200000000;
 
@@ -100,7 +105,7 @@ struct cgroup_vfork_launcher : boost::process::v2::posix::default_launcher {
     share_files = false;
     if ((cgroup >= 0 || keep_below >= 0) && can_clone_into_cgroup()) {
       in_cgroup = cgroup >= 0;
-      share_files = keep_below >= 0;
+      share_files = keep_below >= 0 && can_share_descriptors();
       const auto how = vfork_into(cgroup, share_files);
       const long started = plughost_clone3_vfork(&how, sizeof how);
       if (started == 0) child(ctx, ec, executable, argv, inits...);

@@ -4,7 +4,6 @@
 #include "supervision/guardian_process.hpp"
 
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -250,7 +249,7 @@ int become_guardian(int fd) {
     ::dup2(fd, 3);
     fd = 3;
   }
-  ::syscall(SYS_close_range, 4u, ~0u, 0);
+  close_descriptors_from(4, false);
   const int devnull = ::open("/dev/null", O_RDWR);
   if (devnull >= 0) {
     ::dup2(devnull, 0);

@@ -2,6 +2,7 @@
 #include "supervision/raw_proc.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -110,6 +111,34 @@ void for_each_process(bool (*visit)(const char* name, std::size_t name_length, v
       off += reclen;
       if (name[0] < '1' || name[0] > '9') continue;
       going = visit(name, ::strnlen(name, 32), context);
+    }
+  }
+  ::close(dir);
+}
+
+void close_descriptors_from(unsigned first, bool on_exec) {
+  if (::syscall(SYS_close_range, first, ~0u, on_exec ? CLOSE_RANGE_CLOEXEC : 0u) == 0) return;
+  const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  // Closing changes the folder being read: passes until one finds nothing left to do.
+  for (bool changed = true; changed;) {
+    changed = false;
+    ::lseek(dir, 0, SEEK_SET);
+    alignas(8) char buffer[4096];
+    for (long n; (n = ::syscall(SYS_getdents64, dir, buffer, sizeof buffer)) > 0;) {
+      for (long at = 0; at < n;) {
+        const char* name = buffer + at + 19;  // struct linux_dirent64: d_name after 19 bytes
+        at += *reinterpret_cast<const unsigned short*>(buffer + at + 16);
+        if (*name < '0' || *name > '9') continue;
+        long fd = 0;
+        for (; *name >= '0' && *name <= '9'; ++name) fd = fd * 10 + (*name - '0');
+        if (fd < static_cast<long>(first) || fd == dir) continue;
+        if (on_exec) {
+          ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+        } else if (::close(static_cast<int>(fd)) == 0) {
+          changed = true;
+        }
+      }
     }
   }
   ::close(dir);

@@ -31,6 +31,11 @@ bool parse_stat(const char* stat, stat_fields& out);
 bool environment_has(const char* name, std::size_t name_length, const char* prefix,
                      std::size_t prefix_length);
 
+/// Closes every descriptor from `first` on, or (`on_exec`) marks it close-on-exec: close_range(),
+/// and where it is refused (Linux before 5.9, a seccomp filter) each descriptor /proc/self/fd
+/// lists.
+void close_descriptors_from(unsigned first, bool on_exec);
+
 /// Calls `visit(name, name_length)` for each process in /proc (name: its pid in digits) until
 /// it returns false.
 void for_each_process(bool (*visit)(const char* name, std::size_t name_length, void* context),

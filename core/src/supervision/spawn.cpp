@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
-#include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,6 +25,7 @@
 #include "common/signal_dispositions.hpp"
 #include "supervision/clone_launcher.hpp"
 #include "supervision/guardian.hpp"
+#include "supervision/raw_proc.hpp"
 #include "supervision/supervision_port.hpp"
 
 namespace plughost::detail {
@@ -163,7 +163,7 @@ struct child_setup {
     // No descriptor but 0, 1, 2 survives exec. (Boost.Process 1.81's fork launcher leaves every
     // fd below its exec-error pipe open; marking, not closing, keeps that pipe working. Its
     // vfork launcher closes them itself; this does not depend on which one is used.)
-    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+    close_descriptors_from(3, true);
     return {};
   }
 
