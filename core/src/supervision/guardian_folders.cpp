@@ -11,35 +11,11 @@
 
 #include <cstring>
 
+#include "supervision/raw_proc.hpp"
+
 namespace plughost::detail {
 
 namespace {
-
-struct linux_dirent64 {
-  ino64_t d_ino;
-  off64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[1];
-};
-
-// Calls visit(name) for each sub-folder (or, with `files`, each file) of the folder `dirfd`.
-template <typename Visit>
-void each_entry(int dirfd, bool files, Visit visit) {
-  alignas(8) char buffer[4096];
-  ::lseek(dirfd, 0, SEEK_SET);  // from the start, whatever an earlier pass read
-  for (;;) {
-    const long n = ::syscall(SYS_getdents64, dirfd, buffer, sizeof buffer);
-    if (n <= 0) return;
-    for (long at = 0; at < n;) {
-      const auto* e = reinterpret_cast<const linux_dirent64*>(buffer + at);
-      at += e->d_reclen;
-      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-      if ((e->d_type == DT_DIR) != !files) continue;
-      visit(e->d_name);
-    }
-  }
-}
 
 bool join(char (&out)[guarded_path_size], const char* a, const char* b) {
   const std::size_t la = std::strlen(a), lb = std::strlen(b);

@@ -123,23 +123,16 @@ void close_descriptors_from(unsigned first, bool on_exec) {
   // Closing changes the folder being read: passes until one finds nothing left to do.
   for (bool changed = true; changed;) {
     changed = false;
-    ::lseek(dir, 0, SEEK_SET);
-    alignas(8) char buffer[4096];
-    for (long n; (n = ::syscall(SYS_getdents64, dir, buffer, sizeof buffer)) > 0;) {
-      for (long at = 0; at < n;) {
-        const char* name = buffer + at + 19;  // struct linux_dirent64: d_name after 19 bytes
-        at += *reinterpret_cast<const unsigned short*>(buffer + at + 16);
-        if (*name < '0' || *name > '9') continue;
-        long fd = 0;
-        for (; *name >= '0' && *name <= '9'; ++name) fd = fd * 10 + (*name - '0');
-        if (fd < static_cast<long>(first) || fd == dir) continue;
-        if (on_exec) {
-          ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-        } else if (::close(static_cast<int>(fd)) == 0) {
-          changed = true;
-        }
+    each_entry(dir, true, [&](const char* name) {
+      long fd = 0;
+      for (; *name >= '0' && *name <= '9'; ++name) fd = fd * 10 + (*name - '0');
+      if (*name != '\0' || fd < static_cast<long>(first) || fd == dir) return;
+      if (on_exec) {
+        ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+      } else if (::close(static_cast<int>(fd)) == 0) {
+        changed = true;
       }
-    }
+    });
   }
   ::close(dir);
 }
