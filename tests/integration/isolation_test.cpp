@@ -3,6 +3,7 @@
 // hold inside it while a sibling goes on, and the process settings are seen from inside the
 // plugin. The cgroup tests need root and a cgroup hierarchy plughost may write to; they say so
 // and skip otherwise.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -52,6 +53,23 @@ bool gone(pid_t pid) {
   const auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() &&
          (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
+}
+
+// Every folder named `name` in the machine's cgroup hierarchies (v1 ones may be nested below
+// this container's own path), one per line.
+std::string cgroup_folders_named(const std::string& name) {
+  std::string found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory(ec) || it->is_symlink(ec)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->path().filename() == name) found += it->path().string() + "\n";
+    if (it.depth() >= 5) it.disable_recursion_pending();
+  }
+  return found;
 }
 
 pid_t read_pid(const fs::path& file) {
@@ -138,6 +156,41 @@ TEST_F(isolation, a_daemon_that_left_everything_is_stopped_when_plughost_is_kill
                !fs::exists(fmt::format("/sys/fs/cgroup/plughost.{}", host_pid));
       },
       10s));
+}
+
+// The sinks may take seconds to drain after the last run ended, with the guardian already gone:
+// plughost killed then (here while its one sink, a FIFO nobody reads, is full) leaves none of
+// its cgroup folders behind, since they went before the guardian did.
+TEST_F(isolation, plughost_killed_while_its_sink_drains_leaves_no_cgroup_folder) {
+  NEEDS_CGROUPS();
+  const auto go = dir.path() / "go";
+  plugin("loud.sh", "head -c 1048576 /dev/zero | tr '\\0' 'x' | fold -w 1000\nuntil [ -e " +
+                        go.string() + " ]; do sleep 0.05; done\n");
+  const auto fifo = dir.path() / "sink.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  auto host = start({"run", "--settings", settings("plughost: {}\n").string(), "--sink",
+                     "file:" + fifo.string()});
+  const auto host_pid = host->pid();
+  const auto children = [&] {
+    return read_file(fmt::format("/proc/{}/task/{}/children", host_pid, host_pid));
+  };
+  const auto v2_root = [&] {
+    return fs::exists(fmt::format("/sys/fs/cgroup/unified/plughost.{}", host_pid)) ||
+           fs::exists(fmt::format("/sys/fs/cgroup/plughost.{}", host_pid));
+  };
+  ASSERT_TRUE(eventually(v2_root, 20s)) << read_file(dir.path() / "bg.err");
+  dir.write("go", "");
+  // The plugin has ended and the guardian is dismissed: plughost only drains its sink now.
+  ASSERT_TRUE(
+      eventually([&] { return children().find_first_not_of(" \n") == std::string::npos; }, 20s))
+      << read_file(dir.path() / "bg.err");
+  EXPECT_FALSE(host->wait_for(100ms)) << "the sink should still be draining";
+  host->signal(SIGKILL);
+  ASSERT_TRUE(host->wait_for(30s));
+  ::close(reader);
+  EXPECT_EQ(cgroup_folders_named(fmt::format("plughost.{}", host_pid)), "");
 }
 
 TEST_F(isolation, memory_max_kills_inside_the_plugins_cgroup_and_the_rest_goes_on) {

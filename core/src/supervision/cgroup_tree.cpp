@@ -130,7 +130,7 @@ std::unique_ptr<cgroup_tree> cgroup_tree::create(const cgroup_layout& layout, pi
   return tree;
 }
 
-cgroup_tree::~cgroup_tree() {
+void cgroup_tree::remove_folders() noexcept {
   for (const auto& [id, run] : runs_) ::rmdir(run.path.c_str());
   for (const auto& [name, made] : plugins_) {
     for (const auto& [c, folder] : made->v1) ::rmdir(folder.c_str());

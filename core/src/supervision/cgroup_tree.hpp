@@ -52,7 +52,7 @@ class cgroup_tree {
   /// controllers need it). Returns null, with `problem` saying why, when it cannot.
   static std::unique_ptr<cgroup_tree> create(const cgroup_layout& layout, pid_t host,
                                              std::string& problem);
-  ~cgroup_tree();  ///< removes the folders that are empty
+  ~cgroup_tree() { remove_folders(); }
   cgroup_tree(const cgroup_tree&) = delete;
   cgroup_tree& operator=(const cgroup_tree&) = delete;
 
@@ -61,6 +61,10 @@ class cgroup_tree {
   /// made.
   std::variant<cgroup_join, std::string> prepare_run(run_id id, std::string_view plugin,
                                                      const plugin_isolation& isolation);
+
+  /// Removes the folders that are empty (again: nothing happens to those already gone). Before
+  /// the guardian is dismissed, since nobody else would remove them should plughost die after.
+  void remove_folders() noexcept;
 
   /// The run's first process exists (its group): stop and look at it by its group.
   void started(run_id id, pid_t group);

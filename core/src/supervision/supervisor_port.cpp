@@ -137,6 +137,9 @@ void supervisor::impl::finished() {
   timers_.clear();
   room_timers_.clear();
   out_.detach();
+  // Nothing of plughost's is left in its folders: they go now, while the guardian would still
+  // remove them should plughost die (the sinks may yet take seconds to drain).
+  if (cgroups_) cgroups_->remove_folders();
   guardian_.dismiss();
   restore_process();
 }
