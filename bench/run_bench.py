@@ -402,6 +402,82 @@ class bench:
             host.send_signal(signal.SIGTERM)
             host.wait(timeout=60)
 
+    def readiness(self):
+        """docs/health.md: from a plugin's READY=1 datagram to /readyz answering 200 (polled every
+        2 ms), and from the last WATCHDOG=1 of a plugin that falls silent (watchdog: 1s) to its
+        stop signal. The plugin writes the time right after each datagram it sends."""
+        import urllib.error
+        import urllib.request
+        folder = self.tmp / "readiness"
+        folder.mkdir(exist_ok=True)
+        go, sent, last = folder / "go", folder / "sent", folder / "last"
+        notify = ("import os, socket, time\n"
+                  "def notify(text):\n"
+                  "    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                  "    s.sendto(text.encode(), '\\0' + os.environ['NOTIFY_SOCKET'][1:])\n")
+        (folder / "ready.py").write_text(
+            notify + f"while not os.path.exists('{go}'): time.sleep(0.01)\n"
+            f"notify('READY=1')\nopen('{sent}', 'w').write(repr(time.time()))\n"
+            "for i in range(3):\n    notify('WATCHDOG=1')\n"
+            f"    open('{last}', 'w').write(repr(time.time()))\n    time.sleep(0.2)\n"
+            "time.sleep(300)\n")
+        settings = folder / "settings.yaml"
+        settings.write_text("plughost:\n  plugins:\n    ready.py: {notify: true, required: true, "
+                            "watchdog: 1s}\n")
+        records = folder / "records.jsonl"
+        latencies, watchdog = [], []
+        for _ in range(self.runs):
+            for f in (go, sent, last, records):
+                f.unlink(missing_ok=True)
+            err = folder / "err.txt"
+            with open(err, "w") as err_file:
+                host = subprocess.Popen(
+                    [self.plughost, "run", "--location", str(folder / "ready.py"), "--settings",
+                     str(settings), "--sink", f"jsonl:{records}", "--metrics-address",
+                     "127.0.0.1:0"], env=self.env, stderr=err_file)
+            try:
+                port = None
+                while port is None and host.poll() is None:
+                    text = err.read_text()
+                    if "metrics: http://127.0.0.1:" in text:
+                        port = int(text.split("metrics: http://127.0.0.1:")[1].split("/")[0])
+                    time.sleep(0.01)
+
+                def ready():
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
+                            return True
+                    except urllib.error.HTTPError:
+                        return False
+                time.sleep(0.2)
+                go.write_text("")
+                while not ready():
+                    time.sleep(0.002)
+                answered = time.time()
+                while not sent.exists() or not sent.read_text():
+                    time.sleep(0.001)
+                latencies.append(answered - float(sent.read_text()))
+                deadline = time.time() + 10
+                stop = None
+                while stop is None and time.time() < deadline:
+                    time.sleep(0.05)
+                    for line in records.read_text().splitlines():
+                        r = json.loads(line)
+                        if r.get("event") == "stopping":
+                            stop = datetime.datetime.fromisoformat(r["ts"].replace("Z", "+00:00"))
+                if stop is not None:
+                    watchdog.append(stop.timestamp() - float(last.read_text()))
+            finally:
+                host.send_signal(signal.SIGTERM)
+                host.wait(timeout=60)
+        worst = max(latencies)
+        self.add("READY=1 → /readyz 200 (polled every 2 ms)", fmt_spread(latencies, "ms", 1000, 1),
+                 "—", "—", "≤ 100 ms", worst <= 0.1)
+        if watchdog:
+            off = max(abs(w - 1.0) for w in watchdog)
+            self.add("watchdog: 1s: last WATCHDOG=1 → stop signal", fmt_spread(watchdog), "1 s",
+                     "—", "1 s ± 0.2 s", off <= 0.2 and len(watchdog) == self.runs)
+
     def plot(self, results):
         data = results / "scaling.dat"
         with open(data, "w") as f:
@@ -503,6 +579,8 @@ def main():
         b.fleets()
         print("a CPU limit…", file=sys.stderr)
         b.cpu_limit()
+        print("readiness and the watchdog…", file=sys.stderr)
+        b.readiness()
         print("hot path…", file=sys.stderr)
         micro = b.micro_bench()
         plotted = b.plot(results)

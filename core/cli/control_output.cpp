@@ -58,6 +58,28 @@ void print_limits(const json& plugins, const std::function<std::string(const jso
   }
 }
 
+// What plugins say about their readiness (docs/health.md), under the table: for each that is
+// required, said a STATUS= or was stopped for its health.
+void print_health(const json& plugins, const std::function<std::string(const json&)>& shown) {
+  for (const auto& p : plugins) {
+    std::vector<std::string> parts;
+    if (p.value("required", false))
+      parts.emplace_back(p.value("ready", false) ? "required, ready" : "required, not ready");
+    if (p.contains("ready_after_seconds") && p["ready_after_seconds"].is_number()) {
+      parts.push_back(fmt::format("ready after {:.3f}s", p["ready_after_seconds"].get<double>()));
+    }
+    if (p.contains("health_failures") && p["health_failures"].is_object()) {
+      for (const auto& [reason, n] : p["health_failures"].items()) {
+        parts.push_back(fmt::format("stopped by its {} {} times", reason, n.get<std::uint64_t>()));
+      }
+    }
+    if (p.contains("status_text") && p["status_text"].is_string()) {
+      parts.push_back("status: " + visible(p["status_text"].get<std::string>()));
+    }
+    if (!parts.empty()) fmt::print("{}: {}\n", shown(p), fmt::join(parts, "; "));
+  }
+}
+
 }  // namespace
 
 void print_status(const json& s) {
@@ -106,6 +128,7 @@ void print_status(const json& s) {
                stream("stdout"), stream("stderr"), cpu, memory, procs);
   }
   print_limits(plugins, shown);
+  print_health(plugins, shown);
   if (plugins.empty()) fmt::print("no plugins\n");
   for (const auto& k : s["sinks"]) {
     std::uint64_t dropped = 0;
@@ -175,7 +198,8 @@ void print_runs(const std::vector<found_run>& runs) {
     std::size_t running = 0, total = 0;
     for (const auto& p : r.status.value("plugins", json::array())) {
       ++total;
-      running += p.value("state", std::string()) == "running" ? 1 : 0;
+      const auto state = p.value("state", std::string());
+      running += state == "running" || state == "ready" || state == "unhealthy" ? 1 : 0;
     }
     fmt::print("{:<8} {:<10} {:>7} {:>8} {:<9} {:>8}  {}\n", pid_text(r.status, "pid"),
                visible(run_role(r.status)), run_worker(r.status), pid_text(r.status, "parent_pid"),

@@ -975,47 +975,17 @@ class metrics : public control {
   std::unique_ptr<child_process> start_with_metrics(std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--metrics-address", "127.0.0.1:0"});
     auto host = start_host(extra);
-    std::smatch m;
-    EXPECT_TRUE(eventually([&] {
-      const auto err = read_file(dir.path() / "bg.err");
-      if (!std::regex_search(err, m, std::regex(R"(metrics: http://127\.0\.0\.1:(\d+)/metrics)"))) {
-        return false;
-      }
-      port_ = std::stoi(m[1]);
-      return true;
-    }));
+    port_ = metrics_port_in(dir.path() / "bg.err");
+    EXPECT_GT(port_, 0) << read_file(dir.path() / "bg.err");
     return host;
   }
 
   // GET `path`: the status code and the body.
-  std::pair<int, std::string> get(const std::string& path) {
-    return exchange("GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-  }
+  std::pair<int, std::string> get(const std::string& path) { return http_get(port_, path); }
 
   // `request` sent as it is: the status code and the body of the answer.
   std::pair<int, std::string> exchange(const std::string& request) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd);
-      return {0, ""};
-    }
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
-      ::close(fd);
-      return {0, ""};
-    }
-    std::string response;
-    char buffer[65536];
-    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
-      response.append(buffer, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    const auto body_at = response.find("\r\n\r\n");
-    if (response.size() < 12 || body_at == std::string::npos) return {0, response};
-    return {std::stoi(response.substr(9, 3)), response.substr(body_at + 4)};
+    return http_exchange(port_, request);
   }
 
   // The value of the sample `name{labels}`, or -1.

@@ -1,7 +1,11 @@
 // A fixture for tests that run the real plughost binary on real plugin scripts.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -39,6 +43,51 @@ inline long status_field(pid_t pid, const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
   }
   return -1;
+}
+
+/// `request` sent as it is to 127.0.0.1:`port`, the connection read to its end: the answer's
+/// status code and body ({0, what came} when it is no HTTP answer; {0, ""}: no connection).
+inline std::pair<int, std::string> http_exchange(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    ::close(fd);
+    return {0, ""};
+  }
+  std::string response;
+  char buffer[65536];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto body_at = response.find("\r\n\r\n");
+  if (response.size() < 12 || body_at == std::string::npos) return {0, response};
+  return {std::stoi(response.substr(9, 3)), response.substr(body_at + 4)};
+}
+
+/// GET `path` from 127.0.0.1:`port`: the status code and the body.
+inline std::pair<int, std::string> http_get(int port, const std::string& path) {
+  return http_exchange(port,
+                       "GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+}
+
+/// The port of the metrics endpoint a plughost started with --metrics-address 127.0.0.1:0
+/// printed to `err` (its stderr file), once it has; 0 when it does not.
+inline int metrics_port_in(const fs::path& err) {
+  int port = 0;
+  eventually([&] {
+    const auto text = read_file(err);
+    const std::string mark = "metrics: http://127.0.0.1:";
+    const auto at = text.find(mark);
+    if (at == std::string::npos) return false;
+    port = std::atoi(text.c_str() + at + mark.size());
+    return port > 0;
+  });
+  return port;
 }
 
 /// AddressSanitizer holds freed memory back (its quarantine), and ThreadSanitizer keeps shadow
@@ -92,6 +141,20 @@ class plughost_run : public ::testing::Test {
       if (r["stream"] == stream) out.push_back(r["line"].get<std::string>());
     }
     return out;
+  }
+
+  /// A plugin's entry of `plughost status --json` from the control socket `socket`; null when
+  /// plughost does not answer or has no such plugin.
+  json plugin_status_at(const fs::path& socket, const std::string& name) {
+    const auto r = run_plughost({"status", "--json", "--socket", socket.string()}, env, dir);
+    if (r.exit_code != 0) return nullptr;
+    // Held in a variable: a range-for over a part of a temporary reads it after its end
+    // (C++20 extends the life of the range expression's own value only).
+    const auto status = json::parse(r.out);
+    for (const auto& p : status["plugins"]) {
+      if (p["name"] == name) return p;
+    }
+    return nullptr;
   }
 
   /// Waits until a plugin has written `line` (on stdout), e.g. a "ready" line.

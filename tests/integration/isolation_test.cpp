@@ -91,17 +91,7 @@ class isolation_base : public plughost_run {
     return host;
   }
 
-  json plugin_status(const std::string& name) {
-    const auto r = run_plughost({"status", "--json", "--socket", socket().string()}, env, dir);
-    if (r.exit_code != 0) return nullptr;
-    // Held in a variable: a range-for over a part of a temporary reads it after its end
-    // (C++20 extends the life of the range expression's own value only).
-    const auto status = json::parse(r.out);
-    for (const auto& p : status["plugins"]) {
-      if (p["name"] == name) return p;
-    }
-    return nullptr;
-  }
+  json plugin_status(const std::string& name) { return plugin_status_at(socket(), name); }
 
   // The pid of the daemon escaping_daemon() started, once it runs; 0 if it does not.
   pid_t escaped_daemon() {

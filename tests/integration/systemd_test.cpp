@@ -88,5 +88,31 @@ TEST_F(systemd_notify, an_abstract_socket_works_too_and_no_watchdog_without_watc
   ASSERT_TRUE(host->wait_for(30s));
 }
 
+// ready_requires_plugins: plughost's READY=1 waits until the required plugin is ready, and its
+// STATUS= says what it waits for meanwhile.
+TEST_F(systemd_notify, ready_waits_for_the_required_plugins_when_asked_to) {
+  const auto go = dir.path() / "go";
+  plugin("all_server.py",
+         "import os, socket, time\n"
+         "while not os.path.exists('" +
+             go.string() +
+             "'): time.sleep(0.02)\n"
+             "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+             "s.sendto(b'READY=1', '\\0' + os.environ['NOTIFY_SOCKET'][1:])\n"
+             "time.sleep(300)\n");
+  plugin("all_other.sh", "exec sleep 300\n");
+  listen("@plughost-test-" + std::to_string(::getpid()));
+  const auto settings = dir.write("settings.yaml",
+                                  "plughost:\n  ready_requires_plugins: true\n  plugins:\n"
+                                  "    all_server.py: {notify: true, required: true}\n");
+  auto host = start({"run", "--role", "none", "--settings", settings.string()});
+  EXPECT_EQ(next_state(), "STATUS=waiting for required plugins to be ready: all_server.py");
+  dir.write("go", "");
+  EXPECT_EQ(next_state(), "READY=1\nSTATUS=2 of 2 plugins running");
+  host->signal(SIGTERM);
+  EXPECT_EQ(next_state(), "STOPPING=1");
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
 }  // namespace
 }  // namespace plughost::test

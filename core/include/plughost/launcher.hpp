@@ -85,10 +85,15 @@ enum class plugin_state {
               ///< could not start
   stopped,    ///< stopped by plughost (the shutdown, or by hand)
   retired,    ///< gone from the configuration after a reload
+  /// Its current run said it is ready (docs/health.md: notify, notify_fd, ready_when). A plugin
+  /// that says so is `starting` until then; one that does not is `running`.
+  ready,
+  unhealthy,  ///< its current run was ready and said it no longer is (STOPPING=1)
 };
 
 /// "starting", "running", "stopping", "draining", "backoff", "replacing", "exited", "failed",
-/// "stopped" or "retired": as `plughost status`, the JSON and the C API name them.
+/// "stopped", "retired", "ready" or "unhealthy": as `plughost status`, the JSON and the C API
+/// name them.
 std::string_view to_string(plugin_state s) noexcept;
 
 /// Whether a plugin was stopped or started by hand (plugin_status::by_hand).
@@ -139,6 +144,15 @@ struct plugin_status {
   std::optional<std::uint64_t> memory_max_bytes;
   std::optional<double> cpu_max_cores;
   std::optional<std::uint64_t> pids_max;
+  /// Readiness (docs/health.md). ready: its current run runs and is ready (a plugin that does
+  /// not say when it is ready is, once it runs); required: /readyz waits for it.
+  bool ready = false;
+  bool required = false;
+  /// How long its current run took to be ready; none until it is.
+  std::optional<std::chrono::nanoseconds> ready_after;
+  std::string status_text;  ///< its current run's latest STATUS= (sd_notify)
+  /// Its runs stopped for their health, by reason ("watchdog").
+  std::map<std::string, std::uint64_t> health_failures;
 };
 
 /// One sink of a launcher.

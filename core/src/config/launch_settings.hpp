@@ -126,6 +126,8 @@ struct launch_settings {
   }
   /// plughost.cgroups: "auto" (a cgroup per plugin where plughost can make one) or "off".
   std::string cgroups = "auto";
+  /// plughost.ready_requires_plugins: plughost's READY=1 waits for the required plugins.
+  bool ready_requires_plugins = false;
   std::vector<sink_request> sinks;
   std::vector<runner_request> runners;       ///< every runner module found, in search order
   std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them

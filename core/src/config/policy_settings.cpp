@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
+#include "common/line_pattern.hpp"
+#include "common/nearest.hpp"
 #include "config/setting_values.hpp"
 #include "config/settings_parts.hpp"
 #include "plughost/error.hpp"
@@ -51,6 +54,21 @@ const setting_spec policy_table[] = {
     {.key = "enabled",
      .type = setting_type::boolean,
      .description = "false: the plugin is skipped, without renaming its file"},
+    {.key = "notify",
+     .type = setting_type::boolean,
+     .description = "true: the plugin gets its own NOTIFY_SOCKET and says READY=1 when it is "
+                    "ready (sd_notify; WATCHDOG=1, STATUS=, STOPPING=1 too)"},
+    {.key = "notify_fd",
+     .type = setting_type::count,
+     .description = "a descriptor number (3 or more) open in the plugin: a newline written to "
+                    "it says the plugin is ready (as s6's notification-fd); 0: none"},
+    {.key = "watchdog",
+     .type = setting_type::duration,
+     .description = "with notify: a run that sends no WATCHDOG=1 for this long is stopped as "
+                    "failed and restarted by its policy (0: none)"},
+    {.key = "required",
+     .type = setting_type::boolean,
+     .description = "true: /readyz answers 200 only once this plugin is ready"},
 };
 // The other keys of `plughost:`, each read by its own part (allow_insecure_permissions by
 // permission_settings.cpp): valid there, not per plugin.
@@ -66,7 +84,9 @@ const std::vector<std::string> core_structured_keys = {"sinks",
                                                        "wait_for_locations",
                                                        "environment",
                                                        "housekeeping_cpus",
-                                                       "cgroups"};
+                                                       "cgroups",
+                                                       "ready_when",
+                                                       "ready_requires_plugins"};
 
 // The keys valid under `plughost:`, and under plughost.plugins.NAME, besides the policy's.
 std::vector<std::string> with_isolation_keys(std::vector<std::string> keys) {
@@ -93,6 +113,72 @@ void apply_policy(const settings& s, plugin_policy& p) {
   }
   if (s.has("enabled")) p.enabled = s.get_bool("enabled");
   if (s.has("interval")) p.interval = s.get_duration("interval");
+  if (s.has("notify")) p.notify = s.get_bool("notify");
+  if (s.has("notify_fd"))
+    p.notify_fd = static_cast<int>(
+        std::min<std::int64_t>(s.get_integer("notify_fd"), std::numeric_limits<int>::max()));
+  if (s.has("watchdog")) p.watchdog = s.get_duration("watchdog");
+  if (s.has("required")) p.required = s.get_bool("required");
+}
+
+// The highest notify_fd: plugins get plughost's original open-file limit, often 1,024.
+constexpr int max_notify_fd = 1023;
+
+// ready_when: {log: REGEX} of a section (a `plughost:` one or a plugin's entry), onto `p`.
+void read_ready_when(const json& section, const config_document& doc,
+                     const json::json_pointer& where, const std::string& what, plugin_policy& p) {
+  const auto it = section.find("ready_when");
+  if (it == section.end() || it->is_null()) return;
+  const auto at = where / "ready_when";
+  if (!it->is_object()) {
+    doc.fail_at_value(at, fmt::format("{}.ready_when must be a mapping such as {{log: "
+                                      "\"listening on\"}}, got {}",
+                                      what, describe_type(*it)));
+  }
+  for (const auto& [key, value] : it->items()) {
+    if (key != "log") {
+      doc.fail_at_value(at / key, fmt::format("{}.ready_when: unknown key '{}'{} (valid: log)",
+                                              what, key, did_you_mean(key, {"log"})));
+    }
+  }
+  const auto log = it->find("log");
+  if (log == it->end() || !log->is_string() || log->get<std::string>().empty()) {
+    doc.fail_at_value(log == it->end() ? at : at / "log",
+                      fmt::format("{}.ready_when.log must be a regular expression (POSIX "
+                                  "extended, as grep -E) that a line of the plugin's output "
+                                  "matches once it is ready",
+                                  what));
+  }
+  if (const line_pattern pattern(log->get<std::string>()); !pattern.valid()) {
+    doc.fail_at_value(at / "log", fmt::format("{}.ready_when.log is not a valid regular "
+                                              "expression (POSIX extended, as grep -E): {}",
+                                              what, pattern.error()));
+  }
+  p.ready_log = log->get<std::string>();
+}
+
+// The readiness settings that only make sense together. `at(key)`: where the key that is wrong
+// was set (its document and value).
+void check_health(const plugin_policy& p, const std::string& what,
+                  const std::function<picked(const char*)>& at) {
+  const auto fail = [&](const char* key, const std::string& message) {
+    const auto where = at(key);
+    where.doc->fail_at_value(where.where, fmt::format("{}: {}", what, message));
+  };
+  if (p.notify_fd > 0 && p.notify_fd < 3) {
+    fail("notify_fd", fmt::format("notify_fd must be 3 or more (0, 1 and 2 are the plugin's "
+                                  "stdin, stdout and stderr), got {}",
+                                  p.notify_fd));
+  }
+  if (p.notify_fd > max_notify_fd) {
+    fail("notify_fd",
+         fmt::format("notify_fd must be at most {}, got {}", max_notify_fd, p.notify_fd));
+  }
+  if (p.watchdog.count() > 0 && !p.notify) {
+    fail("watchdog",
+         "watchdog needs notify: true (the plugin sends WATCHDOG=1 to its "
+         "NOTIFY_SOCKET)");
+  }
 }
 
 }  // namespace
@@ -114,6 +200,7 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
                                      "plughost", with_isolation_keys(core_structured_keys),
                                      /*fill_defaults=*/false),
                    policy);
+      read_ready_when(*section, *doc, json::json_pointer("/plughost"), "plughost", policy);
     }
   }
   if (options.stop_timeout) {
@@ -124,7 +211,19 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
     const auto key = pick(config, "restart");
     key.doc->fail_at_value(key.where, "restart: interval needs an interval (e.g. interval: 5m)");
   }
+  check_health(policy, "plughost", [&](const char* key) { return pick(config, key); });
   return policy;
+}
+
+bool resolve_ready_requires_plugins(const configuration& config) {
+  const auto p = pick(config, "ready_requires_plugins");
+  if (!p.value || p.value->is_null()) return false;
+  if (!p.value->is_boolean()) {
+    p.doc->fail_at_value(p.where, fmt::format("plughost.ready_requires_plugins: expected true or "
+                                              "false, got {}",
+                                              describe_type(*p.value)));
+  }
+  return p.value->get<bool>();
 }
 
 namespace {
@@ -185,10 +284,15 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
     const auto where = section.where / plugin;
     const auto values = validate_settings(policy_table, entry, *section.doc, where,
                                           fmt::format("plughost.plugins.{}", plugin),
-                                          with_isolation_keys({"sinks"}),
+                                          with_isolation_keys({"sinks", "ready_when"}),
                                           /*fill_defaults=*/false);
     auto policy = base;
     apply_policy(values, policy);
+    read_ready_when(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
+    check_health(policy, fmt::format("plughost.plugins.{}", plugin), [&](const char* key) {
+      const auto own = entry.find(key);  // else set under `plughost:`, and wrong for this one
+      return own != entry.end() ? picked{&*own, section.doc, where / key} : pick(config, key);
+    });
     if (policy.restart == restart_mode::interval && policy.interval.count() == 0) {
       section.doc->fail_at_value(where, fmt::format("plughost.plugins.{}: restart: interval "
                                                     "needs an interval (e.g. interval: 5m)",

@@ -78,6 +78,8 @@ void check_plughost_section(const config_document& doc);
 /// The policy of every plugin: defaults.yaml, then the user's section, then the settings
 /// file's, then --stop-timeout.
 plugin_policy resolve_default_policy(const launch_options& options, const configuration& config);
+/// plughost.ready_requires_plugins (docs/health.md): a boolean, false when unset.
+bool resolve_ready_requires_plugins(const configuration& config);
 
 /// plughost.plugins: per plugin, its policy (layered on out.default_policy) and its sinks
 /// (names of out.sinks). With `sinks_from_flags`, a route to a sink that --sink replaced is a

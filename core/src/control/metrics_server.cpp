@@ -194,10 +194,13 @@ class metrics_server::session : public std::enable_shared_from_this<session> {
     } else if (path == "/healthz") {
       probing_ = true;
       server_.ask_health(std::move(answer));
+    } else if (path == "/readyz") {
+      probing_ = true;
+      server_.ask_readiness(std::move(answer));
     } else if (path == "/metrics") {
       server_.ask_metrics(std::move(answer));
     } else {
-      send(make_reply(http::status::not_found, "not found: try /metrics or /healthz\n"));
+      send(make_reply(http::status::not_found, "not found: try /metrics, /healthz or /readyz\n"));
     }
   }
 
@@ -316,17 +319,21 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
   if (ec) fail("listen there");
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("listen there");
-  health_ = std::make_unique<maker>(ioc_, [this] {
-    reply r;
-    std::string why;
-    if (healthy(calls_.status(), std::chrono::system_clock::now(), why)) {
-      r.body = "ok\n";
-    } else {
-      r.status = http::status::service_unavailable;
-      r.body = why + "\n";
-    }
-    return r;
-  });
+  const auto verdict = [this](auto judge) {
+    return [this, judge] {
+      reply r;
+      std::string why;
+      if (judge(calls_.status(), std::chrono::system_clock::now(), why)) {
+        r.body = "ok\n";
+      } else {
+        r.status = http::status::service_unavailable;
+        r.body = why + "\n";
+      }
+      return r;
+    };
+  };
+  health_ = std::make_unique<maker>(ioc_, verdict(healthy));
+  readiness_ = std::make_unique<maker>(ioc_, verdict(ready));
   metrics_ = std::make_unique<maker>(ioc_, [this] {
     const auto s = calls_.status();
     std::set<pid_t> groups;
@@ -344,6 +351,7 @@ metrics_server::metrics_server(asio::io_context& ioc, const metrics_endpoint& wh
 metrics_server::~metrics_server() {
   shutdown();
   health_.reset();
+  readiness_.reset();
   metrics_.reset();
 }
 
@@ -353,6 +361,7 @@ void metrics_server::shutdown() noexcept {
   for (const auto& s : open_) s->close();
   open_.clear();
   if (health_) health_->stop();
+  if (readiness_) readiness_->stop();
   if (metrics_) metrics_->stop();
 }
 
@@ -397,6 +406,10 @@ void metrics_server::forget(const session* s) noexcept {
 
 void metrics_server::ask_health(std::function<void(shared_reply)> done) {
   health_->ask(std::move(done));
+}
+
+void metrics_server::ask_readiness(std::function<void(shared_reply)> done) {
+  readiness_->ask(std::move(done));
 }
 
 void metrics_server::ask_metrics(std::function<void(shared_reply)> done) {

@@ -1,6 +1,6 @@
-// The metrics endpoint: /metrics in Prometheus' text format and /healthz, over HTTP with
-// Boost.Beast, on the operator thread (never the event loop). The operator thread only accepts,
-// reads and writes: a /metrics text and a /healthz verdict are made on a thread each, once for
+// The metrics endpoint: /metrics in Prometheus' text format, /healthz and /readyz, over HTTP
+// with Boost.Beast, on the operator thread (never the event loop). The operator thread only
+// accepts, reads and writes: a /metrics text and each verdict are made on a thread each, once for
 // every connection that asked meanwhile, so that a flood of scrapes cannot hold up a liveness
 // probe. Memory is bounded: 16 connections at a time (a new one closes the oldest of the peer
 // holding the most), each with one request (headers only, 8 KiB at most) and one answer; a
@@ -48,6 +48,7 @@ class metrics_server {
   void forget(const session* s) noexcept;
   // What a session asked for, answered on the operator thread (at once or when it is made).
   void ask_health(std::function<void(shared_reply)> done);
+  void ask_readiness(std::function<void(shared_reply)> done);
   void ask_metrics(std::function<void(shared_reply)> done);
 
   boost::asio::io_context& ioc_;
@@ -56,6 +57,7 @@ class metrics_server {
   std::vector<std::shared_ptr<session>> open_;  // oldest first; owns the open connections
   shared_reply latest_metrics_;                 // shared by scrapes soon after it was made
   std::unique_ptr<maker> health_;               // last: stopped before what they use goes
+  std::unique_ptr<maker> readiness_;
   std::unique_ptr<maker> metrics_;
 };
 

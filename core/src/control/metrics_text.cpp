@@ -77,12 +77,28 @@ void plugin_state_metrics(exposition& m, const launcher_status& s) {
   };
   per_plugin("plughost_plugin_up", "gauge", "1 while the plugin's process runs, 0 otherwise.",
              [&](const plugin_status& p, const std::string& l) {
-               m.sample("plughost_plugin_up", l,
-                        p.state == plughost::plugin_state::running && p.pid != 0 ? 1 : 0);
+               using state = plughost::plugin_state;
+               const bool runs = p.state == state::running || p.state == state::ready ||
+                                 p.state == state::unhealthy || p.state == state::starting;
+               m.sample("plughost_plugin_up", l, runs && p.pid != 0 ? 1 : 0);
              });
+  per_plugin("plughost_plugin_ready", "gauge",
+             "1 while the plugin's current run runs and is ready (docs/health.md; a plugin that "
+             "does not say when it is ready is, once it runs), 0 otherwise.",
+             [&](const plugin_status& p, const std::string& l) {
+               m.sample("plughost_plugin_ready", l, p.ready ? 1 : 0);
+             });
+  m.family("plughost_plugin_health_failures_total", "counter",
+           "Runs of the plugin stopped for their health, by reason (watchdog).");
+  for (const auto& p : s.plugins) {
+    for (const auto& [reason, n] : p.health_failures) {
+      m.sample("plughost_plugin_health_failures_total",
+               fmt::format("plugin=\"{}\",reason=\"{}\"", label(p.name), label(reason)), n);
+    }
+  }
   m.family("plughost_plugin_state", "gauge",
-           "1 for the state the plugin is in (starting, running, backoff, replacing, exited, "
-           "failed, stopped, retired).");
+           "1 for the state the plugin is in (starting, running, ready, unhealthy, stopping, "
+           "draining, backoff, replacing, exited, failed, stopped, retired).");
   for (const auto& p : s.plugins) {
     m.sample("plughost_plugin_state",
              fmt::format("plugin=\"{}\",state=\"{}\"", label(p.name), label(to_string(p.state))),
@@ -222,6 +238,23 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
   plugin_usage_metrics(m, s, usage);
   sink_metrics(m, s);
   return m.take();
+}
+
+bool ready(const launcher_status& s, std::chrono::system_clock::time_point now, std::string& why) {
+  if (!healthy(s, now, why)) return false;
+  if (s.phase != launcher_phase::running) {
+    why = "plughost is starting its plugins";
+    return false;
+  }
+  std::vector<std::string> waiting;
+  for (const auto& p : s.plugins) {
+    if (p.required && !p.ready) {
+      waiting.push_back(fmt::format("{} ({})", visible_name(p.name), to_string(p.state)));
+    }
+  }
+  if (waiting.empty()) return true;
+  why = fmt::format("not ready: {}", fmt::join(waiting, ", "));
+  return false;
 }
 
 bool healthy(const launcher_status& s, std::chrono::system_clock::time_point now,

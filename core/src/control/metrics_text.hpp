@@ -20,4 +20,8 @@ std::string metrics_text(const launcher_status& s, const std::map<pid_t, group_u
 /// event loop answered within the last few seconds), and why not.
 bool healthy(const launcher_status& s, std::chrono::system_clock::time_point now, std::string& why);
 
+/// /readyz: whether plughost is ready (healthy, start-up over, and every plugin marked
+/// `required` ready), and why not (naming the plugins it waits for).
+bool ready(const launcher_status& s, std::chrono::system_clock::time_point now, std::string& why);
+
 }  // namespace plughost::detail

@@ -54,6 +54,10 @@ std::string_view to_string(plugin_state s) noexcept {
       return "stopped";
     case plugin_state::retired:
       return "retired";
+    case plugin_state::ready:
+      return "ready";
+    case plugin_state::unhealthy:
+      return "unhealthy";
   }
   return "?";
 }
@@ -251,6 +255,15 @@ ordered_json plugin_json(const plugin_status& p,
   item["processes"] = p.processes ? json(*p.processes) : json(nullptr);
   item["oom_kills"] = p.oom_kills;
   item["limits"] = p.limits;
+  // Readiness (docs/health.md).
+  item["ready"] = p.ready;
+  item["required"] = p.required;
+  item["ready_after_seconds"] =
+      p.ready_after
+          ? json(std::round(std::chrono::duration<double>(*p.ready_after).count() * 1000) / 1000)
+          : json(nullptr);
+  item["status_text"] = p.status_text.empty() ? json(nullptr) : json(p.status_text);
+  item["health_failures"] = p.health_failures;
   return item;
 }
 

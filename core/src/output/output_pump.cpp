@@ -159,6 +159,7 @@ void output_pump::emit(std::string_view line, bool partial,
   r.partial = partial;
   if (totals_) ++totals_->lines;
   out_.write(r, route_);
+  if (watch_ && watch_(line)) watch_ = nullptr;
 }
 
 void output_pump::close() {

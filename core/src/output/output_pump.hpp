@@ -50,6 +50,10 @@ class output_pump final : private record_dispatch::room_waiter {
 
   bool is_open() const noexcept { return open_; }
 
+  /// Each line (a piece of a long one too) is shown to `watch` after its record is written,
+  /// until `watch` returns true (docs/health.md, ready_when.log). Empty: none.
+  void watch_lines(std::function<bool(std::string_view)> watch) { watch_ = std::move(watch); }
+
  private:
   void arm();
   void on_readable();
@@ -78,6 +82,7 @@ class output_pump final : private record_dispatch::room_waiter {
   std::size_t drain_mark_ = 0;
   std::size_t last_read_ = 0;  // by the latest read_some()
   std::function<void()> drained_;
+  std::function<bool(std::string_view)> watch_;
 };
 
 }  // namespace plughost::detail

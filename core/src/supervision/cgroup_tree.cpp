@@ -251,6 +251,13 @@ bool cgroup_tree::signal(pid_t group, int sig) {
   return true;
 }
 
+bool cgroup_tree::contains(pid_t group, pid_t pid) const {
+  const auto it = by_group_.find(group);
+  if (it == by_group_.end()) return false;
+  const auto pids = cgroup_pids(runs_.at(it->second).path / "cgroup.procs");
+  return std::find(pids.begin(), pids.end(), pid) != pids.end();
+}
+
 std::optional<bool> cgroup_tree::alive(pid_t group) const {
   const auto it = by_group_.find(group);
   if (it == by_group_.end()) return std::nullopt;

@@ -77,6 +77,8 @@ class cgroup_tree {
   bool signal(pid_t group, int signal);
   /// Whether run of `group` is held in a cgroup.
   bool holds(pid_t group) const { return by_group_.contains(group); }
+  /// Whether process `pid` is in the cgroup of the run of `group` (false without one).
+  bool contains(pid_t group, pid_t pid) const;
   /// Whether a process of the run is left; nullopt when the run has no cgroup.
   std::optional<bool> alive(pid_t group) const;
   /// The run is over: what it used is added to its plugin's, and its folder goes.

@@ -30,6 +30,19 @@ struct plugin_policy {
   /// the next starts when it ends).
   std::chrono::nanoseconds interval{0};
 
+  // Readiness and liveness (docs/health.md). Without any of the first three, a plugin is ready
+  // once it runs.
+  bool notify = false;    ///< its own NOTIFY_SOCKET (sd_notify: READY=1, WATCHDOG=1, STATUS=...)
+  int notify_fd = 0;      ///< a newline on this descriptor says it is ready (s6's way); 0: none
+  std::string ready_log;  ///< ready_when.log: ready when a line of its output matches (grep -E)
+  /// notify: a run that sends no WATCHDOG=1 for this long is stopped as failed; 0: none.
+  std::chrono::nanoseconds watchdog{0};
+  /// /readyz (and plughost's own READY=1 with ready_requires_plugins) waits for it.
+  bool required = false;
+
+  /// Whether a run says itself when it is ready (else it is ready once it runs).
+  bool signals_ready() const { return notify || notify_fd > 0 || !ready_log.empty(); }
+
   bool operator==(const plugin_policy&) const = default;
 
   /// The delay before restart number `attempt` (1-based): restart_delay doubled per attempt,

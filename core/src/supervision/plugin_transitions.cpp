@@ -158,6 +158,8 @@ void supervision_machine::start_run(plugin& p) {
   const event_field started[] = {{"argv", std::span<const std::string>(p.item.argv)}};
   port_.event(r.name, r.pid, events::started, started);
   if (r.policy.timeout) port_.arm({timer_key::kind::limit, id}, *r.policy.timeout);
+  if (r.policy.signals_ready()) r.health = health_state::starting;
+  if (r.policy.watchdog.count() > 0) port_.arm({timer_key::kind::watchdog, id}, r.policy.watchdog);
 }
 
 // A plugin that is not running starts now, as if new: no restart in a row counted, and what

@@ -17,6 +17,15 @@ plughost::plugin_state published_state(const supervision_machine::plugin_view& v
     case plugin_state::starting:
       return public_state::starting;
     case plugin_state::running:
+      if (!v.signals_ready || !v.health) return public_state::running;
+      switch (*v.health) {  // a plugin that says when it is ready: what its run said
+        case health_state::starting:
+          return public_state::starting;
+        case health_state::ready:
+          return public_state::ready;
+        case health_state::unhealthy:
+          return public_state::unhealthy;
+      }
       return public_state::running;
     case plugin_state::stopping_by_hand:
     case plugin_state::restarting:

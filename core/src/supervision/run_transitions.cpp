@@ -41,10 +41,13 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
     case run_action::hold_exit:
       r.held_exit = in.status;
       port_.cancel({timer_key::kind::limit, r.id});  // it ended in time, whatever it wrote
+      port_.cancel({timer_key::kind::watchdog, r.id});
       r.state = run_state::draining;
       return;
     case run_action::time_out:
       return time_out(r);
+    case run_action::fail_health:
+      return signal_stop(r, r.unhealthy_for);
     case run_action::signal_stop:
       return signal_stop(r, in.reason);
     case run_action::kill_late:  // a warning only for the plugin itself; what it left is killed
@@ -74,6 +77,7 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
 void supervision_machine::exit(run& r, exit_status status) {
   port_.drain_output(r.id);
   port_.cancel({timer_key::kind::limit, r.id});
+  port_.cancel({timer_key::kind::watchdog, r.id});
   const bool signalled = r.state == run_state::stopping || r.state == run_state::killing;
   r.state = r.state == run_state::stopping  ? run_state::lingering_stopping
             : r.state == run_state::killing ? run_state::lingering_killing
@@ -88,7 +92,7 @@ void supervision_machine::exit(run& r, exit_status status) {
                                   {"reason", std::string_view("oom_killed")}};
     port_.event(r.name, r.pid, events::exited, std::span(fields, status.oom_killed ? 2 : 1));
   }
-  if (signalled && !r.timed_out) failed = false;
+  if (signalled && !r.timed_out && r.unhealthy_for.empty()) failed = false;
   auto* p = find_plugin(r.owner);
   if (!p) return;
   if (status.by_signal) ++p->exit_signals[signal_name(status.value)];

@@ -145,6 +145,14 @@ struct child_setup {
     return plan ? join_cgroups(*plan, launcher.in_cgroup) : bp2::error_code{};
   }
 
+  // In the host, before the launch: Boost.Process closes every descriptor but those of its
+  // whitelist right before exec, and the plugin's notify_fd is one it keeps.
+  bp2::error_code on_setup(cgroup_vfork_launcher& launcher, const bp2::filesystem::path&,
+                           const char* const*) const {
+    if (plan && plan->notify_fd > 0) launcher.fd_whitelist.push_back(plan->notify_fd);
+    return {};
+  }
+
   bp2::error_code on_exec_setup(cgroup_vfork_launcher&, const bp2::filesystem::path&,
                                 const char* const*) const {
     ::setrlimit(RLIMIT_NOFILE, &context.nofile);  // the plan's `nofile` may change it again
@@ -164,6 +172,13 @@ struct child_setup {
     // fd below its exec-error pipe open; marking, not closing, keeps that pipe working. Its
     // vfork launcher closes them itself; this does not depend on which one is used.)
     close_descriptors_from(3, true);
+    if (plan && plan->notify_fd > 0) {  // its readiness pipe, the one it keeps (docs/health.md)
+      const int from = plan->notify_source;
+      if (from == plan->notify_fd ? ::fcntl(from, F_SETFD, 0) != 0
+                                  : ::dup2(from, plan->notify_fd) < 0) {
+        return step_failed(*plan, "open its notify_fd");
+      }
+    }
     return {};
   }
 
@@ -228,9 +243,9 @@ std::string reserve_failure(const spawn_context& context) {
 
 bool make_stdio_slots(spawn_context& context) {
   if (context.stdio[0] >= 0) return true;
-  for (int& fd : context.stdio) {
-    fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) {
+  for (int* fd : {&context.stdio[0], &context.stdio[1], &context.stdio[2], &context.notify}) {
+    *fd = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 0);
+    if (*fd < 0) {
       close_stdio_slots(context);
       return false;
     }
@@ -239,9 +254,9 @@ bool make_stdio_slots(spawn_context& context) {
 }
 
 void close_stdio_slots(spawn_context& context) {
-  for (int& fd : context.stdio) {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
+  for (int* fd : {&context.stdio[0], &context.stdio[1], &context.stdio[2], &context.notify}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
   }
 }
 
@@ -265,6 +280,15 @@ bool into_slots(spawn_context& context, int out, int err) {
 void empty_slots(spawn_context& context) {
   ::dup3(context.devnull, context.stdio[1], O_CLOEXEC);
   ::dup3(context.devnull, context.stdio[2], O_CLOEXEC);
+  ::dup3(context.devnull, context.notify, O_CLOEXEC);
+}
+
+// The plan's notify_fd pipe into its slot, where the child finds it (should that fail, the
+// child cannot find it, and says so: "cannot open its notify_fd").
+void notify_into_slot(spawn_context& context, child_plan& plan) {
+  if (::dup3(plan.notify_source, context.notify, O_CLOEXEC) >= 0) {
+    plan.notify_source = context.notify;
+  }
 }
 }  // namespace
 
@@ -292,7 +316,9 @@ pid_t launch(const std::vector<std::string>& argv, const std::vector<std::string
   // (clone_launcher.hpp).
   cgroup_vfork_launcher launcher;
   if (plan) launcher.cgroup = plan->cgroup_folder;
-  if (&stdio[0] == &context.stdio[0]) launcher.keep_below = *std::max_element(stdio, stdio + 3) + 1;
+  if (&stdio[0] == &context.stdio[0]) {
+    launcher.keep_below = std::max(*std::max_element(stdio, stdio + 3), context.notify) + 1;
+  }
   const std::vector<std::string> args(argv.begin() + 1, argv.end());
   auto process = launcher(io.get_executor(), ec, bp2::filesystem::path(argv[0]), args,
                           bp2::process_stdio{stdio[0], stdio[1], stdio[2]},
@@ -320,6 +346,7 @@ std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& 
   // The child's stdio in the low slots: it need not copy the host's table (clone_launcher.hpp).
   const bool slots = into_slots(context, out_pipe[1], err_pipe[1]);
   if (slots) out_pipe[1] = err_pipe[1] = -1;
+  if (slots && plan && plan->notify_source >= 0) notify_into_slot(context, *plan);
   const auto close_write_ends = [&] {
     if (slots) empty_slots(context);
     close_all({out_pipe[1], err_pipe[1]});

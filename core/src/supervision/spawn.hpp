@@ -34,6 +34,8 @@ struct spawn_context {
   /// them, so that it takes a table of its own with only those (clone_launcher.hpp), however
   /// many pipes the host holds. Filled by make_stdio_slots().
   int stdio[3] = {-1, -1, -1};
+  /// A fourth such slot: a launch's notify_fd pipe (child_plan::notify_source) is there.
+  int notify = -1;
 };
 
 /// Fills context.stdio (once, early, while low numbers are free). False when it cannot.
@@ -59,6 +61,10 @@ struct child_plan {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::vector<gid_t> groups;
+  /// notify_fd: the write end of the run's readiness pipe (-1: none), put at descriptor
+  /// `notify_fd` of the plugin, the one descriptor above 2 it keeps.
+  int notify_source = -1;
+  int notify_fd = 0;
   /// Set by the child when a step failed (the vfork shares the caller's memory): what it was
   /// doing ("change to working_dir /x") and the errno.
   const char* failed_step = nullptr;

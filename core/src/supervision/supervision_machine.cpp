@@ -156,6 +156,8 @@ void supervision_machine::on_timer(timer_key key) {
   in_event([&] {
     if (key.what == timer_key::kind::restart) {
       if (auto* p = find_plugin(key.owner)) on(*p, plugin_event::restart_due);
+    } else if (key.what == timer_key::kind::watchdog) {
+      if (auto* r = find_run(key.owner)) on(*r, health_event::watchdog_missed, {});
     } else if (auto* r = find_run(key.owner)) {
       on(*r, key.what == timer_key::kind::limit     ? run_event::time_limit
              : key.what == timer_key::kind::recheck ? run_event::recheck
@@ -163,6 +165,19 @@ void supervision_machine::on_timer(timer_key key) {
     }
     return std::string();
   });
+}
+
+void supervision_machine::on_health(run_id id, health_event e, std::string_view how) {
+  in_event([&] {
+    if (auto* r = find_run(id); r && !main_ended(r->state) && r->state != run_state::draining) {
+      on(*r, e, how);
+    }
+    return std::string();
+  });
+}
+
+void supervision_machine::on_status_text(run_id id, std::string text) {
+  if (auto* r = find_run(id)) r->status_text = std::move(text);
 }
 
 // ---- the dispatchers ------------------------------------------------------------------------
@@ -380,6 +395,7 @@ void supervision_machine::settle() {
     }
     port_.cancel({timer_key::kind::recheck, it->first});
     port_.cancel({timer_key::kind::stop, it->first});
+    port_.cancel({timer_key::kind::watchdog, it->first});
     port_.release(it->first, it->second.pid);
     it = runs_.erase(it);
   }
@@ -410,11 +426,17 @@ void supervision_machine::visit_plugins(const std::function<void(plugin_view&&)>
     v.exit_signals = p.exit_signals;
     v.isolation = &p.item.isolated();
     v.id = id;
+    v.signals_ready = p.item.policy.signals_ready();
+    v.required = p.item.policy.required;
+    v.health_failures = p.health_failures;
     if (p.current) {
       const auto& r = runs_.at(*p.current);
       v.current_state = r.state;
       v.pid = r.pid;
       v.since = r.started;
+      v.health = r.health;
+      if (r.ready_at) v.ready_after = *r.ready_at - r.started;
+      v.status_text = r.status_text;
     }
     if (p.state == plugin_state::backoff) v.next_restart = p.restart_due;
     f(std::move(v));

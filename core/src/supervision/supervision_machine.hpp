@@ -101,6 +101,11 @@ class supervision_machine {
   /// A process of some group was reaped: has a run left nothing behind?
   void on_group_change();
   void on_timer(timer_key key);
+  /// What run `id` says about its health (docs/health.md): `how` names what said it ready
+  /// ("notify", "notify_fd", "log"). Runs that ended are left alone.
+  void on_health(run_id id, health_event e, std::string_view how = {});
+  /// Its STATUS= text, shown by status.
+  void on_status_text(run_id id, std::string text);
 
   // ---- what it is in ------------------------------------------------------------------------
 
@@ -127,6 +132,19 @@ class supervision_machine {
     std::map<std::string, std::uint64_t> exit_signals;
     plugin_id id = 0;
     const plugin_isolation* isolation = nullptr;  ///< valid while the view is visited
+    /// Its current run's health (none without a current run), and how long the run took to
+    /// be ready.
+    std::optional<health_state> health;
+    std::optional<clock::duration> ready_after;
+    std::string status_text;  ///< its current run's latest STATUS=
+    bool signals_ready = false;
+    bool required = false;
+    /// Its runs stopped for their health, by reason ("watchdog").
+    std::map<std::string, std::uint64_t> health_failures;
+    /// Whether its current run runs and is ready.
+    bool ready() const {
+      return health == health_state::ready && current_state == run_state::running;
+    }
   };
   /// Every plugin, retired ones too, in the order they were added.
   std::vector<plugin_view> plugins() const;
@@ -156,6 +174,9 @@ class supervision_machine {
   using run_visits = std::array<std::array<std::uint64_t, run_event_count>, run_state_count>;
   const plugin_visits& plugin_cell_visits() const noexcept { return plugin_visits_; }
   const run_visits& run_cell_visits() const noexcept { return run_visits_; }
+  using health_visits =
+      std::array<std::array<std::uint64_t, health_event_count>, health_state_count>;
+  const health_visits& health_cell_visits() const noexcept { return health_visits_; }
 
  private:
   struct plugin {
@@ -173,6 +194,7 @@ class supervision_machine {
     std::string start_error;       // why its latest start failed
     std::map<int, std::uint64_t> exit_codes;
     std::map<std::string, std::uint64_t> exit_signals;
+    std::map<std::string, std::uint64_t> health_failures;
   };
   struct run {
     run_id id = 0;
@@ -187,6 +209,10 @@ class supervision_machine {
     clock::time_point stop_deadline;             // when SIGKILL follows the stop signal
     std::optional<clock::time_point> stop_sent;  // when its stop signal went to the group
     clock::duration recheck_after{};             // main exited, group and pipes live on: next look
+    health_state health = health_state::ready;   // starting when it says itself when it is ready
+    std::optional<clock::time_point> ready_at;
+    std::string status_text;
+    std::string_view unhealthy_for;  // why its health stopped it (a failure, as timed_out)
   };
   struct reload_tally {
     std::size_t started = 0, restarted = 0, stopped = 0, resumed = 0;
@@ -202,6 +228,8 @@ class supervision_machine {
   std::string act_by_hand(plugin& p, plugin_action a);
   std::string resume(plugin& p, plugin_action a, launch_item item);
   void act(run& r, run_action a, const run_input& in);
+  void on(run& r, health_event e, std::string_view how);
+  void act(run& r, health_action a, std::string_view how);
   template <typename E>
   std::string in_event(E&& handle);
 
@@ -237,6 +265,10 @@ class supervision_machine {
   void close_held_output(run& r);
   void recheck_later(run& r);
   void arm_stop(run& r, clock::duration grace);
+  void fail_health(run& r);
+  // Its health.
+  void mark_ready(run& r, std::string_view how);
+  void watchdog_missed(run& r);
   clock::duration stop_grace(const run& r) const;
 
   // Frees runs that left nothing behind; finishes the run when nothing is left.
@@ -260,6 +292,7 @@ class supervision_machine {
   reload_tally* tally_ = nullptr;                           // of the reload being applied
   plugin_visits plugin_visits_{};
   run_visits run_visits_{};
+  health_visits health_visits_{};
   std::vector<std::string> violations_;  // transitions that ended outside their cell
 };
 

@@ -59,7 +59,7 @@ using run_id = std::uint64_t;
 /// A plugin's restart timer, or one of a run's two timers (its run-time limit; its stop
 /// sequence: the stop timeout, then the kill grace).
 struct timer_key {
-  enum class kind { restart, limit, stop, recheck };
+  enum class kind { restart, limit, stop, recheck, watchdog };
   kind what;
   std::uint64_t owner;  ///< a plugin_id for restart, else a run_id
   auto operator<=>(const timer_key&) const = default;

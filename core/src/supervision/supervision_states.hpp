@@ -79,8 +79,27 @@ enum class run_event {
   stop_timer,    ///< its stop timeout or its kill grace passed
   recheck,       ///< look at its group and pipes again
   cap_grace,     ///< the stop grace was capped: a later SIGKILL comes sooner
+  unhealthy,     ///< its health failed for good (its watchdog): stopped, and that is a failure
 };
-inline constexpr std::size_t run_event_count = 9;
+inline constexpr std::size_t run_event_count = 10;
+
+/// How a run of a plugin is doing, as it says itself (docs/health.md). A run of a plugin that
+/// does not say when it is ready is `ready` as soon as it runs.
+enum class health_state {
+  starting,   ///< runs, and has not said it is ready yet
+  ready,      ///< said it is ready
+  unhealthy,  ///< was ready, and said it no longer is (STOPPING=1)
+};
+inline constexpr std::size_t health_state_count = 3;
+
+/// What a run says about itself, or what its silence means.
+enum class health_event {
+  ready,            ///< READY=1, a newline on its notify_fd, a line matching ready_when.log
+  stopping,         ///< STOPPING=1: it is on its way out
+  watchdog,         ///< WATCHDOG=1: alive
+  watchdog_missed,  ///< no WATCHDOG=1 for its watchdog time, or WATCHDOG=trigger
+};
+inline constexpr std::size_t health_event_count = 4;
 
 std::string_view to_string(run_phase p) noexcept;
 std::string_view to_string(phase_event e) noexcept;
@@ -88,6 +107,8 @@ std::string_view to_string(plugin_state s) noexcept;
 std::string_view to_string(plugin_event e) noexcept;
 std::string_view to_string(run_state s) noexcept;
 std::string_view to_string(run_event e) noexcept;
+std::string_view to_string(health_state s) noexcept;
+std::string_view to_string(health_event e) noexcept;
 
 /// Whether a plugin in `s` has a current run.
 constexpr bool has_run(plugin_state s) noexcept {

@@ -24,7 +24,11 @@ constexpr std::array<std::string_view, run_state_count> run_state_names{
     "lingering", "lingering_stopping", "lingering_killing"};
 constexpr std::array<std::string_view, run_event_count> run_event_names{
     "main_exit", "exit_held",  "exit_drained", "time_limit", "stop",
-    "kill",      "stop_timer", "recheck",      "cap_grace"};
+    "kill",      "stop_timer", "recheck",      "cap_grace",  "unhealthy"};
+constexpr std::array<std::string_view, health_state_count> health_state_names{"starting", "ready",
+                                                                              "unhealthy"};
+constexpr std::array<std::string_view, health_event_count> health_event_names{
+    "ready", "stopping", "watchdog", "watchdog_missed"};
 
 template <std::size_t N, typename E>
 std::string_view name_of(const std::array<std::string_view, N>& names, E e) noexcept {
@@ -76,11 +80,20 @@ std::string_view to_string(run_event e) noexcept {
   return name_of(run_event_names, e);
 }
 
+std::string_view to_string(health_state s) noexcept {
+  return name_of(health_state_names, s);
+}
+std::string_view to_string(health_event e) noexcept {
+  return name_of(health_event_names, e);
+}
+
 std::string markdown_tables() {
   return "**The run** (`run_phase`):\n\n" + markdown(phase_table, phase_names, phase_event_names) +
          "\n**A plugin** (`plugin_state`):\n\n" +
          markdown(plugin_table, plugin_state_names, plugin_event_names) +
-         "\n**A run** (`run_state`):\n\n" + markdown(run_table, run_state_names, run_event_names);
+         "\n**A run** (`run_state`):\n\n" + markdown(run_table, run_state_names, run_event_names) +
+         "\n**A run's health** (`health_state`):\n\n" +
+         markdown(health_table, health_state_names, health_event_names);
 }
 
 }  // namespace plughost::detail

@@ -74,6 +74,14 @@ enum class run_action : std::uint8_t {
   recheck_later,
   shorten,
   exit_then_stop,
+  fail_health,
+};
+enum class health_action : std::uint8_t {
+  nothing,
+  mark_ready,
+  mark_unhealthy,
+  feed_watchdog,
+  fail_run,
 };
 
 template <typename Action>
@@ -92,6 +100,7 @@ constexpr std::uint32_t to(States... s) {
 using phase_cell = transition<phase_action>;
 using plugin_cell = transition<plugin_action>;
 using run_cell = transition<run_action>;
+using health_cell = transition<health_action>;
 
 // clang-format off
 // ---- the whole run --------------------------------------------------------------------------
@@ -268,7 +277,7 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
 
 // ---- a run ----------------------------------------------------------------------------------
 // Columns: main_exit, exit_held, exit_drained, time_limit, stop, kill, stop_timer, recheck,
-// cap_grace. "Exit" is: drain its pipes, the `exited` record, its plugin hears run_ended. A run
+// cap_grace, unhealthy. "Exit" is: drain its pipes, the `exited` record, its plugin hears run_ended. A run
 // is released (gone) once its main process has exited and the plugin heard of it, its pipes are
 // closed and no process of it is left, whatever its state.
 inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_count> run_table{{
@@ -282,7 +291,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::impossible, 0, "(the stop stopped every run)"},
     {run_action::impossible, 0, "(no stop timer)"},
     {run_action::impossible, 0, "(main process runs)"},
-    {run_action::impossible, 0, "(the stop stopped every run)"}}},
+    {run_action::impossible, 0, "(the stop stopped every run)"},
+    {run_action::fail_health, to(run_state::stopping), "its health failed: stop signal → stopping (a failure)"}}},
   /* stopping */ {{
     {run_action::exit, to(run_state::lingering_stopping), "exit → lingering_stopping"},
     {run_action::exit_held, to(run_state::lingering_stopping), "exit now → lingering_stopping"},
@@ -292,7 +302,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::signal_kill, to(run_state::killing), "SIGKILL → killing"},
     {run_action::kill_late, to(run_state::killing), "SIGKILL → killing (kill grace)"},
     {run_action::impossible, 0, "(main process runs)"},
-    {run_action::shorten, 0, "SIGKILL sooner, never later"}}},
+    {run_action::shorten, 0, "SIGKILL sooner, never later"},
+    {run_action::nothing, 0, "— (being stopped)"}}},
   /* killing */ {{
     {run_action::exit, to(run_state::lingering_killing), "exit → lingering_killing"},
     {run_action::exit_held, to(run_state::lingering_killing), "exit now → lingering_killing"},
@@ -302,7 +313,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::nothing, 0, "— (not sent again)"},
     {run_action::close_held, 0, "close its pipes if still held"},
     {run_action::impossible, 0, "(main process runs)"},
-    {run_action::nothing, 0, "—"}}},
+    {run_action::nothing, 0, "—"},
+    {run_action::nothing, 0, "— (being killed)"}}},
   /* draining */ {{
     {run_action::impossible, 0, "(reaped already)"},
     {run_action::impossible, 0, "(reaped already)"},
@@ -314,7 +326,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::impossible, 0, "(the stop stopped every run)"},
     {run_action::impossible, 0, "(no stop timer)"},
     {run_action::impossible, 0, "(not armed yet)"},
-    {run_action::impossible, 0, "(the stop stopped every run)"}}},
+    {run_action::impossible, 0, "(the stop stopped every run)"},
+    {run_action::impossible, 0, "(its watchdog was cancelled)"}}},
   /* lingering */ {{
     {run_action::impossible, 0, "(reaped already)"},
     {run_action::impossible, 0, "(reaped already)"},
@@ -325,7 +338,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::impossible, 0, "(the stop stopped every run)"},
     {run_action::impossible, 0, "(no stop timer)"},
     {run_action::recheck_later, 0, "look again after twice as long (up to a minute)"},
-    {run_action::impossible, 0, "(the stop stopped every run)"}}},
+    {run_action::impossible, 0, "(the stop stopped every run)"},
+    {run_action::impossible, 0, "(its watchdog was cancelled)"}}},
   /* lingering_stopping */ {{
     {run_action::impossible, 0, "(reaped already)"},
     {run_action::impossible, 0, "(reaped already)"},
@@ -337,7 +351,8 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::kill_late, to(run_state::lingering_stopping, run_state::lingering_killing),
      "SIGKILL → lingering_killing"},
     {run_action::recheck_later, 0, "look again after twice as long"},
-    {run_action::shorten, 0, "SIGKILL sooner, never later"}}},
+    {run_action::shorten, 0, "SIGKILL sooner, never later"},
+    {run_action::impossible, 0, "(its watchdog was cancelled)"}}},
   /* lingering_killing */ {{
     {run_action::impossible, 0, "(reaped already)"},
     {run_action::impossible, 0, "(reaped already)"},
@@ -347,11 +362,34 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::nothing, 0, "— (not sent again)"},
     {run_action::close_held, 0, "close its pipes if still held"},
     {run_action::recheck_later, 0, "look again after twice as long"},
-    {run_action::nothing, 0, "—"}}},
+    {run_action::nothing, 0, "—"},
+    {run_action::impossible, 0, "(its watchdog was cancelled)"}}},
+}};
+
+// ---- a run's health -------------------------------------------------------------------------
+// Columns: ready, stopping, watchdog, watchdog_missed. What the run says changes its health;
+// only its watchdog's silence acts on the run (through its `unhealthy` event).
+inline constexpr std::array<std::array<health_cell, health_event_count>, health_state_count>
+    health_table{{
+  /* starting */ {{
+    {health_action::mark_ready, to(health_state::ready), "`ready` event → ready"},
+    {health_action::mark_unhealthy, to(health_state::unhealthy), "→ unhealthy"},
+    {health_action::feed_watchdog, 0, "its watchdog starts again"},
+    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
+  /* ready */ {{
+    {health_action::nothing, 0, "—"},
+    {health_action::mark_unhealthy, to(health_state::unhealthy), "→ unhealthy"},
+    {health_action::feed_watchdog, 0, "its watchdog starts again"},
+    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
+  /* unhealthy */ {{
+    {health_action::mark_ready, to(health_state::ready), "`ready` event → ready"},
+    {health_action::nothing, 0, "—"},
+    {health_action::feed_watchdog, 0, "its watchdog starts again"},
+    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
 }};
 // clang-format on
 
-/// The three tables in Markdown, as docs/architecture.md shows them.
+/// The four tables in Markdown, as docs/architecture.md shows them.
 std::string markdown_tables();
 
 }  // namespace plughost::detail

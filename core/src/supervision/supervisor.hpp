@@ -53,6 +53,8 @@ struct supervisor_options {
   std::string cgroups = "auto";
   /// Where each run's credentials folder is made (docs/isolation.md); empty: none can be.
   std::filesystem::path credentials;
+  /// READY=1 also waits until every plugin marked `required` is ready (docs/health.md).
+  bool ready_requires_plugins = false;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:

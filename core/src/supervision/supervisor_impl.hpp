@@ -59,6 +59,11 @@ struct run_io {
   bool exit_held = false;
   int exit_waits = 0;
   bool exit_was_held = false;  // and was delivered once read: what comes since is the group's
+  // How it says it is ready (supervisor_health.cpp): its NOTIFY_SOCKET, the read end of its
+  // notify_fd pipe.
+  std::unique_ptr<asio::posix::stream_descriptor> notify;
+  std::unique_ptr<asio::posix::stream_descriptor> notify_pipe;
+  bool told_foreign_sender = false;  // a message from outside the run was refused (said once)
 };
 
 class supervisor::impl : private supervision_port {
@@ -159,6 +164,23 @@ class supervisor::impl : private supervision_port {
                              std::exception_ptr failed);
   void end_planning();
 
+  // ---- readiness and liveness (supervisor_health.cpp) ----------------------------------------
+
+  // The run's NOTIFY_SOCKET and notify_fd pipe (`notify_write`: the pipe's write end, closed by
+  // the caller once the child has it); an error text when they cannot be made.
+  std::string prepare_health(run_id id, const launch_item& item, child_plan& plan,
+                             std::vector<std::string>& environment, run_io& io, int& notify_write);
+  // Once the run started: waits for what it says (and watches its output for ready_when.log).
+  void watch_health(run_id id, run_io& io, const launch_item& item);
+  using descriptor_of = std::unique_ptr<asio::posix::stream_descriptor> run_io::*;
+  void when_readable(run_id id, descriptor_of which, void (impl::*then)(run_id));
+  void on_notify(run_id id);
+  void on_notify_fd(run_id id);
+  // Whether `sender` is a process of the run (its group, or its cgroup).
+  bool from_run(const run_io& io, pid_t sender) const;
+  // A run became ready: plughost's own READY=1 may have waited for it.
+  void became_ready(run_id id, std::string_view how);
+
   // ---- status (supervisor_status.cpp) --------------------------------------------------------
 
   void publish();
@@ -209,6 +231,7 @@ class supervisor::impl : private supervision_port {
   std::optional<asio::posix::stream_descriptor> exit_with_;
   std::optional<asio::steady_timer> watchdog_timer_;
   bool told_stopping_ = false;
+  bool ready_waits_ = false;  // plughost's READY=1 waits for required plugins
   std::map<run_id, run_io> runs_;
   std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
   // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.

@@ -1,5 +1,6 @@
 // The port the supervision machine acts through, on the loop: spawning a run with its pipes,
 // signalling and looking at its process group, its output, timers, records, the end.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -29,7 +30,14 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
   if (auto error = prepare_isolation(id, item, plan, environment, prepared); !error.empty()) {
     return error;
   }
+  int notify_write = -1;  // the notify_fd pipe's write end: the child's once it runs
+  if (auto error = prepare_health(id, item, plan, environment, prepared, notify_write);
+      !error.empty()) {
+    undo_isolation(id, plan, prepared);
+    return fmt::format("cannot start {}: {}", item.argv[0], error);
+  }
   auto result = spawn_plugin(item.argv, environment, context_, &plan);
+  if (notify_write >= 0) ::close(notify_write);
   if (auto* error = std::get_if<std::string>(&result)) {
     if (context_.registered > 0) guardian_.forget(context_.registered);  // its exec failed
     undo_isolation(id, plan, prepared);
@@ -50,6 +58,7 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
                                          stream::err, out_, on_closed, &totals[1]);
   io.out->start();  // only waits: the first lines come after the machine's "started"
   io.err->start();
+  watch_health(id, io, item);
   if (!sigchld_) watch_main_process(id, io);
   return p.pid;
 }

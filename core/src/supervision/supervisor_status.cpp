@@ -78,6 +78,11 @@ void supervisor::impl::publish() {
     p.by_hand = published_by_hand(v.by_hand);
     p.exit_codes = std::move(v.exit_codes);
     p.exit_signals = std::move(v.exit_signals);
+    p.ready = v.ready();
+    p.required = v.required;
+    if (v.ready_after) p.ready_after = *v.ready_after;
+    p.status_text = std::move(v.status_text);
+    p.health_failures = std::move(v.health_failures);
     if (const auto it = totals_.find(v.name); it != totals_.end()) {
       p.out = {it->second[0].lines, it->second[0].bytes};
       p.err = {it->second[1].lines, it->second[1].bytes};

@@ -1,18 +1,34 @@
 // What the supervisor tells systemd (options.notifier): READY=1 once every plugin has started
 // and after a reload, RELOADING=1 before it, STOPPING=1, and WATCHDOG=1 from the loop.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <time.h>
 
+#include "plughost/sink_helpers.hpp"
 #include "supervision/supervisor_impl.hpp"
 
 namespace plughost::detail {
 
-// Every plugin has started or failed to; after a reload, the reload was applied.
+// Every plugin has started or failed to; after a reload, the reload was applied. With
+// ready_requires_plugins, also every plugin marked `required` is ready (docs/health.md): until
+// then STATUS= names them, and each run that becomes ready asks again.
 void supervisor::impl::tell_systemd_ready() {
   if (!notifier() || stop_requested_) return;
   std::size_t running = 0;
+  std::vector<std::string> waiting;
   const auto plugins = machine_.plugins();
-  for (const auto& p : plugins) running += p.state == plugin_state::running ? 1 : 0;
+  for (const auto& p : plugins) {
+    running += p.state == plugin_state::running ? 1 : 0;
+    if (options_.ready_requires_plugins && p.required && !p.ready()) {
+      waiting.push_back(visible_name(p.name));
+    }
+  }
+  ready_waits_ = !waiting.empty();
+  if (ready_waits_) {
+    notifier()->notify(fmt::format("STATUS=waiting for required plugins to be ready: {}",
+                                   fmt::join(waiting, ", ")));
+    return;
+  }
   notifier()->notify(
       fmt::format("READY=1\nSTATUS={} of {} plugins running", running, plugins.size()));
 }

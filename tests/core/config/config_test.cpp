@@ -330,10 +330,11 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
       name("q.yaml") +
           ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
           "stop_signal, restart, interval, restart_delay, restart_delay_max, restart_reset_after, "
-          "max_restarts, timeout, enabled, sinks, runners, plugins, module_locations, "
-          "enabled_runners, allow_insecure_permissions, control_socket, metrics_address, "
-          "allow_missing_locations, wait_for_locations, environment, housekeeping_cpus, "
-          "cgroups, memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, nice, "
+          "max_restarts, timeout, enabled, notify, notify_fd, watchdog, required, sinks, "
+          "runners, plugins, module_locations, enabled_runners, allow_insecure_permissions, "
+          "control_socket, metrics_address, allow_missing_locations, wait_for_locations, "
+          "environment, housekeeping_cpus, cgroups, ready_when, ready_requires_plugins, "
+          "memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, nice, "
           "oom_score_adj, limits, gpu, env, env_remove, working_dir, args, user, group, "
           "credentials, redact)");
 }

@@ -320,8 +320,9 @@ TEST_F(isolation_settings, housekeeping_is_the_housekeeping_cpus_plughost_may_us
             at(3, 12) +
                 "unknown key 'housekeeping_cpus' in plughost.plugins.p.py (expected one "
                 "of: stop_timeout, stop_signal, restart, interval, restart_delay, "
-                "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, "
-                "sinks, memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, "
+                "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, notify, "
+                "notify_fd, watchdog, required, "
+                "sinks, ready_when, memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, "
                 "nice, oom_score_adj, limits, gpu, env, env_remove, working_dir, args, "
                 "user, group, credentials, redact)");
 }

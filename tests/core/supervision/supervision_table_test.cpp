@@ -192,6 +192,8 @@ class run_cells : public machine_harness {
     auto policy = restarting(s == rs::lingering ? restart_mode::never : restart_mode::always);
     policy.timeout = 10s;
     policy.stop_timeout = 20s;
+    policy.notify = true;
+    policy.watchdog = 1h;  // the unhealthy column sends WATCHDOG=trigger instead
     start({item("p.sh", policy), item("other.sh", policy)});
     run_ = current("p.sh");
     switch (s) {
@@ -254,6 +256,9 @@ class run_cells : public machine_harness {
         machine.stop("shutdown");
         machine.cap_stop_grace(1s, "parent exited");
         break;
+      case re::unhealthy:  // WATCHDOG=trigger: as if its watchdog had heard nothing
+        machine.on_health(run_, health_event::watchdog_missed);
+        break;
     }
   }
 
@@ -268,26 +273,28 @@ class run_cells : public machine_harness {
 };
 
 using expected_run_row = std::array<std::optional<rs>, run_event_count>;
-// main_exit, exit_held, exit_drained, time_limit, stop, kill, stop_timer, recheck, cap_grace.
+// main_exit, exit_held, exit_drained, time_limit, stop, kill, stop_timer, recheck, cap_grace,
+// unhealthy.
 // The stop and kill columns go through machine.stop(), which stops every run first.
 const std::map<rs, expected_run_row> expected_run{
     {rs::running, expected_run_row{rs::lingering_stopping, rs::draining, no, rs::stopping,
-                                   rs::stopping, no, no, no, no}},
+                                   rs::stopping, no, no, no, no, rs::stopping}},
     {rs::stopping,
      expected_run_row{rs::lingering_stopping, rs::lingering_stopping, no, rs::stopping,
-                      rs::stopping, rs::killing, rs::killing, no, rs::stopping}},
-    {rs::killing, expected_run_row{rs::lingering_killing, rs::lingering_killing, no, rs::killing,
-                                   rs::killing, rs::killing, rs::killing, no, rs::killing}},
-    {rs::draining,
-     expected_run_row{no, no, rs::lingering_stopping, no, rs::lingering_stopping, no, no, no, no}},
+                      rs::stopping, rs::killing, rs::killing, no, rs::stopping, rs::stopping}},
+    {rs::killing,
+     expected_run_row{rs::lingering_killing, rs::lingering_killing, no, rs::killing, rs::killing,
+                      rs::killing, rs::killing, no, rs::killing, rs::killing}},
+    {rs::draining, expected_run_row{no, no, rs::lingering_stopping, no, rs::lingering_stopping, no,
+                                    no, no, no, no}},
     {rs::lingering,
-     expected_run_row{no, no, no, no, rs::lingering_stopping, no, no, rs::lingering, no}},
+     expected_run_row{no, no, no, no, rs::lingering_stopping, no, no, rs::lingering, no, no}},
     {rs::lingering_stopping,
      expected_run_row{no, no, no, no, rs::lingering_stopping, rs::lingering_killing,
-                      rs::lingering_killing, rs::lingering_stopping, rs::lingering_stopping}},
+                      rs::lingering_killing, rs::lingering_stopping, rs::lingering_stopping, no}},
     {rs::lingering_killing,
      expected_run_row{no, no, no, no, rs::lingering_killing, rs::lingering_killing,
-                      rs::lingering_killing, rs::lingering_killing, rs::lingering_killing}},
+                      rs::lingering_killing, rs::lingering_killing, rs::lingering_killing, no}},
 };
 
 TEST(supervision_table, every_run_cell_is_walked_and_the_impossible_ones_are_unreachable) {
@@ -309,7 +316,7 @@ TEST(supervision_table, every_run_cell_is_walked_and_the_impossible_ones_are_unr
       ++walked;
     }
   }
-  EXPECT_EQ(walked, 32u);
+  EXPECT_EQ(walked, 35u);
 }
 
 // ---- the docs -------------------------------------------------------------------------------

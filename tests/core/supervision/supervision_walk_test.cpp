@@ -25,7 +25,7 @@ class walker : public machine_harness {
 
   // One random event; returns what it was, for the failure message.
   std::string step() {
-    switch (pick(16)) {
+    switch (pick(17)) {
       case 0:
       case 1:
         return exit_some();
@@ -53,6 +53,8 @@ class walker : public machine_harness {
         return pick(10) == 0 ? cap() : advance();
       case 14:
         return output_closes_some();
+      case 15:
+        return health_some();
       default:
         return kills_take();
     }
@@ -102,7 +104,20 @@ class walker : public machine_harness {
     policy.max_restarts = 3;
     if (pick(3) == 0) policy.timeout = std::chrono::seconds(1 + pick(5));
     policy.stop_timeout = std::chrono::seconds(1 + pick(3));
+    if (pick(2) == 0) {  // says when it is ready; maybe with a watchdog
+      policy.notify = true;
+      if (pick(2) == 0) policy.watchdog = std::chrono::seconds(1 + pick(6));
+    }
     return item(name, policy, "v" + std::to_string(pick(3)));
+  }
+
+  // A run whose main process runs says something about its health (WATCHDOG=trigger too).
+  std::string health_some() {
+    const auto id = any_of(mains());
+    if (!id) return advance();
+    const auto e = static_cast<health_event>(pick(health_event_count));
+    machine.on_health(*id, e, "notify");
+    return fmt::format("run {} says {}", *id, to_string(e));
   }
 
   // Runs whose main process the world still runs.
@@ -317,9 +332,9 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
     }
     ASSERT_TRUE(runs.count(key.owner)) << "a timer of a released run\n" << trail_;
     const auto s = runs.at(key.owner);
-    if (key.what == timer_key::kind::limit) {
+    if (key.what == timer_key::kind::limit || key.what == timer_key::kind::watchdog) {
       ASSERT_TRUE(s == run_state::running || s == run_state::stopping || s == run_state::killing)
-          << "a time limit in " << to_string(s) << "\n"
+          << "a time limit or watchdog in " << to_string(s) << "\n"
           << trail_;
     } else if (key.what == timer_key::kind::recheck) {
       ASSERT_TRUE(main_ended(s)) << "a recheck in " << to_string(s) << "\n" << trail_;
@@ -345,6 +360,7 @@ int seeds() {
 TEST(supervision_walk, invariants_hold_over_random_event_sequences_that_reach_every_cell) {
   supervision_machine::plugin_visits plugin_visits{};
   supervision_machine::run_visits run_visits{};
+  supervision_machine::health_visits health_visits{};
   std::uint64_t steps = 0;
   for (int seed = 1; seed <= seeds(); ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -359,6 +375,11 @@ TEST(supervision_walk, invariants_hold_over_random_event_sequences_that_reach_ev
     for (std::size_t s = 0; s < run_state_count; ++s) {
       for (std::size_t e = 0; e < run_event_count; ++e) {
         run_visits[s][e] += w.machine.run_cell_visits()[s][e];
+      }
+    }
+    for (std::size_t s = 0; s < health_state_count; ++s) {
+      for (std::size_t e = 0; e < health_event_count; ++e) {
+        health_visits[s][e] += w.machine.health_cell_visits()[s][e];
       }
     }
   }
@@ -379,6 +400,14 @@ TEST(supervision_walk, invariants_hold_over_random_event_sequences_that_reach_ev
       if (run_table[s][e].act != run_action::impossible && run_visits[s][e] == 0) {
         missed.push_back(fmt::format("run {} × {}", to_string(static_cast<run_state>(s)),
                                      to_string(static_cast<run_event>(e))));
+      }
+    }
+  }
+  for (std::size_t s = 0; s < health_state_count; ++s) {  // each of its cells can happen
+    for (std::size_t e = 0; e < health_event_count; ++e) {
+      if (health_visits[s][e] == 0) {
+        missed.push_back(fmt::format("health {} × {}", to_string(static_cast<health_state>(s)),
+                                     to_string(static_cast<health_event>(e))));
       }
     }
   }

@@ -105,6 +105,11 @@ class Kubernetes(Workdir):
         probe = plughost["livenessProbe"]["httpGet"]
         self.assertEqual(probe["path"], "/healthz")
         self.assertIn(probe["port"], ports)
+        # A startup or readiness probe on /readyz (docs/health.md), never both on a sidecar.
+        readyz = [k for k in ("startupProbe", "readinessProbe") if k in plughost]
+        self.assertEqual(len(readyz), 1, readyz)
+        self.assertEqual(plughost[readyz[0]]["httpGet"]["path"], "/readyz")
+        self.assertIn(plughost[readyz[0]]["httpGet"]["port"], ports)
         annotations = template["metadata"]["annotations"]
         self.assertEqual(annotations["prometheus.io/scrape"], "true")
         self.assertEqual(int(annotations["prometheus.io/port"]), ports["metrics"])
