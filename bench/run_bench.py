@@ -402,6 +402,46 @@ class bench:
             host.send_signal(signal.SIGTERM)
             host.wait(timeout=60)
 
+    def probes(self, n=1000, seconds=10):
+        """docs/health.md: n sleeping plugins, each with an exec liveness probe every second
+        (`true`): plughost's own CPU (its children's not counted) over `seconds` once all run,
+        and its resident memory."""
+        folder = self.tmp / "probes"
+        folder.mkdir(exist_ok=True)
+        for i in range(n):
+            (folder / f"p{i:04}.sh").write_text("exec sleep 1000\n")
+        settings = self.tmp / "probes.yaml"
+        settings.write_text("plughost:\n  liveness: {exec: [true], period: 1s}\n")
+        records = self.tmp / "probes.jsonl"
+        host = subprocess.Popen([self.plughost, "run", "--location", str(folder), "--settings",
+                                 str(settings), "--sink", f"jsonl:{records}"],
+                                env=self.env, stderr=subprocess.DEVNULL)
+        try:
+            def started():
+                return records.exists() and count_lines(records, b'"event":"started"') >= n
+
+            def all_threads_cpu():  # every thread of plughost's, not its children
+                total = 0
+                for task in Path(f"/proc/{host.pid}/task").iterdir():
+                    total += int((task / "schedstat").read_text().split()[0])
+                return total / 1e9
+            deadline = time.time() + 60
+            while time.time() < deadline and not started():
+                time.sleep(0.1)
+            time.sleep(2)  # the first round of probes
+            first = all_threads_cpu()
+            t0 = time.time()
+            time.sleep(seconds)
+            share = (all_threads_cpu() - first) / (time.time() - t0)
+            rss = int(proc_status(host.pid)["VmRSS"].split()[0]) / 1024
+            failed = count_lines(records, b'"result":"failed"')
+            self.add(f"{n} plugins, an exec probe each every 1 s: plughost's CPU, RSS",
+                     f"{share:.1%} of a core, {rss:.1f} MiB ({failed} failed)", "—", "—",
+                     "< 5 %, < 32 MiB", share < 0.05 and rss < 32 and failed == 0)
+        finally:
+            host.send_signal(signal.SIGTERM)
+            host.wait(timeout=120)
+
     def readiness(self):
         """docs/health.md: from a plugin's READY=1 datagram to /readyz answering 200 (polled every
         2 ms), and from the last WATCHDOG=1 of a plugin that falls silent (watchdog: 1s) to its
@@ -581,6 +621,8 @@ def main():
         b.cpu_limit()
         print("readiness and the watchdog…", file=sys.stderr)
         b.readiness()
+        print("probes…", file=sys.stderr)
+        b.probes()
         print("hot path…", file=sys.stderr)
         micro = b.micro_bench()
         plotted = b.plot(results)

@@ -3,6 +3,7 @@
 // refused from a stranger), a newline on notify_fd, a line matching ready_when.log, a watchdog
 // that stops and restarts a plugin that falls silent, and /readyz waiting for required plugins.
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -189,7 +190,9 @@ TEST_F(health, a_message_from_a_process_outside_the_run_is_refused) {
   ASSERT_TRUE(eventually([&] { return read_file(address_file).size() > 1; }));
   auto address = read_file(address_file);
   address.pop_back();  // its newline
-  ASSERT_EQ(address.rfind("@plughost/", 0), 0u) << address;
+  // A name the kernel chose (autobind): "@" and five hex digits, which nobody can take first.
+  ASSERT_EQ(address.size(), 6u) << address;
+  ASSERT_EQ(address.find_first_not_of("0123456789abcdef", 1), std::string::npos) << address;
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
@@ -206,6 +209,42 @@ TEST_F(health, a_message_from_a_process_outside_the_run_is_refused) {
   })) << read_file(dir.path() / "bg.err");
   EXPECT_EQ(state_of("all_quiet.sh"), "starting");
   EXPECT_TRUE(events_named("all_quiet.sh", "ready").empty());
+  stop_host(*host);
+}
+
+// A process of another plugin cannot pass for one of the run's: it cannot join the run's
+// process group (each plugin is a session of its own), and from its own group it is refused.
+TEST_F(health, another_plugin_cannot_join_the_runs_group_to_say_it_is_ready) {
+  const auto address_file = dir.path() / "address";
+  plugin("all_victim.sh", "echo \"$$ $NOTIFY_SOCKET\" > " + address_file.string() + ".tmp\nmv " +
+                              address_file.string() + ".tmp " + address_file.string() +
+                              "\nexec sleep 300\n");
+  plugin("all_evil.py",
+         "import os, socket, time\n"
+         "while not os.path.exists('" +
+             address_file.string() +
+             "'): time.sleep(0.02)\n"
+             "group, address = open('" +
+             address_file.string() +
+             "').read().split()\n"
+             "try:\n"
+             "    os.setpgid(0, int(group))\n"
+             "    print('joined', flush=True)\n"
+             "except OSError as e:\n"
+             "    print('refused', e.errno, flush=True)\n"
+             "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+             "s.sendto(b'READY=1', '\\0' + address[1:])\n"
+             "time.sleep(300)\n");
+  auto host =
+      start_host("plughost:\n  cgroups: off\n  plugins:\n    all_victim.sh:\n      notify: true\n");
+  ASSERT_TRUE(eventually([&] { return !lines_of("all_evil.py", "stdout").empty(); }))
+      << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(lines_of("all_evil.py", "stdout")[0], "refused 1") << "EPERM: another session";
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "bg.err").find("which is not one of its processes") !=
+           std::string::npos;
+  })) << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(state_of("all_victim.sh"), "starting");
   stop_host(*host);
 }
 
@@ -255,6 +294,91 @@ TEST_F(health, a_plugin_that_stops_pinging_its_watchdog_is_stopped_and_restarted
   stop_host(*host);
 }
 
+// A Python plugin that listens on 127.0.0.1:`port` after `delay` seconds and does `then` with
+// each connection it accepts (`held.append(c)`: keeps it, never answering).
+std::string python_server(int port, double delay, const std::string& then) {
+  return fmt::format(
+      "import socket, time\n"
+      "time.sleep({})\n"
+      "s = socket.socket()\n"
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+      "s.bind(('127.0.0.1', {}))\n"
+      "s.listen(16)\n"
+      "held = []\n"
+      "while True:\n"
+      "    c, _ = s.accept()\n"
+      "    {}\n",
+      delay, port, then);
+}
+
+// A server that accepts and never answers: its HTTP liveness probe fails by its timeout, and
+// after failure_threshold of them (initial_delay + (failure_threshold - 1) × period + timeout,
+// Kubernetes' period × failure_threshold + timeout with initial_delay = period) it is stopped as
+// a failure and restarted.
+TEST_F(health, an_http_liveness_probe_that_gets_no_answer_restarts_the_plugin) {
+  const int port = free_port(SOCK_STREAM);
+  plugin("all_mute.py", python_server(port, 0, "held.append(c)"));
+  auto host = start_host(fmt::format(
+      "plughost:\n  plugins:\n    all_mute.py:\n      restart: on-failure\n"
+      "      restart_delay: 0.2s\n      liveness: {{http: 'http://127.0.0.1:{}/health', "
+      "initial_delay: 0.5s, period: 0.5s, timeout: 0.3s, failure_threshold: 2}}\n",
+      port));
+  ASSERT_TRUE(eventually([&] { return events_named("all_mute.py", "started").size() >= 2; }, 20s))
+      << read_file(dir.path() / "bg.err");
+  const auto started = parse_timestamp(events_named("all_mute.py", "started")[0]["ts"]);
+  const auto stopping = events_named("all_mute.py", "stopping");
+  ASSERT_GE(stopping.size(), 1u);
+  EXPECT_EQ(stopping[0]["reason"], "liveness probe");
+  const double after = parse_timestamp(stopping[0]["ts"]) - started;
+  EXPECT_GT(after, 1.3 * 0.9);
+  EXPECT_LT(after, 1.3 * 1.5) << "only against a stop at another moment: make bench measures it";
+  const auto failed = events_named("all_mute.py", "probe");
+  ASSERT_GE(failed.size(), 1u);
+  EXPECT_EQ(failed[0]["probe"], "liveness");
+  EXPECT_EQ(failed[0]["result"], "failed");
+  EXPECT_EQ(failed[0]["message"], "no answer within 0.3s");
+  const auto p = plugin_status("all_mute.py");
+  EXPECT_GE(p["health_failures"].value("liveness", 0), 1);
+  stop_host(*host);
+}
+
+// An exec probe that ignores SIGTERM and leaves a child: at its timeout its whole group gets
+// SIGKILL, and its failure is the liveness probe's.
+TEST_F(health, an_exec_probe_is_killed_with_its_group_at_its_timeout) {
+  const auto child = dir.path() / "probe_child";
+  plugin("all_fine.sh", "exec sleep 300\n");
+  plugin("all_other.sh", "exec sleep 300\n");  // plughost runs on once all_fine.sh failed
+  auto host = start_host(
+      "plughost:\n  plugins:\n    all_fine.sh:\n      liveness: {exec: [bash, -c, 'trap \"\" "
+      "TERM; sleep 300 & echo $! > " +
+      child.string() + "; wait'], timeout: 0.5s, failure_threshold: 1}\n");
+  ASSERT_TRUE(eventually([&] { return !events_named("all_fine.sh", "probe").empty(); }, 20s))
+      << read_file(dir.path() / "bg.err");
+  const auto failed = events_named("all_fine.sh", "probe");
+  EXPECT_EQ(failed[0]["message"], "no end within 0.5s");
+  const pid_t sleeper = std::stoi(read_file(child));
+  EXPECT_TRUE(eventually([&] { return ::kill(sleeper, 0) != 0; }, 10s))
+      << "the probe's child outlived its timeout";
+  ASSERT_TRUE(eventually([&] { return state_of("all_fine.sh") == "failed"; }));
+  EXPECT_EQ(events_named("all_fine.sh", "stopping")[0]["reason"], "liveness probe");
+  stop_host(*host);
+}
+
+// A TCP readiness probe: starting until the plugin listens, then ready.
+TEST_F(health, a_tcp_readiness_probe_says_ready_once_the_plugin_listens) {
+  const int port = free_port(SOCK_STREAM);
+  plugin("all_late.py", python_server(port, 0.5, "c.close()"));
+  auto host =
+      start_host(fmt::format("plughost:\n  plugins:\n    all_late.py:\n      readiness: "
+                             "{{tcp: '127.0.0.1:{}', period: 0.2s}}\n",
+                             port));
+  ASSERT_TRUE(eventually([&] { return state_of("all_late.py") == "starting"; }));
+  ASSERT_TRUE(eventually([&] { return state_of("all_late.py") == "ready"; }, 10s))
+      << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(events_named("all_late.py", "ready")[0]["how"], "readiness probe");
+  stop_host(*host);
+}
+
 TEST_F(health, readiness_settings_that_cannot_work_are_refused_at_their_line) {
   plugin("all_a.sh", "exit 0\n");
   const auto refused = [&](const std::string& entry) {
@@ -270,7 +394,23 @@ TEST_F(health, readiness_settings_that_cannot_work_are_refused_at_their_line) {
                         bad));
   EXPECT_EQ(refused("      notify_fd: 2\n"),
             fmt::format("plughost: error: {}:4:18: plughost.plugins.all_a.sh: notify_fd must be 3 "
-                        "or more (0, 1 and 2 are the plugin's stdin, stdout and stderr), got 2\n",
+                        "or more, or 0 for none (1 and 2 are the plugin's stdout and stderr), got "
+                        "2\n",
+                        bad));
+  EXPECT_EQ(refused("      notify: true\n      watchdog: 10ms\n"),
+            fmt::format("plughost: error: {}:5:17: plughost.plugins.all_a.sh: watchdog must be at "
+                        "least 100ms (0: none): a shorter one stops a plugin before it can "
+                        "answer\n",
+                        bad));
+  EXPECT_EQ(refused("      notify_fd: 20\n      limits: {nofile: 20}\n"),
+            fmt::format("plughost: error: {}:4:18: plughost.plugins.all_a.sh: notify_fd 20 is not "
+                        "below its limits.nofile (20): the plugin could not have it open\n",
+                        bad));
+  EXPECT_EQ(refused("      ready_when: {log: '(a+)+\\1'}\n"),
+            fmt::format("plughost: error: {}:4:25: plughost.plugins.all_a.sh.ready_when.log is "
+                        "not a valid regular expression (POSIX extended, as grep -E): "
+                        "backreferences (\\1 to \\9) are not allowed: their matching time has "
+                        "no bound\n",
                         bad));
   EXPECT_EQ(refused("      ready_when: {log: 'a(b'}\n"),
             fmt::format("plughost: error: {}:4:25: plughost.plugins.all_a.sh.ready_when.log is "

@@ -101,6 +101,10 @@ bool create_as_nobody(const fs::path& file, mode_t mode);
 /// Every line of a JSON Lines file, parsed.
 std::vector<json> read_jsonl(const fs::path& p);
 
+/// A port of 127.0.0.1 free for `type` (SOCK_STREAM, SOCK_DGRAM) a moment ago: the kernel picked
+/// it, and it is released for a server of the test's to take.
+int free_port(int type);
+
 /// Polls (every 20 ms, up to `timeout`) until `predicate` holds; returns whether it did.
 /// Only for waiting on another process; never used to assert timing.
 bool eventually(const std::function<bool()>& predicate,

@@ -12,6 +12,7 @@ namespace plughost::events {
 inline constexpr std::string_view started = "started";
 inline constexpr std::string_view ready = "ready";
 inline constexpr std::string_view watchdog = "watchdog";
+inline constexpr std::string_view probe = "probe";
 inline constexpr std::string_view timed_out = "timed_out";
 inline constexpr std::string_view stopping = "stopping";
 inline constexpr std::string_view killed = "killed";
@@ -35,11 +36,15 @@ struct event_kind {
 };
 
 /// Every event, in the order a plugin's can come, then those about sinks.
-inline constexpr std::array<event_kind, 14> catalogue{{
+inline constexpr std::array<event_kind, 15> catalogue{{
     {started, {"argv"}, "a run began"},
     {ready,
      {"after", "how"},
      "the run said it is ready (how: notify, notify_fd or log), `after` seconds after it began"},
+    {probe,
+     {"probe", "result", "message"},
+     "a probe's outcome changed (probe: startup, readiness or liveness; result: passed or "
+     "failed, with why)"},
     {watchdog, {"watchdog"}, "the run sent no WATCHDOG=1 for its watchdog time: it is stopped"},
     {timed_out, {"timeout"}, "the run reached its timeout"},
     {stopping, {"signal", "reason"}, "plughost sent its stop signal to the run's process group"},

@@ -151,7 +151,7 @@ struct plugin_status {
   /// How long its current run took to be ready; none until it is.
   std::optional<std::chrono::nanoseconds> ready_after;
   std::string status_text;  ///< its current run's latest STATUS= (sd_notify)
-  /// Its runs stopped for their health, by reason ("watchdog").
+  /// Its runs stopped for their health, by reason ("watchdog", "liveness", "startup").
   std::map<std::string, std::uint64_t> health_failures;
 };
 

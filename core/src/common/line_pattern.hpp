@@ -1,6 +1,8 @@
 // A POSIX extended regular expression (as grep -E) that lines are matched against: glibc's
-// regexec, whose memory and time do not grow with recursion on long lines as std::regex's do
-// (a plugin's line may be 64 KiB).
+// regexec, whose memory does not grow with recursion on long lines as std::regex's does. Its
+// time grows with the length of a line (quadratically for `a.*b.*c`, worse with the
+// backreferences POSIX allows): a line is matched on its first max_matched bytes, and a
+// pattern with a backreference is refused, so that matching cannot hold up the event loop.
 #pragma once
 
 #include <regex.h>
@@ -13,6 +15,8 @@ namespace plughost::detail {
 
 class line_pattern {
  public:
+  static constexpr std::size_t max_matched = 1024;
+
   /// Compiles `pattern`; error() says why when it cannot.
   explicit line_pattern(const std::string& pattern);
   ~line_pattern();
@@ -21,7 +25,8 @@ class line_pattern {
 
   bool valid() const noexcept { return valid_; }
   const std::string& error() const noexcept { return error_; }
-  /// Whether `line` has a match (false for an invalid pattern).
+  /// Whether `line` has a match in its first max_matched bytes (NULs included), without a
+  /// final CR (false for an invalid pattern).
   bool matches(std::string_view line) const;
 
  private:

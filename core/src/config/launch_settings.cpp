@@ -127,6 +127,7 @@ launch_settings resolve_settings(const launch_options& options, const environmen
 
   resolve_all_sinks(options, config, modules, out);
   resolve_isolation(config, out);
+  check_notify_fd_limits(config, out);
 
   // What plugins see: the JSON text they were handed, unchanged; else the user's whole
   // document, with the locations (and extra_config) in effect.

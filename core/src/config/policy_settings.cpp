@@ -2,6 +2,7 @@
 // defaults.yaml, the one source of every default), and plughost.plugins.<name> for one plugin
 // (its policy and the sinks its records go to).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <functional>
@@ -86,7 +87,10 @@ const std::vector<std::string> core_structured_keys = {"sinks",
                                                        "housekeeping_cpus",
                                                        "cgroups",
                                                        "ready_when",
-                                                       "ready_requires_plugins"};
+                                                       "ready_requires_plugins",
+                                                       "startup",
+                                                       "readiness",
+                                                       "liveness"};
 
 // The keys valid under `plughost:`, and under plughost.plugins.NAME, besides the policy's.
 std::vector<std::string> with_isolation_keys(std::vector<std::string> keys) {
@@ -166,13 +170,18 @@ void check_health(const plugin_policy& p, const std::string& what,
     where.doc->fail_at_value(where.where, fmt::format("{}: {}", what, message));
   };
   if (p.notify_fd > 0 && p.notify_fd < 3) {
-    fail("notify_fd", fmt::format("notify_fd must be 3 or more (0, 1 and 2 are the plugin's "
-                                  "stdin, stdout and stderr), got {}",
+    fail("notify_fd", fmt::format("notify_fd must be 3 or more, or 0 for none (1 and 2 are the "
+                                  "plugin's stdout and stderr), got {}",
                                   p.notify_fd));
   }
   if (p.notify_fd > max_notify_fd) {
     fail("notify_fd",
          fmt::format("notify_fd must be at most {}, got {}", max_notify_fd, p.notify_fd));
+  }
+  if (p.watchdog.count() > 0 && p.watchdog < std::chrono::milliseconds(100)) {
+    fail("watchdog",
+         "watchdog must be at least 100ms (0: none): a shorter one stops a plugin "
+         "before it can answer");
   }
   if (p.watchdog.count() > 0 && !p.notify) {
     fail("watchdog",
@@ -201,6 +210,7 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
                                      /*fill_defaults=*/false),
                    policy);
       read_ready_when(*section, *doc, json::json_pointer("/plughost"), "plughost", policy);
+      read_probes(*section, *doc, json::json_pointer("/plughost"), "plughost", policy);
     }
   }
   if (options.stop_timeout) {
@@ -213,6 +223,32 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
   }
   check_health(policy, "plughost", [&](const char* key) { return pick(config, key); });
   return policy;
+}
+
+void check_notify_fd_limits(const configuration& config, const launch_settings& out) {
+  const auto nofile = [](const plugin_isolation& iso) -> std::optional<rlim_t> {
+    for (const auto& [resource, value] : iso.limits) {
+      if (resource == RLIMIT_NOFILE) return value;
+    }
+    return std::nullopt;
+  };
+  const auto check = [&](const plugin_policy& policy, const plugin_isolation& iso,
+                         const std::string& what, picked at) {
+    const auto limit = nofile(iso);
+    if (policy.notify_fd == 0 || !limit || static_cast<rlim_t>(policy.notify_fd) < *limit) return;
+    at.doc->fail_at_value(at.where, fmt::format("{}: notify_fd {} is not below its limits.nofile "
+                                                "({}): the plugin could not have it open",
+                                                what, policy.notify_fd, *limit));
+  };
+  check(out.default_policy, out.default_isolation, "plughost", pick(config, "notify_fd"));
+  const auto plugins = pick(config, "plugins");
+  if (!plugins.value || !plugins.value->is_object()) return;
+  for (const auto& [name, entry] : plugins.value->items()) {
+    const bool own = entry.is_object() && entry.contains("notify_fd");
+    check(out.policy_for(name), out.isolation_for(name), "plughost.plugins." + name,
+          own ? picked{&entry["notify_fd"], plugins.doc, plugins.where / name / "notify_fd"}
+              : pick(config, "notify_fd"));
+  }
 }
 
 bool resolve_ready_requires_plugins(const configuration& config) {
@@ -282,13 +318,14 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
   for (const auto& s : sinks) sink_names.push_back(s.name);
   for (const auto& [plugin, entry] : section.value->items()) {
     const auto where = section.where / plugin;
-    const auto values = validate_settings(policy_table, entry, *section.doc, where,
-                                          fmt::format("plughost.plugins.{}", plugin),
-                                          with_isolation_keys({"sinks", "ready_when"}),
-                                          /*fill_defaults=*/false);
+    const auto values = validate_settings(
+        policy_table, entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin),
+        with_isolation_keys({"sinks", "ready_when", "startup", "readiness", "liveness"}),
+        /*fill_defaults=*/false);
     auto policy = base;
     apply_policy(values, policy);
     read_ready_when(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
+    read_probes(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
     check_health(policy, fmt::format("plughost.plugins.{}", plugin), [&](const char* key) {
       const auto own = entry.find(key);  // else set under `plughost:`, and wrong for this one
       return own != entry.end() ? picked{&*own, section.doc, where / key} : pick(config, key);

@@ -78,8 +78,19 @@ void check_plughost_section(const config_document& doc);
 /// The policy of every plugin: defaults.yaml, then the user's section, then the settings
 /// file's, then --stop-timeout.
 plugin_policy resolve_default_policy(const launch_options& options, const configuration& config);
+/// A plugin's notify_fd must be below its limits.nofile (else it cannot have it): throws
+/// config_error at the notify_fd that is too high.
+void check_notify_fd_limits(const configuration& config, const launch_settings& out);
+
 /// plughost.ready_requires_plugins (docs/health.md): a boolean, false when unset.
 bool resolve_ready_requires_plugins(const configuration& config);
+
+// ---- probe_settings.cpp ---------------------------------------------------------------------
+
+/// The probes (startup, readiness, liveness) of `section` (a `plughost:` one or a plugin's
+/// entry, named `what` in messages) onto `policy`; `~` turns one off. Throws config_error.
+void read_probes(const json& section, const config_document& doc, const json::json_pointer& where,
+                 const std::string& what, plugin_policy& policy);
 
 /// plughost.plugins: per plugin, its policy (layered on out.default_policy) and its sinks
 /// (names of out.sinks). With `sinks_from_flags`, a route to a sink that --sink replaced is a

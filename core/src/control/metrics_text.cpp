@@ -89,7 +89,7 @@ void plugin_state_metrics(exposition& m, const launcher_status& s) {
                m.sample("plughost_plugin_ready", l, p.ready ? 1 : 0);
              });
   m.family("plughost_plugin_health_failures_total", "counter",
-           "Runs of the plugin stopped for their health, by reason (watchdog).");
+           "Runs of the plugin stopped for their health, by reason (watchdog, liveness, startup).");
   for (const auto& p : s.plugins) {
     for (const auto& [reason, n] : p.health_failures) {
       m.sample("plughost_plugin_health_failures_total",

@@ -28,22 +28,25 @@ notify_message parse_notify_message(std::string_view text) {
   return m;
 }
 
-std::variant<notify_socket, std::string> notify_socket::open(pid_t host, std::uint64_t run) {
-  const auto name = fmt::format("plughost/{}/{}", host, run);
+std::variant<notify_socket, std::string> notify_socket::open() {
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return fmt::format("cannot make its NOTIFY_SOCKET: {}", std::strerror(errno));
   const int on = 1;
+  // Bound to nothing but the family: the kernel picks a free abstract name no one can take
+  // first (autobind), where a name of plughost's choosing could be taken by anyone.
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  socklen_t length = sizeof(sa_family_t);
   if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 ||
-      ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), length) != 0) {
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), length) != 0 ||
+      (length = sizeof addr, ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length)) != 0 ||
+      length <= offsetof(sockaddr_un, sun_path) + 1 || addr.sun_path[0] != '\0') {
     const int err = errno;
     ::close(fd);
-    return fmt::format("cannot make its NOTIFY_SOCKET @{}: {}", name, std::strerror(err));
+    return fmt::format("cannot make its NOTIFY_SOCKET: {}", std::strerror(err));
   }
-  return notify_socket(fd, "@" + name);
+  const auto name_length = length - offsetof(sockaddr_un, sun_path) - 1;
+  return notify_socket(fd, "@" + std::string(addr.sun_path + 1, name_length));
 }
 
 notify_socket::notify_socket(notify_socket&& other) noexcept

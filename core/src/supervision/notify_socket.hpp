@@ -28,9 +28,10 @@ notify_message parse_notify_message(std::string_view text);
 
 class notify_socket {
  public:
-  /// Binds "@plughost/<host>/<run>" (abstract: nothing on disk to remove, and a plugin under
-  /// any user can reach it; the credentials of each message say who sent it). Never throws.
-  static std::variant<notify_socket, std::string> open(pid_t host, std::uint64_t run);
+  /// Binds a name the kernel picks in the abstract namespace ("@" and five hex digits: nothing
+  /// on disk to remove, nobody can take it first, and a plugin under any user can reach it;
+  /// the credentials of each message say who sent it). Never throws.
+  static std::variant<notify_socket, std::string> open();
   notify_socket(notify_socket&& other) noexcept;
   notify_socket& operator=(notify_socket&&) = delete;
   notify_socket(const notify_socket&) = delete;

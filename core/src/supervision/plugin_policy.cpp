@@ -29,6 +29,18 @@ std::string_view to_string(restart_mode m) {
   return "never";
 }
 
+std::string_view to_string(probe_kind k) noexcept {
+  switch (k) {
+    case probe_kind::startup:
+      return "startup";
+    case probe_kind::readiness:
+      return "readiness";
+    case probe_kind::liveness:
+      return "liveness";
+  }
+  return "?";
+}
+
 std::optional<int> parse_signal(std::string_view name) {
   if (name.rfind("SIG", 0) == 0) name.remove_prefix(3);
   for (int s = 1; s < NSIG; ++s) {

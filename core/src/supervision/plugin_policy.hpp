@@ -3,14 +3,42 @@
 
 #include <signal.h>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace plughost::detail {
 
 enum class restart_mode { never, on_failure, always, interval };
+
+/// A probe's kind, in the order they begin: startup first (the others wait until it passed).
+enum class probe_kind : std::uint8_t { startup, readiness, liveness };
+inline constexpr std::size_t probe_kind_count = 3;
+/// "startup", "readiness", "liveness".
+std::string_view to_string(probe_kind k) noexcept;
+
+/// One probe (docs/health.md), with Kubernetes' meanings: run every `period` from
+/// `initial_delay` after the run started, each at most `timeout`; `failure_threshold` failures
+/// in a row fail it, `success_threshold` successes in a row pass it.
+struct probe_spec {
+  enum class method : std::uint8_t { exec, http, tcp };
+  method how = method::tcp;
+  std::vector<std::string> argv;  ///< exec: the command, argv[0] found on PATH
+  std::string host;               ///< http, tcp
+  std::uint16_t port = 0;
+  std::string path = "/";  ///< http: the request target
+  std::string target;      ///< as configured, for messages
+  std::chrono::nanoseconds period = std::chrono::seconds(10);
+  std::chrono::nanoseconds timeout = std::chrono::seconds(1);
+  std::chrono::nanoseconds initial_delay{0};
+  int failure_threshold = 3;
+  int success_threshold = 1;
+  bool operator==(const probe_spec&) const = default;
+};
 
 /// The member initializers mirror core/data/defaults.yaml, where the defaults are set (a test
 /// checks that they agree): plughost itself always starts from that file.
@@ -39,9 +67,23 @@ struct plugin_policy {
   std::chrono::nanoseconds watchdog{0};
   /// /readyz (and plughost's own READY=1 with ready_requires_plugins) waits for it.
   bool required = false;
+  /// Its probes, by probe_kind; none by default.
+  std::array<std::optional<probe_spec>, probe_kind_count> probes{};
 
-  /// Whether a run says itself when it is ready (else it is ready once it runs).
-  bool signals_ready() const { return notify || notify_fd > 0 || !ready_log.empty(); }
+  const std::optional<probe_spec>& probe(probe_kind k) const {
+    return probes[static_cast<std::size_t>(k)];
+  }
+  /// Whether a run says itself when it is ready, or a probe says it (else it is ready once it
+  /// runs).
+  bool signals_ready() const {
+    return notify || notify_fd > 0 || !ready_log.empty() || probe(probe_kind::readiness) ||
+           probe(probe_kind::startup);
+  }
+  /// Whether something other than the startup probe says when a run is ready (else passing
+  /// the startup probe makes it ready).
+  bool readiness_said_otherwise() const {
+    return notify || notify_fd > 0 || !ready_log.empty() || probe(probe_kind::readiness);
+  }
 
   bool operator==(const plugin_policy&) const = default;
 

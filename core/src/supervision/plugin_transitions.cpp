@@ -160,6 +160,8 @@ void supervision_machine::start_run(plugin& p) {
   if (r.policy.timeout) port_.arm({timer_key::kind::limit, id}, *r.policy.timeout);
   if (r.policy.signals_ready()) r.health = health_state::starting;
   if (r.policy.watchdog.count() > 0) port_.arm({timer_key::kind::watchdog, id}, r.policy.watchdog);
+  r.started_up = !r.policy.probe(probe_kind::startup);
+  arm_probes(r);
 }
 
 // A plugin that is not running starts now, as if new: no restart in a row counted, and what

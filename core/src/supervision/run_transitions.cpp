@@ -41,7 +41,7 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
     case run_action::hold_exit:
       r.held_exit = in.status;
       port_.cancel({timer_key::kind::limit, r.id});  // it ended in time, whatever it wrote
-      port_.cancel({timer_key::kind::watchdog, r.id});
+      cancel_health_timers(r);
       r.state = run_state::draining;
       return;
     case run_action::time_out:
@@ -77,7 +77,7 @@ void supervision_machine::act(run& r, run_action a, const run_input& in) {
 void supervision_machine::exit(run& r, exit_status status) {
   port_.drain_output(r.id);
   port_.cancel({timer_key::kind::limit, r.id});
-  port_.cancel({timer_key::kind::watchdog, r.id});
+  cancel_health_timers(r);
   const bool signalled = r.state == run_state::stopping || r.state == run_state::killing;
   r.state = r.state == run_state::stopping  ? run_state::lingering_stopping
             : r.state == run_state::killing ? run_state::lingering_killing

@@ -86,6 +86,15 @@ bp2::error_code join_cgroups(child_plan& plan, bool in_cgroup) {
 // The rest of the plugin's own set-up (isolation.hpp), in the child: limits and priorities,
 // then its user, then its folder as that user.
 bp2::error_code apply_plan(child_plan& plan) {
+  // Before its limits: a low limits.nofile may leave no descriptor number free to open it with.
+  if (!plan.oom_score_adj.empty()) {
+    const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    const auto size = plan.oom_score_adj.size();
+    if (fd < 0 || ::write(fd, plan.oom_score_adj.data(), size) != static_cast<ssize_t>(size)) {
+      return step_failed(plan, "set its oom_score_adj");
+    }
+    ::close(fd);
+  }
   for (const auto& [resource, limit] : plan.limits) {
     if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &limit) != 0) {
       return step_failed(plan, resource == RLIMIT_NOFILE  ? "set its limits.nofile"
@@ -96,14 +105,6 @@ bp2::error_code apply_plan(child_plan& plan) {
   }
   if (plan.nice && ::setpriority(PRIO_PROCESS, 0, *plan.nice) != 0) {
     return step_failed(plan, "set its nice value");
-  }
-  if (!plan.oom_score_adj.empty()) {
-    const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    const auto size = plan.oom_score_adj.size();
-    if (fd < 0 || ::write(fd, plan.oom_score_adj.data(), size) != static_cast<ssize_t>(size)) {
-      return step_failed(plan, "set its oom_score_adj");
-    }
-    ::close(fd);
   }
   if (plan.cpus && ::sched_setaffinity(0, sizeof(cpu_set_t), &*plan.cpus) != 0) {
     return step_failed(plan, "set its CPUs");
@@ -132,8 +133,10 @@ struct child_setup {
   // First, maybe still in the host's descriptor table (clone_launcher.hpp): nothing here
   // opens, closes or duplicates a descriptor.
   bp2::error_code on_child_start(const cgroup_vfork_launcher& launcher) const {
-    // Its own process group, so that stopping it reaches everything it started.
-    if (::setpgid(0, 0) != 0) return {errno, bp2::system_category()};
+    // Its own session and process group, so that stopping it reaches everything it started,
+    // and no process of another plugin can join its group (setpgid() works only within a
+    // session): what comes from its group is its own (docs/health.md).
+    if (::setsid() < 0) return {errno, bp2::system_category()};
     if (context.guardian_fd >= 0) {  // before any plugin code runs: see spawn_context
       const pid_t self = ::getpid();
       char line[24];

@@ -29,23 +29,6 @@ bool ends_where_it_may(std::uint32_t next, State from, State to) {
 
 }  // namespace
 
-// Every event counts its depth: nested events (a drain that reaches the end of a pipe calls
-// on_output_closed; a spawn that fails ends the run it began) leave the settling to the
-// outermost one.
-template <typename E>
-std::string supervision_machine::in_event(E&& handle) {
-  struct depth {
-    int& d;
-    explicit depth(int& at) : d(++at) {}
-    ~depth() { --d; }
-  } in(depth_);
-  std::string said = handle();
-  // Still inside the event: what settling sets off (a drain that reaches the end of a pipe)
-  // is a nested event, and does not settle again under this one.
-  if (depth_ == 1) settle();
-  return said;
-}
-
 // ---- events ---------------------------------------------------------------------------------
 
 void supervision_machine::add(launch_item item) {
@@ -157,7 +140,11 @@ void supervision_machine::on_timer(timer_key key) {
     if (key.what == timer_key::kind::restart) {
       if (auto* p = find_plugin(key.owner)) on(*p, plugin_event::restart_due);
     } else if (key.what == timer_key::kind::watchdog) {
-      if (auto* r = find_run(key.owner)) on(*r, health_event::watchdog_missed, {});
+      if (auto* r = find_run(key.owner)) on(*r, health_event::failed, "watchdog");
+    } else if (key.what >= timer_key::kind::probe_startup) {
+      const auto kind = static_cast<probe_kind>(static_cast<int>(key.what) -
+                                                static_cast<int>(timer_key::kind::probe_startup));
+      if (auto* r = find_run(key.owner)) probe_due(*r, kind);
     } else if (auto* r = find_run(key.owner)) {
       on(*r, key.what == timer_key::kind::limit     ? run_event::time_limit
              : key.what == timer_key::kind::recheck ? run_event::recheck
@@ -165,19 +152,6 @@ void supervision_machine::on_timer(timer_key key) {
     }
     return std::string();
   });
-}
-
-void supervision_machine::on_health(run_id id, health_event e, std::string_view how) {
-  in_event([&] {
-    if (auto* r = find_run(id); r && !main_ended(r->state) && r->state != run_state::draining) {
-      on(*r, e, how);
-    }
-    return std::string();
-  });
-}
-
-void supervision_machine::on_status_text(run_id id, std::string text) {
-  if (auto* r = find_run(id)) r->status_text = std::move(text);
 }
 
 // ---- the dispatchers ------------------------------------------------------------------------
@@ -395,7 +369,7 @@ void supervision_machine::settle() {
     }
     port_.cancel({timer_key::kind::recheck, it->first});
     port_.cancel({timer_key::kind::stop, it->first});
-    port_.cancel({timer_key::kind::watchdog, it->first});
+    cancel_health_timers(it->second);
     port_.release(it->first, it->second.pid);
     it = runs_.erase(it);
   }

@@ -7,6 +7,7 @@
 // the port's calls, except on_output_closed (a drain can reach the end of a pipe).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -102,8 +103,11 @@ class supervision_machine {
   void on_group_change();
   void on_timer(timer_key key);
   /// What run `id` says about its health (docs/health.md): `how` names what said it ready
-  /// ("notify", "notify_fd", "log"). Runs that ended are left alone.
+  /// ("notify", "notify_fd", "log") or why it failed ("watchdog"). Runs that ended are left
+  /// alone.
   void on_health(run_id id, health_event e, std::string_view how = {});
+  /// The outcome of the probe start_probe() began; `message` says why it failed.
+  void on_probe_result(run_id id, probe_kind kind, bool passed, std::string message);
   /// Its STATUS= text, shown by status.
   void on_status_text(run_id id, std::string text);
 
@@ -213,6 +217,15 @@ class supervision_machine {
     std::optional<clock::time_point> ready_at;
     std::string status_text;
     std::string_view unhealthy_for;  // why its health stopped it (a failure, as timed_out)
+    struct probe_count {
+      int passed = 0, failed = 0;  // in a row
+      std::optional<bool> last;    // its latest outcome
+    };
+    std::array<probe_count, probe_kind_count> probes{};
+    std::array<clock::time_point, probe_kind_count> probe_began{};  // the next: a period on
+    unsigned probes_due = 0;     // bits by probe_kind: due while another probe ran
+    bool probe_running = false;  // at most one probe of a run at a time
+    bool started_up = true;      // false until its startup probe passed
   };
   struct reload_tally {
     std::size_t started = 0, restarted = 0, stopped = 0, resumed = 0;
@@ -268,7 +281,13 @@ class supervision_machine {
   void fail_health(run& r);
   // Its health.
   void mark_ready(run& r, std::string_view how);
-  void watchdog_missed(run& r);
+  void fail_run(run& r, std::string_view why);
+  void cancel_health_timers(const run& r);
+  // Its probes.
+  void arm_probes(run& r);
+  void probe_due(run& r, probe_kind kind);
+  void run_due_probe(run& r);
+  void probe_outcome(run& r, probe_kind kind, bool passed, const std::string& message);
   clock::duration stop_grace(const run& r) const;
 
   // Frees runs that left nothing behind; finishes the run when nothing is left.
@@ -295,5 +314,22 @@ class supervision_machine {
   health_visits health_visits_{};
   std::vector<std::string> violations_;  // transitions that ended outside their cell
 };
+
+// Every event counts its depth: nested events (a drain that reaches the end of a pipe calls
+// on_output_closed; a spawn that fails ends the run it began) leave the settling to the
+// outermost one.
+template <typename E>
+inline std::string supervision_machine::in_event(E&& handle) {
+  struct depth {
+    int& d;
+    explicit depth(int& at) : d(++at) {}
+    ~depth() { --d; }
+  } in(depth_);
+  std::string said = handle();
+  // Still inside the event: what settling sets off (a drain that reaches the end of a pipe)
+  // is a nested event, and does not settle again under this one.
+  if (depth_ == 1) settle();
+  return said;
+}
 
 }  // namespace plughost::detail

@@ -59,7 +59,16 @@ using run_id = std::uint64_t;
 /// A plugin's restart timer, or one of a run's two timers (its run-time limit; its stop
 /// sequence: the stop timeout, then the kill grace).
 struct timer_key {
-  enum class kind { restart, limit, stop, recheck, watchdog };
+  enum class kind {
+    restart,
+    limit,
+    stop,
+    recheck,
+    watchdog,
+    probe_startup,  ///< the three probes, in probe_kind's order
+    probe_readiness,
+    probe_liveness
+  };
   kind what;
   std::uint64_t owner;  ///< a plugin_id for restart, else a run_id
   auto operator<=>(const timer_key&) const = default;
@@ -115,6 +124,11 @@ class supervision_port {
   virtual bool output_room(std::string_view plugin) = 0;
   /// Calls on_timer(key) once output_room(plugin); arm() and cancel() of `key` replace it.
   virtual void arm_on_room(timer_key key, std::string_view plugin) = 0;
+
+  /// Runs one probe of run `id` (docs/health.md) within spec.timeout; its outcome comes back
+  /// as the machine's on_probe_result(). At most one probe of a run at a time (the machine sees
+  /// to it); release() abandons one under way.
+  virtual void start_probe(run_id id, probe_kind kind, const probe_spec& spec) = 0;
 
   /// A record of the `event` stream.
   virtual void event(std::string_view plugin, int pid, std::string_view name,

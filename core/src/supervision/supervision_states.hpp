@@ -88,16 +88,17 @@ inline constexpr std::size_t run_event_count = 10;
 enum class health_state {
   starting,   ///< runs, and has not said it is ready yet
   ready,      ///< said it is ready
-  unhealthy,  ///< was ready, and said it no longer is (STOPPING=1)
+  unhealthy,  ///< was ready, and is no longer (STOPPING=1, its readiness probe failing)
 };
 inline constexpr std::size_t health_state_count = 3;
 
 /// What a run says about itself, or what its silence means.
 enum class health_event {
-  ready,            ///< READY=1, a newline on its notify_fd, a line matching ready_when.log
-  stopping,         ///< STOPPING=1: it is on its way out
-  watchdog,         ///< WATCHDOG=1: alive
-  watchdog_missed,  ///< no WATCHDOG=1 for its watchdog time, or WATCHDOG=trigger
+  ready,      ///< READY=1, a newline on its notify_fd, a matching line, its probes passed
+  not_ready,  ///< STOPPING=1 (it is on its way out), its readiness probe failed
+  watchdog,   ///< WATCHDOG=1: alive
+  failed,     ///< no WATCHDOG=1 for its watchdog time (or WATCHDOG=trigger), its liveness or
+              ///< startup probe failed: the run must go
 };
 inline constexpr std::size_t health_event_count = 4;
 

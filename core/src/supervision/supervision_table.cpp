@@ -27,8 +27,8 @@ constexpr std::array<std::string_view, run_event_count> run_event_names{
     "kill",      "stop_timer", "recheck",      "cap_grace",  "unhealthy"};
 constexpr std::array<std::string_view, health_state_count> health_state_names{"starting", "ready",
                                                                               "unhealthy"};
-constexpr std::array<std::string_view, health_event_count> health_event_names{
-    "ready", "stopping", "watchdog", "watchdog_missed"};
+constexpr std::array<std::string_view, health_event_count> health_event_names{"ready", "not_ready",
+                                                                              "watchdog", "failed"};
 
 template <std::size_t N, typename E>
 std::string_view name_of(const std::array<std::string_view, N>& names, E e) noexcept {

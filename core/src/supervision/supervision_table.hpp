@@ -303,7 +303,7 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::kill_late, to(run_state::killing), "SIGKILL → killing (kill grace)"},
     {run_action::impossible, 0, "(main process runs)"},
     {run_action::shorten, 0, "SIGKILL sooner, never later"},
-    {run_action::nothing, 0, "— (being stopped)"}}},
+    {run_action::impossible, 0, "(a run being stopped hears nothing of its health)"}}},
   /* killing */ {{
     {run_action::exit, to(run_state::lingering_killing), "exit → lingering_killing"},
     {run_action::exit_held, to(run_state::lingering_killing), "exit now → lingering_killing"},
@@ -314,7 +314,7 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
     {run_action::close_held, 0, "close its pipes if still held"},
     {run_action::impossible, 0, "(main process runs)"},
     {run_action::nothing, 0, "—"},
-    {run_action::nothing, 0, "— (being killed)"}}},
+    {run_action::impossible, 0, "(a run being stopped hears nothing of its health)"}}},
   /* draining */ {{
     {run_action::impossible, 0, "(reaped already)"},
     {run_action::impossible, 0, "(reaped already)"},
@@ -367,25 +367,26 @@ inline constexpr std::array<std::array<run_cell, run_event_count>, run_state_cou
 }};
 
 // ---- a run's health -------------------------------------------------------------------------
-// Columns: ready, stopping, watchdog, watchdog_missed. What the run says changes its health;
-// only its watchdog's silence acts on the run (through its `unhealthy` event).
+// Columns: ready, not_ready, watchdog, failed. What the run says, and what its probes find,
+// change its health; only `failed` (its watchdog's silence, a failed liveness or startup probe)
+// acts on the run, through its `unhealthy` event.
 inline constexpr std::array<std::array<health_cell, health_event_count>, health_state_count>
     health_table{{
   /* starting */ {{
     {health_action::mark_ready, to(health_state::ready), "`ready` event → ready"},
-    {health_action::mark_unhealthy, to(health_state::unhealthy), "→ unhealthy"},
+    {health_action::nothing, 0, "— (not ready yet)"},
     {health_action::feed_watchdog, 0, "its watchdog starts again"},
-    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
+    {health_action::fail_run, 0, "why (`watchdog` or `probe` event); the run hears unhealthy"}}},
   /* ready */ {{
     {health_action::nothing, 0, "—"},
     {health_action::mark_unhealthy, to(health_state::unhealthy), "→ unhealthy"},
     {health_action::feed_watchdog, 0, "its watchdog starts again"},
-    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
+    {health_action::fail_run, 0, "why (`watchdog` or `probe` event); the run hears unhealthy"}}},
   /* unhealthy */ {{
     {health_action::mark_ready, to(health_state::ready), "`ready` event → ready"},
     {health_action::nothing, 0, "—"},
     {health_action::feed_watchdog, 0, "its watchdog starts again"},
-    {health_action::fail_run, 0, "`watchdog` event; the run hears unhealthy"}}},
+    {health_action::fail_run, 0, "why (`watchdog` or `probe` event); the run hears unhealthy"}}},
 }};
 // clang-format on
 

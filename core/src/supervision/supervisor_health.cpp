@@ -3,6 +3,7 @@
 // says ready), and its output matched against ready_when.log. What they say goes to the machine
 // (health_table); plughost's own READY=1 may wait for the required plugins.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -11,6 +12,7 @@
 
 #include "common/line_pattern.hpp"
 #include "common/log.hpp"
+#include "plan/interpreter.hpp"
 #include "plughost/sink_helpers.hpp"
 #include "supervision/notify_socket.hpp"
 #include "supervision/supervisor_impl.hpp"
@@ -24,12 +26,12 @@ constexpr int datagrams_per_wake = 64;
 
 }  // namespace
 
-std::string supervisor::impl::prepare_health(run_id id, const launch_item& item, child_plan& plan,
+std::string supervisor::impl::prepare_health(const launch_item& item, child_plan& plan,
                                              std::vector<std::string>& environment, run_io& io,
                                              int& notify_write) {
   const auto& policy = item.policy;
   if (policy.notify) {
-    auto made = notify_socket::open(context_.host_pid, id);
+    auto made = notify_socket::open();
     if (auto* error = std::get_if<std::string>(&made)) return *error;
     auto& socket = std::get<notify_socket>(made);
     std::erase_if(environment, [](const std::string& e) {  // its own, whatever else said
@@ -108,9 +110,9 @@ void supervisor::impl::on_notify(run_id id) {
     if (said.status) machine_.on_status_text(id, *said.status);
     if (said.watchdog) after(&supervision_machine::on_health, id, health_event::watchdog, "");
     if (said.ready) became_ready(id, "notify");
-    if (said.stopping) after(&supervision_machine::on_health, id, health_event::stopping, "");
+    if (said.stopping) after(&supervision_machine::on_health, id, health_event::not_ready, "");
     if (said.watchdog_trigger) {
-      after(&supervision_machine::on_health, id, health_event::watchdog_missed, "");
+      after(&supervision_machine::on_health, id, health_event::failed, "watchdog trigger");
     }
   }
   when_readable(id, &run_io::notify, &impl::on_notify);
@@ -138,6 +140,60 @@ bool supervisor::impl::from_run(const run_io& io, pid_t sender) const {
   if (sender <= 0) return false;
   if (sender == io.pid || ::getpgid(sender) == io.pid) return true;
   return cgroups_ && cgroups_->contains(io.pid, sender);
+}
+
+void supervisor::impl::start_probe(run_id id, probe_kind kind, const probe_spec& spec) {
+  auto* io = find(id);
+  if (!io) return;
+  auto done = [this, id, kind](bool passed, std::string message) {
+    if (auto* run = find(id)) run->probe.reset();
+    after(&supervision_machine::on_probe_result, id, kind, passed, std::move(message));
+  };
+  if (spec.how != probe_spec::method::exec) {
+    io->probe = probe_check::connect(ioc_.get_executor(), spec, std::move(done));
+    return;
+  }
+  auto started = spawn_probe(*io, spec);
+  if (auto* error = std::get_if<std::string>(&started)) {
+    // Said as its outcome, after this call: the machine may not hear of it from inside its own.
+    asio::post(ioc_, [done, message = *error]() mutable { done(false, std::move(message)); });
+    return;
+  }
+  const auto& p = std::get<spawned>(started);
+  probe_pids_[p.pid] = -1;
+  io->probe = probe_check::wait_for(
+      ioc_.get_executor(), spec, p, [this](pid_t pid) { return probe_exit(pid); }, std::move(done));
+}
+
+std::variant<spawned, std::string> supervisor::impl::spawn_probe(run_io& io,
+                                                                 const probe_spec& spec) {
+  auto argv = spec.argv;
+  std::string_view path_var;
+  for (const auto& e : io.probe_environment) {
+    if (e.starts_with("PATH=")) path_var = std::string_view(e).substr(5);
+  }
+  const auto found = find_program(argv[0], path_var);
+  if (!found) return fmt::format("cannot run {}: not an executable file, nor on PATH", argv[0]);
+  argv[0] = found->string();
+  context_.guardian_fd = guardian_.socket();  // should plughost die, it goes with the plugins
+  auto result = spawn_plugin(argv, io.probe_environment, context_);
+  if (auto* error = std::get_if<std::string>(&result)) return std::move(*error);
+  const auto& p = std::get<spawned>(result);
+  if (context_.registered != p.pid) guardian_.watch(p.pid);
+  return p;
+}
+
+int supervisor::impl::probe_exit(pid_t pid) {
+  int status = -1;
+  if (::waitpid(pid, &status, WNOHANG) != pid) status = -1;
+  if (const auto it = probe_pids_.find(pid); it != probe_pids_.end()) {
+    if (status == -1) status = it->second;  // reap_any() had it
+    if (status != -1) {
+      probe_pids_.erase(it);
+      guardian_.forget(pid);
+    }
+  }
+  return status;
 }
 
 void supervisor::impl::became_ready(run_id id, std::string_view how) {

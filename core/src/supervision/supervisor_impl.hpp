@@ -33,6 +33,7 @@
 #include "plughost/error.hpp"
 #include "supervision/cgroup_tree.hpp"
 #include "supervision/guardian.hpp"
+#include "supervision/probe_check.hpp"
 #include "supervision/room_timers.hpp"
 #include "supervision/run_processes.hpp"
 #include "supervision/spawn.hpp"
@@ -63,7 +64,9 @@ struct run_io {
   // notify_fd pipe.
   std::unique_ptr<asio::posix::stream_descriptor> notify;
   std::unique_ptr<asio::posix::stream_descriptor> notify_pipe;
-  bool told_foreign_sender = false;  // a message from outside the run was refused (said once)
+  bool told_foreign_sender = false;    // a message from outside the run was refused (said once)
+  std::shared_ptr<probe_check> probe;  // its probe under way
+  std::vector<std::string> probe_environment;  // for its exec probes: the plugin's environment
 };
 
 class supervisor::impl : private supervision_port {
@@ -130,6 +133,7 @@ class supervisor::impl : private supervision_port {
   void event(std::string_view plugin, int pid, std::string_view name,
              std::span<const event_field> fields) override;
   void finished() override;
+  void start_probe(run_id id, probe_kind kind, const probe_spec& spec) override;
 
   // ---- what the loop hears (supervisor_signals.cpp) ------------------------------------------
 
@@ -168,7 +172,7 @@ class supervisor::impl : private supervision_port {
 
   // The run's NOTIFY_SOCKET and notify_fd pipe (`notify_write`: the pipe's write end, closed by
   // the caller once the child has it); an error text when they cannot be made.
-  std::string prepare_health(run_id id, const launch_item& item, child_plan& plan,
+  std::string prepare_health(const launch_item& item, child_plan& plan,
                              std::vector<std::string>& environment, run_io& io, int& notify_write);
   // Once the run started: waits for what it says (and watches its output for ready_when.log).
   void watch_health(run_id id, run_io& io, const launch_item& item);
@@ -180,6 +184,10 @@ class supervisor::impl : private supervision_port {
   bool from_run(const run_io& io, pid_t sender) const;
   // A run became ready: plughost's own READY=1 may have waited for it.
   void became_ready(run_id id, std::string_view how);
+  // An exec probe's command, started as a process group of its own; an error text if not.
+  std::variant<spawned, std::string> spawn_probe(run_io& io, const probe_spec& spec);
+  // The wait status of a probe's process (-1: not seen), reaping it.
+  int probe_exit(pid_t pid);
 
   // ---- status (supervisor_status.cpp) --------------------------------------------------------
 
@@ -234,6 +242,8 @@ class supervisor::impl : private supervision_port {
   bool ready_waits_ = false;  // plughost's READY=1 waits for required plugins
   std::map<run_id, run_io> runs_;
   std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
+  // Exec probes' processes, and the wait status of those reap_any() reaped first (-1: none yet).
+  std::unordered_map<pid_t, int> probe_pids_;
   // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.
   std::map<std::string, std::array<stream_totals, 2>, std::less<>> totals_;
   std::optional<std::chrono::system_clock::time_point> started_;

@@ -31,7 +31,7 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
     return error;
   }
   int notify_write = -1;  // the notify_fd pipe's write end: the child's once it runs
-  if (auto error = prepare_health(id, item, plan, environment, prepared, notify_write);
+  if (auto error = prepare_health(item, plan, environment, prepared, notify_write);
       !error.empty()) {
     undo_isolation(id, plan, prepared);
     return fmt::format("cannot start {}: {}", item.argv[0], error);
@@ -59,6 +59,9 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
   io.out->start();  // only waits: the first lines come after the machine's "started"
   io.err->start();
   watch_health(id, io, item);
+  for (const auto& probe : item.policy.probes) {
+    if (probe && probe->how == probe_spec::method::exec) io.probe_environment = environment;
+  }
   if (!sigchld_) watch_main_process(id, io);
   return p.pid;
 }
@@ -99,7 +102,10 @@ void supervisor::impl::close_output(run_id id) {
 void supervisor::impl::release(run_id id, pid_t group) {
   guardian_.forget(group);
   processes_->ended(group);
-  if (auto* io = find(id)) forget_credentials(*io);
+  if (auto* io = find(id)) {
+    forget_credentials(*io);
+    if (io->probe) io->probe->abandon();
+  }
   asio::post(ioc_, [this, id] { runs_.erase(id); });
 }
 

@@ -114,6 +114,12 @@ void supervisor::impl::reap_any() {
   while (true) {
     siginfo_t info{};
     if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
+    if (const auto probe = probe_pids_.find(info.si_pid); probe != probe_pids_.end()) {
+      // An exec probe's: kept for its probe (as waitpid() would have said it).
+      probe->second =
+          info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : info.si_status & 0x7f;
+      continue;
+    }
     const auto it = main_pids_.find(info.si_pid);
     if (it == main_pids_.end()) continue;
     const auto id = it->second;

@@ -74,7 +74,16 @@ class fake_world : public supervision_port {
     processes.at(id).output_open = false;
     trace.push_back("close " + processes.at(id).plugin);
   }
-  void release(run_id id, pid_t) override { processes.at(id).released = true; }
+  void release(run_id id, pid_t) override {
+    processes.at(id).released = true;
+    probes_running.erase(id);  // abandoned
+  }
+  void start_probe(run_id id, probe_kind kind, const probe_spec&) override {
+    if (probes_running.count(id)) ADD_FAILURE() << "two probes of run " << id << " at once";
+    probes_running[id] = kind;
+    ++probes_started;
+    trace.push_back("probe " + processes.at(id).plugin + " " + std::string(to_string(kind)));
+  }
   void arm(timer_key key, clock::duration after) override {
     waiting_for_room.erase(key);
     timers[key] = now_ + after;
@@ -103,6 +112,13 @@ class fake_world : public supervision_port {
   void finished() override { is_finished = true; }
 
   // ---- what the test does -------------------------------------------------------------------
+
+  // The probe under way of run `id` ends.
+  void probe_ends(run_id id, bool passed, std::string message = "connection refused") {
+    const auto kind = probes_running.at(id);
+    probes_running.erase(id);
+    machine->on_probe_result(id, kind, passed, std::move(message));
+  }
 
   // Lets `d` pass, firing every timer that falls due, in order of deadline.
   void advance(clock::duration d) {
@@ -182,6 +198,8 @@ class fake_world : public supervision_port {
 
   std::map<run_id, process> processes;
   std::map<timer_key, clock::time_point> timers;
+  std::map<run_id, probe_kind> probes_running;  // the probe under way of each run
+  int probes_started = 0;
   std::set<std::string> unstartable;
   std::size_t spawns = 0;
   bool nested_closes = false;  // drain_output may close the output (the random walk)

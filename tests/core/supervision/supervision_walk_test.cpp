@@ -108,15 +108,31 @@ class walker : public machine_harness {
       policy.notify = true;
       if (pick(2) == 0) policy.watchdog = std::chrono::seconds(1 + pick(6));
     }
+    for (auto& probe : policy.probes) {  // and probes, each with its own period
+      if (pick(3) != 0) continue;
+      probe.emplace();
+      probe->period = std::chrono::seconds(1 + pick(3));
+      probe->failure_threshold = 1 + static_cast<int>(pick(3));
+    }
+    if (policy.probes[1]) policy.probes[1]->success_threshold = 1 + static_cast<int>(pick(2));
     return item(name, policy, "v" + std::to_string(pick(3)));
   }
 
-  // A run whose main process runs says something about its health (WATCHDOG=trigger too).
+  // A run whose main process runs says something about its health (WATCHDOG=trigger too), or
+  // the probe under way of some run ends.
   std::string health_some() {
+    if (!world.probes_running.empty() && pick(2) == 0) {
+      auto it = world.probes_running.begin();
+      std::advance(it, static_cast<long>(pick(world.probes_running.size())));
+      const auto id = it->first;
+      const bool passed = pick(3) != 0;
+      world.probe_ends(id, passed);
+      return fmt::format("probe of run {} {}", id, passed ? "passed" : "failed");
+    }
     const auto id = any_of(mains());
     if (!id) return advance();
     const auto e = static_cast<health_event>(pick(health_event_count));
-    machine.on_health(*id, e, "notify");
+    machine.on_health(*id, e, e == health_event::failed ? "watchdog" : "notify");
     return fmt::format("run {} says {}", *id, to_string(e));
   }
 
@@ -332,9 +348,9 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
     }
     ASSERT_TRUE(runs.count(key.owner)) << "a timer of a released run\n" << trail_;
     const auto s = runs.at(key.owner);
-    if (key.what == timer_key::kind::limit || key.what == timer_key::kind::watchdog) {
+    if (key.what == timer_key::kind::limit || key.what >= timer_key::kind::watchdog) {
       ASSERT_TRUE(s == run_state::running || s == run_state::stopping || s == run_state::killing)
-          << "a time limit or watchdog in " << to_string(s) << "\n"
+          << "a time limit, watchdog or probe in " << to_string(s) << "\n"
           << trail_;
     } else if (key.what == timer_key::kind::recheck) {
       ASSERT_TRUE(main_ended(s)) << "a recheck in " << to_string(s) << "\n" << trail_;
@@ -354,7 +370,7 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
 
 int seeds() {
   const char* more = std::getenv("PLUGHOST_WALK_SEEDS");
-  return more ? std::max(1, std::atoi(more)) : 400;
+  return more ? std::max(1, std::atoi(more)) : 1500;
 }
 
 TEST(supervision_walk, invariants_hold_over_random_event_sequences_that_reach_every_cell) {

@@ -14,20 +14,6 @@
 namespace plughost::test {
 namespace {
 
-// A free port on 127.0.0.1 for `type` (SOCK_DGRAM, SOCK_STREAM): the kernel picks one; it is
-// released for rsyslogd to take.
-int free_port(int type) {
-  const int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 void send_unix(const fs::path& socket_path, const std::string& message) {
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
   sockaddr_un a{};
