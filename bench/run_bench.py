@@ -411,7 +411,7 @@ class bench:
         for i in range(n):
             (folder / f"p{i:04}.sh").write_text("exec sleep 1000\n")
         settings = self.tmp / "probes.yaml"
-        settings.write_text("plughost:\n  liveness: {exec: [true], period: 1s}\n")
+        settings.write_text("plughost:\n  liveness: {exec: [\"true\"], period: 1s}\n")
         records = self.tmp / "probes.jsonl"
         host = subprocess.Popen([self.plughost, "run", "--location", str(folder), "--settings",
                                  str(settings), "--sink", f"jsonl:{records}"],

@@ -417,6 +417,16 @@ TEST_F(health, readiness_settings_that_cannot_work_are_refused_at_their_line) {
                         "not a valid regular expression (POSIX extended, as grep -E): Unmatched "
                         "( or \\(\n",
                         bad));
+  EXPECT_EQ(refused("      liveness: {exec: [true]}\n"),
+            fmt::format("plughost: error: {}:4:24: exec in plughost.plugins.all_a.sh.liveness: "
+                        "expected a list of strings, got a list holding the boolean true (quote "
+                        "it to make it a string)\n",
+                        bad));
+  EXPECT_EQ(refused("      liveness: {tcp: 'localhost:http'}\n"),
+            fmt::format("plughost: error: {}:4:23: plughost.plugins.all_a.sh.liveness.tcp must be "
+                        "HOST:PORT such as 127.0.0.1:8080 (a port from 1 to 65535), got "
+                        "localhost:http\n",
+                        bad));
   EXPECT_EQ(refused("      ready_when: {line: x}\n"),
             fmt::format("plughost: error: {}:4:26: plughost.plugins.all_a.sh.ready_when: unknown "
                         "key 'line' (valid: log)\n",

@@ -147,6 +147,19 @@ std::vector<std::string_view> split_choices(std::string_view choices) {
   return out;
 }
 
+// What a value that is not of `spec`'s type is: for a list of strings, the item that is not one
+// (YAML reads a bare true, 8 or null as no string).
+std::string got_for(const setting_spec& spec, const json& v) {
+  if (spec.type == setting_type::string_list && v.is_array()) {
+    for (const auto& item : v) {
+      if (!item.is_string()) {
+        return fmt::format("a list holding {} (quote it to make it a string)", describe_type(item));
+      }
+    }
+  }
+  return describe_type(v);
+}
+
 // Parses one value of `spec`'s type, or returns what was expected.
 std::variant<settings::value, std::string> typed_value(const setting_spec& spec, const json& v,
                                                        const std::filesystem::path& base_dir) {
@@ -232,7 +245,7 @@ settings validate_settings(std::span<const setting_spec> table, const json& obje
       auto parsed = typed_value(spec, *it, doc.base_dir);
       if (auto* expected = std::get_if<std::string>(&parsed)) {
         doc.fail_at_value(where / key, fmt::format("{} in {}: {}, got {}", key, what, *expected,
-                                                   describe_type(*it)));
+                                                   got_for(spec, *it)));
       }
       out.set(key, std::get<settings::value>(std::move(parsed)));
     } else if (!fill_defaults) {
