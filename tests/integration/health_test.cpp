@@ -364,6 +364,24 @@ TEST_F(health, an_exec_probe_is_killed_with_its_group_at_its_timeout) {
   stop_host(*host);
 }
 
+// A run that ends while its exec probe runs: the probe goes with it, killed and reaped (no
+// zombie of plughost's is left, nor a process of the probe's).
+TEST_F(health, an_exec_probe_under_way_goes_with_its_run) {
+  const auto probe_pid = dir.path() / "probe_pid";
+  plugin("all_short.sh", "sleep 1\n");
+  plugin("all_other.sh", "exec sleep 300\n");
+  auto host = start_host(
+      "plughost:\n  plugins:\n    all_short.sh:\n      liveness: {exec: [bash, -c, 'echo $$ > " +
+      probe_pid.string() + "; exec sleep 30'], timeout: 20s}\n");
+  ASSERT_TRUE(eventually([&] { return read_file(probe_pid).size() > 1; }))
+      << read_file(dir.path() / "bg.err");
+  const pid_t probe = std::stoi(read_file(probe_pid));
+  ASSERT_TRUE(eventually([&] { return !events_named("all_short.sh", "exited").empty(); }));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(fmt::format("/proc/{}", probe)); }, 10s))
+      << "the probe of a run that ended is left (or a zombie)";
+  stop_host(*host);
+}
+
 // A TCP readiness probe: starting until the plugin listens, then ready.
 TEST_F(health, a_tcp_readiness_probe_says_ready_once_the_plugin_listens) {
   const int port = free_port(SOCK_STREAM);

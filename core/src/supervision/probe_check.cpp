@@ -135,7 +135,7 @@ class command final : public probe_check, public std::enable_shared_from_this<co
     pidfd_.assign(fd);
     deadline_.expires_after(spec_.timeout);
     deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || !self->done_) return;
+      if (ec || self->timed_out_) return;
       self->timed_out_ = true;
       ::kill(-self->pid_, SIGKILL);
     });
@@ -145,15 +145,17 @@ class command final : public probe_check, public std::enable_shared_from_this<co
                       });
   }
 
+  // Its group is killed, and its end is still waited for (the wait holds this object): it is
+  // reaped then, with no outcome said.
   void abandon() override {
     done_ = nullptr;
     ::kill(-pid_, SIGKILL);
-    exit_of_(pid_);  // a zombie at most until the supervisor's next reaping
-    stop();
   }
 
  private:
   void finish(int status) {
+    if (reaped_) return;
+    reaped_ = true;
     auto done = std::move(done_);
     done_ = nullptr;
     ::kill(-pid_, SIGKILL);  // what it left in its group goes with it
@@ -188,6 +190,7 @@ class command final : public probe_check, public std::enable_shared_from_this<co
   asio::posix::stream_descriptor pidfd_;
   asio::steady_timer deadline_;
   bool timed_out_ = false;
+  bool reaped_ = false;
 };
 
 }  // namespace
