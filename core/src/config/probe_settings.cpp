@@ -160,12 +160,10 @@ void read_probes(const json& section, const config_document& doc, const json::js
     const auto key = std::string(to_string(kind));
     const auto it = section.find(key);
     if (it == section.end()) continue;
-    auto& slot = policy.probes[static_cast<std::size_t>(kind)];
-    if (it->is_null()) {  // `liveness: ~` turns off one that `plughost:` set
-      slot.reset();
-      continue;
-    }
-    slot = read_probe(*it, doc, where / key, what + "." + key, kind);
+    // `liveness: ~` turns off one that `plughost:` set.
+    policy.set_probe(kind, it->is_null() ? std::nullopt
+                                         : std::optional(read_probe(*it, doc, where / key,
+                                                                    what + "." + key, kind)));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,11 +68,29 @@ struct plugin_policy {
   std::chrono::nanoseconds watchdog{0};
   /// /readyz (and plughost's own READY=1 with ready_requires_plugins) waits for it.
   bool required = false;
-  /// Its probes, by probe_kind; none by default.
-  std::array<std::optional<probe_spec>, probe_kind_count> probes{};
+  /// Its probes, by probe_kind; none by default. One copy shared by every plugin configured
+  /// alike (a policy is copied into each plugin and each run: a thousand plugins need not hold
+  /// a thousand copies), compared by value.
+  struct probe_slots {
+    using set = std::array<std::optional<probe_spec>, probe_kind_count>;
+    std::shared_ptr<const set> shared;
+    bool operator==(const probe_slots& o) const {
+      static const set none;
+      return (shared ? *shared : none) == (o.shared ? *o.shared : none);
+    }
+  };
+  probe_slots probes;
 
   const std::optional<probe_spec>& probe(probe_kind k) const {
-    return probes[static_cast<std::size_t>(k)];
+    static const std::optional<probe_spec> none;
+    return probes.shared ? (*probes.shared)[static_cast<std::size_t>(k)] : none;
+  }
+  /// Sets (or, with nullopt, clears) one probe, the others kept.
+  void set_probe(probe_kind k, std::optional<probe_spec> p) {
+    auto copy =
+        std::make_shared<probe_slots::set>(probes.shared ? *probes.shared : probe_slots::set{});
+    (*copy)[static_cast<std::size_t>(k)] = std::move(p);
+    probes.shared = std::move(copy);
   }
   /// Whether a run says itself when it is ready, or a probe says it (else it is ready once it
   /// runs).

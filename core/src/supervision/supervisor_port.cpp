@@ -59,7 +59,8 @@ std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch
   io.out->start();  // only waits: the first lines come after the machine's "started"
   io.err->start();
   watch_health(id, io, item);
-  for (const auto& probe : item.policy.probes) {
+  for (const auto kind : {probe_kind::startup, probe_kind::readiness, probe_kind::liveness}) {
+    const auto& probe = item.policy.probe(kind);
     if (probe && probe->how == probe_spec::method::exec) io.probe_environment = environment;
   }
   if (!sigchld_) watch_main_process(id, io);

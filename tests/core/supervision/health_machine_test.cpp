@@ -29,7 +29,7 @@ std::size_t count(const std::vector<std::string>& v, const std::string& prefix) 
 
 TEST_F(machine_test, a_failing_liveness_probe_stops_the_run_as_a_failure_and_it_restarts) {
   auto policy = restarting(restart_mode::on_failure);
-  policy.probes[static_cast<std::size_t>(probe_kind::liveness)] = probe(3);
+  policy.set_probe(probe_kind::liveness, probe(3));
   start({item("a.sh", policy)});
   world.advance(0s);  // no initial delay: the first probe is due at once
   const auto first = current("a.sh");
@@ -52,8 +52,8 @@ TEST_F(machine_test, a_failing_liveness_probe_stops_the_run_as_a_failure_and_it_
 
 TEST_F(machine_test, probes_of_a_run_never_overlap_and_each_keeps_its_period) {
   auto policy = restarting(restart_mode::never);
-  policy.probes[static_cast<std::size_t>(probe_kind::readiness)] = probe(3, 5s);
-  policy.probes[static_cast<std::size_t>(probe_kind::liveness)] = probe(3, 5s);
+  policy.set_probe(probe_kind::readiness, probe(3, 5s));
+  policy.set_probe(probe_kind::liveness, probe(3, 5s));
   start({item("a.sh", policy)});
   world.advance(0s);  // no initial delay: the first probe is due at once
   const auto run = current("a.sh");
@@ -73,8 +73,8 @@ TEST_F(machine_test, probes_of_a_run_never_overlap_and_each_keeps_its_period) {
 
 TEST_F(machine_test, a_startup_probe_holds_the_others_back_until_it_passes) {
   auto policy = restarting(restart_mode::on_failure);
-  policy.probes[static_cast<std::size_t>(probe_kind::startup)] = probe(30, 1s);
-  policy.probes[static_cast<std::size_t>(probe_kind::liveness)] = probe(1, 1s);
+  policy.set_probe(probe_kind::startup, probe(30, 1s));
+  policy.set_probe(probe_kind::liveness, probe(1, 1s));
   start({item("a.sh", policy)});
   world.advance(0s);  // no initial delay: the first probe is due at once
   const auto run = current("a.sh");
@@ -96,7 +96,7 @@ TEST_F(machine_test, a_readiness_probe_makes_a_run_ready_and_unhealthy_by_its_th
   auto policy = restarting(restart_mode::never);
   auto readiness = probe(2, 1s);
   readiness.success_threshold = 2;
-  policy.probes[static_cast<std::size_t>(probe_kind::readiness)] = readiness;
+  policy.set_probe(probe_kind::readiness, readiness);
   start({item("a.sh", policy)});
   world.advance(0s);  // no initial delay: the first probe is due at once
   const auto run = current("a.sh");

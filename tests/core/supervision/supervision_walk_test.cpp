@@ -108,13 +108,14 @@ class walker : public machine_harness {
       policy.notify = true;
       if (pick(2) == 0) policy.watchdog = std::chrono::seconds(1 + pick(6));
     }
-    for (auto& probe : policy.probes) {  // and probes, each with its own period
-      if (pick(3) != 0) continue;
-      probe.emplace();
-      probe->period = std::chrono::seconds(1 + pick(3));
-      probe->failure_threshold = 1 + static_cast<int>(pick(3));
+    for (const auto kind : {probe_kind::startup, probe_kind::readiness, probe_kind::liveness}) {
+      if (pick(3) != 0) continue;  // and probes, each with its own period
+      probe_spec probe;
+      probe.period = std::chrono::seconds(1 + pick(3));
+      probe.failure_threshold = 1 + static_cast<int>(pick(3));
+      if (kind == probe_kind::readiness) probe.success_threshold = 1 + static_cast<int>(pick(2));
+      policy.set_probe(kind, probe);
     }
-    if (policy.probes[1]) policy.probes[1]->success_threshold = 1 + static_cast<int>(pick(2));
     return item(name, policy, "v" + std::to_string(pick(3)));
   }
 
