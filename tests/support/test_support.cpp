@@ -28,11 +28,26 @@ std::string temp_root() {
   return t && *t ? t : "/tmp";
 }
 
+// Whether `pid` is a plughost guardian (it names itself so).
+bool is_guardian(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name == "plughost-guard";
+}
+
+// Everything the test started is killed; a guardian of a plughost the test killed is still
+// stopping what its host left and then removes its cgroup folders: killed midway, it would leave
+// them behind. So it is given up to 5 s to end by itself once everything else is gone.
 void kill_marked(const std::string& marker) {
-  for (int round = 0; round < 50; ++round) {
+  const auto guardians_until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (int round = 0; round < 300; ++round) {
     const auto pids = processes_with_marker(marker);
     if (pids.empty()) return;
-    for (const auto pid : pids) ::kill(pid, SIGKILL);
+    const bool patient = std::chrono::steady_clock::now() < guardians_until;
+    for (const auto pid : pids) {
+      if (!patient || !is_guardian(pid)) ::kill(pid, SIGKILL);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
