@@ -212,6 +212,10 @@ void print_plan(const plan& p) {
         fmt::print("{:<8}{:<{}}  {}: {}\n", "", "", width, setting,
                    visible(fmt::format("{}", fmt::join(values, ", "))));
       }
+      if (!e.waits_for.empty()) {
+        fmt::print("{:<8}{:<{}}  waits for: {}\n", "", "", width,
+                   visible(fmt::format("{}", fmt::join(e.waits_for, ", "))));
+      }
     }
   }
   if (p.plugins.empty()) fmt::print("no files found\n");
@@ -275,6 +279,9 @@ void add_run_command(CLI::App& app, run_choice& c) {
                   "seconds (or 500ms, 2s, 1m) plugins get after SIGTERM before SIGKILL; "
                   "default 5")
       ->type_name("DURATION");
+  run->add_flag("--watch", run_opts.watch,
+                "reload by itself when a file in a plugin location is added, changed or "
+                "removed (as plughost.watch: true)");
   run->add_option("--exit-with-parent", c.exit_with,
                   "when the parent process (or, with =PID, that process) exits, even killed, "
                   "stop every plugin at once: their stop signal, then SIGKILL after at most 1 s")

@@ -92,13 +92,16 @@ int guarded(const std::function<int()>& f) {
 
 void add_status_command(CLI::App& app, std::function<int()>& run) {
   static finding_options status_o;
-  static bool status_json = false, status_all = false;
+  static bool status_json = false, status_all = false, status_chain = false;
   auto* status = app.add_subcommand("status", "show what a running plughost's plugins are doing");
   add_finding_options(*status, status_o);
   status->add_flag("--json", status_json, "print the status as one JSON object");
   status->add_flag("--all", status_all,
                    "one line for every plughost whose socket is in the default folder (role, "
                    "worker, pid, the process it serves); with --json, an array");
+  status->add_flag("--chain", status_chain,
+                   "when each plugin first started and was first ready, in that order, and what "
+                   "it waited for (after, requires, wait_for)");
   status->footer(
       "\nExit status: 0; 3 when no plughost answers at the socket (with --all: when there is "
       "no socket); 2 for a bad option.\n"
@@ -113,6 +116,8 @@ void add_status_command(CLI::App& app, std::function<int()>& run) {
         if (!said_ok(reply)) return refused;
         if (status_json) {
           fmt::print("{}\n", reply["status"].dump(-1, ' ', false, json::error_handler_t::replace));
+        } else if (status_chain) {
+          print_chain(reply["status"]);
         } else {
           print_status(reply["status"]);
         }

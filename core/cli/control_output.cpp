@@ -38,6 +38,12 @@ std::string size_text(std::uint64_t bytes) {
   return fmt::format("{:.1f}GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
 }
 
+// As plughost shows names (exact where "name" is not: JSON has no room for bytes that are not
+// UTF-8); from an older plughost, as the name reads.
+std::string shown_name(const json& p) {
+  return p.value("shown_name", visible_name(p.value("name", std::string())));
+}
+
 // What each plugin with cgroup limits may use (docs/isolation.md), under the table: its
 // nice, oom_score_adj and rlimits are in --json and `plughost list`.
 void print_limits(const json& plugins, const std::function<std::string(const json&)>& shown) {
@@ -76,22 +82,57 @@ void print_health(const json& plugins, const std::function<std::string(const jso
     if (p.contains("status_text") && p["status_text"].is_string()) {
       parts.push_back("status: " + visible(p["status_text"].get<std::string>()));
     }
+    if (p.contains("waiting_for") && p["waiting_for"].is_string()) {
+      parts.push_back("waiting for " + visible(p["waiting_for"].get<std::string>()));
+    }
     if (!parts.empty()) fmt::print("{}: {}\n", shown(p), fmt::join(parts, "; "));
   }
 }
 
 }  // namespace
 
+void print_chain(const json& s) {
+  fmt::print("plughost pid {}: {}; seconds from its start\n", s.value("pid", json(nullptr)).dump(),
+             s.value("phase", std::string("?")));
+  std::vector<const json*> plugins;
+  for (const auto& p : s["plugins"]) plugins.push_back(&p);
+  // When it was first ready (else started; those still waiting last), then by name.
+  const auto moment = [](const json& p) {
+    for (const char* key : {"first_ready_seconds", "first_started_seconds"}) {
+      if (p.contains(key) && p[key].is_number()) return p[key].get<double>();
+    }
+    return 1e300;
+  };
+  std::stable_sort(plugins.begin(), plugins.end(),
+                   [&](const json* a, const json* b) { return moment(*a) < moment(*b); });
+  std::size_t width = 6;
+  for (const auto* p : plugins) width = std::max(width, shown_name(*p).size());
+  const auto at = [](const json& p, const char* key) {
+    return p.contains(key) && p[key].is_number() ? fmt::format("+{:.3f}s", p[key].get<double>())
+                                                 : std::string("-");
+  };
+  fmt::print("{:<{}}  {:>10}  {:>10}  {:>9}  {}\n", "PLUGIN", width, "STARTED", "READY", "WAITED",
+             "WAITED FOR");
+  for (const auto* p : plugins) {
+    const bool waiting = p->contains("waiting_for") && (*p)["waiting_for"].is_string();
+    const auto waited = p->contains("waited_seconds") && (*p)["waited_seconds"].is_number()
+                            ? fmt::format("{:.3f}s", (*p)["waited_seconds"].get<double>())
+                            : std::string("-");
+    const auto what = waiting ? "waiting for " + visible((*p)["waiting_for"].get<std::string>())
+                      : p->contains("waited_for") && (*p)["waited_for"].is_string()
+                          ? visible((*p)["waited_for"].get<std::string>())
+                          : std::string("-");
+    fmt::print("{:<{}}  {:>10}  {:>10}  {:>9}  {}\n", shown_name(*p), width,
+               at(*p, "first_started_seconds"), at(*p, "first_ready_seconds"), waited, what);
+  }
+}
+
 void print_status(const json& s) {
   fmt::print("plughost pid {}: {}\n", s.value("pid", json(nullptr)).dump(),
              s.value("phase", std::string("?")));
   const auto& plugins = s["plugins"];
   std::size_t width = 6;
-  // As plughost shows names (exact where "name" is not: JSON has no room for bytes that are not
-  // UTF-8); from an older plughost, as the name reads.
-  const auto shown = [](const json& p) {
-    return p.value("shown_name", visible_name(p.value("name", std::string())));
-  };
+  const auto shown = shown_name;
   for (const auto& p : plugins) width = std::max(width, shown(p).size());
   fmt::print("{:<{}}  {:<24} {:>7}  {:>7}  {:>8}  {:<14} {:>15}  {:>15}  {:>8} {:>9} {:>5}\n",
              "PLUGIN", width, "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "STDOUT", "STDERR",

@@ -31,13 +31,6 @@ const std::string python_notify =
     "    s.sendto(text.encode(), address)\n"
     "    s.close()\n";
 
-// A record's "ts" ("2026-11-25T12:00:00.123456Z") in seconds since the epoch.
-double parse_timestamp(const std::string& ts) {
-  std::tm t{};
-  ::strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &t);
-  return static_cast<double>(::timegm(&t)) + std::stod(ts.substr(19, 7));
-}
-
 class health : public plughost_run {
  protected:
   fs::path socket() const { return dir.path() / "ctl.sock"; }
@@ -277,7 +270,7 @@ TEST_F(health, a_plugin_that_stops_pinging_its_watchdog_is_stopped_and_restarted
   // One watchdog time after the last ping (the plugin wrote its time just after sending it).
   // A generous bound, only against a stop that came at another moment: make bench measures it.
   const double last_ping = std::stod(read_file(last));
-  const double stopped = parse_timestamp(stopping[0]["ts"].get<std::string>());
+  const double stopped = record_seconds(stopping[0]["ts"].get<std::string>());
   EXPECT_GT(stopped - last_ping, 0.8);
   EXPECT_LT(stopped - last_ping, 2.0);
   // The second run pings on: it is ready, and the counter stays at 1.
@@ -325,11 +318,11 @@ TEST_F(health, an_http_liveness_probe_that_gets_no_answer_restarts_the_plugin) {
       port));
   ASSERT_TRUE(eventually([&] { return events_named("all_mute.py", "started").size() >= 2; }, 20s))
       << read_file(dir.path() / "bg.err");
-  const auto started = parse_timestamp(events_named("all_mute.py", "started")[0]["ts"]);
+  const auto started = record_seconds(events_named("all_mute.py", "started")[0]["ts"]);
   const auto stopping = events_named("all_mute.py", "stopping");
   ASSERT_GE(stopping.size(), 1u);
   EXPECT_EQ(stopping[0]["reason"], "liveness probe");
-  const double after = parse_timestamp(stopping[0]["ts"]) - started;
+  const double after = record_seconds(stopping[0]["ts"]) - started;
   EXPECT_GT(after, 1.3 * 0.9);
   EXPECT_LT(after, 1.3 * 1.5) << "only against a stop at another moment: make bench measures it";
   const auto failed = events_named("all_mute.py", "probe");
@@ -379,6 +372,19 @@ TEST_F(health, an_exec_probe_under_way_goes_with_its_run) {
   ASSERT_TRUE(eventually([&] { return !events_named("all_short.sh", "exited").empty(); }));
   EXPECT_TRUE(eventually([&] { return !fs::exists(fmt::format("/proc/{}", probe)); }, 10s))
       << "the probe of a run that ended is left (or a zombie)";
+  stop_host(*host);
+}
+
+// An exec probe that writes more than a pipe holds (1 MiB to stdout and to stderr) ends and
+// passes: its output goes nowhere, and nothing makes it wait for a reader.
+TEST_F(health, an_exec_probe_that_writes_much_is_not_held_up_by_its_output) {
+  plugin("all_loud.sh", "exec sleep 300\n");
+  auto host = start_host(
+      "plughost:\n  plugins:\n    all_loud.sh:\n      readiness: {exec: [bash, -c, 'head -c "
+      "1048576 /dev/zero; head -c 1048576 /dev/zero >&2'], timeout: 5s, period: 0.2s}\n");
+  ASSERT_TRUE(eventually([&] { return state_of("all_loud.sh") == "ready"; }, 20s))
+      << read_file(dir.path() / "bg.err") << plugin_status("all_loud.sh").dump();
+  EXPECT_TRUE(events_named("all_loud.sh", "probe").empty());
   stop_host(*host);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -27,6 +28,13 @@ inline std::vector<json> events_of(const std::vector<json>& recs) {
 }
 
 /// NAME=VALUE entries as a map (the last of a name wins).
+// A record's "ts" ("2026-11-25T12:00:00.123456Z") in seconds since the epoch.
+inline double record_seconds(const std::string& ts) {
+  std::tm t{};
+  ::strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &t);
+  return static_cast<double>(::timegm(&t)) + std::stod(ts.substr(19, 7));
+}
+
 inline std::map<std::string, std::string> as_map(const std::vector<std::string>& env) {
   std::map<std::string, std::string> out;
   for (const auto& e : env) {

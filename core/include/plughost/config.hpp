@@ -105,6 +105,9 @@ struct launch_options {
   /// --stop-timeout: how long plugins get after their stop signal before SIGKILL; nullopt:
   /// plughost.stop_timeout. Negative or over max_duration makes the launcher throw usage_error.
   std::optional<std::chrono::nanoseconds> stop_timeout;
+  /// --watch: as plughost.watch: true (docs/running.md, "Watched folders"): run() reloads by
+  /// itself when a file in a plugin location is added, changed or removed.
+  bool watch = false;
   /// --module-path: folders searched for runner and sink modules (.so) before
   /// PLUGHOST_MODULE_PATH, plughost.module_locations and the folder next to the binary.
   std::vector<std::filesystem::path> module_paths;

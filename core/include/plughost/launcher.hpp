@@ -44,6 +44,9 @@ struct plugin_plan {
   /// Only the settings that are set, without the defaults every plugin gets; empty unless
   /// decision is run.
   std::vector<std::pair<std::string, std::vector<std::string>>> isolation;
+  /// What it waits for before each start (docs/health.md): "requires server.py (ready)",
+  /// "after setup.sh (completed)", "wait_for http://127.0.0.1:8000/health".
+  std::vector<std::string> waits_for;
 };
 
 /// A runner module and whether it is in use (--runner, plughost.enabled_runners).
@@ -89,11 +92,14 @@ enum class plugin_state {
   /// that says so is `starting` until then; one that does not is `running`.
   ready,
   unhealthy,  ///< its current run was ready and said it no longer is (STOPPING=1)
+  /// Its next run waits for plugins it comes after or requires, or for its wait_for gate
+  /// (plugin_status::waiting_for says what).
+  waiting,
 };
 
 /// "starting", "running", "stopping", "draining", "backoff", "replacing", "exited", "failed",
-/// "stopped", "retired", "ready" or "unhealthy": as `plughost status`, the JSON and the C API
-/// name them.
+/// "stopped", "retired", "ready", "unhealthy" or "waiting": as `plughost status`, the JSON and the
+/// C API name them.
 std::string_view to_string(plugin_state s) noexcept;
 
 /// Whether a plugin was stopped or started by hand (plugin_status::by_hand).
@@ -153,6 +159,18 @@ struct plugin_status {
   std::string status_text;  ///< its current run's latest STATUS= (sd_notify)
   /// Its runs stopped for their health, by reason ("watchdog", "liveness", "startup").
   std::map<std::string, std::uint64_t> health_failures;
+  /// Order and gates (docs/health.md). waiting: what it waits for now ("all_b.py (ready)",
+  /// "http://127.0.0.1:8000/health"); "" otherwise.
+  std::string waiting_for;
+  /// What it waited for before its latest start, and how long; when it first started and first
+  /// became ready, counted from the start of the run (for `plughost status --chain`).
+  std::string waited_for;
+  std::optional<std::chrono::nanoseconds> waited;
+  std::optional<std::chrono::nanoseconds> first_started_after;
+  std::optional<std::chrono::nanoseconds> first_ready_after;
+  /// The plugins it waits for before each start, as configured: "name (condition)", with
+  /// "requires " before those it requires.
+  std::vector<std::string> depends_on;
 };
 
 /// One sink of a launcher.

@@ -113,7 +113,9 @@ launch_settings resolve_settings(const launch_options& options, const environmen
   out.locations = resolve_locations(options, env, config, out);
 
   out.default_policy = resolve_default_policy(options, config);
-  out.ready_requires_plugins = resolve_ready_requires_plugins(config);
+  out.ready_requires_plugins = resolve_flag(config, "ready_requires_plugins");
+  out.ordered_stop = resolve_flag(config, "ordered_stop");
+  out.watch = resolve_watch(options, config);
   if (options.exit_with)
     out.parent_pid = *options.exit_with == 0 ? ::getppid() : *options.exit_with;
   out.control_socket = resolve_control_socket(options, env, config, out.who, out.parent_pid);

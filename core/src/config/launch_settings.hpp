@@ -128,6 +128,10 @@ struct launch_settings {
   std::string cgroups = "auto";
   /// plughost.ready_requires_plugins: plughost's READY=1 waits for the required plugins.
   bool ready_requires_plugins = false;
+  /// plughost.ordered_stop (docs/health.md).
+  bool ordered_stop = false;
+  /// plughost.watch (or --watch): "" (off), "notify" (inotify where it works) or "scan".
+  std::string watch;
   std::vector<sink_request> sinks;
   std::vector<runner_request> runners;       ///< every runner module found, in search order
   std::vector<std::string> enabled_runners;  ///< names, when restricted; empty: all of them

@@ -88,6 +88,9 @@ const std::vector<std::string> core_structured_keys = {"sinks",
                                                        "cgroups",
                                                        "ready_when",
                                                        "ready_requires_plugins",
+                                                       "ordered_stop",
+                                                       "watch",
+                                                       "wait_for",
                                                        "startup",
                                                        "readiness",
                                                        "liveness"};
@@ -211,6 +214,7 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
                    policy);
       read_ready_when(*section, *doc, json::json_pointer("/plughost"), "plughost", policy);
       read_probes(*section, *doc, json::json_pointer("/plughost"), "plughost", policy);
+      read_order(*section, *doc, json::json_pointer("/plughost"), "plughost", false, policy);
     }
   }
   if (options.stop_timeout) {
@@ -251,12 +255,11 @@ void check_notify_fd_limits(const configuration& config, const launch_settings& 
   }
 }
 
-bool resolve_ready_requires_plugins(const configuration& config) {
-  const auto p = pick(config, "ready_requires_plugins");
+bool resolve_flag(const configuration& config, const std::string& key) {
+  const auto p = pick(config, key);
   if (!p.value || p.value->is_null()) return false;
   if (!p.value->is_boolean()) {
-    p.doc->fail_at_value(p.where, fmt::format("plughost.ready_requires_plugins: expected true or "
-                                              "false, got {}",
+    p.doc->fail_at_value(p.where, fmt::format("plughost.{}: expected true or false, got {}", key,
                                               describe_type(*p.value)));
   }
   return p.value->get<bool>();
@@ -320,12 +323,15 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
     const auto where = section.where / plugin;
     const auto values = validate_settings(
         policy_table, entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin),
-        with_isolation_keys({"sinks", "ready_when", "startup", "readiness", "liveness"}),
+        with_isolation_keys({"sinks", "ready_when", "startup", "readiness", "liveness", "after",
+                             "requires", "wait_for"}),
         /*fill_defaults=*/false);
     auto policy = base;
     apply_policy(values, policy);
     read_ready_when(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
     read_probes(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
+    read_order(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), true,
+               policy);
     check_health(policy, fmt::format("plughost.plugins.{}", plugin), [&](const char* key) {
       const auto own = entry.find(key);  // else set under `plughost:`, and wrong for this one
       return own != entry.end() ? picked{&*own, section.doc, where / key} : pick(config, key);
@@ -343,6 +349,7 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
 
     route_plugin(plugin, entry, *section.doc, where, sink_names, sinks_from_flags, out);
   }
+  check_order_cycles(*section.doc, section.where, out.plugin_policies);
 }
 
 }  // namespace plughost::detail

@@ -43,39 +43,6 @@ const setting_spec probe_table[] = {
      .description = "from the start of a run to its first probe"},
 };
 
-// "HOST:PORT" (a [v6] address in brackets): false when it is not one.
-bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  host = std::string(text.substr(0, colon));
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const auto digits = text.substr(colon + 1);
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535) {
-    return false;
-  }
-  port = static_cast<std::uint16_t>(value);
-  return !host.empty();
-}
-
-// http://HOST[:PORT][/PATH] onto `p`; false when it is not one.
-bool parse_http_url(const std::string& url, probe_spec& p) {
-  constexpr std::string_view scheme = "http://";
-  if (!url.starts_with(scheme)) return false;
-  const auto rest = std::string_view(url).substr(scheme.size());
-  const auto slash = rest.find('/');
-  const auto authority = rest.substr(0, slash);
-  p.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (authority.find(':') == std::string_view::npos || authority.back() == ']') {
-    p.host = std::string(authority);
-    if (!p.host.empty() && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
-    p.port = 80;
-    return !p.host.empty();
-  }
-  return split_host_port(authority, p.host, p.port);
-}
-
 // Its one method (exec, http or tcp) and what it names, onto `p`.
 void read_method(const settings& s, const config_document& doc, const json::json_pointer& where,
                  const std::string& what, probe_spec& p) {
@@ -152,6 +119,39 @@ probe_spec read_probe(const json& value, const config_document& doc,
 }
 
 }  // namespace
+
+// "HOST:PORT" (a [v6] address in brackets): false when it is not one.
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  host = std::string(text.substr(0, colon));
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto digits = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return !host.empty();
+}
+
+// http://HOST[:PORT][/PATH] onto `p`; false when it is not one.
+bool parse_http_url(const std::string& url, probe_spec& p) {
+  constexpr std::string_view scheme = "http://";
+  if (!url.starts_with(scheme)) return false;
+  const auto rest = std::string_view(url).substr(scheme.size());
+  const auto slash = rest.find('/');
+  const auto authority = rest.substr(0, slash);
+  p.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (authority.find(':') == std::string_view::npos || authority.back() == ']') {
+    p.host = std::string(authority);
+    if (!p.host.empty() && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
+    p.port = 80;
+    return !p.host.empty();
+  }
+  return split_host_port(authority, p.host, p.port);
+}
 
 void read_probes(const json& section, const config_document& doc, const json::json_pointer& where,
                  const std::string& what, plugin_policy& policy) {

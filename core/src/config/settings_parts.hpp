@@ -82,10 +82,28 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
 /// config_error at the notify_fd that is too high.
 void check_notify_fd_limits(const configuration& config, const launch_settings& out);
 
-/// plughost.ready_requires_plugins (docs/health.md): a boolean, false when unset.
-bool resolve_ready_requires_plugins(const configuration& config);
+/// A boolean key of plughost's sections (ready_requires_plugins, ordered_stop: docs/health.md),
+/// false when unset.
+bool resolve_flag(const configuration& config, const std::string& key);
+
+// ---- order_settings.cpp: order and gates (docs/health.md) ----------------------------------
+
+/// --watch, else plughost.watch (true, false or scan): "notify", "" or "scan".
+std::string resolve_watch(const launch_options& options, const configuration& config);
+/// wait_for (a `plughost:` section or a plugin's entry) onto `policy` (`~` turns it off), and,
+/// in a plugin's entry, after and requires. Throws config_error at the line.
+void read_order(const json& section, const config_document& doc, const json::json_pointer& where,
+                const std::string& what, bool plugin_entry, plugin_policy& policy);
+/// Refuses plugins that wait for each other (or themselves), naming the cycle and its lines.
+void check_order_cycles(const config_document& doc, const json::json_pointer& plugins,
+                        const std::map<std::string, plugin_policy>& policies);
 
 // ---- probe_settings.cpp ---------------------------------------------------------------------
+
+/// "HOST:PORT" (a [v6] address in brackets) onto host and port; false when it is not one.
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port);
+/// http://HOST[:PORT][/PATH] onto `p`'s host, port and path; false when it is not one.
+bool parse_http_url(const std::string& url, probe_spec& p);
 
 /// The probes (startup, readiness, liveness) of `section` (a `plughost:` one or a plugin's
 /// entry, named `what` in messages) onto `policy`; `~` turns one off. Throws config_error.

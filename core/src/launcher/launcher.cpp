@@ -70,7 +70,8 @@ launcher::impl::impl(const launch_options& o, std::shared_ptr<spdlog::logger> l)
            options.child_subreaper_and_sigchld_handler, options.raise_open_file_limit,
            options.notify_systemd ? std::make_shared<detail::systemd_notifier>(base.env) : nullptr,
            [this] { reopen_sinks(); }, [this] { report_reload_errors(); }, settings.cgroups,
-           credentials_folder(base.env), settings.ready_requires_plugins}) {
+           credentials_folder(base.env), settings.ready_requires_plugins, settings.ordered_stop,
+           settings.watch, settings.locations}) {
   auto warnings = base.all_warnings();  // after the settings: they load the modules they use
   runners = detail::load_runners(settings, warnings);
   auto plan = detail::build_plan(settings, runners, base.env, base.permissions);

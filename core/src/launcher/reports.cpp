@@ -58,6 +58,8 @@ std::string_view to_string(plugin_state s) noexcept {
       return "ready";
     case plugin_state::unhealthy:
       return "unhealthy";
+    case plugin_state::waiting:
+      return "waiting";
   }
   return "?";
 }
@@ -149,6 +151,7 @@ std::string to_json(const plan& p) {
     item["runner"] = e.runner.empty() ? json(nullptr) : json(e.runner);
     item["argv"] = e.argv;
     item["isolation"] = isolation_json(e.isolation);
+    item["waits_for"] = e.waits_for;
     plugins.push_back(std::move(item));
   }
   out["plugins"] = std::move(plugins);
@@ -258,12 +261,20 @@ ordered_json plugin_json(const plugin_status& p,
   // Readiness (docs/health.md).
   item["ready"] = p.ready;
   item["required"] = p.required;
-  item["ready_after_seconds"] =
-      p.ready_after
-          ? json(std::round(std::chrono::duration<double>(*p.ready_after).count() * 1000) / 1000)
-          : json(nullptr);
+  const auto seconds = [](const std::optional<std::chrono::nanoseconds>& d) {  // to the ms
+    return d ? json(std::round(std::chrono::duration<double>(*d).count() * 1000) / 1000)
+             : json(nullptr);
+  };
+  item["ready_after_seconds"] = seconds(p.ready_after);
   item["status_text"] = p.status_text.empty() ? json(nullptr) : json(p.status_text);
   item["health_failures"] = p.health_failures;
+  // Order and gates (docs/health.md): seconds counted from the start of the run.
+  item["waiting_for"] = p.waiting_for.empty() ? json(nullptr) : json(p.waiting_for);
+  item["waited_for"] = p.waited_for.empty() ? json(nullptr) : json(p.waited_for);
+  item["waited_seconds"] = seconds(p.waited);
+  item["first_started_seconds"] = seconds(p.first_started_after);
+  item["first_ready_seconds"] = seconds(p.first_ready_after);
+  item["depends_on"] = p.depends_on;
   return item;
 }
 

@@ -223,6 +223,7 @@ void plan_plugin(plugin_plan& p, const loaded_runner& r, const launch_settings& 
     const auto& args = settings.isolation_for(p.name).args;
     p.argv.insert(p.argv.end(), args.begin(), args.end());
     p.isolation = isolation_report(p.name, settings, host);
+    p.waits_for = describe_waits(settings.policy_for(p.name));
   }
 }
 

@@ -93,6 +93,7 @@ void supervision_machine::mark_ready(run& r, std::string_view how) {
   const auto now = port_.now();
   const auto after = now - r.started;
   if (!r.ready_at) r.ready_at = now;
+  if (auto* p = find_plugin(r.owner); p && !p->first_ready) p->first_ready = now;
   const event_field fields[] = {
       {"after", std::chrono::duration<double>(after).count()},
       {"how", how},

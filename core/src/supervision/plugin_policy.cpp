@@ -1,6 +1,7 @@
 // Names of restart modes and signals in configurations.
 #include "supervision/plugin_policy.hpp"
 
+#include <fmt/format.h>
 #include <string.h>
 
 #include <string>
@@ -39,6 +40,35 @@ std::string_view to_string(probe_kind k) noexcept {
       return "liveness";
   }
   return "?";
+}
+
+std::vector<std::string> describe_waits(const plugin_policy& p) {
+  std::vector<std::string> out;
+  for (const auto& d : p.waits_for) {
+    out.push_back(
+        fmt::format("{} {} ({})", d.required ? "requires" : "after", d.name, to_string(d.until)));
+  }
+  if (p.gate.shared) out.push_back("wait_for " + p.gate.shared->target);
+  return out;
+}
+
+std::string_view to_string(wait_condition c) noexcept {
+  switch (c) {
+    case wait_condition::started:
+      return "started";
+    case wait_condition::ready:
+      return "ready";
+    case wait_condition::completed:
+      return "completed";
+  }
+  return "?";
+}
+
+std::optional<wait_condition> parse_wait_condition(std::string_view text) {
+  for (const auto c : {wait_condition::started, wait_condition::ready, wait_condition::completed}) {
+    if (text == to_string(c)) return c;
+  }
+  return std::nullopt;
 }
 
 std::optional<int> parse_signal(std::string_view name) {

@@ -41,6 +41,37 @@ struct probe_spec {
   bool operator==(const probe_spec&) const = default;
 };
 
+/// What a plugin waits for in another (docs/health.md, "Order and gates"): that it runs, that
+/// it is ready (a plugin that does not say when it is ready is as soon as it runs), or that it
+/// ended well.
+enum class wait_condition : std::uint8_t { started, ready, completed };
+/// "started", "ready", "completed".
+std::string_view to_string(wait_condition c) noexcept;
+std::optional<wait_condition> parse_wait_condition(std::string_view text);
+
+/// One plugin another waits for before each start: `after` only orders (a plugin this plughost
+/// does not run, or one that failed for good, is not waited for); `requires` also needs it (the
+/// waiting plugin fails when it cannot be had, and a running one stops when it fails for good).
+struct dependency {
+  std::string name;
+  wait_condition until = wait_condition::ready;
+  bool required = false;
+  bool operator==(const dependency&) const = default;
+};
+
+/// wait_for: something outside plughost that must answer before each start of the plugin: an
+/// HTTP server (200 to 399), a TCP port, a file that exists. Tried every `every` until `timeout`.
+struct gate_spec {
+  enum class method : std::uint8_t { http, tcp, file };
+  method how = method::tcp;
+  probe_spec check;    ///< http and tcp: host, port, path (its timeout: one attempt's)
+  std::string file;    ///< file: the path
+  std::string target;  ///< as configured, for messages
+  std::chrono::nanoseconds timeout = std::chrono::minutes(10);
+  std::chrono::nanoseconds every = std::chrono::milliseconds(100);
+  bool operator==(const gate_spec&) const = default;
+};
+
 /// The member initializers mirror core/data/defaults.yaml, where the defaults are set (a test
 /// checks that they agree): plughost itself always starts from that file.
 struct plugin_policy {
@@ -80,6 +111,15 @@ struct plugin_policy {
     }
   };
   probe_slots probes;
+  /// Plugins it waits for before each start, and what it waits for outside plughost.
+  std::vector<dependency> waits_for;
+  struct gate_slot {  // one copy shared, as probes
+    std::shared_ptr<const gate_spec> shared;
+    bool operator==(const gate_slot& o) const {
+      return shared == o.shared || (shared && o.shared && *shared == *o.shared);
+    }
+  };
+  gate_slot gate;
 
   const std::optional<probe_spec>& probe(probe_kind k) const {
     static const std::optional<probe_spec> none;
@@ -114,6 +154,10 @@ struct plugin_policy {
     return d < restart_delay_max ? d : restart_delay_max;
   }
 };
+
+/// What `p` waits for before each start, in words: "requires server.py (ready)", "after
+/// setup.sh (completed)", "wait_for http://127.0.0.1:8000/health".
+std::vector<std::string> describe_waits(const plugin_policy& p);
 
 /// "never", "on-failure", "always", "interval".
 std::optional<restart_mode> parse_restart_mode(std::string_view text);

@@ -52,6 +52,18 @@ std::string supervision_machine::act(plugin& p, plugin_action a, plugin_input& i
     case plugin_action::end_stopped:
       p.state = plugin_state::stopped;
       return {};
+    case plugin_action::start_waited:
+      start_run(p, /*waited=*/true);
+      return {};
+    case plugin_action::gate_timed_out:
+      gate_timed_out(p);
+      return {};
+    case plugin_action::fail_waiting:
+      fail_waiting(p);
+      return {};
+    case plugin_action::lose_requirement:
+      lose_requirement(p);
+      return {};
     default:
       return act_on_request(p, a, in);
   }
@@ -132,7 +144,8 @@ std::string supervision_machine::resume(plugin& p, plugin_action a, launch_item 
   return {};
 }
 
-void supervision_machine::start_run(plugin& p) {
+void supervision_machine::start_run(plugin& p, bool waited) {
+  if (!waited && must_wait(p)) return;
   p.state = plugin_state::starting;
   p.failed_for_good = false;  // a new file, or a restart: what counts now is how this run ends
   const auto id = next_id_++;
@@ -155,6 +168,8 @@ void supervision_machine::start_run(plugin& p) {
   r.started = port_.now();
   p.state = plugin_state::running;
   p.current = id;
+  if (!p.first_started) p.first_started = r.started;
+  if (!p.first_ready && !r.policy.signals_ready()) p.first_ready = r.started;
   const event_field started[] = {{"argv", std::span<const std::string>(p.item.argv)}};
   port_.event(r.name, r.pid, events::started, started);
   if (r.policy.timeout) port_.arm({timer_key::kind::limit, id}, *r.policy.timeout);
@@ -210,6 +225,7 @@ void supervision_machine::by_policy(plugin& p, bool failed, clock::duration ran_
 void supervision_machine::end_for_good(plugin& p, bool failed) {
   p.state = failed ? plugin_state::failed : plugin_state::exited;
   p.failed_for_good = failed;
+  if (failed) dependents_lose(p);
 }
 
 void supervision_machine::schedule(plugin& p, clock::duration delay) {

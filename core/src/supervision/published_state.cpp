@@ -44,6 +44,8 @@ plughost::plugin_state published_state(const supervision_machine::plugin_view& v
       return public_state::stopped;
     case plugin_state::retired:
       return public_state::retired;
+    case plugin_state::waiting:
+      return public_state::waiting;
   }
   return public_state::failed;
 }

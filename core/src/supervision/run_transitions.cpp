@@ -82,6 +82,7 @@ void supervision_machine::exit(run& r, exit_status status) {
   r.state = r.state == run_state::stopping  ? run_state::lingering_stopping
             : r.state == run_state::killing ? run_state::lingering_killing
                                             : run_state::lingering;
+  ended_.insert(r.id);
   bool failed = status.by_signal || status.value != 0;
   if (!status.by_signal) {
     const event_field fields[] = {{"exit_code", std::int64_t{status.value}}};

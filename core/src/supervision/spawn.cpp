@@ -335,13 +335,20 @@ pid_t launch(const std::vector<std::string>& argv, const std::vector<std::string
 
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                spawn_context& context, child_plan* plan) {
+                                                spawn_context& context, child_plan* plan,
+                                                output to) {
   if (!reserve_descriptors(context)) {
     return fmt::format("cannot start {}: {}", argv[0], reserve_failure(context));
   }
   int out_pipe[2] = {-1, -1};
   int err_pipe[2] = {-1, -1};
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+  if (to == output::discarded) {  // the write ends are duplicates of /dev/null, closed after
+    out_pipe[1] = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 3);
+    err_pipe[1] = ::fcntl(context.devnull, F_DUPFD_CLOEXEC, 3);
+  }
+  if (to == output::discarded
+          ? (out_pipe[1] < 0 || err_pipe[1] < 0)
+          : (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)) {
     const int err = errno;
     close_all({out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]});
     return fmt::format("cannot create pipes: {}", std::strerror(err));

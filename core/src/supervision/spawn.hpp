@@ -15,7 +15,7 @@ namespace plughost::detail {
 
 /// What every spawn needs from the host; prepared once.
 struct spawn_context {
-  int devnull = -1;         ///< /dev/null, read-only, close-on-exec: the plugins' stdin
+  int devnull = -1;         ///< /dev/null, read-write, close-on-exec: the plugins' stdin
   struct rlimit nofile {};  ///< the descriptor limit plugins get (the host's original one)
   pid_t host_pid = 0;
   /// Descriptors held in reserve and released during each launch: once the child runs,
@@ -85,9 +85,12 @@ struct spawned {
 /// open-file limit is reached), so that no process starts that could not be supervised.
 /// The process is not waited for here: the caller reaps it. Call it from the thread that
 /// should be its "parent" for PR_SET_PDEATHSIG.
-/// `plan` (may be null): the plugin's own set-up.
+/// `plan` (may be null): the plugin's own set-up. With output::discarded, its stdout and
+/// stderr are /dev/null (and spawned has no pipes).
+enum class output { piped, discarded };
 std::variant<spawned, std::string> spawn_plugin(const std::vector<std::string>& argv,
                                                 const std::vector<std::string>& environment,
-                                                spawn_context& context, child_plan* plan = nullptr);
+                                                spawn_context& context, child_plan* plan = nullptr,
+                                                output to = output::piped);
 
 }  // namespace plughost::detail

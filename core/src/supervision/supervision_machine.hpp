@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,6 +111,11 @@ class supervision_machine {
   void on_probe_result(run_id id, probe_kind kind, bool passed, std::string message);
   /// Its STATUS= text, shown by status.
   void on_status_text(run_id id, std::string text);
+  /// The wait_for gate start_gate() tries for plugin `id` answered.
+  void on_gate_open(plugin_id id);
+  /// plughost.ordered_stop: the shutdown stops a plugin only once every plugin that comes
+  /// after it or requires it has ended (the reverse of the start order).
+  void set_ordered_stop(bool on) noexcept { ordered_stop_ = on; }
 
   // ---- what it is in ------------------------------------------------------------------------
 
@@ -145,6 +151,15 @@ class supervision_machine {
     bool required = false;
     /// Its runs stopped for their health, by reason ("watchdog").
     std::map<std::string, std::uint64_t> health_failures;
+    /// Order and gates: what it waits for now (waiting), what it waited for before its latest
+    /// start and how long, and when it first started and was first ready (from the first add).
+    std::string waiting_for;
+    std::string waited_for;
+    std::optional<clock::duration> waited;
+    std::optional<clock::duration> first_started, first_ready;
+    /// What it waits for before each start, as configured: "requires all_a.py (ready)",
+    /// "after all_b.py (started)", "wait_for http://…".
+    std::vector<std::string> depends_on;
     /// Whether its current run runs and is ready.
     bool ready() const {
       return health == health_state::ready && current_state == run_state::running;
@@ -199,6 +214,15 @@ class supervision_machine {
     std::map<int, std::uint64_t> exit_codes;
     std::map<std::string, std::uint64_t> exit_signals;
     std::map<std::string, std::uint64_t> health_failures;
+    // Order and gates (order_transitions.cpp).
+    std::string waiting_for;                // waiting: what it waits for, in words
+    std::string waited_for;                 // before its latest start
+    std::vector<std::string> wait_reasons;  // each waiting_for of this wait, once
+    clock::time_point wait_began{};
+    std::optional<clock::duration> waited;
+    bool gate_asked = false;  // waiting: its gate is being tried (and its timeout armed)
+    bool gate_open = false;   // waiting: its gate answered
+    std::optional<clock::time_point> first_started, first_ready;
   };
   struct run {
     run_id id = 0;
@@ -226,6 +250,7 @@ class supervision_machine {
     unsigned probes_due = 0;     // bits by probe_kind: due while another probe ran
     bool probe_running = false;  // at most one probe of a run at a time
     bool started_up = true;      // false until its startup probe passed
+    bool held_back = false;      // the ordered stop has not stopped it yet
   };
   struct reload_tally {
     std::size_t started = 0, restarted = 0, stopped = 0, resumed = 0;
@@ -246,6 +271,25 @@ class supervision_machine {
   template <typename E>
   std::string in_event(E&& handle);
 
+  // Order and gates (order_transitions.cpp).
+  struct verdict {
+    enum class is { go, wait, cannot } what = is::go;
+    std::string why;
+    bool gate = false;  // wait: for its gate (the plugins it waits for are there)
+  };
+  verdict judge(const plugin& p) const;
+  bool must_wait(plugin& p);
+  void look_at_waiting();
+  void stop_waiting(plugin& p);
+  void note_wait(plugin& p, const std::string& why);
+  void gate_timed_out(plugin& p);
+  void fail_waiting(plugin& p);
+  void lose_requirement(plugin& p);
+  void dependents_lose(const plugin& p);
+  bool may_stop_now(plugin_id owner, const std::set<plugin_id>& live) const;
+  void stop_in_order();
+  void release_held_back();
+
   // The whole run's actions.
   void start_running();
   void stop_all(std::string_view reason);
@@ -256,7 +300,7 @@ class supervision_machine {
   void reload_one(launch_item item, reload_tally& tally);
   void finish_if_idle();
   // A plugin's actions.
-  void start_run(plugin& p);
+  void start_run(plugin& p, bool waited = false);
   std::string start_anew(plugin& p, std::string_view reason);
   void by_policy(plugin& p, bool failed, clock::duration ran_for);
   void end_for_good(plugin& p, bool failed);
@@ -303,6 +347,11 @@ class supervision_machine {
   std::map<plugin_id, plugin> plugins_;       // every plugin ever added, retired ones too
   std::map<std::string, plugin_id> by_name_;  // the ones not retired
   std::map<run_id, run> runs_;                // until they leave nothing behind
+  std::set<run_id> ended_;       // those of runs_ whose main process ended: all settle() looks at
+  std::set<plugin_id> waiting_;  // plugins that may be waiting: all look_at_waiting() looks at
+  bool ordered_stop_ = false;
+  std::string stop_reason_;                 // what the ordered stop says to the runs it held back
+  std::optional<clock::time_point> began_;  // the first add: status --chain counts from it
   std::uint64_t next_id_ = 1;
   clock::duration stop_grace_cap_ = clock::duration::max();
   clock::time_point stop_began_{};

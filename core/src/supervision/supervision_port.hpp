@@ -65,6 +65,7 @@ struct timer_key {
     stop,
     recheck,
     watchdog,
+    gate,           ///< a waiting plugin's wait_for timeout (owner: its plugin_id)
     probe_startup,  ///< the three probes, in probe_kind's order
     probe_readiness,
     probe_liveness
@@ -129,6 +130,12 @@ class supervision_port {
   /// as the machine's on_probe_result(). At most one probe of a run at a time (the machine sees
   /// to it); release() abandons one under way.
   virtual void start_probe(run_id id, probe_kind kind, const probe_spec& spec) = 0;
+
+  /// Tries plugin `id`'s wait_for gate (docs/health.md) every gate.every until it answers,
+  /// then calls the machine's on_gate_open(id); cancel_gate() stops trying. The machine keeps
+  /// the gate's timeout.
+  virtual void start_gate(plugin_id id, const gate_spec& gate) = 0;
+  virtual void cancel_gate(plugin_id id) = 0;
 
   /// A record of the `event` stream.
   virtual void event(std::string_view plugin, int pid, std::string_view name,

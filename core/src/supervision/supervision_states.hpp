@@ -37,8 +37,10 @@ enum class plugin_state {
                      ///< without a restart to follow, gave up restarting, or could not start
   stopped,           ///< stopped by the shutdown
   retired,           ///< removed by a reload: its run is stopped, and it never starts again
+  waiting,           ///< its next run waits for the plugins it comes after or requires, and for
+                     ///< its wait_for gate (docs/health.md)
 };
-inline constexpr std::size_t plugin_state_count = 12;
+inline constexpr std::size_t plugin_state_count = 13;
 
 /// What happens to a plugin.
 enum class plugin_event {
@@ -51,8 +53,11 @@ enum class plugin_event {
   start_by_hand,    ///< the control socket
   restart_by_hand,  ///< the control socket
   shutdown,         ///< the whole run stops
+  may_start,        ///< (waiting) what it waits for is there: the plugins, then its gate
+  gate_failed,      ///< (waiting) its wait_for gate did not answer within its timeout
+  required_failed,  ///< (waiting, running) a plugin it requires failed for good, or is not run
 };
-inline constexpr std::size_t plugin_event_count = 9;
+inline constexpr std::size_t plugin_event_count = 12;
 
 /// One run of a plugin, as its stop sequence sees it: whether its main process still runs
 /// (the first three), has exited but the plugin has not heard of it yet (draining), or has

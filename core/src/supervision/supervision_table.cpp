@@ -14,11 +14,12 @@ constexpr std::array<std::string_view, 4> phase_names{"starting", "running", "st
 constexpr std::array<std::string_view, 6> phase_event_names{
     "started_all", "stop", "stop_again", "cap_grace", "reload", "nothing_left"};
 constexpr std::array<std::string_view, plugin_state_count> plugin_state_names{
-    "starting", "running", "stopping_by_hand", "restarting", "replacing", "stopping",
-    "backoff",  "held",    "exited",           "failed",     "stopped",   "retired"};
+    "starting", "running", "stopping_by_hand", "restarting", "replacing", "stopping", "backoff",
+    "held",     "exited",  "failed",           "stopped",    "retired",   "waiting"};
 constexpr std::array<std::string_view, plugin_event_count> plugin_event_names{
-    "run_ended",    "restart_due",   "reload_same",     "reload_changed", "reload_removed",
-    "stop_by_hand", "start_by_hand", "restart_by_hand", "shutdown"};
+    "run_ended",      "restart_due",  "reload_same",   "reload_changed",
+    "reload_removed", "stop_by_hand", "start_by_hand", "restart_by_hand",
+    "shutdown",       "may_start",    "gate_failed",   "required_failed"};
 constexpr std::array<std::string_view, run_state_count> run_state_names{
     "running",   "stopping",           "killing",          "draining",
     "lingering", "lingering_stopping", "lingering_killing"};

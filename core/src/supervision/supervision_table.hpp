@@ -59,6 +59,10 @@ enum class plugin_action : std::uint8_t {
   end_held,
   end_stopped,
   note_start,
+  start_waited,
+  gate_timed_out,
+  fail_waiting,
+  lose_requirement,
 };
 enum class run_action : std::uint8_t {
   nothing,
@@ -136,17 +140,24 @@ inline constexpr std::array<std::array<phase_cell, 6>, 4> phase_table{{
 
 // ---- a plugin -------------------------------------------------------------------------------
 // Columns: run_ended, restart_due, reload_same, reload_changed, reload_removed, stop_by_hand,
-// start_by_hand, restart_by_hand, shutdown. "Start" is: cancel the restart timer, stop what
+// start_by_hand, restart_by_hand, shutdown, may_start, gate_failed, required_failed. "Start" is: cancel the restart timer, stop what
 // earlier runs left in their groups, restarts in a row back to 0, spawn (a spawn that fails is
-// a run that ended in failure). A reload's "by hand" is forgotten: the configuration decides.
+// a run that ended in failure), unless the plugin must wait (docs/health.md): then waiting,
+// where the last three events come (only there, and required_failed in running too; the
+// machine sends them to no other state). A reload's "by hand" is forgotten: the configuration
+// decides.
 // Stopping a run whose exit waits for room (draining) ends it at once: a cell that stops the
 // run may also end where the run's end leads.
 inline constexpr auto starts = to(plugin_state::running, plugin_state::backoff,
-                                   plugin_state::exited, plugin_state::failed);
+                                   plugin_state::exited, plugin_state::failed,
+                                   plugin_state::waiting);
 inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_state_count>
     plugin_table{{
   /* starting */ {{
     {plugin_action::by_policy, starts, "could not start: by the policy"},
+    {plugin_action::impossible, 0, "(a spawn is synchronous)"},
+    {plugin_action::impossible, 0, "(a spawn is synchronous)"},
+    {plugin_action::impossible, 0, "(a spawn is synchronous)"},
     {plugin_action::impossible, 0, "(a spawn is synchronous)"},
     {plugin_action::impossible, 0, "(a spawn is synchronous)"},
     {plugin_action::impossible, 0, "(a spawn is synchronous)"},
@@ -166,7 +177,11 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::start_if_stopping, to(plugin_state::running, plugin_state::restarting),
      "a run a time limit is stopping → restarting; else —", "already running"},
     {plugin_action::restart_run, to(plugin_state::restarting) | starts, "stop the run → restarting", "restarting"},
-    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"}}},
+    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::lose_requirement, to(plugin_state::restarting) | starts,
+     "stop the run → restarting (its next start finds it failed)"}}},
   /* stopping_by_hand */ {{
     {plugin_action::end_held, to(plugin_state::held), "→ held"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -177,7 +192,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::start_after, to(plugin_state::restarting), "→ restarting",
      "starts once its current run has stopped"},
     {plugin_action::start_after, to(plugin_state::restarting), "→ restarting", "restarting"},
-    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"}}},
+    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* restarting */ {{
     {plugin_action::start_again, starts, "start"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -187,7 +205,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::hold_after, to(plugin_state::stopping_by_hand, plugin_state::held), "→ stopping_by_hand", "stopping"},
     {plugin_action::note_start, 0, "—", "starts once its current run has stopped"},
     {plugin_action::nothing, 0, "—", "restarting"},
-    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"}}},
+    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "→ stopping"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* replacing */ {{
     {plugin_action::start_replacement, starts, "start the new file"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -198,7 +219,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
      "the new file is its file → stopping_by_hand", "stopping"},
     {plugin_action::note_start, 0, "—", "starts once its current run has stopped"},
     {plugin_action::nothing, 0, "—", "restarting already (a reload changed its file)"},
-    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "forget the new file → stopping"}}},
+    {plugin_action::shut, to(plugin_state::stopping, plugin_state::stopped), "forget the new file → stopping"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* stopping */ {{
     {plugin_action::end_stopped, to(plugin_state::stopped), "→ stopped"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -208,11 +232,14 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::impossible, 0, "(refused while stopping)"},
     {plugin_action::impossible, 0, "(refused while stopping)"},
     {plugin_action::impossible, 0, "(refused while stopping)"},
-    {plugin_action::impossible, 0, "(the shutdown happens once)"}}},
+    {plugin_action::impossible, 0, "(the shutdown happens once)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* backoff */ {{
     {plugin_action::impossible, 0, "(no run)"},
     {plugin_action::restart, to(plugin_state::running, plugin_state::backoff, plugin_state::exited,
-                                plugin_state::failed),
+                                plugin_state::failed, plugin_state::waiting),
      "start a run; while its block sink is full, wait for room"},
     {plugin_action::keep_policy, 0, "new policy for its next run"},
     {plugin_action::replace_now, starts, "start the new file"},
@@ -221,7 +248,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
      "was waiting to restart: it will not"},
     {plugin_action::start, starts, "start"},
     {plugin_action::start, starts, "start"},
-    {plugin_action::stopped_now, to(plugin_state::stopped), "cancel the timer → stopped"}}},
+    {plugin_action::stopped_now, to(plugin_state::stopped), "cancel the timer → stopped"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* held */ {{
     {plugin_action::impossible, 0, "(no run)"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -231,7 +261,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::nothing, 0, "—", "was not running"},
     {plugin_action::start, starts, "start"},
     {plugin_action::start, starts, "start"},
-    {plugin_action::nothing, 0, "—"}}},
+    {plugin_action::nothing, 0, "—"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* exited */ {{
     {plugin_action::impossible, 0, "(no run)"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -241,7 +274,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::hold, to(plugin_state::held), "→ held", "was not running"},
     {plugin_action::start, starts, "start"},
     {plugin_action::start, starts, "start"},
-    {plugin_action::nothing, 0, "—"}}},
+    {plugin_action::nothing, 0, "—"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* failed */ {{
     {plugin_action::impossible, 0, "(no run)"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -251,7 +287,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::hold, to(plugin_state::held), "→ held", "was not running"},
     {plugin_action::start, starts, "start"},
     {plugin_action::start, starts, "start"},
-    {plugin_action::nothing, 0, "—"}}},
+    {plugin_action::nothing, 0, "—"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* stopped */ {{
     {plugin_action::impossible, 0, "(no run)"},
     {plugin_action::impossible, 0, "(no timer)"},
@@ -261,7 +300,10 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::impossible, 0, "(refused while stopping)"},
     {plugin_action::impossible, 0, "(refused while stopping)"},
     {plugin_action::impossible, 0, "(refused while stopping)"},
-    {plugin_action::impossible, 0, "(the shutdown happens once)"}}},
+    {plugin_action::impossible, 0, "(the shutdown happens once)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
   /* retired */ {{
     {plugin_action::nothing, 0, "—"},
     {plugin_action::impossible, 0, "(its timer was cancelled)"},
@@ -272,7 +314,25 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::impossible, 0, "(not found by name)"},
     {plugin_action::impossible, 0, "(not found by name)"},
     {plugin_action::impossible, 0, "(not found by name)"},
-    {plugin_action::nothing, 0, "—"}}},
+    {plugin_action::nothing, 0, "—"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::impossible, 0, "(not waiting)"}}},
+  /* waiting */ {{
+    {plugin_action::impossible, 0, "(no run)"},
+    {plugin_action::impossible, 0, "(no timer)"},
+    {plugin_action::keep_policy, 0, "new policy: what it waits for is looked at again"},
+    {plugin_action::replace_now, starts, "start the new file (or wait again)"},
+    {plugin_action::retire, to(plugin_state::retired), "stop waiting → retired"},
+    {plugin_action::hold, to(plugin_state::held), "stop waiting → held",
+     "was waiting to start: it will not"},
+    {plugin_action::nothing, 0, "—", "waiting: it starts once what it waits for is there"},
+    {plugin_action::nothing, 0, "—", "waiting: it starts once what it waits for is there"},
+    {plugin_action::stopped_now, to(plugin_state::stopped), "stop waiting → stopped"},
+    {plugin_action::start_waited, starts, "start (its restarts in a row kept)"},
+    {plugin_action::gate_timed_out, to(plugin_state::backoff, plugin_state::exited, plugin_state::failed),
+     "`error` event, then by the policy, as a run that failed"},
+    {plugin_action::fail_waiting, to(plugin_state::failed), "`error` event → failed"}}},
 }};
 
 // ---- a run ----------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ constexpr auto act_patience = std::chrono::seconds(5);
 }  // namespace
 
 supervisor::impl::impl(record_dispatch& out, supervisor_options options)
-    : out_(out), options_(std::move(options)), child_signals_(ioc_) {}
+    : out_(out), options_(std::move(options)), child_signals_(ioc_), reap_timer_(ioc_) {
+  machine_.set_ordered_stop(options_.ordered_stop);
+}
 
 supervisor::impl::~impl() {
   if (planner_.joinable()) planner_.join();  // run() ended early, by an exception
@@ -138,7 +140,7 @@ void supervisor::impl::prepare() {
     raised.rlim_cur = raised.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &raised);
   }
-  context_.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  context_.devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);  // stdin, and discarded output
   if (context_.devnull < 0) {
     log().error("cannot open /dev/null for the plugins' stdin: {}", std::strerror(errno));
   }
@@ -156,6 +158,7 @@ void supervisor::impl::prepare() {
     watch_sigchld();
   }
   if (options_.handle_signals) watch_signals();
+  if (!options_.watch.empty() && options_.reload) start_watch();
   make_cgroups();  // before the guardian: plughost may move itself into a leaf cgroup first
   start_guardian();
   processes_ = make_group_run_processes(context_.host_pid, guardian_.pid());

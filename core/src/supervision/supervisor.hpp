@@ -55,6 +55,12 @@ struct supervisor_options {
   std::filesystem::path credentials;
   /// READY=1 also waits until every plugin marked `required` is ready (docs/health.md).
   bool ready_requires_plugins = false;
+  /// plughost.ordered_stop: the shutdown stops plugins in the reverse of their order (docs/
+  /// health.md).
+  bool ordered_stop = false;
+  /// plughost.watch: "" (off), "notify" or "scan"; and the locations it watches.
+  std::string watch;
+  std::vector<std::filesystem::path> watch_locations;
 };
 
 /// How long plugins get after their stop signal when the process plughost exits with is gone:

@@ -32,6 +32,7 @@
 #include "output/output_pump.hpp"
 #include "plughost/error.hpp"
 #include "supervision/cgroup_tree.hpp"
+#include "supervision/folder_watch.hpp"
 #include "supervision/guardian.hpp"
 #include "supervision/probe_check.hpp"
 #include "supervision/room_timers.hpp"
@@ -67,6 +68,7 @@ struct run_io {
   bool told_foreign_sender = false;    // a message from outside the run was refused (said once)
   std::shared_ptr<probe_check> probe;  // its probe under way
   std::vector<std::string> probe_environment;  // for its exec probes: the plugin's environment
+  std::array<std::string, probe_kind_count> probe_programs;  // their programs, once found
 };
 
 class supervisor::impl : private supervision_port {
@@ -134,6 +136,9 @@ class supervisor::impl : private supervision_port {
              std::span<const event_field> fields) override;
   void finished() override;
   void start_probe(run_id id, probe_kind kind, const probe_spec& spec) override;
+  void start_gate(plugin_id id, const gate_spec& gate) override;
+  void cancel_gate(plugin_id id) override;
+  void try_gate(plugin_id id);
 
   // ---- what the loop hears (supervisor_signals.cpp) ------------------------------------------
 
@@ -141,11 +146,13 @@ class supervisor::impl : private supervision_port {
   void wait_for_stop_signal();
   void on_stop_signal(int signal);
   void wait_for_reload_signal();
+  void start_watch();
   void wait_for_reopen_signal();
   void watch_sigchld();
   void watch_main_process(run_id id, run_io& io);
   void wait_for_children();
   void reap();
+  void reap_soon();
   void reap_any();
   void reap_groups();
 
@@ -185,7 +192,8 @@ class supervisor::impl : private supervision_port {
   // A run became ready: plughost's own READY=1 may have waited for it.
   void became_ready(run_id id, std::string_view how);
   // An exec probe's command, started as a process group of its own; an error text if not.
-  std::variant<spawned, std::string> spawn_probe(run_io& io, const probe_spec& spec);
+  std::variant<spawned, std::string> spawn_probe(run_io& io, probe_kind kind,
+                                                 const probe_spec& spec);
   // The wait status of a probe's process (-1: not seen), reaping it.
   int probe_exit(pid_t pid);
 
@@ -228,11 +236,16 @@ class supervisor::impl : private supervision_port {
   spawn_context context_;
   guardian guardian_;
   std::unique_ptr<cgroup_tree> cgroups_;      // null: no cgroup per plugin (before processes_)
+  std::unique_ptr<folder_watch> watch_;       // plughost.watch; null: off
   std::unique_ptr<run_processes> processes_;  // made once the guardian runs
   int own_oom_score_ = 0;
   // Each plugin's cgroup folders, published with the status (read by status() callers).
   std::map<std::string, cgroup_folders, std::less<>> published_folders_;
   asio::signal_set child_signals_;
+  // SIGCHLDs close together are one look at the children (reap_soon()).
+  asio::steady_timer reap_timer_;
+  std::chrono::steady_clock::time_point last_reap_{};
+  bool reap_pending_ = false;
   std::optional<asio::signal_set> stop_signals_;
   std::optional<asio::signal_set> reload_signals_;
   std::optional<asio::signal_set> reopen_signals_;
@@ -244,6 +257,13 @@ class supervisor::impl : private supervision_port {
   std::unordered_map<pid_t, run_id> main_pids_;  // main processes not reaped yet
   // Exec probes' processes, and the wait status of those reap_any() reaped first (-1: none yet).
   std::unordered_map<pid_t, int> probe_pids_;
+  // wait_for gates being tried (supervisor_gates.cpp), by plugin.
+  struct gate_try {
+    gate_spec gate;
+    std::shared_ptr<probe_check> check;  // an attempt under way
+    std::unique_ptr<asio::steady_timer> next;
+  };
+  std::map<plugin_id, gate_try> gates_;
   // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.
   std::map<std::string, std::array<stream_totals, 2>, std::less<>> totals_;
   std::optional<std::chrono::system_clock::time_point> started_;

@@ -152,6 +152,8 @@ void supervisor::impl::finished() {
   if (watchdog_timer_) watchdog_timer_->cancel();
   timers_.clear();
   room_timers_.clear();
+  reap_timer_.cancel();
+  watch_.reset();
   out_.detach();
   // Nothing of plughost's is left in its folders: they go now, while the guardian would still
   // remove them should plughost die (the sinks may yet take seconds to drain).

@@ -13,6 +13,21 @@ namespace {
 // of the embedding program's may hold the loop).
 constexpr auto status_patience = std::chrono::seconds(1);
 
+// Readiness, order and gates (docs/health.md).
+void publish_health(supervision_machine::plugin_view& v, plugin_status& p) {
+  p.ready = v.ready();
+  p.required = v.required;
+  if (v.ready_after) p.ready_after = *v.ready_after;
+  p.status_text = std::move(v.status_text);
+  p.health_failures = std::move(v.health_failures);
+  p.waiting_for = std::move(v.waiting_for);
+  p.waited_for = std::move(v.waited_for);
+  if (v.waited) p.waited = *v.waited;
+  if (v.first_started) p.first_started_after = *v.first_started;
+  if (v.first_ready) p.first_ready_after = *v.first_ready;
+  p.depends_on = std::move(v.depends_on);
+}
+
 }  // namespace
 
 // Built on the loop when asked for (building it after every event would cost O(plugins) each
@@ -78,11 +93,7 @@ void supervisor::impl::publish() {
     p.by_hand = published_by_hand(v.by_hand);
     p.exit_codes = std::move(v.exit_codes);
     p.exit_signals = std::move(v.exit_signals);
-    p.ready = v.ready();
-    p.required = v.required;
-    if (v.ready_after) p.ready_after = *v.ready_after;
-    p.status_text = std::move(v.status_text);
-    p.health_failures = std::move(v.health_failures);
+    publish_health(v, p);
     if (const auto it = totals_.find(v.name); it != totals_.end()) {
       p.out = {it->second[0].lines, it->second[0].bytes};
       p.err = {it->second[1].lines, it->second[1].bytes};

@@ -334,7 +334,9 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
           "runners, plugins, module_locations, enabled_runners, allow_insecure_permissions, "
           "control_socket, metrics_address, allow_missing_locations, wait_for_locations, "
           "environment, housekeeping_cpus, cgroups, ready_when, ready_requires_plugins, "
-          "startup, readiness, liveness, memory_max, memory_high, cpu_max, cpu_weight, pids_max, "
+          "ordered_stop, watch, wait_for, startup, readiness, liveness, memory_max, memory_high, "
+          "cpu_max, "
+          "cpu_weight, pids_max, "
           "cpus, nice, "
           "oom_score_adj, limits, gpu, env, env_remove, working_dir, args, user, group, "
           "credentials, redact)");

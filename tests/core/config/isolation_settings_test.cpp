@@ -322,7 +322,8 @@ TEST_F(isolation_settings, housekeeping_is_the_housekeeping_cpus_plughost_may_us
                 "of: stop_timeout, stop_signal, restart, interval, restart_delay, "
                 "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, notify, "
                 "notify_fd, watchdog, required, "
-                "sinks, ready_when, startup, readiness, liveness, memory_max, memory_high, "
+                "sinks, ready_when, startup, readiness, liveness, after, requires, wait_for, "
+                "memory_max, memory_high, "
                 "cpu_max, cpu_weight, pids_max, cpus, "
                 "nice, oom_score_adj, limits, gpu, env, env_remove, working_dir, args, "
                 "user, group, credentials, redact)");

@@ -84,6 +84,12 @@ class fake_world : public supervision_port {
     ++probes_started;
     trace.push_back("probe " + processes.at(id).plugin + " " + std::string(to_string(kind)));
   }
+  void start_gate(plugin_id id, const gate_spec& gate) override {
+    if (gates.count(id)) ADD_FAILURE() << "a gate of plugin " << id << " tried twice at once";
+    gates[id] = gate.target;
+    trace.push_back("gate " + gate.target);
+  }
+  void cancel_gate(plugin_id id) override { gates.erase(id); }
   void arm(timer_key key, clock::duration after) override {
     waiting_for_room.erase(key);
     timers[key] = now_ + after;
@@ -118,6 +124,12 @@ class fake_world : public supervision_port {
     const auto kind = probes_running.at(id);
     probes_running.erase(id);
     machine->on_probe_result(id, kind, passed, std::move(message));
+  }
+
+  // The gate being tried for plugin `id` answers.
+  void gate_opens(plugin_id id) {
+    gates.erase(id);
+    machine->on_gate_open(id);
   }
 
   // Lets `d` pass, firing every timer that falls due, in order of deadline.
@@ -199,6 +211,7 @@ class fake_world : public supervision_port {
   std::map<run_id, process> processes;
   std::map<timer_key, clock::time_point> timers;
   std::map<run_id, probe_kind> probes_running;  // the probe under way of each run
+  std::map<plugin_id, std::string> gates;       // the gates being tried, by plugin
   int probes_started = 0;
   std::set<std::string> unstartable;
   std::size_t spawns = 0;

@@ -21,7 +21,10 @@ const std::vector<std::string> names{"a.sh", "b.sh", "c.sh"};
 
 class walker : public machine_harness {
  public:
-  explicit walker(unsigned seed) : random_(seed) { world.nested_closes = true; }
+  explicit walker(unsigned seed) : random_(seed) {
+    world.nested_closes = true;
+    machine.set_ordered_stop(pick(2) == 0);
+  }
 
   // One random event; returns what it was, for the failure message.
   std::string step() {
@@ -54,7 +57,7 @@ class walker : public machine_harness {
       case 14:
         return output_closes_some();
       case 15:
-        return health_some();
+        return pick(4) == 0 ? gate_opens_some() : health_some();
       default:
         return kills_take();
     }
@@ -116,7 +119,27 @@ class walker : public machine_harness {
       if (kind == probe_kind::readiness) probe.success_threshold = 1 + static_cast<int>(pick(2));
       policy.set_probe(kind, probe);
     }
+    // It waits for the plugins before it (never a cycle), and maybe for a gate.
+    for (const auto& other : names) {
+      if (other >= name || pick(3) != 0) continue;
+      policy.waits_for.push_back({other, static_cast<wait_condition>(pick(3)), pick(2) == 0});
+    }
+    if (pick(5) == 0) {
+      gate_spec gate;
+      gate.target = "127.0.0.1:" + name;
+      gate.timeout = std::chrono::seconds(2 + pick(5));
+      policy.gate.shared = std::make_shared<const gate_spec>(gate);
+    }
     return item(name, policy, "v" + std::to_string(pick(3)));
+  }
+
+  std::string gate_opens_some() {
+    if (world.gates.empty()) return advance();
+    auto it = world.gates.begin();
+    std::advance(it, static_cast<long>(pick(world.gates.size())));
+    const auto id = it->first;
+    world.gate_opens(id);
+    return fmt::format("the gate of plugin {} opens", id);
   }
 
   // A run whose main process runs says something about its health (WATCHDOG=trigger too), or
@@ -312,7 +335,10 @@ void walker::check(const std::string& what) {
   // Finished only when nothing runs or waits to.
   if (world.is_finished) {
     ASSERT_EQ(machine.live_runs(), 0u) << trail_;
-    for (const auto& v : views) ASSERT_NE(v.state, plugin_state::backoff) << trail_;
+    for (const auto& v : views) {
+      ASSERT_NE(v.state, plugin_state::backoff) << trail_;
+      ASSERT_NE(v.state, plugin_state::waiting) << trail_;
+    }
   }
   // Stopped by hand stays stopped until started, restarted or reloaded.
   const bool may_start = what.find("start by hand") != std::string::npos ||
@@ -347,6 +373,11 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
       restart_owner(key.owner);
       continue;
     }
+    if (key.what == timer_key::kind::gate) {  // its timeout, while it is tried
+      ASSERT_EQ(states.at(key.owner), plugin_state::waiting) << trail_;
+      ASSERT_TRUE(world.gates.count(key.owner)) << "a gate timeout, and no gate tried\n" << trail_;
+      continue;
+    }
     ASSERT_TRUE(runs.count(key.owner)) << "a timer of a released run\n" << trail_;
     const auto s = runs.at(key.owner);
     if (key.what == timer_key::kind::limit || key.what >= timer_key::kind::watchdog) {
@@ -362,6 +393,11 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
     }
   }
   for (const auto& [key, plugin] : world.waiting_for_room) restart_owner(key.owner);
+  for (const auto& [id, target] : world.gates) {
+    ASSERT_EQ(states.at(id), plugin_state::waiting) << "a gate tried in vain\n" << trail_;
+    ASSERT_TRUE(world.timers.count({timer_key::kind::gate, id})) << "a gate without timeout\n"
+                                                                 << trail_;
+  }
   for (const auto& [id, s] : states) {
     if (s == plugin_state::backoff) {
       ASSERT_TRUE(restart_timers.count(id)) << "backoff without a timer\n" << trail_;
