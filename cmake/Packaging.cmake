@@ -66,7 +66,7 @@ set(CPACK_DEBIAN_DEBUGINFO_PACKAGE ON)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME plughost)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION admin)
 # LMCache's plugins are Python and Bash; the node and perl runners need their interpreters.
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS "python3")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS "python3, tzdata")  # tzdata: schedules in time zones
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SUGGESTS "nodejs, perl, rsyslog, logrotate")
 # The long description's lines: CPack indents them by one space.
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "plugin host for LMCache deployments

@@ -15,6 +15,7 @@ build_packages=(
 test_packages=(
   libgtest-dev libgmock-dev
   python3 bash procps clang-format
+  tzdata  # schedules in time zones: the zone files, and glibc reading them in the tests
   perl rsyslog  # the perl runner's tests; the syslog sink's tests run a real rsyslogd
   prometheus  # promtool checks the /metrics text
   rsyslog-gnutls openssl  # the syslog sink's TLS test: rsyslogd's TLS driver, a certificate made by the test

@@ -80,6 +80,33 @@ TEST_F(order, without_ordered_stop_every_plugin_is_stopped_at_once) {
   EXPECT_EQ(trail[1].substr(9), "stopping");  // both before either ended
 }
 
+// With ordered_stop, the end of the process plughost exits with stops everything at once (its
+// stop is capped): a chain whose plugins each take their stop timeout is not walked step by step.
+TEST_F(order, the_end_of_the_process_plughost_exits_with_stops_everything_at_once) {
+  for (const auto* name : {"all_a.sh", "all_b.sh", "all_c.sh"}) {
+    plugin(name, "trap '' TERM\nwhile :; do sleep 0.1; done\n");
+  }
+  auto parent =
+      std::make_unique<child_process>(child_process::options{{"/bin/sleep", "300"}, env, {}, {}});
+  const auto settings = dir.write(
+      "settings.yaml",
+      "plughost:\n  ordered_stop: true\n  stop_timeout: 3s\n  plugins:\n"
+      "    all_b.sh: {after: [all_a.sh]}\n    all_c.sh: {requires: {all_b.sh: started}}\n");
+  auto host = start({"run", "--settings", settings.string(), "--socket", socket().string(),
+                     fmt::format("--exit-with-parent={}", parent->pid())});
+  ASSERT_TRUE(eventually([&] { return state_of("all_c.sh") == "running"; }, 20s))
+      << read_file(dir.path() / "bg.err");
+  parent->signal(SIGKILL);
+  ASSERT_TRUE(parent->wait_for(10s));
+  ASSERT_TRUE(host->wait_for(30s));
+  std::vector<double> stops;
+  for (const auto& r : events_of(records())) {
+    if (r["event"] == "stopping") stops.push_back(record_seconds(r["ts"].get<std::string>()));
+  }
+  ASSERT_EQ(stops.size(), 3u);
+  EXPECT_LT(stops.back() - stops.front(), 0.5) << "the stop went step by step";
+}
+
 // A plugin waiting for a plugin shows it in status (state and reason) and in list.
 TEST_F(order, status_and_list_say_what_a_waiting_plugin_waits_for) {
   plugin("all_a.py", "import time\ntime.sleep(300)\n");
@@ -124,7 +151,7 @@ TEST_F(order, a_plugin_whose_requirement_fails_for_good_stops_and_fails) {
   ASSERT_GE(user.size(), 3u);
   EXPECT_EQ(user[0]["event"], "started");
   EXPECT_EQ(user[1]["event"], "stopping");
-  EXPECT_EQ(user[1]["reason"], "a plugin it requires failed");
+  EXPECT_EQ(user[1]["reason"], "a plugin it requires is gone");
   EXPECT_EQ(user.back()["event"], "error");
   EXPECT_EQ(user.back()["message"], "it requires all_base.sh (started), which failed for good");
   EXPECT_EQ(state_of("all_orphan.sh"), "failed");
@@ -132,6 +159,30 @@ TEST_F(order, a_plugin_whose_requirement_fails_for_good_stops_and_fails) {
   ASSERT_EQ(orphan.size(), 1u);
   EXPECT_EQ(orphan[0]["message"], "it requires all_missing.sh, which this plughost does not run");
   EXPECT_EQ(state_of("all_other.sh"), "running");  // the others go on
+  host->signal(SIGTERM);
+  ASSERT_TRUE(host->wait_for(30s));
+}
+
+// A plugin that failed because what it requires went away (a reload removed it) starts again
+// once it is back: it is not left failed until someone starts it by hand.
+TEST_F(order, a_plugin_failed_for_its_requirement_starts_again_once_it_is_back) {
+  plugin("all_base.sh", "exec sleep 300\n");
+  plugin("all_user.sh", "exec sleep 300\n");
+  plugin("all_other.sh", "exec sleep 300\n");  // keeps plughost running meanwhile
+  auto host = start_host("plughost:\n  plugins:\n    all_user.sh: {requires: [all_base.sh]}\n");
+  ASSERT_TRUE(eventually([&] { return state_of("all_user.sh") == "running"; }, 20s));
+  const auto reload = [&] {
+    return run_plughost({"reload", "--socket", socket().string()}, env, dir).exit_code;
+  };
+  const auto base = read_file(dir.path() / "plugins" / "all_base.sh");
+  fs::remove(dir.path() / "plugins" / "all_base.sh");
+  ASSERT_EQ(reload(), 0);
+  ASSERT_TRUE(eventually([&] { return state_of("all_user.sh") == "failed"; }, 20s))
+      << read_file(dir.path() / "bg.err");
+  plugin("all_base.sh", base);
+  ASSERT_EQ(reload(), 0);
+  EXPECT_TRUE(eventually([&] { return state_of("all_user.sh") == "running"; }, 20s))
+      << read_file(dir.path() / "bg.err");
   host->signal(SIGTERM);
   ASSERT_TRUE(host->wait_for(30s));
 }
@@ -150,7 +201,10 @@ TEST_F(order, a_gate_that_times_out_is_an_error_and_the_policy_decides) {
   const auto events = events_of(records_of("all_gated.sh"));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["event"], "error");
-  EXPECT_EQ(events[0]["message"], fmt::format("wait_for 127.0.0.1:{}: no answer within 1s", port));
+  EXPECT_EQ(events[0]["message"],
+            fmt::format("wait_for 127.0.0.1:{0}: not there within 1s (the last attempt: cannot "
+                        "connect to 127.0.0.1:{0}: Connection refused)",
+                        port));
   host->signal(SIGTERM);
   ASSERT_TRUE(host->wait_for(30s));
 }

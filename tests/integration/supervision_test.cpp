@@ -655,7 +655,7 @@ TEST_F(supervision, bad_policy_values_are_configuration_errors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "plughost: error: " + config.string() +
                        ":3:12: restart in plughost: expected one of never, on-failure, always, "
-                       "interval, got the string \"sometimes\"\n");
+                       "interval, schedule, got the string \"sometimes\"\n");
 }
 
 // ---- reload -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "integration.hpp"
@@ -37,12 +38,12 @@ class watch : public plughost_run {
     return p.is_object() ? p.value("state", "") : "";
   }
 
-  // How many reloads the watch asked for, from plughost's stderr.
+  // How many reloads the watch asked for that changed something, from plughost's stderr.
   std::size_t reloads() const {
     const auto err = read_file(dir.path() / "bg.err");
     std::size_t n = 0;
-    for (auto at = err.find("changed: reloading"); at != std::string::npos;
-         at = err.find("changed: reloading", at + 1)) {
+    for (auto at = err.find("reloaded (watch: "); at != std::string::npos;
+         at = err.find("reloaded (watch: ", at + 1)) {
       ++n;
     }
     return n;
@@ -157,6 +158,61 @@ TEST_F(watch, the_scan_finds_changes_and_without_watch_nothing_happens) {
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(state_of("all_third.sh"), "");  // not a plugin of this run
   stop_host(*unwatched);
+}
+
+// The location replaced: a link switched to another folder (a deploy's `current -> release`),
+// then that folder renamed away and a new one made in its place: each time the new one is
+// watched, and the old one no longer is.
+TEST_F(watch, a_location_replaced_is_watched_anew_and_the_old_one_let_go) {
+  fs::create_directories(dir.path() / "v1");
+  fs::create_directories(dir.path() / "v2");
+  dir.write("v1/all_a.sh", "exec sleep 300\n", fs::perms(0755));
+  dir.write("v2/all_b.sh", "exec sleep 300\n", fs::perms(0755));
+  const auto link = dir.path() / "current";
+  fs::create_directory_symlink("v1", link);
+  const auto settings = dir.write("settings.yaml", "plughost: {}\n");
+  auto host = start({"run", "--settings", settings.string(), "--socket", socket().string(),
+                     "--location", link.string(), "--watch"});
+  ASSERT_TRUE(eventually([&] { return state_of("all_a.sh") == "running"; }, 20s));
+  fs::create_directory_symlink("v2", dir.path() / "current.tmp");
+  fs::rename(dir.path() / "current.tmp", link);
+  ASSERT_TRUE(eventually([&] { return state_of("all_b.sh") == "running"; }, 10s))
+      << read_file(dir.path() / "bg.err");
+  EXPECT_EQ(state_of("all_a.sh"), "retired");
+  dir.write("v2/all_c.sh", "exec sleep 300\n", fs::perms(0755));  // in the folder now watched
+  ASSERT_TRUE(eventually([&] { return state_of("all_c.sh") == "running"; }, 10s));
+  fs::rename(dir.path() / "v2", dir.path() / "v2.old");  // replaced under the link
+  fs::create_directories(dir.path() / "v2");
+  dir.write("v2/all_b.sh", "exec sleep 300\n", fs::perms(0755));
+  ASSERT_TRUE(eventually([&] { return state_of("all_c.sh") == "retired"; }, 10s))
+      << read_file(dir.path() / "bg.err");
+  const auto reloaded = reloads();
+  dir.write("v1/all_old.sh", "exec sleep 300\n", fs::perms(0755));  // folders no longer used
+  dir.write("v2.old/all_old.sh", "exec sleep 300\n", fs::perms(0755));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(reloads(), reloaded);
+  EXPECT_EQ(state_of("all_old.sh"), "");
+  stop_host(*host);
+}
+
+// A file system mounted on a folder of a location (inotify says nothing of it): its plugins run,
+// and go when it is unmounted. Needs root (mount).
+TEST_F(watch, a_file_system_mounted_in_a_location_is_seen) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  plugin("all_first.sh", "exec sleep 300\n");
+  fs::create_directories(plugins() / "m");
+  auto host = start_host();
+  ASSERT_TRUE(eventually([&] { return state_of("all_first.sh") == "running"; }, 20s));
+  const auto mount_point = (plugins() / "m").string();
+  ASSERT_EQ(std::system(("mount -t tmpfs -o mode=755 plughost-test " + mount_point).c_str()), 0);
+  dir.write("plugins/m/all_mounted.sh", "exec sleep 300\n", fs::perms(0755));
+  const bool ran = eventually([&] { return state_of("m/all_mounted.sh") == "running"; }, 10s);
+  const int unmounted = std::system(("umount " + mount_point).c_str());
+  ASSERT_TRUE(ran) << read_file(dir.path() / "bg.err");
+  ASSERT_EQ(unmounted, 0);
+  EXPECT_TRUE(eventually([&] { return state_of("m/all_mounted.sh") == "retired"; }, 10s))
+      << read_file(dir.path() / "bg.err");
+  stop_host(*host);
 }
 
 TEST_F(watch, a_bad_watch_value_is_refused_at_its_line) {

@@ -56,7 +56,7 @@ inline constexpr std::array<event_kind, 15> catalogue{{
      "its main process ended: with exit_code, or by signal (reason: oom_killed when the "
      "out-of-memory killer of its cgroup sent it)"},
     {restarting, {"attempt", "delay"}, "a restart is scheduled"},
-    {next_run, {"delay"}, "restart: interval: when the next run starts"},
+    {next_run, {"delay", "at"}, "restart: interval or schedule: when the next run starts"},
     {gave_up, {"restarts", "reason"}, "max_restarts restarts in a row: no more"},
     {skipped, {"reason"}, "at start: the naming rules (or enabled: false) left it out"},
     {error, {"message"}, "it could not be started"},

@@ -95,11 +95,13 @@ enum class plugin_state {
   /// Its next run waits for plugins it comes after or requires, or for its wait_for gate
   /// (plugin_status::waiting_for says what).
   waiting,
+  /// restart: schedule: waits for its next run (next_restart says when).
+  scheduled,
 };
 
 /// "starting", "running", "stopping", "draining", "backoff", "replacing", "exited", "failed",
-/// "stopped", "retired", "ready", "unhealthy" or "waiting": as `plughost status`, the JSON and the
-/// C API name them.
+/// "stopped", "retired", "ready", "unhealthy", "waiting" or "scheduled": as `plughost status`, the
+/// JSON and the C API name them.
 std::string_view to_string(plugin_state s) noexcept;
 
 /// Whether a plugin was stopped or started by hand (plugin_status::by_hand).

@@ -83,14 +83,17 @@ gate_spec read_gate(const json& value, const config_document& doc, const json::j
   gate_spec g;
   g.timeout = s.get_duration("timeout");
   g.every = s.get_duration("period");
-  if (g.timeout.count() <= 0 || g.every.count() <= 0) {
-    doc.fail_at_value(at, fmt::format("{}: timeout and period must be more than 0", what));
+  if (g.timeout.count() <= 0 || g.every < std::chrono::milliseconds(10)) {
+    doc.fail_at_value(at, fmt::format("{}: timeout must be more than 0, and period at least "
+                                      "10ms",
+                                      what));
   }
   g.check.timeout = std::min<std::chrono::nanoseconds>(std::chrono::seconds(1), g.timeout);
   if (s.has("file")) {
     g.how = gate_spec::method::file;
-    g.file = g.target = s.get_string("file");
-    if (g.file.empty()) doc.fail_at_value(at / "file", what + ".file must be a path");
+    g.target = s.get_string("file");
+    if (g.target.empty()) doc.fail_at_value(at / "file", what + ".file must be a path");
+    g.file = normal_path(doc.base_dir, g.target).string();  // relative: to its file's folder
   } else if (s.has("http")) {
     g.how = gate_spec::method::http;
     g.check.how = probe_spec::method::http;

@@ -31,11 +31,35 @@ const setting_spec policy_table[] = {
     {.key = "restart",
      .type = setting_type::choice,
      .description = "restart a plugin when it exits: never (as LMCache), on-failure, always; "
-                    "interval: start it every `interval` (a periodic job)",
-     .choices = "never|on-failure|always|interval"},
+                    "interval: start it every `interval` (a periodic job); schedule: at the "
+                    "times of `schedule` (cron)",
+     .choices = "never|on-failure|always|interval|schedule"},
     {.key = "interval",
      .type = setting_type::duration,
      .description = "restart: interval: the time from one start of the plugin to the next"},
+    {.key = "schedule",
+     .type = setting_type::string,
+     .description = "restart: schedule: when runs start, as cron has it (\"*/5 * * * *\", "
+                    "@hourly; a sixth field before the minute for seconds)"},
+    {.key = "timezone",
+     .type = setting_type::string,
+     .default_value = "UTC",
+     .description = "restart: schedule: the time zone of `schedule` (Area/City, e.g. "
+                    "Europe/Paris)"},
+    {.key = "jitter",
+     .type = setting_type::duration,
+     .default_value = "0",
+     .description = "restart: schedule: each run starts after a random delay of up to this "
+                    "(so that a fleet does not start at once)"},
+    {.key = "run_at_start",
+     .type = setting_type::boolean,
+     .default_value = "false",
+     .description = "restart: schedule: also run when plughost starts"},
+    {.key = "max_concurrent",
+     .type = setting_type::count,
+     .default_value = "1",
+     .description = "restart: schedule: runs at once; 1 (a run still going when the next is "
+                    "due is followed at once when it ends, never overlapped)"},
     {.key = "restart_delay",
      .type = setting_type::duration,
      .description = "delay before the first restart; doubled for each further one"},
@@ -120,6 +144,19 @@ void apply_policy(const settings& s, plugin_policy& p) {
   }
   if (s.has("enabled")) p.enabled = s.get_bool("enabled");
   if (s.has("interval")) p.interval = s.get_duration("interval");
+  if (s.has("schedule") || s.has("timezone")) {  // read into a timetable once all is layered
+    auto t = p.timetable.shared ? *p.timetable.shared : timetable{};
+    if (s.has("schedule")) t.text = s.get_string("schedule");
+    if (s.has("timezone")) t.zone_name = s.get_string("timezone");
+    t.cron.reset();
+    p.timetable.shared = std::make_shared<const timetable>(std::move(t));
+  }
+  if (s.has("jitter")) p.jitter = s.get_duration("jitter");
+  if (s.has("run_at_start")) p.run_at_start = s.get_bool("run_at_start");
+  if (s.has("max_concurrent")) {
+    p.max_concurrent = static_cast<int>(
+        std::min<std::int64_t>(s.get_integer("max_concurrent"), std::numeric_limits<int>::max()));
+  }
   if (s.has("notify")) p.notify = s.get_bool("notify");
   if (s.has("notify_fd"))
     p.notify_fd = static_cast<int>(
@@ -226,6 +263,7 @@ plugin_policy resolve_default_policy(const launch_options& options, const config
     key.doc->fail_at_value(key.where, "restart: interval needs an interval (e.g. interval: 5m)");
   }
   check_health(policy, "plughost", [&](const char* key) { return pick(config, key); });
+  read_timetable(policy, "plughost", [&](const char* key) { return pick(config, key); });
   return policy;
 }
 
@@ -332,20 +370,22 @@ void resolve_plugin_entries(const configuration& config, bool sinks_from_flags,
     read_probes(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), policy);
     read_order(entry, *section.doc, where, fmt::format("plughost.plugins.{}", plugin), true,
                policy);
-    check_health(policy, fmt::format("plughost.plugins.{}", plugin), [&](const char* key) {
+    const auto at = [&](const char* key) {
       const auto own = entry.find(key);  // else set under `plughost:`, and wrong for this one
       return own != entry.end() ? picked{&*own, section.doc, where / key} : pick(config, key);
-    });
+    };
+    check_health(policy, fmt::format("plughost.plugins.{}", plugin), at);
+    read_timetable(policy, fmt::format("plughost.plugins.{}", plugin), at);
     if (policy.restart == restart_mode::interval && policy.interval.count() == 0) {
       section.doc->fail_at_value(where, fmt::format("plughost.plugins.{}: restart: interval "
                                                     "needs an interval (e.g. interval: 5m)",
                                                     plugin));
     }
     out.plugin_policies[plugin] = policy;
-    const auto at = section.doc->key_position(where);
-    out.plugin_entries_at[plugin] =
-        at.line > 0 ? fmt::format("{}:{}:{}", section.doc->source, at.line, at.column)
-                    : section.doc->source;
+    const auto entry_at = section.doc->key_position(where);
+    out.plugin_entries_at[plugin] = entry_at.line > 0 ? fmt::format("{}:{}:{}", section.doc->source,
+                                                                    entry_at.line, entry_at.column)
+                                                      : section.doc->source;
 
     route_plugin(plugin, entry, *section.doc, where, sink_names, sinks_from_flags, out);
   }

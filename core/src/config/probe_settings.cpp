@@ -3,6 +3,7 @@
 // against a table and read onto the plugin's policy.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "config/setting_values.hpp"
@@ -140,6 +141,11 @@ bool split_host_port(std::string_view text, std::string& host, std::uint16_t& po
 bool parse_http_url(const std::string& url, probe_spec& p) {
   constexpr std::string_view scheme = "http://";
   if (!url.starts_with(scheme)) return false;
+  // Sent as it is: no space nor control character may end up in the request line.
+  if (std::any_of(url.begin(), url.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+    return false;
+  }
   const auto rest = std::string_view(url).substr(scheme.size());
   const auto slash = rest.find('/');
   const auto authority = rest.substr(0, slash);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -85,6 +86,13 @@ void check_notify_fd_limits(const configuration& config, const launch_settings& 
 /// A boolean key of plughost's sections (ready_requires_plugins, ordered_stop: docs/health.md),
 /// false when unset.
 bool resolve_flag(const configuration& config, const std::string& key);
+
+// ---- schedule_settings.cpp: restart: schedule (docs/running.md) ---------------------------
+
+/// Reads `p`'s timetable (its schedule and time zone, layered as text) and checks the keys of
+/// restart: schedule; `at(key)` says where a key was set. Throws config_error there.
+void read_timetable(plugin_policy& p, const std::string& what,
+                    const std::function<picked(const char*)>& at);
 
 // ---- order_settings.cpp: order and gates (docs/health.md) ----------------------------------
 

@@ -60,6 +60,8 @@ std::string_view to_string(plugin_state s) noexcept {
       return "unhealthy";
     case plugin_state::waiting:
       return "waiting";
+    case plugin_state::scheduled:
+      return "scheduled";
   }
   return "?";
 }

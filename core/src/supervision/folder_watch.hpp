@@ -37,9 +37,20 @@ class folder_watch {
   static constexpr std::chrono::seconds scan_period{1};
 
  private:
-  void watch_tree(const std::filesystem::path& dir, int depth);
+  struct folder {
+    std::filesystem::path dir;
+    std::size_t location = 0;
+    bool parent_only = false;  // a location's parent: only events about the location count
+  };
+  void watch_location(std::size_t i, bool silent);
+  bool watch_tree(const std::filesystem::path& dir, int depth, std::size_t location);
+  void forget_under(const std::filesystem::path& dir);
+  void scan_instead(std::size_t i);
   void read_events();
   void handle_events();
+  void handle(std::uint32_t mask, int wd, const std::string& name);
+  void watch_mounts();
+  std::string mounts_under_locations() const;
   void noticed(const std::string& what);
   void scan();
   std::string signature(const std::filesystem::path& location) const;
@@ -47,13 +58,14 @@ class folder_watch {
   std::vector<std::filesystem::path> locations_;
   std::function<void(const std::string&)> changed_, warn_;
   int inotify_ = -1;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
-  std::map<int, std::filesystem::path> folders_;  // by watch descriptor
+  std::unique_ptr<boost::asio::posix::stream_descriptor> events_, mountinfo_;
+  std::map<int, folder> folders_;  // by watch descriptor
   std::vector<char> buffer_;
   std::map<std::filesystem::path, std::string> scanned_;  // location → its last signature
+  std::string mounts_;  // the mount points under the locations, last seen
   boost::asio::steady_timer burst_, scan_timer_;
   std::chrono::steady_clock::time_point burst_began_{};
-  bool in_burst_ = false;
+  bool in_burst_ = false, scanning_ = false;
   std::string first_change_;
 };
 

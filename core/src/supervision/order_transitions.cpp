@@ -107,12 +107,19 @@ void supervision_machine::look_at_waiting() {
     changed = false;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       auto* p = find_plugin(*it);
-      if (!p || p->state != state::waiting) {
+      const bool lost = p && p->state == state::failed && p->lost_requirement;
+      if (!p || (p->state != state::waiting && !lost)) {
         it = waiting_.erase(it);
         continue;
       }
       ++it;
       const auto v = judge(*p);
+      if (lost) {  // failed for what it requires: back?
+        if (v.what == verdict::is::cannot) continue;
+        on(*p, plugin_event::may_start);
+        changed = true;
+        break;
+      }
       if (v.what == verdict::is::wait) {
         note_wait(*p, v.why);
         if (v.gate && !p->gate_asked) must_wait(*p);  // the plugins are there: its gate now
@@ -160,8 +167,10 @@ void supervision_machine::on_gate_open(plugin_id id) {
 // Its gate did not answer in time: an error, and its policy decides, as for a run that failed.
 void supervision_machine::gate_timed_out(plugin& p) {
   const auto& gate = *p.item.policy.gate.shared;
-  const auto message = fmt::format("wait_for {}: no answer within {}s", gate.target,
-                                   std::chrono::duration<double>(gate.timeout).count());
+  const auto message =
+      fmt::format("wait_for {}: not there within {}s{}", gate.target,
+                  std::chrono::duration<double>(gate.timeout).count(),
+                  p.gate_failure.empty() ? "" : " (the last attempt: " + p.gate_failure + ")");
   log().error("plugin {}: {}", visible_name(p.item.name), message);
   p.start_error = message;
   const event_field fields[] = {{"message", std::string_view(message)}};
@@ -177,24 +186,26 @@ void supervision_machine::fail_waiting(plugin& p) {
   const event_field fields[] = {{"message", std::string_view(message)}};
   port_.event(p.item.name, 0, events::error, fields);
   end_for_good(p, /*failed=*/true);
+  p.lost_requirement = true;
+  waiting_.insert(p.id);  // looked at again: it starts once what it requires is back
 }
 
 // A plugin it requires failed for good while it runs: its run is stopped, and its next start
 // (restarting) finds that it cannot.
 void supervision_machine::lose_requirement(plugin& p) {
   p.state = state::restarting;
-  stop_current(p, "a plugin it requires failed");
+  stop_current(p, "a plugin it requires is gone");
 }
 
-// `p` failed for good: the running plugins that require it stop (the waiting ones find out
-// when look_at_waiting() judges them).
-void supervision_machine::dependents_lose(const plugin& p) {
+// `p` failed for good, or a reload removed it: the running plugins that require it stop (the
+// waiting ones find out when look_at_waiting() judges them).
+void supervision_machine::dependents_lose(const plugin& p, std::string_view why) {
   for (auto& [id, q] : plugins_) {
     if (q.state != state::running) continue;
     for (const auto& dep : q.item.policy.waits_for) {
       if (dep.required && dep.name == p.item.name) {
-        log().warn("plugin {} requires {}, which failed for good: stopping it",
-                   visible_name(q.item.name), visible_name(p.item.name));
+        log().warn("plugin {} requires {}, which {}: stopping it", visible_name(q.item.name),
+                   visible_name(p.item.name), why);
         on(q, plugin_event::required_failed);
         break;
       }

@@ -13,6 +13,7 @@ std::optional<restart_mode> parse_restart_mode(std::string_view text) {
   if (text == "on-failure") return restart_mode::on_failure;
   if (text == "always") return restart_mode::always;
   if (text == "interval") return restart_mode::interval;
+  if (text == "schedule") return restart_mode::schedule;
   return std::nullopt;
 }
 
@@ -26,6 +27,8 @@ std::string_view to_string(restart_mode m) {
       return "always";
     case restart_mode::interval:
       return "interval";
+    case restart_mode::schedule:
+      return "schedule";
   }
   return "never";
 }

@@ -14,7 +14,18 @@
 
 namespace plughost::detail {
 
-enum class restart_mode { never, on_failure, always, interval };
+enum class restart_mode { never, on_failure, always, interval, schedule };
+
+class cron_schedule;
+class time_zone;
+/// restart: schedule (docs/running.md, "Schedules"): when its runs start, in which time zone.
+struct timetable {
+  std::string text;                           ///< the schedule as configured
+  std::string zone_name = "UTC";              ///< timezone
+  std::shared_ptr<const cron_schedule> cron;  ///< both read at load
+  std::shared_ptr<const time_zone> zone;
+  bool operator==(const timetable& o) const { return text == o.text && zone_name == o.zone_name; }
+};
 
 /// A probe's kind, in the order they begin: startup first (the others wait until it passed).
 enum class probe_kind : std::uint8_t { startup, readiness, liveness };
@@ -120,6 +131,18 @@ struct plugin_policy {
     }
   };
   gate_slot gate;
+  /// restart: schedule: its timetable (one copy shared, as probes), a random delay of up to
+  /// `jitter` before each run, and whether it also runs when plughost starts.
+  struct timetable_slot {
+    std::shared_ptr<const struct timetable> shared;
+    bool operator==(const timetable_slot& o) const {
+      return shared == o.shared || (shared && o.shared && *shared == *o.shared);
+    }
+  };
+  timetable_slot timetable;
+  std::chrono::nanoseconds jitter{0};
+  bool run_at_start = false;
+  int max_concurrent = 1;  ///< only 1: checked at load
 
   const std::optional<probe_spec>& probe(probe_kind k) const {
     static const std::optional<probe_spec> none;
@@ -159,7 +182,7 @@ struct plugin_policy {
 /// setup.sh (completed)", "wait_for http://127.0.0.1:8000/health".
 std::vector<std::string> describe_waits(const plugin_policy& p);
 
-/// "never", "on-failure", "always", "interval".
+/// "never", "on-failure", "always", "interval", "schedule".
 std::optional<restart_mode> parse_restart_mode(std::string_view text);
 std::string_view to_string(restart_mode m);
 

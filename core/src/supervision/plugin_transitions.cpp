@@ -145,6 +145,7 @@ std::string supervision_machine::resume(plugin& p, plugin_action a, launch_item 
 }
 
 void supervision_machine::start_run(plugin& p, bool waited) {
+  p.lost_requirement = false;
   if (!waited && must_wait(p)) return;
   p.state = plugin_state::starting;
   p.failed_for_good = false;  // a new file, or a restart: what counts now is how this run ends
@@ -186,12 +187,17 @@ std::string supervision_machine::start_anew(plugin& p, std::string_view reason) 
   stop_leftovers(p, reason);
   p.attempts = 0;
   start_run(p);
+  if (p.state == plugin_state::waiting) return "waiting for " + p.waiting_for;
   return p.start_error.empty() ? "started" : "could not start: " + p.start_error;
 }
 
 // Its run ended (or could not start): the policy says what follows.
 void supervision_machine::by_policy(plugin& p, bool failed, clock::duration ran_for) {
   const auto& policy = p.item.policy;
+  if (policy.restart == restart_mode::schedule && policy.timetable.shared &&
+      policy.timetable.shared->cron) {
+    return schedule_run(p, ran_for);
+  }
   if (policy.restart == restart_mode::interval && policy.interval.count() > 0) {
     // A periodic job: the next run is due `interval` after this one started, whatever this one
     // did; never given up on. A run longer than the interval is followed at once.
@@ -225,7 +231,7 @@ void supervision_machine::by_policy(plugin& p, bool failed, clock::duration ran_
 void supervision_machine::end_for_good(plugin& p, bool failed) {
   p.state = failed ? plugin_state::failed : plugin_state::exited;
   p.failed_for_good = failed;
-  if (failed) dependents_lose(p);
+  if (failed) dependents_lose(p, "failed for good");
 }
 
 void supervision_machine::schedule(plugin& p, clock::duration delay) {
@@ -262,6 +268,7 @@ std::string supervision_machine::retire(plugin& p) {
   if (running) stop_current(p, "removed");
   const bool any = stop_leftovers(p, "removed") || running;
   if (any && tally_) ++tally_->stopped;
+  dependents_lose(p, "a reload removed");
   return any ? "stopped" : "";
 }
 

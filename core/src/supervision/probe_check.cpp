@@ -69,7 +69,11 @@ class connection final : public probe_check, public std::enable_shared_from_this
     request_.method(http::verb::get);
     request_.target(spec_.path);
     request_.version(11);
-    request_.set(http::field::host, spec_.host);
+    // With its port unless 80 (RFC 9112: a virtual host may need it); a v6 address in brackets.
+    const auto host =
+        spec_.host.find(':') != std::string::npos ? "[" + spec_.host + "]" : spec_.host;
+    request_.set(http::field::host,
+                 spec_.port == 80 ? host : host + ":" + std::to_string(spec_.port));
     request_.set(http::field::user_agent, "plughost-probe");
     request_.set(http::field::connection, "close");
     parser_.header_limit(16 * 1024);

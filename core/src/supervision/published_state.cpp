@@ -32,7 +32,7 @@ plughost::plugin_state published_state(const supervision_machine::plugin_view& v
     case plugin_state::stopping:
       return public_state::stopping;
     case plugin_state::backoff:
-      return public_state::backoff;
+      return v.scheduled ? public_state::scheduled : public_state::backoff;
     case plugin_state::replacing:
       return public_state::replacing;
     case plugin_state::exited:

@@ -40,7 +40,13 @@ void supervision_machine::add(launch_item item) {
     p.id = id;
     p.item = std::move(item);
     by_name_[p.item.name] = id;
-    start_run(p);  // a plugin's life begins with its first run: no cell before it exists
+    const auto& policy = p.item.policy;
+    if (policy.restart == restart_mode::schedule && !policy.run_at_start &&
+        policy.timetable.shared && policy.timetable.shared->cron) {
+      schedule_run(p, std::nullopt);  // its life begins with a wait for its first time
+    } else {
+      start_run(p);  // a plugin's life begins with its first run: no cell before it exists
+    }
     return std::string();
   });
 }
@@ -143,6 +149,7 @@ void supervision_machine::on_timer(timer_key key) {
     } else if (key.what == timer_key::kind::gate) {
       auto* p = find_plugin(key.owner);
       if (p && p->state == plugin_state::waiting && p->gate_asked) {
+        p->gate_failure = port_.gate_failure(p->id);  // said before the gate is let go
         on(*p, plugin_event::gate_failed);
       }
     } else if (key.what == timer_key::kind::watchdog) {
@@ -264,9 +271,11 @@ void supervision_machine::stop_all(std::string_view reason) {
   stop_reason_ = reason;
   for (auto& [id, p] : plugins_) on(p, plugin_event::shutdown);
   // Every group at once: the stop takes one stop timeout, not one per plugin. The ordered
-  // stop holds each run back until what waits for its plugin has ended (stop_in_order()).
+  // stop holds each run back until what waits for its plugin has ended (stop_in_order()),
+  // unless the stop is capped (the process plughost exits with is gone): then all at once.
+  const bool in_order = ordered_stop_ && stop_grace_cap_ == clock::duration::max();
   for (auto& [id, r] : runs_) {
-    if (ordered_stop_) {
+    if (in_order) {
       r.held_back = true;
     } else {
       on(r, run_event::stop, {{}, reason});
@@ -313,10 +322,14 @@ std::string supervision_machine::apply_reload(std::vector<launch_item> items) {
     it = by_name_.erase(it);
   }
   tally_ = nullptr;
-  auto said = fmt::format("reloaded: {} started, {} restarted, {} stopped", tally.started,
-                          tally.restarted, tally.stopped);
+  const auto cause = std::exchange(reload_cause_, {});
+  auto said = fmt::format("reloaded{}: {} started, {} restarted, {} stopped",
+                          cause.empty() ? "" : " (" + cause + ")", tally.started, tally.restarted,
+                          tally.stopped);
   if (tally.resumed > 0) said += fmt::format(", {} stopped by hand started again", tally.resumed);
-  log().info("{}", said);
+  // A watched folder's change that changed no plugin (a file that is not one) says nothing.
+  const bool changed = tally.started + tally.restarted + tally.stopped + tally.resumed > 0;
+  if (cause.empty() || changed) log().info("{}", said);
   return said;
 }
 
@@ -350,6 +363,7 @@ void supervision_machine::reload_one(launch_item item, reload_tally& tally) {
 }
 
 void supervision_machine::finish_if_idle() {
+  if (keep_running_ && phase_ == run_phase::running) return;  // watched: a file may yet come
   for (const auto& [id, p] : plugins_) {
     // A plugin stopped by hand keeps the run going: whoever stopped it may start it again.
     if (p.state == plugin_state::backoff || p.state == plugin_state::waiting ||
@@ -407,48 +421,6 @@ void supervision_machine::settle() {
 bool supervision_machine::any_failed() const {
   return std::any_of(plugins_.begin(), plugins_.end(),
                      [](const auto& e) { return e.second.failed_for_good; });
-}
-
-std::vector<supervision_machine::plugin_view> supervision_machine::plugins() const {
-  std::vector<plugin_view> out;
-  out.reserve(plugins_.size());
-  visit_plugins([&](plugin_view&& v) { out.push_back(std::move(v)); });
-  return out;
-}
-
-void supervision_machine::visit_plugins(const std::function<void(plugin_view&&)>& f) const {
-  for (const auto& [id, p] : plugins_) {
-    plugin_view v{p.item.name, p.state,    p.current,    std::nullopt, 0,
-                  p.attempts,  p.restarts, std::nullopt, p.last_exit,  std::nullopt};
-    const bool held = p.state == plugin_state::held || p.state == plugin_state::stopping_by_hand;
-    v.by_hand = held ? "stopped" : p.started_by_hand ? "started" : "";
-    v.exit_codes = p.exit_codes;
-    v.exit_signals = p.exit_signals;
-    v.isolation = &p.item.isolated();
-    v.id = id;
-    v.signals_ready = p.item.policy.signals_ready();
-    v.required = p.item.policy.required;
-    v.health_failures = p.health_failures;
-    v.waiting_for = p.waiting_for;
-    v.waited_for = p.waited_for;
-    v.waited = p.waited;
-    if (began_ && p.first_started) v.first_started = *p.first_started - *began_;
-    if (began_ && p.first_ready) v.first_ready = *p.first_ready - *began_;
-    if (!p.item.policy.waits_for.empty() || p.item.policy.gate.shared) {
-      v.depends_on = describe_waits(p.item.policy);
-    }
-    if (p.current) {
-      const auto& r = runs_.at(*p.current);
-      v.current_state = r.state;
-      v.pid = r.pid;
-      v.since = r.started;
-      v.health = r.health;
-      if (r.ready_at) v.ready_after = *r.ready_at - r.started;
-      v.status_text = r.status_text;
-    }
-    if (p.state == plugin_state::backoff) v.next_restart = p.restart_due;
-    f(std::move(v));
-  }
 }
 
 std::vector<supervision_machine::run_view> supervision_machine::runs() const {

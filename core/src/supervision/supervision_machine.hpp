@@ -116,6 +116,12 @@ class supervision_machine {
   /// plughost.ordered_stop: the shutdown stops a plugin only once every plugin that comes
   /// after it or requires it has ended (the reverse of the start order).
   void set_ordered_stop(bool on) noexcept { ordered_stop_ = on; }
+  /// plughost.watch: the run goes on when nothing runs any more (a file may yet come), until
+  /// it is stopped.
+  void set_keep_running(bool on) noexcept { keep_running_ = on; }
+  /// Why the next reload comes ("watch: /plugins/a.py changed"): said with what it changed,
+  /// and, when it changed nothing, not said at all. Empty: a reload asked for.
+  void set_reload_cause(std::string cause) { reload_cause_ = std::move(cause); }
 
   // ---- what it is in ------------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class supervision_machine {
     /// What it waits for before each start, as configured: "requires all_a.py (ready)",
     /// "after all_b.py (started)", "wait_for http://…".
     std::vector<std::string> depends_on;
+    bool scheduled = false;  ///< restart: schedule (its backoff is the wait for its next run)
     /// Whether its current run runs and is ready.
     bool ready() const {
       return health == health_state::ready && current_state == run_state::running;
@@ -220,9 +227,12 @@ class supervision_machine {
     std::vector<std::string> wait_reasons;  // each waiting_for of this wait, once
     clock::time_point wait_began{};
     std::optional<clock::duration> waited;
-    bool gate_asked = false;  // waiting: its gate is being tried (and its timeout armed)
-    bool gate_open = false;   // waiting: its gate answered
+    bool gate_asked = false;        // waiting: its gate is being tried (and its timeout armed)
+    bool gate_open = false;         // waiting: its gate answered
+    std::string gate_failure;       // why its gate's latest attempt failed, once it timed out
+    bool lost_requirement = false;  // failed: for a plugin it requires (may start once back)
     std::optional<clock::time_point> first_started, first_ready;
+    std::int64_t last_slot = 0;  // restart: schedule: the time (UTC seconds) last scheduled
   };
   struct run {
     run_id id = 0;
@@ -285,7 +295,7 @@ class supervision_machine {
   void gate_timed_out(plugin& p);
   void fail_waiting(plugin& p);
   void lose_requirement(plugin& p);
-  void dependents_lose(const plugin& p);
+  void dependents_lose(const plugin& p, std::string_view why);
   bool may_stop_now(plugin_id owner, const std::set<plugin_id>& live) const;
   void stop_in_order();
   void release_held_back();
@@ -305,6 +315,7 @@ class supervision_machine {
   void by_policy(plugin& p, bool failed, clock::duration ran_for);
   void end_for_good(plugin& p, bool failed);
   void schedule(plugin& p, clock::duration delay);
+  void schedule_run(plugin& p, std::optional<clock::duration> ran_for);
   void restart(plugin& p);
   void keep_policy(plugin& p, launch_item item);
   std::string retire(plugin& p);
@@ -350,6 +361,8 @@ class supervision_machine {
   std::set<run_id> ended_;       // those of runs_ whose main process ended: all settle() looks at
   std::set<plugin_id> waiting_;  // plugins that may be waiting: all look_at_waiting() looks at
   bool ordered_stop_ = false;
+  bool keep_running_ = false;
+  std::string reload_cause_;
   std::string stop_reason_;                 // what the ordered stop says to the runs it held back
   std::optional<clock::time_point> began_;  // the first add: status --chain counts from it
   std::uint64_t next_id_ = 1;

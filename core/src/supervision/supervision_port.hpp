@@ -136,6 +136,13 @@ class supervision_port {
   /// the gate's timeout.
   virtual void start_gate(plugin_id id, const gate_spec& gate) = 0;
   virtual void cancel_gate(plugin_id id) = 0;
+  /// Why its latest attempt failed ("answered 503"); empty when none did.
+  virtual std::string gate_failure(plugin_id id) = 0;
+
+  /// The wall clock, for schedules (restart: schedule).
+  virtual std::chrono::system_clock::time_point wall_now() = 0;
+  /// A random duration from 0 to `most` (a schedule's jitter).
+  virtual clock::duration random_below(clock::duration most) = 0;
 
   /// A record of the `event` stream.
   virtual void event(std::string_view plugin, int pid, std::string_view name,

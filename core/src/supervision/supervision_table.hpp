@@ -143,7 +143,8 @@ inline constexpr std::array<std::array<phase_cell, 6>, 4> phase_table{{
 // start_by_hand, restart_by_hand, shutdown, may_start, gate_failed, required_failed. "Start" is: cancel the restart timer, stop what
 // earlier runs left in their groups, restarts in a row back to 0, spawn (a spawn that fails is
 // a run that ended in failure), unless the plugin must wait (docs/health.md): then waiting,
-// where the last three events come (only there, and required_failed in running too; the
+// where the last three events come (only there, and required_failed in running too, and
+// may_start in failed, to a plugin that failed for what it requires once that is back; the
 // machine sends them to no other state). A reload's "by hand" is forgotten: the configuration
 // decides.
 // Stopping a run whose exit waits for room (draining) ends it at once: a cell that stops the
@@ -288,7 +289,8 @@ inline constexpr std::array<std::array<plugin_cell, plugin_event_count>, plugin_
     {plugin_action::start, starts, "start"},
     {plugin_action::start, starts, "start"},
     {plugin_action::nothing, 0, "—"},
-    {plugin_action::impossible, 0, "(not waiting)"},
+    {plugin_action::start_again, starts,
+     "failed for a plugin it requires, which is back: start (restarts in a row at zero)"},
     {plugin_action::impossible, 0, "(not waiting)"},
     {plugin_action::impossible, 0, "(not waiting)"}}},
   /* stopped */ {{

@@ -27,6 +27,7 @@ constexpr auto act_patience = std::chrono::seconds(5);
 supervisor::impl::impl(record_dispatch& out, supervisor_options options)
     : out_(out), options_(std::move(options)), child_signals_(ioc_), reap_timer_(ioc_) {
   machine_.set_ordered_stop(options_.ordered_stop);
+  machine_.set_keep_running(!options_.watch.empty() && options_.reload);
 }
 
 supervisor::impl::~impl() {

@@ -1,7 +1,11 @@
 // wait_for gates (docs/health.md): what a plugin waits for outside plughost before it starts,
 // tried every gate.every on the event loop (a TCP connection or an HTTP GET through
 // probe_check, a file's existence) until it answers; the machine keeps the timeout.
+#include <fmt/format.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "supervision/supervisor_impl.hpp"
 
@@ -21,14 +25,20 @@ void supervisor::impl::cancel_gate(plugin_id id) {
   gates_.erase(it);  // its timer's wait ends with operation_aborted
 }
 
+std::string supervisor::impl::gate_failure(plugin_id id) {
+  const auto it = gates_.find(id);
+  return it == gates_.end() ? std::string() : it->second.failure;
+}
+
 // One attempt: open, or the next one after gate.every.
 void supervisor::impl::try_gate(plugin_id id) {
   const auto it = gates_.find(id);
   if (it == gates_.end()) return;
   auto& g = it->second;
-  const auto again = [this, id] {
+  const auto again = [this, id](std::string why) {
     const auto at = gates_.find(id);
     if (at == gates_.end()) return;
+    at->second.failure = std::move(why);
     at->second.check.reset();
     at->second.next->expires_after(at->second.gate.every);
     at->second.next->async_wait([this, id](const boost::system::error_code& ec) {
@@ -41,11 +51,12 @@ void supervisor::impl::try_gate(plugin_id id) {
   };
   if (g.gate.how == gate_spec::method::file) {
     struct stat st {};
-    return ::stat(g.gate.file.c_str(), &st) == 0 ? open() : again();
+    if (::stat(g.gate.file.c_str(), &st) == 0) return open();
+    return again(fmt::format("{}: {}", g.gate.file, std::strerror(errno)));
   }
   g.check = probe_check::connect(
       ioc_.get_executor(), g.gate.check,
-      [open, again](bool passed, const std::string&) { passed ? open() : again(); });
+      [open, again](bool passed, std::string why) { passed ? open() : again(std::move(why)); });
 }
 
 }  // namespace plughost::detail

@@ -121,6 +121,8 @@ class supervisor::impl : private supervision_port {
   // ---- the port: what the machine does (supervisor_port.cpp) ---------------------------------
 
   clock::time_point now() override;
+  std::chrono::system_clock::time_point wall_now() override;
+  clock::duration random_below(clock::duration most) override;
   std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override;
   void signal_group(pid_t group, int sig) override;
   bool group_alive(pid_t group) override;
@@ -138,6 +140,7 @@ class supervisor::impl : private supervision_port {
   void start_probe(run_id id, probe_kind kind, const probe_spec& spec) override;
   void start_gate(plugin_id id, const gate_spec& gate) override;
   void cancel_gate(plugin_id id) override;
+  std::string gate_failure(plugin_id id) override;
   void try_gate(plugin_id id);
 
   // ---- what the loop hears (supervisor_signals.cpp) ------------------------------------------
@@ -237,6 +240,7 @@ class supervisor::impl : private supervision_port {
   guardian guardian_;
   std::unique_ptr<cgroup_tree> cgroups_;      // null: no cgroup per plugin (before processes_)
   std::unique_ptr<folder_watch> watch_;       // plughost.watch; null: off
+  std::string watch_cause_;                   // what the watch saw change, until its reload
   std::unique_ptr<run_processes> processes_;  // made once the guardian runs
   int own_oom_score_ = 0;
   // Each plugin's cgroup folders, published with the status (read by status() callers).
@@ -262,6 +266,7 @@ class supervisor::impl : private supervision_port {
     gate_spec gate;
     std::shared_ptr<probe_check> check;  // an attempt under way
     std::unique_ptr<asio::steady_timer> next;
+    std::string failure;  // of its latest attempt
   };
   std::map<plugin_id, gate_try> gates_;
   // What each plugin wrote (stdout, stderr), by name, in all its runs; the pumps count.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <random>
 
 #include "supervision/supervisor_impl.hpp"
 
@@ -11,6 +12,16 @@ namespace plughost::detail {
 
 supervisor::impl::clock::time_point supervisor::impl::now() {
   return clock::now();
+}
+
+std::chrono::system_clock::time_point supervisor::impl::wall_now() {
+  return std::chrono::system_clock::now();
+}
+
+supervisor::impl::clock::duration supervisor::impl::random_below(clock::duration most) {
+  static thread_local std::minstd_rand random(std::random_device{}());
+  return clock::duration(
+      std::uniform_int_distribution<clock::duration::rep>(0, most.count())(random));
 }
 
 std::variant<pid_t, std::string> supervisor::impl::spawn(run_id id, const launch_item& item) {

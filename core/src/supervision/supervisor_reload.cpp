@@ -147,7 +147,9 @@ std::string supervisor::impl::apply_plan(reload_outcome outcome) {
   if (options_.reload_planned) options_.reload_planned();
   auto& items = std::get<std::vector<launch_item>>(outcome);
   for (const auto& item : items) update_guardian_timeout(item.policy.stop_timeout);
+  machine_.set_reload_cause(std::exchange(watch_cause_, {}));
   auto result = machine_.reload(std::move(items));
+  machine_.set_reload_cause({});  // a reload kept for after the start-up says no cause
   out_.flush();
   if (!result.applied) throw std::runtime_error("plughost is stopping: the reload was not applied");
   return result.said;

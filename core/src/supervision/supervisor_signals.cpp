@@ -49,7 +49,8 @@ void supervisor::impl::start_watch() {
   watch_ = std::make_unique<folder_watch>(
       ioc_.get_executor(), options_.watch_locations, how,
       [this](const std::string& what) {
-        log().info("watch: {} changed: reloading the configuration", visible(what));
+        log().debug("watch: {} changed: reloading the configuration", visible(what));
+        watch_cause_ = fmt::format("watch: {} changed", visible(what));
         request_reload(nullptr);
       },
       [](const std::string& warning) { log().warn("{}", warning); });

@@ -329,7 +329,8 @@ TEST_F(config_values, unknown_plughost_key_suggests_the_nearest) {
       error_for("q.yaml", "plughost:\n  colour: red\n"),
       name("q.yaml") +
           ":2:3: unknown key 'colour' in plughost (expected one of: stop_timeout, "
-          "stop_signal, restart, interval, restart_delay, restart_delay_max, restart_reset_after, "
+          "stop_signal, restart, interval, schedule, timezone, jitter, run_at_start, "
+          "max_concurrent, restart_delay, restart_delay_max, restart_reset_after, "
           "max_restarts, timeout, enabled, notify, notify_fd, watchdog, required, sinks, "
           "runners, plugins, module_locations, enabled_runners, allow_insecure_permissions, "
           "control_socket, metrics_address, allow_missing_locations, wait_for_locations, "

@@ -319,7 +319,8 @@ TEST_F(isolation_settings, housekeeping_is_the_housekeeping_cpus_plughost_may_us
   EXPECT_EQ(error("plughost:\n  plugins:\n    p.py: {housekeeping_cpus: \"0\"}\n"),
             at(3, 12) +
                 "unknown key 'housekeeping_cpus' in plughost.plugins.p.py (expected one "
-                "of: stop_timeout, stop_signal, restart, interval, restart_delay, "
+                "of: stop_timeout, stop_signal, restart, interval, schedule, timezone, jitter, "
+                "run_at_start, max_concurrent, restart_delay, "
                 "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, notify, "
                 "notify_fd, watchdog, required, "
                 "sinks, ready_when, startup, readiness, liveness, after, requires, wait_for, "

@@ -79,7 +79,8 @@ TEST(permission_settings, the_value_must_be_a_boolean_and_is_no_per_plugin_key) 
       test::error_text<config_error>([&] { resolve_settings(o, environment_block(), registry); }),
       (dir.path() / "p.yaml").string() +
           ":3:12: unknown key 'allow_insecure_permissions' in plughost.plugins.x.py "
-          "(expected one of: stop_timeout, stop_signal, restart, interval, restart_delay, "
+          "(expected one of: stop_timeout, stop_signal, restart, interval, schedule, timezone, "
+          "jitter, run_at_start, max_concurrent, restart_delay, "
           "restart_delay_max, restart_reset_after, max_restarts, timeout, enabled, notify, "
           "notify_fd, watchdog, required, sinks, ready_when, startup, readiness, liveness, after, "
           "requires, wait_for, memory_max, memory_high, cpu_max, cpu_weight, pids_max, cpus, nice, "

@@ -34,6 +34,13 @@ class fake_world : public supervision_port {
 
   // ---- the port -----------------------------------------------------------------------------
   clock::time_point now() override { return now_; }
+  // The wall clock moves with the fake one, from 2026-12-08T00:00:00Z.
+  std::chrono::system_clock::time_point wall_now() override {
+    return std::chrono::system_clock::time_point(std::chrono::seconds(1796688000)) +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(now_ -
+                                                                           clock::time_point{});
+  }
+  clock::duration random_below(clock::duration most) override { return most / 2; }
 
   std::variant<pid_t, std::string> spawn(run_id id, const launch_item& item) override {
     if (unstartable.count(item.name)) return std::string("no such interpreter");
@@ -90,6 +97,7 @@ class fake_world : public supervision_port {
     trace.push_back("gate " + gate.target);
   }
   void cancel_gate(plugin_id id) override { gates.erase(id); }
+  std::string gate_failure(plugin_id) override { return "connection refused"; }
   void arm(timer_key key, clock::duration after) override {
     waiting_for_room.erase(key);
     timers[key] = now_ + after;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "common/cron_schedule.hpp"
 #include "fake_world.hpp"
 
 namespace plughost::detail {
@@ -101,8 +102,19 @@ class walker : public machine_harness {
 
   launch_item random_item(const std::string& name) {
     auto policy =
-        restarting(std::array{restart_mode::always, restart_mode::always, restart_mode::on_failure,
-                              restart_mode::never, restart_mode::interval}[pick(5)]);
+        restarting(pick(10) == 0 ? restart_mode::schedule
+                                 : std::array{restart_mode::always, restart_mode::always,
+                                              restart_mode::on_failure, restart_mode::never,
+                                              restart_mode::interval}[pick(5)]);
+    if (policy.restart == restart_mode::schedule) {  // every 10 s, maybe also at start
+      std::string error;
+      policy.timetable.shared = std::make_shared<const timetable>(timetable{
+          "*/10 * * * * *", "UTC",
+          std::make_shared<const cron_schedule>(*cron_schedule::parse("*/10 * * * * *", error)),
+          std::make_shared<const time_zone>()});
+      policy.run_at_start = pick(2) == 0;
+      if (pick(2) == 0) policy.jitter = 4s;
+    }
     policy.interval = 3s;
     policy.max_restarts = 3;
     if (pick(3) == 0) policy.timeout = std::chrono::seconds(1 + pick(5));
@@ -407,7 +419,7 @@ void walker::check_timers(const std::map<plugin_id, plugin_state>& states,
 
 int seeds() {
   const char* more = std::getenv("PLUGHOST_WALK_SEEDS");
-  return more ? std::max(1, std::atoi(more)) : 1500;
+  return more ? std::max(1, std::atoi(more)) : 3000;
 }
 
 TEST(supervision_walk, invariants_hold_over_random_event_sequences_that_reach_every_cell) {

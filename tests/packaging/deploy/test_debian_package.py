@@ -71,7 +71,7 @@ class DebianPackage(unittest.TestCase):
         # Boost is headers only (Boost.DLL on std::filesystem): no Boost library to depend on.
         self.assertNotIn("libboost", depends)
         self.assertNotIn("libboost-filesystem", self.field(self.dev, "Depends"))
-        self.assertEqual(self.field(self.deb, "Recommends"), "python3")
+        self.assertEqual(self.field(self.deb, "Recommends"), "python3, tzdata")
         self.assertIn(f"plughost (= {VERSION})", self.field(self.dev, "Depends"))
         self.assertEqual(self.field(self.deb, "Section"), "admin")
 
